@@ -1,0 +1,180 @@
+//! A one-shot slot: a task fills it once, a caller awaits it or blocks on it.
+//!
+//! The value is delivered exactly once. If the [`Completer`] is dropped unfilled, the
+//! [`Completion`] answers `None` rather than waiting forever.
+//!
+//! # Examples
+//!
+//! ```
+//! use sluice_core::completion;
+//!
+//! let (completer, completion) = completion::<u32>();
+//! std::thread::spawn(move || completer.complete(7));
+//! assert_eq!(completion.wait(), Some(7));
+//! ```
+
+use crate::loom::lock;
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// A connected pair: fill one side, wait on the other.
+pub fn completion<T>() -> (Completer<T>, Completion<T>) {
+    let shared = Arc::new(Shared {
+        slot: Mutex::new(Slot {
+            value: None,
+            closed: false,
+            waker: None,
+        }),
+        condvar: Condvar::new(),
+    });
+    (
+        Completer {
+            shared: shared.clone(),
+        },
+        Completion { shared },
+    )
+}
+
+/// What both sides share.
+struct Shared<T> {
+    /// The value and who to wake.
+    slot: Mutex<Slot<T>>,
+    /// Wakes a thread blocked in `wait`.
+    condvar: Condvar,
+}
+
+/// What the mutex guards.
+struct Slot<T> {
+    /// The value, until the waiting side takes it.
+    value: Option<T>,
+    /// Set when the completer is gone, filled or not.
+    closed: bool,
+    /// The waiting future's waker.
+    waker: Option<Waker>,
+}
+
+/// The filling side.
+pub struct Completer<T> {
+    /// The slot it fills.
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Completer<T> {
+    /// Fills the slot and wakes the waiter.
+    pub fn complete(self, value: T) {
+        let waker = {
+            let mut slot = lock(&self.shared.slot);
+            slot.value = Some(value);
+            slot.closed = true;
+            slot.waker.take()
+        };
+        self.shared.condvar.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut slot = lock(&self.shared.slot);
+            if slot.closed {
+                return;
+            }
+            slot.closed = true;
+            slot.waker.take()
+        };
+        self.shared.condvar.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The waiting side: a future, or [`wait`](Completion::wait) from synchronous code.
+#[must_use = "a completion does nothing unless awaited or waited on"]
+pub struct Completion<T> {
+    /// The slot it waits on.
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Completion<T> {
+    /// Whether the completer has finished (filled the slot or gone away).
+    pub fn is_closed(&self) -> bool {
+        lock(&self.shared.slot).closed
+    }
+
+    /// The value if it is there now, without waiting.
+    pub fn try_take(&self) -> Option<T> {
+        lock(&self.shared.slot).value.take()
+    }
+
+    /// Blocks until filled; `None` if the completer went away unfilled.
+    pub fn wait(self) -> Option<T> {
+        let mut slot = lock(&self.shared.slot);
+        while !slot.closed {
+            slot = match self.shared.condvar.wait(slot) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+        slot.value.take()
+    }
+
+    /// Blocks until filled or `timeout` passes; `Err(self)` on timeout.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Option<T>, Self> {
+        let deadline = Instant::now() + timeout;
+        {
+            let mut slot = lock(&self.shared.slot);
+            while !slot.closed {
+                let now = Instant::now();
+                if now >= deadline {
+                    drop(slot);
+                    return Err(self);
+                }
+                slot = match self.shared.condvar.wait_timeout(slot, deadline - now) {
+                    Ok((guard, _)) => guard,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+            if let Some(value) = slot.value.take() {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<T> Future for Completion<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = lock(&self.shared.slot);
+        if slot.closed {
+            return Poll::Ready(slot.value.take());
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for Completion<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Completer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer").finish_non_exhaustive()
+    }
+}

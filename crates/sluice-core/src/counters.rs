@@ -1,0 +1,173 @@
+//! Outcome accounting: every submitted task ends in exactly one counted outcome.
+//!
+//! Each counter is one atomic, so recording never blocks. The sums are exact: once all
+//! work has ended, `submitted == ` the sum of the outcomes, under any interleaving (the
+//! loom test `tests/loom_counters.rs` checks it). While work runs, a snapshot reads the
+//! outcomes before `submitted`, so it never shows more outcomes than submissions.
+//!
+//! # Examples
+//!
+//! ```
+//! use sluice_core::{Counters, Outcome};
+//!
+//! let counters = Counters::new();
+//! counters.submitted();
+//! counters.started();
+//! counters.finished(Outcome::Succeeded);
+//! let snap = counters.snapshot();
+//! assert_eq!(snap.submitted, snap.outcomes_total());
+//! assert_eq!(snap.in_flight, 0);
+//! ```
+
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
+
+/// How a task ended. Exactly one per submitted task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It ran and returned its value.
+    Succeeded,
+    /// It ran and returned its own error.
+    Failed,
+    /// It panicked; the panic was caught.
+    Panicked,
+    /// It was cancelled, before or while running.
+    Cancelled,
+    /// It ran past its deadline.
+    TimedOut,
+    /// It was refused without running (shutting down, a breaker open, a full queue).
+    Rejected,
+}
+
+impl Outcome {
+    /// Every outcome, in the order snapshots list them.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::Panicked,
+        Outcome::Cancelled,
+        Outcome::TimedOut,
+        Outcome::Rejected,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Lock-free outcome counters for one route (or one key, one name).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Tasks accepted for running.
+    submitted: AtomicU64,
+    /// Tasks whose body began.
+    started: AtomicU64,
+    /// One counter per [`Outcome`], indexed by `Outcome::index`.
+    outcomes: [AtomicU64; 6],
+    /// Bodies running now.
+    in_flight: AtomicU64,
+    /// The most bodies seen running at once.
+    high_water: AtomicU64,
+}
+
+/// A plain copy of [`Counters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    /// Tasks accepted for running.
+    pub submitted: u64,
+    /// Tasks whose body began.
+    pub started: u64,
+    /// Tasks that returned their value.
+    pub succeeded: u64,
+    /// Tasks that returned their own error.
+    pub failed: u64,
+    /// Tasks that panicked.
+    pub panicked: u64,
+    /// Tasks cancelled before or while running.
+    pub cancelled: u64,
+    /// Tasks that ran past their deadline.
+    pub timed_out: u64,
+    /// Tasks refused without running.
+    pub rejected: u64,
+    /// Bodies running at the moment of the snapshot.
+    pub in_flight: u64,
+    /// The most bodies seen running at once.
+    pub high_water: u64,
+}
+
+impl CountersSnapshot {
+    /// The sum of all outcomes; equals `submitted` once all work has ended.
+    pub fn outcomes_total(&self) -> u64 {
+        self.succeeded
+            + self.failed
+            + self.panicked
+            + self.cancelled
+            + self.timed_out
+            + self.rejected
+    }
+
+    /// Tasks submitted and not yet ended.
+    pub fn pending(&self) -> u64 {
+        self.submitted.saturating_sub(self.outcomes_total())
+    }
+}
+
+impl Counters {
+    /// All zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A task was accepted.
+    pub fn submitted(&self) {
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task's body began.
+    pub fn started(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.high_water.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// A task whose body had begun ended with `outcome`.
+    pub fn finished(&self, outcome: Outcome) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.ended(outcome);
+    }
+
+    /// A task ended with `outcome` without its body having begun (or after its body
+    /// was accounted for separately).
+    pub fn ended(&self, outcome: Outcome) {
+        // Release pairs with the Acquire in `snapshot`: whoever sees this outcome also
+        // sees the submission that preceded it.
+        self.outcomes[outcome.index()].fetch_add(1, Ordering::Release);
+    }
+
+    /// The count of one outcome.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome.index()].load(Ordering::Acquire)
+    }
+
+    /// A copy of every counter. Outcomes are read before `submitted`, so a snapshot
+    /// taken while work runs never shows more outcomes than submissions.
+    pub fn snapshot(&self) -> CountersSnapshot {
+        let [succeeded, failed, panicked, cancelled, timed_out, rejected] =
+            Outcome::ALL.map(|outcome| self.count(outcome));
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let high_water = self.high_water.load(Ordering::Relaxed);
+        let started = self.started.load(Ordering::Relaxed);
+        let submitted = self.submitted.load(Ordering::Relaxed);
+        CountersSnapshot {
+            submitted,
+            started,
+            succeeded,
+            failed,
+            panicked,
+            cancelled,
+            timed_out,
+            rejected,
+            in_flight,
+            high_water,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The RAII permit: holding one is being in flight.
+
+use super::state::Inner;
+use crate::loom::sync::Arc;
+use std::fmt;
+
+/// Proof of admission through a [`Gate`](super::Gate). Dropping it gives the room back
+/// and admits the next waiter, on the dropping thread.
+#[must_use = "dropping a permit releases it at once"]
+pub struct Permit {
+    /// The gate to give the room back to; `None` once disarmed.
+    gate: Option<Arc<Inner>>,
+}
+
+impl Permit {
+    pub(super) fn new(gate: Arc<Inner>) -> Self {
+        Permit { gate: Some(gate) }
+    }
+
+    /// Forgets the permit without releasing it: its count is handled by the caller.
+    pub(super) fn disarm(mut self) {
+        self.gate = None;
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(gate) = self.gate.take() {
+            Inner::release(&gate);
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}

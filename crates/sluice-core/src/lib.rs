@@ -1,0 +1,39 @@
+//! The primitives under Sluice's policies, model-checked with loom.
+//!
+//! Everything here that two threads can touch at once is reached through one shim
+//! ([`loom`](self) in the source), so `RUSTFLAGS="--cfg sluice_loom"` runs the same code
+//! under loom's exhaustive scheduler. This crate knows nothing of pools, runtimes or
+//! policies; it has no dependencies at all outside loom tests.
+//!
+//! - [`Gate`]: admission with a limit that can move while work waits and runs.
+//! - [`Counters`]: outcome accounting whose sums are exact under any interleaving.
+//! - [`CancelScope`] and [`CancelToken`]: cancel one task, every task not yet started,
+//!   or everything.
+//! - [`completion`]: a one-shot slot that a task fills and a caller awaits or blocks on.
+//!
+//! # Examples
+//!
+//! ```
+//! use sluice_core::Gate;
+//!
+//! let gate = Gate::new(1);
+//! let permit = gate.try_acquire().expect("the gate is open");
+//! assert!(gate.try_acquire().is_none(), "the limit is one");
+//! gate.set_limit(2);
+//! let second = gate.try_acquire().expect("raising the limit makes room");
+//! drop((permit, second));
+//! assert_eq!(gate.in_flight(), 0);
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod cancel;
+pub mod completion;
+mod counters;
+mod gate;
+mod loom;
+
+pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
+pub use completion::{Completer, Completion, completion};
+pub use counters::{Counters, CountersSnapshot, Outcome};
+pub use gate::{Acquire, Deferred, Gate, Permit};

@@ -1,0 +1,36 @@
+//! The one switch between `std` and `loom`.
+//!
+//! Every atomic, lock, condition variable, `Arc` and thread of this crate is reached
+//! through this module, never through `std::sync` directly, so that building with
+//! `RUSTFLAGS="--cfg sluice_loom"` puts each of them under loom's model checker.
+//! The cfg is named after the crate: a bare `--cfg loom` would also switch on
+//! tokio's own loom code in every crate that depends on tokio.
+
+#[cfg(not(sluice_loom))]
+pub(crate) mod sync {
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+    }
+}
+
+#[cfg(sluice_loom)]
+pub(crate) mod sync {
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+    }
+}
+
+/// Locks `mutex`, carrying on through poisoning.
+///
+/// Poisoning cannot leave any state of this crate half-updated: no code that runs under
+/// one of its locks calls user code or can panic between two related writes.
+pub(crate) fn lock<T>(mutex: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,460 @@
+//! Loom models of [`sluice_core::Gate`].
+//!
+//! Each model runs two or three threads through the gate under loom's exhaustive
+//! scheduler and checks the invariants the gate documents:
+//!
+//! - blocked threads never push concurrency past the limit (limits 1 and 2);
+//! - raising the limit from zero admits a thread already blocked (no lost wakeup);
+//! - lowering the limit while permits are held admits nobody until in-flight is below
+//!   the new limit, and the gate ends empty with the new limit in force;
+//! - an `Acquire` future dropped while a permit is released concurrently leaks no
+//!   permit, and a second waiter gets the permit the dropped one would have had;
+//! - queued [`Deferred`] work racing a release and `drain_deferred` is admitted or
+//!   aborted exactly once, never both, and in-flight returns to zero.
+//!
+//! Run with `RUSTFLAGS="--cfg sluice_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release`.
+
+#![cfg(sluice_loom)]
+
+use loom::sync::atomic::AtomicBool;
+use loom::sync::atomic::AtomicUsize;
+use loom::sync::atomic::Ordering::SeqCst;
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use sluice_core::{Deferred, Gate, Permit};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// Three threads (two spawned plus the model's own) each take a permit with
+/// `acquire_blocking`, count themselves in, check the bound, count out and release.
+fn blocking_threads_respect(limit: usize) {
+    loom::model(move || {
+        let gate = Gate::new(limit);
+        let active = Arc::new(AtomicUsize::new(0));
+        let work = {
+            let gate = gate.clone();
+            let active = active.clone();
+            move || {
+                let permit = gate.acquire_blocking();
+                let now = active.fetch_add(1, SeqCst) + 1;
+                assert!(now <= limit, "{now} holders at once with limit {limit}");
+                active.fetch_sub(1, SeqCst);
+                drop(permit);
+            }
+        };
+        let others: Vec<_> = (0..2).map(|_| thread::spawn(work.clone())).collect();
+        work();
+        for other in others {
+            other.join().expect("worker panicked");
+        }
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+        assert_eq!(active.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn blocking_acquire_respects_limit_one() {
+    blocking_threads_respect(1);
+}
+
+#[test]
+fn blocking_acquire_respects_limit_two() {
+    blocking_threads_respect(2);
+}
+
+#[test]
+fn raising_limit_from_zero_admits_blocked_thread() {
+    loom::model(|| {
+        let gate = Gate::new(0);
+        let waiter = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                assert_eq!(gate.in_flight(), 1);
+                drop(permit);
+            })
+        };
+        gate.set_limit(1);
+        // A lost wakeup leaves the waiter blocked forever: loom reports a deadlock.
+        waiter.join().expect("waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+        assert!(gate.try_acquire().is_some());
+    });
+}
+
+#[test]
+fn raising_limit_from_zero_admits_blocked_future() {
+    loom::model(|| {
+        let gate = Gate::new(0);
+        let waiter = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let permit = loom::future::block_on(gate.acquire());
+                drop(permit);
+            })
+        };
+        gate.set_limit(1);
+        waiter.join().expect("waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn raising_limit_admits_two_blocked_threads() {
+    loom::model(|| {
+        let gate = Gate::new(0);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let gate = gate.clone();
+                thread::spawn(move || {
+                    let permit = gate.acquire_blocking();
+                    assert!(gate.in_flight() <= 2);
+                    drop(permit);
+                })
+            })
+            .collect();
+        gate.set_limit(2);
+        for waiter in waiters {
+            waiter.join().expect("waiter panicked");
+        }
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn lowering_limit_while_permits_are_held() {
+    loom::model(|| {
+        let gate = Gate::new(2);
+        let first = gate.try_acquire().expect("room for the first");
+        let second = gate.try_acquire().expect("room for the second");
+        let second_released = Arc::new(AtomicBool::new(false));
+
+        // Blocks (or arrives late and takes the fast path).
+        let waiter = {
+            let gate = gate.clone();
+            let second_released = second_released.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                // The limit drops to 1 before `first` is released, so the only release
+                // that can make room below the limit is that of `second`.
+                assert!(
+                    second_released.load(SeqCst),
+                    "admitted while in-flight was not below the lowered limit"
+                );
+                drop(permit);
+            })
+        };
+        let lowerer = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                gate.set_limit(1);
+                drop(first);
+            })
+        };
+        second_released.store(true, SeqCst);
+        drop(second);
+
+        waiter.join().expect("waiter panicked");
+        lowerer.join().expect("lowerer panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+        assert_eq!(gate.limit(), 1);
+        let only = gate.try_acquire().expect("room under the new limit");
+        assert!(gate.try_acquire().is_none(), "the new limit is one");
+        drop(only);
+        assert_eq!(gate.in_flight(), 0);
+    });
+}
+
+/// Polls `future` once with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    Pin::new(future).poll(&mut cx)
+}
+
+#[test]
+fn dropped_acquire_racing_release_leaks_nothing() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = gate.try_acquire().expect("the gate is open");
+        let mut pending = gate.acquire();
+        assert!(poll_once(&mut pending).is_pending(), "the gate is full");
+        assert_eq!(gate.waiting(), 1);
+
+        let releaser = thread::spawn(move || drop(held));
+        drop(pending);
+        releaser.join().expect("releaser panicked");
+
+        assert_eq!(gate.in_flight(), 0, "a permit leaked");
+        assert_eq!(gate.waiting(), 0);
+        let permit = gate.try_acquire().expect("the gate is empty again");
+        drop(permit);
+    });
+}
+
+#[test]
+fn dropped_acquire_passes_permit_to_next_waiter() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = gate.try_acquire().expect("the gate is open");
+        let mut first = gate.acquire();
+        assert!(poll_once(&mut first).is_pending(), "the gate is full");
+
+        let second = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let permit = loom::future::block_on(gate.acquire());
+                assert_eq!(gate.in_flight(), 1);
+                drop(permit);
+            })
+        };
+        let releaser = thread::spawn(move || drop(held));
+        drop(first);
+
+        // If the permit granted to `first` were not passed on, `second` would block
+        // forever and loom would report a deadlock.
+        releaser.join().expect("releaser panicked");
+        second.join().expect("second waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn dropped_acquire_passes_permit_to_blocked_thread() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = gate.try_acquire().expect("the gate is open");
+        let mut first = gate.acquire();
+        assert!(poll_once(&mut first).is_pending(), "the gate is full");
+
+        let second = {
+            let gate = gate.clone();
+            thread::spawn(move || drop(gate.acquire_blocking()))
+        };
+        let releaser = thread::spawn(move || drop(held));
+        drop(first);
+
+        releaser.join().expect("releaser panicked");
+        second.join().expect("second waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// What one piece of deferred work saw happen to it.
+#[derive(Default)]
+struct Record {
+    admitted: AtomicUsize,
+    aborted: AtomicUsize,
+}
+
+impl Record {
+    fn admitted(&self) -> usize {
+        self.admitted.load(SeqCst)
+    }
+
+    fn aborted(&self) -> usize {
+        self.aborted.load(SeqCst)
+    }
+
+    fn assert_exactly_once(&self) {
+        let (admitted, aborted) = (self.admitted(), self.aborted());
+        assert_eq!(
+            admitted + aborted,
+            1,
+            "admitted {admitted} times and aborted {aborted} times"
+        );
+    }
+}
+
+/// What a probe does with the permit it is admitted with.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Keeps it in `held` until the test releases it.
+    Hold,
+    /// Hands it back, as cancelled work does.
+    Return,
+    /// Drops it inside `admit` (which releases it re-entrantly).
+    DropNow,
+}
+
+/// Deferred work that records what happened to it.
+struct Probe {
+    record: Arc<Record>,
+    mode: Mode,
+    held: Arc<Mutex<Vec<Permit>>>,
+}
+
+impl Deferred for Probe {
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        self.record.admitted.fetch_add(1, SeqCst);
+        match self.mode {
+            Mode::Hold => {
+                self.held.lock().expect("held poisoned").push(permit);
+                None
+            }
+            Mode::Return => Some(permit),
+            Mode::DropNow => {
+                drop(permit);
+                None
+            }
+        }
+    }
+
+    fn abort(self: Box<Self>) {
+        self.record.aborted.fetch_add(1, SeqCst);
+    }
+}
+
+/// Permits kept by `Mode::Hold` probes, and a way to make probes.
+#[derive(Clone, Default)]
+struct Held(Arc<Mutex<Vec<Permit>>>);
+
+impl Held {
+    fn probe(&self, mode: Mode) -> (Box<dyn Deferred>, Arc<Record>) {
+        let record = Arc::new(Record::default());
+        let probe = Probe {
+            record: record.clone(),
+            mode,
+            held: self.0.clone(),
+        };
+        (Box::new(probe), record)
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().expect("held poisoned").len()
+    }
+
+    /// Releases every held permit, outside the lock (a release may admit a probe that
+    /// takes the lock), until none is left.
+    fn release_all(&self) {
+        loop {
+            let permits = std::mem::take(&mut *self.0.lock().expect("held poisoned"));
+            if permits.is_empty() {
+                return;
+            }
+            drop(permits);
+        }
+    }
+}
+
+#[test]
+fn enqueue_racing_release_is_admitted_once() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (work, record) = held.probe(Mode::Hold);
+
+        let enqueuer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue(work))
+        };
+        drop(permit);
+        enqueuer.join().expect("enqueuer panicked");
+
+        assert_eq!(record.admitted(), 1, "room was freed, so the work must run");
+        assert_eq!(record.aborted(), 0);
+        assert_eq!(gate.in_flight(), 1);
+        assert_eq!(held.count(), 1);
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn enqueue_racing_drain_and_release_runs_or_aborts_once() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (work, record) = held.probe(Mode::Hold);
+
+        let enqueuer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue(work))
+        };
+        let drainer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.drain_deferred())
+        };
+        drop(permit);
+        enqueuer.join().expect("enqueuer panicked");
+        let drained = drainer.join().expect("drainer panicked");
+
+        record.assert_exactly_once();
+        assert_eq!(drained, record.aborted());
+        assert_eq!(gate.in_flight(), record.admitted());
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn returned_and_held_deferred_racing_release() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (returning, returning_record) = held.probe(Mode::Return);
+        let (holding, holding_record) = held.probe(Mode::Hold);
+
+        let first = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue(returning))
+        };
+        let second = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue(holding))
+        };
+        drop(permit);
+        first.join().expect("first enqueuer panicked");
+        second.join().expect("second enqueuer panicked");
+
+        // Whichever order they were admitted in, releasing the held permit lets the
+        // other through; a returned permit passes straight on.
+        held.release_all();
+        assert_eq!(gate.drain_deferred(), 0, "nothing may be left queued");
+        returning_record.assert_exactly_once();
+        holding_record.assert_exactly_once();
+        assert_eq!(returning_record.admitted(), 1);
+        assert_eq!(holding_record.admitted(), 1);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn deferred_dropping_its_permit_admits_blocked_thread() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (work, record) = held.probe(Mode::DropNow);
+
+        let enqueuer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue(work))
+        };
+        let blocked = {
+            let gate = gate.clone();
+            thread::spawn(move || drop(gate.acquire_blocking()))
+        };
+        drop(permit);
+        enqueuer.join().expect("enqueuer panicked");
+        blocked.join().expect("blocked thread panicked");
+
+        assert_eq!(record.admitted(), 1);
+        assert_eq!(record.aborted(), 0);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}

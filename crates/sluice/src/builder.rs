@@ -1,0 +1,195 @@
+//! Building a manager: thread counts and admission limits per route.
+
+use crate::BuildError;
+use crate::manager::{ConcurrencyManager, Inner};
+use crate::route::{Route, RouteKind};
+use sluice_core::CancelScope;
+use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+/// Blocking calls admitted at once by default: enough for slow disks and services,
+/// few enough that a burst cannot start thousands of threads.
+const DEFAULT_IO_BLOCKING: usize = 64;
+/// Futures in flight at once by default.
+const DEFAULT_IO_LIMIT: usize = 1024;
+
+/// Configures a [`ConcurrencyManager`]. Every setting has a default; `build` checks
+/// them all and names the first bad one.
+///
+/// # Examples
+///
+/// ```
+/// use sluice::ConcurrencyManager;
+///
+/// let mgr = ConcurrencyManager::builder()
+///     .cpu_threads(2)
+///     .chunk_threads(2)
+///     .io_threads(1)
+///     .build()?;
+/// assert_eq!(mgr.run_cpu(|| 1 + 1).wait()?, 2);
+///
+/// let err = ConcurrencyManager::builder().cpu_threads(0).build().unwrap_err();
+/// assert_eq!(err.to_string(), "cpu_threads = 0: must be at least 1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Default)]
+#[must_use = "a builder does nothing until built"]
+pub struct ManagerBuilder {
+    /// Threads of the rayon pool.
+    cpu_threads: Option<usize>,
+    /// Threads of the chunk pool.
+    chunk_threads: Option<usize>,
+    /// Worker threads of the owned tokio runtime.
+    io_threads: Option<usize>,
+    /// Most blocking calls at once.
+    io_blocking_threads: Option<usize>,
+    /// Admission limits per route, when not the defaults.
+    cpu_limit: Option<usize>,
+    /// See `cpu_limit`.
+    chunk_limit: Option<usize>,
+    /// See `cpu_limit`.
+    io_limit: Option<usize>,
+    /// An existing runtime to use instead of an owned one.
+    io_handle: Option<Handle>,
+    /// Backends registered by the user: name, backend, admission limit.
+    executors: Vec<(String, Arc<dyn Executor>, Option<usize>)>,
+}
+
+impl ManagerBuilder {
+    /// Threads of the CPU pool (rayon). Default: the available parallelism.
+    pub fn cpu_threads(mut self, threads: usize) -> Self {
+        self.cpu_threads = Some(threads);
+        self
+    }
+
+    /// Threads of the chunk pool. Default: the available parallelism.
+    pub fn chunk_threads(mut self, threads: usize) -> Self {
+        self.chunk_threads = Some(threads);
+        self
+    }
+
+    /// Worker threads of the owned tokio runtime. Default: the available parallelism.
+    pub fn io_threads(mut self, threads: usize) -> Self {
+        self.io_threads = Some(threads);
+        self
+    }
+
+    /// Most blocking calls (`run_io_blocking`) at once. Default: 64.
+    pub fn io_blocking_threads(mut self, threads: usize) -> Self {
+        self.io_blocking_threads = Some(threads);
+        self
+    }
+
+    /// Most CPU tasks handed to the pool at once. Default: `cpu_threads`.
+    pub fn cpu_limit(mut self, limit: usize) -> Self {
+        self.cpu_limit = Some(limit);
+        self
+    }
+
+    /// Most chunk tasks handed to the pool at once. Default: `chunk_threads`.
+    pub fn chunk_limit(mut self, limit: usize) -> Self {
+        self.chunk_limit = Some(limit);
+        self
+    }
+
+    /// Most futures in flight at once. Default: 1024.
+    pub fn io_limit(mut self, limit: usize) -> Self {
+        self.io_limit = Some(limit);
+        self
+    }
+
+    /// Runs IO work on an existing tokio runtime instead of an owned one.
+    pub fn io_handle(mut self, handle: Handle) -> Self {
+        self.io_handle = Some(handle);
+        self
+    }
+
+    /// Registers a backend of your own under `name`, for
+    /// [`run_on`](ConcurrencyManager::run_on). Its admission limit is its
+    /// [`parallelism`](Executor::parallelism).
+    pub fn executor(mut self, name: impl Into<String>, executor: Arc<dyn Executor>) -> Self {
+        self.executors.push((name.into(), executor, None));
+        self
+    }
+
+    /// Starts the pools.
+    pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu_threads = positive("cpu_threads", self.cpu_threads.unwrap_or(cores))?;
+        let chunk_threads = positive("chunk_threads", self.chunk_threads.unwrap_or(cores))?;
+        let io_threads = positive("io_threads", self.io_threads.unwrap_or(cores))?;
+        let io_blocking = positive(
+            "io_blocking_threads",
+            self.io_blocking_threads.unwrap_or(DEFAULT_IO_BLOCKING),
+        )?;
+        let cpu_limit = positive("cpu_limit", self.cpu_limit.unwrap_or(cpu_threads))?;
+        let chunk_limit = positive("chunk_limit", self.chunk_limit.unwrap_or(chunk_threads))?;
+        let io_limit = positive("io_limit", self.io_limit.unwrap_or(DEFAULT_IO_LIMIT))?;
+
+        let mut custom = HashMap::new();
+        for (name, executor, limit) in self.executors {
+            if ["cpu", "io", "io_blocking", "chunk"].contains(&name.as_str())
+                || custom.contains_key(&name)
+            {
+                return Err(BuildError::DuplicateExecutor(name));
+            }
+            let limit = positive(
+                "executor parallelism",
+                limit.unwrap_or(executor.parallelism()),
+            )?;
+            let route = Route::new(RouteKind::Custom(name.clone()), executor, limit);
+            custom.insert(name, route);
+        }
+
+        let cpu_pool: Arc<dyn Executor> = Arc::new(CpuPool::new(cpu_threads)?);
+        let chunk_pool: Arc<dyn Executor> = Arc::new(ChunkPool::new(chunk_threads)?);
+        let io_pool = Arc::new(match self.io_handle {
+            Some(handle) => IoPool::attach(handle, io_blocking),
+            None => IoPool::new(io_threads, io_blocking)?,
+        });
+        let io_executor: Arc<dyn Executor> = io_pool.clone();
+        tracing::debug!(
+            cpu_threads,
+            chunk_threads,
+            io_threads,
+            io_blocking,
+            "sluice manager started"
+        );
+        Ok(ConcurrencyManager::from_inner(Inner {
+            cpu: Route::new(RouteKind::Cpu, cpu_pool, cpu_limit),
+            chunk: Route::new(RouteKind::Chunk, chunk_pool, chunk_limit),
+            io: Route::new(RouteKind::Io, io_executor.clone(), io_limit),
+            io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking),
+            custom,
+            io_pool,
+            scope: CancelScope::new(),
+            stop: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+        }))
+    }
+}
+
+fn positive(setting: &'static str, value: usize) -> Result<usize, BuildError> {
+    if value == 0 {
+        Err(BuildError::Zero { setting })
+    } else {
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("cpu_threads", &self.cpu_threads)
+            .field("chunk_threads", &self.chunk_threads)
+            .field("io_threads", &self.io_threads)
+            .field("io_blocking_threads", &self.io_blocking_threads)
+            .field("executors", &self.executors.len())
+            .finish_non_exhaustive()
+    }
+}

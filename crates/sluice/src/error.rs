@@ -1,0 +1,106 @@
+//! What a task or the manager's builder can answer instead of a value.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::fmt;
+
+/// Why a task gave no value. `E` is the task's own error type, for `try_run_*` work;
+/// plain `run_*` work uses the default, [`Infallible`].
+///
+/// The answer is always flat: `try_run_*` work returning `Result<T, E>` answers
+/// `Result<T, TaskError<E>>`, with the task's own error in [`TaskError::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskError<E = Infallible> {
+    /// The task ran and returned its own error.
+    Failed(E),
+    /// The task panicked; the message is the panic's payload when it was a string.
+    Panicked(String),
+    /// The task was cancelled: by its handle, by `abort_pending`, or at shutdown.
+    Cancelled,
+    /// The manager is shutting down and took no new work.
+    ShuttingDown,
+    /// No executor is registered under this name.
+    UnknownExecutor(String),
+    /// `wait()` was called on a thread that drives a current-thread tokio runtime,
+    /// where blocking would freeze the runtime; `.await` the handle instead.
+    WaitWouldBlockRuntime,
+}
+
+impl<E> TaskError<E> {
+    /// The task's own error, if that is why it failed.
+    pub fn failure(&self) -> Option<&E> {
+        match self {
+            TaskError::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
+    }
+
+    /// Changes the task's own error type; the other answers carry over.
+    pub fn map_failure<F>(self, f: impl FnOnce(E) -> F) -> TaskError<F> {
+        match self {
+            TaskError::Failed(error) => TaskError::Failed(f(error)),
+            TaskError::Panicked(message) => TaskError::Panicked(message),
+            TaskError::Cancelled => TaskError::Cancelled,
+            TaskError::ShuttingDown => TaskError::ShuttingDown,
+            TaskError::UnknownExecutor(name) => TaskError::UnknownExecutor(name),
+            TaskError::WaitWouldBlockRuntime => TaskError::WaitWouldBlockRuntime,
+        }
+    }
+}
+
+impl TaskError<Infallible> {
+    /// Widens an infallible task's error to any task error type.
+    pub fn widen<E>(self) -> TaskError<E> {
+        self.map_failure(|never| match never {})
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TaskError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Failed(error) => write!(f, "task failed: {error}"),
+            TaskError::Panicked(message) => write!(f, "task panicked: {message}"),
+            TaskError::Cancelled => f.write_str("task cancelled"),
+            TaskError::ShuttingDown => f.write_str("manager is shutting down"),
+            TaskError::UnknownExecutor(name) => {
+                write!(f, "no executor named {name:?} is registered")
+            }
+            TaskError::WaitWouldBlockRuntime => f.write_str(
+                "wait() would block a current-thread tokio runtime; await the handle instead",
+            ),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for TaskError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            TaskError::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`ManagerBuilder::build`](crate::ManagerBuilder::build) refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A setting that must be at least one was zero.
+    #[error("{setting} = 0: must be at least 1")]
+    Zero {
+        /// The builder method (and later config key) at fault.
+        setting: &'static str,
+    },
+    /// Two executors were registered under one name, or under a built-in route's name.
+    #[error("executor name {0:?} is already taken")]
+    DuplicateExecutor(String),
+    /// A pool failed to start.
+    #[error("failed to start a pool")]
+    Pool(#[from] sluice_exec::ExecError),
+}

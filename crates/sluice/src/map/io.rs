@@ -1,0 +1,182 @@
+//! Maps on the io route: a bounded, ordered window of futures.
+
+use crate::TaskError;
+use crate::route::Route;
+use crate::task::{CatchUnwind, Control, Reply, TaskHandle, panic_message};
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Outcome};
+use sluice_exec::IoPool;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// One `map_io` call, shared by its driver and its handle.
+struct IoMap<O> {
+    /// Cancellation and the claim on starting.
+    token: CancelToken,
+    /// Fires to stop the driver: this map's cancel or the manager's shutdown.
+    stop: CancellationToken,
+    /// The answer, sent once.
+    reply: Reply<Vec<O>, Infallible>,
+}
+
+/// Submits a map of `f` over `items` on the io route.
+pub(crate) fn submit_io_map<It, F, Fut, O>(
+    route: &Arc<Route>,
+    scope: &CancelScope,
+    pool: &Arc<IoPool>,
+    stop: &CancellationToken,
+    items: It,
+    f: F,
+) -> TaskHandle<Vec<O>>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = O> + Send + 'static,
+    O: Send + 'static,
+{
+    let (completer, completion) = sluice_core::completion();
+    let map = Arc::new(IoMap {
+        token: scope.token(),
+        stop: stop.child_token(),
+        reply: Reply::new(route.clone(), completer),
+    });
+    route.counters.submitted();
+    let guard = SettleOnDrop(map.clone());
+    let driver_pool = pool.clone();
+    pool.spawn(async move {
+        let guard = guard;
+        let map = &guard.0;
+        if map.token.try_start().is_err() {
+            map.reply.cancelled_unstarted();
+            return;
+        }
+        map.reply.route.counters.started();
+        let (outcome, answer) = drive(map, &driver_pool, items, f).await;
+        map.reply.finished(outcome, answer);
+    });
+    TaskHandle::new(completion, Some(map))
+}
+
+/// Runs the window: at most the io limit of item futures in flight, results in order.
+async fn drive<It, F, Fut, O>(
+    map: &IoMap<O>,
+    pool: &IoPool,
+    items: It,
+    f: F,
+) -> (Outcome, Result<Vec<O>, TaskError>)
+where
+    It: Iterator,
+    F: Fn(It::Item) -> Fut,
+    Fut: Future<Output = O> + Send + 'static,
+    O: Send + 'static,
+{
+    let gate = &map.reply.route.gate;
+    let mut window = Window(VecDeque::new());
+    let mut out = Vec::with_capacity(items.size_hint().0);
+    for item in items {
+        while window.0.len() >= gate.limit().max(1) {
+            if let Err(failure) = window.collect_front(&mut out, &map.stop).await {
+                return failure;
+            }
+        }
+        let permit = tokio::select! {
+            biased;
+            () = map.stop.cancelled() => return (Outcome::Cancelled, Err(TaskError::Cancelled)),
+            permit = gate.acquire() => permit,
+        };
+        let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
+            Ok(future) => future,
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                return (Outcome::Panicked, Err(TaskError::Panicked(message)));
+            }
+        };
+        window.0.push_back(pool.handle().spawn(async move {
+            let _permit = permit;
+            CatchUnwind::new(future).await
+        }));
+    }
+    while !window.0.is_empty() {
+        if let Err(failure) = window.collect_front(&mut out, &map.stop).await {
+            return failure;
+        }
+    }
+    (Outcome::Succeeded, Ok(out))
+}
+
+/// The futures in flight, oldest first; aborted if the map ends early.
+struct Window<O>(VecDeque<JoinHandle<Result<O, String>>>);
+
+impl<O> Window<O> {
+    /// Awaits the oldest future and appends its output.
+    async fn collect_front(
+        &mut self,
+        out: &mut Vec<O>,
+        stop: &CancellationToken,
+    ) -> Result<(), (Outcome, Result<Vec<O>, TaskError>)> {
+        let Some(front) = self.0.front_mut() else {
+            return Ok(());
+        };
+        let joined = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Err((Outcome::Cancelled, Err(TaskError::Cancelled))),
+            joined = front => joined,
+        };
+        self.0.pop_front();
+        match joined {
+            Ok(Ok(value)) => {
+                out.push(value);
+                Ok(())
+            }
+            Ok(Err(message)) => Err((Outcome::Panicked, Err(TaskError::Panicked(message)))),
+            Err(_) => Err((Outcome::Cancelled, Err(TaskError::Cancelled))),
+        }
+    }
+}
+
+impl<O> Drop for Window<O> {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// Settles the map if the runtime drops its driver (a runtime shut down under it).
+struct SettleOnDrop<O>(Arc<IoMap<O>>);
+
+impl<O> Drop for SettleOnDrop<O> {
+    fn drop(&mut self) {
+        let map = &self.0;
+        if map.token.claim_cancelled() {
+            map.reply.cancelled_unstarted();
+        } else if map.token.is_started() {
+            map.reply
+                .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
+        }
+    }
+}
+
+impl<O: Send> Control for IoMap<O> {
+    fn cancel(&self) -> bool {
+        if self.reply.is_answered() {
+            return false;
+        }
+        match self.token.cancel() {
+            CancelOutcome::BeforeStart => self.reply.cancelled_unstarted(),
+            CancelOutcome::Requested => {
+                self.stop.cancel();
+                true
+            }
+            CancelOutcome::AlreadyCancelled => false,
+        }
+    }
+
+    /// The window runs on the runtime by itself.
+    fn help(&self) {}
+}

@@ -1,0 +1,21 @@
+//! Many items through one function: `map_cpu`, `map_chunks`, `map_io`.
+//!
+//! Results come back in input order, and memory stays bounded whatever the number of
+//! items: the input iterator is pulled lazily, one work unit at a time, never
+//! collected up front.
+//!
+//! - `pull.rs` (cpu and chunk routes): a few pullers, each admitted through the route's
+//!   gate like any task, take units from the shared iterator, sized by a
+//!   [`BlockSizer`](sluice_exec::BlockSizer) to about 100 µs of work, and map them.
+//!   The units are put back in order at the end. A caller that waits from inside
+//!   another task becomes a puller itself, so a map cannot deadlock a full pool.
+//! - `io.rs` (io route): a driver on the runtime keeps at most the io limit of futures
+//!   in flight, each admitted through the io gate, and collects them in order.
+//!
+//! A map counts as one task in its route's counters.
+
+mod io;
+mod pull;
+
+pub(crate) use io::submit_io_map;
+pub(crate) use pull::submit_pull_map;

@@ -1,0 +1,292 @@
+//! Maps on closure routes: pullers sharing one iterator.
+
+use crate::TaskError;
+use crate::route::Route;
+use crate::task::{Control, Reply, TaskHandle, panic_message, run_as_task};
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit};
+use sluice_exec::{BlockSizer, Job};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long one work unit should take: long enough that pulling and bookkeeping are
+/// noise, short enough that the last units balance across threads.
+const UNIT_TARGET: Duration = Duration::from_micros(100);
+
+/// One map call, shared by its pullers and its handle.
+struct PullMap<It: Iterator, F, O> {
+    /// Cancellation and the claim on starting.
+    token: CancelToken,
+    /// The iterator and the results so far.
+    source: Mutex<Source<It, O>>,
+    /// The function mapped over every item.
+    f: F,
+    /// Sizes the units.
+    sizer: BlockSizer,
+    /// The answer, sent once.
+    reply: Reply<Vec<O>, std::convert::Infallible>,
+}
+
+/// What the pullers share under one lock.
+struct Source<It, O> {
+    /// The input, pulled lazily.
+    iter: It,
+    /// The next unit's position in the output.
+    next_index: usize,
+    /// The iterator has ended.
+    exhausted: bool,
+    /// Units being mapped now.
+    active: usize,
+    /// Pullers queued or running; when none is left the map must end.
+    outstanding: usize,
+    /// The map's body began (counted as started).
+    started: bool,
+    /// The first panic of `f`, which ends the map.
+    panic: Option<String>,
+    /// Mapped units with their positions.
+    parts: Vec<(usize, Vec<O>)>,
+}
+
+/// Submits a map of `f` over `items` on `route`, with up to `pullers` pullers.
+pub(crate) fn submit_pull_map<It, F, O>(
+    route: &Arc<Route>,
+    scope: &CancelScope,
+    items: It,
+    f: F,
+) -> TaskHandle<Vec<O>>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    let pullers = route.executor.parallelism().min(route.gate.limit()).max(1);
+    let (completer, completion) = sluice_core::completion();
+    let map = Arc::new(PullMap {
+        token: scope.token(),
+        source: Mutex::new(Source {
+            iter: items,
+            next_index: 0,
+            exhausted: false,
+            active: 0,
+            outstanding: pullers,
+            started: false,
+            panic: None,
+            parts: Vec::new(),
+        }),
+        f,
+        sizer: BlockSizer::new(UNIT_TARGET, pullers),
+        reply: Reply::new(route.clone(), completer),
+    });
+    route.counters.submitted();
+    for _ in 0..pullers {
+        route.gate.enqueue(Box::new(Puller(map.clone())));
+    }
+    TaskHandle::new(completion, Some(map))
+}
+
+impl<It, F, O> PullMap<It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn lock(&self) -> MutexGuard<'_, Source<It, O>> {
+        match self.source.lock() {
+            Ok(source) => source,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Takes units and maps them until there are none left or the map must stop.
+    fn pull_loop(&self) {
+        while let Some((index, block)) = self.next_unit() {
+            let len = block.len();
+            let began = Instant::now();
+            let mapped = run_as_task(&self.token, || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    block.into_iter().map(&self.f).collect::<Vec<O>>()
+                }))
+            });
+            self.sizer.record(len, began.elapsed());
+            let mut source = self.lock();
+            source.active -= 1;
+            match mapped {
+                Ok(part) => source.parts.push((index, part)),
+                Err(payload) => {
+                    source
+                        .panic
+                        .get_or_insert_with(|| panic_message(payload.as_ref()));
+                }
+            }
+        }
+    }
+
+    /// The next unit with its position, or `None` when this puller should stop (after
+    /// ending the map if it was the last one at work).
+    fn next_unit(&self) -> Option<(usize, Vec<It::Item>)> {
+        let mut source = self.lock();
+        if self.reply.is_answered() {
+            return None;
+        }
+        let stop = source.exhausted || source.panic.is_some() || self.token.is_cancelled();
+        if !stop && !source.started {
+            if self.token.try_start().is_ok() {
+                source.started = true;
+                self.reply.route.counters.started();
+            } else {
+                return self.end_if_idle(source);
+            }
+        }
+        if stop {
+            return self.end_if_idle(source);
+        }
+        let remaining = match source.iter.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let want = self.sizer.next(remaining);
+        let block: Vec<It::Item> = source.iter.by_ref().take(want).collect();
+        if block.len() < want {
+            source.exhausted = true;
+        }
+        if block.is_empty() {
+            return self.end_if_idle(source);
+        }
+        source.active += 1;
+        let index = source.next_index;
+        source.next_index += 1;
+        Some((index, block))
+    }
+
+    fn end_if_idle(&self, source: MutexGuard<'_, Source<It, O>>) -> Option<(usize, Vec<It::Item>)> {
+        if source.active == 0 {
+            self.finish(source);
+        }
+        None
+    }
+
+    /// Answers the map from what it has: called once nobody is mapping a unit.
+    fn finish(&self, mut source: MutexGuard<'_, Source<It, O>>) -> bool {
+        if !source.started {
+            return self.reply.cancelled_unstarted();
+        }
+        if let Some(message) = source.panic.take() {
+            return self
+                .reply
+                .finished(Outcome::Panicked, Err(TaskError::Panicked(message)));
+        }
+        if !source.exhausted {
+            return self
+                .reply
+                .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
+        }
+        let mut parts = std::mem::take(&mut source.parts);
+        drop(source);
+        parts.sort_unstable_by_key(|(index, _)| *index);
+        let mut out = Vec::with_capacity(parts.iter().map(|(_, part)| part.len()).sum());
+        for (_, part) in parts {
+            out.extend(part);
+        }
+        self.reply.finished(Outcome::Succeeded, Ok(out))
+    }
+
+    /// A puller ran out or was dropped unrun. If it was the last and the map has not
+    /// ended, end it now; true if that cancelled a map that never started.
+    fn puller_gone(&self) -> bool {
+        let mut source = self.lock();
+        source.outstanding -= 1;
+        if source.outstanding > 0 || source.active > 0 || self.reply.is_answered() {
+            return false;
+        }
+        let unstarted = !source.started;
+        self.finish(source) && unstarted
+    }
+}
+
+impl<It, F, O> Control for PullMap<It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn cancel(&self) -> bool {
+        if self.reply.is_answered() {
+            return false;
+        }
+        match self.token.cancel() {
+            CancelOutcome::BeforeStart => self.reply.cancelled_unstarted(),
+            CancelOutcome::Requested => {
+                let source = self.lock();
+                if source.active == 0 {
+                    self.finish(source);
+                }
+                true
+            }
+            CancelOutcome::AlreadyCancelled => false,
+        }
+    }
+
+    fn help(&self) {
+        if self.reply.route.inline_ok {
+            self.pull_loop();
+        }
+    }
+}
+
+/// One puller's place in the route's gate queue.
+struct Puller<It: Iterator, F, O>(Arc<PullMap<It, F, O>>);
+
+impl<It, F, O> Deferred for Puller<It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        if self.0.reply.is_answered() {
+            self.0.puller_gone();
+            return Some(permit);
+        }
+        let executor = self.0.reply.route.executor.clone();
+        let running = RunningPuller {
+            map: self.0,
+            _permit: permit,
+        };
+        executor.execute(Job::new(move || running.map.pull_loop()));
+        None
+    }
+
+    fn abort(self: Box<Self>) -> bool {
+        self.0.puller_gone()
+    }
+}
+
+/// A puller handed to a backend; however it ends (run or dropped), it is gone.
+struct RunningPuller<It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    /// The map it pulls for.
+    map: Arc<PullMap<It, F, O>>,
+    /// Held while it runs.
+    _permit: Permit,
+}
+
+impl<It, F, O> Drop for RunningPuller<It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.map.puller_gone();
+    }
+}

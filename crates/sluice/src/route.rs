@@ -1,0 +1,64 @@
+//! A route: one backend with its admission gate and its counters.
+
+use serde::Serialize;
+use sluice_core::{Counters, Gate};
+use sluice_exec::Executor;
+use std::fmt;
+use std::sync::Arc;
+
+/// Which kind of work a route runs; the names used in snapshots and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKind {
+    /// `run_cpu`, `map_cpu`: the rayon pool.
+    Cpu,
+    /// `run_io`, `map_io`: futures on the tokio runtime.
+    Io,
+    /// `run_io_blocking`: blocking calls on the runtime's blocking pool.
+    IoBlocking,
+    /// `run_chunk`, `map_chunks`: the work-stealing chunk pool.
+    Chunk,
+    /// `run_on(name, ..)`: a backend registered by the user.
+    Custom(String),
+}
+
+impl fmt::Display for RouteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteKind::Cpu => f.write_str("cpu"),
+            RouteKind::Io => f.write_str("io"),
+            RouteKind::IoBlocking => f.write_str("io_blocking"),
+            RouteKind::Chunk => f.write_str("chunk"),
+            RouteKind::Custom(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Everything a task needs of its route.
+pub(crate) struct Route {
+    /// What this route is.
+    pub(crate) kind: RouteKind,
+    /// Admission: at most `limit` of this route's tasks are handed to the backend.
+    pub(crate) gate: Gate,
+    /// Outcome accounting.
+    pub(crate) counters: Counters,
+    /// The backend; for the `Io` route, the blocking side of the IO pool.
+    pub(crate) executor: Arc<dyn Executor>,
+    /// Whether a waiting task may run this route's work inline on its own thread. True
+    /// for the built-in closure pools; a custom backend may hold resources bound to
+    /// its own threads.
+    pub(crate) inline_ok: bool,
+}
+
+impl Route {
+    pub(crate) fn new(kind: RouteKind, executor: Arc<dyn Executor>, limit: usize) -> Arc<Self> {
+        let inline_ok = !matches!(kind, RouteKind::Custom(_));
+        Arc::new(Route {
+            kind,
+            gate: Gate::new(limit),
+            counters: Counters::new(),
+            executor,
+            inline_ok,
+        })
+    }
+}

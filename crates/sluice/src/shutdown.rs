@@ -1,0 +1,116 @@
+//! Graceful shutdown: refuse new work, let the rest finish until a deadline, then
+//! cancel what is left and report.
+
+use crate::manager::ConcurrencyManager;
+use crate::snapshot::Snapshot;
+use crate::wait::blocking;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long cancelled work gets to hand back its answer after the deadline: running
+/// futures are dropped at their next poll, which takes microseconds, not this long.
+const GRACE: Duration = Duration::from_millis(200);
+
+/// What [`ConcurrencyManager::shutdown`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownReport {
+    /// Whether all work ended before the deadline.
+    pub drained: bool,
+    /// Tasks still waiting for admission at the deadline, now cancelled.
+    pub cancelled_queued: usize,
+    /// Tasks still running after the deadline and its grace period: CPU or chunk work
+    /// that cannot be stopped from outside. Their answers still arrive when they end.
+    pub still_running: u64,
+    /// How long shutdown took.
+    #[serde(with = "millis")]
+    pub elapsed: Duration,
+    /// The counters at the end.
+    pub snapshot: Snapshot,
+}
+
+impl ConcurrencyManager {
+    /// Shuts the manager down: new work is refused with
+    /// [`TaskError::ShuttingDown`](crate::TaskError::ShuttingDown) (counted as
+    /// rejected); queued and running work gets until `timeout` to finish; then queued
+    /// work is cancelled, running futures are dropped, and running CPU or chunk work is
+    /// asked to stop (it sees [`is_cancelled`](crate::is_cancelled)). Blocks until done;
+    /// on a tokio worker thread it blocks through `block_in_place`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let work = mgr.run_cpu(|| 21 * 2);
+    /// let report = mgr.shutdown(Duration::from_secs(5));
+    /// assert!(report.drained);
+    /// assert_eq!(work.wait()?, 42);
+    /// assert_eq!(mgr.run_cpu(|| 0).wait(), Err(TaskError::ShuttingDown));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let began = Instant::now();
+        let inner = self.inner();
+        inner.closed.store(true, Ordering::Release);
+        tracing::info!(?timeout, "sluice: shutdown begins");
+        let pending = || self.snapshot().total().pending();
+        let drained = blocking(|| wait_until(began + timeout, || pending() == 0));
+        let mut cancelled_queued = 0;
+        if !drained {
+            cancelled_queued = inner.abort_pending();
+            inner.scope.cancel_all();
+            inner.stop.cancel();
+            blocking(|| wait_until(Instant::now() + GRACE, || pending() == 0));
+        }
+        for route in inner.routes() {
+            route.executor.shutdown();
+        }
+        let snapshot = self.snapshot();
+        let report = ShutdownReport {
+            drained,
+            cancelled_queued,
+            still_running: snapshot.total().pending(),
+            elapsed: began.elapsed(),
+            snapshot,
+        };
+        tracing::info!(
+            drained = report.drained,
+            cancelled_queued = report.cancelled_queued,
+            still_running = report.still_running,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "sluice: shutdown done"
+        );
+        report
+    }
+}
+
+/// Polls `done` until it holds or `deadline` passes; true if it held. Polling is fine
+/// here: shutdown happens once, and the pause grows to a millisecond at most.
+fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
+    let mut pause = Duration::from_micros(50);
+    loop {
+        if done() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
+/// Durations as whole milliseconds in serialized reports.
+mod millis {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}

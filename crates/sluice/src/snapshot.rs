@@ -1,0 +1,136 @@
+//! What the manager can tell about itself at one moment, as a serde value.
+
+use crate::route::{Route, RouteKind};
+use serde::Serialize;
+use sluice_core::CountersSnapshot;
+
+/// Every route's counters and admission state. Serialize it, or call
+/// [`to_json`](Self::to_json).
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// One entry per route: cpu, io, io_blocking, chunk, then custom backends by name.
+    pub routes: Vec<RouteSnapshot>,
+}
+
+/// One route at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteSnapshot {
+    /// Which route.
+    pub route: RouteKind,
+    /// Its admission limit now.
+    pub limit: usize,
+    /// Tasks admitted and not yet ended (queued in the backend or running).
+    pub admitted: usize,
+    /// Tasks waiting for admission.
+    pub queued: usize,
+    /// Its outcome counters.
+    pub counters: Counts,
+}
+
+/// Outcome counters; once all work has ended, `submitted` equals the sum of
+/// `succeeded`, `failed`, `panicked`, `cancelled`, `timed_out` and `rejected`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Tasks accepted (or refused) by the route.
+    pub submitted: u64,
+    /// Tasks whose work began.
+    pub started: u64,
+    /// Ended with a value.
+    pub succeeded: u64,
+    /// Ended with the task's own error.
+    pub failed: u64,
+    /// Ended in a caught panic.
+    pub panicked: u64,
+    /// Cancelled before or while running.
+    pub cancelled: u64,
+    /// Ran past a deadline.
+    pub timed_out: u64,
+    /// Refused without running.
+    pub rejected: u64,
+    /// Running at the moment of the snapshot.
+    pub running: u64,
+    /// The most seen running at once.
+    pub high_water: u64,
+}
+
+impl Counts {
+    /// The sum of all outcomes.
+    pub fn ended(&self) -> u64 {
+        self.succeeded
+            + self.failed
+            + self.panicked
+            + self.cancelled
+            + self.timed_out
+            + self.rejected
+    }
+
+    /// Submitted and not yet ended.
+    pub fn pending(&self) -> u64 {
+        self.submitted.saturating_sub(self.ended())
+    }
+
+    fn add(mut self, other: &Counts) -> Counts {
+        self.submitted += other.submitted;
+        self.started += other.started;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.panicked += other.panicked;
+        self.cancelled += other.cancelled;
+        self.timed_out += other.timed_out;
+        self.rejected += other.rejected;
+        self.running += other.running;
+        self.high_water = self.high_water.max(other.high_water);
+        self
+    }
+}
+
+impl From<CountersSnapshot> for Counts {
+    fn from(c: CountersSnapshot) -> Self {
+        Counts {
+            submitted: c.submitted,
+            started: c.started,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            panicked: c.panicked,
+            cancelled: c.cancelled,
+            timed_out: c.timed_out,
+            rejected: c.rejected,
+            running: c.in_flight,
+            high_water: c.high_water,
+        }
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn of<'a>(routes: impl Iterator<Item = &'a Route>) -> Self {
+        Snapshot {
+            routes: routes
+                .map(|route| RouteSnapshot {
+                    route: route.kind.clone(),
+                    limit: route.gate.limit(),
+                    admitted: route.gate.in_flight(),
+                    queued: route.gate.waiting(),
+                    counters: route.counters.snapshot().into(),
+                })
+                .collect(),
+        }
+    }
+
+    /// One route's entry.
+    pub fn route(&self, kind: &RouteKind) -> Option<&RouteSnapshot> {
+        self.routes.iter().find(|r| &r.route == kind)
+    }
+
+    /// The counters of all routes added up (`high_water` is the largest of any route).
+    pub fn total(&self) -> Counts {
+        self.routes
+            .iter()
+            .fold(Counts::default(), |sum, r| sum.add(&r.counters))
+    }
+
+    /// The snapshot as a JSON string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+    }
+}

@@ -1,0 +1,161 @@
+//! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
+
+use super::reply::{Reply, settle};
+use super::{Control, TaskHandle, panic_message, run_as_task};
+use crate::route::Route;
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Permit, StartError};
+use sluice_exec::Job;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+/// A closure task, shared by its handle, its place in the gate's queue and its job.
+struct ClosureTask<F, T, E> {
+    /// Who owns the task's fate.
+    token: CancelToken,
+    /// The work, until someone runs it.
+    work: Mutex<Option<F>>,
+    /// The answer, sent once.
+    reply: Reply<T, E>,
+}
+
+/// Submits `work` to `route`: it waits at the route's gate, then runs on its backend.
+pub(crate) fn submit_closure<F, T, E>(
+    route: &Arc<Route>,
+    scope: &CancelScope,
+    work: F,
+) -> TaskHandle<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let (completer, completion) = sluice_core::completion();
+    let task = Arc::new(ClosureTask {
+        token: scope.token(),
+        work: Mutex::new(Some(work)),
+        reply: Reply::new(route.clone(), completer),
+    });
+    route.counters.submitted();
+    route.gate.enqueue(Box::new(Queued(task.clone())));
+    TaskHandle::new(completion, Some(task))
+}
+
+impl<F, T, E> ClosureTask<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Runs the work on this thread if this call claims the task.
+    fn run(&self) {
+        match self.token.try_start() {
+            Ok(()) => {
+                let work = match self.work.lock() {
+                    Ok(mut work) => work.take(),
+                    Err(poisoned) => poisoned.into_inner().take(),
+                };
+                let Some(work) = work else { return };
+                self.reply.route.counters.started();
+                let result = run_as_task(&self.token, || catch_unwind(AssertUnwindSafe(work)))
+                    .map_err(|payload| panic_message(payload.as_ref()));
+                let (outcome, answer) = settle(result);
+                self.reply.finished(outcome, answer);
+            }
+            Err(StartError::Cancelled) => self.drop_unstarted(),
+            Err(StartError::Claimed) => {}
+        }
+    }
+
+    /// Settles a task that will never start.
+    fn drop_unstarted(&self) {
+        if let Ok(mut work) = self.work.lock() {
+            work.take();
+        }
+        self.reply.cancelled_unstarted();
+    }
+}
+
+impl<F, T, E> Control for ClosureTask<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn cancel(&self) -> bool {
+        if self.reply.is_answered() {
+            return false;
+        }
+        match self.token.cancel() {
+            CancelOutcome::BeforeStart => {
+                self.drop_unstarted();
+                true
+            }
+            CancelOutcome::Requested => true,
+            CancelOutcome::AlreadyCancelled => false,
+        }
+    }
+
+    fn help(&self) {
+        if self.reply.route.inline_ok {
+            self.run();
+        }
+    }
+}
+
+/// The task's place in its gate's queue.
+struct Queued<F, T, E>(Arc<ClosureTask<F, T, E>>);
+
+impl<F, T, E> Deferred for Queued<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        if !self.0.token.is_pending() {
+            return Some(permit);
+        }
+        let executor = self.0.reply.route.executor.clone();
+        let dispatched = Dispatched {
+            task: self.0,
+            _permit: permit,
+        };
+        executor.execute(Job::new(move || dispatched.task.run()));
+        None
+    }
+
+    fn abort(self: Box<Self>) -> bool {
+        let aborted = self.0.token.claim_cancelled();
+        if aborted {
+            self.0.drop_unstarted();
+        }
+        aborted
+    }
+}
+
+/// A task handed to a backend with its permit. If the backend drops it unrun, the
+/// task is settled as cancelled; the permit goes back either way.
+struct Dispatched<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// The task.
+    task: Arc<ClosureTask<F, T, E>>,
+    /// Held until the job ends or is dropped.
+    _permit: Permit,
+}
+
+impl<F, T, E> Drop for Dispatched<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn drop(&mut self) {
+        if self.task.token.claim_cancelled() {
+            self.task.drop_unstarted();
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Tasks whose work is a future: the io route.
+
+use super::reply::{Reply, settle};
+use super::{CatchUnwind, Control, TaskHandle};
+use crate::TaskError;
+use crate::route::Route;
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
+use sluice_exec::IoPool;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// A future task, shared by its handle, its place in the gate's queue and the
+/// runtime task that polls it.
+struct FutureTask<Fut, T, E> {
+    /// Who owns the task's fate.
+    token: CancelToken,
+    /// Fires to drop the running future: this task's cancel, or the manager's shutdown.
+    stop: CancellationToken,
+    /// The work, until it is polled.
+    future: Mutex<Option<Fut>>,
+    /// The answer, sent once.
+    reply: Reply<T, E>,
+    /// Where it runs.
+    pool: Arc<IoPool>,
+}
+
+/// Submits `future` to the io `route`, which waits at the gate and then runs on `pool`.
+/// `stop` is the manager's token for dropping every running future at shutdown.
+pub(crate) fn submit_future<Fut, T, E>(
+    route: &Arc<Route>,
+    scope: &CancelScope,
+    pool: &Arc<IoPool>,
+    stop: &CancellationToken,
+    future: Fut,
+) -> TaskHandle<T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let (completer, completion) = sluice_core::completion();
+    let task = Arc::new(FutureTask {
+        token: scope.token(),
+        stop: stop.child_token(),
+        future: Mutex::new(Some(future)),
+        reply: Reply::new(route.clone(), completer),
+        pool: pool.clone(),
+    });
+    route.counters.submitted();
+    route.gate.enqueue(Box::new(Queued(task.clone())));
+    TaskHandle::new(completion, Some(task))
+}
+
+impl<Fut, T, E> FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn take_future(&self) -> Option<Fut> {
+        match self.future.lock() {
+            Ok(mut future) => future.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
+    /// The runtime task. The guard is made before the future, so that a runtime that
+    /// drops it without ever polling it still settles the task.
+    fn run(self: Arc<Self>, permit: Permit) -> impl Future<Output = ()> + Send + 'static {
+        let settle_on_drop = SettleOnDrop(self.clone());
+        async move {
+            let _permit = permit;
+            let _settle_on_drop = settle_on_drop;
+            match self.token.try_start() {
+                Ok(()) => {
+                    let Some(future) = self.take_future() else {
+                        return;
+                    };
+                    self.reply.route.counters.started();
+                    let result = tokio::select! {
+                        biased;
+                        () = self.stop.cancelled() => None,
+                        result = CatchUnwind::new(future) => Some(result),
+                    };
+                    let (outcome, answer) = match result {
+                        Some(result) => settle(result),
+                        None => (Outcome::Cancelled, Err(TaskError::Cancelled)),
+                    };
+                    self.reply.finished(outcome, answer);
+                }
+                Err(StartError::Cancelled) => self.drop_unstarted(),
+                Err(StartError::Claimed) => {}
+            }
+        }
+    }
+
+    fn drop_unstarted(&self) {
+        drop(self.take_future());
+        self.reply.cancelled_unstarted();
+    }
+}
+
+/// Settles the task if the runtime drops it mid-flight (a runtime shut down under it):
+/// unstarted, it is cancelled; started, its run ends as cancelled.
+struct SettleOnDrop<Fut, T, E>(Arc<FutureTask<Fut, T, E>>)
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static;
+
+impl<Fut, T, E> Drop for SettleOnDrop<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn drop(&mut self) {
+        let task = &self.0;
+        if task.token.claim_cancelled() {
+            task.drop_unstarted();
+        } else if task.token.is_started() {
+            task.reply
+                .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
+        }
+    }
+}
+
+impl<Fut, T, E> Control for FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn cancel(&self) -> bool {
+        if self.reply.is_answered() {
+            return false;
+        }
+        match self.token.cancel() {
+            CancelOutcome::BeforeStart => {
+                self.drop_unstarted();
+                true
+            }
+            CancelOutcome::Requested => {
+                self.stop.cancel();
+                true
+            }
+            CancelOutcome::AlreadyCancelled => false,
+        }
+    }
+
+    /// A future cannot run on a caller's thread; the runtime makes progress on its own.
+    fn help(&self) {}
+}
+
+/// The task's place in the io gate's queue.
+struct Queued<Fut, T, E>(Arc<FutureTask<Fut, T, E>>);
+
+impl<Fut, T, E> Deferred for Queued<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        if !self.0.token.is_pending() {
+            return Some(permit);
+        }
+        let pool = self.0.pool.clone();
+        pool.spawn(self.0.run(permit));
+        None
+    }
+
+    fn abort(self: Box<Self>) -> bool {
+        let aborted = self.0.token.claim_cancelled();
+        if aborted {
+            self.0.drop_unstarted();
+        }
+        aborted
+    }
+}

@@ -1,0 +1,29 @@
+//! One task's life: queued at its route's gate, run by a backend (or inline by a
+//! waiter), answered once through its handle.
+//!
+//! - `closure.rs`: work that is a closure (cpu, chunk, io-blocking, custom routes).
+//! - `future.rs`: work that is a future (the io route).
+//! - `handle.rs`: [`TaskHandle`], a `Future` with a blocking `wait()`.
+//! - `context.rs`: what a running task can ask about itself ([`is_cancelled`]).
+//! - `panic.rs`: turning a caught panic into [`TaskError::Panicked`](crate::TaskError).
+//!
+//! **Architecture Invariant:** a task's fate has exactly one owner. Its
+//! [`CancelToken`](sluice_core::CancelToken) moves once, from pending to started or to
+//! cancelled; whoever moves it records the outcome and fills the completion. That is
+//! why every submitted task ends in exactly one counted outcome.
+
+mod closure;
+mod context;
+mod future;
+mod handle;
+mod panic;
+mod reply;
+
+pub(crate) use closure::submit_closure;
+pub use context::is_cancelled;
+pub(crate) use context::{in_task, run_as_task};
+pub(crate) use future::submit_future;
+pub(crate) use handle::Control;
+pub use handle::TaskHandle;
+pub(crate) use panic::{CatchUnwind, panic_message};
+pub(crate) use reply::Reply;
