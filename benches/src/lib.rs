@@ -1,1 +1,139 @@
-//! placeholder
+//! Benchmark scenarios: each Sluice route next to its raw anchor.
+//!
+//! Both the criterion bench (`benches/overhead.rs`, detailed per-function profiles) and
+//! the interleaved runner (`src/bin/pairs.rs`, driven by `cargo xtask bench`, which
+//! writes `docs/benchmarks.md`) call these functions, so the two always measure the
+//! same code. The anchor and Sluice get the same number of threads.
+
+use rayon::prelude::*;
+use sluice::ConcurrencyManager;
+use std::hint::black_box;
+use tokio::runtime::{Builder, Runtime};
+
+/// Everything a scenario needs, built once.
+pub struct Fixture {
+    /// The manager under test.
+    pub mgr: ConcurrencyManager,
+    /// The anchor for the CPU route and for `par_iter`.
+    pub rayon: rayon::ThreadPool,
+    /// The anchor for the IO route.
+    pub tokio: Runtime,
+    /// A current-thread runtime the async callers run on, for both sides.
+    pub caller: Runtime,
+}
+
+impl Fixture {
+    /// Pools of `threads` threads on both sides.
+    pub fn new(threads: usize) -> Self {
+        let mgr = ConcurrencyManager::builder()
+            .cpu_threads(threads)
+            .chunk_threads(threads)
+            .io_threads(threads)
+            .build()
+            .expect("the manager builds");
+        let rayon = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("the rayon pool builds");
+        let tokio = Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .expect("the tokio runtime builds");
+        let caller = Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the caller runtime builds");
+        Fixture {
+            mgr,
+            rayon,
+            tokio,
+            caller,
+        }
+    }
+}
+
+/// About 20 ns of arithmetic on this machine's cores: the "tiny item" of the map
+/// scenarios. Opaque to the optimiser.
+#[inline]
+pub fn work_20ns(item: u64) -> u64 {
+    let mut x = black_box(item);
+    for _ in 0..12 {
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ item;
+    }
+    x
+}
+
+/// `n` sequential round trips: `rayon::ThreadPool::spawn` and a oneshot, waited on.
+pub fn cpu_roundtrip_anchor(fx: &Fixture, n: usize) {
+    for i in 0..n {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        fx.rayon.spawn(move || {
+            let _ = tx.send(black_box(i));
+        });
+        black_box(rx.blocking_recv().expect("the job sends"));
+    }
+}
+
+/// `n` sequential round trips: `run_cpu(..).wait()`.
+pub fn cpu_roundtrip_sluice(fx: &Fixture, n: usize) {
+    for i in 0..n {
+        black_box(fx.mgr.run_cpu(move || black_box(i)).wait().expect("the task runs"));
+    }
+}
+
+/// `n` sequential round trips from async code: `rayon::spawn` and a oneshot, awaited.
+pub fn cpu_roundtrip_async_anchor(fx: &Fixture, n: usize) {
+    fx.caller.block_on(async {
+        for i in 0..n {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            fx.rayon.spawn(move || {
+            let _ = tx.send(black_box(i));
+        });
+            black_box(rx.await.expect("the job sends"));
+        }
+    });
+}
+
+/// `n` sequential round trips from async code: `run_cpu(..).await`.
+pub fn cpu_roundtrip_async_sluice(fx: &Fixture, n: usize) {
+    fx.caller.block_on(async {
+        for i in 0..n {
+            black_box(fx.mgr.run_cpu(move || black_box(i)).await.expect("the task runs"));
+        }
+    });
+}
+
+/// `n` sequential round trips: `tokio::spawn(fut).await` onto a multi-thread runtime.
+pub fn io_roundtrip_anchor(fx: &Fixture, n: usize) {
+    let handle = fx.tokio.handle().clone();
+    fx.caller.block_on(async {
+        for i in 0..n {
+            black_box(handle.spawn(async move { black_box(i) }).await.expect("the task runs"));
+        }
+    });
+}
+
+/// `n` sequential round trips: `run_io(fut).await`.
+pub fn io_roundtrip_sluice(fx: &Fixture, n: usize) {
+    fx.caller.block_on(async {
+        for i in 0..n {
+            black_box(fx.mgr.run_io(async move { black_box(i) }).await.expect("the task runs"));
+        }
+    });
+}
+
+/// `(0..n).into_par_iter().map(work_20ns).collect()` on the anchor pool.
+pub fn map_par_iter(fx: &Fixture, n: u64) -> Vec<u64> {
+    fx.rayon.install(|| (0..n).into_par_iter().map(work_20ns).collect())
+}
+
+/// `map_chunks(0..n, work_20ns)`.
+pub fn map_sluice(fx: &Fixture, n: u64) -> Vec<u64> {
+    fx.mgr.map_chunks(0..n, work_20ns).wait().expect("the map runs")
+}
+
+/// The same map on the calling thread alone.
+pub fn map_sequential(n: u64) -> Vec<u64> {
+    (0..n).map(work_20ns).collect()
+}

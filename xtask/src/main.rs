@@ -1,1 +1,79 @@
-fn main() {}
+//! Project automation, reached as `cargo xtask <command>`.
+//!
+//! - `ci`: everything CI checks — format, clippy, rustdoc, the tests, the loom suite and
+//!   a smoke run of the benchmark runner. `.ci/run` calls exactly this.
+//! - `loom`: the loom model-checking suite of `sluice-core`.
+//! - `bench [--quick]`: the interleaved anchor-vs-Sluice measurements, written to
+//!   `docs/benchmarks.md`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod run;
+#[cfg(test)]
+mod tidy;
+
+use run::{Step, cargo};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick]>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["ci"] => ci(),
+        ["loom"] => loom(),
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
+        _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let steps = [
+        Step::new("format", cargo(&["fmt", "--all", "--", "--check"])),
+        Step::new(
+            "clippy",
+            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        ),
+        Step::new("rustdoc", rustdoc_command()),
+        Step::new("tests", cargo(&["test", "--workspace"])),
+        Step::new("loom", loom_command()),
+        Step::new(
+            "bench smoke",
+            cargo(&["run", "--quiet", "-p", "sluice-benches", "--bin", "pairs", "--", "--smoke"]),
+        ),
+    ];
+    run::all(steps)
+}
+
+/// Rustdoc with every warning an error (broken intra-doc links, bad code blocks).
+fn rustdoc_command() -> std::process::Command {
+    let mut command = cargo(&["doc", "--workspace", "--no-deps"]);
+    command.env("RUSTDOCFLAGS", "-D warnings");
+    command
+}
+
+fn loom() -> Result<(), String> {
+    run::all([Step::new("loom", loom_command())])
+}
+
+/// The loom suite: `--cfg sluice_loom` (never a bare `loom`, which would switch on
+/// tokio's own loom code), in release, in its own target directory so that the main
+/// build's cache survives.
+fn loom_command() -> std::process::Command {
+    let mut command = cargo(&["test", "-p", "sluice-core", "--release", "--tests"]);
+    command
+        .env("RUSTFLAGS", "--cfg sluice_loom")
+        .env("CARGO_TARGET_DIR", run::workspace_root().join("target").join("loom"))
+        .env("LOOM_MAX_PREEMPTIONS", "2")
+        .env("LOOM_MAX_BRANCHES", "10000");
+    command
+}

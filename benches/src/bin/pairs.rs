@@ -1,0 +1,172 @@
+//! The interleaved benchmark runner behind `cargo xtask bench`.
+//!
+//! This machine's speed drifts by up to 1.6× within seconds, so a ratio of two
+//! measurements taken minutes apart is noise. Each pair is measured interleaved —
+//! anchor, Sluice, anchor, Sluice … — and the ratio is taken per round; the table
+//! gives the median of the per-round ratios and their spread (min–max).
+//!
+//! `pairs [--quick | --smoke]` prints a Markdown table on stdout.
+
+#![allow(clippy::print_stdout)]
+
+use sluice_benches::*;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// One comparison: the anchor, Sluice, and the bound the ratio should stay under.
+struct Pair {
+    /// What is compared.
+    name: &'static str,
+    /// The raw anchor, as a label.
+    anchor_label: &'static str,
+    /// Operations per measurement, for per-operation times.
+    ops: usize,
+    /// The anchor's run.
+    anchor: Box<dyn Fn()>,
+    /// Sluice's run.
+    ours: Box<dyn Fn()>,
+    /// The target: Sluice's time over the anchor's at most this.
+    max_ratio: f64,
+}
+
+/// The per-round figures of one pair.
+struct Measured {
+    /// Anchor time per operation, each round.
+    anchor: Vec<Duration>,
+    /// Sluice time per operation, each round.
+    ours: Vec<Duration>,
+    /// Sluice over anchor, each round.
+    ratios: Vec<f64>,
+}
+
+fn time(run: &dyn Fn(), ops: usize) -> Duration {
+    let began = Instant::now();
+    run();
+    // Divided as floats: 10 M operations of a few nanoseconds each need sub-ns precision.
+    Duration::from_secs_f64(began.elapsed().as_secs_f64() / ops as f64)
+}
+
+fn measure(pair: &Pair, rounds: usize) -> Measured {
+    // One untimed run of each side first: thread start-up, page faults, caches.
+    (pair.anchor)();
+    (pair.ours)();
+    let mut m = Measured {
+        anchor: Vec::new(),
+        ours: Vec::new(),
+        ratios: Vec::new(),
+    };
+    for _ in 0..rounds {
+        let a = time(&*pair.anchor, pair.ops);
+        let o = time(&*pair.ours, pair.ops);
+        m.ratios.push(o.as_secs_f64() / a.as_secs_f64().max(1e-12));
+        m.anchor.push(a);
+        m.ours.push(o);
+    }
+    m
+}
+
+fn median<T: PartialOrd + Copy>(values: &[T]) -> T {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sorted[sorted.len() / 2]
+}
+
+fn show(d: Duration) -> String {
+    let ns = d.as_secs_f64() * 1e9;
+    if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.2} ns")
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(bad) = args.iter().find(|a| !["--smoke", "--quick"].contains(&a.as_str())) {
+        eprintln!("pairs: unknown argument {bad:?} (expected --quick or --smoke)");
+        std::process::exit(2);
+    }
+    let (rounds, trips, items) = match (smoke, quick) {
+        (true, _) => (1, 20, 100_000),
+        (false, true) => (7, 1_000, 10_000_000),
+        (false, false) => (21, 2_000, 10_000_000),
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let fx: &'static Fixture = Box::leak(Box::new(Fixture::new(threads)));
+    let item_ops = usize::try_from(items).unwrap_or(usize::MAX);
+    let seq_target = 1.0 / 1.9;
+    let pairs = vec![
+        Pair {
+            name: "`run_cpu(f).wait()` round trip",
+            anchor_label: "`rayon::ThreadPool::spawn` + oneshot",
+            ops: trips,
+            anchor: Box::new(move || cpu_roundtrip_anchor(fx, trips)),
+            ours: Box::new(move || cpu_roundtrip_sluice(fx, trips)),
+            max_ratio: 1.1,
+        },
+        Pair {
+            name: "`run_cpu(f).await` round trip",
+            anchor_label: "`rayon::ThreadPool::spawn` + oneshot, awaited",
+            ops: trips,
+            anchor: Box::new(move || cpu_roundtrip_async_anchor(fx, trips)),
+            ours: Box::new(move || cpu_roundtrip_async_sluice(fx, trips)),
+            max_ratio: 1.1,
+        },
+        Pair {
+            name: "`run_io(fut).await` round trip",
+            anchor_label: "`tokio::spawn(fut).await`",
+            ops: trips,
+            anchor: Box::new(move || io_roundtrip_anchor(fx, trips)),
+            ours: Box::new(move || io_roundtrip_sluice(fx, trips)),
+            max_ratio: 1.1,
+        },
+        Pair {
+            name: "`map_chunks`, 10 M items of ~20 ns",
+            anchor_label: "`par_iter().map(f).collect::<Vec<_>>()`",
+            ops: item_ops,
+            anchor: Box::new(move || drop(black_box(map_par_iter(fx, items)))),
+            ours: Box::new(move || drop(black_box(map_sluice(fx, items)))),
+            max_ratio: 1.0,
+        },
+        Pair {
+            name: "`map_chunks`, 10 M items of ~20 ns",
+            anchor_label: "sequential loop collecting the same `Vec`",
+            ops: item_ops,
+            anchor: Box::new(move || drop(black_box(map_sequential(items)))),
+            ours: Box::new(move || drop(black_box(map_sluice(fx, items)))),
+            max_ratio: seq_target,
+        },
+    ];
+    println!("| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | target | |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for pair in &pairs {
+        let m = measure(pair, rounds);
+        let ratio = median(&m.ratios);
+        let lo = m.ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = m.ratios.iter().copied().fold(0.0, f64::max);
+        let target = if pair.max_ratio < 1.0 {
+            format!("≤ {:.3} (≥ {:.1}× faster)", pair.max_ratio, 1.0 / pair.max_ratio)
+        } else {
+            format!("≤ {:.2}", pair.max_ratio)
+        };
+        let verdict = if ratio <= pair.max_ratio { "meets" } else { "misses" };
+        println!(
+            "| {} | {} | {} | {} | {:.3} | {:.3}–{:.3} | {} | {} |",
+            pair.name,
+            pair.anchor_label,
+            show(median(&m.anchor)),
+            show(median(&m.ours)),
+            ratio,
+            lo,
+            hi,
+            target,
+            verdict
+        );
+    }
+    println!();
+    println!("{rounds} interleaved rounds per pair, {threads} threads on each side.");
+}
