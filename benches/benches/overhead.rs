@@ -17,13 +17,16 @@ use std::time::Duration;
 const ROUND_TRIPS: usize = 1_000;
 const MAP_ITEMS: u64 = 10_000_000;
 
+/// One side of a round-trip comparison: `n` round trips on the fixture.
+type RoundTrips = fn(&Fixture, usize);
+
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn round_trips(c: &mut Criterion) {
     let fx = Fixture::new(threads());
-    let cases: [(&str, fn(&Fixture, usize), fn(&Fixture, usize)); 3] = [
+    let cases: [(&str, RoundTrips, RoundTrips); 3] = [
         ("cpu_roundtrip", cpu_roundtrip_anchor, cpu_roundtrip_sluice),
         ("cpu_roundtrip_async", cpu_roundtrip_async_anchor, cpu_roundtrip_async_sluice),
         ("io_roundtrip", io_roundtrip_anchor, io_roundtrip_sluice),

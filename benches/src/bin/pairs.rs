@@ -7,7 +7,7 @@
 //!
 //! `pairs [--quick | --smoke]` prints a Markdown table on stdout.
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use sluice_benches::*;
 use std::hint::black_box;

@@ -56,3 +56,8 @@ pub use shutdown::ShutdownReport;
 pub use sluice_exec::{Executor, Job};
 pub use snapshot::{Counts, RouteSnapshot, Snapshot};
 pub use task::{TaskHandle, is_cancelled};
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctest;

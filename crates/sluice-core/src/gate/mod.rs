@@ -97,9 +97,8 @@ impl Gate {
     /// frees the room.
     pub fn enqueue(&self, work: Box<dyn Deferred>) {
         if let Some(work) = self.inner.admit_or_queue(work) {
-            if let Some(unused) = work.admit(Permit::new(self.inner.clone())) {
-                drop(unused);
-            }
+            // A permit handed back (the work was cancelled meanwhile) is released here.
+            drop(work.admit(Permit::new(self.inner.clone())));
         }
     }
 

@@ -5,6 +5,7 @@ use crate::route::Route;
 use crate::task::{Control, Reply, TaskHandle, panic_message, run_as_task};
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit};
 use sluice_exec::{BlockSizer, Job};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,17 +19,29 @@ struct PullMap<It: Iterator, F, O> {
     /// Cancellation and the claim on starting.
     token: CancelToken,
     /// The iterator and the results so far.
-    source: Mutex<Source<It, O>>,
+    source: Mutex<Source<It>>,
     /// The function mapped over every item.
     f: F,
     /// Sizes the units.
     sizer: BlockSizer,
+    /// The output, assembled in order as units finish.
+    output: Mutex<Output<O>>,
     /// The answer, sent once.
     reply: Reply<Vec<O>, std::convert::Infallible>,
 }
 
+/// The output side, under its own lock so that appending never holds up pulling.
+struct Output<O> {
+    /// Units appended so far, in input order.
+    out: Vec<O>,
+    /// The position of the next unit to append.
+    next: usize,
+    /// Units that finished ahead of their turn (at most about one per puller).
+    early: BTreeMap<usize, Vec<O>>,
+}
+
 /// What the pullers share under one lock.
-struct Source<It, O> {
+struct Source<It> {
     /// The input, pulled lazily.
     iter: It,
     /// The next unit's position in the output.
@@ -43,8 +56,6 @@ struct Source<It, O> {
     started: bool,
     /// The first panic of `f`, which ends the map.
     panic: Option<String>,
-    /// Mapped units with their positions.
-    parts: Vec<(usize, Vec<O>)>,
 }
 
 /// Submits a map of `f` over `items` on `route`, with up to `pullers` pullers.
@@ -72,7 +83,11 @@ where
             outstanding: pullers,
             started: false,
             panic: None,
-            parts: Vec::new(),
+        }),
+        output: Mutex::new(Output {
+            out: Vec::new(),
+            next: 0,
+            early: BTreeMap::new(),
         }),
         f,
         sizer: BlockSizer::new(UNIT_TARGET, pullers),
@@ -92,7 +107,7 @@ where
     F: Fn(It::Item) -> O + Send + Sync + 'static,
     O: Send + 'static,
 {
-    fn lock(&self) -> MutexGuard<'_, Source<It, O>> {
+    fn lock(&self) -> MutexGuard<'_, Source<It>> {
         match self.source.lock() {
             Ok(source) => source,
             Err(poisoned) => poisoned.into_inner(),
@@ -110,15 +125,46 @@ where
                 }))
             });
             self.sizer.record(len, began.elapsed());
+            let panic = match mapped {
+                Ok(part) => {
+                    self.append(index, part);
+                    None
+                }
+                Err(payload) => Some(panic_message(payload.as_ref())),
+            };
             let mut source = self.lock();
             source.active -= 1;
-            match mapped {
-                Ok(part) => source.parts.push((index, part)),
-                Err(payload) => {
-                    source
-                        .panic
-                        .get_or_insert_with(|| panic_message(payload.as_ref()));
-                }
+            if let Some(message) = panic {
+                source.panic.get_or_insert(message);
+            }
+        }
+    }
+
+    /// Appends a finished unit, and any that finished early and now follow it. The
+    /// copy happens while the unit is still in this thread's cache, spread over the
+    /// pullers, instead of in one pass over all results at the end.
+    fn append(&self, index: usize, part: Vec<O>) {
+        let mut output = match self.output.lock() {
+            Ok(output) => output,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if index != output.next {
+            output.early.insert(index, part);
+            return;
+        }
+        let mut part = part;
+        loop {
+            if output.out.capacity() == 0 {
+                // Nothing reserved (length unknown): the first unit becomes the output.
+                output.out = part;
+            } else {
+                output.out.append(&mut part);
+            }
+            output.next += 1;
+            let next = output.next;
+            match output.early.remove(&next) {
+                Some(early) => part = early,
+                None => break,
             }
         }
     }
@@ -147,6 +193,9 @@ where
             _ => None,
         };
         let want = self.sizer.next(remaining);
+        if source.next_index == 0 {
+            self.reserve_output(remaining);
+        }
         let block: Vec<It::Item> = source.iter.by_ref().take(want).collect();
         if block.len() < want {
             source.exhausted = true;
@@ -160,7 +209,15 @@ where
         Some((index, block))
     }
 
-    fn end_if_idle(&self, source: MutexGuard<'_, Source<It, O>>) -> Option<(usize, Vec<It::Item>)> {
+    /// Sizes the output once when the input's length is known, so appending never
+    /// reallocates (each reallocation would copy everything appended so far).
+    fn reserve_output(&self, remaining: Option<usize>) {
+        if let (Some(total), Ok(mut output)) = (remaining, self.output.lock()) {
+            output.out.reserve_exact(total);
+        }
+    }
+
+    fn end_if_idle(&self, source: MutexGuard<'_, Source<It>>) -> Option<(usize, Vec<It::Item>)> {
         if source.active == 0 {
             self.finish(source);
         }
@@ -168,7 +225,7 @@ where
     }
 
     /// Answers the map from what it has: called once nobody is mapping a unit.
-    fn finish(&self, mut source: MutexGuard<'_, Source<It, O>>) -> bool {
+    fn finish(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
         if !source.started {
             return self.reply.cancelled_unstarted();
         }
@@ -182,13 +239,11 @@ where
                 .reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
-        let mut parts = std::mem::take(&mut source.parts);
         drop(source);
-        parts.sort_unstable_by_key(|(index, _)| *index);
-        let mut out = Vec::with_capacity(parts.iter().map(|(_, part)| part.len()).sum());
-        for (_, part) in parts {
-            out.extend(part);
-        }
+        let out = match self.output.lock() {
+            Ok(mut output) => std::mem::take(&mut output.out),
+            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().out),
+        };
         self.reply.finished(Outcome::Succeeded, Ok(out))
     }
 

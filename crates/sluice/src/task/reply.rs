@@ -5,24 +5,27 @@ use crate::route::Route;
 use sluice_core::{Completer, Outcome};
 use std::sync::{Arc, Mutex};
 
+/// The sending side of a task's answer.
+type Answer<T, E> = Completer<Result<T, TaskError<E>>>;
+
 /// The one place a task's answer goes out. Whoever takes the completer first records
 /// the outcome; every later attempt does nothing, so no task is counted twice.
 pub(crate) struct Reply<T, E> {
     /// The route whose counters record the outcome.
     pub(crate) route: Arc<Route>,
     /// Taken by the single answer.
-    completer: Mutex<Option<Completer<Result<T, TaskError<E>>>>>,
+    completer: Mutex<Option<Answer<T, E>>>,
 }
 
 impl<T, E> Reply<T, E> {
-    pub(crate) fn new(route: Arc<Route>, completer: Completer<Result<T, TaskError<E>>>) -> Self {
+    pub(crate) fn new(route: Arc<Route>, completer: Answer<T, E>) -> Self {
         Reply {
             route,
             completer: Mutex::new(Some(completer)),
         }
     }
 
-    fn take(&self) -> Option<Completer<Result<T, TaskError<E>>>> {
+    fn take(&self) -> Option<Answer<T, E>> {
         match self.completer.lock() {
             Ok(mut completer) => completer.take(),
             Err(poisoned) => poisoned.into_inner().take(),
