@@ -241,7 +241,10 @@ mod tests {
 
     #[test]
     fn double_dash_ends_flags() {
-        assert_eq!(options(&["--", "--json"]).dir, Some(PathBuf::from("--json")));
+        assert_eq!(
+            options(&["--", "--json"]).dir,
+            Some(PathBuf::from("--json"))
+        );
     }
 
     #[test]
@@ -257,7 +260,10 @@ mod tests {
                 &["--chunk-threads=-1"],
                 "--chunk-threads \"-1\": not a whole number",
             ),
-            (&["--cpu-threads", "0"], "--cpu-threads 0: must be at least 1"),
+            (
+                &["--cpu-threads", "0"],
+                "--cpu-threads 0: must be at least 1",
+            ),
             (
                 &["--max-file-bytes", "8MiB"],
                 "--max-file-bytes \"8MiB\": not a whole number",

@@ -113,7 +113,12 @@ mod tests {
         let names: Vec<_> = found
             .files
             .iter()
-            .map(|f| (f.path.strip_prefix(&root).unwrap_or(&f.path).to_path_buf(), f.len))
+            .map(|f| {
+                (
+                    f.path.strip_prefix(&root).unwrap_or(&f.path).to_path_buf(),
+                    f.len,
+                )
+            })
             .collect();
         assert_eq!(
             names,
