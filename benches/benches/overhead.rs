@@ -28,7 +28,11 @@ fn round_trips(c: &mut Criterion) {
     let fx = Fixture::new(threads());
     let cases: [(&str, RoundTrips, RoundTrips); 3] = [
         ("cpu_roundtrip", cpu_roundtrip_anchor, cpu_roundtrip_sluice),
-        ("cpu_roundtrip_async", cpu_roundtrip_async_anchor, cpu_roundtrip_async_sluice),
+        (
+            "cpu_roundtrip_async",
+            cpu_roundtrip_async_anchor,
+            cpu_roundtrip_async_sluice,
+        ),
         ("io_roundtrip", io_roundtrip_anchor, io_roundtrip_sluice),
     ];
     for (name, anchor, ours) in cases {
@@ -43,10 +47,16 @@ fn round_trips(c: &mut Criterion) {
 fn maps(c: &mut Criterion) {
     let fx = Fixture::new(threads());
     let mut group = c.benchmark_group("map_10m");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(MAP_ITEMS));
-    group.bench_function("par_iter_collect", |b| b.iter(|| map_par_iter(&fx, MAP_ITEMS)));
-    group.bench_function("sluice_map_chunks", |b| b.iter(|| map_sluice(&fx, MAP_ITEMS)));
+    group.bench_function("par_iter_collect", |b| {
+        b.iter(|| map_par_iter(&fx, MAP_ITEMS))
+    });
+    group.bench_function("sluice_map_chunks", |b| {
+        b.iter(|| map_sluice(&fx, MAP_ITEMS))
+    });
     group.bench_function("sequential", |b| b.iter(|| map_sequential(MAP_ITEMS)));
     group.finish();
 }

@@ -78,7 +78,12 @@ pub fn cpu_roundtrip_anchor(fx: &Fixture, n: usize) {
 /// `n` sequential round trips: `run_cpu(..).wait()`.
 pub fn cpu_roundtrip_sluice(fx: &Fixture, n: usize) {
     for i in 0..n {
-        black_box(fx.mgr.run_cpu(move || black_box(i)).wait().expect("the task runs"));
+        black_box(
+            fx.mgr
+                .run_cpu(move || black_box(i))
+                .wait()
+                .expect("the task runs"),
+        );
     }
 }
 
@@ -88,8 +93,8 @@ pub fn cpu_roundtrip_async_anchor(fx: &Fixture, n: usize) {
         for i in 0..n {
             let (tx, rx) = tokio::sync::oneshot::channel();
             fx.rayon.spawn(move || {
-            let _ = tx.send(black_box(i));
-        });
+                let _ = tx.send(black_box(i));
+            });
             black_box(rx.await.expect("the job sends"));
         }
     });
@@ -99,7 +104,12 @@ pub fn cpu_roundtrip_async_anchor(fx: &Fixture, n: usize) {
 pub fn cpu_roundtrip_async_sluice(fx: &Fixture, n: usize) {
     fx.caller.block_on(async {
         for i in 0..n {
-            black_box(fx.mgr.run_cpu(move || black_box(i)).await.expect("the task runs"));
+            black_box(
+                fx.mgr
+                    .run_cpu(move || black_box(i))
+                    .await
+                    .expect("the task runs"),
+            );
         }
     });
 }
@@ -109,7 +119,12 @@ pub fn io_roundtrip_anchor(fx: &Fixture, n: usize) {
     let handle = fx.tokio.handle().clone();
     fx.caller.block_on(async {
         for i in 0..n {
-            black_box(handle.spawn(async move { black_box(i) }).await.expect("the task runs"));
+            black_box(
+                handle
+                    .spawn(async move { black_box(i) })
+                    .await
+                    .expect("the task runs"),
+            );
         }
     });
 }
@@ -118,19 +133,28 @@ pub fn io_roundtrip_anchor(fx: &Fixture, n: usize) {
 pub fn io_roundtrip_sluice(fx: &Fixture, n: usize) {
     fx.caller.block_on(async {
         for i in 0..n {
-            black_box(fx.mgr.run_io(async move { black_box(i) }).await.expect("the task runs"));
+            black_box(
+                fx.mgr
+                    .run_io(async move { black_box(i) })
+                    .await
+                    .expect("the task runs"),
+            );
         }
     });
 }
 
 /// `(0..n).into_par_iter().map(work_20ns).collect()` on the anchor pool.
 pub fn map_par_iter(fx: &Fixture, n: u64) -> Vec<u64> {
-    fx.rayon.install(|| (0..n).into_par_iter().map(work_20ns).collect())
+    fx.rayon
+        .install(|| (0..n).into_par_iter().map(work_20ns).collect())
 }
 
 /// `map_chunks(0..n, work_20ns)`.
 pub fn map_sluice(fx: &Fixture, n: u64) -> Vec<u64> {
-    fx.mgr.map_chunks(0..n, work_20ns).wait().expect("the map runs")
+    fx.mgr
+        .map_chunks(0..n, work_20ns)
+        .wait()
+        .expect("the map runs")
 }
 
 /// The same map on the calling thread alone.

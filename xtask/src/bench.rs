@@ -6,20 +6,33 @@ use std::process::Command;
 
 /// Builds and runs the pairs runner in release, then writes the page.
 pub fn run(quick: bool) -> Result<(), String> {
-    let built = cargo(&["build", "--release", "-p", "sluice-benches", "--bin", "pairs"])
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
+    let built = cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "sluice-benches",
+        "--bin",
+        "pairs",
+    ])
+    .status()
+    .map_err(|e| format!("cargo build: {e}"))?;
     if !built.success() {
         return Err("building the pairs runner failed".into());
     }
-    let runner = workspace_root().join("target").join("release").join("pairs");
+    let runner = workspace_root()
+        .join("target")
+        .join("release")
+        .join("pairs");
     let mut command = Command::new(runner);
     if quick {
         command.arg("--quick");
     }
     let output = command.output().map_err(|e| format!("pairs: {e}"))?;
     if !output.status.success() {
-        return Err(format!("pairs failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "pairs failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
     let table = String::from_utf8_lossy(&output.stdout);
     print!("{table}");
@@ -68,7 +81,11 @@ fn cpu_model() -> String {
 fn commit() -> String {
     let hash = shell(&["git", "rev-parse", "--short", "HEAD"]);
     let dirty = !shell(&["git", "status", "--porcelain", "--untracked-files=no"]).is_empty();
-    if dirty { format!("{hash} with uncommitted changes") } else { hash }
+    if dirty {
+        format!("{hash} with uncommitted changes")
+    } else {
+        hash
+    }
 }
 
 fn shell(args: &[&str]) -> String {

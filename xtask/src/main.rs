@@ -20,7 +20,12 @@ const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["ci"] => ci(),
         ["loom"] => loom(),
         ["bench"] => bench::run(false),
@@ -41,14 +46,30 @@ fn ci() -> Result<(), String> {
         Step::new("format", cargo(&["fmt", "--all", "--", "--check"])),
         Step::new(
             "clippy",
-            cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
         ),
         Step::new("rustdoc", rustdoc_command()),
         Step::new("tests", cargo(&["test", "--workspace"])),
         Step::new("loom", loom_command()),
         Step::new(
             "bench smoke",
-            cargo(&["run", "--quiet", "-p", "sluice-benches", "--bin", "pairs", "--", "--smoke"]),
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "sluice-benches",
+                "--bin",
+                "pairs",
+                "--",
+                "--smoke",
+            ]),
         ),
     ];
     run::all(steps)
@@ -72,7 +93,10 @@ fn loom_command() -> std::process::Command {
     let mut command = cargo(&["test", "-p", "sluice-core", "--release", "--tests"]);
     command
         .env("RUSTFLAGS", "--cfg sluice_loom")
-        .env("CARGO_TARGET_DIR", run::workspace_root().join("target").join("loom"))
+        .env(
+            "CARGO_TARGET_DIR",
+            run::workspace_root().join("target").join("loom"),
+        )
         .env("LOOM_MAX_PREEMPTIONS", "2")
         .env("LOOM_MAX_BRANCHES", "10000");
     command

@@ -46,10 +46,16 @@ pub fn all(steps: impl IntoIterator<Item = Step>) -> Result<(), String> {
         let seconds = started.elapsed().as_secs_f64();
         timings.push((step.name, seconds));
         if !status.success() {
-            return Err(format!("{} failed ({status}) after {seconds:.1}s", step.name));
+            return Err(format!(
+                "{} failed ({status}) after {seconds:.1}s",
+                step.name
+            ));
         }
     }
-    eprintln!("xtask: all steps passed in {:.1}s", began.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: all steps passed in {:.1}s",
+        began.elapsed().as_secs_f64()
+    );
     for (name, seconds) in timings {
         eprintln!("xtask:   {name:<12} {seconds:>7.1}s");
     }

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -23,7 +25,11 @@ fn all_rust_files() -> Vec<PathBuf> {
     for dir in ["crates", "xtask", "benches"] {
         rust_files(&root.join(dir), &mut files);
     }
-    assert!(files.len() > 10, "found too few files under {}", root.display());
+    assert!(
+        files.len() > 10,
+        "found too few files under {}",
+        root.display()
+    );
     files
 }
 
@@ -36,7 +42,10 @@ fn every_file_opens_with_a_module_doc() {
             !text.trim_start().starts_with("//!")
         })
         .collect();
-    assert!(missing.is_empty(), "files without a `//!` doc: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` doc: {missing:#?}"
+    );
 }
 
 #[test]
@@ -45,31 +54,46 @@ fn library_code_does_not_print() {
         .into_iter()
         .filter(|path| {
             let p = path.to_string_lossy();
-            p.contains("/src/") && !p.contains("sluice-ingest") && !p.contains("xtask") && !p.contains("benches")
+            p.contains("/src/")
+                && !p.contains("sluice-ingest")
+                && !p.contains("xtask")
+                && !p.contains("benches")
         })
         .filter(|path| {
             let text = fs::read_to_string(path).unwrap_or_default();
             text.lines().any(|line| {
                 let line = line.trim_start();
-                !line.starts_with("//") && (line.starts_with("println!(") || line.starts_with("eprintln!("))
+                !line.starts_with("//")
+                    && (line.starts_with("println!(") || line.starts_with("eprintln!("))
             })
         })
         .collect();
-    assert!(offenders.is_empty(), "library files that print (use tracing): {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "library files that print (use tracing): {offenders:#?}"
+    );
 }
 
 #[test]
 fn only_the_loom_shim_names_std_sync() {
-    let core = workspace_root().join("crates").join("sluice-core").join("src");
+    let core = workspace_root()
+        .join("crates")
+        .join("sluice-core")
+        .join("src");
     let mut files = Vec::new();
     rust_files(&core, &mut files);
     let offenders: Vec<_> = files
         .into_iter()
         .filter(|path| !path.ends_with("loom.rs"))
         .filter(|path| {
-            let text = fs::read_to_string(path).unwrap_or_default().replace("crate::loom::", "");
+            let text = fs::read_to_string(path)
+                .unwrap_or_default()
+                .replace("crate::loom::", "");
             text.contains("std::sync") || text.contains("loom::sync")
         })
         .collect();
-    assert!(offenders.is_empty(), "sluice-core files that bypass src/loom.rs: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "sluice-core files that bypass src/loom.rs: {offenders:#?}"
+    );
 }

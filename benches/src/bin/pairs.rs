@@ -86,7 +86,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let smoke = args.iter().any(|a| a == "--smoke");
     let quick = args.iter().any(|a| a == "--quick");
-    if let Some(bad) = args.iter().find(|a| !["--smoke", "--quick"].contains(&a.as_str())) {
+    if let Some(bad) = args
+        .iter()
+        .find(|a| !["--smoke", "--quick"].contains(&a.as_str()))
+    {
         eprintln!("pairs: unknown argument {bad:?} (expected --quick or --smoke)");
         std::process::exit(2);
     }
@@ -141,7 +144,9 @@ fn main() {
             max_ratio: seq_target,
         },
     ];
-    println!("| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | target | |");
+    println!(
+        "| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | target | |"
+    );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for pair in &pairs {
         let m = measure(pair, rounds);
@@ -149,11 +154,19 @@ fn main() {
         let lo = m.ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = m.ratios.iter().copied().fold(0.0, f64::max);
         let target = if pair.max_ratio < 1.0 {
-            format!("≤ {:.3} (≥ {:.1}× faster)", pair.max_ratio, 1.0 / pair.max_ratio)
+            format!(
+                "≤ {:.3} (≥ {:.1}× faster)",
+                pair.max_ratio,
+                1.0 / pair.max_ratio
+            )
         } else {
             format!("≤ {:.2}", pair.max_ratio)
         };
-        let verdict = if ratio <= pair.max_ratio { "meets" } else { "misses" };
+        let verdict = if ratio <= pair.max_ratio {
+            "meets"
+        } else {
+            "misses"
+        };
         println!(
             "| {} | {} | {} | {} | {:.3} | {:.3}–{:.3} | {} | {} |",
             pair.name,

@@ -9,7 +9,7 @@
 //! - [`Counters`]: outcome accounting whose sums are exact under any interleaving.
 //! - [`CancelScope`] and [`CancelToken`]: cancel one task, every task not yet started,
 //!   or everything.
-//! - [`completion`]: a one-shot slot that a task fills and a caller awaits or blocks on.
+//! - [`completion()`]: a one-shot slot that a task fills and a caller awaits or blocks on.
 //!
 //! # Examples
 //!
