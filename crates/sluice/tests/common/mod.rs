@@ -1,13 +1,20 @@
-//! What every test file shares: a watchdog that turns a hang into a failure, and
-//! runtimes built the way a user would build them.
+//! What every test file shares: a watchdog that turns a hang into a failure, runtimes
+//! built the way a user would build them, a child process for tests that may crash,
+//! and a backend that runs nothing.
 
 #![allow(dead_code)] // each test file uses its own subset
 
+use sluice::{Executor, Job};
 use std::future::Future;
+use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// What a test body returns: `?` works on build errors and task answers alike.
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// How long any one test body may take before it counts as hung.
 pub const HANG_AFTER: Duration = Duration::from_secs(20);
@@ -34,6 +41,71 @@ where
         Err(RecvTimeoutError::Timeout) => panic!("hung: {what}"),
         Err(RecvTimeoutError::Disconnected) => panic!("the body of {what:?} vanished"),
     }
+}
+
+/// Set in the environment of a test re-run by [`in_child_process`].
+const IN_CHILD: &str = "SLUICE_TEST_IN_CHILD";
+
+/// Runs `body` in a process of its own: this test binary, started again on the one
+/// test named `test` (which must be the caller). A crash there, such as a stack
+/// overflow, which aborts the whole process, then fails this one test instead of
+/// taking every other test of the binary down with it.
+pub fn in_child_process(test: &str, body: impl FnOnce()) {
+    if std::env::var_os(IN_CHILD).is_some() {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let mut child = Command::new(exe)
+        .args([test, "--exact", "--include-ignored", "--test-threads=1"])
+        .env(IN_CHILD, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the child process starts");
+    // Read both pipes as they fill, so that a chatty child never blocks on them.
+    let readers = [
+        drain(
+            child
+                .stdout
+                .take()
+                .map(|out| Box::new(out) as Box<dyn Read + Send>),
+        ),
+        drain(
+            child
+                .stderr
+                .take()
+                .map(|err| Box::new(err) as Box<dyn Read + Send>),
+        ),
+    ];
+    let deadline = Instant::now() + HANG_AFTER + Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("hung: {test}, in a child process");
+            }
+        }
+    };
+    let [stdout, stderr] = readers.map(|reader| reader.join().unwrap_or_default());
+    assert!(
+        status.success(),
+        "{test} failed in a child process ({status}):\n{stdout}\n{stderr}"
+    );
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<Box<dyn Read + Send>>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
 }
 
 /// Like `#[tokio::test(flavor = "multi_thread", worker_threads = N)]`, under the
@@ -80,4 +152,22 @@ pub fn is_numbered(name: &str, prefix: &str) -> bool {
     name.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A backend that drops every job it is handed, which is how a backend says it will
+/// never run one.
+pub struct Discard;
+
+impl Executor for Discard {
+    fn name(&self) -> &str {
+        "discard"
+    }
+
+    fn parallelism(&self) -> usize {
+        1
+    }
+
+    fn execute(&self, job: Job) {
+        drop(job);
+    }
 }
