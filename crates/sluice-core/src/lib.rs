@@ -36,4 +36,4 @@ mod loom;
 pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
 pub use completion::{Completer, Completion, completion};
 pub use counters::{Counters, CountersSnapshot, Outcome};
-pub use gate::{Acquire, Deferred, Gate, Permit};
+pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit};

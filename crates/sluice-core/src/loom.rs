@@ -7,6 +7,12 @@
 //! tokio's own loom code in every crate that depends on tokio.
 
 #[cfg(not(sluice_loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(sluice_loom)]
+pub(crate) use loom::thread_local;
+
+#[cfg(not(sluice_loom))]
 pub(crate) mod sync {
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 

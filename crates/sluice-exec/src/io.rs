@@ -7,6 +7,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 
+/// Threads tokio may start beyond the admitted blocking calls: `block_in_place` (a
+/// `wait()` inside a future) and `tokio::fs` take blocking threads too, and must not
+/// queue behind blocking calls that may be waiting for them. Threads start lazily, so
+/// the headroom costs nothing until used. (512 is tokio's own default cap.)
+const BLOCKING_HEADROOM: usize = 512;
+
 /// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on its bounded
 /// blocking pool.
 pub struct IoPool {
@@ -21,8 +27,9 @@ pub struct IoPool {
 }
 
 impl IoPool {
-    /// Starts a multi-thread runtime of `workers` threads named `sluice-io-N`, with at
-    /// most `max_blocking` threads for blocking calls.
+    /// Starts a multi-thread runtime of `workers` threads named `sluice-io-N`, for at
+    /// most `max_blocking` blocking calls at once (the manager's gate enforces that; the
+    /// runtime itself may start more threads, for `block_in_place` and `tokio::fs`).
     pub fn new(workers: usize, max_blocking: usize) -> Result<Self, ExecError> {
         if workers == 0 {
             return Err(ExecError::NoThreads { pool: "io" });
@@ -35,7 +42,7 @@ impl IoPool {
         let next = AtomicUsize::new(0);
         let runtime = Builder::new_multi_thread()
             .worker_threads(workers)
-            .max_blocking_threads(max_blocking)
+            .max_blocking_threads(max_blocking.saturating_add(BLOCKING_HEADROOM))
             .thread_name_fn(move || format!("sluice-io-{}", next.fetch_add(1, Ordering::Relaxed)))
             .enable_all()
             .build()

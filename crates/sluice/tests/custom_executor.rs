@@ -220,7 +220,6 @@ impl Executor for Remote {
 }
 
 #[test]
-#[ignore = "bug: an executor that drops jobs while many wait at its gate overflows the stack (recursive permit hand-off)"]
 fn an_executor_that_loses_its_connection_under_a_long_queue() {
     in_child_process(
         "an_executor_that_loses_its_connection_under_a_long_queue",

@@ -468,7 +468,6 @@ fn every_task_of_a_mixed_run_is_counted_exactly_once() -> TestResult {
 }
 
 #[test]
-#[ignore = "bug: a user runtime shut down under many queued io futures overflows the stack (recursive permit hand-off)"]
 fn shutting_down_an_attached_runtime_under_queued_io_work() {
     in_child_process(
         "shutting_down_an_attached_runtime_under_queued_io_work",

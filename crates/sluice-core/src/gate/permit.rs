@@ -8,25 +8,32 @@ use std::fmt;
 /// and admits the next waiter, on the dropping thread.
 #[must_use = "dropping a permit releases it at once"]
 pub struct Permit {
-    /// The gate to give the room back to; `None` once disarmed.
-    gate: Option<Arc<Inner>>,
+    /// The gate to give the room back to.
+    gate: Arc<Inner>,
+    /// False once disarmed: the count is then someone else's to settle.
+    armed: bool,
 }
 
 impl Permit {
     pub(super) fn new(gate: Arc<Inner>) -> Self {
-        Permit { gate: Some(gate) }
+        Permit { gate, armed: true }
+    }
+
+    /// The gate this permit belongs to.
+    pub(super) fn gate(&self) -> &Arc<Inner> {
+        &self.gate
     }
 
     /// Forgets the permit without releasing it: its count is handled by the caller.
     pub(super) fn disarm(mut self) {
-        self.gate = None;
+        self.armed = false;
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Some(gate) = self.gate.take() {
-            Inner::release(&gate);
+        if self.armed {
+            Inner::release(&self.gate);
         }
     }
 }

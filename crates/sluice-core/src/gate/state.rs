@@ -5,9 +5,10 @@
 //! it wakes), so a waiter never races a newcomer for the room it was given.
 
 use super::permit::Permit;
-use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::{lock, thread_local};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -108,6 +109,44 @@ struct Handoffs {
     wakers: Vec<Waker>,
     /// Queued work to admit, each with a permit already counted.
     deferred: Vec<Box<dyn Deferred>>,
+}
+
+impl Handoffs {
+    fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// Hand-offs waiting for this thread's outer delivery loop.
+type Waiting = VecDeque<(Arc<Inner>, Handoffs)>;
+
+// loom's `thread_local!` does not take a `const` initializer.
+#[allow(clippy::missing_const_for_thread_local)]
+mod trampoline {
+    use super::{RefCell, Waiting, thread_local};
+
+    thread_local! {
+    /// While this thread delivers hand-offs (of any gate), further hand-offs made on it
+    /// wait here for the outer delivery loop instead of recursing: admitting work may
+    /// release a permit (a backend that drops the job at once), whose hand-off admits
+    /// the next work, and so on down the whole queue. `None` when no delivery runs.
+    pub(super) static TRAMPOLINE: RefCell<Option<Waiting>> = RefCell::new(None);
+    }
+}
+use trampoline::TRAMPOLINE;
+
+/// Ends a delivery on this thread; after a panic, delivers what was left waiting.
+struct TrampolineReset;
+
+impl Drop for TrampolineReset {
+    fn drop(&mut self) {
+        let left = TRAMPOLINE
+            .with(|t| t.borrow_mut().take())
+            .unwrap_or_default();
+        for (gate, handoffs) in left {
+            Inner::deliver(&gate, handoffs);
+        }
+    }
 }
 
 impl Inner {
@@ -216,9 +255,39 @@ impl Inner {
         handoffs
     }
 
-    /// Delivers what `hand_off` collected, outside the lock. Work that hands its permit
-    /// back makes room for the next waiter here, in a loop rather than by recursion.
-    fn deliver(this: &Arc<Self>, mut handoffs: Handoffs) {
+    /// Delivers what `hand_off` collected, outside the lock. If a delivery already runs
+    /// on this thread, queues it for that one, so stack depth stays constant however
+    /// many waiters a chain of releases admits.
+    fn deliver(this: &Arc<Self>, handoffs: Handoffs) {
+        if handoffs.is_empty() {
+            return;
+        }
+        let first = TRAMPOLINE.with(|t| {
+            let mut t = t.borrow_mut();
+            match t.as_mut() {
+                Some(waiting) => {
+                    waiting.push_back((this.clone(), handoffs));
+                    None
+                }
+                None => {
+                    *t = Some(VecDeque::new());
+                    Some(handoffs)
+                }
+            }
+        });
+        let Some(handoffs) = first else { return };
+        let _reset = TrampolineReset;
+        Self::deliver_now(this, handoffs);
+        while let Some((gate, handoffs)) =
+            TRAMPOLINE.with(|t| t.borrow_mut().as_mut().and_then(VecDeque::pop_front))
+        {
+            Self::deliver_now(&gate, handoffs);
+        }
+    }
+
+    /// Wakes and admits what `hand_off` collected. Work that hands its permit back
+    /// makes room for the next waiter here, in a loop.
+    fn deliver_now(this: &Arc<Self>, mut handoffs: Handoffs) {
         loop {
             for waker in handoffs.wakers.drain(..) {
                 waker.wake();
@@ -237,6 +306,13 @@ impl Inner {
             state.in_flight -= returned;
             handoffs = Self::hand_off(&mut state);
         }
+    }
+
+    /// A permit counted whatever the limit and the queue: for work that was admitted
+    /// before, lent its slot while it waited, and now resumes.
+    pub(super) fn readmit(this: &Arc<Self>) -> Permit {
+        lock(&this.state).in_flight += 1;
+        Permit::new(this.clone())
     }
 
     /// Waits on the calling thread; true once a permit is counted for it, false if

@@ -93,6 +93,14 @@ impl ChunkPool {
     }
 }
 
+/// Runs a job, keeping the thread alive if it panics: the facade catches task panics,
+/// this catches a plugged-in job's.
+fn run_job(job: Job) {
+    if catch_unwind(AssertUnwindSafe(|| job.run())).is_err() {
+        tracing::error!("a job panicked on the chunk pool");
+    }
+}
+
 fn run_worker(shared: &Shared, worker: Worker<Job>) {
     LOCAL.with(|local| *local.borrow_mut() = Some((shared.id, worker)));
     let mut idle = 0;
@@ -106,11 +114,7 @@ fn run_worker(shared: &Shared, worker: Worker<Job>) {
         match job {
             Some(job) => {
                 idle = 0;
-                // The facade catches task panics; this keeps the thread alive if a
-                // plugged-in job does not.
-                if catch_unwind(AssertUnwindSafe(|| job.run())).is_err() {
-                    tracing::error!("a job panicked on the chunk pool");
-                }
+                run_job(job);
             }
             None if shared.sleep.is_stopping() => break,
             None if idle < SPINS_BEFORE_SLEEP => {
@@ -158,6 +162,15 @@ impl Executor for ChunkPool {
                 .try_borrow()
                 .is_ok_and(|local| local.as_ref().is_some_and(|(pool, _)| *pool == id))
         })
+    }
+
+    fn help(&self) -> bool {
+        let id = self.shared.id;
+        let job = LOCAL.with(|local| match local.try_borrow().as_deref() {
+            Ok(Some((pool, worker))) if *pool == id => self.shared.find_job(worker),
+            _ => None,
+        });
+        job.map(run_job).is_some()
     }
 
     fn shutdown(&self) {

@@ -2,7 +2,7 @@
 
 use crate::TaskError;
 use crate::route::Route;
-use crate::task::{Control, Reply, TaskHandle, panic_message, run_as_task};
+use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task};
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit};
 use sluice_exec::{BlockSizer, Job};
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ where
         while let Some((index, block)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
-            let mapped = run_as_task(&self.token, || {
+            let mapped = run_as_task(&self.token, &self.reply.route, Slot::Free, || {
                 catch_unwind(AssertUnwindSafe(|| {
                     block.into_iter().map(&self.f).collect::<Vec<O>>()
                 }))

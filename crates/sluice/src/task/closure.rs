@@ -1,7 +1,7 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{Control, TaskHandle, panic_message, run_as_task};
+use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Permit, StartError};
 use sluice_exec::Job;
@@ -46,8 +46,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    /// Runs the work on this thread if this call claims the task.
-    fn run(&self) {
+    /// Runs the work on this thread if this call claims the task, holding `permit`
+    /// (none when a waiter runs it inline) until the work ends.
+    fn run(&self, permit: Option<Permit>) {
         match self.token.try_start() {
             Ok(()) => {
                 let work = match self.work.lock() {
@@ -56,8 +57,11 @@ where
                 };
                 let Some(work) = work else { return };
                 self.reply.route.counters.started();
-                let result = run_as_task(&self.token, || catch_unwind(AssertUnwindSafe(work)))
-                    .map_err(|payload| panic_message(payload.as_ref()));
+                let slot = permit.map_or(Slot::Free, Slot::Permit);
+                let result = run_as_task(&self.token, &self.reply.route, slot, || {
+                    catch_unwind(AssertUnwindSafe(work))
+                })
+                .map_err(|payload| panic_message(payload.as_ref()));
                 let (outcome, answer) = settle(result);
                 self.reply.finished(outcome, answer);
             }
@@ -97,7 +101,7 @@ where
 
     fn help(&self) {
         if self.reply.route.inline_ok {
-            self.run();
+            self.run(None);
         }
     }
 }
@@ -116,11 +120,14 @@ where
             return Some(permit);
         }
         let executor = self.0.reply.route.executor.clone();
-        let dispatched = Dispatched {
+        let mut dispatched = Dispatched {
             task: self.0,
-            _permit: permit,
+            permit: Some(permit),
         };
-        executor.execute(Job::new(move || dispatched.task.run()));
+        executor.execute(Job::new(move || {
+            let permit = dispatched.permit.take();
+            dispatched.task.run(permit);
+        }));
         None
     }
 
@@ -143,8 +150,8 @@ where
 {
     /// The task.
     task: Arc<ClosureTask<F, T, E>>,
-    /// Held until the job ends or is dropped.
-    _permit: Permit,
+    /// Handed to the run; released with the job if it never runs.
+    permit: Option<Permit>,
 }
 
 impl<F, T, E> Drop for Dispatched<F, T, E>

@@ -1,13 +1,17 @@
 //! Tasks whose work is a future: the io route.
 
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, TaskHandle};
+use super::{CatchUnwind, Control, Slot, TaskHandle, run_as_task};
 use crate::TaskError;
 use crate::route::Route;
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
+use sluice_core::{
+    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Outcome, Permit, StartError,
+};
 use sluice_exec::IoPool;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 
 /// A future task, shared by its handle, its place in the gate's queue and the
@@ -68,9 +72,12 @@ where
     /// The runtime task. The guard is made before the future, so that a runtime that
     /// drops it without ever polling it still settles the task.
     fn run(self: Arc<Self>, permit: Permit) -> impl Future<Output = ()> + Send + 'static {
-        let settle_on_drop = SettleOnDrop(self.clone());
+        let lease = Lease::new(permit);
+        let settle_on_drop = SettleOnDrop {
+            task: self.clone(),
+            lease: lease.clone(),
+        };
         async move {
-            let _permit = permit;
             let _settle_on_drop = settle_on_drop;
             match self.token.try_start() {
                 Ok(()) => {
@@ -78,10 +85,16 @@ where
                         return;
                     };
                     self.reply.route.counters.started();
+                    let future = InFrame {
+                        inner: CatchUnwind::new(future),
+                        token: self.token.clone(),
+                        route: self.reply.route.clone(),
+                        lease,
+                    };
                     let result = tokio::select! {
                         biased;
                         () = self.stop.cancelled() => None,
-                        result = CatchUnwind::new(future) => Some(result),
+                        result = future => Some(result),
                     };
                     let (outcome, answer) = match result {
                         Some(result) => settle(result),
@@ -101,13 +114,45 @@ where
     }
 }
 
-/// Settles the task if the runtime drops it mid-flight (a runtime shut down under it):
-/// unstarted, it is cancelled; started, its run ends as cancelled.
-struct SettleOnDrop<Fut, T, E>(Arc<FutureTask<Fut, T, E>>)
+/// Polls the user's future inside the task's frame, so that code it runs sees
+/// [`is_cancelled`](crate::is_cancelled) and a handle it awaits can lend the task's slot.
+struct InFrame<F> {
+    /// The user's future, panics caught.
+    inner: CatchUnwind<F>,
+    /// The task's cancellation.
+    token: CancelToken,
+    /// Its route.
+    route: Arc<Route>,
+    /// Its admission slot.
+    lease: Lease,
+}
+
+impl<F: Future> Future for InFrame<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let slot = Slot::SharedLease(this.lease.clone());
+        run_as_task(&this.token, &this.route, slot, || {
+            Pin::new(&mut this.inner).poll(cx)
+        })
+    }
+}
+
+/// Ends the task's lease however the runtime task ends, and settles the task if the
+/// runtime drops it mid-flight (a runtime shut down under it): unstarted, it is
+/// cancelled; started, its run ends as cancelled.
+struct SettleOnDrop<Fut, T, E>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: Send + 'static;
+    E: Send + 'static,
+{
+    /// The task.
+    task: Arc<FutureTask<Fut, T, E>>,
+    /// Its admission slot, released here.
+    lease: Lease,
+}
 
 impl<Fut, T, E> Drop for SettleOnDrop<Fut, T, E>
 where
@@ -116,13 +161,14 @@ where
     E: Send + 'static,
 {
     fn drop(&mut self) {
-        let task = &self.0;
+        let task = &self.task;
         if task.token.claim_cancelled() {
             task.drop_unstarted();
         } else if task.token.is_started() {
             task.reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
+        self.lease.end();
     }
 }
 

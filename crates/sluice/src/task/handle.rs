@@ -1,8 +1,9 @@
 //! The caller's side of a task: await it, or wait for it from synchronous code.
 
+use super::lend_current;
 use crate::TaskError;
 use crate::wait::block_on_completion;
-use sluice_core::Completion;
+use sluice_core::{Completion, Lent};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -33,6 +34,9 @@ pub struct TaskHandle<T, E = Infallible> {
     completion: Completion<Result<T, TaskError<E>>>,
     /// The task behind it; `None` for an answer given at submission.
     control: Option<Arc<dyn Control>>,
+    /// While a task awaits this handle, that task's admission slot, lent to its gate so
+    /// that a full gate cannot deadlock on a task awaiting its own subtask.
+    lent: Option<Lent>,
 }
 
 impl<T, E> TaskHandle<T, E> {
@@ -43,6 +47,7 @@ impl<T, E> TaskHandle<T, E> {
         TaskHandle {
             completion,
             control,
+            lent: None,
         }
     }
 
@@ -65,6 +70,7 @@ impl<T, E> TaskHandle<T, E> {
         let TaskHandle {
             completion,
             control,
+            lent: _,
         } = self;
         match block_on_completion(completion, control.as_deref()) {
             Ok(Some(answer)) => answer,
@@ -93,9 +99,19 @@ impl<T, E> Future for TaskHandle<T, E> {
     type Output = Result<T, TaskError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.completion)
-            .poll(cx)
-            .map(|answer| answer.unwrap_or(Err(TaskError::Cancelled)))
+        let this = &mut *self;
+        match Pin::new(&mut this.completion).poll(cx) {
+            Poll::Ready(answer) => {
+                this.lent = None;
+                Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled)))
+            }
+            Poll::Pending => {
+                if this.lent.is_none() {
+                    this.lent = lend_current();
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -21,7 +21,7 @@ mod reply;
 
 pub(crate) use closure::submit_closure;
 pub use context::is_cancelled;
-pub(crate) use context::{in_task, run_as_task};
+pub(crate) use context::{Slot, current_route, lend_current, run_as_task};
 pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
