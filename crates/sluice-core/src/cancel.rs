@@ -30,7 +30,7 @@
 //! ```
 
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::fmt;
 
 const PENDING: u8 = 0;
@@ -74,7 +74,13 @@ impl CancelScope {
     /// Cancels every token of this scope that has not started: each will refuse to
     /// start. Returns the new epoch.
     pub fn abort_pending(&self) -> u64 {
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel) + 1
+        let epoch = self.inner.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        // Pairs with the fence in `try_start`: an abort and a start that race each write
+        // one atomic and then read the other's, and a SeqCst fence on both sides makes at
+        // least one of them see the other (a SeqCst access alone would not, and loom
+        // models fences, not SeqCst accesses).
+        fence(Ordering::SeqCst);
+        epoch
     }
 
     /// Cancels every token of this scope, started or not, now and from now on.
@@ -133,7 +139,8 @@ pub enum CancelOutcome {
     BeforeStart,
     /// The task is running; it was asked to stop and sees `is_cancelled()`.
     Requested,
-    /// The task was already cancelled before it started; nothing changed.
+    /// The task had already been settled as cancelled before it started (by an earlier
+    /// call, a queue drain, or its own start seeing the request): this call owns nothing.
     AlreadyCancelled,
 }
 
@@ -147,10 +154,17 @@ impl CancelToken {
                 false => Err(StartError::Claimed),
             };
         }
-        match self.claim(STARTED) {
-            true => Ok(()),
-            false => Err(StartError::Claimed),
+        if !self.claim(STARTED) {
+            return Err(StartError::Claimed);
         }
+        // An abort may have landed between the check above and the claim: look again,
+        // after the claim. Whoever aborted saw this token pending, so it must not run.
+        fence(Ordering::SeqCst);
+        if self.aborted() {
+            self.inner.state.store(CANCELLED, Ordering::Release);
+            return Err(StartError::Cancelled);
+        }
+        Ok(())
     }
 
     /// Cancels this task: before it starts (it never will) or while it runs (it is

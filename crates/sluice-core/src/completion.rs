@@ -128,7 +128,10 @@ impl<T> Completion<T> {
 
     /// Blocks until filled or `timeout` passes; `Err(self)` on timeout.
     pub fn wait_timeout(self, timeout: Duration) -> Result<Option<T>, Self> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            // Too long to add to now: no deadline.
+            return Ok(self.wait());
+        };
         {
             let mut slot = lock(&self.shared.slot);
             while !slot.closed {

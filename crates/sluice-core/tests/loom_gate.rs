@@ -7,6 +7,8 @@
 //! - raising the limit from zero admits a thread already blocked (no lost wakeup);
 //! - lowering the limit while permits are held admits nobody until in-flight is below
 //!   the new limit, and the gate ends empty with the new limit in force;
+//! - a released permit goes to the waiter at the head of the queue, never to a
+//!   newcomer racing the release;
 //! - an `Acquire` future dropped while a permit is released concurrently leaks no
 //!   permit, and a second waiter gets the permit the dropped one would have had;
 //! - queued [`Deferred`] work racing a release and `drain_deferred` is admitted or
@@ -171,6 +173,42 @@ fn lowering_limit_while_permits_are_held() {
     });
 }
 
+#[test]
+fn mixed_waiters_under_raised_limit() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let active = Arc::new(AtomicUsize::new(0));
+        let enter = |active: &AtomicUsize| {
+            let now = active.fetch_add(1, SeqCst) + 1;
+            assert!(now <= 2, "{now} holders, limit never above 2");
+            active.fetch_sub(1, SeqCst);
+        };
+        let blocking = {
+            let gate = gate.clone();
+            let active = active.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                enter(&active);
+                drop(permit);
+            })
+        };
+        let future = {
+            let gate = gate.clone();
+            let active = active.clone();
+            thread::spawn(move || {
+                let permit = loom::future::block_on(gate.acquire());
+                enter(&active);
+                drop(permit);
+            })
+        };
+        gate.set_limit(2);
+        blocking.join().expect("blocking waiter panicked");
+        future.join().expect("future waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
 /// Polls `future` once with a waker that does nothing.
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -247,6 +285,35 @@ fn dropped_acquire_passes_permit_to_blocked_thread() {
     });
 }
 
+/// A release hands the permit to the waiter at the head (here a future queued before
+/// the race starts), so a newcomer racing the release never gets in.
+#[test]
+fn newcomer_racing_release_never_overtakes() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = gate.try_acquire().expect("the gate is open");
+        let mut queued = gate.acquire();
+        assert!(poll_once(&mut queued).is_pending(), "the gate is full");
+
+        let newcomer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.try_acquire().is_some())
+        };
+        drop(held);
+        assert!(
+            !newcomer.join().expect("newcomer panicked"),
+            "a newcomer overtook the queued future"
+        );
+        let Poll::Ready(permit) = poll_once(&mut queued) else {
+            panic!("the release was handed to the queued future");
+        };
+        assert_eq!(gate.in_flight(), 1);
+        drop(permit);
+        drop(queued);
+        assert_eq!(gate.in_flight(), 0);
+    });
+}
+
 /// What one piece of deferred work saw happen to it.
 #[derive(Default)]
 struct Record {
@@ -307,8 +374,9 @@ impl Deferred for Probe {
         }
     }
 
-    fn abort(self: Box<Self>) {
+    fn abort(self: Box<Self>) -> bool {
         self.record.aborted.fetch_add(1, SeqCst);
+        true
     }
 }
 

@@ -318,7 +318,8 @@ impl Inner {
     /// Waits on the calling thread; true once a permit is counted for it, false if
     /// `timeout` passed first (and then nothing is held).
     pub(super) fn wait_blocking(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add to now is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = lock(&self.state);
         if state.has_room_for_newcomer() {
             state.in_flight += 1;
