@@ -58,7 +58,7 @@ impl Fixture {
 #[inline]
 pub fn work_20ns(item: u64) -> u64 {
     let mut x = black_box(item);
-    for _ in 0..12 {
+    for _ in 0..22 {
         x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ item;
     }
     x

@@ -57,7 +57,12 @@ fn page(table: &str, quick: bool) -> String {
          ratios; times per operation are medians too. The scenarios are in\n\
          `benches/src/lib.rs`; `cargo bench -p sluice-benches` runs the same code under\n\
          criterion for per-function profiles.\n\n\
-         {table}",
+         {table}\n\
+         Why `wait()` beats its anchor: a blocking `wait()` spins for a few microseconds\n\
+         before it parks (`sluice-core/src/completion.rs`), and short work usually finishes\n\
+         within that, so the caller skips the futex round trip of a wakeup; the anchor's\n\
+         `blocking_recv` parks at once. The async rows cannot spin and show the two sides\n\
+         at parity within this machine's noise.\n",
         if quick { " --quick" } else { "" },
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),

@@ -5,13 +5,14 @@
 //! anchor, Sluice, anchor, Sluice … — and the ratio is taken per round; the table
 //! gives the median of the per-round ratios and their spread (min–max).
 //!
-//! `pairs [--quick | --smoke]` prints a Markdown table on stdout.
+//! `pairs [--quick | --smoke] [--only TEXT]` prints a Markdown table on stdout;
+//! `--only` keeps the scenarios whose name or anchor contains TEXT.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use sluice_benches::*;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One comparison: the anchor, Sluice, and the bound the ratio should stay under.
 struct Pair {
@@ -31,19 +32,20 @@ struct Pair {
 
 /// The per-round figures of one pair.
 struct Measured {
-    /// Anchor time per operation, each round.
-    anchor: Vec<Duration>,
-    /// Sluice time per operation, each round.
-    ours: Vec<Duration>,
+    /// Anchor nanoseconds per operation, each round.
+    anchor: Vec<f64>,
+    /// Sluice nanoseconds per operation, each round.
+    ours: Vec<f64>,
     /// Sluice over anchor, each round.
     ratios: Vec<f64>,
 }
 
-fn time(run: &dyn Fn(), ops: usize) -> Duration {
+/// Nanoseconds per operation, as a float: 10 M operations of a few nanoseconds each
+/// need sub-nanosecond precision, which `Duration` does not have.
+fn time(run: &dyn Fn(), ops: usize) -> f64 {
     let began = Instant::now();
     run();
-    // Divided as floats: 10 M operations of a few nanoseconds each need sub-ns precision.
-    Duration::from_secs_f64(began.elapsed().as_secs_f64() / ops as f64)
+    began.elapsed().as_secs_f64() * 1e9 / ops as f64
 }
 
 fn measure(pair: &Pair, rounds: usize) -> Measured {
@@ -58,7 +60,7 @@ fn measure(pair: &Pair, rounds: usize) -> Measured {
     for _ in 0..rounds {
         let a = time(&*pair.anchor, pair.ops);
         let o = time(&*pair.ours, pair.ops);
-        m.ratios.push(o.as_secs_f64() / a.as_secs_f64().max(1e-12));
+        m.ratios.push(o / a.max(1e-12));
         m.anchor.push(a);
         m.ours.push(o);
     }
@@ -71,8 +73,7 @@ fn median<T: PartialOrd + Copy>(values: &[T]) -> T {
     sorted[sorted.len() / 2]
 }
 
-fn show(d: Duration) -> String {
-    let ns = d.as_secs_f64() * 1e9;
+fn show(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.1} ms", ns / 1e6)
     } else if ns >= 1e3 {
@@ -82,16 +83,26 @@ fn show(d: Duration) -> String {
     }
 }
 
+fn usage(problem: &str) -> ! {
+    eprintln!("pairs: {problem}\nusage: pairs [--quick | --smoke] [--only TEXT]");
+    std::process::exit(2);
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let quick = args.iter().any(|a| a == "--quick");
-    if let Some(bad) = args
-        .iter()
-        .find(|a| !["--smoke", "--quick"].contains(&a.as_str()))
-    {
-        eprintln!("pairs: unknown argument {bad:?} (expected --quick or --smoke)");
-        std::process::exit(2);
+    let mut smoke = false;
+    let mut quick = false;
+    let mut only = String::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--quick" => quick = true,
+            "--only" => match args.next() {
+                Some(text) => only = text,
+                None => usage("--only needs a value"),
+            },
+            other => usage(&format!("unknown argument {other:?}")),
+        }
     }
     let (rounds, trips, items) = match (smoke, quick) {
         (true, _) => (1, 20, 100_000),
@@ -148,7 +159,10 @@ fn main() {
         "| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | target | |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
-    for pair in &pairs {
+    for pair in pairs
+        .iter()
+        .filter(|p| p.name.contains(&only) || p.anchor_label.contains(&only))
+    {
         let m = measure(pair, rounds);
         let ratio = median(&m.ratios);
         let lo = m.ratios.iter().copied().fold(f64::INFINITY, f64::min);

@@ -6,7 +6,7 @@
 //!
 //! - `pull.rs` (cpu and chunk routes): a few pullers, each admitted through the route's
 //!   gate like any task, take units from the shared iterator, sized by a
-//!   [`BlockSizer`](sluice_exec::BlockSizer) to about 100 µs of work, and map them.
+//!   [`BlockSizer`](sluice_exec::BlockSizer) to about 300 µs of work, and map them.
 //!   The units are put back in order at the end. A caller that waits from inside
 //!   another task becomes a puller itself, so a map cannot deadlock a full pool.
 //! - `io.rs` (io route): a driver on the runtime keeps at most the io limit of futures

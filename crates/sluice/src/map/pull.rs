@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// How long one work unit should take: long enough that pulling and bookkeeping are
 /// noise, short enough that the last units balance across threads.
-const UNIT_TARGET: Duration = Duration::from_micros(100);
+const UNIT_TARGET: Duration = Duration::from_micros(300);
 
 /// One map call, shared by its pullers and its handle.
 struct PullMap<It: Iterator, F, O> {

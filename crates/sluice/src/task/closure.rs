@@ -58,12 +58,14 @@ where
                 let Some(work) = work else { return };
                 self.reply.route.counters.started();
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
-                let result = run_as_task(&self.token, &self.reply.route, slot, || {
-                    catch_unwind(AssertUnwindSafe(work))
-                })
-                .map_err(|payload| panic_message(payload.as_ref()));
-                let (outcome, answer) = settle(result);
-                self.reply.finished(outcome, answer);
+                // The answer goes out inside the frame, before the frame releases the
+                // permit: a waiting caller hears first, and the next admission follows.
+                run_as_task(&self.token, &self.reply.route, slot, || {
+                    let result = catch_unwind(AssertUnwindSafe(work))
+                        .map_err(|payload| panic_message(payload.as_ref()));
+                    let (outcome, answer) = settle(result);
+                    self.reply.finished(outcome, answer);
+                });
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
             Err(StartError::Claimed) => {}
