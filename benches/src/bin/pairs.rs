@@ -113,7 +113,7 @@ fn main() {
     let fx: &'static Fixture = Box::leak(Box::new(Fixture::new(threads)));
     let item_ops = usize::try_from(items).unwrap_or(usize::MAX);
     let seq_target = 1.0 / 1.9;
-    let pairs = vec![
+    let pairs = [
         Pair {
             name: "`run_cpu(f).wait()` round trip",
             anchor_label: "`rayon::ThreadPool::spawn` + oneshot",

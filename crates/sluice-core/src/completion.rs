@@ -58,9 +58,6 @@ struct Shared<T> {
 /// 5 µs on a virtual machine), which is most of a round trip to a pool.
 #[cfg(not(sluice_loom))]
 const SPIN_ROUNDS: u32 = 7;
-/// Loom explores every iteration of a spin loop; under it, waiters sleep at once.
-#[cfg(sluice_loom)]
-const SPIN_ROUNDS: u32 = 0;
 
 /// What the mutex guards.
 struct Slot<T> {
@@ -142,6 +139,7 @@ impl<T> Completion<T> {
     }
 
     /// Spins briefly while the slot is open; true if it closed meanwhile.
+    #[cfg(not(sluice_loom))]
     fn spin_until_closed(&self) -> bool {
         for round in 0..SPIN_ROUNDS {
             if self.shared.closed.load(Ordering::Acquire) {
@@ -151,6 +149,12 @@ impl<T> Completion<T> {
                 std::hint::spin_loop();
             }
         }
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Loom explores every iteration of a spin loop; under it, waiters sleep at once.
+    #[cfg(sluice_loom)]
+    fn spin_until_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
 

@@ -32,10 +32,10 @@ pub(crate) fn block_on_completion<T>(
     if completion.is_closed() {
         return Ok(completion.wait());
     }
-    if let Ok(handle) = Handle::try_current() {
-        if handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
-            return Err(TaskError::WaitWouldBlockRuntime);
-        }
+    if let Ok(handle) = Handle::try_current()
+        && handle.runtime_flavor() == RuntimeFlavor::CurrentThread
+    {
+        return Err(TaskError::WaitWouldBlockRuntime);
     }
     Ok(blocking(|| wait_in_place(completion, control)))
 }
