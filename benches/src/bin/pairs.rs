@@ -139,7 +139,7 @@ fn main() {
             max_ratio: 1.1,
         },
         Pair {
-            name: "`map_chunks`, 10 M items of ~20 ns",
+            name: "`map_chunks`, items of ~20 ns",
             anchor_label: "`par_iter().map(f).collect::<Vec<_>>()`",
             ops: item_ops,
             anchor: Box::new(move || drop(black_box(map_par_iter(fx, items)))),
@@ -147,7 +147,7 @@ fn main() {
             max_ratio: 1.0,
         },
         Pair {
-            name: "`map_chunks`, 10 M items of ~20 ns",
+            name: "`map_chunks`, items of ~20 ns",
             anchor_label: "sequential loop collecting the same `Vec`",
             ops: item_ops,
             anchor: Box::new(move || drop(black_box(map_sequential(items)))),
@@ -195,5 +195,8 @@ fn main() {
         );
     }
     println!();
-    println!("{rounds} interleaved rounds per pair, {threads} threads on each side.");
+    println!(
+        "{rounds} interleaved rounds per pair, {threads} threads on each side; \
+         {trips} round trips per measurement, {items} items per map."
+    );
 }

@@ -285,9 +285,14 @@ where
     }
 
     fn help(&self) {
-        if self.reply.route.inline_ok {
-            self.pull_loop();
+        if !self.reply.route.inline_ok {
+            return;
         }
+        // The helper counts as a puller while it helps: otherwise draining the queued
+        // pullers (`abort_pending`) between two of its units would end a running map.
+        self.lock().outstanding += 1;
+        self.pull_loop();
+        self.puller_gone();
     }
 }
 
