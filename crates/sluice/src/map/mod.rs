@@ -7,7 +7,8 @@
 //! - `pull.rs` (cpu and chunk routes): a few pullers, each admitted through the route's
 //!   gate like any task, take units from the shared iterator, sized by a
 //!   [`BlockSizer`](sluice_exec::BlockSizer) to about 300 µs of work, and map them.
-//!   The units are put back in order at the end. A caller that waits from inside
+//!   With a known input length each unit writes its results in place (a claimed range
+//!   of a [`SlotVec`](sluice_core::SlotVec)); otherwise units are appended in order. A caller that waits from inside
 //!   another task becomes a puller itself, so a map cannot deadlock a full pool.
 //! - `io.rs` (io route): a driver on the runtime keeps at most the io limit of futures
 //!   in flight, each admitted through the io gate, and collects them in order.

@@ -3,7 +3,9 @@
 use crate::TaskError;
 use crate::route::Route;
 use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task};
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit};
+use sluice_core::{
+    CancelOutcome, CancelScope, CancelToken, Claim, Deferred, Outcome, Permit, SlotVec,
+};
 use sluice_exec::{BlockSizer, Job};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,6 +15,9 @@ use std::time::{Duration, Instant};
 /// How long one work unit should take: long enough that pulling and bookkeeping are
 /// noise, short enough that the last units balance across threads.
 const UNIT_TARGET: Duration = Duration::from_micros(300);
+
+/// A unit of work: its position, its items, and its place in the output when known.
+type Unit<Item, O> = (usize, Vec<Item>, Option<Claim<O>>);
 
 /// One map call, shared by its pullers and its handle.
 struct PullMap<It: Iterator, F, O> {
@@ -24,10 +29,20 @@ struct PullMap<It: Iterator, F, O> {
     f: F,
     /// Sizes the units.
     sizer: BlockSizer,
-    /// The output, assembled in order as units finish.
+    /// When the input's length is known: the output, each unit written in place.
+    slots: Mutex<Option<SlotVec<O>>>,
+    /// Otherwise: the output, assembled in order as units finish.
     output: Mutex<Output<O>>,
     /// The answer, sent once.
     reply: Reply<Vec<O>, std::convert::Infallible>,
+}
+
+/// Where a mapped unit goes.
+enum Placed<O> {
+    /// Written in place; the claim is finished by the puller.
+    InPlace(Claim<O>),
+    /// A unit to append in order.
+    Part(Vec<O>),
 }
 
 /// The output side, under its own lock so that appending never holds up pulling.
@@ -72,6 +87,12 @@ where
     O: Send + 'static,
 {
     let pullers = route.executor.parallelism().min(route.gate.limit()).max(1);
+    // A known length lets every unit write its results straight into the output, as
+    // rayon's `collect` does; otherwise units are appended in order.
+    let slots = match items.size_hint() {
+        (low, Some(high)) if low == high => Some(SlotVec::with_len(low)),
+        _ => None,
+    };
     let (completer, completion) = sluice_core::completion();
     let map = Arc::new(PullMap {
         token: scope.token(),
@@ -84,6 +105,7 @@ where
             started: false,
             panic: None,
         }),
+        slots: Mutex::new(slots),
         output: Mutex::new(Output {
             out: Vec::new(),
             next: 0,
@@ -116,17 +138,28 @@ where
 
     /// Takes units and maps them until there are none left or the map must stop.
     fn pull_loop(&self) {
-        while let Some((index, block)) = self.next_unit() {
+        while let Some((index, block, claim)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
             let mapped = run_as_task(&self.token, &self.reply.route, Slot::Free, || {
-                catch_unwind(AssertUnwindSafe(|| {
-                    block.into_iter().map(&self.f).collect::<Vec<O>>()
+                catch_unwind(AssertUnwindSafe(|| match claim {
+                    Some(mut claim) => {
+                        for item in block {
+                            // Exactly one result per item fills the claim exactly.
+                            let _ = claim.push((self.f)(item));
+                        }
+                        Placed::InPlace(claim)
+                    }
+                    None => Placed::Part(block.into_iter().map(&self.f).collect::<Vec<O>>()),
                 }))
             });
             self.sizer.record(len, began.elapsed());
             let panic = match mapped {
-                Ok(part) => {
+                Ok(Placed::InPlace(claim)) => {
+                    claim.finish();
+                    None
+                }
+                Ok(Placed::Part(part)) => {
                     self.append(index, part);
                     None
                 }
@@ -171,7 +204,7 @@ where
 
     /// The next unit with its position, or `None` when this puller should stop (after
     /// ending the map if it was the last one at work).
-    fn next_unit(&self) -> Option<(usize, Vec<It::Item>)> {
+    fn next_unit(&self) -> Option<Unit<It::Item, O>> {
         let mut source = self.lock();
         if self.reply.is_answered() {
             return None;
@@ -193,9 +226,6 @@ where
             _ => None,
         };
         let want = self.sizer.next(remaining);
-        if source.next_index == 0 {
-            self.reserve_output(remaining);
-        }
         let block: Vec<It::Item> = source.iter.by_ref().take(want).collect();
         if block.len() < want {
             source.exhausted = true;
@@ -203,21 +233,36 @@ where
         if block.is_empty() {
             return self.end_if_idle(source);
         }
+        // Claimed under the source lock, so claims follow the input's order.
+        let claim = match self.slots_lock().as_ref() {
+            Some(slots) => match slots.claim(block.len()) {
+                Some(claim) => Some(claim),
+                None => {
+                    source.panic.get_or_insert_with(|| {
+                        format!(
+                            "the input iterator yielded more items than its size_hint promised ({})",
+                            slots.len()
+                        )
+                    });
+                    return self.end_if_idle(source);
+                }
+            },
+            None => None,
+        };
         source.active += 1;
         let index = source.next_index;
         source.next_index += 1;
-        Some((index, block))
+        Some((index, block, claim))
     }
 
-    /// Sizes the output once when the input's length is known, so appending never
-    /// reallocates (each reallocation would copy everything appended so far).
-    fn reserve_output(&self, remaining: Option<usize>) {
-        if let (Some(total), Ok(mut output)) = (remaining, self.output.lock()) {
-            output.out.reserve_exact(total);
+    fn slots_lock(&self) -> MutexGuard<'_, Option<SlotVec<O>>> {
+        match self.slots.lock() {
+            Ok(slots) => slots,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    fn end_if_idle(&self, source: MutexGuard<'_, Source<It>>) -> Option<(usize, Vec<It::Item>)> {
+    fn end_if_idle(&self, source: MutexGuard<'_, Source<It>>) -> Option<Unit<It::Item, O>> {
         if source.active == 0 {
             self.finish(source);
         }
@@ -240,9 +285,21 @@ where
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
         drop(source);
-        let out = match self.output.lock() {
-            Ok(mut output) => std::mem::take(&mut output.out),
-            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().out),
+        let out = match self.slots_lock().take() {
+            Some(slots) => match slots.into_vec() {
+                Ok(out) => out,
+                // Every unit has ended (none is active), so every claim has too.
+                Err(_) => {
+                    let message = "internal error: a map unit's claim outlived it".to_owned();
+                    return self
+                        .reply
+                        .finished(Outcome::Panicked, Err(TaskError::Panicked(message)));
+                }
+            },
+            None => match self.output.lock() {
+                Ok(mut output) => std::mem::take(&mut output.out),
+                Err(poisoned) => std::mem::take(&mut poisoned.into_inner().out),
+            },
         };
         self.reply.finished(Outcome::Succeeded, Ok(out))
     }
