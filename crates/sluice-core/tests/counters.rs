@@ -5,36 +5,19 @@
 
 #![cfg(not(sluice_loom))]
 
+mod common;
+
+use common::*;
+
 use sluice_core::{Counters, CountersSnapshot, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 /// How long a test may take before it counts as hung.
 const HANG: Duration = Duration::from_secs(120);
-
-/// Runs `body` on its own thread and panics with "hung" if it has not finished within
-/// `limit`; a panic in `body` is passed on.
-fn bounded<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        let value = body();
-        let _ = done.send(value);
-    });
-    match finished.recv_timeout(limit) {
-        Ok(value) => {
-            runner.join().expect("the body finished");
-            value
-        }
-        Err(RecvTimeoutError::Timeout) => panic!("hung: not finished within {limit:?}"),
-        Err(RecvTimeoutError::Disconnected) => match runner.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body ended without sending"),
-        },
-    }
-}
 
 /// The snapshot field that counts `outcome`.
 fn field(snap: &CountersSnapshot, outcome: Outcome) -> u64 {

@@ -6,13 +6,15 @@
 
 #![cfg(not(sluice_loom))]
 
+mod common;
+
+use common::*;
+
 use sluice_core::{Deferred, Gate, Permit};
-use std::future::Future;
-use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -20,80 +22,6 @@ use std::time::Duration;
 const HANG: Duration = Duration::from_secs(10);
 /// How long a stress test may take before it counts as hung.
 const STRESS_HANG: Duration = Duration::from_secs(120);
-
-/// Runs `body` on its own thread and panics with "hung" if it has not finished within
-/// `limit`; a panic in `body` is passed on.
-fn bounded<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        let value = body();
-        // The receiver is gone only if the watchdog already gave up.
-        let _ = done.send(value);
-    });
-    match finished.recv_timeout(limit) {
-        Ok(value) => {
-            runner.join().expect("the body finished");
-            value
-        }
-        Err(RecvTimeoutError::Timeout) => panic!("hung: not finished within {limit:?}"),
-        Err(RecvTimeoutError::Disconnected) => match runner.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body ended without sending"),
-        },
-    }
-}
-
-/// Spins (yielding) until `condition` holds. Callers run under [`bounded`].
-fn wait_until(mut condition: impl FnMut() -> bool) {
-    while !condition() {
-        thread::yield_now();
-    }
-}
-
-/// Wakes a parked thread.
-struct ThreadWaker(thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives `future` to completion on this thread, parking between polls.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        thread::park();
-    }
-}
-
-/// Counts its wakes.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// Polls `future` once with `waker`.
-fn poll_with<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(waker))
-}
 
 /// A tiny xorshift generator, so the stress tests need no dependency.
 struct Rng(u64);
