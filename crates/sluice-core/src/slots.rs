@@ -96,6 +96,21 @@ impl<T> SlotVec<T> {
         }
     }
 
+    /// `len` empty slots, or `None` if they cannot be allocated (a length too large for
+    /// memory), instead of aborting.
+    pub fn try_with_len(len: usize) -> Option<Self> {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(len).ok()?;
+        slots.extend((0..len).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        Some(SlotVec {
+            inner: Arc::new(Inner {
+                slots: slots.into_boxed_slice(),
+                cursor: AtomicUsize::new(0),
+                finished: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
     /// How many slots there are.
     pub fn len(&self) -> usize {
         self.inner.slots.len()

@@ -1,7 +1,7 @@
 //! The CPU pool: a rayon `ThreadPool` owned by the manager.
 
 use crate::{ExecError, Executor, Job};
-use rayon_core::{ThreadPool, ThreadPoolBuilder, Yield};
+use rayon_core::{ThreadPool, ThreadPoolBuilder};
 use std::fmt;
 
 /// A rayon thread pool with threads named `sluice-cpu-N`.
@@ -49,14 +49,6 @@ impl Executor for CpuPool {
 
     fn execute(&self, job: Job) {
         self.pool.spawn(move || job.run());
-    }
-
-    fn is_worker_thread(&self) -> bool {
-        self.pool.current_thread_index().is_some()
-    }
-
-    fn help(&self) -> bool {
-        matches!(self.pool.yield_now(), Some(Yield::Executed))
     }
 }
 

@@ -84,21 +84,6 @@ pub trait Executor: Send + Sync + 'static {
     /// Runs `job` once, soon, on one of its threads.
     fn execute(&self, job: Job);
 
-    /// Whether the calling thread is one of this backend's workers. The manager runs a
-    /// nested task inline when a worker waits for it, so a full pool cannot deadlock on
-    /// itself; backends that cannot tell answer `false`.
-    fn is_worker_thread(&self) -> bool {
-        false
-    }
-
-    /// Runs one waiting job on the calling thread, if it is one of this backend's
-    /// workers and a job is waiting; true if it ran one. A worker that blocks waiting
-    /// for other work calls this in a loop, so the work it waits for runs even when
-    /// every worker is blocked. Backends that cannot help answer `false`.
-    fn help(&self) -> bool {
-        false
-    }
-
     /// Stops taking jobs and lets the threads go. Must not block on running jobs and
     /// must not panic, even when called from one of the backend's own threads.
     fn shutdown(&self) {}

@@ -7,10 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 
-/// Threads tokio may start beyond the admitted blocking calls: `block_in_place` (a
-/// `wait()` inside a future) and `tokio::fs` take blocking threads too, and must not
-/// queue behind blocking calls that may be waiting for them. Threads start lazily, so
-/// the headroom costs nothing until used. (512 is tokio's own default cap.)
+/// Threads tokio may start beyond the admitted blocking calls and `block_in_place`
+/// callers: `tokio::fs` takes blocking threads too. Threads start lazily, so headroom
+/// costs nothing until used. (512 is tokio's own default cap.)
 const BLOCKING_HEADROOM: usize = 512;
 
 /// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on its bounded
@@ -28,9 +27,11 @@ pub struct IoPool {
 
 impl IoPool {
     /// Starts a multi-thread runtime of `workers` threads named `sluice-io-N`, for at
-    /// most `max_blocking` blocking calls at once (the manager's gate enforces that; the
-    /// runtime itself may start more threads, for `block_in_place` and `tokio::fs`).
-    pub fn new(workers: usize, max_blocking: usize) -> Result<Self, ExecError> {
+    /// most `max_blocking` blocking calls at once (the manager's gate enforces that) and
+    /// up to `max_futures` futures that may each block their worker in `wait()` (through
+    /// `block_in_place`, which takes a blocking thread): the runtime may start that many
+    /// blocking threads and more, so that neither kind queues behind the other.
+    pub fn new(workers: usize, max_blocking: usize, max_futures: usize) -> Result<Self, ExecError> {
         if workers == 0 {
             return Err(ExecError::NoThreads { pool: "io" });
         }
@@ -42,7 +43,11 @@ impl IoPool {
         let next = AtomicUsize::new(0);
         let runtime = Builder::new_multi_thread()
             .worker_threads(workers)
-            .max_blocking_threads(max_blocking.saturating_add(BLOCKING_HEADROOM))
+            .max_blocking_threads(
+                max_blocking
+                    .saturating_add(max_futures)
+                    .saturating_add(BLOCKING_HEADROOM),
+            )
             .thread_name_fn(move || format!("sluice-io-{}", next.fetch_add(1, Ordering::Relaxed)))
             .enable_all()
             .build()

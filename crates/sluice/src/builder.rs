@@ -150,7 +150,7 @@ impl ManagerBuilder {
         let chunk_pool: Arc<dyn Executor> = Arc::new(ChunkPool::new(chunk_threads)?);
         let io_pool = Arc::new(match self.io_handle {
             Some(handle) => IoPool::attach(handle, io_blocking),
-            None => IoPool::new(io_threads, io_blocking)?,
+            None => IoPool::new(io_threads, io_blocking, io_limit)?,
         });
         let io_executor: Arc<dyn Executor> = io_pool.clone();
         tracing::debug!(

@@ -9,6 +9,27 @@ use std::fmt;
 ///
 /// The answer is always flat: `try_run_*` work returning `Result<T, E>` answers
 /// `Result<T, TaskError<E>>`, with the task's own error in [`TaskError::Failed`].
+///
+/// # Examples
+///
+/// ```
+/// use sluice::{ConcurrencyManager, TaskError};
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// for record in ["17", "seventeen", ""] {
+///     let parsed = mgr.try_run_cpu(move || {
+///         assert!(!record.is_empty(), "empty record");
+///         record.parse::<u32>()
+///     });
+///     match parsed.wait() {
+///         Ok(n) => assert_eq!(n, 17),
+///         Err(TaskError::Failed(e)) => assert_eq!(e.to_string(), "invalid digit found in string"),
+///         Err(TaskError::Panicked(message)) => assert_eq!(message, "empty record"),
+///         Err(other) => return Err(other.into()), // cancelled, shutting down, ...
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError<E = Infallible> {
@@ -20,7 +41,8 @@ pub enum TaskError<E = Infallible> {
     Cancelled,
     /// The manager is shutting down and took no new work.
     ShuttingDown,
-    /// No executor is registered under this name.
+    /// No executor is registered under this name. Answered at submission; the call is
+    /// counted on no route.
     UnknownExecutor(String),
     /// `wait()` was called on a thread that drives a current-thread tokio runtime,
     /// where blocking would freeze the runtime; `.await` the handle instead.
@@ -81,7 +103,8 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
 impl<E: Error + 'static> Error for TaskError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            TaskError::Failed(error) => Some(error),
+            // The task's error is already in this error's message; its cause is next.
+            TaskError::Failed(error) => error.source(),
             _ => None,
         }
     }

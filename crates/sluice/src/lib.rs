@@ -10,10 +10,30 @@
 //! | [`run_on`](ConcurrencyManager::run_on) | your own backend | any [`Executor`] |
 //!
 //! Every call answers through a [`TaskHandle`]: `.await` it from async code or
-//! [`wait`](TaskHandle::wait) from sync code; neither can deadlock the pools. Every
-//! task ends in exactly one outcome — a value, its own error
+//! [`wait`](TaskHandle::wait) from sync code (see [Waiting inside a
+//! task](#waiting-inside-a-task) for the one case where a blocking wait can deadlock).
+//! Every task ends in exactly one outcome — a value, its own error
 //! ([`TaskError::Failed`]), a caught panic, a cancellation, a refusal — and the
-//! counters in [`snapshot`](ConcurrencyManager::snapshot) prove it.
+//! counters in [`snapshot`](ConcurrencyManager::snapshot) record it.
+//!
+//! # Waiting inside a task
+//!
+//! A task may wait for other tasks of the same manager:
+//!
+//! - A task that `wait()`s for CPU or chunk work nobody has started runs that work
+//!   inline, on its own thread. Blocking calls, futures and custom backends' work are
+//!   never run inline.
+//! - While a task waits — a blocking `wait()`, or `.await` on a handle from inside an
+//!   io future — its admission slot is lent to its gate, so that queued work can be
+//!   admitted; the slot is taken back when the wait ends.
+//! - `wait()` on a worker thread of a multi-thread tokio runtime blocks through
+//!   `block_in_place`; on a current-thread runtime it does not block and answers
+//!   [`TaskError::WaitWouldBlockRuntime`].
+//!
+//! One way to deadlock remains: when every thread of a pool blocks in `wait()` on work
+//! that itself needs a thread of that same pool (for example, each CPU thread waiting
+//! on an io future that awaits a CPU task), nothing is left to run that work. `.await`
+//! from async code, or `wait()` from a thread outside the pool, never has this problem.
 //!
 //! # Examples
 //!

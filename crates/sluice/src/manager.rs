@@ -135,6 +135,25 @@ impl ConcurrencyManager {
     }
 
     /// Runs CPU-bound work (parsing, hashing, compression) on the rayon pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let bytes = std::fs::read("Cargo.toml")?;
+    /// // FNV-1a over the file's bytes, off the calling thread.
+    /// let hash = mgr
+    ///     .run_cpu(move || {
+    ///         bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+    ///             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    ///         })
+    ///     })
+    ///     .wait()?;
+    /// assert_ne!(hash, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_cpu<F, T>(&self, work: F) -> TaskHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -144,6 +163,21 @@ impl ConcurrencyManager {
     }
 
     /// Runs fallible CPU-bound work; its `Err(e)` answers [`TaskError::Failed`]`(e)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let port = mgr.try_run_cpu(|| "8080".parse::<u16>()).wait()?;
+    /// assert_eq!(port, 8080);
+    ///
+    /// // The task's own error comes back flat, as `TaskError::Failed`.
+    /// let bad = mgr.try_run_cpu(|| "80x80".parse::<u16>()).wait();
+    /// assert!(matches!(bad, Err(TaskError::Failed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_run_cpu<F, T, E>(&self, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -154,6 +188,18 @@ impl ConcurrencyManager {
     }
 
     /// Runs a small piece of work on the work-stealing chunk pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let record = "2024-05-01,sensor-7,21.5";
+    /// let fields = mgr.run_chunk(move || record.split(',').count()).wait()?;
+    /// assert_eq!(fields, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_chunk<F, T>(&self, work: F) -> TaskHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -162,7 +208,22 @@ impl ConcurrencyManager {
         self.closure(&self.inner.chunk, move || Ok::<T, Infallible>(work()))
     }
 
-    /// Runs a fallible small piece of work on the chunk pool.
+    /// Runs a fallible small piece of work on the chunk pool; its `Err(e)` answers
+    /// [`TaskError::Failed`]`(e)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let reading = mgr.try_run_chunk(|| "21.5".parse::<f64>()).wait()?;
+    /// assert_eq!(reading, 21.5);
+    ///
+    /// let missing = mgr.try_run_chunk(|| "".parse::<f64>()).wait();
+    /// assert!(matches!(missing, Err(TaskError::Failed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_run_chunk<F, T, E>(&self, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -174,6 +235,20 @@ impl ConcurrencyManager {
 
     /// Runs a blocking call (file system, a synchronous client) on the runtime's
     /// bounded blocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // Blocking directory listing, kept off the CPU pool and the runtime's workers.
+    /// let sources = mgr
+    ///     .run_io_blocking(|| std::fs::read_dir("src").map(|dir| dir.count()).unwrap_or(0))
+    ///     .wait()?;
+    /// assert!(sources > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_io_blocking<F, T>(&self, work: F) -> TaskHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -182,7 +257,23 @@ impl ConcurrencyManager {
         self.closure(&self.inner.io_blocking, move || Ok::<T, Infallible>(work()))
     }
 
-    /// Runs a fallible blocking call on the runtime's blocking pool.
+    /// Runs a fallible blocking call on the runtime's blocking pool; its `Err(e)` answers
+    /// [`TaskError::Failed`]`(e)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use std::io::ErrorKind;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let manifest = mgr.try_run_io_blocking(|| std::fs::read_to_string("Cargo.toml")).wait()?;
+    /// assert!(manifest.contains("[package]"));
+    ///
+    /// let missing = mgr.try_run_io_blocking(|| std::fs::read("no-such-file.csv")).wait();
+    /// assert!(matches!(missing, Err(TaskError::Failed(e)) if e.kind() == ErrorKind::NotFound));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_run_io_blocking<F, T, E>(&self, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -193,6 +284,20 @@ impl ConcurrencyManager {
     }
 
     /// Runs a future on the IO runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let len = mgr.run_io(async {
+    ///     tokio::fs::read("Cargo.toml").await.map(|bytes| bytes.len()).unwrap_or(0)
+    /// });
+    /// // Waited for from synchronous code here; from async code, `.await` it instead.
+    /// assert!(len.wait()? > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_io<Fut>(&self, future: Fut) -> TaskHandle<Fut::Output>
     where
         Fut: Future + Send + 'static,
@@ -203,6 +308,20 @@ impl ConcurrencyManager {
 
     /// Runs a fallible future on the IO runtime; its `Err(e)` answers
     /// [`TaskError::Failed`]`(e)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let manifest = mgr.try_run_io(tokio::fs::read_to_string("Cargo.toml")).wait()?;
+    /// assert!(manifest.contains("name = \"sluice\""));
+    ///
+    /// let missing = mgr.try_run_io(tokio::fs::read("no-such-file.json")).wait();
+    /// assert!(matches!(missing, Err(TaskError::Failed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_run_io<Fut, T, E>(&self, future: Fut) -> TaskHandle<T, E>
     where
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -217,7 +336,46 @@ impl ConcurrencyManager {
 
     /// Runs work on a backend registered with
     /// [`ManagerBuilder::executor`]; an unknown name answers
-    /// [`TaskError::UnknownExecutor`].
+    /// [`TaskError::UnknownExecutor`] at once (nothing is submitted or counted).
+    ///
+    /// Work for a registered backend is never run inline by a waiting task: it always
+    /// runs on the backend's own threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, Executor, Job, TaskError};
+    /// use std::sync::{Arc, Mutex, mpsc};
+    ///
+    /// /// Runs every job on one dedicated thread, in order.
+    /// struct OneThread(Mutex<mpsc::Sender<Job>>);
+    ///
+    /// impl Executor for OneThread {
+    ///     fn name(&self) -> &str {
+    ///         "one-thread"
+    ///     }
+    ///     fn parallelism(&self) -> usize {
+    ///         1
+    ///     }
+    ///     fn execute(&self, job: Job) {
+    ///         // A send error means the thread is gone: the job is dropped, which reports it.
+    ///         let _ = self.0.lock().unwrap().send(job);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel::<Job>();
+    /// std::thread::spawn(move || rx.into_iter().for_each(Job::run));
+    /// let mgr = ConcurrencyManager::builder()
+    ///     .executor("one-thread", Arc::new(OneThread(Mutex::new(tx))))
+    ///     .build()?;
+    ///
+    /// let rows = mgr.run_on("one-thread", || "id,name\n1,ada\n2,bob".lines().skip(1).count());
+    /// assert_eq!(rows.wait()?, 2);
+    ///
+    /// let unknown = mgr.run_on("gpu", || ()).wait();
+    /// assert_eq!(unknown, Err(TaskError::UnknownExecutor("gpu".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_on<F, T>(&self, executor: &str, work: F) -> TaskHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -226,7 +384,21 @@ impl ConcurrencyManager {
         self.try_run_on(executor, move || Ok::<T, Infallible>(work()))
     }
 
-    /// Runs fallible work on a registered backend.
+    /// Runs fallible work on a registered backend; its `Err(e)` answers
+    /// [`TaskError::Failed`]`(e)`, and an unknown name answers
+    /// [`TaskError::UnknownExecutor`] as with [`run_on`](Self::run_on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // No backend named "gpu" was registered: answered at once, never run.
+    /// let answer = mgr.try_run_on("gpu", || "7".parse::<u8>()).wait();
+    /// assert!(matches!(answer, Err(TaskError::UnknownExecutor(name)) if name == "gpu"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_run_on<F, T, E>(&self, executor: &str, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -239,8 +411,34 @@ impl ConcurrencyManager {
         }
     }
 
-    /// Maps `f` over `items` on the CPU pool; results in input order. Items are pulled
-    /// lazily in units sized to the work, so memory stays bounded.
+    /// Maps `f` over `items` on the CPU pool; results in input order.
+    ///
+    /// The input is pulled lazily, in units sized to the work, with at most a few units
+    /// in flight at once; it is never collected up front. The output is the result
+    /// `Vec` itself, so its size grows with the number of items. The whole map counts as
+    /// one task in the counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    /// use std::collections::hash_map::DefaultHasher;
+    /// use std::hash::{Hash, Hasher};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let manifest = std::fs::read_to_string("Cargo.toml")?;
+    /// let lines: Vec<String> = manifest.lines().map(String::from).collect();
+    /// let count = lines.len();
+    /// let hashes = mgr
+    ///     .map_cpu(lines, |line| {
+    ///         let mut hasher = DefaultHasher::new();
+    ///         line.hash(&mut hasher);
+    ///         hasher.finish()
+    ///     })
+    ///     .wait()?;
+    /// assert_eq!(hashes.len(), count); // one hash per line, in line order
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_cpu<I, F, O>(&self, items: I, f: F) -> TaskHandle<Vec<O>>
     where
         I: IntoIterator,
@@ -256,6 +454,27 @@ impl ConcurrencyManager {
 
     /// Maps `f` over `items` on the chunk pool; results in input order. Built for
     /// millions of small items: units adapt to the cost of an item.
+    ///
+    /// As with [`map_cpu`](Self::map_cpu), the input is pulled lazily with at most a few
+    /// units in flight, the output is the result `Vec` itself, and the map counts as one
+    /// task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // A lazily generated input: the records are never all in memory at once.
+    /// let records = (0..100_000u64).map(|i| format!("{i},{}", i % 7));
+    /// let sum_fields = |record: String| -> u64 {
+    ///     record.split(',').filter_map(|field| field.parse::<u64>().ok()).sum()
+    /// };
+    /// let totals = mgr.map_chunks(records, sum_fields).wait()?;
+    /// assert_eq!(totals.len(), 100_000);
+    /// assert_eq!(totals[10], 10 + 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_chunks<I, F, O>(&self, items: I, f: F) -> TaskHandle<Vec<O>>
     where
         I: IntoIterator,
@@ -271,12 +490,31 @@ impl ConcurrencyManager {
 
     /// Runs `f(item)` as a future for every item on the IO runtime, at most the IO
     /// limit at once; results in input order.
+    ///
+    /// The input is pulled lazily as room frees in that window; the output is the
+    /// result `Vec` itself. The whole map counts as one task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let sizes = mgr
+    ///     .map_io(["Cargo.toml", "src/lib.rs", "missing.txt"], |path| async move {
+    ///         tokio::fs::metadata(path).await.map(|meta| meta.len()).ok()
+    ///     })
+    ///     .wait()?;
+    /// assert!(sizes[0].is_some() && sizes[1].is_some());
+    /// assert_eq!(sizes[2], None); // results stay in input order
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_io<I, F, Fut, O>(&self, items: I, f: F) -> TaskHandle<Vec<O>>
     where
         I: IntoIterator,
         I::IntoIter: Send + 'static,
         I::Item: Send,
-        F: Fn(I::Item) -> Fut + Send + Sync + 'static,
+        F: Fn(I::Item) -> Fut + Send + 'static,
         Fut: Future<Output = O> + Send + 'static,
         O: Send + 'static,
     {
@@ -297,16 +535,78 @@ impl ConcurrencyManager {
     /// [`TaskError::Cancelled`] at once) and returns how many. Tasks already handed to
     /// a pool but not yet started are cancelled too as they reach a worker; running
     /// work is not touched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use std::sync::mpsc;
+    ///
+    /// let mgr = ConcurrencyManager::builder().cpu_limit(1).build()?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, blocked) = mpsc::channel::<()>();
+    /// // Takes the only CPU slot until released (or until `release` is dropped).
+    /// let running = mgr.run_cpu(move || {
+    ///     started_tx.send(()).ok();
+    ///     blocked.recv().ok();
+    ///     "parsed"
+    /// });
+    /// started.recv()?;
+    /// let queued: Vec<_> = (0..3).map(|i| mgr.run_cpu(move || i * 2)).collect();
+    ///
+    /// assert_eq!(mgr.abort_pending(), 3);
+    /// for handle in queued {
+    ///     assert_eq!(handle.wait(), Err(TaskError::Cancelled));
+    /// }
+    /// release.send(())?; // the running task was not touched
+    /// assert_eq!(running.wait()?, "parsed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn abort_pending(&self) -> usize {
         self.inner.abort_pending()
     }
 
-    /// Every route's counters and admission state.
+    /// Every route's counters and admission state. A map counts as one task; a
+    /// [`run_on`](Self::run_on) call naming no registered backend is answered
+    /// [`TaskError::UnknownExecutor`] and counted nowhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, RouteKind};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// mgr.run_cpu(|| "42".len()).wait()?;
+    /// mgr.map_cpu(0..10_000u32, |x| x.count_ones()).wait()?;
+    ///
+    /// let snapshot = mgr.snapshot();
+    /// let cpu = snapshot.route(&RouteKind::Cpu).expect("the cpu route is always there");
+    /// assert_eq!(cpu.counters.submitted, 2); // the map is one task
+    /// assert_eq!(cpu.counters.succeeded, 2);
+    /// assert!(snapshot.to_json().contains("\"succeeded\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::of(self.inner.routes().map(|route| &**route))
     }
 
     /// The tokio runtime IO work runs on, to spawn on it directly or enter it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // Drive async code from `main` on the manager's runtime, awaiting handles there.
+    /// let lines = mgr.io_handle().block_on(async {
+    ///     let text = mgr.try_run_io(tokio::fs::read_to_string("Cargo.toml")).await?;
+    ///     let lines = mgr.run_cpu(move || text.lines().count()).await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(lines)
+    /// })?;
+    /// assert!(lines > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn io_handle(&self) -> &Handle {
         self.inner.io_pool.handle()
     }

@@ -44,15 +44,15 @@ pub(crate) struct Route {
     pub(crate) counters: Counters,
     /// The backend; for the `Io` route, the blocking side of the IO pool.
     pub(crate) executor: Arc<dyn Executor>,
-    /// Whether a waiting task may run this route's work inline on its own thread. True
-    /// for the built-in closure pools; a custom backend may hold resources bound to
-    /// its own threads.
+    /// Whether a waiting task may run this route's work inline on its own thread: CPU
+    /// and chunk work only. Blocking calls keep to their own bounded pool, and a custom
+    /// backend may hold resources bound to its own threads.
     pub(crate) inline_ok: bool,
 }
 
 impl Route {
     pub(crate) fn new(kind: RouteKind, executor: Arc<dyn Executor>, limit: usize) -> Arc<Self> {
-        let inline_ok = !matches!(kind, RouteKind::Custom(_));
+        let inline_ok = matches!(kind, RouteKind::Cpu | RouteKind::Chunk);
         Arc::new(Route {
             kind,
             gate: Gate::new(limit),

@@ -15,6 +15,7 @@ const GRACE: Duration = Duration::from_millis(200);
 
 /// What [`ConcurrencyManager::shutdown`] did.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Whether all work ended before the deadline.
     pub drained: bool,

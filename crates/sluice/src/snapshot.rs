@@ -6,7 +6,15 @@ use sluice_core::CountersSnapshot;
 
 /// Every route's counters and admission state. Serialize it, or call
 /// [`to_json`](Self::to_json).
+///
+/// What counts as a task: each `run_*` / `try_run_*` call is one task, and so is each
+/// map (`map_cpu`, `map_chunks`, `map_io`), whatever the number of its items. A
+/// [`run_on`](crate::ConcurrencyManager::run_on) (or `try_run_on`) naming no registered
+/// backend is answered [`TaskError::UnknownExecutor`](crate::TaskError::UnknownExecutor)
+/// without being counted on any route. Work refused during shutdown is counted on its
+/// route as submitted and rejected.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// One entry per route: cpu, io, io_blocking, chunk, then custom backends by name.
     pub routes: Vec<RouteSnapshot>,
@@ -14,6 +22,7 @@ pub struct Snapshot {
 
 /// One route at one moment.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RouteSnapshot {
     /// Which route.
     pub route: RouteKind,
@@ -30,6 +39,7 @@ pub struct RouteSnapshot {
 /// Outcome counters; once all work has ended, `submitted` equals the sum of
 /// `succeeded`, `failed`, `panicked`, `cancelled`, `timed_out` and `rejected`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Counts {
     /// Tasks accepted (or refused) by the route.
     pub submitted: u64,

@@ -2,12 +2,15 @@
 //!
 //! Where a `wait()` can come from, and what it does there:
 //! - inside a task of the manager: first run the awaited work on this thread if nobody
-//!   has started it (it cannot then be stuck behind the waiter's own permit). Otherwise
-//!   lend the waiter's admission slot to its gate for the length of the wait, so that
-//!   work queued behind it — the awaited task, or work that task needs — can be
-//!   admitted; and if this thread is a pool worker, run that pool's queued jobs while
-//!   waiting rather than sleep, because the work that was just admitted may be queued
-//!   for this very thread (a one-thread pool, or every worker waiting).
+//!   has started it and it is CPU or chunk work (it cannot then be stuck behind the
+//!   waiter's own permit). Otherwise lend the waiter's admission slot to its gate for the
+//!   length of the wait, so that work queued behind it — the awaited task, or work that
+//!   task needs — can be admitted and run on another thread of the pool.
+//!
+//!   The waiter does not run other queued jobs while it blocks: a job run on top of a
+//!   blocked waiter's stack may itself wait for that waiter (a pipeline stage waiting
+//!   for the one below it), which would deadlock. The price: if every thread of a pool
+//!   blocks on work that needs a thread of that same pool, nothing is left to run it.
 //! - a worker of a multi-thread tokio runtime: all of the above inside `block_in_place`,
 //!   which first hands the worker's other tasks to another thread;
 //! - a thread inside a current-thread runtime: refuse with an error, because blocking it
@@ -18,10 +21,8 @@
 //! An awaiting future (`TaskHandle::poll`) lends its task's slot the same way.
 
 use crate::TaskError;
-use crate::task::{Control, current_route, lend_current};
+use crate::task::{Control, in_task, lend_current};
 use sluice_core::Completion;
-use sluice_exec::Executor;
-use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Blocks until `completion` closes, as described above.
@@ -41,9 +42,9 @@ pub(crate) fn block_on_completion<T>(
 }
 
 fn wait_in_place<T>(completion: Completion<T>, control: Option<&dyn Control>) -> Option<T> {
-    let Some(route) = current_route() else {
+    if !in_task() {
         return completion.wait();
-    };
+    }
     if let Some(control) = control {
         control.help();
         if completion.is_closed() {
@@ -51,32 +52,7 @@ fn wait_in_place<T>(completion: Completion<T>, control: Option<&dyn Control>) ->
         }
     }
     let _lent = lend_current();
-    if route.executor.is_worker_thread() {
-        wait_helping(completion, &*route.executor)
-    } else {
-        completion.wait()
-    }
-}
-
-/// Runs the pool's queued jobs on this worker until `completion` closes; sleeps a
-/// little, growing to a millisecond, whenever there is nothing to run.
-fn wait_helping<T>(mut completion: Completion<T>, pool: &dyn Executor) -> Option<T> {
-    const FIRST_PAUSE: Duration = Duration::from_micros(20);
-    let mut pause = FIRST_PAUSE;
-    loop {
-        if completion.is_closed() {
-            return completion.wait();
-        }
-        if pool.help() {
-            pause = FIRST_PAUSE;
-            continue;
-        }
-        match completion.wait_timeout(pause) {
-            Ok(answer) => return answer,
-            Err(pending) => completion = pending,
-        }
-        pause = (pause * 2).min(Duration::from_millis(1));
-    }
+    completion.wait()
 }
 
 /// Runs `f`, which blocks, without freezing a multi-thread runtime the caller may be a

@@ -200,10 +200,16 @@ fn a_blocking_call_waits_for_another_on_one_blocking_thread() -> TestResult {
     )
 }
 
+/// The waiting task lends its CPU slot, so the inner CPU task is admitted at once even
+/// though the CPU limit is reached, and runs on the pool's other thread. (With a single
+/// CPU thread this would hang: the only thread is blocked in `wait()`, and a blocked
+/// waiter does not run other queued jobs, because a job run on its stack could in turn
+/// wait for it. That limit is documented on `TaskHandle::wait`.)
 #[test]
 fn a_cpu_task_waits_for_an_io_future_that_awaits_cpu_work() -> TestResult {
     let mgr = ConcurrencyManager::builder()
-        .cpu_threads(1)
+        .cpu_threads(2)
+        .cpu_limit(1)
         .io_threads(1)
         .build()?;
     watchdog(
@@ -216,6 +222,102 @@ fn a_cpu_task_waits_for_an_io_future_that_awaits_cpu_work() -> TestResult {
                 m.run_io(async move { lookup.run_cpu(|| 42).await }).wait()
             });
             assert_eq!(record.wait()?, Ok(Ok(42)));
+            Ok(())
+        },
+    )
+}
+
+/// A pipeline: a stage waits for the stage before it, which is itself blocked on io.
+/// Nothing may run the later stage on top of the earlier one's stack.
+#[test]
+fn a_pipeline_stage_waits_for_a_blocked_stage_on_one_thread() -> TestResult {
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(1)
+        .io_threads(1)
+        .build()?;
+    watchdog("pipeline on one cpu thread", move || -> TestResult {
+        let m = mgr.clone();
+        let fetched = mgr.run_cpu(move || {
+            m.run_io(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                7
+            })
+            .wait()
+        });
+        let summed = mgr.run_cpu(move || fetched.wait().map(|inner| inner.map(|n| n * 6)));
+        assert_eq!(summed.wait()?, Ok(Ok(42)));
+        Ok(())
+    })
+}
+
+/// A map unit that waits on io work which needs the CPU route: the puller's slot is
+/// lent while the unit waits, so the inner task is admitted although the CPU limit is
+/// reached, and runs on the thread the map does not use.
+#[test]
+fn a_map_unit_waits_for_io_that_needs_cpu() -> TestResult {
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(2)
+        .cpu_limit(1)
+        .io_threads(1)
+        .build()?;
+    watchdog(
+        "map_cpu unit -> io future -> cpu task",
+        move || -> TestResult {
+            let m = mgr.clone();
+            let out = mgr
+                .map_cpu(0..4u64, move |x| {
+                    let inner = m.clone();
+                    m.run_io(async move { inner.run_cpu(move || x * 10).await })
+                        .wait()
+                })
+                .wait()?;
+            let values: Vec<u64> = out
+                .into_iter()
+                .map(|r| r.expect("io ran").expect("cpu ran"))
+                .collect();
+            assert_eq!(values, [0, 10, 20, 30]);
+            Ok(())
+        },
+    )
+}
+
+/// A `map_io` item that awaits another io task at the io limit lends its slot.
+#[test]
+fn a_map_io_item_awaits_io_at_the_io_limit() -> TestResult {
+    let mgr = ConcurrencyManager::builder().io_limit(1).build()?;
+    watchdog(
+        "map_io item -> io task at io_limit(1)",
+        move || -> TestResult {
+            let m = mgr.clone();
+            let out = mgr
+                .map_io(0..5u64, move |x| {
+                    let m = m.clone();
+                    async move { m.run_io(async move { x + 1 }).await }
+                })
+                .wait()?;
+            let values: Vec<u64> = out.into_iter().map(|r| r.expect("ran")).collect();
+            assert_eq!(values, [1, 2, 3, 4, 5]);
+            Ok(())
+        },
+    )
+}
+
+/// A task that awaits two handles at once (join) at the io limit: its slot is lent
+/// while it is suspended on either.
+#[test]
+fn an_io_future_joins_two_handles_at_the_io_limit() -> TestResult {
+    let mgr = ConcurrencyManager::builder().io_limit(1).build()?;
+    watchdog(
+        "join of two handles at io_limit(1)",
+        move || -> TestResult {
+            let m = mgr.clone();
+            let both = mgr.run_io(async move {
+                let a = m.run_cpu(|| 1);
+                let b = m.run_io(async { 2 });
+                let (a, b) = tokio::join!(a, b);
+                a.expect("cpu ran") + b.expect("io ran")
+            });
+            assert_eq!(both.wait()?, 3);
             Ok(())
         },
     )

@@ -77,6 +77,7 @@ impl Lease {
 
     /// Releases the permit's slot until the returned guard drops. `None` if it is lent
     /// out already or the lease has ended.
+    #[must_use = "dropping the guard takes the slot back at once"]
     pub fn lend(&self) -> Option<Lent> {
         let permit = lock(&self.shared.state).permit.take()?;
         drop(permit);

@@ -68,6 +68,7 @@ impl Gate {
     }
 
     /// A permit now if there is room and nobody is waiting ahead; `None` otherwise.
+    #[must_use = "dropping the permit releases it at once"]
     pub fn try_acquire(&self) -> Option<Permit> {
         self.inner
             .try_admit()
@@ -82,6 +83,7 @@ impl Gate {
 
     /// Blocks the calling thread until a permit is granted or `timeout` passes.
     /// On timeout nothing is held and the place in the queue is given up.
+    #[must_use = "dropping the permit releases it at once"]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit> {
         self.inner
             .wait_blocking(Some(timeout))

@@ -153,24 +153,17 @@ impl Executor for ChunkPool {
             self.shared.injector.push(job);
         }
         self.shared.sleep.notify_one();
-    }
-
-    fn is_worker_thread(&self) -> bool {
-        let id = self.shared.id;
-        LOCAL.with(|local| {
-            local
-                .try_borrow()
-                .is_ok_and(|local| local.as_ref().is_some_and(|(pool, _)| *pool == id))
-        })
-    }
-
-    fn help(&self) -> bool {
-        let id = self.shared.id;
-        let job = LOCAL.with(|local| match local.try_borrow().as_deref() {
-            Ok(Some((pool, worker))) if *pool == id => self.shared.find_job(worker),
-            _ => None,
-        });
-        job.map(run_job).is_some()
+        if self.shared.sleep.is_stopping() {
+            // The workers may have exited already: drop what nobody will run, which
+            // reports each job as not run, rather than strand it in the queue.
+            loop {
+                match self.shared.injector.steal() {
+                    Steal::Success(job) => drop(job),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
     }
 
     fn shutdown(&self) {

@@ -2,8 +2,8 @@
 
 use crate::TaskError;
 use crate::route::Route;
-use crate::task::{CatchUnwind, Control, Reply, TaskHandle, panic_message};
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Outcome};
+use crate::task::{Control, InFrame, Reply, TaskHandle, panic_message};
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -35,7 +35,7 @@ pub(crate) fn submit_io_map<It, F, Fut, O>(
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Fut + Send + Sync + 'static,
+    F: Fn(It::Item) -> Fut + Send + 'static,
     Fut: Future<Output = O> + Send + 'static,
     O: Send + 'static,
 {
@@ -77,8 +77,22 @@ where
 {
     let gate = &map.reply.route.gate;
     let mut window = Window(VecDeque::new());
-    let mut out = Vec::with_capacity(items.size_hint().0);
-    for item in items {
+    // A hint, not a promise: reserve what it says, up to a sane first allocation.
+    let mut out = Vec::with_capacity(items.size_hint().0.min(1 << 16));
+    let mut items = items;
+    loop {
+        // The input is user code too: a panic in it ends the map like a panic in `f`.
+        let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(payload) => {
+                let message = format!(
+                    "the input iterator panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+                return (Outcome::Panicked, Err(TaskError::Panicked(message)));
+            }
+        };
         while window.0.len() >= gate.limit().max(1) {
             if let Err(failure) = window.collect_front(&mut out, &map.stop).await {
                 return failure;
@@ -96,10 +110,10 @@ where
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
-        window.0.push_back(pool.handle().spawn(async move {
-            let _permit = permit;
-            CatchUnwind::new(future).await
-        }));
+        // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle it
+        // awaits lends its slot while it is suspended.
+        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
+        window.0.push_back(pool.handle().spawn(framed));
     }
     while !window.0.is_empty() {
         if let Err(failure) = window.collect_front(&mut out, &map.stop).await {

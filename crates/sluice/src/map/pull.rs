@@ -2,9 +2,11 @@
 
 use crate::TaskError;
 use crate::route::Route;
-use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task};
+use crate::task::{
+    Control, Reply, Slot, TaskHandle, execute, panic_message, run_as_task, run_polled,
+};
 use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Claim, Deferred, Outcome, Permit, SlotVec,
+    CancelOutcome, CancelScope, CancelToken, Claim, Deferred, Lease, Outcome, Permit, SlotVec,
 };
 use sluice_exec::{BlockSizer, Job};
 use std::collections::BTreeMap;
@@ -90,7 +92,9 @@ where
     // A known length lets every unit write its results straight into the output, as
     // rayon's `collect` does; otherwise units are appended in order.
     let slots = match items.size_hint() {
-        (low, Some(high)) if low == high => Some(SlotVec::with_len(low)),
+        // A length too large to allocate falls back to appending, which fails (if it
+        // must) only when the results really arrive.
+        (low, Some(high)) if low == high => SlotVec::try_with_len(low),
         _ => None,
     };
     let (completer, completion) = sluice_core::completion();
@@ -136,12 +140,14 @@ where
         }
     }
 
-    /// Takes units and maps them until there are none left or the map must stop.
-    fn pull_loop(&self) {
+    /// Takes units and maps them until there are none left or the map must stop. Units
+    /// run in a frame holding `lease` (the puller's slot, lent while a unit waits), or
+    /// in a free frame for a helping waiter.
+    fn pull_loop(&self, lease: Option<&Lease>) {
         while let Some((index, block, claim)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
-            let mapped = run_as_task(&self.token, &self.reply.route, Slot::Free, || {
+            let map_unit = || {
                 catch_unwind(AssertUnwindSafe(|| match claim {
                     Some(mut claim) => {
                         for item in block {
@@ -152,7 +158,11 @@ where
                     }
                     None => Placed::Part(block.into_iter().map(&self.f).collect::<Vec<O>>()),
                 }))
-            });
+            };
+            let mapped = match lease {
+                Some(lease) => run_polled(&self.token, lease, map_unit).0,
+                None => run_as_task(&self.token, Slot::Free, map_unit),
+            };
             self.sizer.record(len, began.elapsed());
             let panic = match mapped {
                 Ok(Placed::InPlace(claim)) => {
@@ -226,7 +236,23 @@ where
             _ => None,
         };
         let want = self.sizer.next(remaining);
-        let block: Vec<It::Item> = source.iter.by_ref().take(want).collect();
+        // The input is user code too: a panic in it ends the map like a panic in `f`.
+        let pulled = catch_unwind(AssertUnwindSafe(|| {
+            source.iter.by_ref().take(want).collect::<Vec<It::Item>>()
+        }));
+        let block = match pulled {
+            Ok(block) => block,
+            Err(payload) => {
+                source.exhausted = true;
+                source.panic.get_or_insert_with(|| {
+                    format!(
+                        "the input iterator panicked: {}",
+                        panic_message(payload.as_ref())
+                    )
+                });
+                return self.end_if_idle(source);
+            }
+        };
         if block.len() < want {
             source.exhausted = true;
         }
@@ -348,8 +374,28 @@ where
         // The helper counts as a puller while it helps: otherwise draining the queued
         // pullers (`abort_pending`) between two of its units would end a running map.
         self.lock().outstanding += 1;
-        self.pull_loop();
-        self.puller_gone();
+        let _gone = PullerGone(self);
+        self.pull_loop(None);
+    }
+}
+
+/// Counts a helping waiter out again however its pull loop ends.
+struct PullerGone<'a, It, F, O>(&'a PullMap<It, F, O>)
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static;
+
+impl<It, F, O> Drop for PullerGone<'_, It, F, O>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.0.puller_gone();
     }
 }
 
@@ -371,9 +417,17 @@ where
         let executor = self.0.reply.route.executor.clone();
         let running = RunningPuller {
             map: self.0,
-            _permit: permit,
+            permit: Some(permit),
         };
-        executor.execute(Job::new(move || running.map.pull_loop()));
+        let job = Job::new(move || {
+            let mut running = running;
+            if let Some(permit) = running.permit.take() {
+                let lease = Lease::new(permit);
+                running.map.pull_loop(Some(&lease));
+                lease.end();
+            }
+        });
+        execute(&*executor, job);
         None
     }
 
@@ -392,8 +446,8 @@ where
 {
     /// The map it pulls for.
     map: Arc<PullMap<It, F, O>>,
-    /// Held while it runs.
-    _permit: Permit,
+    /// Its admission; a lease while it runs, released with the job if it never runs.
+    permit: Option<Permit>,
 }
 
 impl<It, F, O> Drop for RunningPuller<It, F, O>

@@ -4,7 +4,7 @@ use super::reply::{Reply, settle};
 use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Permit, StartError};
-use sluice_exec::Job;
+use sluice_exec::{Executor, Job};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
@@ -60,7 +60,7 @@ where
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
                 // The answer goes out inside the frame, before the frame releases the
                 // permit: a waiting caller hears first, and the next admission follows.
-                run_as_task(&self.token, &self.reply.route, slot, || {
+                run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));
                     let (outcome, answer) = settle(result);
@@ -74,9 +74,12 @@ where
 
     /// Settles a task that will never start.
     fn drop_unstarted(&self) {
-        if let Ok(mut work) = self.work.lock() {
-            work.take();
-        }
+        let work = match self.work.lock() {
+            Ok(mut work) => work.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        // Dropped outside the lock: the closure's captures are user code.
+        drop(work);
         self.reply.cancelled_unstarted();
     }
 }
@@ -108,6 +111,18 @@ where
     }
 }
 
+/// Hands `job` to a backend. A user's backend may panic in `execute`: the job it was
+/// given is dropped in the unwinding (which settles its task as cancelled and releases
+/// its permit), and the panic stops here instead of unwinding through the gate.
+pub(crate) fn execute(executor: &dyn Executor, job: Job) {
+    if catch_unwind(AssertUnwindSafe(|| executor.execute(job))).is_err() {
+        tracing::error!(
+            backend = executor.name(),
+            "a backend panicked in execute; its job was dropped"
+        );
+    }
+}
+
 /// The task's place in its gate's queue.
 struct Queued<F, T, E>(Arc<ClosureTask<F, T, E>>);
 
@@ -126,10 +141,11 @@ where
             task: self.0,
             permit: Some(permit),
         };
-        executor.execute(Job::new(move || {
+        let job = Job::new(move || {
             let permit = dispatched.permit.take();
             dispatched.task.run(permit);
-        }));
+        });
+        execute(&*executor, job);
         None
     }
 

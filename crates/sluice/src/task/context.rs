@@ -1,33 +1,37 @@
 //! What the thread running a task knows about it: the task's frame.
 //!
 //! Every closure task, map unit and poll of an io future runs inside a frame pushed on
-//! a thread-local stack. The frame says which task runs (for [`is_cancelled`]), on which
-//! route (for helping that route's pool while blocked), and holds the task's admission
-//! permit, so that a wait can lend the permit's slot back to the gate (see `wait.rs`).
+//! a thread-local stack. The frame says which task runs (for [`is_cancelled`]) and holds
+//! or reaches the task's admission slot, so that a wait can lend the slot back to the
+//! gate: a blocking `wait()` for its own length (`wait.rs`), an awaited handle for the
+//! length of the task's suspension (the runner lends after a poll that left a handle
+//! pending, and takes the slot back when it polls again).
 
-use crate::route::Route;
 use sluice_core::{CancelToken, Lease, Lent, Permit};
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
 
 /// The admission slot a frame holds, if any.
 pub(crate) enum Slot {
-    /// No permit: work run inline by a waiter, or a map unit (its puller holds one).
+    /// No permit: work run inline by a waiter.
     Free,
     /// A closure task's permit, released when the frame ends.
     Permit(Permit),
     /// The same permit once lent: the lease ends with the frame.
     OwnedLease(Lease),
-    /// An io future's lease, which outlives this poll's frame.
-    SharedLease(Lease),
+    /// A lease owned by the runner (an io future, a map puller), which outlives the
+    /// frame.
+    Polled {
+        /// The runner's lease.
+        lease: Lease,
+        /// Set by a handle that returned `Pending` inside this frame.
+        wants_lend: Cell<bool>,
+    },
 }
 
 /// One task running on this thread.
 struct Frame {
     /// The task's cancellation.
     token: CancelToken,
-    /// Its route.
-    route: Arc<Route>,
     /// Its admission slot.
     slot: Slot,
 }
@@ -66,9 +70,23 @@ pub fn is_cancelled() -> bool {
     })
 }
 
-/// The route of the task running on this thread.
-pub(crate) fn current_route() -> Option<Arc<Route>> {
-    CURRENT.with(|current| current.borrow().last().map(|frame| frame.route.clone()))
+/// Whether this thread is running a task's code now.
+pub(crate) fn in_task() -> bool {
+    CURRENT.with(|current| !current.borrow().is_empty())
+}
+
+/// Tells the runner of the innermost polled task on this thread that a handle it awaits
+/// is pending, so that it lends the task's slot while the task is suspended.
+pub(crate) fn request_lend() {
+    CURRENT.with(|current| {
+        if let Some(Frame {
+            slot: Slot::Polled { wants_lend, .. },
+            ..
+        }) = current.borrow().last()
+        {
+            wants_lend.set(true);
+        }
+    });
 }
 
 /// Lends the admission slot of the innermost task on this thread that holds one: its
@@ -89,9 +107,10 @@ pub(crate) fn lend_current() -> Option<Lent> {
                     frame.slot = Slot::OwnedLease(lease.clone());
                     Some(lease)
                 }
-                Slot::SharedLease(lease) => {
-                    frame.slot = Slot::SharedLease(lease.clone());
-                    Some(lease)
+                Slot::Polled { lease, wants_lend } => {
+                    let lent = lease.clone();
+                    frame.slot = Slot::Polled { lease, wants_lend };
+                    Some(lent)
                 }
             }
         })
@@ -101,34 +120,67 @@ pub(crate) fn lend_current() -> Option<Lent> {
     lease.lend()
 }
 
-/// Runs `body` as the task owning `token` on `route`, holding `slot` until it ends.
-pub(crate) fn run_as_task<R>(
+/// Runs `body` as the task owning `token`, holding `slot` until it ends.
+pub(crate) fn run_as_task<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) -> R {
+    run_in_frame(token, slot, body).0
+}
+
+/// Runs one poll (or one map unit) of a task whose runner owns `lease`; also answers
+/// whether a handle was left pending in it.
+pub(crate) fn run_polled<R>(
     token: &CancelToken,
-    route: &Arc<Route>,
-    slot: Slot,
+    lease: &Lease,
     body: impl FnOnce() -> R,
-) -> R {
-    /// Pops the frame even if `body` unwinds, and ends what it holds.
-    struct Pop;
-    impl Drop for Pop {
+) -> (R, bool) {
+    let slot = Slot::Polled {
+        lease: lease.clone(),
+        wants_lend: Cell::new(false),
+    };
+    run_in_frame(token, slot, body)
+}
+
+fn run_in_frame<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) -> (R, bool) {
+    /// Pops the frame if `body` unwinds.
+    struct PopOnUnwind {
+        /// False once the frame was popped normally.
+        armed: bool,
+    }
+    impl Drop for PopOnUnwind {
         fn drop(&mut self) {
-            let frame = CURRENT.with(|current| current.borrow_mut().pop());
-            if let Some(Frame {
-                slot: Slot::OwnedLease(lease),
-                ..
-            }) = frame
-            {
-                lease.end();
+            if self.armed {
+                pop_frame();
             }
         }
     }
     CURRENT.with(|current| {
         current.borrow_mut().push(Frame {
             token: token.clone(),
-            route: route.clone(),
             slot,
         })
     });
-    let _pop = Pop;
-    body()
+    let mut guard = PopOnUnwind { armed: true };
+    let value = body();
+    guard.armed = false;
+    (value, pop_frame())
+}
+
+/// Pops the innermost frame and ends what it owns; answers whether a handle left
+/// pending in it asked its runner to lend.
+fn pop_frame() -> bool {
+    // Outside the borrow: ending a lease releases a permit, which may admit work that
+    // looks at this thread's frames.
+    match CURRENT.with(|current| current.borrow_mut().pop()) {
+        Some(Frame {
+            slot: Slot::OwnedLease(lease),
+            ..
+        }) => {
+            lease.end();
+            false
+        }
+        Some(Frame {
+            slot: Slot::Polled { wants_lend, .. },
+            ..
+        }) => wants_lend.get(),
+        _ => false,
+    }
 }

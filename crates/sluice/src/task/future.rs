@@ -1,11 +1,11 @@
 //! Tasks whose work is a future: the io route.
 
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, Slot, TaskHandle, run_as_task};
+use super::{CatchUnwind, Control, TaskHandle, run_polled};
 use crate::TaskError;
 use crate::route::Route;
 use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Outcome, Permit, StartError,
+    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -85,12 +85,7 @@ where
                         return;
                     };
                     self.reply.route.counters.started();
-                    let future = InFrame {
-                        inner: CatchUnwind::new(future),
-                        token: self.token.clone(),
-                        route: self.reply.route.clone(),
-                        lease,
-                    };
+                    let future = InFrame::new(future, self.token.clone(), lease);
                     let result = tokio::select! {
                         biased;
                         () = self.stop.cancelled() => None,
@@ -114,17 +109,30 @@ where
     }
 }
 
-/// Polls the user's future inside the task's frame, so that code it runs sees
-/// [`is_cancelled`](crate::is_cancelled) and a handle it awaits can lend the task's slot.
-struct InFrame<F> {
+/// Polls a future inside its task's frame, so that code it runs sees
+/// [`is_cancelled`](crate::is_cancelled), a blocking `wait()` in it can lend the task's
+/// slot, and a handle it leaves pending gets the slot lent while the task is suspended.
+/// Ends the lease when dropped.
+pub(crate) struct InFrame<F> {
     /// The user's future, panics caught.
     inner: CatchUnwind<F>,
     /// The task's cancellation.
     token: CancelToken,
-    /// Its route.
-    route: Arc<Route>,
     /// Its admission slot.
     lease: Lease,
+    /// The slot, lent while the task is suspended on a handle.
+    lent: Option<Lent>,
+}
+
+impl<F> InFrame<F> {
+    pub(crate) fn new(future: F, token: CancelToken, lease: Lease) -> Self {
+        InFrame {
+            inner: CatchUnwind::new(future),
+            token,
+            lease,
+            lent: None,
+        }
+    }
 }
 
 impl<F: Future> Future for InFrame<F> {
@@ -132,10 +140,22 @@ impl<F: Future> Future for InFrame<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let slot = Slot::SharedLease(this.lease.clone());
-        run_as_task(&this.token, &this.route, slot, || {
+        // Running again: take the slot back (whatever the limit) before any of its code.
+        this.lent = None;
+        let (poll, wants_lend) = run_polled(&this.token, &this.lease, || {
             Pin::new(&mut this.inner).poll(cx)
-        })
+        });
+        if poll.is_pending() && wants_lend {
+            this.lent = this.lease.lend();
+        }
+        poll
+    }
+}
+
+impl<F> Drop for InFrame<F> {
+    fn drop(&mut self) {
+        self.lent = None;
+        self.lease.end();
     }
 }
 

@@ -1,9 +1,9 @@
 //! The caller's side of a task: await it, or wait for it from synchronous code.
 
-use super::lend_current;
+use super::request_lend;
 use crate::TaskError;
 use crate::wait::block_on_completion;
-use sluice_core::{Completion, Lent};
+use sluice_core::Completion;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -17,9 +17,9 @@ pub(crate) trait Control: Send + Sync {
     /// running one to stop.
     fn cancel(&self) -> bool;
 
-    /// Called by a waiter that holds a permit of its own (it runs inside a task): runs
-    /// the work on the calling thread if it has not started, so that a full pool
-    /// cannot deadlock on itself.
+    /// Called by a waiter that runs inside a task: runs the work on the calling thread
+    /// if it has not started and its route allows inline runs (CPU and chunk work), so
+    /// that the work cannot be stuck queued behind the waiter's own admission slot.
     fn help(&self);
 }
 
@@ -27,16 +27,14 @@ pub(crate) trait Control: Send + Sync {
 /// synchronous callers.
 ///
 /// Dropping the handle does not cancel the task (as with tokio's `JoinHandle`); call
-/// [`cancel`](Self::cancel) for that.
+/// [`cancel`](Self::cancel) for that. See [`wait`](Self::wait) for what waiting does
+/// inside a task, and for the one way a blocking wait can still deadlock.
 #[must_use = "a dropped handle lets the task run on, unobserved"]
 pub struct TaskHandle<T, E = Infallible> {
     /// Where the answer arrives.
     completion: Completion<Result<T, TaskError<E>>>,
     /// The task behind it; `None` for an answer given at submission.
     control: Option<Arc<dyn Control>>,
-    /// While a task awaits this handle, that task's admission slot, lent to its gate so
-    /// that a full gate cannot deadlock on a task awaiting its own subtask.
-    lent: Option<Lent>,
 }
 
 impl<T, E> TaskHandle<T, E> {
@@ -47,7 +45,6 @@ impl<T, E> TaskHandle<T, E> {
         TaskHandle {
             completion,
             control,
-            lent: None,
         }
     }
 
@@ -60,17 +57,58 @@ impl<T, E> TaskHandle<T, E> {
 
     /// Blocks until the task ends and returns its answer.
     ///
-    /// This never deadlocks: called from inside another task of the same manager, it
-    /// runs the awaited work on this thread if no worker has started it yet; called on a
-    /// worker thread of a multi-thread tokio runtime, it blocks through
-    /// `block_in_place`, so the runtime keeps running; called on a thread that drives a
-    /// current-thread runtime, it answers [`TaskError::WaitWouldBlockRuntime`] instead of
-    /// freezing it.
+    /// What the wait does depends on where it is called:
+    ///
+    /// - **Inside a task of the same manager, for work nobody has started.** If the
+    ///   awaited work is CPU or chunk work (a task or a map) that no worker has started
+    ///   yet, the waiting thread runs it inline, on its own thread. Blocking calls
+    ///   ([`run_io_blocking`](crate::ConcurrencyManager::run_io_blocking)), futures and
+    ///   work for a custom backend ([`run_on`](crate::ConcurrencyManager::run_on)) are
+    ///   never run inline.
+    /// - **Inside a task, otherwise.** For the length of the wait, the waiting task's
+    ///   admission slot is lent to its gate, so that queued work — the awaited task, or
+    ///   work that task needs — can be admitted; the slot is taken back when the wait
+    ///   ends. (An io future that `.await`s a handle lends its slot the same way while it
+    ///   is suspended.)
+    /// - **On a worker thread of a multi-thread tokio runtime**, it blocks through
+    ///   [`block_in_place`](tokio::task::block_in_place), so the worker's other tasks
+    ///   move to another thread.
+    /// - **On a thread of a current-thread tokio runtime**, it does not block: it answers
+    ///   [`TaskError::WaitWouldBlockRuntime`]. `.await` the handle there instead.
+    /// - **Anywhere else** (`main`, a thread of your own), it blocks until the answer
+    ///   arrives.
+    ///
+    /// # Deadlock
+    ///
+    /// One case still deadlocks: when every thread of a pool blocks in `wait()` on work
+    /// that itself needs a thread of that same pool, nothing is left to run that work.
+    /// For example, each CPU thread waits on an io future that awaits a CPU task: the
+    /// lent slots let that CPU task be admitted, but no CPU thread is free to run it (a
+    /// blocked waiter does not run other queued jobs). `.await` from async code, or
+    /// `wait()` from a thread outside the pool, never has this problem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let words = mgr.run_cpu(|| "the quick brown fox".split_whitespace().count());
+    /// assert_eq!(words.wait()?, 4);
+    ///
+    /// // Inside a CPU task: a chunk task nobody has started yet may run right here.
+    /// let inner = mgr.clone();
+    /// let total = mgr.run_cpu(move || {
+    ///     let fields = inner.run_chunk(|| "a,b,c".split(',').count());
+    ///     fields.wait().map(|n| n * 10)
+    /// });
+    /// assert_eq!(total.wait()??, 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(self) -> Result<T, TaskError<E>> {
         let TaskHandle {
             completion,
             control,
-            lent: _,
         } = self;
         match block_on_completion(completion, control.as_deref()) {
             Ok(Some(answer)) => answer,
@@ -83,6 +121,29 @@ impl<T, E> TaskHandle<T, E> {
     /// runs; a running future is dropped; running CPU or chunk work is asked to stop
     /// (it sees [`is_cancelled`](crate::is_cancelled)) and answers when it ends.
     /// Returns false if the task had already ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // A scan that only stops when asked to.
+    /// let scan = mgr.run_cpu(|| {
+    ///     let mut rows = 0u64;
+    ///     while !sluice::is_cancelled() {
+    ///         rows += 1;
+    ///     }
+    ///     rows
+    /// });
+    /// assert!(scan.cancel());
+    /// match scan.wait() {
+    ///     Ok(_rows) => {}                  // it had started, and stopped early
+    ///     Err(TaskError::Cancelled) => {}  // it was cancelled before it started
+    ///     Err(other) => return Err(other.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         self.control
             .as_ref()
@@ -90,6 +151,24 @@ impl<T, E> TaskHandle<T, E> {
     }
 
     /// Whether the answer is there, so that `wait` would not block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let digest = mgr.run_cpu(|| "some,record".bytes().map(u64::from).sum::<u64>());
+    /// while !digest.is_finished() {
+    ///     std::thread::yield_now(); // do other work meanwhile
+    /// }
+    /// assert!(!digest.cancel()); // too late: it has ended
+    /// assert_eq!(digest.wait()?, "some,record".bytes().map(u64::from).sum::<u64>());
+    ///
+    /// // Work refused at submission is answered, hence finished, at once.
+    /// assert!(mgr.run_on("no-such-backend", || ()).is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.completion.is_closed()
     }
@@ -99,16 +178,12 @@ impl<T, E> Future for TaskHandle<T, E> {
     type Output = Result<T, TaskError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        match Pin::new(&mut this.completion).poll(cx) {
-            Poll::Ready(answer) => {
-                this.lent = None;
-                Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled)))
-            }
+        match Pin::new(&mut self.completion).poll(cx) {
+            Poll::Ready(answer) => Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled))),
             Poll::Pending => {
-                if this.lent.is_none() {
-                    this.lent = lend_current();
-                }
+                // Awaited from inside a task: its slot is lent while it is suspended,
+                // so that a full gate cannot deadlock on a task awaiting its subtask.
+                request_lend();
                 Poll::Pending
             }
         }

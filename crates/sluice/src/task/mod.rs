@@ -19,9 +19,10 @@ mod handle;
 mod panic;
 mod reply;
 
-pub(crate) use closure::submit_closure;
+pub(crate) use closure::{execute, submit_closure};
 pub use context::is_cancelled;
-pub(crate) use context::{Slot, current_route, lend_current, run_as_task};
+pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task, run_polled};
+pub(crate) use future::InFrame;
 pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
