@@ -58,14 +58,14 @@ struct Inner<T> {
     finished: Mutex<Vec<(usize, usize)>>,
 }
 
-// SAFETY: (1) Slots are only ever written through a `Claim`, and claims cover disjoint
+// SAFETY[1]: (a) Slots are only ever written through a `Claim`, and claims cover disjoint
 // ranges (each range is taken from `cursor` by a compare-exchange), so no slot is
-// written by two threads. (2) Slots are read only by `into_vec` and by `Inner`'s drop,
+// written by two threads. (b) Slots are read only by `into_vec` and by `Inner`'s drop,
 // which run when no claim is left (`Arc` uniqueness), after every claim's writes: each
 // claim publishes its range under the `finished` mutex, and the last `Arc` drop orders
 // everything before it. Values cross threads, so `T: Send` is required.
 unsafe impl<T: Send> Sync for Inner<T> {}
-// SAFETY: as above; owning the slots is owning `T`s.
+// SAFETY[2]: as SAFETY[1]; owning the slots is owning `T`s.
 unsafe impl<T: Send> Send for Inner<T> {}
 
 /// The right to fill one range of a [`SlotVec`], in order.
@@ -185,11 +185,11 @@ impl<T> Inner<T> {
         lock(&self.finished).clear();
         let capacity = slots.len();
         let ptr = Box::into_raw(slots).cast::<T>();
-        // SAFETY: (1) `UnsafeCell` (the shim is `repr(transparent)`) and `MaybeUninit`
+        // SAFETY[3]: (a) `UnsafeCell` (the shim is `repr(transparent)`) and `MaybeUninit`
         // are transparent over `T`, so the boxed slice has the layout of `capacity`
-        // `T`s, allocated by the global allocator as `Vec` would. (2) The first `filled`
+        // `T`s, allocated by the global allocator as `Vec` would. (b) The first `filled`
         // slots are initialised: finished claims cover `0..filled` (checked by the
-        // caller) and every claim has ended. (3) The rest are left uninitialised, past
+        // caller) and every claim has ended. (c) The rest are left uninitialised, past
         // the Vec's length, which is allowed.
         unsafe { Vec::from_raw_parts(ptr, filled, capacity) }
     }
@@ -201,7 +201,7 @@ impl<T> Inner<T> {
         let slots = std::mem::take(&mut self.slots);
         let mut out = Vec::with_capacity(filled);
         for slot in slots.iter().take(filled) {
-            // SAFETY: initialised, as in the std version; read once, then the box is
+            // SAFETY[4]: initialised, as in SAFETY[3]; read once, then the box is
             // freed without dropping (MaybeUninit never drops its contents).
             out.push(slot.with_mut(|p| unsafe { (*p).assume_init_read() }));
         }
@@ -214,7 +214,7 @@ impl<T> Drop for Inner<T> {
         let finished = std::mem::take(&mut *lock(&self.finished));
         for (start, len) in finished {
             for slot in &self.slots[start..start + len] {
-                // SAFETY: a finished claim initialised every slot of its range, no claim
+                // SAFETY[5]: a finished claim initialised every slot of its range, no claim
                 // is left, and the range was taken out of `finished`, so it is dropped
                 // exactly once.
                 slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
@@ -231,7 +231,7 @@ impl<T> Claim<T> {
         }
         let index = self.start + self.written;
         self.inner.slots[index].with_mut(|p| {
-            // SAFETY: `index` is inside this claim's range, which no other claim
+            // SAFETY[6]: `index` is inside this claim's range, which no other claim
             // overlaps, and has not been written yet (`written` only grows).
             unsafe { (*p).write(value) };
         });
@@ -267,7 +267,7 @@ impl<T> Drop for Claim<T> {
     fn drop(&mut self) {
         for index in self.start..self.start + self.written {
             self.inner.slots[index].with_mut(|p| {
-                // SAFETY: written by this claim and never published, so nobody else
+                // SAFETY[7]: written by this claim and never published, so nobody else
                 // will read or drop it.
                 unsafe { (*p).assume_init_drop() };
             });

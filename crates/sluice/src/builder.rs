@@ -74,6 +74,8 @@ impl ManagerBuilder {
     }
 
     /// Worker threads of the owned tokio runtime. Default: the available parallelism.
+    /// Setting it together with [`io_handle`](Self::io_handle) is an error: an attached
+    /// runtime keeps its own threads.
     pub fn io_threads(mut self, threads: usize) -> Self {
         self.io_threads = Some(threads);
         self
@@ -117,6 +119,18 @@ impl ManagerBuilder {
         self
     }
 
+    /// Registers a backend of your own under `name`, admitting at most `limit` of its
+    /// tasks at once (instead of its [`parallelism`](Executor::parallelism)).
+    pub fn executor_with_limit(
+        mut self,
+        name: impl Into<String>,
+        executor: Arc<dyn Executor>,
+        limit: usize,
+    ) -> Self {
+        self.executors.push((name.into(), executor, Some(limit)));
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -138,16 +152,22 @@ impl ManagerBuilder {
             {
                 return Err(BuildError::DuplicateExecutor(name));
             }
-            let limit = positive(
-                "executor parallelism",
-                limit.unwrap_or(executor.parallelism()),
-            )?;
+            let limit = limit.unwrap_or(executor.parallelism());
+            if limit == 0 {
+                return Err(BuildError::ZeroExecutorLimit(name));
+            }
             let route = Route::new(RouteKind::Custom(name.clone()), executor, limit);
             custom.insert(name, route);
         }
 
         let cpu_pool: Arc<dyn Executor> = Arc::new(CpuPool::new(cpu_threads)?);
         let chunk_pool: Arc<dyn Executor> = Arc::new(ChunkPool::new(chunk_threads)?);
+        if self.io_handle.is_some() && self.io_threads.is_some() {
+            return Err(BuildError::Conflict {
+                setting: "io_threads",
+                with: "io_handle",
+            });
+        }
         let io_pool = Arc::new(match self.io_handle {
             Some(handle) => IoPool::attach(handle, io_blocking),
             None => IoPool::new(io_threads, io_blocking, io_limit)?,

@@ -120,6 +120,17 @@ pub enum BuildError {
         /// The builder method (and later config key) at fault.
         setting: &'static str,
     },
+    /// A registered executor would admit nothing: its limit (or parallelism) is zero.
+    #[error("executor {0:?}: limit = 0: must be at least 1")]
+    ZeroExecutorLimit(String),
+    /// Two settings that exclude each other were both given.
+    #[error("{setting} cannot be set together with {with}")]
+    Conflict {
+        /// The setting that would be ignored.
+        setting: &'static str,
+        /// The setting that makes it meaningless.
+        with: &'static str,
+    },
     /// Two executors were registered under one name, or under a built-in route's name.
     #[error("executor name {0:?} is already taken")]
     DuplicateExecutor(String),

@@ -304,10 +304,6 @@ fn every_zero_setting_is_refused_by_name() {
             builder().chunk_threads(1).chunk_limit(0).build(),
         ),
         ("io_limit", builder().io_limit(0).build()),
-        (
-            "executor parallelism",
-            builder().executor("nowhere", Arc::new(Nowhere)).build(),
-        ),
     ];
     for (setting, built) in refused {
         let error = built.expect_err(setting);
@@ -343,4 +339,43 @@ fn executor_names_must_be_unique() {
             "{taken:?}"
         );
     }
+}
+
+#[test]
+fn an_executor_limit_of_zero_names_the_executor() {
+    let zero = ConcurrencyManager::builder()
+        .executor_with_limit("gpu", Arc::new(Discard), 0)
+        .build()
+        .expect_err("a limit of zero admits nothing");
+    assert_eq!(
+        zero.to_string(),
+        "executor \"gpu\": limit = 0: must be at least 1"
+    );
+    let no_threads = ConcurrencyManager::builder()
+        .executor("nowhere", Arc::new(Nowhere))
+        .build()
+        .expect_err("an executor of parallelism zero admits nothing");
+    assert!(matches!(&no_threads, BuildError::ZeroExecutorLimit(name) if name == "nowhere"));
+}
+
+#[test]
+fn io_threads_with_an_attached_runtime_is_refused() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a runtime");
+    let conflict = ConcurrencyManager::builder()
+        .io_handle(runtime.handle().clone())
+        .io_threads(4)
+        .build()
+        .expect_err("io_threads means nothing for an attached runtime");
+    assert_eq!(
+        conflict.to_string(),
+        "io_threads cannot be set together with io_handle"
+    );
+    let attached = ConcurrencyManager::builder()
+        .io_handle(runtime.handle().clone())
+        .build()
+        .expect("attaching alone is fine");
+    drop(attached);
 }

@@ -53,7 +53,8 @@ struct Output<O> {
     out: Vec<O>,
     /// The position of the next unit to append.
     next: usize,
-    /// Units that finished ahead of their turn (at most about one per puller).
+    /// Units that finished ahead of their turn: one per puller while units take alike,
+    /// more while one unit is much slower than those after it.
     early: BTreeMap<usize, Vec<O>>,
 }
 
