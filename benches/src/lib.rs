@@ -64,6 +64,34 @@ pub fn work_20ns(item: u64) -> u64 {
     x
 }
 
+/// About `micros` microseconds of busy work: the "heavy item" of the map scenarios.
+pub fn busy_item(item: u64, micros: u64) -> u64 {
+    let until = std::time::Instant::now() + std::time::Duration::from_micros(micros);
+    let mut x = item;
+    while std::time::Instant::now() < until {
+        x = work_20ns(x);
+    }
+    x
+}
+
+/// `par_iter` over `n` heavy items on the anchor pool.
+pub fn map_heavy_par_iter(fx: &Fixture, n: u64, micros: u64) -> Vec<u64> {
+    fx.rayon.install(|| {
+        (0..n)
+            .into_par_iter()
+            .map(|i| busy_item(i, micros))
+            .collect()
+    })
+}
+
+/// `map_chunks` over `n` heavy items.
+pub fn map_heavy_sluice(fx: &Fixture, n: u64, micros: u64) -> Vec<u64> {
+    fx.mgr
+        .map_chunks(0..n, move |i| busy_item(i, micros))
+        .wait()
+        .expect("the map runs")
+}
+
 /// `n` sequential round trips: `rayon::ThreadPool::spawn` and a oneshot, waited on.
 pub fn cpu_roundtrip_anchor(fx: &Fixture, n: usize) {
     for i in 0..n {

@@ -104,11 +104,12 @@ fn main() {
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    let (rounds, trips, items) = match (smoke, quick) {
-        (true, _) => (1, 20, 100_000),
-        (false, true) => (7, 1_000, 10_000_000),
-        (false, false) => (21, 2_000, 10_000_000),
+    let (rounds, trips, items, heavy) = match (smoke, quick) {
+        (true, _) => (1, 20, 100_000, 20),
+        (false, true) => (7, 1_000, 10_000_000, 1_000),
+        (false, false) => (21, 2_000, 10_000_000, 1_000),
     };
+    let heavy_ops = usize::try_from(heavy).unwrap_or(usize::MAX);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let fx: &'static Fixture = Box::leak(Box::new(Fixture::new(threads)));
     let item_ops = usize::try_from(items).unwrap_or(usize::MAX);
@@ -154,6 +155,14 @@ fn main() {
             ours: Box::new(move || drop(black_box(map_sluice(fx, items)))),
             max_ratio: seq_target,
         },
+        Pair {
+            name: "`map_chunks`, items of ~1 ms",
+            anchor_label: "`par_iter().map(f).collect::<Vec<_>>()`",
+            ops: heavy_ops,
+            anchor: Box::new(move || drop(black_box(map_heavy_par_iter(fx, heavy, 1_000)))),
+            ours: Box::new(move || drop(black_box(map_heavy_sluice(fx, heavy, 1_000)))),
+            max_ratio: 1.0,
+        },
     ];
     println!(
         "| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | target | |"
@@ -197,6 +206,6 @@ fn main() {
     println!();
     println!(
         "{rounds} interleaved rounds per pair, {threads} threads on each side; \
-         {trips} round trips per measurement, {items} items per map."
+         {trips} round trips per measurement, {items} items per map of ~20 ns, {heavy} per map of ~1 ms."
     );
 }
