@@ -37,6 +37,7 @@
 //! ```
 
 mod acquire;
+mod deliver;
 mod lease;
 mod permit;
 mod state;

@@ -2,13 +2,14 @@
 //!
 //! All of it sits under one mutex. The fast path (room, nobody waiting) takes the lock
 //! once; a hand-off happens under the lock (the permit is counted for the waiter before
-//! it wakes), so a waiter never races a newcomer for the room it was given.
+//! it wakes), so a waiter never races a newcomer for the room it was given. What a
+//! hand-off collects is delivered after the lock, in `deliver.rs`.
 
+use super::deliver::Handoffs;
 use super::permit::Permit;
+use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::loom::{lock, thread_local};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -100,53 +101,6 @@ impl State {
 pub(crate) struct Inner {
     /// Everything, under one lock.
     state: Mutex<State>,
-}
-
-/// Wakeups collected under the lock and delivered after it.
-#[derive(Default)]
-struct Handoffs {
-    /// Futures to wake.
-    wakers: Vec<Waker>,
-    /// Queued work to admit, each with a permit already counted.
-    deferred: Vec<Box<dyn Deferred>>,
-}
-
-impl Handoffs {
-    fn is_empty(&self) -> bool {
-        self.wakers.is_empty() && self.deferred.is_empty()
-    }
-}
-
-/// Hand-offs waiting for this thread's outer delivery loop.
-type Waiting = VecDeque<(Arc<Inner>, Handoffs)>;
-
-// loom's `thread_local!` does not take a `const` initializer.
-#[allow(clippy::missing_const_for_thread_local)]
-mod trampoline {
-    use super::{RefCell, Waiting, thread_local};
-
-    thread_local! {
-    /// While this thread delivers hand-offs (of any gate), further hand-offs made on it
-    /// wait here for the outer delivery loop instead of recursing: admitting work may
-    /// release a permit (a backend that drops the job at once), whose hand-off admits
-    /// the next work, and so on down the whole queue. `None` when no delivery runs.
-    pub(super) static TRAMPOLINE: RefCell<Option<Waiting>> = RefCell::new(None);
-    }
-}
-use trampoline::TRAMPOLINE;
-
-/// Ends a delivery on this thread; after a panic, delivers what was left waiting.
-struct TrampolineReset;
-
-impl Drop for TrampolineReset {
-    fn drop(&mut self) {
-        let left = TRAMPOLINE
-            .with(|t| t.borrow_mut().take())
-            .unwrap_or_default();
-        for (gate, handoffs) in left {
-            Inner::deliver(&gate, handoffs);
-        }
-    }
 }
 
 impl Inner {
@@ -255,57 +209,12 @@ impl Inner {
         handoffs
     }
 
-    /// Delivers what `hand_off` collected, outside the lock. If a delivery already runs
-    /// on this thread, queues it for that one, so stack depth stays constant however
-    /// many waiters a chain of releases admits.
-    fn deliver(this: &Arc<Self>, handoffs: Handoffs) {
-        if handoffs.is_empty() {
-            return;
-        }
-        let first = TRAMPOLINE.with(|t| {
-            let mut t = t.borrow_mut();
-            match t.as_mut() {
-                Some(waiting) => {
-                    waiting.push_back((this.clone(), handoffs));
-                    None
-                }
-                None => {
-                    *t = Some(VecDeque::new());
-                    Some(handoffs)
-                }
-            }
-        });
-        let Some(handoffs) = first else { return };
-        let _reset = TrampolineReset;
-        Self::deliver_now(this, handoffs);
-        while let Some((gate, handoffs)) =
-            TRAMPOLINE.with(|t| t.borrow_mut().as_mut().and_then(VecDeque::pop_front))
-        {
-            Self::deliver_now(&gate, handoffs);
-        }
-    }
-
-    /// Wakes and admits what `hand_off` collected. Work that hands its permit back
-    /// makes room for the next waiter here, in a loop.
-    fn deliver_now(this: &Arc<Self>, mut handoffs: Handoffs) {
-        loop {
-            for waker in handoffs.wakers.drain(..) {
-                waker.wake();
-            }
-            let mut returned = 0;
-            for work in handoffs.deferred.drain(..) {
-                if let Some(permit) = work.admit(Permit::new(this.clone())) {
-                    permit.disarm();
-                    returned += 1;
-                }
-            }
-            if returned == 0 {
-                return;
-            }
-            let mut state = lock(&this.state);
-            state.in_flight -= returned;
-            handoffs = Self::hand_off(&mut state);
-        }
+    /// Takes back `returned` permits that admitted work handed back, and admits whoever
+    /// that makes room for: the one step of `deliver_now` that takes the lock.
+    pub(super) fn hand_back(&self, returned: usize) -> Handoffs {
+        let mut state = lock(&self.state);
+        state.in_flight -= returned;
+        Self::hand_off(&mut state)
     }
 
     /// A permit counted whatever the limit and the queue: for work that was admitted

@@ -4,7 +4,7 @@
 //! items: the input iterator is pulled lazily, one work unit at a time, never
 //! collected up front.
 //!
-//! - `pull.rs` (cpu and chunk routes): a few pullers, each admitted through the route's
+//! - `pull/` (cpu and chunk routes): a few pullers, each admitted through the route's
 //!   gate like any task, take units from the shared iterator, sized by a
 //!   [`BlockSizer`](sluice_exec::BlockSizer) to about 300 µs of work, and map them.
 //!   With a known input length each unit writes its results in place (a claimed range

@@ -1,14 +1,18 @@
 //! Maps on closure routes: pullers sharing one iterator.
+//!
+//! The map itself and its pull loop live here; `output.rs` holds where results go,
+//! `puller.rs` the pullers' places in the gate queue and on the backend.
+
+mod output;
+mod puller;
 
 use crate::TaskError;
 use crate::route::Route;
-use crate::task::{
-    Control, Reply, Slot, TaskHandle, execute, panic_message, run_as_task, run_polled,
-};
-use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Claim, Deferred, Lease, Outcome, Permit, SlotVec,
-};
-use sluice_exec::{BlockSizer, Job};
+use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task, run_polled};
+use output::{Output, Placed};
+use puller::{Puller, PullerGone};
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Claim, Lease, Outcome, SlotVec};
+use sluice_exec::BlockSizer;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,25 +41,6 @@ struct PullMap<It: Iterator, F, O> {
     output: Mutex<Output<O>>,
     /// The answer, sent once.
     reply: Reply<Vec<O>, std::convert::Infallible>,
-}
-
-/// Where a mapped unit goes.
-enum Placed<O> {
-    /// Written in place; the claim is finished by the puller.
-    InPlace(Claim<O>),
-    /// A unit to append in order.
-    Part(Vec<O>),
-}
-
-/// The output side, under its own lock so that appending never holds up pulling.
-struct Output<O> {
-    /// Units appended so far, in input order.
-    out: Vec<O>,
-    /// The position of the next unit to append.
-    next: usize,
-    /// Units that finished ahead of their turn: one per puller while units take alike,
-    /// more while one unit is much slower than those after it.
-    early: BTreeMap<usize, Vec<O>>,
 }
 
 /// What the pullers share under one lock.
@@ -184,35 +169,6 @@ where
         }
     }
 
-    /// Appends a finished unit, and any that finished early and now follow it. The
-    /// copy happens while the unit is still in this thread's cache, spread over the
-    /// pullers, instead of in one pass over all results at the end.
-    fn append(&self, index: usize, part: Vec<O>) {
-        let mut output = match self.output.lock() {
-            Ok(output) => output,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if index != output.next {
-            output.early.insert(index, part);
-            return;
-        }
-        let mut part = part;
-        loop {
-            if output.out.capacity() == 0 {
-                // Nothing reserved (length unknown): the first unit becomes the output.
-                output.out = part;
-            } else {
-                output.out.append(&mut part);
-            }
-            output.next += 1;
-            let next = output.next;
-            match output.early.remove(&next) {
-                Some(early) => part = early,
-                None => break,
-            }
-        }
-    }
-
     /// The next unit with its position, or `None` when this puller should stop (after
     /// ending the map if it was the last one at work).
     fn next_unit(&self) -> Option<Unit<It::Item, O>> {
@@ -280,13 +236,6 @@ where
         let index = source.next_index;
         source.next_index += 1;
         Some((index, block, claim))
-    }
-
-    fn slots_lock(&self) -> MutexGuard<'_, Option<SlotVec<O>>> {
-        match self.slots.lock() {
-            Ok(slots) => slots,
-            Err(poisoned) => poisoned.into_inner(),
-        }
     }
 
     fn end_if_idle(&self, source: MutexGuard<'_, Source<It>>) -> Option<Unit<It::Item, O>> {
@@ -377,88 +326,5 @@ where
         self.lock().outstanding += 1;
         let _gone = PullerGone(self);
         self.pull_loop(None);
-    }
-}
-
-/// Counts a helping waiter out again however its pull loop ends.
-struct PullerGone<'a, It, F, O>(&'a PullMap<It, F, O>)
-where
-    It: Iterator + Send + 'static,
-    It::Item: Send,
-    F: Fn(It::Item) -> O + Send + Sync + 'static,
-    O: Send + 'static;
-
-impl<It, F, O> Drop for PullerGone<'_, It, F, O>
-where
-    It: Iterator + Send + 'static,
-    It::Item: Send,
-    F: Fn(It::Item) -> O + Send + Sync + 'static,
-    O: Send + 'static,
-{
-    fn drop(&mut self) {
-        self.0.puller_gone();
-    }
-}
-
-/// One puller's place in the route's gate queue.
-struct Puller<It: Iterator, F, O>(Arc<PullMap<It, F, O>>);
-
-impl<It, F, O> Deferred for Puller<It, F, O>
-where
-    It: Iterator + Send + 'static,
-    It::Item: Send,
-    F: Fn(It::Item) -> O + Send + Sync + 'static,
-    O: Send + 'static,
-{
-    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
-        if self.0.reply.is_answered() {
-            self.0.puller_gone();
-            return Some(permit);
-        }
-        let executor = self.0.reply.route.executor.clone();
-        let running = RunningPuller {
-            map: self.0,
-            permit: Some(permit),
-        };
-        let job = Job::new(move || {
-            let mut running = running;
-            if let Some(permit) = running.permit.take() {
-                let lease = Lease::new(permit);
-                running.map.pull_loop(Some(&lease));
-                lease.end();
-            }
-        });
-        execute(&*executor, job);
-        None
-    }
-
-    fn abort(self: Box<Self>) -> bool {
-        self.0.puller_gone()
-    }
-}
-
-/// A puller handed to a backend; however it ends (run or dropped), it is gone.
-struct RunningPuller<It, F, O>
-where
-    It: Iterator + Send + 'static,
-    It::Item: Send,
-    F: Fn(It::Item) -> O + Send + Sync + 'static,
-    O: Send + 'static,
-{
-    /// The map it pulls for.
-    map: Arc<PullMap<It, F, O>>,
-    /// Its admission; a lease while it runs, released with the job if it never runs.
-    permit: Option<Permit>,
-}
-
-impl<It, F, O> Drop for RunningPuller<It, F, O>
-where
-    It: Iterator + Send + 'static,
-    It::Item: Send,
-    F: Fn(It::Item) -> O + Send + Sync + 'static,
-    O: Send + 'static,
-{
-    fn drop(&mut self) {
-        self.map.puller_gone();
     }
 }

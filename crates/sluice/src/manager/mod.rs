@@ -1,0 +1,239 @@
+//! The facade: one manager, three routes (and any plugged-in backends).
+//!
+//! The type and what its clones share live here; the calls that submit work are in
+//! `run.rs` (one task each) and `maps.rs` (many items through one function).
+
+mod maps;
+mod run;
+
+use crate::TaskError;
+use crate::builder::ManagerBuilder;
+use crate::route::Route;
+use crate::snapshot::Snapshot;
+use crate::task::{TaskHandle, submit_closure};
+use sluice_core::{CancelScope, Outcome};
+use sluice_exec::IoPool;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+/// Routes CPU, IO and chunked work to pools built for each, behind one API.
+///
+/// Cheap to clone: clones share the pools. Every `run_*` call returns at once with a
+/// [`TaskHandle`], which is a `Future` and has a blocking [`wait`](TaskHandle::wait).
+/// Every submitted task ends in exactly one outcome, counted in [`snapshot`](Self::snapshot).
+///
+/// Dropping the last clone cancels what has not finished (queued tasks answer
+/// [`TaskError::Cancelled`], running futures are dropped) without blocking; call
+/// [`shutdown`](Self::shutdown) for a graceful end.
+///
+/// # Examples
+///
+/// ```
+/// use sluice::ConcurrencyManager;
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+///
+/// // CPU work, waited for from synchronous code.
+/// let sum = mgr.run_cpu(|| (1..=100u64).sum::<u64>()).wait()?;
+/// assert_eq!(sum, 5050);
+///
+/// // Many small items, in input order.
+/// let squares = mgr.map_chunks(0..1_000u64, |x| x * x).wait()?;
+/// assert_eq!(squares[999], 999 * 999);
+///
+/// // IO work as a future, awaited from async code (here, on the manager's runtime).
+/// let io = mgr.clone();
+/// let len = mgr.run_io(async move {
+///     io.run_io_blocking(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len()).unwrap_or(0)).await
+/// });
+/// assert!(len.wait()?.is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ConcurrencyManager {
+    /// Shared by every clone.
+    inner: Arc<Inner>,
+}
+
+/// What the clones share.
+pub(crate) struct Inner {
+    /// The rayon route.
+    pub(crate) cpu: Arc<Route>,
+    /// The work-stealing route.
+    pub(crate) chunk: Arc<Route>,
+    /// Futures on the runtime.
+    pub(crate) io: Arc<Route>,
+    /// Blocking calls on the runtime's blocking pool.
+    pub(crate) io_blocking: Arc<Route>,
+    /// Backends registered by name.
+    pub(crate) custom: HashMap<String, Arc<Route>>,
+    /// The tokio side, for spawning futures.
+    pub(crate) io_pool: Arc<IoPool>,
+    /// Cancellation shared by every task.
+    pub(crate) scope: CancelScope,
+    /// Fires to drop every running future (shutdown past its deadline).
+    pub(crate) stop: CancellationToken,
+    /// Set once shutdown begins: new work is refused.
+    pub(crate) closed: AtomicBool,
+}
+
+impl Inner {
+    /// Every route: the built-in ones, then the custom ones by name.
+    pub(crate) fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        let mut custom: Vec<_> = self.custom.iter().collect();
+        custom.sort_by(|a, b| a.0.cmp(b.0));
+        [&self.cpu, &self.io, &self.io_blocking, &self.chunk]
+            .into_iter()
+            .chain(custom.into_iter().map(|(_, route)| route))
+    }
+
+    /// Cancels every task waiting for admission, and makes every task admitted but not
+    /// yet started refuse to start. Returns how many waiting tasks it cancelled.
+    pub(crate) fn abort_pending(&self) -> usize {
+        self.scope.abort_pending();
+        let cancelled: usize = self.routes().map(|route| route.gate.drain_deferred()).sum();
+        tracing::info!(cancelled, "sluice: pending tasks aborted");
+        cancelled
+    }
+}
+
+impl ConcurrencyManager {
+    /// A builder with every setting at its default.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        ConcurrencyManager {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Refuses work once shutdown has begun: the task is counted as rejected.
+    fn refuse<T, E>(&self, route: &Route) -> Option<TaskHandle<T, E>> {
+        if !self.inner.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        route.counters.submitted();
+        route.counters.ended(Outcome::Rejected);
+        Some(TaskHandle::answered(TaskError::ShuttingDown))
+    }
+
+    fn closure<F, T, E>(&self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.refuse(route)
+            .unwrap_or_else(|| submit_closure(route, &self.inner.scope, work))
+    }
+
+    /// Cancels every task still waiting for admission (each answers
+    /// [`TaskError::Cancelled`] at once) and returns how many. Tasks already handed to
+    /// a pool but not yet started are cancelled too as they reach a worker; running
+    /// work is not touched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use std::sync::mpsc;
+    ///
+    /// let mgr = ConcurrencyManager::builder().cpu_limit(1).build()?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, blocked) = mpsc::channel::<()>();
+    /// // Takes the only CPU slot until released (or until `release` is dropped).
+    /// let running = mgr.run_cpu(move || {
+    ///     started_tx.send(()).ok();
+    ///     blocked.recv().ok();
+    ///     "parsed"
+    /// });
+    /// started.recv()?;
+    /// let queued: Vec<_> = (0..3).map(|i| mgr.run_cpu(move || i * 2)).collect();
+    ///
+    /// assert_eq!(mgr.abort_pending(), 3);
+    /// for handle in queued {
+    ///     assert_eq!(handle.wait(), Err(TaskError::Cancelled));
+    /// }
+    /// release.send(())?; // the running task was not touched
+    /// assert_eq!(running.wait()?, "parsed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abort_pending(&self) -> usize {
+        self.inner.abort_pending()
+    }
+
+    /// Every route's counters and admission state. A map counts as one task; a
+    /// [`run_on`](Self::run_on) call naming no registered backend is answered
+    /// [`TaskError::UnknownExecutor`] and counted nowhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, RouteKind};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// mgr.run_cpu(|| "42".len()).wait()?;
+    /// mgr.map_cpu(0..10_000u32, |x| x.count_ones()).wait()?;
+    ///
+    /// let snapshot = mgr.snapshot();
+    /// let cpu = snapshot.route(&RouteKind::Cpu).expect("the cpu route is always there");
+    /// assert_eq!(cpu.counters.submitted, 2); // the map is one task
+    /// assert_eq!(cpu.counters.succeeded, 2);
+    /// assert!(snapshot.to_json().contains("\"succeeded\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(self.inner.routes().map(|route| &**route))
+    }
+
+    /// The tokio runtime IO work runs on, to spawn on it directly or enter it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// // Drive async code from `main` on the manager's runtime, awaiting handles there.
+    /// let lines = mgr.io_handle().block_on(async {
+    ///     let text = mgr.try_run_io(tokio::fs::read_to_string("Cargo.toml")).await?;
+    ///     let lines = mgr.run_cpu(move || text.lines().count()).await?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(lines)
+    /// })?;
+    /// assert!(lines > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn io_handle(&self) -> &Handle {
+        self.inner.io_pool.handle()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        self.scope.cancel_all();
+        self.stop.cancel();
+        for route in self.routes() {
+            route.gate.drain_deferred();
+            route.executor.shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for ConcurrencyManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyManager")
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
