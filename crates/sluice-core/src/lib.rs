@@ -6,12 +6,16 @@
 //! policies; it has no dependencies at all outside loom tests.
 //!
 //! - [`Gate`]: admission with a limit that can move while work waits and runs.
+//! - [`CircuitBreaker`]: closed, open and half-open, tripped by failures in a row or a
+//!   failure rate, with an injected [`Clock`] and transitions returned to the caller.
 //! - [`Counters`]: outcome accounting whose sums are exact under any interleaving.
 //! - [`CancelScope`] and [`CancelToken`]: cancel one task, every task not yet started,
 //!   or everything.
 //! - [`SlotVec`]: a vector filled in disjoint claimed ranges by several threads, for
 //!   parallel maps that write results in place.
 //! - [`completion()`]: a one-shot slot that a task fills and a caller awaits or blocks on.
+//! - [`KeyedQueue`]: per-key ordering (`Strict`, `PerKey`, `Relaxed`) that holds a key's
+//!   turn until its running item finishes, with cancellation by ticket.
 //!
 //! # Examples
 //!
@@ -29,16 +33,23 @@
 
 #![deny(unsafe_code)]
 
+mod breaker;
 mod cancel;
 pub mod completion;
 mod counters;
 mod gate;
+mod keyed;
 mod loom;
 #[allow(unsafe_code)] // Measured need; each block has a SAFETY comment and loom tests.
 mod slots;
 
+pub use breaker::{
+    BreakerConfig, BreakerConfigBuilder, BreakerConfigError, BreakerSnapshot, BreakerState, Call,
+    CircuitBreaker, Clock, FailureRate, ManualClock, MonotonicClock, Rejected, Transition,
+};
 pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
 pub use completion::{Completer, Completion, completion};
 pub use counters::{Counters, CountersSnapshot, Outcome};
 pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit};
+pub use keyed::{CancelledRest, KeyOrder, KeyedQueue, Submitted, Ticket};
 pub use slots::{Claim, SlotVec};

@@ -1,0 +1,138 @@
+//! One admitted call ([`Call`]) and the answer to a refused one ([`Rejected`]).
+
+use super::circuit::Shared;
+use super::state::{Ticket, Transition};
+use crate::loom::lock;
+use crate::loom::sync::Arc;
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+/// Leave to make one call through a [`CircuitBreaker`](super::CircuitBreaker).
+///
+/// Record its result once, with [`success`](Call::success) or
+/// [`failure`](Call::failure). Dropping it unrecorded (the call was cancelled or timed
+/// out) records nothing, and a half-open probe gives its slot back so that another
+/// probe can go. A result recorded after the breaker has moved to a new generation
+/// (it opened or closed meanwhile) is counted but changes nothing.
+#[must_use = "record the result with `success` or `failure`; dropping the call records nothing"]
+pub struct Call {
+    /// The breaker that admitted it.
+    breaker: Arc<Shared>,
+    /// Its generation and probe slot.
+    ticket: Ticket,
+    /// False once a result was recorded, so that the drop does nothing.
+    armed: bool,
+}
+
+impl Call {
+    pub(super) fn new(breaker: Arc<Shared>, ticket: Ticket) -> Self {
+        Call {
+            breaker,
+            ticket,
+            armed: true,
+        }
+    }
+
+    /// Records a success that took `elapsed`. A success slower than the configured
+    /// slow-call limit counts as a failure. Returns the transition it caused, if any.
+    pub fn success(self, elapsed: Duration) -> Option<Transition> {
+        self.record(false, elapsed)
+    }
+
+    /// Records a failure that took `elapsed`. Returns the transition it caused, if any.
+    pub fn failure(self, elapsed: Duration) -> Option<Transition> {
+        self.record(true, elapsed)
+    }
+
+    /// The move from open to half-open that admitting this call made, if it made it:
+    /// the first call admitted after the recovery time reports it here, once.
+    pub fn transition(&self) -> Option<Transition> {
+        self.ticket.transition
+    }
+
+    /// The generation this call was admitted in.
+    pub fn generation(&self) -> u64 {
+        self.ticket.generation
+    }
+
+    /// Whether this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.ticket.probe
+    }
+
+    fn record(mut self, failed: bool, elapsed: Duration) -> Option<Transition> {
+        // Read before locking: the clock is the caller's code. Should it panic, the
+        // call is still armed and its drop gives a probe slot back.
+        let now = self.breaker.clock.now();
+        self.armed = false;
+        lock(&self.breaker.machine).record(&self.ticket, failed, elapsed, now)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.breaker.machine).abandon(&self.ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("generation", &self.ticket.generation)
+            .field("probe", &self.ticket.probe)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A call refused by an open breaker, or by a half-open one whose probes are all out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    /// Time left until the breaker lets probes through; zero when half-open.
+    retry_after: Duration,
+    /// True when refused because every half-open probe slot is taken.
+    probing: bool,
+}
+
+impl Rejected {
+    /// Refused while open, `retry_after` before the recovery time ends.
+    pub(super) fn open(retry_after: Duration) -> Self {
+        Rejected {
+            retry_after,
+            probing: false,
+        }
+    }
+
+    /// Refused while half-open with every probe slot taken.
+    pub(super) fn probing() -> Self {
+        Rejected {
+            retry_after: Duration::ZERO,
+            probing: true,
+        }
+    }
+
+    /// Time left until the breaker lets probes through. Zero when it is half-open
+    /// already and every probe is out: a slot frees up when a probe ends.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// Whether the breaker was half-open (its probes all out) rather than open.
+    pub fn is_half_open(&self) -> bool {
+        self.probing
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.probing {
+            f.write_str("circuit breaker is half-open and its probes are all out")
+        } else {
+            f.write_str("circuit breaker is open")
+        }
+    }
+}
+
+impl Error for Rejected {}
