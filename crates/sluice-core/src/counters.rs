@@ -67,6 +67,9 @@ pub struct Counters {
     in_flight: AtomicU64,
     /// The most bodies seen running at once.
     high_water: AtomicU64,
+    /// Bodies that ended after their task had been answered (timed out): their result
+    /// was dropped, never delivered.
+    abandoned: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -92,6 +95,8 @@ pub struct CountersSnapshot {
     pub in_flight: u64,
     /// The most bodies seen running at once.
     pub high_water: u64,
+    /// Bodies that ended after their task timed out; their results were dropped.
+    pub abandoned: u64,
 }
 
 impl CountersSnapshot {
@@ -143,6 +148,19 @@ impl Counters {
         self.outcomes[outcome.index()].fetch_add(1, Ordering::Release);
     }
 
+    /// A task whose body is still running was answered (timed out): its outcome counts
+    /// now, and the body stays in flight until it really ends
+    /// ([`abandoned`](Self::abandoned)).
+    pub fn answered_early(&self, outcome: Outcome) {
+        self.ended(outcome);
+    }
+
+    /// A body whose task was answered early has ended; its result is dropped.
+    pub fn abandoned(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.abandoned.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The count of one outcome.
     pub fn count(&self, outcome: Outcome) -> u64 {
         self.outcomes[outcome.index()].load(Ordering::Acquire)
@@ -155,6 +173,7 @@ impl Counters {
             Outcome::ALL.map(|outcome| self.count(outcome));
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let high_water = self.high_water.load(Ordering::Relaxed);
+        let abandoned = self.abandoned.load(Ordering::Relaxed);
         let started = self.started.load(Ordering::Relaxed);
         let submitted = self.submitted.load(Ordering::Relaxed);
         CountersSnapshot {
@@ -168,6 +187,7 @@ impl Counters {
             rejected,
             in_flight,
             high_water,
+            abandoned,
         }
     }
 }

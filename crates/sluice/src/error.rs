@@ -39,6 +39,10 @@ pub enum TaskError<E = Infallible> {
     Panicked(String),
     /// The task was cancelled: by its handle, by `abort_pending`, or at shutdown.
     Cancelled,
+    /// The task ran past its timeout. An io future was dropped at the deadline; CPU,
+    /// chunk or blocking work was answered at the deadline, asked to stop (it sees
+    /// [`is_cancelled`](crate::is_cancelled)), and its late result is dropped.
+    TimedOut,
     /// The manager is shutting down and took no new work.
     ShuttingDown,
     /// No executor is registered under this name. Answered at submission; the call is
@@ -69,6 +73,7 @@ impl<E> TaskError<E> {
             TaskError::Failed(error) => TaskError::Failed(f(error)),
             TaskError::Panicked(message) => TaskError::Panicked(message),
             TaskError::Cancelled => TaskError::Cancelled,
+            TaskError::TimedOut => TaskError::TimedOut,
             TaskError::ShuttingDown => TaskError::ShuttingDown,
             TaskError::UnknownExecutor(name) => TaskError::UnknownExecutor(name),
             TaskError::WaitWouldBlockRuntime => TaskError::WaitWouldBlockRuntime,
@@ -89,6 +94,7 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
             TaskError::Failed(error) => write!(f, "task failed: {error}"),
             TaskError::Panicked(message) => write!(f, "task panicked: {message}"),
             TaskError::Cancelled => f.write_str("task cancelled"),
+            TaskError::TimedOut => f.write_str("task timed out"),
             TaskError::ShuttingDown => f.write_str("manager is shutting down"),
             TaskError::UnknownExecutor(name) => {
                 write!(f, "no executor named {name:?} is registered")

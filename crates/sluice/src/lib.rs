@@ -70,7 +70,7 @@ mod wait;
 
 pub use builder::ManagerBuilder;
 pub use error::{BuildError, TaskError};
-pub use manager::ConcurrencyManager;
+pub use manager::{ConcurrencyManager, TaskBuilder};
 pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
 pub use sluice_exec::{Executor, Job};

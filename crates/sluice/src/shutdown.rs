@@ -21,9 +21,12 @@ pub struct ShutdownReport {
     pub drained: bool,
     /// Tasks still waiting for admission at the deadline, now cancelled.
     pub cancelled_queued: usize,
-    /// Tasks still running after the deadline and its grace period: CPU or chunk work
-    /// that cannot be stopped from outside. Their answers still arrive when they end.
+    /// Bodies still running after the deadline and its grace period: CPU, chunk or
+    /// blocking work that cannot be stopped from outside (including bodies whose task
+    /// already timed out). Unanswered ones answer when they end.
     pub still_running: u64,
+    /// Tasks not yet answered at the end.
+    pub unanswered: u64,
     /// How long shutdown took.
     #[serde(with = "millis")]
     pub elapsed: Duration,
@@ -58,14 +61,19 @@ impl ConcurrencyManager {
         let inner = self.inner();
         inner.closed.store(true, Ordering::Release);
         tracing::info!(?timeout, "sluice: shutdown begins");
-        let pending = || self.snapshot().total().pending();
-        let drained = blocking(|| wait_until(began + timeout, || pending() == 0));
+        // Done when every task is answered and no body runs (a timed-out body is
+        // answered but may still run).
+        let idle = || {
+            let total = self.snapshot().total();
+            total.pending() == 0 && total.running == 0
+        };
+        let drained = blocking(|| wait_until(began + timeout, idle));
         let mut cancelled_queued = 0;
         if !drained {
             cancelled_queued = inner.abort_pending();
             inner.scope.cancel_all();
             inner.stop.cancel();
-            blocking(|| wait_until(Instant::now() + GRACE, || pending() == 0));
+            blocking(|| wait_until(Instant::now() + GRACE, idle));
         }
         for route in inner.routes() {
             route.executor.shutdown();
@@ -74,7 +82,8 @@ impl ConcurrencyManager {
         let report = ShutdownReport {
             drained,
             cancelled_queued,
-            still_running: snapshot.total().pending(),
+            still_running: snapshot.total().running,
+            unanswered: snapshot.total().pending(),
             elapsed: began.elapsed(),
             snapshot,
         };

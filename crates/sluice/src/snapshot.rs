@@ -61,6 +61,8 @@ pub struct Counts {
     pub running: u64,
     /// The most seen running at once.
     pub high_water: u64,
+    /// Bodies that ended after their task timed out; their results were dropped.
+    pub abandoned: u64,
 }
 
 impl Counts {
@@ -90,6 +92,7 @@ impl Counts {
         self.rejected += other.rejected;
         self.running += other.running;
         self.high_water = self.high_water.max(other.high_water);
+        self.abandoned += other.abandoned;
         self
     }
 }
@@ -107,6 +110,7 @@ impl From<CountersSnapshot> for Counts {
             rejected: c.rejected,
             running: c.in_flight,
             high_water: c.high_water,
+            abandoned: c.abandoned,
         }
     }
 }

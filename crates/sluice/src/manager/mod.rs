@@ -5,12 +5,15 @@
 
 mod maps;
 mod run;
+mod task;
+
+pub use task::TaskBuilder;
 
 use crate::TaskError;
 use crate::builder::ManagerBuilder;
 use crate::route::Route;
 use crate::snapshot::Snapshot;
-use crate::task::{TaskHandle, submit_closure};
+use crate::task::TaskHandle;
 use sluice_core::{CancelScope, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
@@ -125,16 +128,6 @@ impl ConcurrencyManager {
         route.counters.submitted();
         route.counters.ended(Outcome::Rejected);
         Some(TaskHandle::answered(TaskError::ShuttingDown))
-    }
-
-    fn closure<F, T, E>(&self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
-    where
-        F: FnOnce() -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: Send + 'static,
-    {
-        self.refuse(route)
-            .unwrap_or_else(|| submit_closure(route, &self.inner.scope, work))
     }
 
     /// Cancels every task still waiting for admission (each answers

@@ -2,11 +2,9 @@
 //! `try_run_on` for registered backends.
 
 use super::ConcurrencyManager;
-use crate::TaskError;
 #[cfg(doc)] // only named by `run_on`'s doc link
 use crate::builder::ManagerBuilder;
-use crate::task::{TaskHandle, submit_future};
-use std::convert::Infallible;
+use crate::task::TaskHandle;
 use std::future::Future;
 
 impl ConcurrencyManager {
@@ -35,10 +33,10 @@ impl ConcurrencyManager {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.closure(&self.inner.cpu, move || Ok::<T, Infallible>(work()))
+        self.plain_task().run_cpu(work)
     }
 
-    /// Runs fallible CPU-bound work; its `Err(e)` answers [`TaskError::Failed`]`(e)`.
+    /// Runs fallible CPU-bound work; its `Err(e)` answers [`TaskError::Failed`](crate::TaskError::Failed)`(e)`.
     ///
     /// # Examples
     ///
@@ -60,7 +58,7 @@ impl ConcurrencyManager {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.closure(&self.inner.cpu, work)
+        self.plain_task().try_run_cpu(work)
     }
 
     /// Runs a small piece of work on the work-stealing chunk pool.
@@ -81,11 +79,11 @@ impl ConcurrencyManager {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.closure(&self.inner.chunk, move || Ok::<T, Infallible>(work()))
+        self.plain_task().run_chunk(work)
     }
 
     /// Runs a fallible small piece of work on the chunk pool; its `Err(e)` answers
-    /// [`TaskError::Failed`]`(e)`.
+    /// [`TaskError::Failed`](crate::TaskError::Failed)`(e)`.
     ///
     /// # Examples
     ///
@@ -106,7 +104,7 @@ impl ConcurrencyManager {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.closure(&self.inner.chunk, work)
+        self.plain_task().try_run_chunk(work)
     }
 
     /// Runs a blocking call (file system, a synchronous client) on the runtime's
@@ -130,11 +128,11 @@ impl ConcurrencyManager {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.closure(&self.inner.io_blocking, move || Ok::<T, Infallible>(work()))
+        self.plain_task().run_io_blocking(work)
     }
 
     /// Runs a fallible blocking call on the runtime's blocking pool; its `Err(e)` answers
-    /// [`TaskError::Failed`]`(e)`.
+    /// [`TaskError::Failed`](crate::TaskError::Failed)`(e)`.
     ///
     /// # Examples
     ///
@@ -156,7 +154,7 @@ impl ConcurrencyManager {
         T: Send + 'static,
         E: Send + 'static,
     {
-        self.closure(&self.inner.io_blocking, work)
+        self.plain_task().try_run_io_blocking(work)
     }
 
     /// Runs a future on the IO runtime.
@@ -179,11 +177,11 @@ impl ConcurrencyManager {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        self.try_run_io(async move { Ok::<_, Infallible>(future.await) })
+        self.plain_task().run_io(future)
     }
 
     /// Runs a fallible future on the IO runtime; its `Err(e)` answers
-    /// [`TaskError::Failed`]`(e)`.
+    /// [`TaskError::Failed`](crate::TaskError::Failed)`(e)`.
     ///
     /// # Examples
     ///
@@ -204,15 +202,12 @@ impl ConcurrencyManager {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let inner = &self.inner;
-        self.refuse(&inner.io).unwrap_or_else(|| {
-            submit_future(&inner.io, &inner.scope, &inner.io_pool, &inner.stop, future)
-        })
+        self.plain_task().try_run_io(future)
     }
 
     /// Runs work on a backend registered with
     /// [`ManagerBuilder::executor`]; an unknown name answers
-    /// [`TaskError::UnknownExecutor`] at once (nothing is submitted or counted).
+    /// [`TaskError::UnknownExecutor`](crate::TaskError::UnknownExecutor) at once (nothing is submitted or counted).
     ///
     /// Work for a registered backend is never run inline by a waiting task: it always
     /// runs on the backend's own threads.
@@ -257,12 +252,12 @@ impl ConcurrencyManager {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.try_run_on(executor, move || Ok::<T, Infallible>(work()))
+        self.plain_task().run_on(executor, work)
     }
 
     /// Runs fallible work on a registered backend; its `Err(e)` answers
-    /// [`TaskError::Failed`]`(e)`, and an unknown name answers
-    /// [`TaskError::UnknownExecutor`] as with [`run_on`](Self::run_on).
+    /// [`TaskError::Failed`](crate::TaskError::Failed)`(e)`, and an unknown name answers
+    /// [`TaskError::UnknownExecutor`](crate::TaskError::UnknownExecutor) as with [`run_on`](Self::run_on).
     ///
     /// # Examples
     ///
@@ -281,9 +276,6 @@ impl ConcurrencyManager {
         T: Send + 'static,
         E: Send + 'static,
     {
-        match self.inner.custom.get(executor) {
-            Some(route) => self.closure(route, work),
-            None => TaskHandle::answered(TaskError::UnknownExecutor(executor.to_owned())),
-        }
+        self.plain_task().try_run_on(executor, work)
     }
 }

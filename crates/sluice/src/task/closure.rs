@@ -1,7 +1,7 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
+use super::{Control, Deadline, Slot, TaskHandle, panic_message, run_as_task};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Permit, StartError};
 use sluice_exec::{Executor, Job};
@@ -14,14 +14,17 @@ struct ClosureTask<F, T, E> {
     token: CancelToken,
     /// The work, until someone runs it.
     work: Mutex<Option<F>>,
-    /// The answer, sent once.
-    reply: Reply<T, E>,
+    /// The answer, sent once; shared with the deadline's timer.
+    reply: Arc<Reply<T, E>>,
+    /// When the body must answer by, if it has a timeout.
+    deadline: Option<Deadline>,
 }
 
 /// Submits `work` to `route`: it waits at the route's gate, then runs on its backend.
 pub(crate) fn submit_closure<F, T, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
+    deadline: Option<Deadline>,
     work: F,
 ) -> TaskHandle<T, E>
 where
@@ -33,7 +36,8 @@ where
     let task = Arc::new(ClosureTask {
         token: scope.token(),
         work: Mutex::new(Some(work)),
-        reply: Reply::new(route.clone(), completer),
+        reply: Arc::new(Reply::new(route.clone(), completer)),
+        deadline,
     });
     route.counters.submitted();
     route.gate.enqueue(Box::new(Queued(task.clone())));
@@ -60,12 +64,19 @@ where
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
                 // The answer goes out inside the frame, before the frame releases the
                 // permit: a waiting caller hears first, and the next admission follows.
+                let timer = self
+                    .deadline
+                    .as_ref()
+                    .map(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
                 run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));
                     let (outcome, answer) = settle(result);
                     self.reply.finished(outcome, answer);
                 });
+                if let Some(timer) = timer {
+                    timer.abort();
+                }
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
             Err(StartError::Claimed) => {}

@@ -1,7 +1,7 @@
 //! Tasks whose work is a future: the io route.
 
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, TaskHandle, run_polled};
+use super::{CatchUnwind, Control, Policy, TaskHandle, run_polled};
 use crate::TaskError;
 use crate::route::Route;
 use sluice_core::{
@@ -27,6 +27,8 @@ struct FutureTask<Fut, T, E> {
     reply: Reply<T, E>,
     /// Where it runs.
     pool: Arc<IoPool>,
+    /// Its name and timeout.
+    policy: Policy,
 }
 
 /// Submits `future` to the io `route`, which waits at the gate and then runs on `pool`.
@@ -36,6 +38,7 @@ pub(crate) fn submit_future<Fut, T, E>(
     scope: &CancelScope,
     pool: &Arc<IoPool>,
     stop: &CancellationToken,
+    policy: Policy,
     future: Fut,
 ) -> TaskHandle<T, E>
 where
@@ -48,6 +51,7 @@ where
         token: scope.token(),
         stop: stop.child_token(),
         future: Mutex::new(Some(future)),
+        policy,
         reply: Reply::new(route.clone(), completer),
         pool: pool.clone(),
     });
@@ -86,14 +90,26 @@ where
                     };
                     self.reply.route.counters.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
+                    let timeout = self.policy.timeout;
+                    let timed = async move {
+                        match timeout {
+                            // Dropped at the deadline: a future can be stopped from outside.
+                            Some(after) => tokio::time::timeout(after, future).await.ok(),
+                            None => Some(future.await),
+                        }
+                    };
                     let result = tokio::select! {
                         biased;
-                        () = self.stop.cancelled() => None,
-                        result = future => Some(result),
+                        () = self.stop.cancelled() => Ended::Cancelled,
+                        result = timed => result.map_or(Ended::TimedOut, Ended::Done),
                     };
                     let (outcome, answer) = match result {
-                        Some(result) => settle(result),
-                        None => (Outcome::Cancelled, Err(TaskError::Cancelled)),
+                        Ended::Done(result) => settle(result),
+                        Ended::Cancelled => (Outcome::Cancelled, Err(TaskError::Cancelled)),
+                        Ended::TimedOut => {
+                            tracing::warn!(task = self.policy.name.as_deref(), after = ?timeout, route = "io", "task timed out");
+                            (Outcome::TimedOut, Err(TaskError::TimedOut))
+                        }
                     };
                     self.reply.finished(outcome, answer);
                 }
@@ -107,6 +123,16 @@ where
         drop(self.take_future());
         self.reply.cancelled_unstarted();
     }
+}
+
+/// How a running future ended.
+enum Ended<T> {
+    /// It answered (a value, its own error, or a caught panic).
+    Done(T),
+    /// It was cancelled: by its handle or the shutdown deadline.
+    Cancelled,
+    /// It ran past its timeout and was dropped.
+    TimedOut,
 }
 
 /// Polls a future inside its task's frame, so that code it runs sees

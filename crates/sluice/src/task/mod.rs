@@ -17,6 +17,7 @@ mod context;
 mod future;
 mod handle;
 mod panic;
+mod policy;
 mod reply;
 
 pub(crate) use closure::{execute, submit_closure};
@@ -27,4 +28,5 @@ pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
 pub(crate) use panic::{CatchUnwind, panic_message};
+pub(crate) use policy::{Deadline, Policy};
 pub(crate) use reply::Reply;

@@ -3,6 +3,7 @@
 use crate::TaskError;
 use crate::route::Route;
 use sluice_core::{Completer, Outcome};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The sending side of a task's answer.
@@ -15,6 +16,8 @@ pub(crate) struct Reply<T, E> {
     pub(crate) route: Arc<Route>,
     /// Taken by the single answer.
     completer: Mutex<Option<Answer<T, E>>>,
+    /// Set when the task was answered while its body still ran (it timed out).
+    early: AtomicBool,
 }
 
 impl<T, E> Reply<T, E> {
@@ -22,6 +25,7 @@ impl<T, E> Reply<T, E> {
         Reply {
             route,
             completer: Mutex::new(Some(completer)),
+            early: AtomicBool::new(false),
         }
     }
 
@@ -40,9 +44,30 @@ impl<T, E> Reply<T, E> {
         }
     }
 
-    /// A started task ended: counts `outcome` (and the end of its run) and answers.
+    /// A started task ended: counts `outcome` (and the end of its run) and answers. If
+    /// the task was already answered early (it timed out), the body's end is counted as
+    /// abandoned and its result dropped.
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
-        self.send(answer, |route| route.counters.finished(outcome))
+        let sent = self.send(answer, |route| route.counters.finished(outcome));
+        if !sent && self.early.load(Ordering::Acquire) {
+            self.route.counters.abandoned();
+        }
+        sent
+    }
+
+    /// A started task's deadline passed while its body runs: answers `TimedOut` now; the
+    /// body's end is counted later, by `finished`, as abandoned.
+    pub(crate) fn timed_out(&self) -> bool {
+        // Set before the completer is taken: a `finished` that then finds it gone sees
+        // the flag (the completer's mutex orders the two). If `finished` took it first,
+        // the flag is never read.
+        self.early.store(true, Ordering::Release);
+        let Some(completer) = self.take() else {
+            return false;
+        };
+        self.route.counters.answered_early(Outcome::TimedOut);
+        completer.complete(Err(TaskError::TimedOut));
+        true
     }
 
     /// A task that never started was cancelled: counts it and answers.

@@ -1,0 +1,218 @@
+//! `mgr.task("name")`: one task's policies, then the same `run_*` calls as the manager.
+
+use super::ConcurrencyManager;
+use crate::TaskError;
+use crate::route::Route;
+use crate::task::{Deadline, Policy, TaskHandle, submit_closure, submit_future};
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds one task's policies, then submits it with the same calls as the manager
+/// (`run_cpu`, `try_run_io`, …). Made by [`ConcurrencyManager::task`].
+///
+/// # Examples
+///
+/// ```
+/// use sluice::{ConcurrencyManager, TaskError};
+/// use std::time::Duration;
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+///
+/// // An io call that never answers is dropped at its deadline.
+/// let stuck = mgr
+///     .task("fetch-manifest")
+///     .timeout(Duration::from_millis(20))
+///     .run_io(std::future::pending::<()>());
+/// assert_eq!(stuck.wait(), Err(TaskError::TimedOut));
+///
+/// // CPU work that checks `is_cancelled()` stops soon after its deadline.
+/// let parse = mgr
+///     .task("parse")
+///     .timeout(Duration::from_millis(20))
+///     .run_cpu(|| while !sluice::is_cancelled() {});
+/// assert_eq!(parse.wait(), Err(TaskError::TimedOut));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a task builder does nothing until one of its run_* calls"]
+pub struct TaskBuilder<'m> {
+    /// The manager that runs it.
+    mgr: &'m ConcurrencyManager,
+    /// The policies gathered so far.
+    policy: Policy,
+}
+
+impl ConcurrencyManager {
+    /// Starts building a task named `name` (the name appears in its log events), to
+    /// give it policies — a [`timeout`](TaskBuilder::timeout) — before it is submitted.
+    pub fn task(&self, name: impl Into<String>) -> TaskBuilder<'_> {
+        TaskBuilder {
+            mgr: self,
+            policy: Policy {
+                name: Some(Arc::from(name.into())),
+                ..Policy::default()
+            },
+        }
+    }
+
+    /// The builder behind the manager's own `run_*` calls: no name, no policy.
+    pub(super) fn plain_task(&self) -> TaskBuilder<'_> {
+        TaskBuilder {
+            mgr: self,
+            policy: Policy::default(),
+        }
+    }
+}
+
+impl<'m> TaskBuilder<'m> {
+    /// How long one attempt may run, from the moment its work starts (time queued for
+    /// admission does not count). At the deadline the task answers
+    /// [`TaskError::TimedOut`]: an io future is dropped; CPU, chunk or blocking work,
+    /// which cannot be stopped from outside, is asked to stop (it sees
+    /// [`is_cancelled`](crate::is_cancelled)), keeps its admission slot until it really
+    /// ends, and its late result is dropped and counted as `abandoned`.
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.policy.timeout = Some(after);
+        self
+    }
+
+    fn closure<F, T, E>(self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let inner = self.mgr.inner();
+        let deadline = self.policy.timeout.map(|after| Deadline {
+            after,
+            runtime: self.mgr.io_handle().clone(),
+            name: self.policy.name.clone(),
+        });
+        self.mgr
+            .refuse(route)
+            .unwrap_or_else(|| submit_closure(route, &inner.scope, deadline, work))
+    }
+
+    /// As [`ConcurrencyManager::run_cpu`], with this task's policies.
+    pub fn run_cpu<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_run_cpu(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_cpu`], with this task's policies.
+    pub fn try_run_cpu<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let route = self.mgr.inner().cpu.clone();
+        self.closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_chunk`], with this task's policies.
+    pub fn run_chunk<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_run_chunk(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_chunk`], with this task's policies.
+    pub fn try_run_chunk<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let route = self.mgr.inner().chunk.clone();
+        self.closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_io_blocking`], with this task's policies.
+    pub fn run_io_blocking<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_run_io_blocking(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_io_blocking`], with this task's policies.
+    pub fn try_run_io_blocking<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let route = self.mgr.inner().io_blocking.clone();
+        self.closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_io`], with this task's policies.
+    pub fn run_io<Fut>(self, future: Fut) -> TaskHandle<Fut::Output>
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.try_run_io(async move { Ok::<_, Infallible>(future.await) })
+    }
+
+    /// As [`ConcurrencyManager::try_run_io`], with this task's policies.
+    pub fn try_run_io<Fut, T, E>(self, future: Fut) -> TaskHandle<T, E>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let inner = self.mgr.inner();
+        let policy = self.policy;
+        self.mgr.refuse(&inner.io).unwrap_or_else(|| {
+            submit_future(
+                &inner.io,
+                &inner.scope,
+                &inner.io_pool,
+                &inner.stop,
+                policy,
+                future,
+            )
+        })
+    }
+
+    /// As [`ConcurrencyManager::run_on`], with this task's policies.
+    pub fn run_on<F, T>(self, executor: &str, work: F) -> TaskHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_run_on(executor, move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_on`], with this task's policies.
+    pub fn try_run_on<F, T, E>(self, executor: &str, work: F) -> TaskHandle<T, E>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        match self.mgr.inner().custom.get(executor).cloned() {
+            Some(route) => self.closure(&route, work),
+            None => TaskHandle::answered(TaskError::UnknownExecutor(executor.to_owned())),
+        }
+    }
+}
+
+impl fmt::Debug for TaskBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("name", &self.policy.name)
+            .field("timeout", &self.policy.timeout)
+            .finish_non_exhaustive()
+    }
+}
