@@ -3,7 +3,7 @@
 use crate::BuildError;
 use crate::manager::{ConcurrencyManager, Inner};
 use crate::route::{Route, RouteKind};
-use sluice_core::CancelScope;
+use sluice_core::{BreakerConfig, CancelScope, CircuitBreaker, Clock, MonotonicClock};
 use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +58,10 @@ pub struct ManagerBuilder {
     io_handle: Option<Handle>,
     /// Backends registered by the user: name, backend, admission limit.
     executors: Vec<(String, Arc<dyn Executor>, Option<usize>)>,
+    /// Circuit breakers by name.
+    breakers: Vec<(String, BreakerConfig)>,
+    /// The clock every breaker reads; a monotonic clock unless a test injects one.
+    breaker_clock: Option<Arc<dyn Clock>>,
 }
 
 impl ManagerBuilder {
@@ -131,6 +135,38 @@ impl ManagerBuilder {
         self
     }
 
+    /// Registers a circuit breaker under `name`, for tasks that ask for it with
+    /// [`TaskBuilder::breaker`](crate::TaskBuilder::breaker). Tasks of any route may share
+    /// one breaker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{BreakerConfig, ConcurrencyManager};
+    /// use std::time::Duration;
+    ///
+    /// let pdf_api = BreakerConfig::builder()
+    ///     .consecutive_failures(5)
+    ///     .recovery(Duration::from_secs(30))
+    ///     .build()?;
+    /// let mgr = ConcurrencyManager::builder().breaker("pdf-api", pdf_api).build()?;
+    /// let pages = mgr.task("render").breaker("pdf-api").run_io(async { 3 }).wait()?;
+    /// assert_eq!(pages, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn breaker(mut self, name: impl Into<String>, config: BreakerConfig) -> Self {
+        self.breakers.push((name.into(), config));
+        self
+    }
+
+    /// The clock the circuit breakers read (their recovery times); a monotonic clock by
+    /// default. Tests inject a [`ManualClock`](sluice_core::ManualClock) to move time
+    /// exactly.
+    pub fn breaker_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.breaker_clock = Some(clock);
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -145,6 +181,16 @@ impl ManagerBuilder {
         let chunk_limit = positive("chunk_limit", self.chunk_limit.unwrap_or(chunk_threads))?;
         let io_limit = positive("io_limit", self.io_limit.unwrap_or(DEFAULT_IO_LIMIT))?;
 
+        let clock = self
+            .breaker_clock
+            .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
+        let mut breakers = HashMap::new();
+        for (name, config) in self.breakers {
+            if breakers.contains_key(&name) {
+                return Err(BuildError::DuplicateBreaker(name));
+            }
+            breakers.insert(name, CircuitBreaker::new(config, clock.clone()));
+        }
         let mut custom = HashMap::new();
         for (name, executor, limit) in self.executors {
             if ["cpu", "io", "io_blocking", "chunk"].contains(&name.as_str())
@@ -186,6 +232,7 @@ impl ManagerBuilder {
             io: Route::new(RouteKind::Io, io_executor.clone(), io_limit),
             io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking),
             custom,
+            breakers,
             io_pool,
             scope: CancelScope::new(),
             stop: CancellationToken::new(),

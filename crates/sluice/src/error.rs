@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a task gave no value. `E` is the task's own error type, for `try_run_*` work;
 /// plain `run_*` work uses the default, [`Infallible`].
@@ -43,6 +44,18 @@ pub enum TaskError<E = Infallible> {
     /// chunk or blocking work was answered at the deadline, asked to stop (it sees
     /// [`is_cancelled`](crate::is_cancelled)), and its late result is dropped.
     TimedOut,
+    /// A circuit breaker refused the call without running it: the service behind it has
+    /// been failing. Counted as rejected.
+    Rejected {
+        /// The breaker's name.
+        breaker: String,
+        /// How long until the breaker lets a probe through (zero while half-open with
+        /// every probe out).
+        retry_after: Duration,
+    },
+    /// No circuit breaker is registered under this name; nothing was submitted or
+    /// counted.
+    UnknownBreaker(String),
     /// The manager is shutting down and took no new work.
     ShuttingDown,
     /// No executor is registered under this name. Answered at submission; the call is
@@ -74,6 +87,14 @@ impl<E> TaskError<E> {
             TaskError::Panicked(message) => TaskError::Panicked(message),
             TaskError::Cancelled => TaskError::Cancelled,
             TaskError::TimedOut => TaskError::TimedOut,
+            TaskError::Rejected {
+                breaker,
+                retry_after,
+            } => TaskError::Rejected {
+                breaker,
+                retry_after,
+            },
+            TaskError::UnknownBreaker(name) => TaskError::UnknownBreaker(name),
             TaskError::ShuttingDown => TaskError::ShuttingDown,
             TaskError::UnknownExecutor(name) => TaskError::UnknownExecutor(name),
             TaskError::WaitWouldBlockRuntime => TaskError::WaitWouldBlockRuntime,
@@ -95,6 +116,16 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
             TaskError::Panicked(message) => write!(f, "task panicked: {message}"),
             TaskError::Cancelled => f.write_str("task cancelled"),
             TaskError::TimedOut => f.write_str("task timed out"),
+            TaskError::Rejected {
+                breaker,
+                retry_after,
+            } => write!(
+                f,
+                "rejected by circuit breaker {breaker:?} (retry in {retry_after:?})"
+            ),
+            TaskError::UnknownBreaker(name) => {
+                write!(f, "no circuit breaker named {name:?} is registered")
+            }
             TaskError::ShuttingDown => f.write_str("manager is shutting down"),
             TaskError::UnknownExecutor(name) => {
                 write!(f, "no executor named {name:?} is registered")
@@ -137,6 +168,9 @@ pub enum BuildError {
         /// The setting that makes it meaningless.
         with: &'static str,
     },
+    /// Two circuit breakers were registered under one name.
+    #[error("circuit breaker name {0:?} is already taken")]
+    DuplicateBreaker(String),
     /// Two executors were registered under one name, or under a built-in route's name.
     #[error("executor name {0:?} is already taken")]
     DuplicateExecutor(String),

@@ -73,8 +73,9 @@ pub use error::{BuildError, TaskError};
 pub use manager::{ConcurrencyManager, TaskBuilder};
 pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
+pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, ManualClock};
 pub use sluice_exec::{Executor, Job};
-pub use snapshot::{Counts, RouteSnapshot, Snapshot};
+pub use snapshot::{BreakerView, Counts, RouteSnapshot, Snapshot};
 pub use task::{TaskHandle, is_cancelled};
 
 /// The README's example, compiled and run as a doctest so it cannot rot.

@@ -2,7 +2,7 @@
 
 use crate::route::{Route, RouteKind};
 use serde::Serialize;
-use sluice_core::CountersSnapshot;
+use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot};
 
 /// Every route's counters and admission state. Serialize it, or call
 /// [`to_json`](Self::to_json).
@@ -18,6 +18,28 @@ use sluice_core::CountersSnapshot;
 pub struct Snapshot {
     /// One entry per route: cpu, io, io_blocking, chunk, then custom backends by name.
     pub routes: Vec<RouteSnapshot>,
+    /// One entry per circuit breaker, by name.
+    pub breakers: Vec<BreakerView>,
+}
+
+/// One circuit breaker at one moment.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct BreakerView {
+    /// Its name.
+    pub name: String,
+    /// `closed`, `open` or `half-open`.
+    pub state: String,
+    /// How many times it has opened or closed.
+    pub generation: u64,
+    /// Calls it admitted.
+    pub calls: u64,
+    /// Results that counted as failures.
+    pub failures: u64,
+    /// Calls it refused.
+    pub rejections: u64,
+    /// State changes so far.
+    pub transitions: u64,
 }
 
 /// One route at one moment.
@@ -116,7 +138,30 @@ impl From<CountersSnapshot> for Counts {
 }
 
 impl Snapshot {
-    pub(crate) fn of<'a>(routes: impl Iterator<Item = &'a Route>) -> Self {
+    pub(crate) fn of<'a>(
+        routes: impl Iterator<Item = &'a Route>,
+        breakers: impl Iterator<Item = (&'a String, &'a CircuitBreaker)>,
+    ) -> Self {
+        let mut breakers: Vec<BreakerView> = breakers
+            .map(|(name, breaker)| {
+                let b = breaker.snapshot();
+                BreakerView {
+                    name: name.clone(),
+                    state: match b.state {
+                        BreakerState::Closed => "closed",
+                        BreakerState::Open { .. } => "open",
+                        BreakerState::HalfOpen => "half-open",
+                    }
+                    .to_owned(),
+                    generation: b.generation,
+                    calls: b.calls,
+                    failures: b.failures,
+                    rejections: b.rejections,
+                    transitions: b.transitions,
+                }
+            })
+            .collect();
+        breakers.sort_by(|a, b| a.name.cmp(&b.name));
         Snapshot {
             routes: routes
                 .map(|route| RouteSnapshot {
@@ -127,7 +172,13 @@ impl Snapshot {
                     counters: route.counters.snapshot().into(),
                 })
                 .collect(),
+            breakers,
         }
+    }
+
+    /// One breaker's entry.
+    pub fn breaker(&self, name: &str) -> Option<&BreakerView> {
+        self.breakers.iter().find(|b| b.name == name)
     }
 
     /// One route's entry.

@@ -14,7 +14,7 @@ use crate::builder::ManagerBuilder;
 use crate::route::Route;
 use crate::snapshot::Snapshot;
 use crate::task::TaskHandle;
-use sluice_core::{CancelScope, Outcome};
+use sluice_core::{CancelScope, CircuitBreaker, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
 use std::fmt;
@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub(crate) io_blocking: Arc<Route>,
     /// Backends registered by name.
     pub(crate) custom: HashMap<String, Arc<Route>>,
+    /// Circuit breakers by name.
+    pub(crate) breakers: HashMap<String, CircuitBreaker>,
     /// The tokio side, for spawning futures.
     pub(crate) io_pool: Arc<IoPool>,
     /// Cancellation shared by every task.
@@ -186,7 +188,10 @@ impl ConcurrencyManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::of(self.inner.routes().map(|route| &**route))
+        Snapshot::of(
+            self.inner.routes().map(|route| &**route),
+            self.inner.breakers.iter(),
+        )
     }
 
     /// The tokio runtime IO work runs on, to spawn on it directly or enter it.

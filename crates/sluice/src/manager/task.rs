@@ -3,7 +3,10 @@
 use super::ConcurrencyManager;
 use crate::TaskError;
 use crate::route::Route;
-use crate::task::{Deadline, Policy, TaskHandle, submit_closure, submit_future};
+use crate::task::{
+    Deadline, Guarded, Policy, TaskHandle, log_transition, submit_closure, submit_future,
+};
+use sluice_core::Outcome;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -78,6 +81,54 @@ impl<'m> TaskBuilder<'m> {
         self
     }
 
+    /// Guards the task with the circuit breaker registered as `name`: while the breaker
+    /// is open the task is answered [`TaskError::Rejected`] at once, without running, and
+    /// counted as rejected; otherwise how its work ends is recorded — a value is a
+    /// success, its own error, a panic or a timeout a failure, a cancellation nothing.
+    /// Tasks of any route may share a breaker. An unknown name answers
+    /// [`TaskError::UnknownBreaker`].
+    pub fn breaker(mut self, name: impl Into<String>) -> Self {
+        self.policy.breaker = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Asks the task's breaker, if it has one: `Ok` with its admitted call, or `Err`
+    /// with the answer for a task that must not run.
+    fn admit<T, E>(&self, route: &Route) -> Result<Option<Guarded>, TaskHandle<T, E>> {
+        let Some(name) = &self.policy.breaker else {
+            return Ok(None);
+        };
+        let Some(breaker) = self.mgr.inner().breakers.get(&**name) else {
+            return Err(TaskHandle::answered(TaskError::UnknownBreaker(
+                name.to_string(),
+            )));
+        };
+        match breaker.try_acquire() {
+            Ok(call) => {
+                if let Some(transition) = call.transition() {
+                    log_transition(name, transition);
+                }
+                Ok(Some(Guarded {
+                    name: name.clone(),
+                    call,
+                }))
+            }
+            Err(rejected) => {
+                route.counters.submitted();
+                route.counters.ended(Outcome::Rejected);
+                tracing::debug!(
+                    breaker = &**name,
+                    task = self.policy.name.as_deref(),
+                    "rejected by circuit breaker"
+                );
+                Err(TaskHandle::answered(TaskError::Rejected {
+                    breaker: name.to_string(),
+                    retry_after: rejected.retry_after(),
+                }))
+            }
+        }
+    }
+
     fn closure<F, T, E>(self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -85,14 +136,19 @@ impl<'m> TaskBuilder<'m> {
         E: Send + 'static,
     {
         let inner = self.mgr.inner();
+        if let Some(refused) = self.mgr.refuse(route) {
+            return refused;
+        }
+        let guard = match self.admit(route) {
+            Ok(guard) => guard,
+            Err(answered) => return answered,
+        };
         let deadline = self.policy.timeout.map(|after| Deadline {
             after,
             runtime: self.mgr.io_handle().clone(),
             name: self.policy.name.clone(),
         });
-        self.mgr
-            .refuse(route)
-            .unwrap_or_else(|| submit_closure(route, &inner.scope, deadline, work))
+        submit_closure(route, &inner.scope, deadline, guard, work)
     }
 
     /// As [`ConcurrencyManager::run_cpu`], with this task's policies.
@@ -172,17 +228,15 @@ impl<'m> TaskBuilder<'m> {
         E: Send + 'static,
     {
         let inner = self.mgr.inner();
-        let policy = self.policy;
-        self.mgr.refuse(&inner.io).unwrap_or_else(|| {
-            submit_future(
-                &inner.io,
-                &inner.scope,
-                &inner.io_pool,
-                &inner.stop,
-                policy,
-                future,
-            )
-        })
+        if let Some(refused) = self.mgr.refuse(&inner.io) {
+            return refused;
+        }
+        let guard = match self.admit(&inner.io) {
+            Ok(guard) => guard,
+            Err(answered) => return answered,
+        };
+        let (io, scope, pool, stop) = (&inner.io, &inner.scope, &inner.io_pool, &inner.stop);
+        submit_future(io, scope, pool, stop, self.policy, guard, future)
     }
 
     /// As [`ConcurrencyManager::run_on`], with this task's policies.
@@ -213,6 +267,7 @@ impl fmt::Debug for TaskBuilder<'_> {
         f.debug_struct("TaskBuilder")
             .field("name", &self.policy.name)
             .field("timeout", &self.policy.timeout)
+            .field("breaker", &self.policy.breaker)
             .finish_non_exhaustive()
     }
 }

@@ -1,12 +1,13 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{Control, Deadline, Slot, TaskHandle, panic_message, run_as_task};
+use super::{Control, Deadline, Guarded, Slot, TaskHandle, panic_message, run_as_task};
 use crate::route::Route;
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Permit, StartError};
+use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
 use sluice_exec::{Executor, Job};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A closure task, shared by its handle, its place in the gate's queue and its job.
 struct ClosureTask<F, T, E> {
@@ -18,6 +19,8 @@ struct ClosureTask<F, T, E> {
     reply: Arc<Reply<T, E>>,
     /// When the body must answer by, if it has a timeout.
     deadline: Option<Deadline>,
+    /// Its circuit breaker's call, recorded when the body ends.
+    guard: Mutex<Option<Guarded>>,
 }
 
 /// Submits `work` to `route`: it waits at the route's gate, then runs on its backend.
@@ -25,6 +28,7 @@ pub(crate) fn submit_closure<F, T, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
     deadline: Option<Deadline>,
+    guard: Option<Guarded>,
     work: F,
 ) -> TaskHandle<T, E>
 where
@@ -38,6 +42,7 @@ where
         work: Mutex::new(Some(work)),
         reply: Arc::new(Reply::new(route.clone(), completer)),
         deadline,
+        guard: Mutex::new(guard),
     });
     route.counters.submitted();
     route.gate.enqueue(Box::new(Queued(task.clone())));
@@ -55,10 +60,7 @@ where
     fn run(&self, permit: Option<Permit>) {
         match self.token.try_start() {
             Ok(()) => {
-                let work = match self.work.lock() {
-                    Ok(mut work) => work.take(),
-                    Err(poisoned) => poisoned.into_inner().take(),
-                };
+                let work = take(&self.work);
                 let Some(work) = work else { return };
                 self.reply.route.counters.started();
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
@@ -68,10 +70,12 @@ where
                     .deadline
                     .as_ref()
                     .map(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
+                let began = Instant::now();
                 run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));
                     let (outcome, answer) = settle(result);
+                    self.record_breaker(outcome, began.elapsed());
                     self.reply.finished(outcome, answer);
                 });
                 if let Some(timer) = timer {
@@ -83,14 +87,27 @@ where
         }
     }
 
+    /// Tells the task's circuit breaker how the body ended (a task answered at its
+    /// deadline counts as timed out, whatever its body did later).
+    fn record_breaker(&self, outcome: Outcome, elapsed: Duration) {
+        if let Some(guard) = take(&self.guard) {
+            let outcome = if self.reply.answered_early() {
+                Outcome::TimedOut
+            } else {
+                outcome
+            };
+            guard.record(outcome, elapsed);
+        }
+    }
+
     /// Settles a task that will never start.
     fn drop_unstarted(&self) {
-        let work = match self.work.lock() {
-            Ok(mut work) => work.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let work = take(&self.work);
         // Dropped outside the lock: the closure's captures are user code.
         drop(work);
+        // A breaker call goes back now (a half-open probe frees its slot), not when the
+        // last reference to the task happens to go.
+        drop(take(&self.guard));
         self.reply.cancelled_unstarted();
     }
 }
@@ -131,6 +148,14 @@ pub(crate) fn execute(executor: &dyn Executor, job: Job) {
             backend = executor.name(),
             "a backend panicked in execute; its job was dropped"
         );
+    }
+}
+
+/// Takes what a mutex holds, poisoned or not.
+pub(crate) fn take<X>(slot: &Mutex<Option<X>>) -> Option<X> {
+    match slot.lock() {
+        Ok(mut slot) => slot.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
     }
 }
 

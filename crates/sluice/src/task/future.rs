@@ -1,7 +1,8 @@
 //! Tasks whose work is a future: the io route.
 
+use super::closure::take;
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, Policy, TaskHandle, run_polled};
+use super::{CatchUnwind, Control, Guarded, Policy, TaskHandle, run_polled};
 use crate::TaskError;
 use crate::route::Route;
 use sluice_core::{
@@ -12,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// A future task, shared by its handle, its place in the gate's queue and the
@@ -29,6 +31,8 @@ struct FutureTask<Fut, T, E> {
     pool: Arc<IoPool>,
     /// Its name and timeout.
     policy: Policy,
+    /// Its circuit breaker's call, recorded when the future ends.
+    guard: Mutex<Option<Guarded>>,
 }
 
 /// Submits `future` to the io `route`, which waits at the gate and then runs on `pool`.
@@ -39,6 +43,7 @@ pub(crate) fn submit_future<Fut, T, E>(
     pool: &Arc<IoPool>,
     stop: &CancellationToken,
     policy: Policy,
+    guard: Option<Guarded>,
     future: Fut,
 ) -> TaskHandle<T, E>
 where
@@ -52,6 +57,7 @@ where
         stop: stop.child_token(),
         future: Mutex::new(Some(future)),
         policy,
+        guard: Mutex::new(guard),
         reply: Reply::new(route.clone(), completer),
         pool: pool.clone(),
     });
@@ -67,10 +73,7 @@ where
     E: Send + 'static,
 {
     fn take_future(&self) -> Option<Fut> {
-        match self.future.lock() {
-            Ok(mut future) => future.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        take(&self.future)
     }
 
     /// The runtime task. The guard is made before the future, so that a runtime that
@@ -91,6 +94,7 @@ where
                     self.reply.route.counters.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
                     let timeout = self.policy.timeout;
+                    let began = Instant::now();
                     let timed = async move {
                         match timeout {
                             // Dropped at the deadline: a future can be stopped from outside.
@@ -111,6 +115,9 @@ where
                             (Outcome::TimedOut, Err(TaskError::TimedOut))
                         }
                     };
+                    if let Some(guard) = take(&self.guard) {
+                        guard.record(outcome, began.elapsed());
+                    }
                     self.reply.finished(outcome, answer);
                 }
                 Err(StartError::Cancelled) => self.drop_unstarted(),
@@ -121,6 +128,7 @@ where
 
     fn drop_unstarted(&self) {
         drop(self.take_future());
+        drop(take(&self.guard));
         self.reply.cancelled_unstarted();
     }
 }

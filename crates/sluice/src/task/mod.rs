@@ -28,5 +28,5 @@ pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
 pub(crate) use panic::{CatchUnwind, panic_message};
-pub(crate) use policy::{Deadline, Policy};
+pub(crate) use policy::{Deadline, Guarded, Policy, log_transition};
 pub(crate) use reply::Reply;

@@ -2,7 +2,7 @@
 //! retry, breaker, key and priority policies of the open issue will join them here.
 
 use super::Reply;
-use sluice_core::CancelToken;
+use sluice_core::{Call, CancelToken, Outcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -15,6 +15,45 @@ pub(crate) struct Policy {
     pub(crate) name: Option<Arc<str>>,
     /// How long one attempt may run, from the moment its body starts.
     pub(crate) timeout: Option<Duration>,
+    /// The circuit breaker guarding it, by name.
+    pub(crate) breaker: Option<Arc<str>>,
+}
+
+/// A call admitted by a circuit breaker, travelling with its task until the body ends.
+/// Dropped without a result (the task was cancelled or never ran), it records nothing
+/// and gives back a half-open probe slot.
+pub(crate) struct Guarded {
+    /// The breaker's name, for the log line.
+    pub(crate) name: Arc<str>,
+    /// The admitted call.
+    pub(crate) call: Call,
+}
+
+impl Guarded {
+    /// Records how the body ended: a value is a success; its own error, a panic or a
+    /// timeout is a failure; anything else records nothing.
+    pub(crate) fn record(self, outcome: Outcome, elapsed: Duration) {
+        let Guarded { name, call } = self;
+        let transition = match outcome {
+            Outcome::Succeeded => call.success(elapsed),
+            Outcome::Failed | Outcome::Panicked | Outcome::TimedOut => call.failure(elapsed),
+            Outcome::Cancelled | Outcome::Rejected => None,
+        };
+        if let Some(transition) = transition {
+            log_transition(&name, transition);
+        }
+    }
+}
+
+/// A breaker's change of state, as a `tracing` event.
+pub(crate) fn log_transition(name: &str, transition: Transition) {
+    tracing::warn!(
+        breaker = name,
+        from = %transition.from,
+        to = %transition.to,
+        generation = transition.generation,
+        "circuit breaker changed state"
+    );
 }
 
 /// A timeout armed on a runtime's timer, for work that cannot be stopped from outside.

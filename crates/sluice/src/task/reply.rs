@@ -36,6 +36,11 @@ impl<T, E> Reply<T, E> {
         }
     }
 
+    /// Whether the task was answered while its body ran (it timed out).
+    pub(crate) fn answered_early(&self) -> bool {
+        self.early.load(Ordering::Acquire)
+    }
+
     /// Whether the answer has gone out.
     pub(crate) fn is_answered(&self) -> bool {
         match self.completer.lock() {
