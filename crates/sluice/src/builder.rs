@@ -3,7 +3,8 @@
 use crate::BuildError;
 use crate::manager::{ConcurrencyManager, Inner};
 use crate::route::{Route, RouteKind};
-use sluice_core::{BreakerConfig, CancelScope, CircuitBreaker, Clock, MonotonicClock};
+use crate::task::keys;
+use sluice_core::{BreakerConfig, CancelScope, CircuitBreaker, Clock, KeyOrder, MonotonicClock};
 use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
 use std::collections::HashMap;
 use std::fmt;
@@ -62,6 +63,8 @@ pub struct ManagerBuilder {
     breakers: Vec<(String, BreakerConfig)>,
     /// The clock every breaker reads; a monotonic clock unless a test injects one.
     breaker_clock: Option<Arc<dyn Clock>>,
+    /// How keyed tasks are ordered.
+    key_order: KeyOrder,
 }
 
 impl ManagerBuilder {
@@ -167,6 +170,13 @@ impl ManagerBuilder {
         self
     }
 
+    /// How tasks given a [`key`](crate::TaskBuilder::key) are ordered: per key (the
+    /// default), strictly one at a time, or not at all.
+    pub fn key_order(mut self, order: KeyOrder) -> Self {
+        self.key_order = order;
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -233,6 +243,7 @@ impl ManagerBuilder {
             io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking),
             custom,
             breakers,
+            keys: keys(self.key_order),
             io_pool,
             scope: CancelScope::new(),
             stop: CancellationToken::new(),

@@ -73,10 +73,10 @@ pub use error::{BuildError, TaskError};
 pub use manager::{ConcurrencyManager, TaskBuilder};
 pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
-pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, ManualClock};
+pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock};
 pub use sluice_exec::{Executor, Job};
 pub use snapshot::{BreakerView, Counts, RouteSnapshot, Snapshot};
-pub use task::{TaskHandle, is_cancelled};
+pub use task::{OnKeyFailure, TaskHandle, is_cancelled};
 
 /// The README's example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

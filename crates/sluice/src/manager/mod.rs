@@ -13,7 +13,7 @@ use crate::TaskError;
 use crate::builder::ManagerBuilder;
 use crate::route::Route;
 use crate::snapshot::Snapshot;
-use crate::task::TaskHandle;
+use crate::task::{Keys, TaskHandle, drain_keys};
 use sluice_core::{CancelScope, CircuitBreaker, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) custom: HashMap<String, Arc<Route>>,
     /// Circuit breakers by name.
     pub(crate) breakers: HashMap<String, CircuitBreaker>,
+    /// Keyed tasks waiting for their key's turn.
+    pub(crate) keys: Arc<Keys>,
     /// The tokio side, for spawning futures.
     pub(crate) io_pool: Arc<IoPool>,
     /// Cancellation shared by every task.
@@ -100,7 +102,12 @@ impl Inner {
     /// yet started refuse to start. Returns how many waiting tasks it cancelled.
     pub(crate) fn abort_pending(&self) -> usize {
         self.scope.abort_pending();
-        let cancelled: usize = self.routes().map(|route| route.gate.drain_deferred()).sum();
+        let waiting_for_keys = drain_keys(&self.keys);
+        let cancelled: usize = waiting_for_keys
+            + self
+                .routes()
+                .map(|route| route.gate.drain_deferred())
+                .sum::<usize>();
         tracing::info!(cancelled, "sluice: pending tasks aborted");
         cancelled
     }
@@ -221,6 +228,7 @@ impl Drop for Inner {
         self.closed.store(true, Ordering::Release);
         self.scope.cancel_all();
         self.stop.cancel();
+        drain_keys(&self.keys);
         for route in self.routes() {
             route.gate.drain_deferred();
             route.executor.shutdown();

@@ -4,7 +4,8 @@ use super::ConcurrencyManager;
 use crate::TaskError;
 use crate::route::Route;
 use crate::task::{
-    Deadline, Guarded, Policy, TaskHandle, log_transition, submit_closure, submit_future,
+    Deadline, Guarded, KeyState, Keys, OnKeyFailure, Policy, TaskHandle, log_transition,
+    submit_closure, submit_future,
 };
 use sluice_core::Outcome;
 use std::convert::Infallible;
@@ -129,6 +130,53 @@ impl<'m> TaskBuilder<'m> {
         }
     }
 
+    /// Orders the task by `key`: it goes to its route only when its key's turn comes, and
+    /// the next task of the key only once it has really ended (its answer given and its
+    /// work returned). With [`KeyOrder::PerKey`](crate::KeyOrder) (the default) tasks of
+    /// one key run one at a time in submission order and different keys in parallel;
+    /// [`KeyOrder::Strict`](crate::KeyOrder) runs one keyed task at a time across the
+    /// manager; [`KeyOrder::Relaxed`](crate::KeyOrder) keeps no order. Set the order with
+    /// [`ManagerBuilder::key_order`](crate::ManagerBuilder::key_order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let writes: Vec<_> = (0..5)
+    ///     .map(|i| {
+    ///         let log = log.clone();
+    ///         mgr.task("append").key("customer-42").run_cpu(move || log.lock().unwrap().push(i))
+    ///     })
+    ///     .collect();
+    /// for write in writes {
+    ///     write.wait()?;
+    /// }
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4], "one key: in submission order");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.policy.key = Some(Arc::from(key.into()));
+        self
+    }
+
+    /// What happens to the tasks of this task's key queued behind it if it finally fails
+    /// (its own error, a panic or a timeout): they run as usual
+    /// ([`OnKeyFailure::Continue`], the default) or are cancelled
+    /// ([`OnKeyFailure::CancelRest`]).
+    pub fn on_key_failure(mut self, policy: OnKeyFailure) -> Self {
+        self.policy.on_key_failure = policy;
+        self
+    }
+
+    fn keyed<'i>(&self, inner: &'i super::Inner) -> Option<(KeyState, &'i Arc<Keys>)> {
+        let key = self.policy.key.clone()?;
+        Some((KeyState::new(key, self.policy.on_key_failure), &inner.keys))
+    }
+
     fn closure<F, T, E>(self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
     where
         F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -148,7 +196,8 @@ impl<'m> TaskBuilder<'m> {
             runtime: self.mgr.io_handle().clone(),
             name: self.policy.name.clone(),
         });
-        submit_closure(route, &inner.scope, deadline, guard, work)
+        let keyed = self.keyed(inner);
+        submit_closure(route, &inner.scope, deadline, guard, keyed, work)
     }
 
     /// As [`ConcurrencyManager::run_cpu`], with this task's policies.
@@ -235,8 +284,8 @@ impl<'m> TaskBuilder<'m> {
             Ok(guard) => guard,
             Err(answered) => return answered,
         };
-        let (io, scope, pool, stop) = (&inner.io, &inner.scope, &inner.io_pool, &inner.stop);
-        submit_future(io, scope, pool, stop, self.policy, guard, future)
+        let keyed = self.keyed(inner);
+        submit_future(inner, self.policy, guard, keyed, future)
     }
 
     /// As [`ConcurrencyManager::run_on`], with this task's policies.
@@ -268,6 +317,7 @@ impl fmt::Debug for TaskBuilder<'_> {
             .field("name", &self.policy.name)
             .field("timeout", &self.policy.timeout)
             .field("breaker", &self.policy.breaker)
+            .field("key", &self.policy.key)
             .finish_non_exhaustive()
     }
 }

@@ -1,7 +1,10 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{Control, Deadline, Guarded, Slot, TaskHandle, panic_message, run_as_task};
+use super::{
+    Control, Deadline, Guarded, KeyState, Keys, Slot, TaskHandle, Turn, Turnable, panic_message,
+    run_as_task, submit_keyed,
+};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
 use sluice_exec::{Executor, Job};
@@ -21,6 +24,8 @@ struct ClosureTask<F, T, E> {
     deadline: Option<Deadline>,
     /// Its circuit breaker's call, recorded when the body ends.
     guard: Mutex<Option<Guarded>>,
+    /// Its key, if it is ordered by one.
+    keyed: Option<KeyState>,
 }
 
 /// Submits `work` to `route`: it waits at the route's gate, then runs on its backend.
@@ -29,6 +34,7 @@ pub(crate) fn submit_closure<F, T, E>(
     scope: &CancelScope,
     deadline: Option<Deadline>,
     guard: Option<Guarded>,
+    keyed: Option<(KeyState, &Arc<Keys>)>,
     work: F,
 ) -> TaskHandle<T, E>
 where
@@ -37,15 +43,27 @@ where
     E: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
+    let (state, keys) = match keyed {
+        Some((state, keys)) => (Some(state), Some(keys)),
+        None => (None, None),
+    };
     let task = Arc::new(ClosureTask {
         token: scope.token(),
         work: Mutex::new(Some(work)),
         reply: Arc::new(Reply::new(route.clone(), completer)),
         deadline,
         guard: Mutex::new(guard),
+        keyed: state,
     });
     route.counters.submitted();
-    route.gate.enqueue(Box::new(Queued(task.clone())));
+    match keys {
+        None => route.gate.enqueue(Box::new(Queued(task.clone()))),
+        Some(keys) => {
+            if let (Some(waiting), Some(state)) = (submit_keyed(keys, task.clone()), &task.keyed) {
+                state.wait_at(waiting);
+            }
+        }
+    }
     TaskHandle::new(completion, Some(task))
 }
 
@@ -71,15 +89,20 @@ where
                     .as_ref()
                     .map(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
                 let began = Instant::now();
-                run_as_task(&self.token, slot, || {
+                let outcome = run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));
                     let (outcome, answer) = settle(result);
-                    self.record_breaker(outcome, began.elapsed());
+                    let outcome = self.record_breaker(outcome, began.elapsed());
                     self.reply.finished(outcome, answer);
+                    outcome
                 });
                 if let Some(timer) = timer {
                     timer.abort();
+                }
+                // Only now, with the body really ended, may the key's next task start.
+                if let Some(keyed) = &self.keyed {
+                    keyed.release(outcome);
                 }
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
@@ -89,15 +112,17 @@ where
 
     /// Tells the task's circuit breaker how the body ended (a task answered at its
     /// deadline counts as timed out, whatever its body did later).
-    fn record_breaker(&self, outcome: Outcome, elapsed: Duration) {
+    /// Returns the outcome as the task's policies see it.
+    fn record_breaker(&self, outcome: Outcome, elapsed: Duration) -> Outcome {
+        let outcome = if self.reply.answered_early() {
+            Outcome::TimedOut
+        } else {
+            outcome
+        };
         if let Some(guard) = take(&self.guard) {
-            let outcome = if self.reply.answered_early() {
-                Outcome::TimedOut
-            } else {
-                outcome
-            };
             guard.record(outcome, elapsed);
         }
+        outcome
     }
 
     /// Settles a task that will never start.
@@ -109,6 +134,9 @@ where
         // last reference to the task happens to go.
         drop(take(&self.guard));
         self.reply.cancelled_unstarted();
+        if let Some(keyed) = &self.keyed {
+            keyed.release(Outcome::Cancelled);
+        }
     }
 }
 
@@ -156,6 +184,37 @@ pub(crate) fn take<X>(slot: &Mutex<Option<X>>) -> Option<X> {
     match slot.lock() {
         Ok(mut slot) => slot.take(),
         Err(poisoned) => poisoned.into_inner().take(),
+    }
+}
+
+impl<F, T, E> Turnable for ClosureTask<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn take_turn(self: Arc<Self>, turn: Turn) {
+        let live = self.token.is_pending();
+        if let Some(keyed) = &self.keyed
+            && keyed.hold(turn, live)
+        {
+            let gate = self.reply.route.gate.clone();
+            gate.enqueue(Box::new(Queued(self)));
+        }
+    }
+
+    fn cancel_waiting(&self) -> bool {
+        let live = self.token.claim_cancelled();
+        if live {
+            self.drop_unstarted();
+        }
+        live
+    }
+
+    fn key(&self) -> Arc<str> {
+        self.keyed
+            .as_ref()
+            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
     }
 }
 

@@ -2,12 +2,13 @@
 
 use super::closure::take;
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, Guarded, Policy, TaskHandle, run_polled};
-use crate::TaskError;
-use crate::route::Route;
-use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError,
+use super::{
+    CatchUnwind, Control, Guarded, KeyState, Keys, Policy, TaskHandle, Turn, Turnable, run_polled,
+    submit_keyed,
 };
+use crate::TaskError;
+use crate::manager::Inner;
+use sluice_core::{CancelOutcome, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError};
 use sluice_exec::IoPool;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,17 +34,17 @@ struct FutureTask<Fut, T, E> {
     policy: Policy,
     /// Its circuit breaker's call, recorded when the future ends.
     guard: Mutex<Option<Guarded>>,
+    /// Its key, if it is ordered by one.
+    keyed: Option<KeyState>,
 }
 
 /// Submits `future` to the io `route`, which waits at the gate and then runs on `pool`.
 /// `stop` is the manager's token for dropping every running future at shutdown.
 pub(crate) fn submit_future<Fut, T, E>(
-    route: &Arc<Route>,
-    scope: &CancelScope,
-    pool: &Arc<IoPool>,
-    stop: &CancellationToken,
+    inner: &Inner,
     policy: Policy,
     guard: Option<Guarded>,
+    keyed: Option<(KeyState, &Arc<Keys>)>,
     future: Fut,
 ) -> TaskHandle<T, E>
 where
@@ -51,7 +52,12 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
+    let (route, scope, pool, stop) = (&inner.io, &inner.scope, &inner.io_pool, &inner.stop);
     let (completer, completion) = sluice_core::completion();
+    let (state, keys) = match keyed {
+        Some((state, keys)) => (Some(state), Some(keys)),
+        None => (None, None),
+    };
     let task = Arc::new(FutureTask {
         token: scope.token(),
         stop: stop.child_token(),
@@ -60,9 +66,17 @@ where
         guard: Mutex::new(guard),
         reply: Reply::new(route.clone(), completer),
         pool: pool.clone(),
+        keyed: state,
     });
     route.counters.submitted();
-    route.gate.enqueue(Box::new(Queued(task.clone())));
+    match keys {
+        None => route.gate.enqueue(Box::new(Queued(task.clone()))),
+        Some(keys) => {
+            if let (Some(waiting), Some(state)) = (submit_keyed(keys, task.clone()), &task.keyed) {
+                state.wait_at(waiting);
+            }
+        }
+    }
     TaskHandle::new(completion, Some(task))
 }
 
@@ -119,6 +133,9 @@ where
                         guard.record(outcome, began.elapsed());
                     }
                     self.reply.finished(outcome, answer);
+                    if let Some(keyed) = &self.keyed {
+                        keyed.release(outcome);
+                    }
                 }
                 Err(StartError::Cancelled) => self.drop_unstarted(),
                 Err(StartError::Claimed) => {}
@@ -129,6 +146,9 @@ where
     fn drop_unstarted(&self) {
         drop(self.take_future());
         drop(take(&self.guard));
+        if let Some(keyed) = &self.keyed {
+            keyed.release(Outcome::Cancelled);
+        }
         self.reply.cancelled_unstarted();
     }
 }
@@ -222,6 +242,10 @@ where
             task.reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
+        // A no-op when the run already released it; here for a runtime that dropped it.
+        if let Some(keyed) = &task.keyed {
+            keyed.release(Outcome::Cancelled);
+        }
         self.lease.end();
     }
 }
@@ -251,6 +275,37 @@ where
 
     /// A future cannot run on a caller's thread; the runtime makes progress on its own.
     fn help(&self) {}
+}
+
+impl<Fut, T, E> Turnable for FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn take_turn(self: Arc<Self>, turn: Turn) {
+        let live = self.token.is_pending();
+        if let Some(keyed) = &self.keyed
+            && keyed.hold(turn, live)
+        {
+            let gate = self.reply.route.gate.clone();
+            gate.enqueue(Box::new(Queued(self)));
+        }
+    }
+
+    fn cancel_waiting(&self) -> bool {
+        let live = self.token.claim_cancelled();
+        if live {
+            self.drop_unstarted();
+        }
+        live
+    }
+
+    fn key(&self) -> Arc<str> {
+        self.keyed
+            .as_ref()
+            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
+    }
 }
 
 /// The task's place in the io gate's queue.

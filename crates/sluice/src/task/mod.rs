@@ -16,6 +16,7 @@ mod closure;
 mod context;
 mod future;
 mod handle;
+mod keyed;
 mod panic;
 mod policy;
 mod reply;
@@ -27,6 +28,10 @@ pub(crate) use future::InFrame;
 pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
+pub use keyed::OnKeyFailure;
+pub(crate) use keyed::{
+    KeyState, Keys, Turn, Turnable, drain as drain_keys, keys, submit as submit_keyed,
+};
 pub(crate) use panic::{CatchUnwind, panic_message};
 pub(crate) use policy::{Deadline, Guarded, Policy, log_transition};
 pub(crate) use reply::Reply;

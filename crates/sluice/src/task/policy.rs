@@ -1,7 +1,7 @@
 //! What a task asks of the manager besides its work: a name and a timeout for now; the
 //! retry, breaker, key and priority policies of the open issue will join them here.
 
-use super::Reply;
+use super::{OnKeyFailure, Reply};
 use sluice_core::{Call, CancelToken, Outcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,10 @@ pub(crate) struct Policy {
     pub(crate) timeout: Option<Duration>,
     /// The circuit breaker guarding it, by name.
     pub(crate) breaker: Option<Arc<str>>,
+    /// The key that orders it, if any.
+    pub(crate) key: Option<Arc<str>>,
+    /// What its final failure does to the tasks of its key behind it.
+    pub(crate) on_key_failure: OnKeyFailure,
 }
 
 /// A call admitted by a circuit breaker, travelling with its task until the body ends.

@@ -1,0 +1,190 @@
+//! Per-key ordering for tasks: a task with a key waits for its key's turn before it
+//! goes to its route's gate, and passes the turn on when it has really ended.
+
+use sluice_core::{KeyOrder, KeyedQueue, Outcome, Submitted, Ticket};
+use std::sync::{Arc, Mutex};
+
+/// A task that can wait for a key's turn.
+pub(crate) trait Turnable: Send + Sync {
+    /// The task got its key's turn: it goes to its gate, holding `turn` until it ends
+    /// (or drops it at once if it was settled meanwhile).
+    fn take_turn(self: Arc<Self>, turn: Turn);
+
+    /// The task was taken out of the key's queue (abort, shutdown, a failure before it):
+    /// settles it as cancelled; true if it was still live.
+    fn cancel_waiting(&self) -> bool;
+
+    /// The key it was submitted under.
+    fn key(&self) -> Arc<str>;
+}
+
+/// What to do with the tasks of a key behind one that finally fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnKeyFailure {
+    /// Run them as usual (the default).
+    #[default]
+    Continue,
+    /// Cancel them: each answers [`TaskError::Cancelled`](crate::TaskError::Cancelled)
+    /// without running.
+    CancelRest,
+}
+
+/// The manager's key queue: which task of each key may go to its gate.
+pub(crate) type Keys = KeyedQueue<Arc<str>, Arc<dyn Turnable>>;
+
+/// Makes a keyed queue for the manager.
+pub(crate) fn keys(order: KeyOrder) -> Arc<Keys> {
+    Arc::new(KeyedQueue::new(order))
+}
+
+/// A key's turn, held by one task; dropping it hands the turn to the next task of the
+/// key (or, in strict order, of the manager).
+pub(crate) struct Turn {
+    /// The queue the turn belongs to.
+    keys: Arc<Keys>,
+    /// The key.
+    key: Arc<str>,
+    /// Set when the holder failed and its policy cancels the rest of the key.
+    cancel_rest: bool,
+}
+
+impl Turn {
+    /// Marks that the holder failed and the tasks behind it must be cancelled.
+    pub(crate) fn cancel_rest(&mut self) {
+        self.cancel_rest = true;
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let next = if self.cancel_rest {
+            let rest = self.keys.finish_and_cancel_rest(&self.key);
+            for task in rest.cancelled {
+                task.cancel_waiting();
+            }
+            rest.next
+        } else {
+            self.keys.finish(&self.key)
+        };
+        if let Some(next) = next {
+            // In strict order the next task may be of another key: the turn is its now.
+            let turn = Turn {
+                keys: self.keys.clone(),
+                key: next.key(),
+                cancel_rest: false,
+            };
+            next.take_turn(turn);
+        }
+    }
+}
+
+/// Where a task waits for its turn, to take it out again if it is cancelled.
+pub(crate) struct Waiting {
+    /// The queue it waits in.
+    keys: Arc<Keys>,
+    /// Its place.
+    ticket: Ticket,
+}
+
+impl Waiting {
+    /// Takes the task out of the queue (it was cancelled while waiting).
+    pub(crate) fn leave(self) {
+        drop(self.keys.cancel(self.ticket));
+    }
+}
+
+/// Submits `task` under `key`: it takes its turn now, or waits (and the returned
+/// `Waiting` lets it leave if it is cancelled).
+pub(crate) fn submit(keys: &Arc<Keys>, task: Arc<dyn Turnable>) -> Option<Waiting> {
+    let key = task.key();
+    match keys.submit(key.clone(), task) {
+        Submitted::Run(task) => {
+            let turn = Turn {
+                keys: keys.clone(),
+                key,
+                cancel_rest: false,
+            };
+            task.take_turn(turn);
+            None
+        }
+        Submitted::Queued(ticket) => Some(Waiting {
+            keys: keys.clone(),
+            ticket,
+        }),
+    }
+}
+
+/// Takes every waiting task out of the queue and cancels it; returns how many were live.
+pub(crate) fn drain(keys: &Keys) -> usize {
+    keys.drain_all()
+        .into_iter()
+        .filter(|task| task.cancel_waiting())
+        .count()
+}
+
+/// A keyed task's side of the ordering: its key, its policy on failure, and the turn or
+/// the place in the queue it holds.
+pub(crate) struct KeyState {
+    /// The key it was submitted under.
+    pub(crate) key: Arc<str>,
+    /// What a final failure does to the tasks behind it.
+    on_failure: OnKeyFailure,
+    /// The turn, once it has it.
+    turn: Mutex<Option<Turn>>,
+    /// Its place in the queue while it waits.
+    waiting: Mutex<Option<Waiting>>,
+}
+
+impl KeyState {
+    pub(crate) fn new(key: Arc<str>, on_failure: OnKeyFailure) -> Self {
+        KeyState {
+            key,
+            on_failure,
+            turn: Mutex::new(None),
+            waiting: Mutex::new(None),
+        }
+    }
+
+    /// Remembers where the task waits.
+    pub(crate) fn wait_at(&self, waiting: Waiting) {
+        *lock(&self.waiting) = Some(waiting);
+    }
+
+    /// Keeps the turn while the task is live (true: send it to its gate); hands it on
+    /// at once otherwise.
+    pub(crate) fn hold(&self, turn: Turn, live: bool) -> bool {
+        lock(&self.waiting).take();
+        if live {
+            *lock(&self.turn) = Some(turn);
+        }
+        live
+    }
+
+    /// The task ended, or was settled without running: leaves the queue if it still
+    /// waits, and hands the turn on — cancelling the rest of the key first if it failed
+    /// and its policy says so.
+    pub(crate) fn release(&self, outcome: Outcome) {
+        if let Some(waiting) = lock(&self.waiting).take() {
+            waiting.leave();
+        }
+        let turn = lock(&self.turn).take();
+        if let Some(mut turn) = turn {
+            let failed = matches!(
+                outcome,
+                Outcome::Failed | Outcome::Panicked | Outcome::TimedOut
+            );
+            if failed && self.on_failure == OnKeyFailure::CancelRest {
+                turn.cancel_rest();
+            }
+            // Dropped outside the locks: handing the turn on starts the next task.
+            drop(turn);
+        }
+    }
+}
+
+fn lock<X>(mutex: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
