@@ -25,10 +25,15 @@ pub struct Fixture {
 impl Fixture {
     /// Pools of `threads` threads on both sides.
     pub fn new(threads: usize) -> Self {
+        let never_trips = sluice::BreakerConfig::builder()
+            .consecutive_failures(1_000_000)
+            .build()
+            .expect("a valid breaker config");
         let mgr = ConcurrencyManager::builder()
             .cpu_threads(threads)
             .chunk_threads(threads)
             .io_threads(threads)
+            .breaker("bench", never_trips)
             .build()
             .expect("the manager builds");
         let rayon = rayon::ThreadPoolBuilder::new()
@@ -90,6 +95,34 @@ pub fn map_heavy_sluice(fx: &Fixture, n: u64, micros: u64) -> Vec<u64> {
         .map_chunks(0..n, move |i| busy_item(i, micros))
         .wait()
         .expect("the map runs")
+}
+
+/// `n` tasks of about `micros` µs each, submitted at once and then waited for.
+pub fn tasks_plain(fx: &Fixture, n: usize, micros: u64) {
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| fx.mgr.run_cpu(move || busy_item(i, micros)))
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
+}
+
+/// The same tasks with a timeout and a circuit breaker configured, neither of which ever
+/// triggers (a minute-long timeout, a breaker that never trips). Retry joins them when
+/// it exists.
+pub fn tasks_with_policies(fx: &Fixture, n: usize, micros: u64) {
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| {
+            fx.mgr
+                .task("bench")
+                .timeout(std::time::Duration::from_secs(60))
+                .breaker("bench")
+                .run_cpu(move || busy_item(i, micros))
+        })
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
 }
 
 /// `n` sequential round trips: `rayon::ThreadPool::spawn` and a oneshot, waited on.

@@ -110,6 +110,7 @@ fn main() {
         (false, false) => (21, 2_000, 10_000_000, 1_000),
     };
     let heavy_ops = usize::try_from(heavy).unwrap_or(usize::MAX);
+    let policy_tasks = if smoke { 50 } else { 5_000 };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let fx: &'static Fixture = Box::leak(Box::new(Fixture::new(threads)));
     let item_ops = usize::try_from(items).unwrap_or(usize::MAX);
@@ -154,6 +155,14 @@ fn main() {
             anchor: Box::new(move || drop(black_box(map_sequential(items)))),
             ours: Box::new(move || drop(black_box(map_sluice(fx, items)))),
             max_ratio: seq_target,
+        },
+        Pair {
+            name: "10 µs tasks with timeout + breaker, never triggered",
+            anchor_label: "the same tasks with no policy",
+            ops: policy_tasks,
+            anchor: Box::new(move || tasks_plain(fx, policy_tasks, 10)),
+            ours: Box::new(move || tasks_with_policies(fx, policy_tasks, 10)),
+            max_ratio: 1.05,
         },
         Pair {
             name: "`map_chunks`, items of ~1 ms",

@@ -3,7 +3,7 @@
 use crate::BuildError;
 use crate::manager::{ConcurrencyManager, Inner};
 use crate::route::{Route, RouteKind};
-use crate::task::keys;
+use crate::task::{Deadlines, keys};
 use sluice_core::{BreakerConfig, CancelScope, CircuitBreaker, Clock, KeyOrder, MonotonicClock};
 use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
 use std::collections::HashMap;
@@ -244,6 +244,12 @@ impl ManagerBuilder {
             custom,
             breakers,
             keys: keys(self.key_order),
+            deadlines: Arc::new(Deadlines::start().map_err(|source| {
+                sluice_exec::ExecError::Thread {
+                    name: "sluice-deadlines".into(),
+                    source,
+                }
+            })?),
             io_pool,
             scope: CancelScope::new(),
             stop: CancellationToken::new(),

@@ -13,7 +13,7 @@ use crate::TaskError;
 use crate::builder::ManagerBuilder;
 use crate::route::Route;
 use crate::snapshot::Snapshot;
-use crate::task::{Keys, TaskHandle, drain_keys};
+use crate::task::{Deadlines, Keys, TaskHandle, drain_keys};
 use sluice_core::{CancelScope, CircuitBreaker, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) breakers: HashMap<String, CircuitBreaker>,
     /// Keyed tasks waiting for their key's turn.
     pub(crate) keys: Arc<Keys>,
+    /// Fires the timeouts of running CPU, chunk and blocking work.
+    pub(crate) deadlines: Arc<Deadlines>,
     /// The tokio side, for spawning futures.
     pub(crate) io_pool: Arc<IoPool>,
     /// Cancellation shared by every task.

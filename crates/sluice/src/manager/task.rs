@@ -193,7 +193,7 @@ impl<'m> TaskBuilder<'m> {
         };
         let deadline = self.policy.timeout.map(|after| Deadline {
             after,
-            runtime: self.mgr.io_handle().clone(),
+            timers: inner.deadlines.clone(),
             name: self.policy.name.clone(),
         });
         let keyed = self.keyed(inner);

@@ -87,7 +87,7 @@ where
                 let timer = self
                     .deadline
                     .as_ref()
-                    .map(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
+                    .and_then(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
                 let began = Instant::now();
                 let outcome = run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
@@ -98,7 +98,7 @@ where
                     outcome
                 });
                 if let Some(timer) = timer {
-                    timer.abort();
+                    timer.cancel();
                 }
                 // Only now, with the body really ended, may the key's next task start.
                 if let Some(keyed) = &self.keyed {

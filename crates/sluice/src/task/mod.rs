@@ -14,6 +14,7 @@
 
 mod closure;
 mod context;
+mod deadlines;
 mod future;
 mod handle;
 mod keyed;
@@ -24,6 +25,7 @@ mod reply;
 pub(crate) use closure::{execute, submit_closure};
 pub use context::is_cancelled;
 pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task, run_polled};
+pub(crate) use deadlines::Deadlines;
 pub(crate) use future::InFrame;
 pub(crate) use future::submit_future;
 pub(crate) use handle::Control;

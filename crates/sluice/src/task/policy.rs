@@ -1,12 +1,11 @@
 //! What a task asks of the manager besides its work: a name and a timeout for now; the
 //! retry, breaker, key and priority policies of the open issue will join them here.
 
+use super::deadlines::{Armed, Deadlines};
 use super::{OnKeyFailure, Reply};
 use sluice_core::{Call, CancelToken, Outcome, Transition};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::runtime::Handle;
-use tokio::task::AbortHandle;
+use std::time::{Duration, Instant};
 
 /// One task's policies, as given to [`TaskBuilder`](crate::TaskBuilder).
 #[derive(Debug, Clone, Default)]
@@ -60,13 +59,14 @@ pub(crate) fn log_transition(name: &str, transition: Transition) {
     );
 }
 
-/// A timeout armed on a runtime's timer, for work that cannot be stopped from outside.
-#[derive(Debug, Clone)]
+/// A timeout armed on the manager's deadline thread, for work that cannot be stopped
+/// from outside.
+#[derive(Clone)]
 pub(crate) struct Deadline {
     /// How long after the body starts.
     pub(crate) after: Duration,
-    /// Whose timer fires it.
-    pub(crate) runtime: Handle,
+    /// Whose thread fires it.
+    pub(crate) timers: Arc<Deadlines>,
     /// The task's name, for the log line.
     pub(crate) name: Option<Arc<str>>,
 }
@@ -74,21 +74,23 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// Starts the clock for a body that just started: at the deadline the task is
     /// answered `TimedOut` and asked to stop, unless it has been answered by then.
-    /// Abort the returned handle when the body ends.
-    pub(crate) fn arm<T, E>(&self, reply: Arc<Reply<T, E>>, token: CancelToken) -> AbortHandle
+    /// Cancel the returned handle when the body ends. (A timeout too long to add to now
+    /// arms nothing.)
+    pub(crate) fn arm<T, E>(&self, reply: Arc<Reply<T, E>>, token: CancelToken) -> Option<Armed>
     where
         T: Send + 'static,
         E: Send + 'static,
     {
+        let at = Instant::now().checked_add(self.after)?;
         let (after, name) = (self.after, self.name.clone());
-        self.runtime
-            .spawn(async move {
-                tokio::time::sleep(after).await;
+        Some(self.timers.arm(
+            at,
+            Box::new(move || {
                 if reply.timed_out() {
                     token.cancel();
                     tracing::warn!(task = name.as_deref(), ?after, route = %reply.route.kind, "task timed out");
                 }
-            })
-            .abort_handle()
+            }),
+        ))
     }
 }
