@@ -767,22 +767,6 @@ fn the_types_cross_threads() {
     send_sync::<ManualClock>();
 }
 
-/// A tiny xorshift generator, so the stress test needs no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
-
 /// Checks that `reported` (every transition any thread was handed) forms one chain
 /// from closed to `last` (the state read at `now`), with one opening or closing per
 /// generation.

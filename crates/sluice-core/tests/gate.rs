@@ -23,22 +23,6 @@ const HANG: Duration = Duration::from_secs(10);
 /// How long a stress test may take before it counts as hung.
 const STRESS_HANG: Duration = Duration::from_secs(120);
 
-/// A tiny xorshift generator, so the stress tests need no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
-
 /// What one piece of deferred work saw happen to it.
 #[derive(Default)]
 struct Record {

@@ -24,32 +24,6 @@ const STRESS_HANG: Duration = Duration::from_secs(120);
 /// Every mode, for tests that hold in all of them.
 const MODES: [KeyOrder; 3] = [KeyOrder::Strict, KeyOrder::PerKey, KeyOrder::Relaxed];
 
-/// A tiny xorshift generator, so the tests need no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-
-    fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.index(i + 1));
-        }
-    }
-}
-
 /// The item a `Run` answer hands back; panics on `Queued`.
 #[track_caller]
 fn run<T: std::fmt::Debug>(answer: Submitted<T>) -> T {

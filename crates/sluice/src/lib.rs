@@ -60,6 +60,7 @@
 
 mod builder;
 mod error;
+mod lock;
 mod manager;
 mod map;
 mod route;

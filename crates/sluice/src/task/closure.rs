@@ -2,15 +2,16 @@
 
 use super::reply::{Reply, settle};
 use super::{
-    Control, Deadline, Guarded, KeyState, Keys, Slot, TaskHandle, Turn, Turnable, panic_message,
-    run_as_task, submit_keyed,
+    Control, Deadline, Guarded, KeyState, KeyedTask, Keys, Slot, TaskHandle, panic_message,
+    run_as_task, start_task,
 };
+use crate::lock::take;
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
 use sluice_exec::{Executor, Job};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A closure task, shared by its handle, its place in the gate's queue and its job.
 struct ClosureTask<F, T, E> {
@@ -56,14 +57,7 @@ where
         keyed: state,
     });
     route.counters.submitted();
-    match keys {
-        None => route.gate.enqueue(Box::new(Queued(task.clone()))),
-        Some(keys) => {
-            if let (Some(waiting), Some(state)) = (submit_keyed(keys, task.clone()), &task.keyed) {
-                state.wait_at(waiting);
-            }
-        }
-    }
+    start_task(task.clone(), keys);
     TaskHandle::new(completion, Some(task))
 }
 
@@ -88,12 +82,17 @@ where
                     .deadline
                     .as_ref()
                     .and_then(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
-                let began = Instant::now();
+                // The breaker's call leaves the task now that it runs; only a breaker
+                // needs the body's duration, so only then is the clock read.
+                let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
                 let outcome = run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));
                     let (outcome, answer) = settle(result);
-                    let outcome = self.record_breaker(outcome, began.elapsed());
+                    let outcome = self.policy_outcome(outcome);
+                    if let Some((guard, began)) = guard {
+                        guard.record(outcome, began.elapsed());
+                    }
                     self.reply.finished(outcome, answer);
                     outcome
                 });
@@ -110,19 +109,14 @@ where
         }
     }
 
-    /// Tells the task's circuit breaker how the body ended (a task answered at its
-    /// deadline counts as timed out, whatever its body did later).
-    /// Returns the outcome as the task's policies see it.
-    fn record_breaker(&self, outcome: Outcome, elapsed: Duration) -> Outcome {
-        let outcome = if self.reply.answered_early() {
+    /// The outcome as the task's policies see it: a task answered at its deadline
+    /// counts as timed out, whatever its body did later.
+    fn policy_outcome(&self, outcome: Outcome) -> Outcome {
+        if self.reply.answered_early() {
             Outcome::TimedOut
         } else {
             outcome
-        };
-        if let Some(guard) = take(&self.guard) {
-            guard.record(outcome, elapsed);
         }
-        outcome
     }
 
     /// Settles a task that will never start.
@@ -179,42 +173,27 @@ pub(crate) fn execute(executor: &dyn Executor, job: Job) {
     }
 }
 
-/// Takes what a mutex holds, poisoned or not.
-pub(crate) fn take<X>(slot: &Mutex<Option<X>>) -> Option<X> {
-    match slot.lock() {
-        Ok(mut slot) => slot.take(),
-        Err(poisoned) => poisoned.into_inner().take(),
-    }
-}
-
-impl<F, T, E> Turnable for ClosureTask<F, T, E>
+impl<F, T, E> KeyedTask for ClosureTask<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn take_turn(self: Arc<Self>, turn: Turn) {
-        let live = self.token.is_pending();
-        if let Some(keyed) = &self.keyed
-            && keyed.hold(turn, live)
-        {
-            let gate = self.reply.route.gate.clone();
-            gate.enqueue(Box::new(Queued(self)));
-        }
+    fn token(&self) -> &CancelToken {
+        &self.token
     }
 
-    fn cancel_waiting(&self) -> bool {
-        let live = self.token.claim_cancelled();
-        if live {
-            self.drop_unstarted();
-        }
-        live
+    fn key_state(&self) -> Option<&KeyState> {
+        self.keyed.as_ref()
     }
 
-    fn key(&self) -> Arc<str> {
-        self.keyed
-            .as_ref()
-            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
+    fn enqueue(self: Arc<Self>) {
+        let gate = self.reply.route.gate.clone();
+        gate.enqueue(Box::new(Queued(self)));
+    }
+
+    fn drop_unstarted(&self) {
+        ClosureTask::drop_unstarted(self);
     }
 }
 

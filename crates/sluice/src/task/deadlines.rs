@@ -6,7 +6,8 @@
 //! costs a lock and a push to arm and a lock and a remove to cancel: no task spawned,
 //! no runtime woken.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::lock::lock;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -173,13 +174,6 @@ impl Drop for Deadlines {
     fn drop(&mut self) {
         lock(&self.shared.slab).stopped = true;
         self.shared.wake.notify_one();
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -1,12 +1,12 @@
 //! Tasks whose work is a future: the io route.
 
-use super::closure::take;
 use super::reply::{Reply, settle};
 use super::{
-    CatchUnwind, Control, Guarded, KeyState, Keys, Policy, TaskHandle, Turn, Turnable, run_polled,
-    submit_keyed,
+    CatchUnwind, Control, Guarded, KeyState, KeyedTask, Keys, Policy, TaskHandle, run_polled,
+    start_task,
 };
 use crate::TaskError;
+use crate::lock::take;
 use crate::manager::Inner;
 use sluice_core::{CancelOutcome, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError};
 use sluice_exec::IoPool;
@@ -69,14 +69,7 @@ where
         keyed: state,
     });
     route.counters.submitted();
-    match keys {
-        None => route.gate.enqueue(Box::new(Queued(task.clone()))),
-        Some(keys) => {
-            if let (Some(waiting), Some(state)) = (submit_keyed(keys, task.clone()), &task.keyed) {
-                state.wait_at(waiting);
-            }
-        }
-    }
+    start_task(task.clone(), keys);
     TaskHandle::new(completion, Some(task))
 }
 
@@ -108,7 +101,9 @@ where
                     self.reply.route.counters.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
                     let timeout = self.policy.timeout;
-                    let began = Instant::now();
+                    // The breaker's call leaves the task now that it runs; only a
+                    // breaker needs the duration, so only then is the clock read.
+                    let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
                     let timed = async move {
                         match timeout {
                             // Dropped at the deadline: a future can be stopped from outside.
@@ -129,7 +124,7 @@ where
                             (Outcome::TimedOut, Err(TaskError::TimedOut))
                         }
                     };
-                    if let Some(guard) = take(&self.guard) {
+                    if let Some((guard, began)) = guard {
                         guard.record(outcome, began.elapsed());
                     }
                     self.reply.finished(outcome, answer);
@@ -277,34 +272,27 @@ where
     fn help(&self) {}
 }
 
-impl<Fut, T, E> Turnable for FutureTask<Fut, T, E>
+impl<Fut, T, E> KeyedTask for FutureTask<Fut, T, E>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn take_turn(self: Arc<Self>, turn: Turn) {
-        let live = self.token.is_pending();
-        if let Some(keyed) = &self.keyed
-            && keyed.hold(turn, live)
-        {
-            let gate = self.reply.route.gate.clone();
-            gate.enqueue(Box::new(Queued(self)));
-        }
+    fn token(&self) -> &CancelToken {
+        &self.token
     }
 
-    fn cancel_waiting(&self) -> bool {
-        let live = self.token.claim_cancelled();
-        if live {
-            self.drop_unstarted();
-        }
-        live
+    fn key_state(&self) -> Option<&KeyState> {
+        self.keyed.as_ref()
     }
 
-    fn key(&self) -> Arc<str> {
-        self.keyed
-            .as_ref()
-            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
+    fn enqueue(self: Arc<Self>) {
+        let gate = self.reply.route.gate.clone();
+        gate.enqueue(Box::new(Queued(self)));
+    }
+
+    fn drop_unstarted(&self) {
+        FutureTask::drop_unstarted(self);
     }
 }
 

@@ -1,10 +1,11 @@
 //! Per-key ordering for tasks: a task with a key waits for its key's turn before it
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
-use sluice_core::{KeyOrder, KeyedQueue, Outcome, Submitted, Ticket};
+use crate::lock::lock;
+use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Submitted, Ticket};
 use std::sync::{Arc, Mutex};
 
-/// A task that can wait for a key's turn.
+/// A task that can wait for a key's turn. Implemented for every [`KeyedTask`].
 pub(crate) trait Turnable: Send + Sync {
     /// The task got its key's turn: it goes to its gate, holding `turn` until it ends
     /// (or drops it at once if it was settled meanwhile).
@@ -16,6 +17,53 @@ pub(crate) trait Turnable: Send + Sync {
 
     /// The key it was submitted under.
     fn key(&self) -> Arc<str>;
+}
+
+/// What a task kind (closure or future) offers to key ordering and submission.
+pub(crate) trait KeyedTask: Send + Sync + 'static {
+    /// Its cancellation, which decides whether it is still live.
+    fn token(&self) -> &CancelToken;
+    /// Its key state, if it has a key.
+    fn key_state(&self) -> Option<&KeyState>;
+    /// Puts it in its route's admission queue.
+    fn enqueue(self: Arc<Self>);
+    /// Settles it as cancelled without running it.
+    fn drop_unstarted(&self);
+}
+
+impl<X: KeyedTask> Turnable for X {
+    fn take_turn(self: Arc<Self>, turn: Turn) {
+        let live = self.token().is_pending();
+        if self.key_state().is_some_and(|keyed| keyed.hold(turn, live)) {
+            self.enqueue();
+        }
+    }
+
+    fn cancel_waiting(&self) -> bool {
+        let live = self.token().claim_cancelled();
+        if live {
+            self.drop_unstarted();
+        }
+        live
+    }
+
+    fn key(&self) -> Arc<str> {
+        self.key_state()
+            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
+    }
+}
+
+/// Starts a submitted task: straight to its gate, or with a key, into `keys` to wait
+/// for the key's turn.
+pub(crate) fn start<X: KeyedTask>(task: Arc<X>, keys: Option<&Arc<Keys>>) {
+    match keys {
+        None => task.enqueue(),
+        Some(keys) => {
+            if let (Some(waiting), Some(state)) = (submit(keys, task.clone()), task.key_state()) {
+                state.wait_at(waiting);
+            }
+        }
+    }
 }
 
 /// What to do with the tasks of a key behind one that finally fails.
@@ -95,7 +143,7 @@ impl Waiting {
 
 /// Submits `task` under `key`: it takes its turn now, or waits (and the returned
 /// `Waiting` lets it leave if it is cancelled).
-pub(crate) fn submit(keys: &Arc<Keys>, task: Arc<dyn Turnable>) -> Option<Waiting> {
+fn submit(keys: &Arc<Keys>, task: Arc<dyn Turnable>) -> Option<Waiting> {
     let key = task.key();
     match keys.submit(key.clone(), task) {
         Submitted::Run(task) => {
@@ -179,12 +227,5 @@ impl KeyState {
             // Dropped outside the locks: handing the turn on starts the next task.
             drop(turn);
         }
-    }
-}
-
-fn lock<X>(mutex: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }

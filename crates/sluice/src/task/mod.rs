@@ -31,9 +31,7 @@ pub(crate) use future::submit_future;
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
 pub use keyed::OnKeyFailure;
-pub(crate) use keyed::{
-    KeyState, Keys, Turn, Turnable, drain as drain_keys, keys, submit as submit_keyed,
-};
+pub(crate) use keyed::{KeyState, KeyedTask, Keys, drain as drain_keys, keys, start as start_task};
 pub(crate) use panic::{CatchUnwind, panic_message};
 pub(crate) use policy::{Deadline, Guarded, Policy, log_transition};
 pub(crate) use reply::Reply;

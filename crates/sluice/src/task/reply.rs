@@ -1,6 +1,7 @@
 //! Answering a task exactly once, and counting its outcome with the answer.
 
 use crate::TaskError;
+use crate::lock::{lock, take};
 use crate::route::Route;
 use sluice_core::{Completer, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,10 +31,7 @@ impl<T, E> Reply<T, E> {
     }
 
     fn take(&self) -> Option<Answer<T, E>> {
-        match self.completer.lock() {
-            Ok(mut completer) => completer.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        take(&self.completer)
     }
 
     /// Whether the task was answered while its body ran (it timed out).
@@ -43,10 +41,7 @@ impl<T, E> Reply<T, E> {
 
     /// Whether the answer has gone out.
     pub(crate) fn is_answered(&self) -> bool {
-        match self.completer.lock() {
-            Ok(completer) => completer.is_none(),
-            Err(poisoned) => poisoned.into_inner().is_none(),
-        }
+        lock(&self.completer).is_none()
     }
 
     /// A started task ended: counts `outcome` (and the end of its run) and answers. If

@@ -7,6 +7,7 @@ mod output;
 mod puller;
 
 use crate::TaskError;
+use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task, run_polled};
 use output::{Output, Placed};
@@ -120,10 +121,7 @@ where
     O: Send + 'static,
 {
     fn lock(&self) -> MutexGuard<'_, Source<It>> {
-        match self.source.lock() {
-            Ok(source) => source,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.source)
     }
 
     /// Takes units and maps them until there are none left or the map must stop. Units
@@ -272,10 +270,7 @@ where
                         .finished(Outcome::Panicked, Err(TaskError::Panicked(message)));
                 }
             },
-            None => match self.output.lock() {
-                Ok(mut output) => std::mem::take(&mut output.out),
-                Err(poisoned) => std::mem::take(&mut poisoned.into_inner().out),
-            },
+            None => std::mem::take(&mut lock(&self.output).out),
         };
         self.reply.finished(Outcome::Succeeded, Ok(out))
     }

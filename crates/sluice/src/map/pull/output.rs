@@ -2,6 +2,7 @@
 //! length is known, otherwise appended in input order as units finish.
 
 use super::PullMap;
+use crate::lock::lock;
 use sluice_core::{Claim, SlotVec};
 use std::collections::BTreeMap;
 use std::sync::MutexGuard;
@@ -36,10 +37,7 @@ where
     /// copy happens while the unit is still in this thread's cache, spread over the
     /// pullers, instead of in one pass over all results at the end.
     pub(super) fn append(&self, index: usize, part: Vec<O>) {
-        let mut output = match self.output.lock() {
-            Ok(output) => output,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut output = lock(&self.output);
         if index != output.next {
             output.early.insert(index, part);
             return;
@@ -62,9 +60,6 @@ where
     }
 
     pub(super) fn slots_lock(&self) -> MutexGuard<'_, Option<SlotVec<O>>> {
-        match self.slots.lock() {
-            Ok(slots) => slots,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.slots)
     }
 }
