@@ -107,17 +107,68 @@ pub fn tasks_plain(fx: &Fixture, n: usize, micros: u64) {
     }
 }
 
-/// The same tasks with a timeout and a circuit breaker configured, neither of which ever
-/// triggers (a minute-long timeout, a breaker that never trips). Retry joins them when
-/// it exists.
+/// The same tasks with retry, a timeout and a circuit breaker configured, none of
+/// which ever triggers (the work never fails, a minute-long timeout, a breaker that
+/// never trips).
 pub fn tasks_with_policies(fx: &Fixture, n: usize, micros: u64) {
+    let retry = sluice::retry::Retry::default();
     let handles: Vec<_> = (0..n as u64)
         .map(|i| {
             fx.mgr
                 .task("bench")
                 .timeout(std::time::Duration::from_secs(60))
                 .breaker("bench")
+                .retry(retry.clone())
                 .run_cpu(move || busy_item(i, micros))
+        })
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
+}
+
+/// As [`tasks_with_policies`], and each task ordered by a key of its own (`i % keys`
+/// distinct keys, so with as many keys as tasks nothing waits on order).
+pub fn tasks_with_policies_and_keys(fx: &Fixture, n: usize, micros: u64) {
+    let retry = sluice::retry::Retry::default();
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| {
+            fx.mgr
+                .task("bench")
+                .timeout(std::time::Duration::from_secs(60))
+                .breaker("bench")
+                .retry(retry.clone())
+                .key(i.to_string())
+                .run_cpu(move || busy_item(i, micros))
+        })
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
+}
+
+/// `n` tiny tasks (~20 ns of work) submitted at once with no key, then waited for:
+/// the anchor of [`keyed_tasks`].
+pub fn unkeyed_tasks(fx: &Fixture, n: usize) {
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| fx.mgr.run_cpu(move || work_20ns(i)))
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
+}
+
+/// The same tasks spread over `keys` keys in per-key order: admission through the
+/// manager's key queue. With one key they run one at a time, by design.
+pub fn keyed_tasks(fx: &Fixture, n: usize, keys: usize) {
+    let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| {
+            let key = &names[i as usize % keys];
+            fx.mgr
+                .task("keyed")
+                .key(key.as_str())
+                .run_cpu(move || work_20ns(i))
         })
         .collect();
     for handle in handles {

@@ -83,6 +83,13 @@ impl CancelScope {
         epoch
     }
 
+    /// How many times [`abort_pending`](Self::abort_pending) has been called: work that
+    /// waits outside any token (a retry's pause) compares it before and after it
+    /// becomes reachable, to learn whether an abort may have missed it.
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
     /// Cancels every token of this scope, started or not, now and from now on.
     pub fn cancel_all(&self) {
         self.inner.all.store(true, Ordering::Release);

@@ -70,6 +70,8 @@ pub struct Counters {
     /// Bodies that ended after their task had been answered (timed out): their result
     /// was dropped, never delivered.
     abandoned: AtomicU64,
+    /// Attempts that failed and were tried again.
+    retries: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment.
@@ -97,6 +99,8 @@ pub struct CountersSnapshot {
     pub high_water: u64,
     /// Bodies that ended after their task timed out; their results were dropped.
     pub abandoned: u64,
+    /// Attempts that failed and were tried again.
+    pub retries: u64,
 }
 
 impl CountersSnapshot {
@@ -127,7 +131,7 @@ impl Counters {
         self.submitted.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A task's body began.
+    /// A task's body began (each attempt of a retried task is a body of its own).
     pub fn started(&self) {
         self.started.fetch_add(1, Ordering::Relaxed);
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -161,6 +165,18 @@ impl Counters {
         self.abandoned.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One attempt of a retried task ended, its answer passed to the retry policy
+    /// rather than counted: the body leaves the in-flight count, the task's outcome
+    /// is counted once, when its last attempt is answered.
+    pub fn attempt_ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A failed attempt will be tried again.
+    pub fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The count of one outcome.
     pub fn count(&self, outcome: Outcome) -> u64 {
         self.outcomes[outcome.index()].load(Ordering::Acquire)
@@ -174,6 +190,7 @@ impl Counters {
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let high_water = self.high_water.load(Ordering::Relaxed);
         let abandoned = self.abandoned.load(Ordering::Relaxed);
+        let retries = self.retries.load(Ordering::Relaxed);
         let started = self.started.load(Ordering::Relaxed);
         let submitted = self.submitted.load(Ordering::Relaxed);
         CountersSnapshot {
@@ -188,6 +205,7 @@ impl Counters {
             in_flight,
             high_water,
             abandoned,
+            retries,
         }
     }
 }

@@ -16,6 +16,8 @@
 //! - [`completion()`]: a one-shot slot that a task fills and a caller awaits or blocks on.
 //! - [`KeyedQueue`]: per-key ordering (`Strict`, `PerKey`, `Relaxed`) that holds a key's
 //!   turn until its running item finishes, with cancellation by ticket.
+//! - [`Backoff`] and [`RetryBudget`]: exponential backoff with seedable jitter, and a
+//!   shared cap on retries as a share of recent calls, so failures bring no retry storm.
 //!
 //! # Examples
 //!
@@ -40,6 +42,7 @@ mod counters;
 mod gate;
 mod keyed;
 mod loom;
+mod retry;
 #[allow(unsafe_code)] // Measured need; each block has a SAFETY comment and loom tests.
 mod slots;
 
@@ -50,6 +53,9 @@ pub use breaker::{
 pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
 pub use completion::{Completer, Completion, completion};
 pub use counters::{Counters, CountersSnapshot, Outcome};
-pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit};
+pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit, Priority};
 pub use keyed::{CancelledRest, KeyOrder, KeyedQueue, Submitted, Ticket};
+pub use retry::{
+    Backoff, BudgetConfig, BudgetConfigError, BudgetSnapshot, Jitter, RetryBudget, Rng,
+};
 pub use slots::{Claim, SlotVec};

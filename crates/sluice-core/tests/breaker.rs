@@ -838,6 +838,12 @@ fn stress_probes_stay_bounded_and_transitions_chain() {
                             assert!(*now <= PROBES, "{now} probes at once");
                         }
                         let elapsed = ms(rng.below(120));
+                        // Uncounted before the breaker frees the slot: counted after, a
+                        // probe admitted into the freed slot would be seen as one too many.
+                        if let Some(generation) = probe {
+                            let mut probes = probes.lock().expect("poisoned");
+                            *probes.get_mut(&generation).expect("counted") -= 1;
+                        }
                         let ended = match rng.below(10) {
                             0 => {
                                 drop(call);
@@ -846,10 +852,6 @@ fn stress_probes_stay_bounded_and_transitions_chain() {
                             1..=3 => call.failure(elapsed),
                             _ => call.success(elapsed),
                         };
-                        if let Some(generation) = probe {
-                            let mut probes = probes.lock().expect("poisoned");
-                            *probes.get_mut(&generation).expect("counted") -= 1;
-                        }
                         mine.extend(ended);
                     }
                     reported.lock().expect("poisoned").extend(mine);

@@ -1,6 +1,7 @@
 //! Tests of [`sluice_core::Gate`] with real threads: the basics, FIFO admission across
-//! every kind of waiter, raising and lowering the limit, giving up (timeouts, dropped
-//! futures) without leaking a permit, and stress with a limit that keeps moving.
+//! every kind of waiter, priorities and aging, raising and lowering the limit, giving up
+//! (timeouts, dropped futures) without leaking a permit, and stress with a limit that
+//! keeps moving.
 //!
 //! Anything that could hang runs under a watchdog that fails the test instead.
 
@@ -10,7 +11,7 @@ mod common;
 
 use common::*;
 
-use sluice_core::{Deferred, Gate, Permit};
+use sluice_core::{Deferred, Gate, Permit, Priority};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier, Mutex};
@@ -455,6 +456,307 @@ fn fifo_across_kinds_of_waiter() {
         assert_eq!(*order.lock().expect("order poisoned"), vec![0, 1, 2, 3]);
         assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
     });
+}
+
+/// Queues deferred work at `priorities` (each identified by its index) behind a full
+/// gate of limit one with `aging`, then releases one permit at a time; returns the
+/// order of admission.
+fn admission_order(aging: u64, priorities: &[Priority]) -> Vec<usize> {
+    let gate = Gate::with_aging(1, aging);
+    let held = Held::default();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let permit = gate.try_acquire().expect("the gate is empty");
+    for (id, &priority) in priorities.iter().enumerate() {
+        let (work, _) = held.probe_in_order(Mode::Hold, Some((id, order.clone())));
+        gate.enqueue_at(work, priority);
+    }
+    assert_eq!(
+        gate.waiting(),
+        priorities.len(),
+        "no priority jumps a full gate"
+    );
+    drop(permit);
+    for admitted in 1..=priorities.len() {
+        assert_eq!(order.lock().expect("order poisoned").len(), admitted);
+        assert_eq!(gate.in_flight(), 1);
+        held.release_some();
+    }
+    assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
+    order.lock().expect("order poisoned").clone()
+}
+
+#[test]
+fn priority_smoke() {
+    use Priority::{High, Low, Normal};
+    assert_eq!(Priority::default(), Normal);
+    assert!(High > Normal && Normal > Low);
+    assert_eq!(Gate::DEFAULT_AGING, 64);
+    assert_eq!(
+        admission_order(Gate::DEFAULT_AGING, &[Low, Normal, High]),
+        [2, 1, 0]
+    );
+    // `enqueue` is `Normal`: behind a `High`, ahead of a `Low`.
+    let gate = Gate::new(0);
+    let held = Held::default();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for (id, priority) in [(0, Some(Low)), (1, None), (2, Some(High))] {
+        let (work, _) = held.probe_in_order(Mode::Return, Some((id, order.clone())));
+        match priority {
+            Some(priority) => gate.enqueue_at(work, priority),
+            None => gate.enqueue(work),
+        }
+    }
+    gate.set_limit(1);
+    assert_eq!(*order.lock().expect("order poisoned"), [2, 1, 0]);
+    assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
+}
+
+#[test]
+fn fifo_within_each_priority() {
+    use Priority::{High, Low, Normal};
+    let mixed: Vec<_> = (0..4).flat_map(|_| [Low, Normal, High]).collect();
+    assert_eq!(
+        admission_order(Gate::DEFAULT_AGING, &mixed),
+        [2, 5, 8, 11, 1, 4, 7, 10, 0, 3, 6, 9]
+    );
+    for priority in [Low, Normal, High] {
+        for aging in [0, 1, Gate::DEFAULT_AGING, u64::MAX] {
+            assert_eq!(
+                admission_order(aging, &[priority; 6]),
+                [0, 1, 2, 3, 4, 5],
+                "{priority:?} with aging {aging}"
+            );
+        }
+    }
+}
+
+/// The rule: rank = arrival number + `aging` per step below `High`; smallest first,
+/// the older on a tie.
+#[test]
+fn aging_bounds_overtaking() {
+    use Priority::{High, Low, Normal};
+    // Low: 0 + 4 = 4. Highs: 1..=5. H4 ties with the Low, which is older.
+    assert_eq!(
+        admission_order(2, &[Low, High, High, High, High, High]),
+        [1, 2, 3, 0, 4, 5]
+    );
+    // Normal: 0 + 2 = 2. Highs: 1, 2, 3.
+    assert_eq!(
+        admission_order(2, &[Normal, High, High, High]),
+        [1, 0, 2, 3]
+    );
+    // Low: 0 + 4 = 4. Normals: 3, 4, 5.
+    assert_eq!(
+        admission_order(2, &[Low, Normal, Normal, Normal]),
+        [1, 0, 2, 3]
+    );
+    // Both steps at once: Low 0 + 4 = 4, Normal 1 + 2 = 3, High 2.
+    assert_eq!(admission_order(2, &[Low, Normal, High]), [2, 1, 0]);
+    // Low 0 + 2 = 2, Normal 1 + 1 = 2 (the Low is older), High 2.
+    assert_eq!(admission_order(1, &[Low, Normal, High]), [0, 1, 2]);
+    // No aging: arrival order whatever the priority.
+    assert_eq!(
+        admission_order(0, &[Low, Normal, High, Low, High]),
+        [0, 1, 2, 3, 4]
+    );
+    // Aging too large to ever reach: strict priority, FIFO within each.
+    assert_eq!(
+        admission_order(u64::MAX, &[Low, Normal, High, Low, High]),
+        [2, 4, 1, 0, 3]
+    );
+}
+
+/// A `High` arrives with every release, so there is always one waiting: a `Low` (or
+/// `Normal`) waiter is still admitted, once `2 * aging` (or `aging`) arrivals have
+/// come after it.
+#[test]
+fn no_starvation_under_constant_high_load() {
+    const AGING: u64 = 8;
+    for (priority, steps) in [(Priority::Low, 2 * AGING), (Priority::Normal, AGING)] {
+        let gate = Gate::with_aging(1, AGING);
+        let held = Held::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut permit = gate.try_acquire();
+        let (work, waiter) = held.probe_in_order(Mode::Hold, Some((0, order.clone())));
+        gate.enqueue_at(work, priority);
+        let mut releases = 0;
+        while waiter.admitted() == 0 {
+            assert!(releases < 10 * AGING, "{priority:?} starved");
+            let id = releases as usize + 1;
+            let (work, _) = held.probe_in_order(Mode::Hold, Some((id, order.clone())));
+            gate.enqueue_at(work, Priority::High);
+            match permit.take() {
+                Some(permit) => drop(permit),
+                None => assert_eq!(held.release_some(), 1),
+            }
+            releases += 1;
+        }
+        assert_eq!(
+            releases, steps,
+            "{priority:?} admitted at the release it ranks for"
+        );
+        let overtook: Vec<usize> = (1..steps as usize).collect();
+        assert_eq!(
+            order.lock().expect("order poisoned")[..overtook.len()],
+            overtook
+        );
+        assert!(overtook.len() < 2 * AGING as usize);
+        assert_eq!(gate.drain_deferred(), 1, "the last High still waits");
+        held.release_all();
+        assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
+    }
+}
+
+#[test]
+fn drain_aborts_every_priority_and_keeps_threads_ranked() {
+    bounded(HANG, || {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let permit = gate.try_acquire().expect("the gate is empty");
+        let thread = {
+            let gate = gate.clone();
+            let order = order.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                order.lock().expect("order poisoned").push(0);
+                drop(permit);
+            })
+        };
+        wait_until(|| gate.waiting() == 1);
+        let records: Vec<_> = [
+            Priority::Low,
+            Priority::High,
+            Priority::Normal,
+            Priority::High,
+        ]
+        .into_iter()
+        .map(|priority| {
+            let (work, record) = held.probe(Mode::Hold);
+            gate.enqueue_at(work, priority);
+            record
+        })
+        .collect();
+        assert_eq!(gate.waiting(), 5);
+        assert_eq!(gate.drain_deferred(), 4);
+        for record in &records {
+            assert_eq!(record.aborted(), 1);
+            record.assert_exactly_once();
+        }
+        assert_eq!(gate.waiting(), 1, "the blocked thread keeps its place");
+
+        // The thread kept its rank (0 + 64): a Low arriving now (5 + 128) comes after it.
+        let (work, low) = held.probe_in_order(Mode::Hold, Some((1, order.clone())));
+        gate.enqueue_at(work, Priority::Low);
+        drop(permit);
+        thread.join().expect("blocked thread panicked");
+        assert_eq!(low.admitted(), 1);
+        assert_eq!(*order.lock().expect("order poisoned"), [0, 1]);
+        held.release_all();
+        assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
+    });
+}
+
+/// Blocked threads wait at `Normal`: behind `High` work that arrives after them,
+/// among `Normal` work in arrival order, ahead of `Low` work.
+#[test]
+fn blocked_threads_wait_at_normal() {
+    bounded(HANG, || {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let permit = gate.try_acquire().expect("the gate is empty");
+        let block = |id: usize| {
+            let gate_for_thread = gate.clone();
+            let order = order.clone();
+            let thread = thread::spawn(move || {
+                let permit = gate_for_thread.acquire_blocking();
+                order.lock().expect("order poisoned").push(id);
+                drop(permit);
+            });
+            wait_until(|| gate.waiting() == id + 1);
+            thread
+        };
+        // Work that drops its permit inside `admit`, so one release runs the whole
+        // queue, each admission after the one before it has let go.
+        let enqueue = |id: usize, priority: Priority| {
+            let (work, _) = held.probe_in_order(Mode::DropNow, Some((id, order.clone())));
+            gate.enqueue_at(work, priority);
+        };
+
+        // Ranks with aging 64: 64, 1, 66, 131, 68, 5.
+        let first = block(0);
+        enqueue(1, Priority::High);
+        enqueue(2, Priority::Normal);
+        enqueue(3, Priority::Low);
+        let second = block(4);
+        enqueue(5, Priority::High);
+        assert_eq!(gate.waiting(), 6);
+
+        drop(permit);
+        first.join().expect("first thread panicked");
+        second.join().expect("second thread panicked");
+        wait_until(|| gate.in_flight() == 0);
+        assert_eq!(*order.lock().expect("order poisoned"), [1, 5, 0, 2, 4, 3]);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+#[test]
+fn raising_limit_admits_in_rank_order() {
+    use Priority::{High, Low, Normal};
+    let gate = Gate::new(0);
+    let held = Held::default();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for (id, priority) in [Low, Normal, High, High, Normal].into_iter().enumerate() {
+        let (work, _) = held.probe_in_order(Mode::Hold, Some((id, order.clone())));
+        gate.enqueue_at(work, priority);
+    }
+    gate.set_limit(2);
+    assert_eq!(*order.lock().expect("order poisoned"), [2, 3]);
+    assert_eq!((gate.in_flight(), gate.waiting()), (2, 3));
+    gate.set_limit(4);
+    assert_eq!(*order.lock().expect("order poisoned"), [2, 3, 1, 4]);
+    gate.set_limit(10);
+    assert_eq!(*order.lock().expect("order poisoned"), [2, 3, 1, 4, 0]);
+    assert_eq!((gate.in_flight(), gate.waiting()), (5, 0));
+    held.release_all();
+    assert_eq!(gate.in_flight(), 0);
+}
+
+/// Waiters that gave up still counted as arrivals, and compaction keeps every live
+/// waiter's rank.
+#[test]
+fn compaction_keeps_ranks() {
+    let gate = Gate::new(1);
+    let held = Held::default();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let permit = gate.try_acquire().expect("the gate is empty");
+    let abandon = |count: usize| {
+        for _ in 0..count {
+            let mut future = gate.acquire();
+            assert!(poll_with(&mut future, Waker::noop()).is_pending());
+            drop(future);
+        }
+    };
+    let enqueue = |id: usize, priority: Priority| {
+        let (work, _) = held.probe_in_order(Mode::Hold, Some((id, order.clone())));
+        gate.enqueue_at(work, priority);
+    };
+    // Ranks: Low 0 + 128; High 41; Normal 82 + 64.
+    enqueue(0, Priority::Low);
+    abandon(40);
+    enqueue(1, Priority::High);
+    abandon(40);
+    enqueue(2, Priority::Normal);
+    abandon(40);
+    assert_eq!(gate.waiting(), 3);
+    drop(permit);
+    for _ in 0..3 {
+        held.release_some();
+    }
+    assert_eq!(*order.lock().expect("order poisoned"), [1, 0, 2]);
+    assert_eq!((gate.in_flight(), gate.waiting()), (0, 0));
 }
 
 /// A released permit goes to the waiter at the head, never to a newcomer.

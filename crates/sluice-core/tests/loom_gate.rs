@@ -12,7 +12,10 @@
 //! - an `Acquire` future dropped while a permit is released concurrently leaks no
 //!   permit, and a second waiter gets the permit the dropped one would have had;
 //! - queued [`Deferred`] work racing a release and `drain_deferred` is admitted or
-//!   aborted exactly once, never both, and in-flight returns to zero.
+//!   aborted exactly once, never both, and in-flight returns to zero;
+//! - work queued at different priorities (and a blocked thread, which waits at
+//!   `Normal`) racing a release is admitted exactly once within the limit, and the
+//!   `High` one first whenever both were queued before the release.
 //!
 //! Run with `RUSTFLAGS="--cfg sluice_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release`.
 
@@ -23,7 +26,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use sluice_core::{Deferred, Gate, Permit};
+use sluice_core::{Deferred, Gate, Permit, Priority};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -522,6 +525,176 @@ fn deferred_dropping_its_permit_admits_blocked_thread() {
 
         assert_eq!(record.admitted(), 1);
         assert_eq!(record.aborted(), 0);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// Deferred work that notes its name when admitted and counts itself in flight until
+/// its permit is released through [`Ranked::release_all`].
+struct Named {
+    name: &'static str,
+    mode: Mode,
+    ranked: Ranked,
+}
+
+impl Deferred for Named {
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        let now = self.ranked.active.fetch_add(1, SeqCst) + 1;
+        assert!(now <= 1, "{now} holders at once with limit 1");
+        self.ranked
+            .order
+            .lock()
+            .expect("order poisoned")
+            .push(self.name);
+        match self.mode {
+            Mode::Hold => {
+                self.ranked.held.lock().expect("held poisoned").push(permit);
+                None
+            }
+            Mode::Return => {
+                self.ranked.active.fetch_sub(1, SeqCst);
+                Some(permit)
+            }
+            Mode::DropNow => {
+                self.ranked.active.fetch_sub(1, SeqCst);
+                drop(permit);
+                None
+            }
+        }
+    }
+
+    fn abort(self: Box<Self>) -> bool {
+        panic!("nothing drains in these models");
+    }
+}
+
+/// What the priority models share: the admission order, an independent count of
+/// holders, and the permits `Mode::Hold` work keeps.
+#[derive(Clone)]
+struct Ranked {
+    order: Arc<Mutex<Vec<&'static str>>>,
+    active: Arc<AtomicUsize>,
+    held: Arc<Mutex<Vec<Permit>>>,
+}
+
+impl Ranked {
+    /// Starts with one holder: the permit the model's own thread takes first.
+    fn new() -> Self {
+        Ranked {
+            order: Arc::new(Mutex::new(Vec::new())),
+            active: Arc::new(AtomicUsize::new(1)),
+            held: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn work(&self, name: &'static str, mode: Mode) -> Box<dyn Deferred> {
+        Box::new(Named {
+            name,
+            mode,
+            ranked: self.clone(),
+        })
+    }
+
+    /// Releases a permit, counting it out first so the one it admits counts in after.
+    fn release(&self, permit: Permit) {
+        self.active.fetch_sub(1, SeqCst);
+        drop(permit);
+    }
+
+    fn release_all(&self) {
+        loop {
+            let permits = std::mem::take(&mut *self.held.lock().expect("held poisoned"));
+            if permits.is_empty() {
+                return;
+            }
+            for permit in permits {
+                self.release(permit);
+            }
+        }
+    }
+
+    fn order(&self) -> Vec<&'static str> {
+        self.order.lock().expect("order poisoned").clone()
+    }
+}
+
+/// Two threads queue work at `Low` and `High` while the model's thread releases the
+/// only permit. Each is admitted once, one at a time; if both were waiting when the
+/// permit went (nobody else can admit or queue, so `waiting() == 2` just before the
+/// release proves it), `High` goes first.
+#[test]
+fn priorities_racing_release() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let ranked = Ranked::new();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let enqueuers: Vec<_> = [("low", Priority::Low), ("high", Priority::High)]
+            .into_iter()
+            .map(|(name, priority)| {
+                let gate = gate.clone();
+                let work = ranked.work(name, Mode::Hold);
+                thread::spawn(move || gate.enqueue_at(work, priority))
+            })
+            .collect();
+        let both_queued = gate.waiting() == 2;
+        ranked.release(permit);
+        for enqueuer in enqueuers {
+            enqueuer.join().expect("enqueuer panicked");
+        }
+        ranked.release_all();
+
+        let order = ranked.order();
+        assert_eq!(order.len(), 2, "each admitted exactly once: {order:?}");
+        assert!(
+            order.contains(&"low") && order.contains(&"high"),
+            "{order:?}"
+        );
+        if both_queued {
+            assert_eq!(order, ["high", "low"]);
+        }
+        assert_eq!(ranked.active.load(SeqCst), 0);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// A blocked thread waits at `Normal`: `High` work queued with it is admitted ahead of
+/// it when both waited for the same release, and the permit that work drops at once
+/// passes on to the thread.
+#[test]
+fn high_work_and_blocked_thread_racing_release() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let ranked = Ranked::new();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let enqueuer = {
+            let gate = gate.clone();
+            let work = ranked.work("high", Mode::DropNow);
+            thread::spawn(move || gate.enqueue_at(work, Priority::High))
+        };
+        let blocked = {
+            let gate = gate.clone();
+            let ranked = ranked.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                let now = ranked.active.fetch_add(1, SeqCst) + 1;
+                assert!(now <= 1, "{now} holders at once with limit 1");
+                ranked.order.lock().expect("order poisoned").push("thread");
+                ranked.release(permit);
+            })
+        };
+        let both_queued = gate.waiting() == 2;
+        ranked.release(permit);
+        enqueuer.join().expect("enqueuer panicked");
+        blocked.join().expect("blocked thread panicked");
+
+        let order = ranked.order();
+        assert_eq!(order.len(), 2, "each admitted exactly once: {order:?}");
+        if both_queued {
+            assert_eq!(order, ["high", "thread"]);
+        }
+        assert_eq!(ranked.active.load(SeqCst), 0);
         assert_eq!(gate.in_flight(), 0);
         assert_eq!(gate.waiting(), 0);
     });

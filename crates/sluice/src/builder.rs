@@ -1,15 +1,20 @@
 //! Building a manager: thread counts and admission limits per route.
 
 use crate::BuildError;
-use crate::manager::{ConcurrencyManager, Inner};
+use crate::manager::{ConcurrencyManager, Defaults, Inner};
+use crate::policy::breaker::{Breakers, Duplicate};
+use crate::policy::keyed::keys;
+use crate::policy::retry::{Budgets, Retry};
 use crate::route::{Route, RouteKind};
-use crate::task::{Deadlines, keys};
-use sluice_core::{BreakerConfig, CancelScope, CircuitBreaker, Clock, KeyOrder, MonotonicClock};
+use crate::task::IoSide;
+use crate::timers::Timers;
+use sluice_core::{BreakerConfig, CancelScope, Clock, Gate, KeyOrder, MonotonicClock};
 use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +66,12 @@ pub struct ManagerBuilder {
     executors: Vec<(String, Arc<dyn Executor>, Option<usize>)>,
     /// Circuit breakers by name.
     breakers: Vec<(String, BreakerConfig)>,
+    /// Circuit breakers by name, one per task key.
+    per_key_breakers: Vec<(String, BreakerConfig)>,
+    /// Policies every task starts with.
+    defaults: Defaults,
+    /// How many later arrivals of higher priority may overtake a waiting task.
+    priority_aging: Option<u64>,
     /// The clock every breaker reads; a monotonic clock unless a test injects one.
     breaker_clock: Option<Arc<dyn Clock>>,
     /// How keyed tasks are ordered.
@@ -177,6 +188,56 @@ impl ManagerBuilder {
         self
     }
 
+    /// Registers a circuit breaker `name` that keeps one breaker per task key, each made
+    /// from `config` when its key first asks: a failing customer, shard or host trips
+    /// only its own. Tasks without a key share one breaker of the name. In
+    /// [`snapshot`](ConcurrencyManager::snapshot) each shows as `name[key]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{BreakerConfig, ConcurrencyManager, TaskError};
+    ///
+    /// let per_host = BreakerConfig::builder().consecutive_failures(1).build()?;
+    /// let mgr = ConcurrencyManager::builder().breaker_per_key("crawl", per_host).build()?;
+    /// let fetch = |host: &str, ok: bool| {
+    ///     mgr.task("fetch").breaker("crawl").key(host).try_run_io(async move {
+    ///         if ok { Ok("page") } else { Err("connection refused") }
+    ///     })
+    /// };
+    /// assert!(fetch("down.example", false).wait().is_err()); // trips down.example's breaker
+    /// assert!(matches!(fetch("down.example", true).wait(), Err(TaskError::Rejected { .. })));
+    /// assert_eq!(fetch("up.example", true).wait(), Ok("page")); // its own breaker is closed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn breaker_per_key(mut self, name: impl Into<String>, config: BreakerConfig) -> Self {
+        self.per_key_breakers.push((name.into(), config));
+        self
+    }
+
+    /// The timeout of every task's attempts unless the task sets its own
+    /// ([`TaskBuilder::timeout`](crate::TaskBuilder::timeout)); none by default.
+    pub fn default_timeout(mut self, after: Duration) -> Self {
+        self.defaults.timeout = Some(after);
+        self
+    }
+
+    /// The retry policy of [`TaskBuilder::retry_default`](crate::TaskBuilder::retry_default);
+    /// [`Retry::default`] unless set.
+    pub fn default_retry(mut self, retry: Retry) -> Self {
+        self.defaults.retry = retry;
+        self
+    }
+
+    /// How far priorities go at the gates: a waiting task is overtaken by fewer than
+    /// `2 * aging` later arrivals of higher priority, so low work is admitted even
+    /// under constant high load. 0 is plain FIFO; the default is
+    /// [`Gate::DEFAULT_AGING`](sluice_core::Gate::DEFAULT_AGING) (64).
+    pub fn priority_aging(mut self, aging: u64) -> Self {
+        self.priority_aging = Some(aging);
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -194,13 +255,9 @@ impl ManagerBuilder {
         let clock = self
             .breaker_clock
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
-        let mut breakers = HashMap::new();
-        for (name, config) in self.breakers {
-            if breakers.contains_key(&name) {
-                return Err(BuildError::DuplicateBreaker(name));
-            }
-            breakers.insert(name, CircuitBreaker::new(config, clock.clone()));
-        }
+        let breakers = Breakers::new(self.breakers, self.per_key_breakers, clock)
+            .map_err(|Duplicate(name)| BuildError::DuplicateBreaker(name))?;
+        let aging = self.priority_aging.unwrap_or(Gate::DEFAULT_AGING);
         let mut custom = HashMap::new();
         for (name, executor, limit) in self.executors {
             if ["cpu", "io", "io_blocking", "chunk"].contains(&name.as_str())
@@ -212,7 +269,7 @@ impl ManagerBuilder {
             if limit == 0 {
                 return Err(BuildError::ZeroExecutorLimit(name));
             }
-            let route = Route::new(RouteKind::Custom(name.clone()), executor, limit);
+            let route = Route::new(RouteKind::Custom(name.clone()), executor, limit, aging);
             custom.insert(name, route);
         }
 
@@ -236,24 +293,36 @@ impl ManagerBuilder {
             io_blocking,
             "sluice manager started"
         );
+        let io = Route::new(RouteKind::Io, io_executor.clone(), io_limit, aging);
+        let scope = CancelScope::new();
+        let stop = CancellationToken::new();
+        let io_side = IoSide {
+            route: io.clone(),
+            scope: scope.clone(),
+            pool: io_pool.clone(),
+            stop: stop.clone(),
+        };
         Ok(ConcurrencyManager::from_inner(Inner {
-            cpu: Route::new(RouteKind::Cpu, cpu_pool, cpu_limit),
-            chunk: Route::new(RouteKind::Chunk, chunk_pool, chunk_limit),
-            io: Route::new(RouteKind::Io, io_executor.clone(), io_limit),
-            io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking),
+            cpu: Route::new(RouteKind::Cpu, cpu_pool, cpu_limit, aging),
+            chunk: Route::new(RouteKind::Chunk, chunk_pool, chunk_limit, aging),
+            io,
+            io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking, aging),
             custom,
-            breakers,
+            breakers: Arc::new(breakers),
             keys: keys(self.key_order),
-            deadlines: Arc::new(Deadlines::start().map_err(|source| {
-                sluice_exec::ExecError::Thread {
-                    name: "sluice-deadlines".into(),
+            timers: Arc::new(
+                Timers::start().map_err(|source| sluice_exec::ExecError::Thread {
+                    name: "sluice-timers".into(),
                     source,
-                }
-            })?),
+                })?,
+            ),
+            budgets: Budgets::default(),
+            defaults: self.defaults,
             io_pool,
-            scope: CancelScope::new(),
-            stop: CancellationToken::new(),
-            closed: AtomicBool::new(false),
+            io_side,
+            scope,
+            stop,
+            closed: Arc::new(AtomicBool::new(false)),
         }))
     }
 }

@@ -63,21 +63,36 @@ mod error;
 mod lock;
 mod manager;
 mod map;
+mod policy;
 mod route;
 mod shutdown;
 mod snapshot;
 mod task;
+mod timers;
 mod wait;
 
 pub use builder::ManagerBuilder;
 pub use error::{BuildError, TaskError};
 pub use manager::{ConcurrencyManager, TaskBuilder};
+pub use policy::keyed::OnKeyFailure;
 pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
-pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock};
+pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock, Priority};
 pub use sluice_exec::{Executor, Job};
 pub use snapshot::{BreakerView, Counts, RouteSnapshot, Snapshot};
-pub use task::{OnKeyFailure, TaskHandle, is_cancelled};
+pub use task::{TaskHandle, is_cancelled};
+
+/// Retry policies: [`Retry`](retry::Retry) and its parts, for
+/// [`TaskBuilder::retry`].
+///
+/// A retried task's work is an `Fn`, called once per attempt; the attempts share one
+/// answer, one counted outcome and, for a keyed task, one turn of its key.
+pub mod retry {
+    pub use crate::policy::retry::{
+        NoRetry, Retry, RetryBuilder, RetryConfigError, RetryIf, Retrying, Transient, When,
+    };
+    pub use sluice_core::{Backoff, BudgetConfig, BudgetConfigError, Jitter};
+}
 
 /// The README's example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

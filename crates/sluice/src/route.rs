@@ -51,11 +51,16 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    pub(crate) fn new(kind: RouteKind, executor: Arc<dyn Executor>, limit: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        kind: RouteKind,
+        executor: Arc<dyn Executor>,
+        limit: usize,
+        aging: u64,
+    ) -> Arc<Self> {
         let inline_ok = matches!(kind, RouteKind::Cpu | RouteKind::Chunk);
         Arc::new(Route {
             kind,
-            gate: Gate::new(limit),
+            gate: Gate::with_aging(limit, aging),
             counters: Counters::new(),
             executor,
             inline_ok,

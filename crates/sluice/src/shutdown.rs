@@ -3,6 +3,7 @@
 
 use crate::manager::ConcurrencyManager;
 use crate::snapshot::Snapshot;
+use crate::timers::{Fired, TimerKind};
 use crate::wait::blocking;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -61,6 +62,11 @@ impl ConcurrencyManager {
         let inner = self.inner();
         inner.closed.store(true, Ordering::Release);
         tracing::info!(?timeout, "sluice: shutdown begins");
+        // A task pausing before a retry answers its last attempt's result now: no
+        // retry begins once shutdown has.
+        inner
+            .timers
+            .cut_short(TimerKind::Backoff, Fired::ShuttingDown);
         // Done when every task is answered and no body runs (a timed-out body is
         // answered but may still run).
         let idle = || {

@@ -26,7 +26,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct BreakerView {
-    /// Its name.
+    /// Its name; a per-key breaker shows as `name[key]`.
     pub name: String,
     /// `closed`, `open` or `half-open`.
     pub state: String,
@@ -85,6 +85,8 @@ pub struct Counts {
     pub high_water: u64,
     /// Bodies that ended after their task timed out; their results were dropped.
     pub abandoned: u64,
+    /// Failed attempts that were tried again (a retried task still counts once).
+    pub retries: u64,
 }
 
 impl Counts {
@@ -115,6 +117,7 @@ impl Counts {
         self.running += other.running;
         self.high_water = self.high_water.max(other.high_water);
         self.abandoned += other.abandoned;
+        self.retries += other.retries;
         self
     }
 }
@@ -133,6 +136,7 @@ impl From<CountersSnapshot> for Counts {
             running: c.in_flight,
             high_water: c.high_water,
             abandoned: c.abandoned,
+            retries: c.retries,
         }
     }
 }
@@ -140,13 +144,14 @@ impl From<CountersSnapshot> for Counts {
 impl Snapshot {
     pub(crate) fn of<'a>(
         routes: impl Iterator<Item = &'a Route>,
-        breakers: impl Iterator<Item = (&'a String, &'a CircuitBreaker)>,
+        breakers: Vec<(String, CircuitBreaker)>,
     ) -> Self {
         let mut breakers: Vec<BreakerView> = breakers
+            .into_iter()
             .map(|(name, breaker)| {
                 let b = breaker.snapshot();
                 BreakerView {
-                    name: name.clone(),
+                    name,
                     state: match b.state {
                         BreakerState::Closed => "closed",
                         BreakerState::Open { .. } => "open",

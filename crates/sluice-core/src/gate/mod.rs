@@ -1,10 +1,15 @@
 //! Admission control with a limit that can change at any moment.
 //!
 //! A [`Gate`] lets at most `limit` holders of a [`Permit`] in at once. Those who find
-//! it full wait in one FIFO queue, whichever way they wait: a blocked thread
+//! it full wait in one queue, whichever way they wait: a blocked thread
 //! ([`Gate::acquire_blocking`]), a future ([`Gate::acquire`]), or a piece of work that
 //! is handed its permit when its turn comes ([`Gate::enqueue`], how Sluice queues
 //! tasks without holding a thread for each).
+//!
+//! Queued work may wait at a [`Priority`] ([`Gate::enqueue_at`]); threads and futures
+//! wait at `Normal`. The queue (`queue.rs`) ranks each waiter by its arrival number plus
+//! a boost for lower priority, and aging, counted in arrivals rather than time, bounds
+//! how far a waiter can be overtaken: the rule is spelled out on [`Gate::with_aging`].
 //!
 //! Invariants, each checked by the loom tests in `tests/loom_gate.rs`:
 //! - in-flight never exceeds the limit once a lowered limit has drained: lowering it
@@ -12,7 +17,9 @@
 //! - raising the limit admits as many waiters as it frees room for, at once;
 //! - a waiter that gives up (a dropped future, a timed-out thread) leaks no permit and
 //!   loses no wakeup: a permit handed to it in the meantime passes to the next waiter;
-//! - waiters are admitted in the order they arrived, and a newcomer never overtakes one.
+//! - waiters are admitted in order of rank (with one priority, in arrival order), and a
+//!   newcomer never overtakes one: while any waiter of any priority is queued, a
+//!   newcomer queues too, whatever room there is.
 //!
 //! # Examples
 //!
@@ -40,11 +47,13 @@ mod acquire;
 mod deliver;
 mod lease;
 mod permit;
+mod queue;
 mod state;
 
 pub use acquire::Acquire;
 pub use lease::{Lease, Lent};
 pub use permit::Permit;
+pub use queue::Priority;
 pub use state::Deferred;
 
 use crate::loom::sync::Arc;
@@ -60,11 +69,37 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A gate that admits up to `limit` holders at once. A limit of zero admits
-    /// nobody until it is raised.
+    /// The aging of [`Gate::new`]: a waiter is overtaken by fewer than 128 later
+    /// arrivals, far more than a short burst of urgent work.
+    pub const DEFAULT_AGING: u64 = 64;
+
+    /// A gate that admits up to `limit` holders at once, with
+    /// [`DEFAULT_AGING`](Self::DEFAULT_AGING). A limit of zero admits nobody until it
+    /// is raised.
     pub fn new(limit: usize) -> Self {
+        Self::with_aging(limit, Self::DEFAULT_AGING)
+    }
+
+    /// A gate whose waiters rank `aging` arrivals apart per step of [`Priority`].
+    ///
+    /// Aging is counted in arrivals, not in time, so that it is deterministic: each
+    /// waiter takes the next sequence number of its gate when it joins the queue, and
+    /// its *rank* is that number plus `aging` for `Normal` or `2 * aging` for `Low`
+    /// (nothing for `High`). The gate admits the smallest rank first, and the older
+    /// waiter when two ranks are equal. So:
+    /// - with one priority, the order is exactly the order of arrival;
+    /// - a waiter is overtaken only by later arrivals of higher priority that came
+    ///   fewer than `aging` arrivals (one step of priority) or `2 * aging` arrivals (two
+    ///   steps) after it: fewer than `2 * aging` in all;
+    /// - a `Low` waiter is admitted before any `High` one that arrives `2 * aging` or
+    ///   more arrivals after it, so constant high-priority load cannot starve low work;
+    /// - an `aging` of 0 is plain FIFO, and `u64::MAX` makes priorities strict in
+    ///   practice.
+    ///
+    /// Only waiters count as arrivals: work admitted at once takes no number.
+    pub fn with_aging(limit: usize, aging: u64) -> Self {
         Gate {
-            inner: Arc::new(Inner::new(limit)),
+            inner: Arc::new(Inner::new(limit, aging)),
         }
     }
 
@@ -98,10 +133,44 @@ impl Gate {
     }
 
     /// Admits `work` now (calling [`Deferred::admit`] on this thread) if there is room
-    /// and nobody ahead, or queues it to be admitted in its turn by whichever thread
-    /// frees the room.
+    /// and nobody ahead, or queues it at [`Priority::Normal`] to be admitted in its turn
+    /// by whichever thread frees the room.
     pub fn enqueue(&self, work: Box<dyn Deferred>) {
-        if let Some(work) = self.inner.admit_or_queue(work) {
+        self.enqueue_at(work, Priority::Normal);
+    }
+
+    /// As [`enqueue`](Self::enqueue), at `priority`. Priority orders the queue only:
+    /// work is admitted at once only if nobody waits, of any priority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{Deferred, Gate, Permit, Priority};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// /// Notes its name when admitted and hands the permit straight back.
+    /// struct Named(&'static str, Arc<Mutex<Vec<&'static str>>>);
+    ///
+    /// impl Deferred for Named {
+    ///     fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+    ///         self.1.lock().unwrap().push(self.0);
+    ///         Some(permit)
+    ///     }
+    ///     fn abort(self: Box<Self>) -> bool {
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let gate = Gate::new(1);
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let permit = gate.try_acquire().expect("the gate is empty");
+    /// gate.enqueue_at(Box::new(Named("normal", order.clone())), Priority::Normal);
+    /// gate.enqueue_at(Box::new(Named("high", order.clone())), Priority::High);
+    /// drop(permit);
+    /// assert_eq!(*order.lock().unwrap(), ["high", "normal"]);
+    /// ```
+    pub fn enqueue_at(&self, work: Box<dyn Deferred>, priority: Priority) {
+        if let Some(work) = self.inner.admit_or_queue(work, priority) {
             // A permit handed back (the work was cancelled meanwhile) is released here.
             drop(work.admit(Permit::new(self.inner.clone())));
         }

@@ -1,16 +1,18 @@
-//! The gate's shared state: the limit, the count in flight, and the FIFO of waiters.
+//! The gate's shared state: the limit, the count in flight, and the queue of waiters
+//! (ranked by priority and arrival, in `queue.rs`).
 //!
 //! All of it sits under one mutex. The fast path (room, nobody waiting) takes the lock
-//! once; a hand-off happens under the lock (the permit is counted for the waiter before
-//! it wakes), so a waiter never races a newcomer for the room it was given. What a
-//! hand-off collects is delivered after the lock, in `deliver.rs`.
+//! once and reads only the queue's length; a hand-off happens under the lock (the
+//! permit is counted for the waiter before it wakes), so a waiter never races a
+//! newcomer for the room it was given. What a hand-off collects is delivered after the
+//! lock, in `deliver.rs`.
 
 use super::deliver::Handoffs;
 use super::permit::Permit;
+use super::queue::{Priority, RankedQueue};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -68,8 +70,8 @@ struct State {
     limit: usize,
     /// How many permits are held now.
     in_flight: usize,
-    /// Waiters in arrival order, including abandoned ones not yet skipped.
-    queue: VecDeque<Waiter>,
+    /// Waiters in order of rank, including abandoned ones not yet skipped.
+    queue: RankedQueue<Waiter>,
     /// Entries of `queue` that gave up; compacted away when they pile up.
     abandoned: usize,
 }
@@ -104,12 +106,12 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(super) fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize, aging: u64) -> Self {
         Inner {
             state: Mutex::new(State {
                 limit,
                 in_flight: 0,
-                queue: VecDeque::new(),
+                queue: RankedQueue::new(aging),
                 abandoned: 0,
             }),
         }
@@ -130,30 +132,28 @@ impl Inner {
         admitted
     }
 
-    /// Counts a permit for `work` and gives it back, or queues it.
-    pub(super) fn admit_or_queue(&self, work: Box<dyn Deferred>) -> Option<Box<dyn Deferred>> {
+    /// Counts a permit for `work` and gives it back, or queues it at `priority`.
+    pub(super) fn admit_or_queue(
+        &self,
+        work: Box<dyn Deferred>,
+        priority: Priority,
+    ) -> Option<Box<dyn Deferred>> {
         let mut state = lock(&self.state);
         if state.has_room_for_newcomer() {
             state.in_flight += 1;
             Some(work)
         } else {
-            state.queue.push_back(Waiter::Deferred(work));
+            state.queue.push(Waiter::Deferred(work), priority);
             None
         }
     }
 
+    /// Every queued [`Deferred`]; threads and futures keep their place and rank.
     pub(super) fn take_deferred(&self) -> Vec<Box<dyn Deferred>> {
-        let mut state = lock(&self.state);
-        let mut kept = VecDeque::with_capacity(state.queue.len());
-        let mut taken = Vec::new();
-        for waiter in state.queue.drain(..) {
-            match waiter {
-                Waiter::Deferred(work) => taken.push(work),
-                other => kept.push_back(other),
-            }
-        }
-        state.queue = kept;
-        taken
+        lock(&self.state).queue.take_where(|waiter| match waiter {
+            Waiter::Deferred(work) => Ok(work),
+            other => Err(other),
+        })
     }
 
     pub(super) fn set_limit(this: &Arc<Self>, limit: usize) {
@@ -175,7 +175,7 @@ impl Inner {
         Self::deliver(this, handoffs);
     }
 
-    /// Admits waiters from the front while there is room. Called under the lock.
+    /// Admits waiters in order of rank while there is room. Called under the lock.
     fn hand_off(state: &mut State) -> Handoffs {
         let mut handoffs = Handoffs::default();
         while state.in_flight < state.limit {
@@ -235,7 +235,9 @@ impl Inner {
             return true;
         }
         let signal = Signal::new();
-        state.queue.push_back(Waiter::Thread(signal.clone()));
+        state
+            .queue
+            .push(Waiter::Thread(signal.clone()), Priority::Normal);
         while !signal.granted.load(Ordering::Relaxed) {
             match deadline {
                 None => {
@@ -271,7 +273,9 @@ impl Inner {
                 }
                 let signal = Signal::new();
                 *lock(&signal.waker) = Some(waker.clone());
-                state.queue.push_back(Waiter::Task(signal.clone()));
+                state
+                    .queue
+                    .push(Waiter::Task(signal.clone()), Priority::Normal);
                 *slot = Some(signal);
                 false
             }

@@ -4,6 +4,7 @@
 use super::ConcurrencyManager;
 use crate::map::{submit_io_map, submit_pull_map};
 use crate::task::TaskHandle;
+use sluice_core::Priority;
 use std::future::Future;
 
 impl ConcurrencyManager {
@@ -44,8 +45,15 @@ impl ConcurrencyManager {
         O: Send + 'static,
     {
         let route = &self.inner.cpu;
-        self.refuse(route)
-            .unwrap_or_else(|| submit_pull_map(route, &self.inner.scope, items.into_iter(), f))
+        self.refuse(route).unwrap_or_else(|| {
+            submit_pull_map(
+                route,
+                &self.inner.scope,
+                Priority::Normal,
+                items.into_iter(),
+                f,
+            )
+        })
     }
 
     /// Maps `f` over `items` on the chunk pool; results in input order. Built for
@@ -80,8 +88,15 @@ impl ConcurrencyManager {
         O: Send + 'static,
     {
         let route = &self.inner.chunk;
-        self.refuse(route)
-            .unwrap_or_else(|| submit_pull_map(route, &self.inner.scope, items.into_iter(), f))
+        self.refuse(route).unwrap_or_else(|| {
+            submit_pull_map(
+                route,
+                &self.inner.scope,
+                Priority::Normal,
+                items.into_iter(),
+                f,
+            )
+        })
     }
 
     /// Runs `f(item)` as a future for every item on the IO runtime, at most the IO
@@ -115,15 +130,7 @@ impl ConcurrencyManager {
         O: Send + 'static,
     {
         let inner = &self.inner;
-        self.refuse(&inner.io).unwrap_or_else(|| {
-            submit_io_map(
-                &inner.io,
-                &inner.scope,
-                &inner.io_pool,
-                &inner.stop,
-                items.into_iter(),
-                f,
-            )
-        })
+        self.refuse(&inner.io)
+            .unwrap_or_else(|| submit_io_map(&inner.io_side, items.into_iter(), f))
     }
 }

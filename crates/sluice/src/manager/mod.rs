@@ -4,22 +4,29 @@
 //! `run.rs` (one task each) and `maps.rs` (many items through one function).
 
 mod maps;
+mod retried;
 mod run;
 mod task;
+mod task_maps;
 
 pub use task::TaskBuilder;
 
 use crate::TaskError;
 use crate::builder::ManagerBuilder;
+use crate::policy::breaker::Breakers;
+use crate::policy::keyed::{Keys, drain as drain_keys};
+use crate::policy::retry::{Budgets, Retry};
 use crate::route::Route;
 use crate::snapshot::Snapshot;
-use crate::task::{Deadlines, Keys, TaskHandle, drain_keys};
-use sluice_core::{CancelScope, CircuitBreaker, Outcome};
+use crate::task::{IoSide, TaskHandle};
+use crate::timers::{Fired, TimerKind, Timers};
+use sluice_core::{CancelScope, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
@@ -75,19 +82,34 @@ pub(crate) struct Inner {
     /// Backends registered by name.
     pub(crate) custom: HashMap<String, Arc<Route>>,
     /// Circuit breakers by name.
-    pub(crate) breakers: HashMap<String, CircuitBreaker>,
+    pub(crate) breakers: Arc<Breakers>,
     /// Keyed tasks waiting for their key's turn.
     pub(crate) keys: Arc<Keys>,
-    /// Fires the timeouts of running CPU, chunk and blocking work.
-    pub(crate) deadlines: Arc<Deadlines>,
+    /// Fires the timeouts of running CPU, chunk and blocking work, and retry backoffs.
+    pub(crate) timers: Arc<Timers>,
+    /// Retry budgets by task name.
+    pub(crate) budgets: Budgets,
+    /// Policies every task starts with.
+    pub(crate) defaults: Defaults,
     /// The tokio side, for spawning futures.
     pub(crate) io_pool: Arc<IoPool>,
+    /// What io tasks need to be spawned.
+    pub(crate) io_side: IoSide,
     /// Cancellation shared by every task.
     pub(crate) scope: CancelScope,
     /// Fires to drop every running future (shutdown past its deadline).
     pub(crate) stop: CancellationToken,
-    /// Set once shutdown begins: new work is refused.
-    pub(crate) closed: AtomicBool,
+    /// Set once shutdown begins: new work is refused, and no retry begins.
+    pub(crate) closed: Arc<AtomicBool>,
+}
+
+/// Policies set in the builder for every task.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Defaults {
+    /// The timeout of each attempt.
+    pub(crate) timeout: Option<Duration>,
+    /// The retry policy of [`TaskBuilder::retry_default`].
+    pub(crate) retry: Retry,
 }
 
 impl Inner {
@@ -105,7 +127,9 @@ impl Inner {
     pub(crate) fn abort_pending(&self) -> usize {
         self.scope.abort_pending();
         let waiting_for_keys = drain_keys(&self.keys);
+        let backing_off = self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
         let cancelled: usize = waiting_for_keys
+            + backing_off
             + self
                 .routes()
                 .map(|route| route.gate.drain_deferred())
@@ -199,7 +223,7 @@ impl ConcurrencyManager {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::of(
             self.inner.routes().map(|route| &**route),
-            self.inner.breakers.iter(),
+            self.inner.breakers.all(),
         )
     }
 
@@ -231,6 +255,7 @@ impl Drop for Inner {
         self.scope.cancel_all();
         self.stop.cancel();
         drain_keys(&self.keys);
+        self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
         for route in self.routes() {
             route.gate.drain_deferred();
             route.executor.shutdown();

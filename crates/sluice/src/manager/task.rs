@@ -2,16 +2,20 @@
 
 use super::ConcurrencyManager;
 use crate::TaskError;
+use crate::lock::take;
+use crate::policy::Policy;
+use crate::policy::breaker::{self, Guarded};
+use crate::policy::keyed::{KeyState, Keys, OnKeyFailure};
+use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
+use crate::policy::timeout::Deadline;
 use crate::route::Route;
-use crate::task::{
-    Deadline, Guarded, KeyState, Keys, OnKeyFailure, Policy, TaskHandle, log_transition,
-    submit_closure, submit_future,
-};
-use sluice_core::Outcome;
+use crate::task::{ClosureSetup, TaskHandle, submit_closure, submit_future};
+use sluice_core::{Outcome, Priority};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Builds one task's policies, then submits it with the same calls as the manager
@@ -41,93 +45,113 @@ use std::time::Duration;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a task builder does nothing until one of its run_* calls"]
-pub struct TaskBuilder<'m> {
+pub struct TaskBuilder<'m, R = NoRetry> {
     /// The manager that runs it.
-    mgr: &'m ConcurrencyManager,
+    pub(super) mgr: &'m ConcurrencyManager,
     /// The policies gathered so far.
-    policy: Policy,
+    pub(super) policy: Policy,
+    /// Its retry policy: [`NoRetry`], or [`Retrying`] after [`retry`](Self::retry).
+    pub(super) retry: R,
 }
 
 impl ConcurrencyManager {
-    /// Starts building a task named `name` (the name appears in its log events), to
-    /// give it policies — a [`timeout`](TaskBuilder::timeout) — before it is submitted.
+    /// Starts building a task named `name` (the name appears in its log events and
+    /// names its retry budget), to give it policies before it is submitted.
     pub fn task(&self, name: impl Into<String>) -> TaskBuilder<'_> {
         TaskBuilder {
             mgr: self,
             policy: Policy {
                 name: Some(Arc::from(name.into())),
+                timeout: self.inner().defaults.timeout,
                 ..Policy::default()
             },
+            retry: NoRetry,
         }
     }
 
-    /// The builder behind the manager's own `run_*` calls: no name, no policy.
+    /// The builder behind the manager's own `run_*` calls: no name, the defaults.
     pub(super) fn plain_task(&self) -> TaskBuilder<'_> {
         TaskBuilder {
             mgr: self,
-            policy: Policy::default(),
+            policy: Policy {
+                timeout: self.inner().defaults.timeout,
+                ..Policy::default()
+            },
+            retry: NoRetry,
         }
     }
 }
 
-impl<'m> TaskBuilder<'m> {
+impl<'m, R> TaskBuilder<'m, R> {
     /// How long one attempt may run, from the moment its work starts (time queued for
-    /// admission does not count). At the deadline the task answers
+    /// admission does not count). At the deadline the attempt answers
     /// [`TaskError::TimedOut`]: an io future is dropped; CPU, chunk or blocking work,
     /// which cannot be stopped from outside, is asked to stop (it sees
     /// [`is_cancelled`](crate::is_cancelled)), keeps its admission slot until it really
-    /// ends, and its late result is dropped and counted as `abandoned`.
+    /// ends, and its late result is dropped and counted as `abandoned`. With a
+    /// [`retry`](TaskBuilder::retry) policy a timed-out attempt may be tried again.
     pub fn timeout(mut self, after: Duration) -> Self {
         self.policy.timeout = Some(after);
         self
     }
 
-    /// Guards the task with the circuit breaker registered as `name`: while the breaker
-    /// is open the task is answered [`TaskError::Rejected`] at once, without running, and
-    /// counted as rejected; otherwise how its work ends is recorded — a value is a
+    /// How long the whole task may take, from submission to its answer, whatever its
+    /// attempts and pauses: at the deadline it answers [`TaskError::TimedOut`] — from
+    /// its key's queue, its gate's queue, a backoff or a running attempt (which is
+    /// stopped or abandoned as with [`timeout`](Self::timeout)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let slow = mgr
+    ///     .task("slow-lookup")
+    ///     .deadline(Duration::from_millis(30))
+    ///     .run_io(async { tokio::time::sleep(Duration::from_secs(60)).await });
+    /// assert_eq!(slow.wait(), Err(TaskError::TimedOut));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(mut self, within: Duration) -> Self {
+        self.policy.deadline = Some(within);
+        self
+    }
+
+    /// Guards the task with the circuit breaker registered as `name` (see
+    /// [`ManagerBuilder::breaker`](crate::ManagerBuilder::breaker) and
+    /// [`breaker_per_key`](crate::ManagerBuilder::breaker_per_key)): while the breaker
+    /// is open the task is answered [`TaskError::Rejected`] at once, without running,
+    /// and counted as rejected; otherwise how its work ends is recorded — a value is a
     /// success, its own error, a panic or a timeout a failure, a cancellation nothing.
-    /// Tasks of any route may share a breaker. An unknown name answers
-    /// [`TaskError::UnknownBreaker`].
+    /// Each attempt of a retried task asks the breaker again. Tasks of any route may
+    /// share a breaker. An unknown name answers [`TaskError::UnknownBreaker`].
     pub fn breaker(mut self, name: impl Into<String>) -> Self {
         self.policy.breaker = Some(Arc::from(name.into()));
         self
     }
 
-    /// Asks the task's breaker, if it has one: `Ok` with its admitted call, or `Err`
-    /// with the answer for a task that must not run.
-    fn admit<T, E>(&self, route: &Route) -> Result<Option<Guarded>, TaskHandle<T, E>> {
-        let Some(name) = &self.policy.breaker else {
-            return Ok(None);
-        };
-        let Some(breaker) = self.mgr.inner().breakers.get(&**name) else {
-            return Err(TaskHandle::answered(TaskError::UnknownBreaker(
-                name.to_string(),
-            )));
-        };
-        match breaker.try_acquire() {
-            Ok(call) => {
-                if let Some(transition) = call.transition() {
-                    log_transition(name, transition);
-                }
-                Ok(Some(Guarded {
-                    name: name.clone(),
-                    call,
-                }))
-            }
-            Err(rejected) => {
-                route.counters.submitted();
-                route.counters.ended(Outcome::Rejected);
-                tracing::debug!(
-                    breaker = &**name,
-                    task = self.policy.name.as_deref(),
-                    "rejected by circuit breaker"
-                );
-                Err(TaskHandle::answered(TaskError::Rejected {
-                    breaker: name.to_string(),
-                    retry_after: rejected.retry_after(),
-                }))
-            }
-        }
+    /// Where the task waits at its gate when the gate is full: [`Priority::High`]
+    /// work is admitted before [`Priority::Normal`] (the default) and `Normal` before
+    /// [`Priority::Low`]. Aging keeps low work from starving: a waiting task is
+    /// overtaken by at most a fixed number of later, more urgent arrivals (see
+    /// [`ManagerBuilder::priority_aging`](crate::ManagerBuilder::priority_aging)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, Priority};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let urgent = mgr.task("health-check").priority(Priority::High).run_cpu(|| "ok");
+    /// let batch = mgr.task("reindex").priority(Priority::Low).run_cpu(|| 42);
+    /// assert_eq!((urgent.wait()?, batch.wait()?), ("ok", 42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.policy.priority = priority;
+        self
     }
 
     /// Orders the task by `key`: it goes to its route only when its key's turn comes, and
@@ -172,9 +196,126 @@ impl<'m> TaskBuilder<'m> {
         self
     }
 
-    fn keyed<'i>(&self, inner: &'i super::Inner) -> Option<(KeyState, &'i Arc<Keys>)> {
+    pub(super) fn keyed<'i>(&self, inner: &'i super::Inner) -> Option<(KeyState, &'i Arc<Keys>)> {
         let key = self.policy.key.clone()?;
         Some((KeyState::new(key, self.policy.on_key_failure), &inner.keys))
+    }
+
+    /// The timeout of one attempt of closure work, armed on the timer thread.
+    pub(super) fn attempt_deadline(&self) -> Option<Deadline> {
+        self.policy.timeout.map(|after| Deadline {
+            after,
+            timers: self.mgr.inner().timers.clone(),
+            name: self.policy.name.clone(),
+        })
+    }
+
+    /// The answer for a task naming a breaker nobody registered (answered at once,
+    /// counted nowhere).
+    pub(super) fn unknown_breaker<T, E>(&self) -> Option<TaskHandle<T, E>> {
+        let name = self.policy.breaker.as_ref()?;
+        let known = self
+            .mgr
+            .inner()
+            .breakers
+            .get(name, self.policy.key.as_ref())
+            .is_some();
+        (!known).then(|| TaskHandle::answered(TaskError::UnknownBreaker(name.to_string())))
+    }
+
+    /// Asks the task's breaker, if it has one: its admitted call, or the answered
+    /// handle of a task that must not run (counted as rejected on `route`).
+    fn admit<T, E>(&self, route: &Route) -> Result<Option<Guarded>, TaskHandle<T, E>> {
+        let Some(name) = &self.policy.breaker else {
+            return Ok(None);
+        };
+        let inner = self.mgr.inner();
+        match breaker::admit(
+            &inner.breakers,
+            name,
+            self.policy.key.as_ref(),
+            self.policy.name.as_deref(),
+        ) {
+            Ok(guard) => Ok(Some(guard)),
+            Err(error) => {
+                if matches!(error, TaskError::Rejected { .. }) {
+                    route.counters.submitted();
+                    route.counters.ended(Outcome::Rejected);
+                }
+                Err(TaskHandle::answered(error))
+            }
+        }
+    }
+}
+
+impl<'m> TaskBuilder<'m, NoRetry> {
+    /// Gives the task a retry policy: a failed attempt is tried again (by default, its
+    /// own error or a timeout; see [`retry_if`](TaskBuilder::retry_if)) after a
+    /// backoff, within the policy's limits and the retry budget of the task's name.
+    /// The work is called once per attempt, so a retried task's work must be an `Fn`
+    /// (for io, an `Fn` that makes the future); `FnOnce` work does not compile.
+    ///
+    /// The task is counted once, with the outcome of its last attempt; the route's
+    /// `retries` counter counts the attempts tried again. Backoff pauses end at once on
+    /// [`cancel`](TaskHandle::cancel) and
+    /// [`abort_pending`](ConcurrencyManager::abort_pending) (answered `Cancelled`) and
+    /// at [`shutdown`](ConcurrencyManager::shutdown) (answered with the last attempt's
+    /// result). A keyed task keeps its key's turn through its pauses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    /// use sluice::retry::{Backoff, Retry};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let retry = Retry::builder()
+    ///     .max_attempts(4)
+    ///     .backoff(Backoff::exponential(Duration::from_millis(5)))
+    ///     .build()?;
+    ///
+    /// // A flaky service: the first two calls fail.
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let seen = calls.clone();
+    /// let fetched = mgr.task("fetch-manifest").retry(retry).try_run_io(move || {
+    ///     let call = seen.fetch_add(1, Ordering::SeqCst);
+    ///     async move { if call < 2 { Err("503 Service Unavailable") } else { Ok("manifest") } }
+    /// });
+    /// assert_eq!(fetched.wait(), Ok("manifest"));
+    /// assert_eq!(calls.load(Ordering::SeqCst), 3);
+    /// assert_eq!(mgr.snapshot().total().retries, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Work that can run only once cannot be retried, and says so at compile time:
+    ///
+    /// ```compile_fail
+    /// # use sluice::ConcurrencyManager;
+    /// # let mgr = ConcurrencyManager::builder().build().unwrap();
+    /// let page = String::from("<html>");
+    /// // `move || page` gives `page` away: an `FnOnce`, which a retry cannot call twice.
+    /// let handle = mgr.task("parse").retry(Default::default()).run_cpu(move || page);
+    /// ```
+    pub fn retry(self, retry: Retry) -> TaskBuilder<'m, Retrying<Transient>> {
+        TaskBuilder {
+            mgr: self.mgr,
+            policy: self.policy,
+            retry: Retrying {
+                retry,
+                classify: Transient,
+            },
+        }
+    }
+
+    /// Gives the task the manager's default retry policy
+    /// ([`ManagerBuilder::default_retry`](crate::ManagerBuilder::default_retry)); as
+    /// [`retry`](Self::retry).
+    pub fn retry_default(self) -> TaskBuilder<'m, Retrying<Transient>> {
+        let retry = self.mgr.inner().defaults.retry.clone();
+        self.retry(retry)
     }
 
     fn closure<F, T, E>(self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
@@ -183,6 +324,11 @@ impl<'m> TaskBuilder<'m> {
         T: Send + 'static,
         E: Send + 'static,
     {
+        if self.policy.deadline.is_some() {
+            // A deadline for the whole task is kept by a driver of one attempt.
+            let work = Mutex::new(Some(work));
+            return self.drive_closure(route, None, Transient, move || take(&work));
+        }
         let inner = self.mgr.inner();
         if let Some(refused) = self.mgr.refuse(route) {
             return refused;
@@ -191,13 +337,14 @@ impl<'m> TaskBuilder<'m> {
             Ok(guard) => guard,
             Err(answered) => return answered,
         };
-        let deadline = self.policy.timeout.map(|after| Deadline {
-            after,
-            timers: inner.deadlines.clone(),
-            name: self.policy.name.clone(),
-        });
-        let keyed = self.keyed(inner);
-        submit_closure(route, &inner.scope, deadline, guard, keyed, work)
+        let setup = ClosureSetup {
+            route,
+            scope: &inner.scope,
+            deadline: self.attempt_deadline(),
+            guard,
+            priority: self.policy.priority,
+        };
+        submit_closure(setup, self.keyed(inner), work)
     }
 
     /// As [`ConcurrencyManager::run_cpu`], with this task's policies.
@@ -276,6 +423,11 @@ impl<'m> TaskBuilder<'m> {
         T: Send + 'static,
         E: Send + 'static,
     {
+        if self.policy.deadline.is_some() {
+            // A deadline for the whole task is kept by a driver of one attempt.
+            let future = Mutex::new(Some(future));
+            return self.drive_future(None, Transient, move || take(&future));
+        }
         let inner = self.mgr.inner();
         if let Some(refused) = self.mgr.refuse(&inner.io) {
             return refused;
@@ -285,7 +437,7 @@ impl<'m> TaskBuilder<'m> {
             Err(answered) => return answered,
         };
         let keyed = self.keyed(inner);
-        submit_future(inner, self.policy, guard, keyed, future)
+        submit_future(&inner.io_side, self.policy, guard, keyed, future)
     }
 
     /// As [`ConcurrencyManager::run_on`], with this task's policies.
@@ -311,13 +463,15 @@ impl<'m> TaskBuilder<'m> {
     }
 }
 
-impl fmt::Debug for TaskBuilder<'_> {
+impl<R> fmt::Debug for TaskBuilder<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskBuilder")
             .field("name", &self.policy.name)
             .field("timeout", &self.policy.timeout)
             .field("breaker", &self.policy.breaker)
             .field("key", &self.policy.key)
+            .field("deadline", &self.policy.deadline)
+            .field("priority", &self.policy.priority)
             .finish_non_exhaustive()
     }
 }

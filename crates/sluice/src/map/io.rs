@@ -1,9 +1,8 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
 use crate::TaskError;
-use crate::route::Route;
-use crate::task::{Control, InFrame, Reply, TaskHandle, panic_message};
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Lease, Outcome};
+use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, panic_message};
+use sluice_core::{CancelOutcome, CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -24,14 +23,7 @@ struct IoMap<O> {
 }
 
 /// Submits a map of `f` over `items` on the io route.
-pub(crate) fn submit_io_map<It, F, Fut, O>(
-    route: &Arc<Route>,
-    scope: &CancelScope,
-    pool: &Arc<IoPool>,
-    stop: &CancellationToken,
-    items: It,
-    f: F,
-) -> TaskHandle<Vec<O>>
+pub(crate) fn submit_io_map<It, F, Fut, O>(io: &IoSide, items: It, f: F) -> TaskHandle<Vec<O>>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
@@ -40,12 +32,31 @@ where
     O: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
+    io.route.counters.submitted();
+    let map = start_io_map(io, Reply::new(io.route.clone(), completer), items, f);
+    TaskHandle::new(completion, Some(map))
+}
+
+/// Starts a map answered through `reply` (to its caller, or to a driver of policies).
+pub(crate) fn start_io_map<It, F, Fut, O>(
+    io: &IoSide,
+    reply: Reply<Vec<O>, Infallible>,
+    items: It,
+    f: F,
+) -> Arc<dyn Control>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> Fut + Send + 'static,
+    Fut: Future<Output = O> + Send + 'static,
+    O: Send + 'static,
+{
+    let pool = &io.pool;
     let map = Arc::new(IoMap {
-        token: scope.token(),
-        stop: stop.child_token(),
-        reply: Reply::new(route.clone(), completer),
+        token: io.scope.token(),
+        stop: io.stop.child_token(),
+        reply,
     });
-    route.counters.submitted();
     let guard = SettleOnDrop(map.clone());
     let driver_pool = pool.clone();
     pool.spawn(async move {
@@ -59,7 +70,7 @@ where
         let (outcome, answer) = drive(map, &driver_pool, items, f).await;
         map.reply.finished(outcome, answer);
     });
-    TaskHandle::new(completion, Some(map))
+    map
 }
 
 /// Runs the window: at most the io limit of item futures in flight, results in order.
@@ -173,6 +184,8 @@ impl<O> Drop for SettleOnDrop<O> {
             map.reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
+        // However the driver ended, no item runs any more.
+        map.reply.body_ended();
     }
 }
 
@@ -182,7 +195,11 @@ impl<O: Send> Control for IoMap<O> {
             return false;
         }
         match self.token.cancel() {
-            CancelOutcome::BeforeStart => self.reply.cancelled_unstarted(),
+            CancelOutcome::BeforeStart => {
+                let cancelled = self.reply.cancelled_unstarted();
+                self.reply.body_ended();
+                cancelled
+            }
             CancelOutcome::Requested => {
                 self.stop.cancel();
                 true

@@ -18,5 +18,5 @@
 mod io;
 mod pull;
 
-pub(crate) use io::submit_io_map;
-pub(crate) use pull::submit_pull_map;
+pub(crate) use io::{start_io_map, submit_io_map};
+pub(crate) use pull::{start_pull_map, submit_pull_map};

@@ -1,13 +1,15 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{
-    Control, Deadline, Guarded, KeyState, KeyedTask, Keys, Slot, TaskHandle, panic_message,
-    run_as_task, start_task,
-};
+use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
 use crate::lock::take;
+use crate::policy::breaker::Guarded;
+use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::timeout::Deadline;
 use crate::route::Route;
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, StartError};
+use sluice_core::{
+    CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, Priority, StartError,
+};
 use sluice_exec::{Executor, Job};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -27,14 +29,28 @@ struct ClosureTask<F, T, E> {
     guard: Mutex<Option<Guarded>>,
     /// Its key, if it is ordered by one.
     keyed: Option<KeyState>,
+    /// Its place in the gate's queue.
+    priority: Priority,
 }
 
-/// Submits `work` to `route`: it waits at the route's gate, then runs on its backend.
+/// What a closure task is given besides its work and its answer.
+pub(crate) struct ClosureSetup<'a> {
+    /// Where it runs.
+    pub(crate) route: &'a Arc<Route>,
+    /// Its cancellation.
+    pub(crate) scope: &'a CancelScope,
+    /// Its timeout, for one attempt.
+    pub(crate) deadline: Option<Deadline>,
+    /// Its breaker's admitted call.
+    pub(crate) guard: Option<Guarded>,
+    /// Its place in the gate's queue.
+    pub(crate) priority: Priority,
+}
+
+/// Submits `work` to `route`: it waits for its key's turn if it has a key, then at the
+/// route's gate, then runs on its backend.
 pub(crate) fn submit_closure<F, T, E>(
-    route: &Arc<Route>,
-    scope: &CancelScope,
-    deadline: Option<Deadline>,
-    guard: Option<Guarded>,
+    setup: ClosureSetup<'_>,
     keyed: Option<(KeyState, &Arc<Keys>)>,
     work: F,
 ) -> TaskHandle<T, E>
@@ -48,17 +64,45 @@ where
         Some((state, keys)) => (Some(state), Some(keys)),
         None => (None, None),
     };
-    let task = Arc::new(ClosureTask {
-        token: scope.token(),
-        work: Mutex::new(Some(work)),
-        reply: Arc::new(Reply::new(route.clone(), completer)),
-        deadline,
-        guard: Mutex::new(guard),
-        keyed: state,
-    });
-    route.counters.submitted();
+    let reply = Reply::new(setup.route.clone(), completer);
+    let task = closure_task(setup, reply, state, work);
+    task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
     TaskHandle::new(completion, Some(task))
+}
+
+/// Submits one attempt of a retried task: answered through `reply` (to its driver),
+/// not counted as a task of its own.
+pub(crate) fn launch_closure<F, T, E>(
+    setup: ClosureSetup<'_>,
+    reply: Reply<T, E>,
+    work: F,
+) -> Arc<dyn Control>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let task = closure_task(setup, reply, None, work);
+    start_task(task.clone(), None);
+    task
+}
+
+fn closure_task<F, T, E>(
+    setup: ClosureSetup<'_>,
+    reply: Reply<T, E>,
+    keyed: Option<KeyState>,
+    work: F,
+) -> Arc<ClosureTask<F, T, E>> {
+    Arc::new(ClosureTask {
+        token: setup.scope.token(),
+        work: Mutex::new(Some(work)),
+        reply: Arc::new(reply),
+        deadline: setup.deadline,
+        guard: Mutex::new(setup.guard),
+        keyed,
+        priority: setup.priority,
+    })
 }
 
 impl<F, T, E> ClosureTask<F, T, E>
@@ -103,6 +147,7 @@ where
                 if let Some(keyed) = &self.keyed {
                     keyed.release(outcome);
                 }
+                self.reply.body_ended();
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
             Err(StartError::Claimed) => {}
@@ -131,6 +176,7 @@ where
         if let Some(keyed) = &self.keyed {
             keyed.release(Outcome::Cancelled);
         }
+        self.reply.body_ended();
     }
 }
 
@@ -157,6 +203,19 @@ where
     fn help(&self) {
         if self.reply.route.inline_ok {
             self.run(None);
+        }
+    }
+
+    fn expire(&self) {
+        if self.reply.is_answered() {
+            return;
+        }
+        match self.token.cancel() {
+            CancelOutcome::BeforeStart => self.drop_unstarted(),
+            // Running: its late end is counted as abandoned, like a timed-out body's.
+            CancelOutcome::Requested | CancelOutcome::AlreadyCancelled => {
+                self.reply.timed_out();
+            }
         }
     }
 }
@@ -189,7 +248,8 @@ where
 
     fn enqueue(self: Arc<Self>) {
         let gate = self.reply.route.gate.clone();
-        gate.enqueue(Box::new(Queued(self)));
+        let priority = self.priority;
+        gate.enqueue_at(Box::new(Queued(self)), priority);
     }
 
     fn drop_unstarted(&self) {

@@ -1,14 +1,16 @@
 //! Tasks whose work is a future: the io route.
 
 use super::reply::{Reply, settle};
-use super::{
-    CatchUnwind, Control, Guarded, KeyState, KeyedTask, Keys, Policy, TaskHandle, run_polled,
-    start_task,
-};
+use super::{CatchUnwind, Control, TaskHandle, run_polled};
 use crate::TaskError;
 use crate::lock::take;
-use crate::manager::Inner;
-use sluice_core::{CancelOutcome, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError};
+use crate::policy::Policy;
+use crate::policy::breaker::Guarded;
+use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::route::Route;
+use sluice_core::{
+    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError,
+};
 use sluice_exec::IoPool;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,10 +40,23 @@ struct FutureTask<Fut, T, E> {
     keyed: Option<KeyState>,
 }
 
-/// Submits `future` to the io `route`, which waits at the gate and then runs on `pool`.
-/// `stop` is the manager's token for dropping every running future at shutdown.
+/// Where a future task runs, shared by every io task of a manager.
+#[derive(Clone)]
+pub(crate) struct IoSide {
+    /// The io route: its gate and counters.
+    pub(crate) route: Arc<Route>,
+    /// The manager's cancellation.
+    pub(crate) scope: CancelScope,
+    /// The runtime.
+    pub(crate) pool: Arc<IoPool>,
+    /// Fires to drop every running future (shutdown past its deadline).
+    pub(crate) stop: CancellationToken,
+}
+
+/// Submits `future` to the io route: it waits for its key's turn if it has a key, then
+/// at the gate, then runs on the runtime.
 pub(crate) fn submit_future<Fut, T, E>(
-    inner: &Inner,
+    io: &IoSide,
     policy: Policy,
     guard: Option<Guarded>,
     keyed: Option<(KeyState, &Arc<Keys>)>,
@@ -52,25 +67,55 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let (route, scope, pool, stop) = (&inner.io, &inner.scope, &inner.io_pool, &inner.stop);
     let (completer, completion) = sluice_core::completion();
     let (state, keys) = match keyed {
         Some((state, keys)) => (Some(state), Some(keys)),
         None => (None, None),
     };
-    let task = Arc::new(FutureTask {
-        token: scope.token(),
-        stop: stop.child_token(),
+    let reply = Reply::new(io.route.clone(), completer);
+    let task = future_task(io, policy, guard, reply, state, future);
+    io.route.counters.submitted();
+    start_task(task.clone(), keys);
+    TaskHandle::new(completion, Some(task))
+}
+
+/// Submits one attempt of a retried io task: answered through `reply` (to its driver),
+/// not counted as a task of its own.
+pub(crate) fn launch_future<Fut, T, E>(
+    io: &IoSide,
+    policy: Policy,
+    guard: Option<Guarded>,
+    reply: Reply<T, E>,
+    future: Fut,
+) -> Arc<dyn Control>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let task = future_task(io, policy, guard, reply, None, future);
+    start_task(task.clone(), None);
+    task
+}
+
+fn future_task<Fut, T, E>(
+    io: &IoSide,
+    policy: Policy,
+    guard: Option<Guarded>,
+    reply: Reply<T, E>,
+    keyed: Option<KeyState>,
+    future: Fut,
+) -> Arc<FutureTask<Fut, T, E>> {
+    Arc::new(FutureTask {
+        token: io.scope.token(),
+        stop: io.stop.child_token(),
         future: Mutex::new(Some(future)),
         policy,
         guard: Mutex::new(guard),
-        reply: Reply::new(route.clone(), completer),
-        pool: pool.clone(),
-        keyed: state,
-    });
-    route.counters.submitted();
-    start_task(task.clone(), keys);
-    TaskHandle::new(completion, Some(task))
+        reply,
+        pool: io.pool.clone(),
+        keyed,
+    })
 }
 
 impl<Fut, T, E> FutureTask<Fut, T, E>
@@ -131,6 +176,7 @@ where
                     if let Some(keyed) = &self.keyed {
                         keyed.release(outcome);
                     }
+                    self.reply.body_ended();
                 }
                 Err(StartError::Cancelled) => self.drop_unstarted(),
                 Err(StartError::Claimed) => {}
@@ -145,6 +191,7 @@ where
             keyed.release(Outcome::Cancelled);
         }
         self.reply.cancelled_unstarted();
+        self.reply.body_ended();
     }
 }
 
@@ -241,6 +288,7 @@ where
         if let Some(keyed) = &task.keyed {
             keyed.release(Outcome::Cancelled);
         }
+        task.reply.body_ended();
         self.lease.end();
     }
 }
@@ -288,7 +336,8 @@ where
 
     fn enqueue(self: Arc<Self>) {
         let gate = self.reply.route.gate.clone();
-        gate.enqueue(Box::new(Queued(self)));
+        let priority = self.policy.priority;
+        gate.enqueue_at(Box::new(Queued(self)), priority);
     }
 
     fn drop_unstarted(&self) {

@@ -21,6 +21,14 @@ pub(crate) trait Control: Send + Sync {
     /// if it has not started and its route allows inline runs (CPU and chunk work), so
     /// that the work cannot be stuck queued behind the waiter's own admission slot.
     fn help(&self);
+
+    /// Gives the task up without an answer to anyone who still wants one: a retried
+    /// task's attempt that its driver no longer needs (the task is past its deadline).
+    /// Unstarted, it never runs; running, it is asked to stop and its end is counted as
+    /// abandoned where the work cannot be stopped from outside.
+    fn expire(&self) {
+        self.cancel();
+    }
 }
 
 /// A submitted task: a `Future` of its answer, with [`wait`](Self::wait) for

@@ -14,24 +14,16 @@
 
 mod closure;
 mod context;
-mod deadlines;
 mod future;
 mod handle;
-mod keyed;
 mod panic;
-mod policy;
 mod reply;
 
-pub(crate) use closure::{execute, submit_closure};
+pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
 pub use context::is_cancelled;
 pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task, run_polled};
-pub(crate) use deadlines::Deadlines;
-pub(crate) use future::InFrame;
-pub(crate) use future::submit_future;
+pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
-pub use keyed::OnKeyFailure;
-pub(crate) use keyed::{KeyState, KeyedTask, Keys, drain as drain_keys, keys, start as start_task};
 pub(crate) use panic::{CatchUnwind, panic_message};
-pub(crate) use policy::{Deadline, Guarded, Policy, log_transition};
-pub(crate) use reply::Reply;
+pub(crate) use reply::{AttemptSink, Reply};

@@ -1,37 +1,98 @@
 //! Answering a task exactly once, and counting its outcome with the answer.
+//!
+//! A task's answer goes to its caller, or — for one attempt of a retried task — to the
+//! retry driver, which decides whether the caller hears it or a new attempt starts.
 
 use crate::TaskError;
 use crate::lock::{lock, take};
+use crate::policy::breaker::Guarded;
 use crate::route::Route;
 use sluice_core::{Completer, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The sending side of a task's answer.
 type Answer<T, E> = Completer<Result<T, TaskError<E>>>;
 
-/// The one place a task's answer goes out. Whoever takes the completer first records
-/// the outcome; every later attempt does nothing, so no task is counted twice.
+/// Where the answers of one retried task's attempts go.
+pub(crate) trait AttemptSink<T, E>: Send + Sync {
+    /// Attempt `attempt` was answered: its body returned, it timed out, or it was
+    /// cancelled before it started.
+    fn answered(&self, attempt: u32, outcome: Outcome, answer: Result<T, TaskError<E>>);
+
+    /// Attempt `attempt`'s body has really ended (or it will never run).
+    fn body_ended(&self, attempt: u32);
+}
+
+/// An attempt's link to its driver.
+struct AttemptOf<T, E> {
+    /// The retry driver.
+    driver: Arc<dyn AttemptSink<T, E>>,
+    /// Which attempt this is, from 1.
+    number: u32,
+}
+
+/// Who hears the answer.
+enum To<T, E> {
+    /// The caller, through the task's handle.
+    Caller(Answer<T, E>),
+    /// A retry driver, with the attempt's number.
+    Driver(Arc<dyn AttemptSink<T, E>>, u32),
+}
+
+/// The one place a task's answer goes out. Whoever takes it first records the outcome;
+/// every later attempt does nothing, so no task is counted twice.
 pub(crate) struct Reply<T, E> {
     /// The route whose counters record the outcome.
     pub(crate) route: Arc<Route>,
     /// Taken by the single answer.
-    completer: Mutex<Option<Answer<T, E>>>,
+    to: Mutex<Option<To<T, E>>>,
     /// Set when the task was answered while its body still ran (it timed out).
     early: AtomicBool,
+    /// Set for one attempt of a retried task.
+    attempt: Option<AttemptOf<T, E>>,
+    /// Set once the body's end has been reported.
+    body_ended: AtomicBool,
+    /// A breaker's call recorded with the outcome, for work that records none itself
+    /// (a map); with when it was admitted.
+    guard: Option<Mutex<Option<(Guarded, Instant)>>>,
 }
 
 impl<T, E> Reply<T, E> {
+    /// A reply to the caller.
     pub(crate) fn new(route: Arc<Route>, completer: Answer<T, E>) -> Self {
         Reply {
             route,
-            completer: Mutex::new(Some(completer)),
+            to: Mutex::new(Some(To::Caller(completer))),
             early: AtomicBool::new(false),
+            attempt: None,
+            body_ended: AtomicBool::new(false),
+            guard: None,
         }
     }
 
-    fn take(&self) -> Option<Answer<T, E>> {
-        take(&self.completer)
+    /// A reply to a retry driver, for its attempt `number`. Its outcome is not counted
+    /// (the driver counts the task's once); its body's time in flight is.
+    pub(crate) fn to_driver(
+        route: Arc<Route>,
+        driver: Arc<dyn AttemptSink<T, E>>,
+        number: u32,
+    ) -> Self {
+        Reply {
+            route,
+            to: Mutex::new(Some(To::Driver(driver.clone(), number))),
+            early: AtomicBool::new(false),
+            attempt: Some(AttemptOf { driver, number }),
+            body_ended: AtomicBool::new(false),
+            guard: None,
+        }
+    }
+
+    /// Records `guard`'s call with the outcome this reply sends (none: nothing).
+    pub(crate) fn guarded(mut self, guard: Option<Guarded>) -> Self {
+        self.guard = guard.map(|guard| Mutex::new(Some((guard, Instant::now()))));
+        self
     }
 
     /// Whether the task was answered while its body ran (it timed out).
@@ -41,14 +102,20 @@ impl<T, E> Reply<T, E> {
 
     /// Whether the answer has gone out.
     pub(crate) fn is_answered(&self) -> bool {
-        lock(&self.completer).is_none()
+        lock(&self.to).is_none()
     }
 
     /// A started task ended: counts `outcome` (and the end of its run) and answers. If
     /// the task was already answered early (it timed out), the body's end is counted as
     /// abandoned and its result dropped.
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
-        let sent = self.send(answer, |route| route.counters.finished(outcome));
+        let sent = self.send(outcome, answer, |route, attempt| {
+            if attempt {
+                route.counters.attempt_ended();
+            } else {
+                route.counters.finished(outcome);
+            }
+        });
         if !sent && self.early.load(Ordering::Acquire) {
             self.route.counters.abandoned();
         }
@@ -58,32 +125,69 @@ impl<T, E> Reply<T, E> {
     /// A started task's deadline passed while its body runs: answers `TimedOut` now; the
     /// body's end is counted later, by `finished`, as abandoned.
     pub(crate) fn timed_out(&self) -> bool {
-        // Set before the completer is taken: a `finished` that then finds it gone sees
-        // the flag (the completer's mutex orders the two). If `finished` took it first,
-        // the flag is never read.
+        // Set before the answer is taken: a `finished` that then finds it gone sees the
+        // flag (the mutex orders the two). If `finished` took it first, the flag is
+        // never read.
         self.early.store(true, Ordering::Release);
-        let Some(completer) = self.take() else {
-            return false;
-        };
-        self.route.counters.answered_early(Outcome::TimedOut);
-        completer.complete(Err(TaskError::TimedOut));
-        true
+        self.send(
+            Outcome::TimedOut,
+            Err(TaskError::TimedOut),
+            |route, attempt| {
+                if !attempt {
+                    route.counters.answered_early(Outcome::TimedOut);
+                }
+            },
+        )
     }
 
     /// A task that never started was cancelled: counts it and answers.
     pub(crate) fn cancelled_unstarted(&self) -> bool {
-        self.send(Err(TaskError::Cancelled), |route| {
-            route.counters.ended(Outcome::Cancelled)
-        })
+        self.send(
+            Outcome::Cancelled,
+            Err(TaskError::Cancelled),
+            |route, attempt| {
+                if !attempt {
+                    route.counters.ended(Outcome::Cancelled);
+                }
+            },
+        )
     }
 
-    fn send(&self, answer: Result<T, TaskError<E>>, count: impl FnOnce(&Route)) -> bool {
-        let Some(completer) = self.take() else {
+    /// A task whose bodies were counted elsewhere (a retried task, whose attempts are)
+    /// ended: counts `outcome` and answers.
+    pub(crate) fn settled(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
+        self.send(outcome, answer, |route, _| route.counters.ended(outcome))
+    }
+
+    /// The body has really ended, or will never run: tells a retry driver, which
+    /// passes its key's turn on only once no body of its task runs. Only the first
+    /// report counts (several paths may end one body: a run, a runtime dropping it).
+    pub(crate) fn body_ended(&self) {
+        if let Some(attempt) = &self.attempt
+            && !self.body_ended.swap(true, Ordering::AcqRel)
+        {
+            attempt.driver.body_ended(attempt.number);
+        }
+    }
+
+    fn send(
+        &self,
+        outcome: Outcome,
+        answer: Result<T, TaskError<E>>,
+        count: impl FnOnce(&Route, bool),
+    ) -> bool {
+        let Some(to) = take(&self.to) else {
             return false;
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
-        count(&self.route);
-        completer.complete(answer);
+        count(&self.route, self.attempt.is_some());
+        if let Some((guard, admitted)) = self.guard.as_ref().and_then(take) {
+            guard.record(outcome, admitted.elapsed());
+        }
+        match to {
+            To::Caller(completer) => completer.complete(answer),
+            To::Driver(driver, number) => driver.answered(number, outcome, answer),
+        }
         true
     }
 }

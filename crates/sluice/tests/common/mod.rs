@@ -4,11 +4,13 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use sluice::{Executor, Job};
+use sluice::{ConcurrencyManager, Counts, Executor, Job, RouteKind};
 use std::future::Future;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -169,5 +171,43 @@ impl Executor for Discard {
 
     fn execute(&self, job: Job) {
         drop(job);
+    }
+}
+
+/// How long [`eventually`] waits for its condition.
+pub const EVENTUALLY: Duration = Duration::from_secs(5);
+
+/// Polls `done` every millisecond until it holds; fails the test with `never: <what>`
+/// if it still does not after [`EVENTUALLY`]. For states that other threads reach soon
+/// after the call that causes them (a late body's end, a counter moved by a pool).
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENTUALLY;
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The counters of one of `mgr`'s routes.
+pub fn counts(mgr: &ConcurrencyManager, route: RouteKind) -> Counts {
+    mgr.snapshot()
+        .route(&route)
+        .map(|r| r.counters)
+        .expect("every built-in route is listed")
+}
+
+/// Counts the calls of a task's work: a retried task's `Fn` bumps it once per attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(Arc<AtomicU32>);
+
+impl Calls {
+    /// Counts one call and returns its number, from 1.
+    pub fn next(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Calls so far.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
     }
 }

@@ -12,9 +12,12 @@ use crate::route::Route;
 use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task, run_polled};
 use output::{Output, Placed};
 use puller::{Puller, PullerGone};
-use sluice_core::{CancelOutcome, CancelScope, CancelToken, Claim, Lease, Outcome, SlotVec};
+use sluice_core::{
+    CancelOutcome, CancelScope, CancelToken, Claim, Lease, Outcome, Priority, SlotVec,
+};
 use sluice_exec::BlockSizer;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -41,7 +44,7 @@ struct PullMap<It: Iterator, F, O> {
     /// Otherwise: the output, assembled in order as units finish.
     output: Mutex<Output<O>>,
     /// The answer, sent once.
-    reply: Reply<Vec<O>, std::convert::Infallible>,
+    reply: Reply<Vec<O>, Infallible>,
 }
 
 /// What the pullers share under one lock.
@@ -62,13 +65,43 @@ struct Source<It> {
     panic: Option<String>,
 }
 
-/// Submits a map of `f` over `items` on `route`, with up to `pullers` pullers.
+/// Submits a map of `f` over `items` on `route`, its pullers queued at `priority`.
 pub(crate) fn submit_pull_map<It, F, O>(
     route: &Arc<Route>,
     scope: &CancelScope,
+    priority: Priority,
     items: It,
     f: F,
 ) -> TaskHandle<Vec<O>>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send,
+    F: Fn(It::Item) -> O + Send + Sync + 'static,
+    O: Send + 'static,
+{
+    let (completer, completion) = sluice_core::completion();
+    route.counters.submitted();
+    let map = start_pull_map(
+        route,
+        scope,
+        priority,
+        Reply::new(route.clone(), completer),
+        items,
+        f,
+    );
+    TaskHandle::new(completion, Some(map))
+}
+
+/// Starts a map answered through `reply` (to its caller, or to a driver of policies),
+/// with up to the route's parallelism of pullers.
+pub(crate) fn start_pull_map<It, F, O>(
+    route: &Arc<Route>,
+    scope: &CancelScope,
+    priority: Priority,
+    reply: Reply<Vec<O>, Infallible>,
+    items: It,
+    f: F,
+) -> Arc<dyn Control>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
@@ -84,7 +117,6 @@ where
         (low, Some(high)) if low == high => SlotVec::try_with_len(low),
         _ => None,
     };
-    let (completer, completion) = sluice_core::completion();
     let map = Arc::new(PullMap {
         token: scope.token(),
         source: Mutex::new(Source {
@@ -104,13 +136,14 @@ where
         }),
         f,
         sizer: BlockSizer::new(UNIT_TARGET, pullers),
-        reply: Reply::new(route.clone(), completer),
+        reply,
     });
-    route.counters.submitted();
     for _ in 0..pullers {
-        route.gate.enqueue(Box::new(Puller(map.clone())));
+        route
+            .gate
+            .enqueue_at(Box::new(Puller(map.clone())), priority);
     }
-    TaskHandle::new(completion, Some(map))
+    map
 }
 
 impl<It, F, O> PullMap<It, F, O>
@@ -243,8 +276,15 @@ where
         None
     }
 
-    /// Answers the map from what it has: called once nobody is mapping a unit.
-    fn finish(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
+    /// Answers the map from what it has: called once nobody is mapping a unit, so its
+    /// body has ended with the answer.
+    fn finish(&self, source: MutexGuard<'_, Source<It>>) -> bool {
+        let answered = self.answer(source);
+        self.reply.body_ended();
+        answered
+    }
+
+    fn answer(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
         if !source.started {
             return self.reply.cancelled_unstarted();
         }
@@ -300,7 +340,11 @@ where
             return false;
         }
         match self.token.cancel() {
-            CancelOutcome::BeforeStart => self.reply.cancelled_unstarted(),
+            CancelOutcome::BeforeStart => {
+                let cancelled = self.reply.cancelled_unstarted();
+                self.reply.body_ended();
+                cancelled
+            }
             CancelOutcome::Requested => {
                 let source = self.lock();
                 if source.active == 0 {

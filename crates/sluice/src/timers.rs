@@ -1,21 +1,42 @@
-//! One thread that fires the deadlines of running work.
+//! One thread that fires the manager's timers: the deadlines of running work and the
+//! ends of retry backoffs.
 //!
 //! A deadline exists only while a body runs (it is armed when the body starts and
-//! cancelled when it ends), so at most as many are live as there are running bodies —
-//! a few hundred. A slab of them, scanned by one thread that sleeps until the earliest,
-//! costs a lock and a push to arm and a lock and a remove to cancel: no task spawned,
-//! no runtime woken.
+//! cancelled when it ends), and a backoff only while a task waits to retry, so at most
+//! a few hundred are live. A slab of them, scanned by one thread that sleeps until the
+//! earliest, costs a lock and a push to arm and a lock and a remove to cancel: no task
+//! spawned, no runtime woken.
 
 use crate::lock::lock;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// What fires when a deadline passes.
-type Fire = Box<dyn FnOnce() + Send>;
+/// What fires when a timer passes, or is cut short.
+pub(crate) type Fire = Box<dyn FnOnce(Fired) + Send>;
+
+/// What a timer is for: backoffs can be cut short all at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerKind {
+    /// A task's timeout.
+    Deadline,
+    /// A retried task's pause before its next attempt.
+    Backoff,
+}
+
+/// Why a timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fired {
+    /// Its time came.
+    Due,
+    /// `abort_pending()` cut it short.
+    Aborted,
+    /// Shutdown began and cut it short.
+    ShuttingDown,
+}
 
 /// The manager's deadline thread; dropping the last handle stops it.
-pub(crate) struct Deadlines {
+pub(crate) struct Timers {
     /// Shared with the thread.
     shared: Arc<Shared>,
 }
@@ -31,8 +52,8 @@ struct Shared {
 /// Armed deadlines in reusable slots.
 #[derive(Default)]
 struct Slab {
-    /// `(when, what, generation)`; `None` where free.
-    slots: Vec<Option<(Instant, Fire, u64)>>,
+    /// `None` where free.
+    slots: Vec<Option<Entry>>,
     /// Free slot indices.
     free: Vec<usize>,
     /// Counts arms, so a stale handle never cancels a reused slot.
@@ -44,12 +65,24 @@ struct Slab {
     sleeping_until: Option<Instant>,
 }
 
+/// One armed timer.
+struct Entry {
+    /// When it fires.
+    at: Instant,
+    /// What it does.
+    fire: Fire,
+    /// The slab's arm count when it was armed.
+    generation: u64,
+    /// What it is for.
+    kind: TimerKind,
+}
+
 /// The longest the thread sleeps without a deadline due: arming a deadline later than
 /// its wake-up then needs no notification (a futex wake and a context switch), which is
 /// the common case of a timeout much longer than the work it bounds.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 
-/// Cancels an armed deadline; returned by [`Deadlines::arm`].
+/// Cancels an armed deadline; returned by [`Timers::arm`].
 pub(crate) struct Armed {
     /// The deadline thread.
     shared: Arc<Shared>,
@@ -59,8 +92,8 @@ pub(crate) struct Armed {
     generation: u64,
 }
 
-impl Deadlines {
-    /// Starts the thread (`sluice-deadlines`).
+impl Timers {
+    /// Starts the thread (`sluice-timers`).
     pub(crate) fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             slab: Mutex::new(Slab::default()),
@@ -68,24 +101,30 @@ impl Deadlines {
         });
         let thread_shared = shared.clone();
         thread::Builder::new()
-            .name("sluice-deadlines".into())
+            .name("sluice-timers".into())
             .spawn(move || run(&thread_shared))?;
-        Ok(Deadlines { shared })
+        Ok(Timers { shared })
     }
 
     /// Calls `fire` at `at` unless the returned handle cancels it first.
-    pub(crate) fn arm(&self, at: Instant, fire: Fire) -> Armed {
+    pub(crate) fn arm(&self, at: Instant, kind: TimerKind, fire: Fire) -> Armed {
         let mut slab = lock(&self.shared.slab);
         slab.generation += 1;
         let generation = slab.generation;
         let wake_early = slab.sleeping_until.is_some_and(|until| at < until);
+        let entry = Entry {
+            at,
+            fire,
+            generation,
+            kind,
+        };
         let slot = match slab.free.pop() {
             Some(slot) => {
-                slab.slots[slot] = Some((at, fire, generation));
+                slab.slots[slot] = Some(entry);
                 slot
             }
             None => {
-                slab.slots.push(Some((at, fire, generation)));
+                slab.slots.push(Some(entry));
                 slab.slots.len() - 1
             }
         };
@@ -101,12 +140,37 @@ impl Deadlines {
     }
 }
 
+impl Timers {
+    /// Fires every armed timer of `kind` now, on this thread, with `why`; returns how
+    /// many.
+    pub(crate) fn cut_short(&self, kind: TimerKind, why: Fired) -> usize {
+        let taken: Vec<Fire> = {
+            let mut slab = lock(&self.shared.slab);
+            let Slab { slots, free, .. } = &mut *slab;
+            slots
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, slot)| slot.as_ref().is_some_and(|entry| entry.kind == kind))
+                .filter_map(|(index, slot)| {
+                    free.push(index);
+                    slot.take().map(|entry| entry.fire)
+                })
+                .collect()
+        };
+        let count = taken.len();
+        for fire in taken {
+            fire(why);
+        }
+        count
+    }
+}
+
 impl Armed {
     /// Cancels the deadline if it has not fired.
     pub(crate) fn cancel(self) {
         let removed = {
             let mut slab = lock(&self.shared.slab);
-            let live = matches!(&slab.slots[self.slot], Some((_, _, g)) if *g == self.generation);
+            let live = matches!(&slab.slots[self.slot], Some(entry) if entry.generation == self.generation);
             if live {
                 slab.free.push(self.slot);
                 slab.slots[self.slot].take()
@@ -121,17 +185,17 @@ impl Armed {
 
 impl Slab {
     fn earliest(&self) -> Option<Instant> {
-        self.slots.iter().flatten().map(|(at, _, _)| *at).min()
+        self.slots.iter().flatten().map(|entry| entry.at).min()
     }
 
     /// Removes and returns everything due by `now`.
     fn due(&mut self, now: Instant) -> Vec<Fire> {
         let mut due = Vec::new();
         for (index, slot) in self.slots.iter_mut().enumerate() {
-            if slot.as_ref().is_some_and(|(at, _, _)| *at <= now)
-                && let Some((_, fire, _)) = slot.take()
+            if slot.as_ref().is_some_and(|entry| entry.at <= now)
+                && let Some(entry) = slot.take()
             {
-                due.push(fire);
+                due.push(entry.fire);
                 self.free.push(index);
             }
         }
@@ -150,7 +214,7 @@ fn run(shared: &Shared) {
         if !due.is_empty() {
             drop(slab);
             for fire in due {
-                fire();
+                fire(Fired::Due);
             }
             slab = lock(&shared.slab);
             continue;
@@ -170,7 +234,7 @@ fn run(shared: &Shared) {
     }
 }
 
-impl Drop for Deadlines {
+impl Drop for Timers {
     fn drop(&mut self) {
         lock(&self.shared.slab).stopped = true;
         self.shared.wake.notify_one();
@@ -188,15 +252,15 @@ mod tests {
 
     #[test]
     fn fires_in_deadline_order_and_not_when_cancelled() {
-        let deadlines = Deadlines::start().expect("thread starts");
+        let timers = Timers::start().expect("thread starts");
         let (tx, rx) = mpsc::channel();
         let fire = |name: &'static str| {
             let tx = tx.clone();
-            Box::new(move || tx.send(name).expect("receiver alive")) as Fire
+            Box::new(move |_| tx.send(name).expect("receiver alive")) as Fire
         };
-        let late = deadlines.arm(in_ms(60), fire("late"));
-        let cancelled = deadlines.arm(in_ms(20), fire("cancelled"));
-        let early = deadlines.arm(in_ms(10), fire("early"));
+        let late = timers.arm(in_ms(60), TimerKind::Deadline, fire("late"));
+        let cancelled = timers.arm(in_ms(20), TimerKind::Deadline, fire("cancelled"));
+        let early = timers.arm(in_ms(10), TimerKind::Deadline, fire("early"));
         cancelled.cancel();
         let got: Vec<_> = (0..2)
             .map(|_| {
@@ -214,13 +278,21 @@ mod tests {
 
     #[test]
     fn a_stale_handle_does_not_cancel_a_reused_slot() {
-        let deadlines = Deadlines::start().expect("thread starts");
+        let timers = Timers::start().expect("thread starts");
         let (tx, rx) = mpsc::channel();
         let first_tx = tx.clone();
-        let first = deadlines.arm(in_ms(1), Box::new(move || first_tx.send(1).expect("alive")));
+        let first = timers.arm(
+            in_ms(1),
+            TimerKind::Deadline,
+            Box::new(move |_| first_tx.send(1).expect("alive")),
+        );
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(1));
         // The first fired; its slot is reused by the second.
-        let second = deadlines.arm(in_ms(20), Box::new(move || tx.send(2).expect("alive")));
+        let second = timers.arm(
+            in_ms(20),
+            TimerKind::Deadline,
+            Box::new(move |_| tx.send(2).expect("alive")),
+        );
         first.cancel();
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(10)),
@@ -232,15 +304,37 @@ mod tests {
 
     #[test]
     fn a_long_deadline_armed_on_a_sleeping_thread_still_fires() {
-        let deadlines = Deadlines::start().expect("thread starts");
+        let timers = Timers::start().expect("thread starts");
         // Let the thread go to sleep with nothing armed.
         thread::sleep(Duration::from_millis(20));
         let (tx, rx) = mpsc::channel();
-        let armed = deadlines.arm(in_ms(150), Box::new(move || tx.send(()).expect("alive")));
+        let armed = timers.arm(
+            in_ms(150),
+            TimerKind::Deadline,
+            Box::new(move |_| tx.send(()).expect("alive")),
+        );
         assert!(
             rx.recv_timeout(Duration::from_secs(10)).is_ok(),
             "hung: never fired"
         );
         drop(armed);
+    }
+
+    #[test]
+    fn cutting_backoffs_short_fires_them_now_and_spares_deadlines() {
+        let timers = Timers::start().expect("thread starts");
+        let (tx, rx) = mpsc::channel();
+        let fire = |name: &'static str| {
+            let tx = tx.clone();
+            Box::new(move |why| tx.send((name, why)).expect("receiver alive")) as Fire
+        };
+        let backoff = timers.arm(in_ms(60_000), TimerKind::Backoff, fire("backoff"));
+        let deadline = timers.arm(in_ms(60_000), TimerKind::Deadline, fire("deadline"));
+        assert_eq!(timers.cut_short(TimerKind::Backoff, Fired::Aborted), 1);
+        assert_eq!(rx.try_recv(), Ok(("backoff", Fired::Aborted)));
+        assert!(rx.try_recv().is_err(), "the deadline is still armed");
+        assert_eq!(timers.cut_short(TimerKind::Backoff, Fired::Aborted), 0);
+        backoff.cancel(); // a no-op: it has fired
+        deadline.cancel();
     }
 }

@@ -1,0 +1,410 @@
+//! Tasks run by a driver of attempts: retried tasks (`TaskBuilder<Retrying<C>>`, whose
+//! work is an `Fn`), and tasks with a deadline for the whole task.
+
+use super::TaskBuilder;
+use crate::TaskError;
+use crate::policy::breaker::{self, Breakers, Guarded};
+use crate::policy::keyed::start as start_task;
+use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
+use crate::route::Route;
+use crate::task::{ClosureSetup, Reply, TaskHandle, launch_closure, launch_future};
+use sluice_core::{Backoff, Outcome};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl<'m, C> TaskBuilder<'m, Retrying<C>> {
+    /// Retries only the failures `predicate` accepts (instead of the default: the
+    /// task's own error and timeouts). It sees every kind of failure, so panics
+    /// ([`TaskError::Panicked`]) and breaker rejections ([`TaskError::Rejected`],
+    /// retried no sooner than the breaker lets a probe through) are retried only if it
+    /// says so; cancellations and shutdown never are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, TaskError};
+    /// use sluice::retry::{Backoff, Retry};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum Fetch { Busy, NotFound }
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let retry = Retry::builder().backoff(Backoff::exponential(Duration::from_millis(1))).build()?;
+    /// let missing = mgr
+    ///     .task("fetch")
+    ///     .retry(retry)
+    ///     .retry_if(|error: &TaskError<Fetch>| matches!(error, TaskError::Failed(Fetch::Busy)))
+    ///     .try_run_io(|| async { Err::<(), _>(Fetch::NotFound) });
+    /// assert_eq!(missing.wait(), Err(TaskError::Failed(Fetch::NotFound)));
+    /// assert_eq!(mgr.snapshot().total().retries, 0, "not found is final");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_if<E, P>(self, predicate: P) -> TaskBuilder<'m, Retrying<When<E, P>>>
+    where
+        P: Fn(&TaskError<E>) -> bool + Send + Sync + 'static,
+    {
+        TaskBuilder {
+            mgr: self.mgr,
+            policy: self.policy,
+            retry: Retrying {
+                retry: self.retry.retry,
+                classify: When::new(predicate),
+            },
+        }
+    }
+
+    /// As [`ConcurrencyManager::run_cpu`](crate::ConcurrencyManager::run_cpu), retried:
+    /// `work` is called once per attempt.
+    pub fn run_cpu<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+        T: Send + 'static,
+        C: RetryIf<Infallible>,
+    {
+        self.try_run_cpu(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_cpu`](crate::ConcurrencyManager::try_run_cpu),
+    /// retried: `work` is called once per attempt.
+    pub fn try_run_cpu<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let route = self.mgr.inner().cpu.clone();
+        self.retried_closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_chunk`](crate::ConcurrencyManager::run_chunk),
+    /// retried: `work` is called once per attempt.
+    pub fn run_chunk<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+        T: Send + 'static,
+        C: RetryIf<Infallible>,
+    {
+        self.try_run_chunk(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_chunk`](crate::ConcurrencyManager::try_run_chunk),
+    /// retried: `work` is called once per attempt.
+    pub fn try_run_chunk<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let route = self.mgr.inner().chunk.clone();
+        self.retried_closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_io_blocking`](crate::ConcurrencyManager::run_io_blocking),
+    /// retried: `work` is called once per attempt.
+    pub fn run_io_blocking<F, T>(self, work: F) -> TaskHandle<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+        T: Send + 'static,
+        C: RetryIf<Infallible>,
+    {
+        self.try_run_io_blocking(move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_io_blocking`](crate::ConcurrencyManager::try_run_io_blocking),
+    /// retried: `work` is called once per attempt.
+    pub fn try_run_io_blocking<F, T, E>(self, work: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let route = self.mgr.inner().io_blocking.clone();
+        self.retried_closure(&route, work)
+    }
+
+    /// As [`ConcurrencyManager::run_on`](crate::ConcurrencyManager::run_on), retried:
+    /// `work` is called once per attempt.
+    pub fn run_on<F, T>(self, executor: &str, work: F) -> TaskHandle<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+        T: Send + 'static,
+        C: RetryIf<Infallible>,
+    {
+        self.try_run_on(executor, move || Ok::<T, Infallible>(work()))
+    }
+
+    /// As [`ConcurrencyManager::try_run_on`](crate::ConcurrencyManager::try_run_on),
+    /// retried: `work` is called once per attempt.
+    pub fn try_run_on<F, T, E>(self, executor: &str, work: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        match self.mgr.inner().custom.get(executor).cloned() {
+            Some(route) => self.retried_closure(&route, work),
+            None => TaskHandle::answered(TaskError::UnknownExecutor(executor.to_owned())),
+        }
+    }
+
+    /// As [`ConcurrencyManager::run_io`](crate::ConcurrencyManager::run_io), retried:
+    /// `make` is called once per attempt for a new future.
+    pub fn run_io<F, Fut>(self, make: F) -> TaskHandle<Fut::Output>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+        C: RetryIf<Infallible>,
+    {
+        self.try_run_io(move || {
+            let future = make();
+            async move { Ok::<_, Infallible>(future.await) }
+        })
+    }
+
+    /// As [`ConcurrencyManager::try_run_io`](crate::ConcurrencyManager::try_run_io),
+    /// retried: `make` is called once per attempt for a new future.
+    pub fn try_run_io<F, Fut, T, E>(self, make: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let (builder, retry, classify) = self.split();
+        builder.drive_future(Some(retry), classify, move || Some(make()))
+    }
+
+    fn retried_closure<F, T, E>(self, route: &Arc<Route>, work: F) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let (builder, retry, classify) = self.split();
+        let work = Arc::new(work);
+        builder.drive_closure(route, Some(retry), classify, move || {
+            let work = work.clone();
+            Some(move || work())
+        })
+    }
+
+    /// The policies without the retry, the retry, and its judge.
+    fn split(self) -> (TaskBuilder<'m, NoRetry>, Retry, C) {
+        let TaskBuilder {
+            mgr,
+            policy,
+            retry: Retrying { retry, classify },
+        } = self;
+        let builder = TaskBuilder {
+            mgr,
+            policy,
+            retry: NoRetry,
+        };
+        (builder, retry, classify)
+    }
+}
+
+impl<R> TaskBuilder<'_, R> {
+    /// What each attempt of this task asks of its breaker.
+    pub(super) fn attempt_guards(&self) -> AttemptGuards {
+        AttemptGuards::of(self)
+    }
+
+    /// Submits closure work to `route` as a driver of attempts: `make` gives each
+    /// attempt its work (`None`: there is none left — an `FnOnce` already used).
+    /// Without `retry`, one attempt (a task with a deadline of its own).
+    pub(super) fn drive_closure<M, F, T, E, C>(
+        self,
+        route: &Arc<Route>,
+        retry: Option<Retry>,
+        classify: C,
+        make: M,
+    ) -> TaskHandle<T, E>
+    where
+        M: Fn() -> Option<F> + Send + Sync + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let inner = self.mgr.inner();
+        let attempt_route = route.clone();
+        let scope = inner.scope.clone();
+        let deadline = self.attempt_deadline();
+        let guards = self.attempt_guards();
+        let priority = self.policy.priority;
+        let launch: Launch<T, E> = Box::new(move |sink, attempt| {
+            let guard = match guards.admit() {
+                Ok(guard) => guard,
+                Err(error) => {
+                    sink.answered(attempt, Outcome::Rejected, Err(error));
+                    return None;
+                }
+            };
+            let Some(work) = make() else {
+                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
+                return None;
+            };
+            let setup = ClosureSetup {
+                route: &attempt_route,
+                scope: &scope,
+                deadline: deadline.clone(),
+                guard,
+                priority,
+            };
+            let reply = Reply::to_driver(attempt_route.clone(), sink, attempt);
+            Some(launch_closure(setup, reply, work))
+        });
+        self.drive(route, retry, classify, launch, None)
+    }
+
+    /// Submits io work as a driver of attempts: `make` gives each attempt its future
+    /// (`None`: there is none left). Without `retry`, one attempt.
+    pub(super) fn drive_future<M, Fut, T, E, C>(
+        self,
+        retry: Option<Retry>,
+        classify: C,
+        make: M,
+    ) -> TaskHandle<T, E>
+    where
+        M: Fn() -> Option<Fut> + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        let inner = self.mgr.inner();
+        let io = inner.io_side.clone();
+        let route = io.route.clone();
+        let guards = self.attempt_guards();
+        let mut policy = self.policy.clone();
+        // Each attempt has its own timeout; the whole task's deadline is the driver's.
+        policy.deadline = None;
+        policy.key = None;
+        let launch: Launch<T, E> = Box::new(move |sink, attempt| {
+            let guard = match guards.admit() {
+                Ok(guard) => guard,
+                Err(error) => {
+                    sink.answered(attempt, Outcome::Rejected, Err(error));
+                    return None;
+                }
+            };
+            let Some(future) = make() else {
+                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
+                return None;
+            };
+            let reply = Reply::to_driver(io.route.clone(), sink, attempt);
+            Some(launch_future(&io, policy.clone(), guard, reply, future))
+        });
+        self.drive(&route, retry, classify, launch, None)
+    }
+
+    /// Submits a driver whose attempts `launch` starts; the driver keeps each attempt's
+    /// `attempt_timeout` itself (for attempts that keep none of their own).
+    pub(super) fn drive<T, E, C>(
+        self,
+        route: &Arc<Route>,
+        retry: Option<Retry>,
+        classify: C,
+        launch: Launch<T, E>,
+        attempt_timeout: Option<Duration>,
+    ) -> TaskHandle<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        if let Some(refused) = self.mgr.refuse(route) {
+            return refused;
+        }
+        if let Some(unknown) = self.unknown_breaker() {
+            return unknown;
+        }
+        let inner = self.mgr.inner();
+        let name = self.policy.name.clone();
+        let budget = match (&retry, &name) {
+            (Some(retry), Some(name)) => retry
+                .budget()
+                .and_then(|config| inner.budgets.of(name, config)),
+            _ => None,
+        };
+        let plan = Plan {
+            name,
+            max_attempts: retry.as_ref().map_or(1, Retry::max_attempts),
+            backoff: retry
+                .as_ref()
+                .map_or(Backoff::exponential(Duration::ZERO), Retry::backoff),
+            max_elapsed: retry.as_ref().and_then(Retry::max_elapsed),
+            budget,
+            attempt_timeout,
+            seed: retry.as_ref().and_then(Retry::next_seed),
+            timers: inner.timers.clone(),
+            closed: inner.closed.clone(),
+            scope: inner.scope.clone(),
+        };
+        let (completer, completion) = sluice_core::completion();
+        let (state, keys) = match self.keyed(inner) {
+            Some((state, keys)) => (Some(state), Some(keys)),
+            None => (None, None),
+        };
+        let driver = Driver::new(
+            inner.scope.token(),
+            Reply::new(route.clone(), completer),
+            launch,
+            classify,
+            plan,
+            state,
+            self.policy.deadline,
+        );
+        route.counters.submitted();
+        start_task(driver.clone(), keys);
+        TaskHandle::new(completion, Some(driver))
+    }
+}
+
+/// What each attempt asks of the task's circuit breaker.
+pub(super) struct AttemptGuards {
+    /// The manager's breakers.
+    breakers: Arc<Breakers>,
+    /// The task's breaker, if any.
+    breaker: Option<Arc<str>>,
+    /// The task's key, for a per-key breaker.
+    key: Option<Arc<str>>,
+    /// The task's name, for the log.
+    name: Option<Arc<str>>,
+}
+
+impl AttemptGuards {
+    fn of<R>(builder: &TaskBuilder<'_, R>) -> Self {
+        AttemptGuards {
+            breakers: builder.mgr.inner().breakers.clone(),
+            breaker: builder.policy.breaker.clone(),
+            key: builder.policy.key.clone(),
+            name: builder.policy.name.clone(),
+        }
+    }
+
+    /// The attempt's admitted call (none without a breaker), or its rejection.
+    pub(super) fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
+        let Some(breaker) = &self.breaker else {
+            return Ok(None);
+        };
+        breaker::admit(
+            &self.breakers,
+            breaker,
+            self.key.as_ref(),
+            self.name.as_deref(),
+        )
+        .map(Some)
+    }
+}

@@ -1,0 +1,81 @@
+//! Circuit breakers on tasks: asked before a task is queued, told how its body ended.
+//!
+//! The state machine is `sluice_core::CircuitBreaker`; this layer names breakers,
+//! answers rejected tasks at once and logs transitions.
+
+mod registry;
+
+pub(crate) use registry::{Breakers, Duplicate};
+
+use crate::TaskError;
+use sluice_core::{Call, Outcome, Transition};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Asks the breaker `name` (for `key`, if it is a per-key breaker) to admit one call of
+/// the task `task`: its call, or the error the task is answered with.
+pub(crate) fn admit<E>(
+    breakers: &Breakers,
+    name: &Arc<str>,
+    key: Option<&Arc<str>>,
+    task: Option<&str>,
+) -> Result<Guarded, TaskError<E>> {
+    let Some(breaker) = breakers.get(name, key) else {
+        return Err(TaskError::UnknownBreaker(name.to_string()));
+    };
+    match breaker.try_acquire() {
+        Ok(call) => {
+            if let Some(transition) = call.transition() {
+                log_transition(name, transition);
+            }
+            Ok(Guarded {
+                name: name.clone(),
+                call,
+            })
+        }
+        Err(rejected) => {
+            tracing::debug!(breaker = &**name, task, "rejected by circuit breaker");
+            Err(TaskError::Rejected {
+                breaker: name.to_string(),
+                retry_after: rejected.retry_after(),
+            })
+        }
+    }
+}
+
+/// A call admitted by a circuit breaker, travelling with its task until the body ends.
+/// Dropped without a result (the task was cancelled or never ran), it records nothing
+/// and gives back a half-open probe slot.
+pub(crate) struct Guarded {
+    /// The breaker's name, for the log line.
+    pub(crate) name: Arc<str>,
+    /// The admitted call.
+    pub(crate) call: Call,
+}
+
+impl Guarded {
+    /// Records how the body ended: a value is a success; its own error, a panic or a
+    /// timeout is a failure; anything else records nothing.
+    pub(crate) fn record(self, outcome: Outcome, elapsed: Duration) {
+        let Guarded { name, call } = self;
+        let transition = match outcome {
+            Outcome::Succeeded => call.success(elapsed),
+            Outcome::Failed | Outcome::Panicked | Outcome::TimedOut => call.failure(elapsed),
+            Outcome::Cancelled | Outcome::Rejected => None,
+        };
+        if let Some(transition) = transition {
+            log_transition(&name, transition);
+        }
+    }
+}
+
+/// A breaker's change of state, as a `tracing` event.
+pub(crate) fn log_transition(name: &str, transition: Transition) {
+    tracing::warn!(
+        breaker = name,
+        from = %transition.from,
+        to = %transition.to,
+        generation = transition.generation,
+        "circuit breaker changed state"
+    );
+}

@@ -1,0 +1,46 @@
+//! Timeouts on tasks. A future is dropped at its deadline (`tokio::time::timeout`, in
+//! `task/future.rs`); work that cannot be stopped from outside — CPU, chunk, blocking —
+//! gets a [`Deadline`] on the manager's timer thread instead.
+
+use crate::task::Reply;
+use crate::timers::{Armed, TimerKind, Timers};
+use sluice_core::CancelToken;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A timeout armed on the manager's deadline thread, for work that cannot be stopped
+/// from outside.
+#[derive(Clone)]
+pub(crate) struct Deadline {
+    /// How long after the body starts.
+    pub(crate) after: Duration,
+    /// Whose thread fires it.
+    pub(crate) timers: Arc<Timers>,
+    /// The task's name, for the log line.
+    pub(crate) name: Option<Arc<str>>,
+}
+
+impl Deadline {
+    /// Starts the clock for a body that just started: at the deadline the task is
+    /// answered `TimedOut` and asked to stop, unless it has been answered by then.
+    /// Cancel the returned handle when the body ends. (A timeout too long to add to now
+    /// arms nothing.)
+    pub(crate) fn arm<T, E>(&self, reply: Arc<Reply<T, E>>, token: CancelToken) -> Option<Armed>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let at = Instant::now().checked_add(self.after)?;
+        let (after, name) = (self.after, self.name.clone());
+        Some(self.timers.arm(
+            at,
+            TimerKind::Deadline,
+            Box::new(move |_| {
+                if reply.timed_out() {
+                    token.cancel();
+                    tracing::warn!(task = name.as_deref(), ?after, route = %reply.route.kind, "task timed out");
+                }
+            }),
+        ))
+    }
+}
