@@ -7,7 +7,7 @@ use crate::policy::breaker::{self, Breakers, Guarded};
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
 use crate::route::Route;
-use crate::task::{ClosureSetup, Reply, TaskHandle, launch_closure, launch_future};
+use crate::task::{AttemptSink, ClosureSetup, Reply, TaskHandle, launch_closure, launch_future};
 use sluice_core::{Backoff, Outcome};
 use std::convert::Infallible;
 use std::future::Future;
@@ -244,17 +244,7 @@ impl<R> TaskBuilder<'_, R> {
         let guards = self.attempt_guards();
         let priority = self.policy.priority;
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
-            let guard = match guards.admit() {
-                Ok(guard) => guard,
-                Err(error) => {
-                    sink.answered(attempt, Outcome::Rejected, Err(error));
-                    return None;
-                }
-            };
-            let Some(work) = make() else {
-                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
-                return None;
-            };
+            let (guard, work) = guards.prepare(&sink, attempt, &make)?;
             let setup = ClosureSetup {
                 route: &attempt_route,
                 scope: &scope,
@@ -292,17 +282,7 @@ impl<R> TaskBuilder<'_, R> {
         policy.deadline = None;
         policy.key = None;
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
-            let guard = match guards.admit() {
-                Ok(guard) => guard,
-                Err(error) => {
-                    sink.answered(attempt, Outcome::Rejected, Err(error));
-                    return None;
-                }
-            };
-            let Some(future) = make() else {
-                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
-                return None;
-            };
+            let (guard, future) = guards.prepare(&sink, attempt, &make)?;
             let reply = Reply::to_driver(io.route.clone(), sink, attempt);
             Some(launch_future(&io, policy.clone(), guard, reply, future))
         });
@@ -394,8 +374,31 @@ impl AttemptGuards {
         }
     }
 
+    /// What attempt `attempt` needs to start: its breaker's call (none without a
+    /// breaker) and its work from `work`; or `None`, with `sink` told why (the breaker
+    /// refused it, or there is no work left: an `FnOnce` already used).
+    pub(super) fn prepare<W, T, E>(
+        &self,
+        sink: &Arc<dyn AttemptSink<T, E>>,
+        attempt: u32,
+        work: impl FnOnce() -> Option<W>,
+    ) -> Option<(Option<Guarded>, W)> {
+        let guard = match self.admit() {
+            Ok(guard) => guard,
+            Err(error) => {
+                sink.answered(attempt, Outcome::Rejected, Err(error));
+                return None;
+            }
+        };
+        let Some(work) = work() else {
+            sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
+            return None;
+        };
+        Some((guard, work))
+    }
+
     /// The attempt's admitted call (none without a breaker), or its rejection.
-    pub(super) fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
+    fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
         let Some(breaker) = &self.breaker else {
             return Ok(None);
         };

@@ -8,13 +8,11 @@
 //! or submit the items as retried tasks.
 
 use super::TaskBuilder;
-use crate::TaskError;
 use crate::lock::take;
 use crate::map::{start_io_map, start_pull_map};
 use crate::policy::retry::{Launch, NoRetry, Transient};
 use crate::route::Route;
 use crate::task::{Reply, TaskHandle};
-use sluice_core::Outcome;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -99,17 +97,7 @@ impl TaskBuilder<'_, NoRetry> {
         let input = Mutex::new(Some((items.into_iter(), f)));
         let guards = self.attempt_guards();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
-            let guard = match guards.admit() {
-                Ok(guard) => guard,
-                Err(error) => {
-                    sink.answered(attempt, Outcome::Rejected, Err(error));
-                    return None;
-                }
-            };
-            let Some((items, f)) = take(&input) else {
-                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
-                return None;
-            };
+            let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
             let reply = Reply::to_driver(io.route.clone(), sink, attempt).guarded(guard);
             Some(start_io_map(&io, reply, items, f))
         });
@@ -130,17 +118,7 @@ impl TaskBuilder<'_, NoRetry> {
         let input = Mutex::new(Some((items, f)));
         let guards = self.attempt_guards();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
-            let guard = match guards.admit() {
-                Ok(guard) => guard,
-                Err(error) => {
-                    sink.answered(attempt, Outcome::Rejected, Err(error));
-                    return None;
-                }
-            };
-            let Some((items, f)) = take(&input) else {
-                sink.answered(attempt, Outcome::Cancelled, Err(TaskError::Cancelled));
-                return None;
-            };
+            let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
             let reply = Reply::to_driver(map_route.clone(), sink, attempt).guarded(guard);
             Some(start_pull_map(
                 &map_route, &scope, priority, reply, items, f,
