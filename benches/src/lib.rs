@@ -109,36 +109,19 @@ pub fn tasks_plain(fx: &Fixture, n: usize, micros: u64) {
 
 /// The same tasks with retry, a timeout and a circuit breaker configured, none of
 /// which ever triggers (the work never fails, a minute-long timeout, a breaker that
-/// never trips).
-pub fn tasks_with_policies(fx: &Fixture, n: usize, micros: u64) {
+/// never trips); with `keyed`, each task also ordered by a key of its own, so nothing
+/// waits on order.
+pub fn tasks_with_policies(fx: &Fixture, n: usize, micros: u64, keyed: bool) {
     let retry = sluice::retry::Retry::default();
     let handles: Vec<_> = (0..n as u64)
         .map(|i| {
-            fx.mgr
+            let task = fx
+                .mgr
                 .task("bench")
                 .timeout(std::time::Duration::from_secs(60))
-                .breaker("bench")
-                .retry(retry.clone())
-                .run_cpu(move || busy_item(i, micros))
-        })
-        .collect();
-    for handle in handles {
-        black_box(handle.wait().expect("the task runs"));
-    }
-}
-
-/// As [`tasks_with_policies`], and each task ordered by a key of its own (`i % keys`
-/// distinct keys, so with as many keys as tasks nothing waits on order).
-pub fn tasks_with_policies_and_keys(fx: &Fixture, n: usize, micros: u64) {
-    let retry = sluice::retry::Retry::default();
-    let handles: Vec<_> = (0..n as u64)
-        .map(|i| {
-            fx.mgr
-                .task("bench")
-                .timeout(std::time::Duration::from_secs(60))
-                .breaker("bench")
-                .retry(retry.clone())
-                .key(i.to_string())
+                .breaker("bench");
+            let task = if keyed { task.key(i.to_string()) } else { task };
+            task.retry(retry.clone())
                 .run_cpu(move || busy_item(i, micros))
         })
         .collect();

@@ -163,7 +163,7 @@ fn main() {
             anchor_label: "the same tasks with no policy",
             ops: policy_tasks,
             anchor: Box::new(move || tasks_plain(fx, policy_tasks, 10)),
-            ours: Box::new(move || tasks_with_policies(fx, policy_tasks, 10)),
+            ours: Box::new(move || tasks_with_policies(fx, policy_tasks, 10, false)),
             max_ratio: Some(1.05),
         },
         Pair {
@@ -171,7 +171,7 @@ fn main() {
             anchor_label: "the same tasks with no policy",
             ops: policy_tasks,
             anchor: Box::new(move || tasks_plain(fx, policy_tasks, 10)),
-            ours: Box::new(move || tasks_with_policies_and_keys(fx, policy_tasks, 10)),
+            ours: Box::new(move || tasks_with_policies(fx, policy_tasks, 10, true)),
             max_ratio: None,
         },
         Pair {

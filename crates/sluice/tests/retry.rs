@@ -347,9 +347,6 @@ fn failing_then_pausing(
     eventually("the first attempt failed and its retry was counted", || {
         counts(mgr, RouteKind::Cpu).retries == 1
     });
-    // The retry is counted an instant before its pause is armed (see
-    // `abort_pending_reaches_a_task_that_has_just_decided_to_retry`).
-    std::thread::sleep(ms(20));
     Ok(handle)
 }
 

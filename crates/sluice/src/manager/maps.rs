@@ -3,9 +3,11 @@
 
 use super::ConcurrencyManager;
 use crate::map::{submit_io_map, submit_pull_map};
+use crate::route::Route;
 use crate::task::TaskHandle;
 use sluice_core::Priority;
 use std::future::Future;
+use std::sync::Arc;
 
 impl ConcurrencyManager {
     /// Maps `f` over `items` on the CPU pool; results in input order.
@@ -44,16 +46,7 @@ impl ConcurrencyManager {
         F: Fn(I::Item) -> O + Send + Sync + 'static,
         O: Send + 'static,
     {
-        let route = &self.inner.cpu;
-        self.refuse(route).unwrap_or_else(|| {
-            submit_pull_map(
-                route,
-                &self.inner.scope,
-                Priority::Normal,
-                items.into_iter(),
-                f,
-            )
-        })
+        self.pull_map(&self.inner.cpu, items.into_iter(), f)
     }
 
     /// Maps `f` over `items` on the chunk pool; results in input order. Built for
@@ -87,16 +80,7 @@ impl ConcurrencyManager {
         F: Fn(I::Item) -> O + Send + Sync + 'static,
         O: Send + 'static,
     {
-        let route = &self.inner.chunk;
-        self.refuse(route).unwrap_or_else(|| {
-            submit_pull_map(
-                route,
-                &self.inner.scope,
-                Priority::Normal,
-                items.into_iter(),
-                f,
-            )
-        })
+        self.pull_map(&self.inner.chunk, items.into_iter(), f)
     }
 
     /// Runs `f(item)` as a future for every item on the IO runtime, at most the IO
@@ -132,5 +116,18 @@ impl ConcurrencyManager {
         let inner = &self.inner;
         self.refuse(&inner.io)
             .unwrap_or_else(|| submit_io_map(&inner.io_side, items.into_iter(), f))
+    }
+
+    /// A map of `f` over `items` on a closure route, refused if shutting down.
+    fn pull_map<It, F, O>(&self, route: &Arc<Route>, items: It, f: F) -> TaskHandle<Vec<O>>
+    where
+        It: Iterator + Send + 'static,
+        It::Item: Send,
+        F: Fn(It::Item) -> O + Send + Sync + 'static,
+        O: Send + 'static,
+    {
+        self.refuse(route).unwrap_or_else(|| {
+            submit_pull_map(route, &self.inner.scope, Priority::Normal, items, f)
+        })
     }
 }

@@ -333,10 +333,7 @@ impl<R> TaskBuilder<'_, R> {
             scope: inner.scope.clone(),
         };
         let (completer, completion) = sluice_core::completion();
-        let (state, keys) = match self.keyed(inner) {
-            Some((state, keys)) => (Some(state), Some(keys)),
-            None => (None, None),
-        };
+        let (state, keys) = self.keyed(inner).unzip();
         let driver = Driver::new(
             inner.scope.token(),
             Reply::new(route.clone(), completer),

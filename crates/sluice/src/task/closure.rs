@@ -60,10 +60,7 @@ where
     E: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
-    let (state, keys) = match keyed {
-        Some((state, keys)) => (Some(state), Some(keys)),
-        None => (None, None),
-    };
+    let (state, keys) = keyed.unzip();
     let reply = Reply::new(setup.route.clone(), completer);
     let task = closure_task(setup, reply, state, work);
     task.reply.route.counters.submitted();

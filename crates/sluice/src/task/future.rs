@@ -68,10 +68,7 @@ where
     E: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
-    let (state, keys) = match keyed {
-        Some((state, keys)) => (Some(state), Some(keys)),
-        None => (None, None),
-    };
+    let (state, keys) = keyed.unzip();
     let reply = Reply::new(io.route.clone(), completer);
     let task = future_task(io, policy, guard, reply, state, future);
     io.route.counters.submitted();
