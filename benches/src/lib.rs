@@ -12,8 +12,10 @@ use tokio::runtime::{Builder, Runtime};
 
 /// Everything a scenario needs, built once.
 pub struct Fixture {
-    /// The manager under test.
+    /// The manager under test, with its load throttle on (the default).
     pub mgr: ConcurrencyManager,
+    /// The same manager with the throttle off: the anchor of the throttle's cost.
+    pub unthrottled: ConcurrencyManager,
     /// The anchor for the CPU route and for `par_iter`.
     pub rayon: rayon::ThreadPool,
     /// The anchor for the IO route.
@@ -29,13 +31,18 @@ impl Fixture {
             .consecutive_failures(1_000_000)
             .build()
             .expect("a valid breaker config");
-        let mgr = ConcurrencyManager::builder()
-            .cpu_threads(threads)
-            .chunk_threads(threads)
-            .io_threads(threads)
-            .breaker("bench", never_trips)
-            .build()
-            .expect("the manager builds");
+        let manager = |throttle: sluice::throttle::ThrottleConfig| {
+            ConcurrencyManager::builder()
+                .cpu_threads(threads)
+                .chunk_threads(threads)
+                .io_threads(threads)
+                .breaker("bench", never_trips.clone())
+                .throttle(throttle)
+                .build()
+                .expect("the manager builds")
+        };
+        let mgr = manager(sluice::throttle::ThrottleConfig::new());
+        let unthrottled = manager(sluice::throttle::ThrottleConfig::disabled());
         let rayon = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -51,6 +58,7 @@ impl Fixture {
             .expect("the caller runtime builds");
         Fixture {
             mgr,
+            unthrottled,
             rayon,
             tokio,
             caller,
@@ -99,12 +107,7 @@ pub fn map_heavy_sluice(fx: &Fixture, n: u64, micros: u64) -> Vec<u64> {
 
 /// `n` tasks of about `micros` µs each, submitted at once and then waited for.
 pub fn tasks_plain(fx: &Fixture, n: usize, micros: u64) {
-    let handles: Vec<_> = (0..n as u64)
-        .map(|i| fx.mgr.run_cpu(move || busy_item(i, micros)))
-        .collect();
-    for handle in handles {
-        black_box(handle.wait().expect("the task runs"));
-    }
+    tasks_on(&fx.mgr, n, micros);
 }
 
 /// The same tasks with retry, a timeout and a circuit breaker configured, none of
@@ -172,13 +175,28 @@ pub fn cpu_roundtrip_anchor(fx: &Fixture, n: usize) {
 
 /// `n` sequential round trips: `run_cpu(..).wait()`.
 pub fn cpu_roundtrip_sluice(fx: &Fixture, n: usize) {
+    cpu_roundtrip_on(&fx.mgr, n);
+}
+
+/// `n` sequential round trips through `mgr`: `run_cpu(..).wait()`.
+pub fn cpu_roundtrip_on(mgr: &ConcurrencyManager, n: usize) {
     for i in 0..n {
         black_box(
-            fx.mgr
-                .run_cpu(move || black_box(i))
+            mgr.run_cpu(move || black_box(i))
                 .wait()
                 .expect("the task runs"),
         );
+    }
+}
+
+/// `n` tasks of about `micros` µs each through `mgr`, submitted at once and waited
+/// for: with and without the throttle, its cost on a saturated pool.
+pub fn tasks_on(mgr: &ConcurrencyManager, n: usize, micros: u64) {
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| mgr.run_cpu(move || busy_item(i, micros)))
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
     }
 }
 

@@ -159,6 +159,22 @@ fn main() {
             max_ratio: Some(seq_target),
         },
         Pair {
+            name: "`run_cpu(f).wait()` round trip, load throttle on and idle",
+            anchor_label: "the same with the throttle off",
+            ops: trips,
+            anchor: Box::new(move || cpu_roundtrip_on(&fx.unthrottled, trips)),
+            ours: Box::new(move || cpu_roundtrip_on(&fx.mgr, trips)),
+            max_ratio: Some(1.05),
+        },
+        Pair {
+            name: "10 µs tasks on a saturated pool, load throttle on and idle",
+            anchor_label: "the same with the throttle off",
+            ops: policy_tasks,
+            anchor: Box::new(move || tasks_on(&fx.unthrottled, policy_tasks, 10)),
+            ours: Box::new(move || tasks_on(&fx.mgr, policy_tasks, 10)),
+            max_ratio: Some(1.05),
+        },
+        Pair {
             name: "10 µs tasks with retry + timeout + breaker, never triggered",
             anchor_label: "the same tasks with no policy",
             ops: policy_tasks,

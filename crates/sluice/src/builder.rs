@@ -1,12 +1,15 @@
 //! Building a manager: thread counts and admission limits per route.
 
 use crate::BuildError;
+use crate::limit::LimitConfig;
 use crate::manager::{ConcurrencyManager, Defaults, Inner};
 use crate::policy::breaker::{Breakers, Duplicate};
 use crate::policy::keyed::keys;
+use crate::policy::limit::{Dependencies, DuplicateDependency};
 use crate::policy::retry::{Budgets, Retry};
 use crate::route::{Route, RouteKind};
 use crate::task::IoSide;
+use crate::throttle::{LoadSampler, SystemSampler, Throttle, ThrottleConfig};
 use crate::timers::Timers;
 use sluice_core::{BreakerConfig, CancelScope, Clock, Gate, KeyOrder, MonotonicClock};
 use sluice_exec::{ChunkPool, CpuPool, Executor, IoPool};
@@ -76,6 +79,12 @@ pub struct ManagerBuilder {
     breaker_clock: Option<Arc<dyn Clock>>,
     /// How keyed tasks are ordered.
     key_order: KeyOrder,
+    /// The load throttle's settings.
+    throttle: ThrottleConfig,
+    /// What the throttle reads; the real machine unless set.
+    load_sampler: Option<Box<dyn LoadSampler>>,
+    /// Adaptive limits by dependency name.
+    dependencies: Vec<(String, LimitConfig)>,
 }
 
 impl ManagerBuilder {
@@ -238,6 +247,31 @@ impl ManagerBuilder {
         self
     }
 
+    /// The load throttle: when routes give way to other processes' load, and how they
+    /// recover (see [`throttle`](crate::throttle)). On by default with
+    /// [`ThrottleConfig::new`]'s settings; [`ThrottleConfig::disabled`] turns it off.
+    pub fn throttle(mut self, config: ThrottleConfig) -> Self {
+        self.throttle = config;
+        self
+    }
+
+    /// What the throttle reads: [`SystemSampler`](crate::throttle::SystemSampler), the
+    /// real machine, unless set here (a scripted sampler for tests and simulations).
+    pub fn load_sampler(mut self, sampler: impl LoadSampler) -> Self {
+        self.load_sampler = Some(Box::new(sampler));
+        self
+    }
+
+    /// Registers a dependency (a service the tasks call) with an adaptive concurrency
+    /// limit: tasks sent to it with [`TaskBuilder::limit`](crate::TaskBuilder::limit),
+    /// or guarded by a breaker of the same name, run at most as many at once as its
+    /// limit, which grows while the calls' latency stays near its lowest and shrinks
+    /// when latency rises or calls fail (see [`LimitConfig`]).
+    pub fn dependency(mut self, name: impl Into<String>, config: LimitConfig) -> Self {
+        self.dependencies.push((name.into(), config));
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -258,6 +292,16 @@ impl ManagerBuilder {
         let breakers = Breakers::new(self.breakers, self.per_key_breakers, clock)
             .map_err(|Duplicate(name)| BuildError::DuplicateBreaker(name))?;
         let aging = self.priority_aging.unwrap_or(Gate::DEFAULT_AGING);
+        let throttle = self.throttle.build()?;
+        let mut limits = Vec::with_capacity(self.dependencies.len());
+        for (name, config) in self.dependencies {
+            match config.build() {
+                Ok(config) => limits.push((name, config)),
+                Err(source) => return Err(BuildError::Limit { name, source }),
+            }
+        }
+        let dependencies = Dependencies::new(limits, aging)
+            .map_err(|DuplicateDependency(name)| BuildError::DuplicateDependency(name))?;
         let mut custom = HashMap::new();
         for (name, executor, limit) in self.executors {
             if ["cpu", "io", "io_blocking", "chunk"].contains(&name.as_str())
@@ -302,12 +346,35 @@ impl ManagerBuilder {
             pool: io_pool.clone(),
             stop: stop.clone(),
         };
+        let cpu = Route::new(RouteKind::Cpu, cpu_pool, cpu_limit, aging);
+        let chunk = Route::new(RouteKind::Chunk, chunk_pool, chunk_limit, aging);
+        let io_blocking = Route::new(RouteKind::IoBlocking, io_executor, io_blocking, aging);
+        let throttle = if throttle.is_enabled() {
+            let sampler = self
+                .load_sampler
+                .unwrap_or_else(|| Box::new(SystemSampler::new()));
+            let mut routes = vec![&cpu, &io, &io_blocking, &chunk];
+            let mut named: Vec<_> = custom.iter().collect();
+            named.sort_by(|a, b| a.0.cmp(b.0));
+            routes.extend(named.into_iter().map(|(_, route)| route));
+            let started = Throttle::start(throttle, sampler, routes).map_err(|source| {
+                sluice_exec::ExecError::Thread {
+                    name: "sluice-throttle".into(),
+                    source,
+                }
+            })?;
+            Some(started)
+        } else {
+            None
+        };
         Ok(ConcurrencyManager::from_inner(Inner {
-            cpu: Route::new(RouteKind::Cpu, cpu_pool, cpu_limit, aging),
-            chunk: Route::new(RouteKind::Chunk, chunk_pool, chunk_limit, aging),
+            cpu,
+            chunk,
             io,
-            io_blocking: Route::new(RouteKind::IoBlocking, io_executor, io_blocking, aging),
+            io_blocking,
             custom,
+            throttle,
+            dependencies,
             breakers: Arc::new(breakers),
             keys: keys(self.key_order),
             timers: Arc::new(

@@ -56,6 +56,9 @@ pub enum TaskError<E = Infallible> {
     /// No circuit breaker is registered under this name; nothing was submitted or
     /// counted.
     UnknownBreaker(String),
+    /// No dependency limit is registered under this name; nothing was submitted or
+    /// counted.
+    UnknownDependency(String),
     /// The manager is shutting down and took no new work.
     ShuttingDown,
     /// No executor is registered under this name. Answered at submission; the call is
@@ -95,6 +98,7 @@ impl<E> TaskError<E> {
                 retry_after,
             },
             TaskError::UnknownBreaker(name) => TaskError::UnknownBreaker(name),
+            TaskError::UnknownDependency(name) => TaskError::UnknownDependency(name),
             TaskError::ShuttingDown => TaskError::ShuttingDown,
             TaskError::UnknownExecutor(name) => TaskError::UnknownExecutor(name),
             TaskError::WaitWouldBlockRuntime => TaskError::WaitWouldBlockRuntime,
@@ -125,6 +129,9 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
             ),
             TaskError::UnknownBreaker(name) => {
                 write!(f, "no circuit breaker named {name:?} is registered")
+            }
+            TaskError::UnknownDependency(name) => {
+                write!(f, "no dependency limit named {name:?} is registered")
             }
             TaskError::ShuttingDown => f.write_str("manager is shutting down"),
             TaskError::UnknownExecutor(name) => {
@@ -174,6 +181,21 @@ pub enum BuildError {
     /// Two executors were registered under one name, or under a built-in route's name.
     #[error("executor name {0:?} is already taken")]
     DuplicateExecutor(String),
+    /// Two dependency limits were registered under one name.
+    #[error("dependency name {0:?} is already taken")]
+    DuplicateDependency(String),
+    /// A dependency limit's settings are out of range.
+    #[error("dependency {name:?}: {source}")]
+    Limit {
+        /// The dependency.
+        name: String,
+        /// What is wrong.
+        #[source]
+        source: crate::limit::LimitConfigError,
+    },
+    /// The throttle's settings are out of range.
+    #[error(transparent)]
+    Throttle(#[from] crate::throttle::ThrottleConfigError),
     /// A pool failed to start.
     #[error("failed to start a pool")]
     Pool(#[from] sluice_exec::ExecError),

@@ -68,6 +68,7 @@ mod route;
 mod shutdown;
 mod snapshot;
 mod task;
+pub mod throttle;
 mod timers;
 mod wait;
 
@@ -92,6 +93,12 @@ pub mod retry {
         NoRetry, Retry, RetryBuilder, RetryConfigError, RetryIf, Retrying, Transient, When,
     };
     pub use sluice_core::{Backoff, BudgetConfig, BudgetConfigError, Jitter};
+}
+
+/// Adaptive concurrency limits per dependency: [`LimitConfig`](limit::LimitConfig), for
+/// [`ManagerBuilder::dependency`].
+pub mod limit {
+    pub use crate::policy::limit::{DependencyView, LimitConfig, LimitConfigError};
 }
 
 /// The README's example, compiled and run as a doctest so it cannot rot.

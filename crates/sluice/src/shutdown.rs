@@ -84,6 +84,9 @@ impl ConcurrencyManager {
         for route in inner.routes() {
             route.executor.shutdown();
         }
+        if let Some(throttle) = &inner.throttle {
+            throttle.stop();
+        }
         let snapshot = self.snapshot();
         let report = ShutdownReport {
             drained,

@@ -1,6 +1,8 @@
 //! What the manager can tell about itself at one moment, as a serde value.
 
+use crate::limit::DependencyView;
 use crate::route::{Route, RouteKind};
+use crate::throttle::ThrottleView;
 use serde::Serialize;
 use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot};
 
@@ -20,6 +22,11 @@ pub struct Snapshot {
     pub routes: Vec<RouteSnapshot>,
     /// One entry per circuit breaker, by name.
     pub breakers: Vec<BreakerView>,
+    /// The load throttle: each route's throttled limit, why, and the last sample;
+    /// `None` when the throttle is disabled.
+    pub throttle: Option<ThrottleView>,
+    /// One entry per dependency with an adaptive limit, by name.
+    pub dependencies: Vec<DependencyView>,
 }
 
 /// One circuit breaker at one moment.
@@ -145,6 +152,8 @@ impl Snapshot {
     pub(crate) fn of<'a>(
         routes: impl Iterator<Item = &'a Route>,
         breakers: Vec<(String, CircuitBreaker)>,
+        throttle: Option<ThrottleView>,
+        dependencies: Vec<DependencyView>,
     ) -> Self {
         let mut breakers: Vec<BreakerView> = breakers
             .into_iter()
@@ -178,12 +187,19 @@ impl Snapshot {
                 })
                 .collect(),
             breakers,
+            throttle,
+            dependencies,
         }
     }
 
     /// One breaker's entry.
     pub fn breaker(&self, name: &str) -> Option<&BreakerView> {
         self.breakers.iter().find(|b| b.name == name)
+    }
+
+    /// One dependency's entry.
+    pub fn dependency(&self, name: &str) -> Option<&DependencyView> {
+        self.dependencies.iter().find(|d| d.name == name)
     }
 
     /// One route's entry.

@@ -15,12 +15,14 @@ use crate::TaskError;
 use crate::builder::ManagerBuilder;
 use crate::policy::breaker::Breakers;
 use crate::policy::keyed::{Keys, drain as drain_keys};
+use crate::policy::limit::Dependencies;
 use crate::policy::retry::{Budgets, Retry};
 use crate::route::Route;
 use crate::snapshot::Snapshot;
 use crate::task::{IoSide, TaskHandle};
+use crate::throttle::Throttle;
 use crate::timers::{Fired, TimerKind, Timers};
-use sluice_core::{CancelScope, Outcome};
+use sluice_core::{CancelScope, Gate, Outcome};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
 use std::fmt;
@@ -81,6 +83,10 @@ pub(crate) struct Inner {
     pub(crate) io_blocking: Arc<Route>,
     /// Backends registered by name.
     pub(crate) custom: HashMap<String, Arc<Route>>,
+    /// The load throttle's thread, when enabled.
+    pub(crate) throttle: Option<Throttle>,
+    /// Adaptive limits by dependency name.
+    pub(crate) dependencies: Dependencies,
     /// Circuit breakers by name.
     pub(crate) breakers: Arc<Breakers>,
     /// Keyed tasks waiting for their key's turn.
@@ -122,18 +128,24 @@ impl Inner {
             .chain(custom.into_iter().map(|(_, route)| route))
     }
 
+    /// Every admission gate: the routes', then the dependencies'.
+    pub(crate) fn gates(&self) -> impl Iterator<Item = &Gate> {
+        self.routes().map(|route| &route.gate).chain(
+            self.dependencies
+                .all()
+                .into_iter()
+                .map(|dependency| &dependency.gate),
+        )
+    }
+
     /// Cancels every task waiting for admission, and makes every task admitted but not
     /// yet started refuse to start. Returns how many waiting tasks it cancelled.
     pub(crate) fn abort_pending(&self) -> usize {
         self.scope.abort_pending();
         let waiting_for_keys = drain_keys(&self.keys);
         let backing_off = self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
-        let cancelled: usize = waiting_for_keys
-            + backing_off
-            + self
-                .routes()
-                .map(|route| route.gate.drain_deferred())
-                .sum::<usize>();
+        let cancelled: usize =
+            waiting_for_keys + backing_off + self.gates().map(Gate::drain_deferred).sum::<usize>();
         tracing::info!(cancelled, "sluice: pending tasks aborted");
         cancelled
     }
@@ -221,9 +233,17 @@ impl ConcurrencyManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(&self) -> Snapshot {
+        let inner = &self.inner;
         Snapshot::of(
-            self.inner.routes().map(|route| &**route),
-            self.inner.breakers.all(),
+            inner.routes().map(|route| &**route),
+            inner.breakers.all(),
+            inner.throttle.as_ref().map(Throttle::view),
+            inner
+                .dependencies
+                .all()
+                .into_iter()
+                .map(|d| d.view())
+                .collect(),
         )
     }
 
@@ -256,8 +276,13 @@ impl Drop for Inner {
         self.stop.cancel();
         drain_keys(&self.keys);
         self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
+        if let Some(throttle) = &self.throttle {
+            throttle.stop();
+        }
+        for gate in self.gates() {
+            gate.drain_deferred();
+        }
         for route in self.routes() {
-            route.gate.drain_deferred();
             route.executor.shutdown();
         }
     }

@@ -243,6 +243,10 @@ impl<R> TaskBuilder<'_, R> {
         let deadline = self.attempt_deadline();
         let guards = self.attempt_guards();
         let priority = self.policy.priority;
+        let dependency = match self.dependency() {
+            Ok(dependency) => dependency,
+            Err(answered) => return answered,
+        };
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
             let (guard, work) = guards.prepare(&sink, attempt, &make)?;
             let setup = ClosureSetup {
@@ -251,6 +255,7 @@ impl<R> TaskBuilder<'_, R> {
                 deadline: deadline.clone(),
                 guard,
                 priority,
+                dependency: dependency.clone(),
             };
             let reply = Reply::to_driver(attempt_route.clone(), sink, attempt);
             Some(launch_closure(setup, reply, work))
@@ -281,10 +286,22 @@ impl<R> TaskBuilder<'_, R> {
         // Each attempt has its own timeout; the whole task's deadline is the driver's.
         policy.deadline = None;
         policy.key = None;
+        let dependency = match self.dependency() {
+            Ok(dependency) => dependency,
+            Err(answered) => return answered,
+        };
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
             let (guard, future) = guards.prepare(&sink, attempt, &make)?;
             let reply = Reply::to_driver(io.route.clone(), sink, attempt);
-            Some(launch_future(&io, policy.clone(), guard, reply, future))
+            let dependency = dependency.clone();
+            Some(launch_future(
+                &io,
+                policy.clone(),
+                guard,
+                dependency,
+                reply,
+                future,
+            ))
         });
         self.drive(&route, retry, classify, launch, None)
     }

@@ -6,6 +6,7 @@ use crate::lock::take;
 use crate::policy::Policy;
 use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::{KeyState, Keys, OnKeyFailure};
+use crate::policy::limit::Dependency;
 use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
@@ -132,6 +133,45 @@ impl<'m, R> TaskBuilder<'m, R> {
         self
     }
 
+    /// Sends the task through the adaptive concurrency limit of the dependency
+    /// registered as `name` (see
+    /// [`ManagerBuilder::dependency`](crate::ManagerBuilder::dependency)): it waits for
+    /// the dependency's permit before its route's, and its latency and outcome move the
+    /// dependency's limit. Without this call, a task whose
+    /// [`breaker`](Self::breaker) has the name of a registered dependency goes through
+    /// that dependency. An unknown name answers [`TaskError::UnknownDependency`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    /// use sluice::limit::LimitConfig;
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder()
+    ///     .dependency("pdf-api", LimitConfig::new().initial(4).max(32))
+    ///     .build()?;
+    /// let pages: Vec<_> = (0..8)
+    ///     .map(|page| {
+    ///         mgr.task("render").limit("pdf-api").run_io(async move {
+    ///             tokio::time::sleep(Duration::from_millis(2)).await; // the service call
+    ///             page * 10
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for (page, handle) in pages.into_iter().enumerate() {
+    ///     assert_eq!(handle.wait()?, page * 10);
+    /// }
+    /// let api = &mgr.snapshot().dependencies[0];
+    /// assert_eq!((api.name.as_str(), api.samples), ("pdf-api", 8));
+    /// assert!((1..=32).contains(&api.limit));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn limit(mut self, dependency: impl Into<String>) -> Self {
+        self.policy.limit = Some(Arc::from(dependency.into()));
+        self
+    }
+
     /// Where the task waits at its gate when the gate is full: [`Priority::High`]
     /// work is admitted before [`Priority::Normal`] (the default) and `Normal` before
     /// [`Priority::Low`]. Aging keeps low work from starving: a waiting task is
@@ -221,6 +261,22 @@ impl<'m, R> TaskBuilder<'m, R> {
             .get(name, self.policy.key.as_ref())
             .is_some();
         (!known).then(|| TaskHandle::answered(TaskError::UnknownBreaker(name.to_string())))
+    }
+
+    /// The dependency the task goes through: the one it names with `limit`, or else
+    /// the one named like its breaker; `Err` with the answer for an unknown name.
+    pub(super) fn dependency<T, E>(&self) -> Result<Option<Arc<Dependency>>, TaskHandle<T, E>> {
+        let dependencies = &self.mgr.inner().dependencies;
+        match &self.policy.limit {
+            Some(name) => dependencies.get(name).map(Some).ok_or_else(|| {
+                TaskHandle::answered(TaskError::UnknownDependency(name.to_string()))
+            }),
+            None => Ok(self
+                .policy
+                .breaker
+                .as_ref()
+                .and_then(|name| dependencies.get(name))),
+        }
     }
 
     /// Asks the task's breaker, if it has one: its admitted call, or the answered
@@ -333,6 +389,10 @@ impl<'m> TaskBuilder<'m, NoRetry> {
         if let Some(refused) = self.mgr.refuse(route) {
             return refused;
         }
+        let dependency = match self.dependency() {
+            Ok(dependency) => dependency,
+            Err(answered) => return answered,
+        };
         let guard = match self.admit(route) {
             Ok(guard) => guard,
             Err(answered) => return answered,
@@ -343,6 +403,7 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             deadline: self.attempt_deadline(),
             guard,
             priority: self.policy.priority,
+            dependency,
         };
         submit_closure(setup, self.keyed(inner), work)
     }
@@ -432,12 +493,23 @@ impl<'m> TaskBuilder<'m, NoRetry> {
         if let Some(refused) = self.mgr.refuse(&inner.io) {
             return refused;
         }
+        let dependency = match self.dependency() {
+            Ok(dependency) => dependency,
+            Err(answered) => return answered,
+        };
         let guard = match self.admit(&inner.io) {
             Ok(guard) => guard,
             Err(answered) => return answered,
         };
         let keyed = self.keyed(inner);
-        submit_future(&inner.io_side, self.policy, guard, keyed, future)
+        submit_future(
+            &inner.io_side,
+            self.policy,
+            guard,
+            dependency,
+            keyed,
+            future,
+        )
     }
 
     /// As [`ConcurrencyManager::run_on`], with this task's policies.
@@ -469,6 +541,7 @@ impl<R> fmt::Debug for TaskBuilder<'_, R> {
             .field("name", &self.policy.name)
             .field("timeout", &self.policy.timeout)
             .field("breaker", &self.policy.breaker)
+            .field("limit", &self.policy.limit)
             .field("key", &self.policy.key)
             .field("deadline", &self.policy.deadline)
             .field("priority", &self.policy.priority)

@@ -67,7 +67,9 @@ impl TaskBuilder<'_, NoRetry> {
 
     /// As [`ConcurrencyManager::map_io`](crate::ConcurrencyManager::map_io), with this
     /// task's policies; the map is one task (its items each wait at the io gate at
-    /// normal priority).
+    /// normal priority). With a dependency ([`limit`](TaskBuilder::limit)), each item
+    /// is one call: it waits for the dependency's permit first, and its latency moves
+    /// the dependency's limit.
     ///
     /// # Examples
     ///
@@ -96,10 +98,14 @@ impl TaskBuilder<'_, NoRetry> {
         let route = io.route.clone();
         let input = Mutex::new(Some((items.into_iter(), f)));
         let guards = self.attempt_guards();
+        let dependency = match self.dependency() {
+            Ok(dependency) => dependency,
+            Err(answered) => return answered,
+        };
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
             let reply = Reply::to_driver(io.route.clone(), sink, attempt).guarded(guard);
-            Some(start_io_map(&io, reply, items, f))
+            Some(start_io_map(&io, reply, dependency.clone(), items, f))
         });
         let timeout = self.policy.timeout;
         self.drive(&route, None, Transient, launch, timeout)
@@ -112,6 +118,11 @@ impl TaskBuilder<'_, NoRetry> {
         F: Fn(It::Item) -> O + Send + Sync + 'static,
         O: Send + 'static,
     {
+        // Items of a CPU map are not calls to a service: a dependency named here only
+        // has its name checked.
+        if let Err(unknown) = self.dependency::<Vec<O>, Infallible>() {
+            return unknown;
+        }
         let scope = self.mgr.inner().scope.clone();
         let priority = self.policy.priority;
         let map_route = route.clone();

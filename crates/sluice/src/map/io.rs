@@ -1,6 +1,7 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
 use crate::TaskError;
+use crate::policy::limit::Dependency;
 use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, panic_message};
 use sluice_core::{CancelOutcome, CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
@@ -9,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +22,8 @@ struct IoMap<O> {
     stop: CancellationToken,
     /// The answer, sent once.
     reply: Reply<Vec<O>, Infallible>,
+    /// The dependency each item calls through, if any.
+    dependency: Option<Arc<Dependency>>,
 }
 
 /// Submits a map of `f` over `items` on the io route.
@@ -33,7 +37,8 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     io.route.counters.submitted();
-    let map = start_io_map(io, Reply::new(io.route.clone(), completer), items, f);
+    let reply = Reply::new(io.route.clone(), completer);
+    let map = start_io_map(io, reply, None, items, f);
     TaskHandle::new(completion, Some(map))
 }
 
@@ -41,6 +46,7 @@ where
 pub(crate) fn start_io_map<It, F, Fut, O>(
     io: &IoSide,
     reply: Reply<Vec<O>, Infallible>,
+    dependency: Option<Arc<Dependency>>,
     items: It,
     f: F,
 ) -> Arc<dyn Control>
@@ -56,6 +62,7 @@ where
         token: io.scope.token(),
         stop: io.stop.child_token(),
         reply,
+        dependency,
     });
     let guard = SettleOnDrop(map.clone());
     let driver_pool = pool.clone();
@@ -109,6 +116,16 @@ where
                 return failure;
             }
         }
+        // The dependency's permit first: waiting for a slow service holds no slot of
+        // the route.
+        let call = match &map.dependency {
+            Some(dependency) => tokio::select! {
+                biased;
+                () = map.stop.cancelled() => return (Outcome::Cancelled, Err(TaskError::Cancelled)),
+                permit = dependency.gate.acquire() => Some((dependency.clone(), permit)),
+            },
+            None => None,
+        };
         let permit = tokio::select! {
             biased;
             () = map.stop.cancelled() => return (Outcome::Cancelled, Err(TaskError::Cancelled)),
@@ -124,7 +141,16 @@ where
         // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle it
         // awaits lends its slot while it is suspended.
         let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
-        window.0.push_back(pool.handle().spawn(framed));
+        let measured = async move {
+            let epoch = call.as_ref().map(|(dependency, _)| dependency.epoch());
+            let began = Instant::now();
+            let output = framed.await;
+            if let (Some((dependency, _permit)), Some(epoch)) = (call, epoch) {
+                dependency.record(began.elapsed(), output.is_err(), epoch);
+            }
+            output
+        };
+        window.0.push_back(pool.handle().spawn(measured));
     }
     while !window.0.is_empty() {
         if let Err(failure) = window.collect_front(&mut out, &map.stop).await {

@@ -4,12 +4,14 @@
 //! - `timeout/`: a deadline per attempt, and one for the whole task;
 //! - `breaker/`: circuit breakers, asked before each attempt and told how it ended;
 //! - `keyed/`: per-key ordering, a turn held from the first attempt to the last;
-//! - `retry/`: attempts, backoff, the retry budget of a task name.
+//! - `retry/`: attempts, backoff, the retry budget of a task name;
+//! - `limit/`: adaptive concurrency limits per named dependency.
 //!
 //! Priorities need no layer of their own: the gate orders its queue by them.
 
 pub(crate) mod breaker;
 pub(crate) mod keyed;
+pub(crate) mod limit;
 pub(crate) mod retry;
 pub(crate) mod timeout;
 
@@ -29,6 +31,8 @@ pub(crate) struct Policy {
     pub(crate) deadline: Option<Duration>,
     /// The circuit breaker guarding it, by name.
     pub(crate) breaker: Option<Arc<str>>,
+    /// The dependency whose adaptive limit it waits for, by name.
+    pub(crate) limit: Option<Arc<str>>,
     /// The key that orders it, if any.
     pub(crate) key: Option<Arc<str>>,
     /// What its final failure does to the tasks of its key behind it.

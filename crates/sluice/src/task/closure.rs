@@ -5,6 +5,7 @@ use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
 use sluice_core::{
@@ -31,6 +32,8 @@ struct ClosureTask<F, T, E> {
     keyed: Option<KeyState>,
     /// Its place in the gate's queue.
     priority: Priority,
+    /// Its call through a dependency's adaptive limit.
+    dependency: Option<DependencyCall>,
 }
 
 /// What a closure task is given besides its work and its answer.
@@ -45,6 +48,8 @@ pub(crate) struct ClosureSetup<'a> {
     pub(crate) guard: Option<Guarded>,
     /// Its place in the gate's queue.
     pub(crate) priority: Priority,
+    /// The dependency whose adaptive limit it waits for.
+    pub(crate) dependency: Option<Arc<Dependency>>,
 }
 
 /// Submits `work` to `route`: it waits for its key's turn if it has a key, then at the
@@ -99,6 +104,7 @@ fn closure_task<F, T, E>(
         guard: Mutex::new(setup.guard),
         keyed,
         priority: setup.priority,
+        dependency: setup.dependency.map(DependencyCall::new),
     })
 }
 
@@ -116,6 +122,9 @@ where
                 let work = take(&self.work);
                 let Some(work) = work else { return };
                 self.reply.route.counters.started();
+                if let Some(call) = &self.dependency {
+                    call.begin();
+                }
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
                 // The answer goes out inside the frame, before the frame releases the
                 // permit: a waiting caller hears first, and the next admission follows.
@@ -133,6 +142,10 @@ where
                     let outcome = self.policy_outcome(outcome);
                     if let Some((guard, began)) = guard {
                         guard.record(outcome, began.elapsed());
+                    }
+                    // Measured before the answer, so a caller that heard sees it counted.
+                    if let Some(call) = &self.dependency {
+                        call.end(outcome);
                     }
                     self.reply.finished(outcome, answer);
                     outcome
@@ -169,6 +182,9 @@ where
         // A breaker call goes back now (a half-open probe frees its slot), not when the
         // last reference to the task happens to go.
         drop(take(&self.guard));
+        if let Some(call) = &self.dependency {
+            call.end(Outcome::Cancelled);
+        }
         self.reply.cancelled_unstarted();
         if let Some(keyed) = &self.keyed {
             keyed.release(Outcome::Cancelled);
@@ -241,6 +257,14 @@ where
 
     fn key_state(&self) -> Option<&KeyState> {
         self.keyed.as_ref()
+    }
+
+    fn dependency(&self) -> Option<&DependencyCall> {
+        self.dependency.as_ref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
     }
 
     fn enqueue(self: Arc<Self>) {

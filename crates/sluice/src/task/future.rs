@@ -7,9 +7,11 @@ use crate::lock::take;
 use crate::policy::Policy;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::limit::{Dependency, DependencyCall};
 use crate::route::Route;
 use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, StartError,
+    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority,
+    StartError,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -38,6 +40,8 @@ struct FutureTask<Fut, T, E> {
     guard: Mutex<Option<Guarded>>,
     /// Its key, if it is ordered by one.
     keyed: Option<KeyState>,
+    /// Its call through a dependency's adaptive limit.
+    dependency: Option<DependencyCall>,
 }
 
 /// Where a future task runs, shared by every io task of a manager.
@@ -59,6 +63,7 @@ pub(crate) fn submit_future<Fut, T, E>(
     io: &IoSide,
     policy: Policy,
     guard: Option<Guarded>,
+    dependency: Option<Arc<Dependency>>,
     keyed: Option<(KeyState, &Arc<Keys>)>,
     future: Fut,
 ) -> TaskHandle<T, E>
@@ -70,7 +75,7 @@ where
     let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
     let reply = Reply::new(io.route.clone(), completer);
-    let task = future_task(io, policy, guard, reply, state, future);
+    let task = future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);
     TaskHandle::new(completion, Some(task))
@@ -82,6 +87,7 @@ pub(crate) fn launch_future<Fut, T, E>(
     io: &IoSide,
     policy: Policy,
     guard: Option<Guarded>,
+    dependency: Option<Arc<Dependency>>,
     reply: Reply<T, E>,
     future: Fut,
 ) -> Arc<dyn Control>
@@ -90,15 +96,18 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let task = future_task(io, policy, guard, reply, None, future);
+    let task = future_task(io, (policy, guard, dependency), reply, None, future);
     start_task(task.clone(), None);
     task
 }
 
+/// A task's policies as submission resolved them: its own, its breaker's admitted
+/// call, its dependency.
+type Resolved = (Policy, Option<Guarded>, Option<Arc<Dependency>>);
+
 fn future_task<Fut, T, E>(
     io: &IoSide,
-    policy: Policy,
-    guard: Option<Guarded>,
+    (policy, guard, dependency): Resolved,
     reply: Reply<T, E>,
     keyed: Option<KeyState>,
     future: Fut,
@@ -112,6 +121,7 @@ fn future_task<Fut, T, E>(
         reply,
         pool: io.pool.clone(),
         keyed,
+        dependency: dependency.map(DependencyCall::new),
     })
 }
 
@@ -146,6 +156,9 @@ where
                     // The breaker's call leaves the task now that it runs; only a
                     // breaker needs the duration, so only then is the clock read.
                     let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
+                    if let Some(call) = &self.dependency {
+                        call.begin();
+                    }
                     let timed = async move {
                         match timeout {
                             // Dropped at the deadline: a future can be stopped from outside.
@@ -169,6 +182,10 @@ where
                     if let Some((guard, began)) = guard {
                         guard.record(outcome, began.elapsed());
                     }
+                    // Measured before the answer, so a caller that heard sees it counted.
+                    if let Some(call) = &self.dependency {
+                        call.end(outcome);
+                    }
                     self.reply.finished(outcome, answer);
                     if let Some(keyed) = &self.keyed {
                         keyed.release(outcome);
@@ -184,6 +201,9 @@ where
     fn drop_unstarted(&self) {
         drop(self.take_future());
         drop(take(&self.guard));
+        if let Some(call) = &self.dependency {
+            call.end(Outcome::Cancelled);
+        }
         if let Some(keyed) = &self.keyed {
             keyed.release(Outcome::Cancelled);
         }
@@ -329,6 +349,14 @@ where
 
     fn key_state(&self) -> Option<&KeyState> {
         self.keyed.as_ref()
+    }
+
+    fn dependency(&self) -> Option<&DependencyCall> {
+        self.dependency.as_ref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.policy.priority
     }
 
     fn enqueue(self: Arc<Self>) {

@@ -1,8 +1,9 @@
 //! Per-key ordering for tasks: a task with a key waits for its key's turn before it
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
+use super::limit::{self, DependencyCall};
 use crate::lock::lock;
-use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Submitted, Ticket};
+use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket};
 use std::sync::{Arc, Mutex};
 
 /// A task that can wait for a key's turn. Implemented for every [`KeyedTask`].
@@ -25,6 +26,10 @@ pub(crate) trait KeyedTask: Send + Sync + 'static {
     fn token(&self) -> &CancelToken;
     /// Its key state, if it has a key.
     fn key_state(&self) -> Option<&KeyState>;
+    /// Its call through a dependency's adaptive limit, if it has one.
+    fn dependency(&self) -> Option<&DependencyCall>;
+    /// Its place in admission queues.
+    fn priority(&self) -> Priority;
     /// Puts it in its route's admission queue.
     fn enqueue(self: Arc<Self>);
     /// Settles it as cancelled without running it.
@@ -35,7 +40,7 @@ impl<X: KeyedTask> Turnable for X {
     fn take_turn(self: Arc<Self>, turn: Turn) {
         let live = self.token().is_pending();
         if self.key_state().is_some_and(|keyed| keyed.hold(turn, live)) {
-            self.enqueue();
+            limit::enqueue(self);
         }
     }
 
@@ -57,7 +62,7 @@ impl<X: KeyedTask> Turnable for X {
 /// for the key's turn.
 pub(crate) fn start<X: KeyedTask>(task: Arc<X>, keys: Option<&Arc<Keys>>) {
     match keys {
-        None => task.enqueue(),
+        None => limit::enqueue(task),
         Some(keys) => {
             if let (Some(waiting), Some(state)) = (submit(keys, task.clone()), task.key_state()) {
                 state.wait_at(waiting);

@@ -15,9 +15,12 @@ use super::RetryIf;
 use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::keyed::{KeyState, KeyedTask};
+use crate::policy::limit::DependencyCall;
 use crate::task::{AttemptSink, Control, Reply};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
-use sluice_core::{Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, RetryBudget, Rng};
+use sluice_core::{
+    Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, RetryBudget, Rng,
+};
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -561,6 +564,16 @@ where
 
     fn key_state(&self) -> Option<&KeyState> {
         self.keyed.as_ref()
+    }
+
+    fn dependency(&self) -> Option<&DependencyCall> {
+        // Each attempt waits for the dependency itself: a pause between attempts
+        // must not hold a call's slot.
+        None
+    }
+
+    fn priority(&self) -> Priority {
+        Priority::Normal
     }
 
     fn enqueue(self: Arc<Self>) {
