@@ -469,6 +469,42 @@ fn enqueue_racing_drain_and_release_runs_or_aborts_once() {
     });
 }
 
+/// The throttle's path: a controller thread lowers and raises the limit while queued
+/// work waits and a holder releases. Each piece of work is admitted exactly once, and
+/// once the limit is back no more than it admits are in flight.
+#[test]
+fn limit_moved_while_deferred_work_waits_admits_each_once() {
+    loom::model(|| {
+        let gate = Gate::new(2);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let blocker = gate.try_acquire().expect("the gate is open");
+        let (first, first_record) = held.probe(Mode::Hold);
+        let (second, second_record) = held.probe(Mode::Hold);
+        gate.enqueue(first);
+        gate.enqueue(second);
+
+        let controller = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                gate.set_limit(1);
+                gate.set_limit(3);
+            })
+        };
+        drop(permit);
+        controller.join().expect("controller panicked");
+
+        // Limit 3, one blocker held, one permit released: both waiters fit.
+        assert_eq!(first_record.admitted(), 1);
+        assert_eq!(second_record.admitted(), 1);
+        assert_eq!(gate.in_flight(), 3);
+        drop(blocker);
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
 #[test]
 fn returned_and_held_deferred_racing_release() {
     loom::model(|| {

@@ -5,6 +5,7 @@ use crate::analyse;
 use crate::pipeline::Totals;
 use crate::walk::Walk;
 use serde::Serialize;
+use sluice::throttle::ThrottleView;
 use sluice::{Counts, RouteSnapshot, ShutdownReport, Snapshot};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -116,6 +117,8 @@ pub struct SluiceSummary {
     pub totals: Counts,
     /// Each route.
     pub routes: Vec<RouteSnapshot>,
+    /// The load throttle at the end: its last sample and each route's limit.
+    pub throttle: Option<ThrottleView>,
     /// Whether shutdown found all work ended.
     pub shutdown_drained: bool,
     /// How long shutdown took, in milliseconds.
@@ -187,6 +190,7 @@ impl Report {
             sluice: SluiceSummary {
                 totals: Counts::default(),
                 routes: Vec::new(),
+                throttle: None,
                 shutdown_drained: false,
                 shutdown_ms: 0,
             },
@@ -198,6 +202,7 @@ impl Report {
         self.sluice = SluiceSummary {
             totals: snapshot.total(),
             routes: snapshot.routes,
+            throttle: snapshot.throttle,
             shutdown_drained: shutdown.drained,
             shutdown_ms: u64::try_from(shutdown.elapsed.as_millis()).unwrap_or(u64::MAX),
         };
@@ -303,6 +308,9 @@ impl Report {
                 counts(&route.counters)
             )?;
         }
+        if let Some(throttle) = &self.sluice.throttle {
+            writeln!(out, "  throttle     {}", throttle_line(throttle))?;
+        }
         writeln!(
             out,
             "  shutdown     {} in {} ms",
@@ -314,6 +322,31 @@ impl Report {
             self.sluice.shutdown_ms
         )
     }
+}
+
+/// The throttle in one line: what it last saw, and any route it holds below its limit.
+fn throttle_line(throttle: &ThrottleView) -> String {
+    let percent =
+        |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}%"));
+    let held: Vec<String> = throttle
+        .routes
+        .iter()
+        .filter(|r| r.limit < r.configured)
+        .map(|r| format!("{} {}/{} ({})", r.route, r.limit, r.configured, r.reason))
+        .collect();
+    let moves: u64 = throttle.routes.iter().map(|r| r.changes).sum();
+    format!(
+        "{} samples, other processes' cpu {}, memory {}; {} moves; {}",
+        throttle.samples,
+        percent(throttle.foreign_cpu),
+        percent(throttle.memory),
+        moves,
+        if held.is_empty() {
+            "every route at its limit".to_owned()
+        } else {
+            format!("held: {}", held.join(", "))
+        }
+    )
 }
 
 /// One line of counters.

@@ -9,6 +9,11 @@
 //! | [`run_chunk`](ConcurrencyManager::run_chunk), [`map_chunks`](ConcurrencyManager::map_chunks) | millions of small items | work stealing, threads `sluice-chunk-N` |
 //! | [`run_on`](ConcurrencyManager::run_on) | your own backend | any [`Executor`] |
 //!
+//! Every route admits work through a gate whose limit the load [`throttle`] lowers
+//! while other processes press on the machine (CPU, memory) and raises again once
+//! they stop; calls to a named service can also wait for that service's adaptive
+//! limit ([`TaskBuilder::limit`], [`limit::LimitConfig`]).
+//!
 //! Every call answers through a [`TaskHandle`]: `.await` it from async code or
 //! [`wait`](TaskHandle::wait) from sync code (see [Waiting inside a
 //! task](#waiting-inside-a-task) for the one case where a blocking wait can deadlock).

@@ -291,3 +291,93 @@ fn unknown_names_and_bad_settings_are_named_errors() {
         )
     );
 }
+
+#[test]
+fn a_waiter_never_runs_a_call_its_dependency_has_not_admitted() -> TestResult {
+    watchdog("no inline bypass", || {
+        let mgr = ConcurrencyManager::builder()
+            .cpu_threads(2)
+            .dependency("svc", LimitConfig::new().initial(1).min(1).max(1))
+            .build()?;
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let holder = mgr.task("hold").limit("svc").run_cpu(move || {
+            started_tx.send(()).ok();
+            blocked.recv().ok();
+        });
+        started.recv()?;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let seen = ran.clone();
+        let queued = mgr.task("fetch").limit("svc").run_cpu(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        // A task that waits runs unstarted CPU work inline: not this work, which its
+        // dependency has not admitted.
+        let waiter = mgr.run_cpu(move || queued.wait());
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "ran past the dependency's limit"
+        );
+        release.send(())?;
+        holder.wait()?;
+        waiter.wait()??;
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        Ok(())
+    })
+}
+
+#[test]
+fn cancels_racing_admission_leak_no_dependency_permit() -> TestResult {
+    watchdog("cancel racing admission", || {
+        let mgr = ConcurrencyManager::builder()
+            .dependency("svc", LimitConfig::new().initial(1).min(1).max(1))
+            .build()?;
+        let mut kept = Vec::new();
+        for round in 0..200 {
+            let handles: Arc<Vec<_>> = Arc::new(
+                (0..4)
+                    .map(|i| {
+                        mgr.task("fetch")
+                            .limit("svc")
+                            .run_io(async move { round * 4 + i })
+                    })
+                    .collect(),
+            );
+            let canceller = {
+                let handles = handles.clone();
+                std::thread::spawn(move || {
+                    for handle in handles.iter().skip(round % 3).step_by(2) {
+                        handle.cancel();
+                    }
+                })
+            };
+            canceller.join().map_err(|_| "the canceller panicked")?;
+            let handles = Arc::try_unwrap(handles).map_err(|_| "the handles are ours again")?;
+            // Awaited through `&mut`, so the handles stay alive to the end: a permit
+            // kept by a cancelled task would stay with them and block every later call.
+            for mut handle in handles {
+                match mgr.io_handle().block_on(&mut handle) {
+                    Ok(_) | Err(TaskError::Cancelled) => {}
+                    Err(other) => return Err(format!("answered {other:?}").into()),
+                }
+                kept.push(handle);
+            }
+        }
+        let svc = mgr
+            .snapshot()
+            .dependency("svc")
+            .cloned()
+            .expect("registered");
+        assert_eq!((svc.in_flight, svc.waiting, svc.running), (0, 0, 0));
+        assert_eq!(
+            mgr.task("fetch").limit("svc").run_io(async { 7 }).wait()?,
+            7
+        );
+        let total = mgr.snapshot().total();
+        assert_eq!(total.submitted, total.ended());
+        drop(kept);
+        Ok(())
+    })
+}

@@ -128,14 +128,15 @@ impl Inner {
             .chain(custom.into_iter().map(|(_, route)| route))
     }
 
-    /// Every admission gate: the routes', then the dependencies'.
+    /// Every admission gate: the dependencies', then the routes'. In that order, so
+    /// that a drain of a route, which releases dependency permits, admits nobody from
+    /// a dependency's queue into a route queue already drained.
     pub(crate) fn gates(&self) -> impl Iterator<Item = &Gate> {
-        self.routes().map(|route| &route.gate).chain(
-            self.dependencies
-                .all()
-                .into_iter()
-                .map(|dependency| &dependency.gate),
-        )
+        self.dependencies
+            .all()
+            .into_iter()
+            .map(|dependency| &dependency.gate)
+            .chain(self.routes().map(|route| &route.gate))
     }
 
     /// Cancels every task waiting for admission, and makes every task admitted but not

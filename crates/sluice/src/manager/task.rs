@@ -141,6 +141,13 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// [`breaker`](Self::breaker) has the name of a registered dependency goes through
     /// that dependency. An unknown name answers [`TaskError::UnknownDependency`].
     ///
+    /// Each attempt of a retried task is one call (a backoff holds no permit); each
+    /// item of a [`map_io`](TaskBuilder::map_io) is one call; the items of `map_cpu`
+    /// and `map_chunks` are not calls, so there the name is only checked. The
+    /// dependency's permit is not lent while its holder waits for other tasks, so a
+    /// call that waits for another call to the same dependency can deadlock once the
+    /// limit is 1: keep such waits outside the call.
+    ///
     /// # Examples
     ///
     /// ```

@@ -10,7 +10,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -142,11 +141,12 @@ where
         // awaits lends its slot while it is suspended.
         let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
         let measured = async move {
-            let epoch = call.as_ref().map(|(dependency, _)| dependency.epoch());
-            let began = Instant::now();
+            let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
             let output = framed.await;
-            if let (Some((dependency, _permit)), Some(epoch)) = (call, epoch) {
-                dependency.record(began.elapsed(), output.is_err(), epoch);
+            if let (Some((dependency, permit)), Some(began)) = (call, began) {
+                dependency.end_call(began, Some(output.is_err()));
+                dependency.sync_limit();
+                drop(permit);
             }
             output
         };

@@ -145,13 +145,17 @@ where
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
                     if let Some(call) = &self.dependency {
-                        call.end(outcome);
+                        call.measure(outcome);
                     }
                     self.reply.finished(outcome, answer);
                     outcome
                 });
                 if let Some(timer) = timer {
                     timer.cancel();
+                }
+                // Answered, and out of the frame: the next call may be admitted.
+                if let Some(call) = &self.dependency {
+                    call.release();
                 }
                 // Only now, with the body really ended, may the key's next task start.
                 if let Some(keyed) = &self.keyed {
@@ -214,7 +218,13 @@ where
     }
 
     fn help(&self) {
-        if self.reply.route.inline_ok {
+        // Not before its dependency has admitted it: run inline, it would call the
+        // service past the dependency's limit.
+        let admitted = self
+            .dependency
+            .as_ref()
+            .is_none_or(DependencyCall::is_admitted);
+        if self.reply.route.inline_ok && admitted {
             self.run(None);
         }
     }

@@ -184,9 +184,12 @@ where
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
                     if let Some(call) = &self.dependency {
-                        call.end(outcome);
+                        call.measure(outcome);
                     }
                     self.reply.finished(outcome, answer);
+                    if let Some(call) = &self.dependency {
+                        call.release();
+                    }
                     if let Some(keyed) = &self.keyed {
                         keyed.release(outcome);
                     }
@@ -301,7 +304,10 @@ where
             task.reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
-        // A no-op when the run already released it; here for a runtime that dropped it.
+        // No-ops when the run already released them; here for a runtime that dropped it.
+        if let Some(call) = &task.dependency {
+            call.end(Outcome::Cancelled);
+        }
         if let Some(keyed) = &task.keyed {
             keyed.release(Outcome::Cancelled);
         }

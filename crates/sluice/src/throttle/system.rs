@@ -15,6 +15,9 @@ use super::sample::{LoadSample, LoadSampler};
 /// Memory comes from the cgroup when it sets a limit, else from the machine. On Linux,
 /// pressure stall information comes from `/proc/pressure` or the cgroup's own files.
 ///
+/// The cgroup read is the process's own (from `/proc/self/cgroup`): a quota or memory
+/// limit set only on a parent cgroup is not seen, and the machine's figures apply.
+///
 /// A figure the platform does not give is left `None`. One sample reads a handful of
 /// small files and this process's own `/proc` entry, never the whole process list, so
 /// it is cheap enough to take every half second.
@@ -146,7 +149,10 @@ impl SystemSampler {
             own: self.own_cpu_time(),
             cgroup,
         };
-        let (Some(previous), Some(capacity)) = (self.previous.replace(now), capacity) else {
+        // Both shares against one basis: the quota when the cgroup's own counter is
+        // read, else the machine (whose global figure is then the total).
+        let basis = binding.filter(|_| cgroup.is_some()).or(machine);
+        let (Some(previous), Some(basis)) = (self.previous.replace(now), basis) else {
             return;
         };
         let elapsed = now.at.duration_since(previous.at).as_secs_f64();
@@ -157,7 +163,7 @@ impl SystemSampler {
             let used = now?.checked_sub(before?)?.as_secs_f64();
             Some((used / (cpus * elapsed)).clamp(0.0, 1.0))
         };
-        sample.cpu_own = share(now.own, previous.own, capacity);
+        sample.cpu_own = share(now.own, previous.own, basis);
         sample.cpu_total = match (binding, cgroup) {
             (Some(quota), Some(_)) => share(now.cgroup, previous.cgroup, quota),
             _ => self

@@ -7,9 +7,9 @@ use crate::lock::{lock, take};
 use serde::Serialize;
 use sluice_core::{Gate, Outcome, Permit};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Every dependency of a manager, by name; fixed when the manager is built.
 #[derive(Default)]
@@ -70,6 +70,8 @@ pub(crate) struct Dependency {
     last_rtt_us: AtomicU64,
     /// The estimate's epoch, readable without its lock: a call notes it as it begins.
     epoch: AtomicU64,
+    /// Calls whose body is running.
+    running: AtomicUsize,
 }
 
 /// One dependency at one moment, in [`Snapshot::dependencies`](crate::Snapshot).
@@ -82,8 +84,10 @@ pub struct DependencyView {
     pub limit: usize,
     /// The most it may reach.
     pub max: usize,
-    /// Calls admitted and not yet ended.
+    /// Calls admitted and not yet ended (running, or queued at their route).
     pub in_flight: usize,
+    /// Calls whose body is running.
+    pub running: usize,
     /// Calls waiting for admission.
     pub waiting: usize,
     /// The lowest latency measured (since the last probe), microseconds.
@@ -109,41 +113,53 @@ impl Dependency {
             drops: AtomicU64::new(0),
             last_rtt_us: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
         }
     }
 
-    /// The epoch to note as a call begins (see `vegas.rs`: only calls that began
-    /// since the limit last moved may move it again).
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+    /// A call begins: counted as running, and its start and epoch noted (see
+    /// `vegas.rs`: only calls that began since the limit last moved may move it).
+    pub(crate) fn begin_call(&self) -> (Instant, u64) {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        (Instant::now(), self.epoch.load(Ordering::Acquire))
     }
 
-    /// One call, begun in epoch `began`, ended after `rtt`; `dropped` if it failed or
-    /// timed out. Called while the call still holds its permit, so in-flight counts it.
-    pub(crate) fn record(&self, rtt: Duration, dropped: bool, began: u64) {
+    /// A call that began at `began` ended; `dropped` if it failed or timed out, `None`
+    /// if it was cancelled (not measured). Moves the estimate; the gate follows in
+    /// [`sync_limit`](Self::sync_limit), which the caller runs once it has answered.
+    pub(crate) fn end_call(&self, (began, epoch): (Instant, u64), dropped: Option<bool>) {
+        // Calls running, this one included: not the permits held, which also count
+        // calls queued behind a throttled route and would read as an idle service.
+        let running = self.running.fetch_sub(1, Ordering::AcqRel);
+        let Some(dropped) = dropped else {
+            return;
+        };
+        let rtt = began.elapsed();
         self.samples.fetch_add(1, Ordering::Relaxed);
         if dropped {
             self.drops.fetch_add(1, Ordering::Relaxed);
         }
         let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
         self.last_rtt_us.store(micros, Ordering::Relaxed);
-        let in_flight = self.gate.in_flight();
-        let (before, mut target) = {
-            let mut vegas = lock(&self.vegas);
-            let before = vegas.limit();
-            let after = vegas.on_sample(rtt, in_flight, dropped, began);
-            self.epoch.store(vegas.epoch(), Ordering::Release);
-            (before, after)
-        };
-        if target == before {
-            return;
+        let mut vegas = lock(&self.vegas);
+        let before = vegas.limit();
+        let after = vegas.on_sample(rtt, running, dropped, epoch);
+        self.epoch.store(vegas.epoch(), Ordering::Release);
+        if after != before {
+            tracing::debug!(dependency = %self.name, from = before, to = after, "sluice: dependency limit moved");
         }
-        tracing::debug!(dependency = %self.name, from = before, to = target, "sluice: dependency limit moved");
-        // Moved outside the lock: raising a limit admits waiting work on this thread,
-        // and a backend that runs work inline would come back here. Two calls may race
-        // to set it; each re-reads the estimate until what it set is the latest.
+    }
+
+    /// Gives the gate the estimate's limit. Outside the estimate's lock and after the
+    /// call has answered: raising a limit admits waiting work on this thread, and a
+    /// backend that runs work inline would come back here. Two calls may race to set
+    /// it; each re-reads the estimate until what it set is the latest.
+    pub(crate) fn sync_limit(&self) {
+        let mut target = lock(&self.vegas).limit();
         loop {
-            self.gate.set_limit(target);
+            if self.gate.limit() != target {
+                self.gate.set_limit(target);
+            }
             let latest = lock(&self.vegas).limit();
             if latest == target {
                 return;
@@ -160,6 +176,7 @@ impl Dependency {
             limit: vegas.limit(),
             max: self.max,
             in_flight: self.gate.in_flight(),
+            running: self.running.load(Ordering::Relaxed),
             waiting: self.gate.waiting(),
             min_rtt_us: vegas
                 .min_rtt()
@@ -176,44 +193,81 @@ impl Dependency {
 pub(crate) struct DependencyCall {
     /// The dependency.
     pub(crate) dependency: Arc<Dependency>,
-    /// Its permit, once admitted.
-    permit: Mutex<Option<Permit>>,
+    /// Its permit, as far as it got.
+    permit: Mutex<Slot>,
     /// When the body began, and the dependency's epoch then, once it has.
     began: Mutex<Option<(Instant, u64)>>,
+}
+
+/// Where a call's permit is.
+enum Slot {
+    /// Not admitted yet.
+    Waiting,
+    /// Admitted: held until the call is released.
+    Held(Permit),
+    /// Released: a permit that arrives now goes straight back.
+    Released,
 }
 
 impl DependencyCall {
     pub(crate) fn new(dependency: Arc<Dependency>) -> Self {
         DependencyCall {
             dependency,
-            permit: Mutex::new(None),
+            permit: Mutex::new(Slot::Waiting),
             began: Mutex::new(None),
         }
     }
 
-    /// Keeps the permit the dependency's gate granted.
-    pub(crate) fn hold(&self, permit: Permit) {
-        *lock(&self.permit) = Some(permit);
+    /// Keeps the permit the dependency's gate granted; gives it back if the call was
+    /// released meanwhile (a cancel racing the admission).
+    pub(crate) fn hold(&self, permit: Permit) -> Option<Permit> {
+        let mut slot = lock(&self.permit);
+        match *slot {
+            Slot::Waiting => {
+                *slot = Slot::Held(permit);
+                None
+            }
+            Slot::Held(_) | Slot::Released => Some(permit),
+        }
+    }
+
+    /// Whether the call holds its permit: only then may its body run.
+    pub(crate) fn is_admitted(&self) -> bool {
+        matches!(*lock(&self.permit), Slot::Held(_))
     }
 
     /// The body begins: its latency counts from now.
     pub(crate) fn begin(&self) {
-        *lock(&self.began) = Some((Instant::now(), self.dependency.epoch()));
+        *lock(&self.began) = Some(self.dependency.begin_call());
     }
 
-    /// The body ended with `outcome`: measured (unless it was cancelled) and the
-    /// permit given back.
-    pub(crate) fn end(&self, outcome: Outcome) {
-        if let Some((began, epoch)) = take(&self.began) {
+    /// The body ended with `outcome`: measured, unless it was cancelled. Run before
+    /// the answer, so that a caller that heard sees the call counted.
+    pub(crate) fn measure(&self, outcome: Outcome) {
+        if let Some(began) = take(&self.began) {
             let dropped = match outcome {
                 Outcome::Succeeded => Some(false),
                 Outcome::Failed | Outcome::Panicked | Outcome::TimedOut => Some(true),
                 Outcome::Cancelled | Outcome::Rejected => None,
             };
-            if let Some(dropped) = dropped {
-                self.dependency.record(began.elapsed(), dropped, epoch);
-            }
+            self.dependency.end_call(began, dropped);
         }
-        drop(take(&self.permit));
+    }
+
+    /// The call is over: the gate takes the new limit and the permit goes back. Run
+    /// after the answer (both may admit waiting work on this thread).
+    pub(crate) fn release(&self) {
+        let slot = std::mem::replace(&mut *lock(&self.permit), Slot::Released);
+        if let Slot::Held(permit) = slot {
+            self.dependency.sync_limit();
+            drop(permit);
+        }
+    }
+
+    /// [`measure`](Self::measure) then [`release`](Self::release), for a call settled
+    /// without an answer of its own to wait for.
+    pub(crate) fn end(&self, outcome: Outcome) {
+        self.measure(outcome);
+        self.release();
     }
 }

@@ -44,11 +44,23 @@ struct AtDependency<X>(Arc<X>);
 
 impl<X: KeyedTask> Deferred for AtDependency<X> {
     fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
-        if !self.0.token().is_pending() {
+        let token = self.0.token();
+        if !token.is_pending() {
             return Some(permit);
         }
-        if let Some(call) = self.0.dependency() {
-            call.hold(permit);
+        // Aborted (or its scope cancelled) while it waited: it will never start, and
+        // must not take a place at its route for nothing.
+        if token.is_cancelled() {
+            if token.claim_cancelled() {
+                self.0.drop_unstarted();
+            }
+            return Some(permit);
+        }
+        let Some(call) = self.0.dependency() else {
+            return Some(permit);
+        };
+        if let Some(back) = call.hold(permit) {
+            return Some(back);
         }
         self.0.enqueue();
         None
