@@ -14,7 +14,7 @@ mod report;
 mod walk;
 
 use args::{Command, Options};
-use sluice::{ConcurrencyManager, TaskError};
+use sluice::TaskError;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,7 +63,12 @@ fn run(options: Options) -> Result<(), String> {
         // Said before the work starts, so a slow run shows what it is reading.
         emit(&format!("ingesting {} ...\n\n", dir.display()))?;
     }
-    let mut builder = ConcurrencyManager::builder();
+    // sluice.toml (or $SLUICE_CONFIG) and SLUICE_ variables first; flags override them.
+    let config = sluice::config::Config::load()
+        .map_err(|error| format!("bad Sluice configuration: {error}"))?;
+    let mut builder = config
+        .builder()
+        .map_err(|error| format!("bad Sluice configuration: {error}"))?;
     if let Some(n) = options.cpu_threads {
         builder = builder.cpu_threads(n);
     }

@@ -12,7 +12,8 @@
 //! Every route admits work through a gate whose limit the load [`throttle`] lowers
 //! while other processes press on the machine (CPU, memory) and raises again once
 //! they stop; calls to a named service can also wait for that service's adaptive
-//! limit ([`TaskBuilder::limit`], [`limit::LimitConfig`]).
+//! limit ([`TaskBuilder::limit`], [`limit::LimitConfig`]). Every setting can also come
+//! from a TOML file and `SLUICE_` environment variables ([`config`]).
 //!
 //! Every call answers through a [`TaskHandle`]: `.await` it from async code or
 //! [`wait`](TaskHandle::wait) from sync code (see [Waiting inside a
@@ -64,6 +65,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+pub mod config;
 mod error;
 mod lock;
 mod manager;

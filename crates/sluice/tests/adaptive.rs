@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{TestResult, watchdog};
+use common::{TestResult, eventually, watchdog};
+use sluice::limit::DependencyView;
 use sluice::limit::LimitConfig;
 use sluice::{BreakerConfig, ConcurrencyManager, TaskError};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +35,19 @@ impl Service {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         id
     }
+}
+
+/// The dependency `svc` once its last call has given its permit back (a call answers
+/// first and releases its permit just after).
+fn settled(mgr: &ConcurrencyManager) -> DependencyView {
+    let view = || {
+        mgr.snapshot()
+            .dependency("svc")
+            .cloned()
+            .expect("registered")
+    };
+    eventually("every svc permit is back", || view().in_flight == 0);
+    view()
 }
 
 /// Runs `calls` calls through `mgr` (with `.limit("svc")` if `adaptive`) and returns
@@ -84,8 +98,8 @@ fn the_limit_settles_near_the_knee_and_beats_a_fixed_limit_far_above_it() -> Tes
         // Vegas holds where the queue it estimates, L * (1 - BASE / rtt), is between
         // 3 and 6 calls per decade of L: for this service that is L = 10, with the
         // neighbours 9 (queue 3) and 11 (queue 6.6) moving back towards it.
-        let settled = &limits[limits.len() / 2..];
-        let mean = settled.iter().sum::<usize>() as f64 / settled.len() as f64;
+        let late = &limits[limits.len() / 2..];
+        let mean = late.iter().sum::<usize>() as f64 / late.len() as f64;
         assert!(
             (KNEE as f64..=2.0 * KNEE as f64).contains(&mean),
             "settled at {mean:.1} (limits seen {limits:?}), expected within [{KNEE}, {}]",
@@ -97,11 +111,7 @@ fn the_limit_settles_near_the_knee_and_beats_a_fixed_limit_far_above_it() -> Tes
             fast.as_secs_f64() * 1.5 < slow.as_secs_f64(),
             "adaptive took {fast:?}, a fixed limit of 200 took {slow:?}"
         );
-        let svc = adaptive
-            .snapshot()
-            .dependency("svc")
-            .cloned()
-            .expect("registered");
+        let svc = settled(&adaptive);
         assert_eq!(
             (svc.samples, svc.drops, svc.in_flight),
             (CALLS as u64, 0, 0)
@@ -133,11 +143,7 @@ fn failures_and_timeouts_shrink_the_limit_by_its_backoff() -> TestResult {
             .limit("svc")
             .run_io_blocking(|| -> u8 { panic!("bad page") });
         assert!(matches!(panicked.wait(), Err(TaskError::Panicked(_))));
-        let svc = mgr
-            .snapshot()
-            .dependency("svc")
-            .cloned()
-            .expect("registered");
+        let svc = settled(&mgr);
         assert_eq!(
             (svc.limit, svc.samples, svc.drops, svc.in_flight),
             (2, 3, 3, 0)
@@ -188,11 +194,7 @@ fn calls_never_exceed_the_dependency_limit_on_any_route_or_in_maps() -> TestResu
         assert_eq!(mapped.wait()?, (0..30).collect::<Vec<_>>());
         assert!(service.most.load(Ordering::SeqCst) <= 3);
         assert!(blocking_in.load(Ordering::SeqCst) <= 3);
-        let svc = mgr
-            .snapshot()
-            .dependency("svc")
-            .cloned()
-            .expect("registered");
+        let svc = settled(&mgr);
         assert_eq!((svc.samples, svc.in_flight, svc.waiting), (82, 0, 0));
         Ok(())
     })
@@ -247,11 +249,7 @@ fn waiting_at_a_dependency_is_cancellable_and_leaks_no_permit() -> TestResult {
             3,
             "the permit of every cancelled task came back"
         );
-        let svc = mgr
-            .snapshot()
-            .dependency("svc")
-            .cloned()
-            .expect("registered");
+        let svc = settled(&mgr);
         assert_eq!((svc.in_flight, svc.waiting, svc.samples), (0, 0, 2));
         Ok(())
     })
@@ -365,11 +363,7 @@ fn cancels_racing_admission_leak_no_dependency_permit() -> TestResult {
                 kept.push(handle);
             }
         }
-        let svc = mgr
-            .snapshot()
-            .dependency("svc")
-            .cloned()
-            .expect("registered");
+        let svc = settled(&mgr);
         assert_eq!((svc.in_flight, svc.waiting, svc.running), (0, 0, 0));
         assert_eq!(
             mgr.task("fetch").limit("svc").run_io(async { 7 }).wait()?,

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Set in the hog's environment, so that `hog` spins only when started by the test.
-const HOG: &str = "SLUICE_TEST_HOG";
+const HOG: &str = "TEST_SLUICE_HOG";
 /// The throttle's sampling interval in these tests.
 const INTERVAL: Duration = Duration::from_millis(250);
 /// The CPU route's configured limit.

@@ -46,7 +46,7 @@ where
 }
 
 /// Set in the environment of a test re-run by [`in_child_process`].
-const IN_CHILD: &str = "SLUICE_TEST_IN_CHILD";
+const IN_CHILD: &str = "TEST_SLUICE_IN_CHILD";
 
 /// Runs `body` in a process of its own: this test binary, started again on the one
 /// test named `test` (which must be the caller). A crash there, such as a stack

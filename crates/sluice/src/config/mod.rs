@@ -1,0 +1,244 @@
+//! Configuration from a TOML file and the environment: one [`Config`] for everything
+//! the builder can set, read in the order built-in defaults < TOML file < environment,
+//! and checked before anything starts.
+//!
+//! - `sections.rs`: one struct per table of the file;
+//! - `env.rs`: `SLUICE_` variables, and the names among them that are no setting;
+//! - `apply.rs`: a `Config` onto a [`ManagerBuilder`](crate::ManagerBuilder), each bad value named by its key.
+//!
+//! Every key, its default and its environment name are listed in
+//! `docs/configuration.md` (a test fails when a field is missing there).
+//!
+//! # Examples
+//!
+//! ```
+//! use sluice::config::Config;
+//!
+//! let config = Config::from_toml_str(
+//!     r#"
+//!     [cpu]
+//!     workers = 2
+//!
+//!     [throttle]
+//!     interval = "250ms"
+//!     cpu_threshold = 90
+//!
+//!     [dependencies.pdf-api]
+//!     max = 64
+//!     "#,
+//! )?;
+//! assert_eq!(config.cpu.workers, Some(2));
+//! let mgr = config.builder()?.build()?;
+//! assert_eq!(mgr.run_cpu(|| 6 * 7).wait()?, 42);
+//!
+//! let typo = Config::from_toml_str("[cpu]\nwokers = 2");
+//! assert!(typo.unwrap_err().to_string().contains("unknown field `wokers`"));
+//!
+//! let bad = Config::from_toml_str("[throttle]\ncpu_threshold = 140")?.builder();
+//! assert_eq!(
+//!     bad.unwrap_err().to_string(),
+//!     "throttle.cpu_threshold = 140: must be between 1 and 100"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod apply;
+mod env;
+mod sections;
+
+pub use sections::{
+    BreakerSection, DefaultsSection, DependencySection, IoSection, JitterName, KeyOrderName,
+    KeysSection, PoolSection, RetrySection, ShutdownSection, ThrottleSection,
+};
+
+use crate::{BuildError, ConcurrencyManager};
+use config::{File, FileFormat};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Everything a [`ManagerBuilder`](crate::ManagerBuilder) can set, as read from a TOML
+/// file and `SLUICE_` environment variables. Every field has a default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The rayon pool.
+    pub cpu: PoolSection,
+    /// The work-stealing chunk pool.
+    pub chunk: PoolSection,
+    /// The tokio runtime and its blocking pool.
+    pub io: IoSection,
+    /// The load throttle.
+    pub throttle: ThrottleSection,
+    /// Policies every task starts with.
+    pub defaults: DefaultsSection,
+    /// Keyed ordering and priorities.
+    pub keys: KeysSection,
+    /// Circuit breakers by name.
+    pub breakers: BTreeMap<String, BreakerSection>,
+    /// Adaptive dependency limits by name.
+    pub dependencies: BTreeMap<String, DependencySection>,
+    /// Shutdown.
+    pub shutdown: ShutdownSection,
+}
+
+/// Why a configuration could not be read or used. The message names the key (or
+/// variable), the value and what is allowed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file or the environment could not be read, or a value has the wrong type,
+    /// or a key is unknown.
+    #[error("{origin}: {source}")]
+    Read {
+        /// The file, or `environment`.
+        origin: String,
+        /// What the reader said.
+        #[source]
+        source: Box<config::ConfigError>,
+    },
+    /// A `SLUICE_` variable names no setting.
+    #[error(
+        "{var}: no setting {key} (variables are SLUICE_ plus the key's path with __ between levels, as SLUICE_CPU__WORKERS for cpu.workers)"
+    )]
+    UnknownVariable {
+        /// The variable.
+        var: String,
+        /// The key it spells.
+        key: String,
+    },
+    /// A value is out of range.
+    #[error("{key} = {value}: {allowed}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A value was refused by the component it configures (its message names it).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// Names the file `Config::load` reads, if set.
+pub const CONFIG_FILE_VAR: &str = "SLUICE_CONFIG";
+
+impl Config {
+    /// The defaults, then `sluice.toml` in the working directory if it exists (or the
+    /// file `SLUICE_CONFIG` names, which must exist), then `SLUICE_` variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        match std::env::var_os(CONFIG_FILE_VAR) {
+            Some(path) => Self::from_toml_file(PathBuf::from(path)),
+            None if Path::new("sluice.toml").is_file() => Self::from_toml_file("sluice.toml"),
+            None => Self::from_env(),
+        }
+    }
+
+    /// The defaults, then `SLUICE_` variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(None, env::vars())
+    }
+
+    /// The defaults, then the TOML file at `path`, then `SLUICE_` variables.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            origin: path.display().to_string(),
+            source: Box::new(config::ConfigError::Foreign(Box::new(error))),
+        })?;
+        Self::read(Some((path.display().to_string(), text)), env::vars())
+    }
+
+    /// The defaults, then the TOML in `text` (no environment): for tests and embedded
+    /// configurations.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::read(
+            Some(("the TOML text".to_owned(), text.to_owned())),
+            Vec::new(),
+        )
+    }
+
+    /// Reads `file` over the defaults, then `vars` (`SLUICE_` variables) over it.
+    fn read(
+        file: Option<(String, String)>,
+        vars: Vec<(String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some((origin, text)) => parse(
+                &origin,
+                config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)),
+            )?,
+            None => Config::default(),
+        };
+        env::overlay(&mut config, vars)?;
+        Ok(config)
+    }
+
+    /// Every key a configuration can set, as dotted paths; the fields of a named
+    /// breaker or dependency appear under the name `<name>`
+    /// (`breakers.<name>.recovery`).
+    pub fn keys() -> Vec<String> {
+        let named = |prefix: &str, fields: Vec<String>| {
+            fields
+                .into_iter()
+                .map(move |field| format!("{prefix}.<name>.{field}"))
+                .collect::<Vec<_>>()
+        };
+        let mut keys: Vec<String> = env::keys(&Config::default())
+            .into_iter()
+            .filter(|key| key != "breakers" && key != "dependencies")
+            .collect();
+        keys.extend(named("breakers", env::keys(&BreakerSection::default())));
+        keys.extend(named(
+            "dependencies",
+            env::keys(&DependencySection::default()),
+        ));
+        keys
+    }
+
+    /// The environment variable of `key`: `cpu.workers` is `SLUICE_CPU__WORKERS`.
+    pub fn variable(key: &str) -> String {
+        env::var_of(key)
+    }
+
+    /// A builder with every setting of this configuration, each checked: the first bad
+    /// value is named by its key.
+    pub fn builder(&self) -> Result<crate::ManagerBuilder, ConfigError> {
+        apply::builder(self)
+    }
+}
+
+/// Deserializes what `sources` hold into a `Config`.
+fn parse(
+    origin: &str,
+    sources: config::ConfigBuilder<config::builder::DefaultState>,
+) -> Result<Config, ConfigError> {
+    let read = |source| ConfigError::Read {
+        origin: origin.to_owned(),
+        source: Box::new(source),
+    };
+    sources
+        .build()
+        .map_err(read)?
+        .try_deserialize()
+        .map_err(read)
+}
+
+impl ConcurrencyManager {
+    /// A manager configured by the defaults and `SLUICE_` environment variables
+    /// (`SLUICE_CPU__WORKERS=8`, `SLUICE_THROTTLE__CPU_THRESHOLD=85`); see
+    /// [`Config`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Config::from_env()?.builder()?.build()?)
+    }
+
+    /// A manager configured by the defaults, the TOML file at `path`, then `SLUICE_`
+    /// environment variables; see [`Config`].
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Ok(Config::from_toml_file(path)?.builder()?.build()?)
+    }
+}
