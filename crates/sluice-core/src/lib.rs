@@ -40,6 +40,7 @@ mod cancel;
 pub mod completion;
 mod counters;
 mod gate;
+mod histogram;
 mod keyed;
 mod loom;
 mod retry;
@@ -54,6 +55,7 @@ pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
 pub use completion::{Completer, Completion, completion};
 pub use counters::{Counters, CountersSnapshot, Outcome};
 pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit, Priority};
+pub use histogram::{Histogram, HistogramSnapshot};
 pub use keyed::{CancelledRest, KeyOrder, KeyedQueue, Submitted, Ticket};
 pub use retry::{
     Backoff, BudgetConfig, BudgetConfigError, BudgetSnapshot, Jitter, RetryBudget, Rng,

@@ -87,7 +87,7 @@ pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
 pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock, Priority};
 pub use sluice_exec::{Executor, Job};
-pub use snapshot::{BreakerView, Counts, RouteSnapshot, Snapshot};
+pub use snapshot::{BreakerView, Counts, Latency, RouteSnapshot, Snapshot};
 pub use task::{TaskHandle, is_cancelled};
 
 /// Retry policies: [`Retry`](retry::Retry) and its parts, for

@@ -1,7 +1,7 @@
 //! A route: one backend with its admission gate and its counters.
 
 use serde::Serialize;
-use sluice_core::{Counters, Gate};
+use sluice_core::{Counters, Gate, Histogram};
 use sluice_exec::Executor;
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +42,10 @@ pub(crate) struct Route {
     pub(crate) gate: Gate,
     /// Outcome accounting.
     pub(crate) counters: Counters,
+    /// Time from submission to the start of the body, per task (or attempt).
+    pub(crate) queue_wait: Histogram,
+    /// Time from the start of the body to its end, per task (or attempt).
+    pub(crate) run_time: Histogram,
     /// The backend; for the `Io` route, the blocking side of the IO pool.
     pub(crate) executor: Arc<dyn Executor>,
     /// Whether a waiting task may run this route's work inline on its own thread: CPU
@@ -62,6 +66,8 @@ impl Route {
             kind,
             gate: Gate::with_aging(limit, aging),
             counters: Counters::new(),
+            queue_wait: Histogram::new(),
+            run_time: Histogram::new(),
             executor,
             inline_ok,
         })

@@ -4,7 +4,7 @@ use crate::limit::DependencyView;
 use crate::route::{Route, RouteKind};
 use crate::throttle::ThrottleView;
 use serde::Serialize;
-use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot};
+use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot, HistogramSnapshot};
 
 /// Every route's counters and admission state. Serialize it, or call
 /// [`to_json`](Self::to_json).
@@ -63,6 +63,45 @@ pub struct RouteSnapshot {
     pub queued: usize,
     /// Its outcome counters.
     pub counters: Counts,
+    /// Time from submission to the start of each body (a retried task's attempts
+    /// each count; a keyed task's wait for its key is included).
+    pub queue_wait: Latency,
+    /// Time each body ran (a timed-out body counts when it really ends).
+    pub run_time: Latency,
+}
+
+/// A latency distribution, in microseconds: each percentile is the top of the
+/// histogram bucket that holds it (within 12.5% above the true value, never above the
+/// maximum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Latency {
+    /// Values recorded.
+    pub count: u64,
+    /// Their mean.
+    pub mean_us: f64,
+    /// The median.
+    pub p50_us: f64,
+    /// The 90th percentile.
+    pub p90_us: f64,
+    /// The 99th percentile.
+    pub p99_us: f64,
+    /// The largest.
+    pub max_us: f64,
+}
+
+impl From<HistogramSnapshot> for Latency {
+    fn from(h: HistogramSnapshot) -> Self {
+        let us = |ns: u64| ns as f64 / 1_000.0;
+        Latency {
+            count: h.count(),
+            mean_us: us(h.mean()),
+            p50_us: us(h.percentile(0.5)),
+            p90_us: us(h.percentile(0.9)),
+            p99_us: us(h.percentile(0.99)),
+            max_us: us(h.max()),
+        }
+    }
 }
 
 /// Outcome counters; once all work has ended, `submitted` equals the sum of
@@ -184,6 +223,8 @@ impl Snapshot {
                     admitted: route.gate.in_flight(),
                     queued: route.gate.waiting(),
                     counters: route.counters.snapshot().into(),
+                    queue_wait: route.queue_wait.snapshot().into(),
+                    run_time: route.run_time.snapshot().into(),
                 })
                 .collect(),
             breakers,

@@ -72,7 +72,7 @@ where
             map.reply.cancelled_unstarted();
             return;
         }
-        map.reply.route.counters.started();
+        map.reply.started();
         let (outcome, answer) = drive(map, &driver_pool, items, f).await;
         map.reply.finished(outcome, answer);
     });

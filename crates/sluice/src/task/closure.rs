@@ -121,7 +121,7 @@ where
             Ok(()) => {
                 let work = take(&self.work);
                 let Some(work) = work else { return };
-                self.reply.route.counters.started();
+                self.reply.started();
                 if let Some(call) = &self.dependency {
                     call.begin();
                 }

@@ -150,7 +150,7 @@ where
                     let Some(future) = self.take_future() else {
                         return;
                     };
-                    self.reply.route.counters.started();
+                    self.reply.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
                     let timeout = self.policy.timeout;
                     // The breaker's call leaves the task now that it runs; only a

@@ -57,6 +57,10 @@ pub(crate) struct Reply<T, E> {
     /// A breaker's call recorded with the outcome, for work that records none itself
     /// (a map); with when it was admitted.
     guard: Option<Mutex<Option<(Guarded, Instant)>>>,
+    /// When the task (or attempt) was submitted: its queue wait runs from here.
+    queued: Instant,
+    /// When its body began, until its run time is recorded.
+    began: Mutex<Option<Instant>>,
 }
 
 impl<T, E> Reply<T, E> {
@@ -69,6 +73,8 @@ impl<T, E> Reply<T, E> {
             attempt: None,
             body_ended: AtomicBool::new(false),
             guard: None,
+            queued: Instant::now(),
+            began: Mutex::new(None),
         }
     }
 
@@ -86,7 +92,18 @@ impl<T, E> Reply<T, E> {
             attempt: Some(AttemptOf { driver, number }),
             body_ended: AtomicBool::new(false),
             guard: None,
+            queued: Instant::now(),
+            began: Mutex::new(None),
         }
+    }
+
+    /// The body begins: counted as started, and the time since submission recorded as
+    /// the route's queue wait.
+    pub(crate) fn started(&self) {
+        self.route.counters.started();
+        let now = Instant::now();
+        self.route.queue_wait.record_duration(now - self.queued);
+        *lock(&self.began) = Some(now);
     }
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
@@ -109,6 +126,9 @@ impl<T, E> Reply<T, E> {
     /// the task was already answered early (it timed out), the body's end is counted as
     /// abandoned and its result dropped.
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
+        if let Some(began) = take(&self.began) {
+            self.route.run_time.record_duration(began.elapsed());
+        }
         let sent = self.send(outcome, answer, |route, attempt| {
             if attempt {
                 route.counters.attempt_ended();

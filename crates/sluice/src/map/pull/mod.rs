@@ -211,7 +211,7 @@ where
         if !stop && !source.started {
             if self.token.try_start().is_ok() {
                 source.started = true;
-                self.reply.route.counters.started();
+                self.reply.started();
             } else {
                 return self.end_if_idle(source);
             }
