@@ -236,6 +236,54 @@ impl HistogramSnapshot {
         self.max
     }
 
+    /// What was recorded after `earlier` (a snapshot of the same histogram taken
+    /// before this one): for rates and percentiles over an interval. The maximum is
+    /// the interval's highest bucket's top, at most this snapshot's maximum.
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .zip(&earlier.buckets)
+            .map(|(now, then)| now.saturating_sub(*then))
+            .collect();
+        let max = buckets
+            .iter()
+            .rposition(|&n| n > 0)
+            .map_or(0, |index| top(index).min(self.max));
+        HistogramSnapshot {
+            count: buckets.iter().sum(),
+            buckets,
+            sum: self.sum.wrapping_sub(earlier.sum),
+            max,
+        }
+    }
+
+    /// This snapshot and `other` together, as if recorded into one histogram.
+    pub fn merged(&self, other: &HistogramSnapshot) -> HistogramSnapshot {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .zip(&other.buckets)
+            .map(|(a, b)| a + b)
+            .collect();
+        HistogramSnapshot {
+            count: buckets.iter().sum(),
+            buckets,
+            sum: self.sum.wrapping_add(other.sum),
+            max: self.max.max(other.max),
+        }
+    }
+
+    /// An empty snapshot, to merge into.
+    pub fn empty() -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: vec![0; BUCKETS],
+            count: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+
     /// Values recorded in the bucket holding `value`.
     pub fn count_at(&self, value: u64) -> u64 {
         self.buckets[bucket(value)]
@@ -304,5 +352,25 @@ mod tests {
         }
         assert_eq!(s.percentile(0.0), 1);
         assert_eq!(Histogram::new().snapshot().percentile(0.99), 0);
+    }
+
+    #[test]
+    fn intervals_and_merges() {
+        let h = Histogram::new();
+        h.record(10);
+        h.record(5_000);
+        let before = h.snapshot();
+        h.record(200);
+        h.record(300);
+        let interval = h.snapshot().since(&before);
+        assert_eq!((interval.count(), interval.sum()), (2, 500));
+        assert!(
+            (300..=300 * 9 / 8).contains(&interval.max()),
+            "{}",
+            interval.max()
+        );
+        let both = interval.merged(&before);
+        assert_eq!((both.count(), both.sum(), both.max()), (4, 5_510, 5_000));
+        assert_eq!(HistogramSnapshot::empty().merged(&before), before);
     }
 }

@@ -85,6 +85,8 @@ pub struct ManagerBuilder {
     load_sampler: Option<Box<dyn LoadSampler>>,
     /// Adaptive limits by dependency name.
     dependencies: Vec<(String, LimitConfig)>,
+    /// How often the summary log is written; never if unset.
+    summary_interval: Option<Duration>,
 }
 
 impl ManagerBuilder {
@@ -272,6 +274,27 @@ impl ManagerBuilder {
         self
     }
 
+    /// Writes a summary every `interval` as a `tracing` info event (`sluice: summary`):
+    /// tasks ended per second, the share that succeeded, tasks in flight and queued,
+    /// and the p99 of queue wait and run time, all over the interval. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    /// use std::time::Duration;
+    ///
+    /// // With a `tracing` subscriber installed, a line every ten seconds.
+    /// let mgr = ConcurrencyManager::builder()
+    ///     .summary_interval(Duration::from_secs(10))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn summary_interval(mut self, interval: Duration) -> Self {
+        self.summary_interval = Some(interval);
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -349,6 +372,25 @@ impl ManagerBuilder {
         let cpu = Route::new(RouteKind::Cpu, cpu_pool, cpu_limit, aging);
         let chunk = Route::new(RouteKind::Chunk, chunk_pool, chunk_limit, aging);
         let io_blocking = Route::new(RouteKind::IoBlocking, io_executor, io_blocking, aging);
+        let summary = match self.summary_interval {
+            Some(interval) if interval < Duration::from_millis(1) => {
+                return Err(BuildError::Interval {
+                    setting: "summary_interval",
+                    value: interval,
+                });
+            }
+            Some(interval) => {
+                let mut routes = vec![&cpu, &io, &io_blocking, &chunk];
+                routes.extend(custom.values());
+                Some(crate::summary::start(interval, routes).map_err(|source| {
+                    sluice_exec::ExecError::Thread {
+                        name: "sluice-summary".into(),
+                        source,
+                    }
+                })?)
+            }
+            None => None,
+        };
         let throttle = if throttle.is_enabled() {
             let sampler = self
                 .load_sampler
@@ -374,6 +416,7 @@ impl ManagerBuilder {
             io_blocking,
             custom,
             throttle,
+            summary,
             dependencies,
             breakers: Arc::new(breakers),
             keys: keys(self.key_order),

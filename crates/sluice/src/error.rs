@@ -196,6 +196,14 @@ pub enum BuildError {
     /// The throttle's settings are out of range.
     #[error(transparent)]
     Throttle(#[from] crate::throttle::ThrottleConfigError),
+    /// An interval too short to be one.
+    #[error("{setting} = {value:?}: must be at least 1ms")]
+    Interval {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: std::time::Duration,
+    },
     /// A pool failed to start.
     #[error("failed to start a pool")]
     Pool(#[from] sluice_exec::ExecError),

@@ -74,8 +74,10 @@ mod policy;
 mod route;
 mod shutdown;
 mod snapshot;
+mod summary;
 mod task;
 pub mod throttle;
+mod ticker;
 mod timers;
 mod wait;
 

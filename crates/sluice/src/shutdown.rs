@@ -87,6 +87,9 @@ impl ConcurrencyManager {
         if let Some(throttle) = &inner.throttle {
             throttle.stop();
         }
+        if let Some(summary) = &inner.summary {
+            summary.stop();
+        }
         let snapshot = self.snapshot();
         let report = ShutdownReport {
             drained,

@@ -58,6 +58,16 @@ pub(super) fn builder(config: &Config) -> Result<ManagerBuilder, ConfigError> {
             KeyOrderName::Relaxed => KeyOrder::Relaxed,
         })
         .priority_aging(config.keys.priority_aging);
+    if let Some(interval) = config.metrics.summary_interval {
+        if interval < std::time::Duration::from_millis(1) {
+            return Err(invalid(
+                "metrics.summary_interval",
+                format!("{interval:?}"),
+                "must be at least 1ms",
+            ));
+        }
+        builder = builder.summary_interval(interval);
+    }
     for (name, section) in &config.breakers {
         let breaker = breaker(name, section)?;
         builder = if section.per_key {

@@ -48,7 +48,7 @@ mod sections;
 
 pub use sections::{
     BreakerSection, DefaultsSection, DependencySection, IoSection, JitterName, KeyOrderName,
-    KeysSection, PoolSection, RetrySection, ShutdownSection, ThrottleSection,
+    KeysSection, MetricsSection, PoolSection, RetrySection, ShutdownSection, ThrottleSection,
 };
 
 use crate::{BuildError, ConcurrencyManager};
@@ -80,6 +80,8 @@ pub struct Config {
     pub breakers: BTreeMap<String, BreakerSection>,
     /// Adaptive dependency limits by name.
     pub dependencies: BTreeMap<String, DependencySection>,
+    /// What the manager reports about itself.
+    pub metrics: MetricsSection,
     /// Shutdown.
     pub shutdown: ShutdownSection,
 }

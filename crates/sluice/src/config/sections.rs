@@ -245,3 +245,13 @@ impl Default for ShutdownSection {
         }
     }
 }
+
+/// What the manager reports about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MetricsSection {
+    /// How often the summary log is written; unset: never.
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Option<Duration>,
+}

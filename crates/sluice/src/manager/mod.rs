@@ -21,6 +21,7 @@ use crate::route::Route;
 use crate::snapshot::Snapshot;
 use crate::task::{IoSide, TaskHandle};
 use crate::throttle::Throttle;
+use crate::ticker::Ticker;
 use crate::timers::{Fired, TimerKind, Timers};
 use sluice_core::{CancelScope, Gate, Outcome};
 use sluice_exec::IoPool;
@@ -85,6 +86,8 @@ pub(crate) struct Inner {
     pub(crate) custom: HashMap<String, Arc<Route>>,
     /// The load throttle's thread, when enabled.
     pub(crate) throttle: Option<Throttle>,
+    /// The summary log's thread, when asked for.
+    pub(crate) summary: Option<Ticker>,
     /// Adaptive limits by dependency name.
     pub(crate) dependencies: Dependencies,
     /// Circuit breakers by name.

@@ -7,7 +7,9 @@ use crate::policy::breaker::{self, Breakers, Guarded};
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
 use crate::route::Route;
-use crate::task::{AttemptSink, ClosureSetup, Reply, TaskHandle, launch_closure, launch_future};
+use crate::task::{
+    AttemptSink, ClosureSetup, Reply, TaskHandle, TaskInfo, launch_closure, launch_future,
+};
 use sluice_core::{Backoff, Outcome};
 use std::convert::Infallible;
 use std::future::Future;
@@ -247,6 +249,8 @@ impl<R> TaskBuilder<'_, R> {
             Ok(dependency) => dependency,
             Err(answered) => return answered,
         };
+        let info = self.task_info();
+        let attempt_info = info.clone();
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
             let (guard, work) = guards.prepare(&sink, attempt, &make)?;
             let setup = ClosureSetup {
@@ -256,11 +260,12 @@ impl<R> TaskBuilder<'_, R> {
                 guard,
                 priority,
                 dependency: dependency.clone(),
+                info: attempt_info.clone(),
             };
             let reply = Reply::to_driver(attempt_route.clone(), sink, attempt);
             Some(launch_closure(setup, reply, work))
         });
-        self.drive(route, retry, classify, launch, None)
+        self.drive(route, retry, classify, launch, (None, info))
     }
 
     /// Submits io work as a driver of attempts: `make` gives each attempt its future
@@ -290,9 +295,12 @@ impl<R> TaskBuilder<'_, R> {
             Ok(dependency) => dependency,
             Err(answered) => return answered,
         };
+        let info = self.task_info();
+        let attempt_info = info.clone();
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
             let (guard, future) = guards.prepare(&sink, attempt, &make)?;
-            let reply = Reply::to_driver(io.route.clone(), sink, attempt);
+            let reply =
+                Reply::to_driver(io.route.clone(), sink, attempt).with_info(attempt_info.clone());
             let dependency = dependency.clone();
             Some(launch_future(
                 &io,
@@ -303,7 +311,7 @@ impl<R> TaskBuilder<'_, R> {
                 future,
             ))
         });
-        self.drive(&route, retry, classify, launch, None)
+        self.drive(&route, retry, classify, launch, (None, info))
     }
 
     /// Submits a driver whose attempts `launch` starts; the driver keeps each attempt's
@@ -314,7 +322,7 @@ impl<R> TaskBuilder<'_, R> {
         retry: Option<Retry>,
         classify: C,
         launch: Launch<T, E>,
-        attempt_timeout: Option<Duration>,
+        (attempt_timeout, info): (Option<Duration>, TaskInfo),
     ) -> TaskHandle<T, E>
     where
         T: Send + 'static,
@@ -353,7 +361,7 @@ impl<R> TaskBuilder<'_, R> {
         let (state, keys) = self.keyed(inner).unzip();
         let driver = Driver::new(
             inner.scope.token(),
-            Reply::new(route.clone(), completer),
+            Reply::new(route.clone(), completer).with_info(info),
             launch,
             classify,
             plan,

@@ -10,7 +10,7 @@ use crate::policy::limit::Dependency;
 use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
-use crate::task::{ClosureSetup, TaskHandle, submit_closure, submit_future};
+use crate::task::{ClosureSetup, TaskHandle, TaskInfo, submit_closure, submit_future};
 use sluice_core::{Outcome, Priority};
 use std::convert::Infallible;
 use std::fmt;
@@ -270,6 +270,11 @@ impl<'m, R> TaskBuilder<'m, R> {
         (!known).then(|| TaskHandle::answered(TaskError::UnknownBreaker(name.to_string())))
     }
 
+    /// A new task's identity, for its span.
+    pub(super) fn task_info(&self) -> TaskInfo {
+        TaskInfo::new(self.policy.name.clone(), self.policy.key.clone())
+    }
+
     /// The dependency the task goes through: the one it names with `limit`, or else
     /// the one named like its breaker; `Err` with the answer for an unknown name.
     pub(super) fn dependency<T, E>(&self) -> Result<Option<Arc<Dependency>>, TaskHandle<T, E>> {
@@ -411,6 +416,7 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             guard,
             priority: self.policy.priority,
             dependency,
+            info: self.task_info(),
         };
         submit_closure(setup, self.keyed(inner), work)
     }

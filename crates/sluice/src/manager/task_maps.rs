@@ -102,13 +102,17 @@ impl TaskBuilder<'_, NoRetry> {
             Ok(dependency) => dependency,
             Err(answered) => return answered,
         };
+        let info = self.task_info();
+        let attempt_info = info.clone();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
-            let reply = Reply::to_driver(io.route.clone(), sink, attempt).guarded(guard);
+            let reply = Reply::to_driver(io.route.clone(), sink, attempt)
+                .guarded(guard)
+                .with_info(attempt_info.clone());
             Some(start_io_map(&io, reply, dependency.clone(), items, f))
         });
         let timeout = self.policy.timeout;
-        self.drive(&route, None, Transient, launch, timeout)
+        self.drive(&route, None, Transient, launch, (timeout, info))
     }
 
     fn pull_map<It, F, O>(self, route: &Arc<Route>, items: It, f: F) -> TaskHandle<Vec<O>>
@@ -128,14 +132,18 @@ impl TaskBuilder<'_, NoRetry> {
         let map_route = route.clone();
         let input = Mutex::new(Some((items, f)));
         let guards = self.attempt_guards();
+        let info = self.task_info();
+        let attempt_info = info.clone();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
-            let reply = Reply::to_driver(map_route.clone(), sink, attempt).guarded(guard);
+            let reply = Reply::to_driver(map_route.clone(), sink, attempt)
+                .guarded(guard)
+                .with_info(attempt_info.clone());
             Some(start_pull_map(
                 &map_route, &scope, priority, reply, items, f,
             ))
         });
         let timeout = self.policy.timeout;
-        self.drive(route, None, Transient, launch, timeout)
+        self.drive(route, None, Transient, launch, (timeout, info))
     }
 }

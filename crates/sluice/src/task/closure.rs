@@ -1,7 +1,7 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, panic_message, run_as_task};
+use super::{Control, Slot, TaskHandle, TaskInfo, panic_message, run_as_task};
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
@@ -50,6 +50,8 @@ pub(crate) struct ClosureSetup<'a> {
     pub(crate) priority: Priority,
     /// The dependency whose adaptive limit it waits for.
     pub(crate) dependency: Option<Arc<Dependency>>,
+    /// Who it is, for its span.
+    pub(crate) info: TaskInfo,
 }
 
 /// Submits `work` to `route`: it waits for its key's turn if it has a key, then at the
@@ -99,7 +101,7 @@ fn closure_task<F, T, E>(
     Arc::new(ClosureTask {
         token: setup.scope.token(),
         work: Mutex::new(Some(work)),
-        reply: Arc::new(reply),
+        reply: Arc::new(reply.with_info(setup.info)),
         deadline: setup.deadline,
         guard: Mutex::new(setup.guard),
         keyed,
@@ -135,6 +137,8 @@ where
                 // The breaker's call leaves the task now that it runs; only a breaker
                 // needs the body's duration, so only then is the clock read.
                 let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
+                let span = self.reply.span();
+                let _entered = span.enter();
                 let outcome = run_as_task(&self.token, slot, || {
                     let result = catch_unwind(AssertUnwindSafe(work))
                         .map_err(|payload| panic_message(payload.as_ref()));

@@ -1,7 +1,7 @@
 //! Tasks whose work is a future: the io route.
 
 use super::reply::{Reply, settle};
-use super::{CatchUnwind, Control, TaskHandle, run_polled};
+use super::{CatchUnwind, Control, TaskHandle, TaskInfo, run_polled};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A future task, shared by its handle, its place in the gate's queue and the
 /// runtime task that polls it.
@@ -74,7 +75,8 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
-    let reply = Reply::new(io.route.clone(), completer);
+    let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
+    let reply = Reply::new(io.route.clone(), completer).with_info(info);
     let task = future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);
@@ -166,6 +168,7 @@ where
                             None => Some(future.await),
                         }
                     };
+                    let timed = timed.instrument(self.reply.span());
                     let result = tokio::select! {
                         biased;
                         () = self.stop.cancelled() => Ended::Cancelled,

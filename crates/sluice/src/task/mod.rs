@@ -16,6 +16,7 @@ mod closure;
 mod context;
 mod future;
 mod handle;
+mod info;
 mod panic;
 mod reply;
 
@@ -25,5 +26,6 @@ pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task,
 pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
+pub(crate) use info::TaskInfo;
 pub(crate) use panic::{CatchUnwind, panic_message};
 pub(crate) use reply::{AttemptSink, Reply};

@@ -3,6 +3,7 @@
 //! A task's answer goes to its caller, or — for one attempt of a retried task — to the
 //! retry driver, which decides whether the caller hears it or a new attempt starts.
 
+use super::info::TaskInfo;
 use crate::TaskError;
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
@@ -61,6 +62,8 @@ pub(crate) struct Reply<T, E> {
     queued: Instant,
     /// When its body began, until its run time is recorded.
     began: Mutex<Option<Instant>>,
+    /// Who the task is, for its span.
+    pub(crate) info: TaskInfo,
 }
 
 impl<T, E> Reply<T, E> {
@@ -75,7 +78,23 @@ impl<T, E> Reply<T, E> {
             guard: None,
             queued: Instant::now(),
             began: Mutex::new(None),
+            info: TaskInfo::new(None, None),
         }
+    }
+
+    /// The same reply for the task `info` names.
+    pub(crate) fn with_info(mut self, info: TaskInfo) -> Self {
+        self.info = info;
+        self
+    }
+
+    /// The span the body runs in (see [`span`](super::info::span)).
+    pub(crate) fn span(&self) -> tracing::Span {
+        super::info::span(
+            &self.info,
+            &self.route.kind,
+            self.attempt.as_ref().map(|a| a.number),
+        )
     }
 
     /// A reply to a retry driver, for its attempt `number`. Its outcome is not counted
@@ -94,6 +113,7 @@ impl<T, E> Reply<T, E> {
             guard: None,
             queued: Instant::now(),
             began: Mutex::new(None),
+            info: TaskInfo::new(None, None),
         }
     }
 

@@ -1,30 +1,22 @@
-//! The controller's thread: samples every interval, moves the gates, and keeps what it
-//! saw for `snapshot()`. A plain thread, so the throttle needs no runtime.
+//! The controller's thread (a [`Ticker`]): samples every interval, moves the gates,
+//! and keeps what it saw for `snapshot()`.
 
 use super::config::ThrottleConfig;
 use super::controller::{Pressure, Reason, RouteLimit, Signals, step};
 use super::sample::{LoadSample, LoadSampler};
 use crate::lock::lock;
 use crate::route::{Route, RouteKind};
+use crate::ticker::Ticker;
 use serde::Serialize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread;
+use std::sync::{Arc, Mutex, Weak};
 
 /// The running throttle, owned by the manager; dropping it stops the thread.
 pub(crate) struct Throttle {
-    /// What the thread and the manager share.
-    shared: Arc<Shared>,
-}
-
-/// What the thread and the manager share.
-struct Shared {
     /// What the last sample did, for snapshots.
-    view: Mutex<ThrottleView>,
-    /// Set to stop the thread.
-    stopped: Mutex<bool>,
-    /// Wakes the thread early when it is stopped.
-    wake: Condvar,
+    view: Arc<Mutex<ThrottleView>>,
+    /// The thread.
+    ticker: Ticker,
 }
 
 /// The throttle at one moment, in [`Snapshot::throttle`](crate::Snapshot::throttle).
@@ -78,10 +70,10 @@ impl Throttle {
     /// Starts the thread for `routes`, which it moves according to `config`.
     pub(crate) fn start(
         config: ThrottleConfig,
-        sampler: Box<dyn LoadSampler>,
+        mut sampler: Box<dyn LoadSampler>,
         routes: Vec<&Arc<Route>>,
     ) -> std::io::Result<Throttle> {
-        let moved: Vec<Moved> = routes
+        let mut moved: Vec<Moved> = routes
             .into_iter()
             .map(|route| {
                 let signals = match route.kind {
@@ -95,86 +87,73 @@ impl Throttle {
                 }
             })
             .collect();
-        let shared = Arc::new(Shared {
-            view: Mutex::new(view(&config, 0, None, &moved)),
-            stopped: Mutex::new(false),
-            wake: Condvar::new(),
-        });
-        let thread_shared = shared.clone();
-        thread::Builder::new()
-            .name("sluice-throttle".into())
-            .spawn(move || run(&thread_shared, &config, sampler, moved))?;
-        Ok(Throttle { shared })
+        let shared = Arc::new(Mutex::new(view(&config, 0, None, &moved)));
+        let thread_view = shared.clone();
+        let interval = config.interval;
+        let mut samples = 0;
+        let ticker = Ticker::start("sluice-throttle", interval, move || {
+            sample_once(
+                &thread_view,
+                &config,
+                &mut *sampler,
+                &mut moved,
+                &mut samples,
+            )
+        })?;
+        Ok(Throttle {
+            view: shared,
+            ticker,
+        })
     }
 
     /// What the last sample did.
     pub(crate) fn view(&self) -> ThrottleView {
-        lock(&self.shared.view).clone()
+        lock(&self.view).clone()
     }
 
     /// Stops the thread after its current sample; limits stay where they are.
     pub(crate) fn stop(&self) {
-        *lock(&self.shared.stopped) = true;
-        self.shared.wake.notify_all();
+        self.ticker.stop();
     }
 }
 
-impl Drop for Throttle {
-    fn drop(&mut self) {
-        // Not joined: a sampler may be blocked in a read, and dropping a manager must
-        // not block. The thread ends at its next wake.
-        self.stop();
-    }
-}
-
-fn run(
-    shared: &Shared,
+/// Takes one sample and moves the gates; false once the manager is gone.
+fn sample_once(
+    shared: &Mutex<ThrottleView>,
     config: &ThrottleConfig,
-    mut sampler: Box<dyn LoadSampler>,
-    mut moved: Vec<Moved>,
-) {
-    let mut samples = 0;
-    loop {
-        // A user's sampler may panic: that sample counts as one with no figures, and
-        // the throttle carries on.
-        let sample = catch_unwind(AssertUnwindSafe(|| sampler.sample())).unwrap_or_else(|_| {
-            tracing::error!("sluice: the throttle's load sampler panicked; sample ignored");
-            LoadSample::default()
-        });
-        if *lock(&shared.stopped) {
-            return;
-        }
-        let pressure = Pressure::of(&sample, config);
-        for entry in &mut moved {
-            let Some(route) = entry.route.upgrade() else {
-                return;
-            };
-            let before = entry.limit.limit;
-            if step(&mut entry.limit, pressure, config) {
-                route.gate.set_limit(entry.limit.limit);
-                tracing::info!(
-                    route = %entry.kind,
-                    from = before,
-                    to = entry.limit.limit,
-                    factor = entry.limit.factor(),
-                    reason = %entry.limit.reason,
-                    foreign_cpu = sample.foreign_cpu(),
-                    memory = sample.memory_fraction(),
-                    "sluice: throttle moved a limit"
-                );
-            }
-        }
-        samples += 1;
-        *lock(&shared.view) = view(config, samples, Some(sample), &moved);
-        let stopped = lock(&shared.stopped);
-        let (stopped, _) = shared
-            .wake
-            .wait_timeout_while(stopped, config.interval, |stopped| !*stopped)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *stopped {
-            return;
+    sampler: &mut dyn LoadSampler,
+    moved: &mut [Moved],
+    samples: &mut u64,
+) -> bool {
+    // A user's sampler may panic: that sample counts as one with no figures, and the
+    // throttle carries on.
+    let sample = catch_unwind(AssertUnwindSafe(|| sampler.sample())).unwrap_or_else(|_| {
+        tracing::error!("sluice: the throttle's load sampler panicked; sample ignored");
+        LoadSample::default()
+    });
+    let pressure = Pressure::of(&sample, config);
+    for entry in moved.iter_mut() {
+        let Some(route) = entry.route.upgrade() else {
+            return false;
+        };
+        let before = entry.limit.limit;
+        if step(&mut entry.limit, pressure, config) {
+            route.gate.set_limit(entry.limit.limit);
+            tracing::info!(
+                route = %entry.kind,
+                from = before,
+                to = entry.limit.limit,
+                factor = entry.limit.factor(),
+                reason = %entry.limit.reason,
+                foreign_cpu = sample.foreign_cpu(),
+                memory = sample.memory_fraction(),
+                "sluice: throttle moved a limit"
+            );
         }
     }
+    *samples += 1;
+    *lock(shared) = view(config, *samples, Some(sample), moved);
+    true
 }
 
 fn view(
