@@ -179,6 +179,14 @@ impl<'m, R> TaskBuilder<'m, R> {
         self
     }
 
+    /// Reports a map's progress into `progress` (items done of the total, rate, ETA;
+    /// see [`Progress`](crate::Progress)). Only the `map_*` calls report; other tasks
+    /// ignore it.
+    pub fn progress(mut self, progress: &crate::Progress) -> Self {
+        self.policy.progress = Some(progress.clone());
+        self
+    }
+
     /// Where the task waits at its gate when the gate is full: [`Priority::High`]
     /// work is admitted before [`Priority::Normal`] (the default) and `Normal` before
     /// [`Priority::Low`]. Aging keeps low work from starving: a waiting task is

@@ -102,6 +102,7 @@ impl TaskBuilder<'_, NoRetry> {
             Ok(dependency) => dependency,
             Err(answered) => return answered,
         };
+        let progress = self.policy.progress.clone();
         let info = self.task_info();
         let attempt_info = info.clone();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
@@ -109,7 +110,13 @@ impl TaskBuilder<'_, NoRetry> {
             let reply = Reply::to_driver(io.route.clone(), sink, attempt)
                 .guarded(guard)
                 .with_info(attempt_info.clone());
-            Some(start_io_map(&io, reply, dependency.clone(), items, f))
+            Some(start_io_map(
+                &io,
+                reply,
+                (dependency.clone(), progress.clone()),
+                items,
+                f,
+            ))
         });
         let timeout = self.policy.timeout;
         self.drive(&route, None, Transient, launch, (timeout, info))
@@ -129,6 +136,7 @@ impl TaskBuilder<'_, NoRetry> {
         }
         let scope = self.mgr.inner().scope.clone();
         let priority = self.policy.priority;
+        let progress = self.policy.progress.clone();
         let map_route = route.clone();
         let input = Mutex::new(Some((items, f)));
         let guards = self.attempt_guards();
@@ -139,9 +147,8 @@ impl TaskBuilder<'_, NoRetry> {
             let reply = Reply::to_driver(map_route.clone(), sink, attempt)
                 .guarded(guard)
                 .with_info(attempt_info.clone());
-            Some(start_pull_map(
-                &map_route, &scope, priority, reply, items, f,
-            ))
+            let placed = (priority, progress.clone());
+            Some(start_pull_map(&map_route, &scope, placed, reply, items, f))
         });
         let timeout = self.policy.timeout;
         self.drive(route, None, Transient, launch, (timeout, info))

@@ -1,8 +1,8 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
-use crate::TaskError;
 use crate::policy::limit::Dependency;
 use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, panic_message};
+use crate::{Progress, TaskError};
 use sluice_core::{CancelOutcome, CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
 use std::collections::VecDeque;
@@ -23,6 +23,8 @@ struct IoMap<O> {
     reply: Reply<Vec<O>, Infallible>,
     /// The dependency each item calls through, if any.
     dependency: Option<Arc<Dependency>>,
+    /// Told of each item done.
+    progress: Option<Progress>,
 }
 
 /// Submits a map of `f` over `items` on the io route.
@@ -37,7 +39,7 @@ where
     let (completer, completion) = sluice_core::completion();
     io.route.counters.submitted();
     let reply = Reply::new(io.route.clone(), completer);
-    let map = start_io_map(io, reply, None, items, f);
+    let map = start_io_map(io, reply, (None, None), items, f);
     TaskHandle::new(completion, Some(map))
 }
 
@@ -45,7 +47,7 @@ where
 pub(crate) fn start_io_map<It, F, Fut, O>(
     io: &IoSide,
     reply: Reply<Vec<O>, Infallible>,
-    dependency: Option<Arc<Dependency>>,
+    (dependency, progress): (Option<Arc<Dependency>>, Option<Progress>),
     items: It,
     f: F,
 ) -> Arc<dyn Control>
@@ -62,6 +64,7 @@ where
         stop: io.stop.child_token(),
         reply,
         dependency,
+        progress,
     });
     let guard = SettleOnDrop(map.clone());
     let driver_pool = pool.clone();
@@ -73,7 +76,18 @@ where
             return;
         }
         map.reply.started();
+        if let Some(progress) = &map.progress {
+            let total = match items.size_hint() {
+                (low, Some(high)) if low == high => u64::try_from(low).ok(),
+                _ => None,
+            };
+            progress.begin(total);
+        }
         let (outcome, answer) = drive(map, &driver_pool, items, f).await;
+        // Before the answer, so that a caller that heard sees the progress finished.
+        if let Some(progress) = &map.progress {
+            progress.finish();
+        }
         map.reply.finished(outcome, answer);
     });
     map
@@ -111,7 +125,7 @@ where
             }
         };
         while window.0.len() >= gate.limit().max(1) {
-            if let Err(failure) = window.collect_front(&mut out, &map.stop).await {
+            if let Err(failure) = window.collect_front(&mut out, map).await {
                 return failure;
             }
         }
@@ -153,7 +167,7 @@ where
         window.0.push_back(pool.handle().spawn(measured));
     }
     while !window.0.is_empty() {
-        if let Err(failure) = window.collect_front(&mut out, &map.stop).await {
+        if let Err(failure) = window.collect_front(&mut out, map).await {
             return failure;
         }
     }
@@ -164,12 +178,13 @@ where
 struct Window<O>(VecDeque<JoinHandle<Result<O, String>>>);
 
 impl<O> Window<O> {
-    /// Awaits the oldest future and appends its output.
-    async fn collect_front(
+    /// Awaits the oldest future and appends its output (told to `map`'s progress).
+    async fn collect_front<P>(
         &mut self,
         out: &mut Vec<O>,
-        stop: &CancellationToken,
+        map: &IoMap<P>,
     ) -> Result<(), (Outcome, Result<Vec<O>, TaskError>)> {
+        let stop = &map.stop;
         let Some(front) = self.0.front_mut() else {
             return Ok(());
         };
@@ -182,6 +197,9 @@ impl<O> Window<O> {
         match joined {
             Ok(Ok(value)) => {
                 out.push(value);
+                if let Some(progress) = &map.progress {
+                    progress.advance(1);
+                }
                 Ok(())
             }
             Ok(Err(message)) => Err((Outcome::Panicked, Err(TaskError::Panicked(message)))),

@@ -39,4 +39,6 @@ pub(crate) struct Policy {
     pub(crate) on_key_failure: OnKeyFailure,
     /// Its place in its gate's queue.
     pub(crate) priority: Priority,
+    /// Told how far a map has got.
+    pub(crate) progress: Option<crate::Progress>,
 }

@@ -6,10 +6,10 @@
 mod output;
 mod puller;
 
-use crate::TaskError;
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task, run_polled};
+use crate::{Progress, TaskError};
 use output::{Output, Placed};
 use puller::{Puller, PullerGone};
 use sluice_core::{
@@ -39,6 +39,8 @@ struct PullMap<It: Iterator, F, O> {
     f: F,
     /// Sizes the units.
     sizer: BlockSizer,
+    /// Told of each unit done, with the input's length if known.
+    progress: Option<(Progress, Option<u64>)>,
     /// When the input's length is known: the output, each unit written in place.
     slots: Mutex<Option<SlotVec<O>>>,
     /// Otherwise: the output, assembled in order as units finish.
@@ -84,7 +86,7 @@ where
     let map = start_pull_map(
         route,
         scope,
-        priority,
+        (priority, None),
         Reply::new(route.clone(), completer),
         items,
         f,
@@ -97,7 +99,7 @@ where
 pub(crate) fn start_pull_map<It, F, O>(
     route: &Arc<Route>,
     scope: &CancelScope,
-    priority: Priority,
+    (priority, progress): (Priority, Option<Progress>),
     reply: Reply<Vec<O>, Infallible>,
     items: It,
     f: F,
@@ -111,6 +113,10 @@ where
     let pullers = route.executor.parallelism().min(route.gate.limit()).max(1);
     // A known length lets every unit write its results straight into the output, as
     // rayon's `collect` does; otherwise units are appended in order.
+    let total = match items.size_hint() {
+        (low, Some(high)) if low == high => u64::try_from(low).ok(),
+        _ => None,
+    };
     let slots = match items.size_hint() {
         // A length too large to allocate falls back to appending, which fails (if it
         // must) only when the results really arrive.
@@ -137,6 +143,7 @@ where
         f,
         sizer: BlockSizer::new(UNIT_TARGET, pullers),
         reply,
+        progress: progress.map(|progress| (progress, total)),
     });
     for _ in 0..pullers {
         route
@@ -192,6 +199,9 @@ where
                 }
                 Err(payload) => Some(panic_message(payload.as_ref())),
             };
+            if let (None, Some((progress, _))) = (&panic, &self.progress) {
+                progress.advance(len as u64);
+            }
             let mut source = self.lock();
             source.active -= 1;
             if let Some(message) = panic {
@@ -212,6 +222,9 @@ where
             if self.token.try_start().is_ok() {
                 source.started = true;
                 self.reply.started();
+                if let Some((progress, total)) = &self.progress {
+                    progress.begin(*total);
+                }
             } else {
                 return self.end_if_idle(source);
             }
@@ -279,6 +292,10 @@ where
     /// Answers the map from what it has: called once nobody is mapping a unit, so its
     /// body has ended with the answer.
     fn finish(&self, source: MutexGuard<'_, Source<It>>) -> bool {
+        // Before the answer, so that a caller that heard sees the progress finished.
+        if let Some((progress, _)) = &self.progress {
+            progress.finish();
+        }
         let answered = self.answer(source);
         self.reply.body_ended();
         answered

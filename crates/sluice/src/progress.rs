@@ -1,0 +1,184 @@
+//! [`Progress`]: how far a map has got, shared between the map and whoever watches it.
+
+use crate::lock::lock;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// An update function, called with each new state.
+type Observer = Box<dyn Fn(&ProgressSnapshot) + Send + Sync>;
+
+/// How far a map has got: items done (and, as the caller reports them, failed and
+/// bytes), of how many, at what rate, and when it should end. Give it to a map with
+/// [`TaskBuilder::progress`](crate::TaskBuilder::progress); read it with
+/// [`snapshot`](Self::snapshot) from any thread, or be told of every step with
+/// [`on_update`](Self::on_update). Cheap to clone: clones share one state.
+///
+/// The map counts an item done when its result is in (a CPU map counts a unit of
+/// items at a time); the observer sees `done` only grow, every item counted exactly
+/// once, and a last call with `finished` set when the map ends, just before its caller
+/// hears (so a caller that has its answer sees the progress finished).
+///
+/// # Examples
+///
+/// ```
+/// use sluice::{ConcurrencyManager, Progress};
+/// use std::sync::{Arc, Mutex};
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = seen.clone();
+/// let progress = Progress::new().on_update(move |p| log.lock().unwrap().push((p.done, p.finished)));
+///
+/// let lengths = mgr
+///     .task("measure")
+///     .progress(&progress)
+///     .map_cpu(0..10_000u32, |x| x.to_string().len())
+///     .wait()?;
+/// assert_eq!(lengths.len(), 10_000);
+///
+/// let end = progress.snapshot();
+/// assert_eq!((end.done, end.total, end.finished), (10_000, Some(10_000), true));
+/// assert_eq!(seen.lock().unwrap().last(), Some(&(10_000, true)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Progress {
+    /// Shared by the clones.
+    inner: Arc<Inner>,
+}
+
+/// What the clones share.
+#[derive(Default)]
+struct Inner {
+    /// Items whose result is in.
+    done: AtomicU64,
+    /// Items the caller reported as failed.
+    failed: AtomicU64,
+    /// Bytes the caller reported.
+    bytes: AtomicU64,
+    /// Items in all, when the input told.
+    total: OnceLock<Option<u64>>,
+    /// When the map began.
+    began: OnceLock<Instant>,
+    /// Set once the map has ended.
+    finished: AtomicBool,
+    /// Told of every step, one call at a time (so it sees `done` only grow).
+    observer: Mutex<Option<Observer>>,
+}
+
+/// [`Progress`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ProgressSnapshot {
+    /// Items whose result is in.
+    pub done: u64,
+    /// Items the caller reported as failed ([`Progress::fail`]).
+    pub failed: u64,
+    /// Items in all, when the input's length is known.
+    pub total: Option<u64>,
+    /// Bytes the caller reported ([`Progress::add_bytes`]).
+    pub bytes: u64,
+    /// Since the map began.
+    pub elapsed: Duration,
+    /// `done` per second of `elapsed`.
+    pub items_per_s: f64,
+    /// At this rate, the time left; `None` without a total or a rate.
+    pub eta: Option<Duration>,
+    /// The map has ended (its answer follows at once).
+    pub finished: bool,
+}
+
+impl Progress {
+    /// A fresh progress, for one map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same progress, calling `observer` with the new state after every step and
+    /// once more when the map ends. Calls come one at a time, from the map's
+    /// threads: keep the observer short.
+    pub fn on_update(self, observer: impl Fn(&ProgressSnapshot) + Send + Sync + 'static) -> Self {
+        *lock(&self.inner.observer) = Some(Box::new(observer));
+        self
+    }
+
+    /// Reports `items` of those done as failed (from inside the map's function).
+    pub fn fail(&self, items: u64) {
+        self.inner.failed.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Reports `bytes` processed (from inside the map's function).
+    pub fn add_bytes(&self, bytes: u64) {
+        self.inner.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The state now.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let inner = &self.inner;
+        let done = inner.done.load(Ordering::Acquire);
+        let elapsed = inner.began.get().map_or(Duration::ZERO, Instant::elapsed);
+        let seconds = elapsed.as_secs_f64();
+        let items_per_s = if seconds > 0.0 {
+            done as f64 / seconds
+        } else {
+            0.0
+        };
+        let total = inner.total.get().copied().flatten();
+        let eta = match total {
+            Some(total) if items_per_s > 0.0 => Some(Duration::from_secs_f64(
+                total.saturating_sub(done) as f64 / items_per_s,
+            )),
+            _ => None,
+        };
+        ProgressSnapshot {
+            done,
+            failed: inner.failed.load(Ordering::Relaxed),
+            total,
+            bytes: inner.bytes.load(Ordering::Relaxed),
+            elapsed,
+            items_per_s,
+            eta,
+            finished: inner.finished.load(Ordering::Acquire),
+        }
+    }
+
+    /// The map begins, with `total` items if its input knows.
+    pub(crate) fn begin(&self, total: Option<u64>) {
+        let _ = self.inner.began.set(Instant::now());
+        let _ = self.inner.total.set(total);
+    }
+
+    /// `items` more are done.
+    pub(crate) fn advance(&self, items: u64) {
+        let observer = lock(&self.inner.observer);
+        self.inner.done.fetch_add(items, Ordering::AcqRel);
+        tell(observer.as_ref(), &self.snapshot());
+    }
+
+    /// The map has ended; its caller hears next.
+    pub(crate) fn finish(&self) {
+        let observer = lock(&self.inner.observer);
+        if self.inner.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tell(observer.as_ref(), &self.snapshot());
+    }
+}
+
+/// Calls the observer, if any; a panic in it is logged, not let loose in the map.
+fn tell(observer: Option<&Observer>, snapshot: &ProgressSnapshot) {
+    if let Some(observer) = observer
+        && catch_unwind(AssertUnwindSafe(|| observer(snapshot))).is_err()
+    {
+        tracing::error!("sluice: a progress observer panicked");
+    }
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
