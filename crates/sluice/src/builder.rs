@@ -7,6 +7,7 @@ use crate::policy::breaker::{Breakers, Duplicate};
 use crate::policy::keyed::keys;
 use crate::policy::limit::{Dependencies, DuplicateDependency};
 use crate::policy::retry::{Budgets, Retry};
+use crate::records::{RecordSink, TaskRecord};
 use crate::route::{Route, RouteKind};
 use crate::task::IoSide;
 use crate::throttle::{LoadSampler, SystemSampler, Throttle, ThrottleConfig};
@@ -87,6 +88,8 @@ pub struct ManagerBuilder {
     dependencies: Vec<(String, LimitConfig)>,
     /// How often the summary log is written; never if unset.
     summary_interval: Option<Duration>,
+    /// Where each task's record goes.
+    records: Option<RecordSink>,
 }
 
 impl ManagerBuilder {
@@ -295,6 +298,35 @@ impl ManagerBuilder {
         self
     }
 
+    /// Hands `sink` a [`TaskRecord`] for every task as its outcome is counted (before
+    /// its caller hears): name, key, route, attempts, queue wait, run time, outcome.
+    /// The sink runs on the thread that ends the task: keep it short (send the record
+    /// to a channel, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, Outcome, TaskRecord};
+    /// use std::sync::mpsc;
+    ///
+    /// let (tx, records) = mpsc::channel::<TaskRecord>();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let mgr = ConcurrencyManager::builder()
+    ///     .task_records(move |record| drop(tx.lock().unwrap().send(record.clone())))
+    ///     .build()?;
+    /// mgr.task("parse").key("file-7").run_cpu(|| 42).wait()?;
+    ///
+    /// let record = records.recv()?;
+    /// assert_eq!((record.name.as_deref(), record.key.as_deref()), (Some("parse"), Some("file-7")));
+    /// assert_eq!((record.attempts, record.outcome), (1, Outcome::Succeeded));
+    /// assert!(record.run_time.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn task_records(mut self, sink: impl Fn(&TaskRecord) + Send + Sync + 'static) -> Self {
+        self.records = Some(Arc::new(sink));
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -336,7 +368,12 @@ impl ManagerBuilder {
             if limit == 0 {
                 return Err(BuildError::ZeroExecutorLimit(name));
             }
-            let route = Route::new(RouteKind::Custom(name.clone()), executor, limit, aging);
+            let route = Route::new(
+                RouteKind::Custom(name.clone()),
+                executor,
+                limit,
+                (aging, self.records.clone()),
+            );
             custom.insert(name, route);
         }
 
@@ -360,7 +397,12 @@ impl ManagerBuilder {
             io_blocking,
             "sluice manager started"
         );
-        let io = Route::new(RouteKind::Io, io_executor.clone(), io_limit, aging);
+        let io = Route::new(
+            RouteKind::Io,
+            io_executor.clone(),
+            io_limit,
+            (aging, self.records.clone()),
+        );
         let scope = CancelScope::new();
         let stop = CancellationToken::new();
         let io_side = IoSide {
@@ -369,9 +411,24 @@ impl ManagerBuilder {
             pool: io_pool.clone(),
             stop: stop.clone(),
         };
-        let cpu = Route::new(RouteKind::Cpu, cpu_pool, cpu_limit, aging);
-        let chunk = Route::new(RouteKind::Chunk, chunk_pool, chunk_limit, aging);
-        let io_blocking = Route::new(RouteKind::IoBlocking, io_executor, io_blocking, aging);
+        let cpu = Route::new(
+            RouteKind::Cpu,
+            cpu_pool,
+            cpu_limit,
+            (aging, self.records.clone()),
+        );
+        let chunk = Route::new(
+            RouteKind::Chunk,
+            chunk_pool,
+            chunk_limit,
+            (aging, self.records.clone()),
+        );
+        let io_blocking = Route::new(
+            RouteKind::IoBlocking,
+            io_executor,
+            io_blocking,
+            (aging, self.records.clone()),
+        );
         let summary = match self.summary_interval {
             Some(interval) if interval < Duration::from_millis(1) => {
                 return Err(BuildError::Interval {

@@ -72,6 +72,7 @@ mod manager;
 mod map;
 mod policy;
 mod progress;
+mod records;
 mod route;
 mod shutdown;
 mod snapshot;
@@ -87,9 +88,12 @@ pub use error::{BuildError, TaskError};
 pub use manager::{ConcurrencyManager, TaskBuilder};
 pub use policy::keyed::OnKeyFailure;
 pub use progress::{Progress, ProgressSnapshot};
+pub use records::TaskRecord;
 pub use route::RouteKind;
 pub use shutdown::ShutdownReport;
-pub use sluice_core::{BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock, Priority};
+pub use sluice_core::{
+    BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock, Outcome, Priority,
+};
 pub use sluice_exec::{Executor, Job};
 pub use snapshot::{BreakerView, Counts, Latency, RouteSnapshot, Snapshot};
 pub use task::{TaskHandle, is_cancelled};

@@ -1,10 +1,13 @@
 //! A route: one backend with its admission gate and its counters.
 
+use crate::records::{RecordSink, TaskRecord};
+use crate::task::TaskInfo;
 use serde::Serialize;
-use sluice_core::{Counters, Gate, Histogram};
+use sluice_core::{Counters, Gate, Histogram, Outcome};
 use sluice_exec::Executor;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Which kind of work a route runs; the names used in snapshots and logs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -46,6 +49,8 @@ pub(crate) struct Route {
     pub(crate) queue_wait: Histogram,
     /// Time from the start of the body to its end, per task (or attempt).
     pub(crate) run_time: Histogram,
+    /// Where each task's record goes, if anywhere.
+    pub(crate) records: Option<RecordSink>,
     /// The backend; for the `Io` route, the blocking side of the IO pool.
     pub(crate) executor: Arc<dyn Executor>,
     /// Whether a waiting task may run this route's work inline on its own thread: CPU
@@ -55,11 +60,32 @@ pub(crate) struct Route {
 }
 
 impl Route {
+    /// A task refused without running (shutting down, an open breaker): counted as
+    /// submitted and rejected, and recorded.
+    pub(crate) fn reject(&self, name: Option<&Arc<str>>, key: Option<&Arc<str>>) {
+        self.counters.submitted();
+        self.counters.ended(Outcome::Rejected);
+        if let Some(sink) = &self.records {
+            let info = TaskInfo::new(name.cloned(), key.cloned());
+            sink(&TaskRecord {
+                id: info.id,
+                name: info.name,
+                key: info.key,
+                route: self.kind.clone(),
+                attempts: 0,
+                queue_wait: None,
+                run_time: None,
+                total: Duration::ZERO,
+                outcome: Outcome::Rejected,
+            });
+        }
+    }
+
     pub(crate) fn new(
         kind: RouteKind,
         executor: Arc<dyn Executor>,
         limit: usize,
-        aging: u64,
+        (aging, records): (u64, Option<RecordSink>),
     ) -> Arc<Self> {
         let inline_ok = matches!(kind, RouteKind::Cpu | RouteKind::Chunk);
         Arc::new(Route {
@@ -68,6 +94,7 @@ impl Route {
             counters: Counters::new(),
             queue_wait: Histogram::new(),
             run_time: Histogram::new(),
+            records,
             executor,
             inline_ok,
         })

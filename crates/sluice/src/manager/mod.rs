@@ -23,7 +23,7 @@ use crate::task::{IoSide, TaskHandle};
 use crate::throttle::Throttle;
 use crate::ticker::Ticker;
 use crate::timers::{Fired, TimerKind, Timers};
-use sluice_core::{CancelScope, Gate, Outcome};
+use sluice_core::{CancelScope, Gate};
 use sluice_exec::IoPool;
 use std::collections::HashMap;
 use std::fmt;
@@ -176,8 +176,7 @@ impl ConcurrencyManager {
         if !self.inner.closed.load(Ordering::Acquire) {
             return None;
         }
-        route.counters.submitted();
-        route.counters.ended(Outcome::Rejected);
+        route.reject(None, None);
         Some(TaskHandle::answered(TaskError::ShuttingDown))
     }
 

@@ -11,7 +11,7 @@ use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
 use crate::task::{ClosureSetup, TaskHandle, TaskInfo, submit_closure, submit_future};
-use sluice_core::{Outcome, Priority};
+use sluice_core::Priority;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -315,8 +315,7 @@ impl<'m, R> TaskBuilder<'m, R> {
             Ok(guard) => Ok(Some(guard)),
             Err(error) => {
                 if matches!(error, TaskError::Rejected { .. }) {
-                    route.counters.submitted();
-                    route.counters.ended(Outcome::Rejected);
+                    route.reject(self.policy.name.as_ref(), self.policy.key.as_ref());
                 }
                 Err(TaskHandle::answered(error))
             }

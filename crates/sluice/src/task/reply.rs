@@ -7,9 +7,10 @@ use super::info::TaskInfo;
 use crate::TaskError;
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
+use crate::records::TaskRecord;
 use crate::route::Route;
 use sluice_core::{Completer, Outcome};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -64,6 +65,10 @@ pub(crate) struct Reply<T, E> {
     began: Mutex<Option<Instant>>,
     /// Who the task is, for its span.
     pub(crate) info: TaskInfo,
+    /// Set once the body's run time has been recorded.
+    timed: AtomicBool,
+    /// Attempts made, as a retry driver reports them (0: the task's own body).
+    attempts: AtomicU32,
 }
 
 impl<T, E> Reply<T, E> {
@@ -79,6 +84,8 @@ impl<T, E> Reply<T, E> {
             queued: Instant::now(),
             began: Mutex::new(None),
             info: TaskInfo::new(None, None),
+            timed: AtomicBool::new(false),
+            attempts: AtomicU32::new(0),
         }
     }
 
@@ -114,6 +121,8 @@ impl<T, E> Reply<T, E> {
             queued: Instant::now(),
             began: Mutex::new(None),
             info: TaskInfo::new(None, None),
+            timed: AtomicBool::new(false),
+            attempts: AtomicU32::new(0),
         }
     }
 
@@ -146,7 +155,9 @@ impl<T, E> Reply<T, E> {
     /// the task was already answered early (it timed out), the body's end is counted as
     /// abandoned and its result dropped.
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
-        if let Some(began) = take(&self.began) {
+        if let Some(began) = *lock(&self.began)
+            && !self.timed.swap(true, Ordering::AcqRel)
+        {
             self.route.run_time.record_duration(began.elapsed());
         }
         let sent = self.send(outcome, answer, |route, attempt| {
@@ -199,6 +210,31 @@ impl<T, E> Reply<T, E> {
         self.send(outcome, answer, |route, _| route.counters.ended(outcome))
     }
 
+    /// A retry driver launched attempt `number`: the task's record counts it.
+    pub(crate) fn note_attempt(&self, number: u32) {
+        self.attempts.store(number, Ordering::Relaxed);
+    }
+
+    /// The task's record, for the route's sink.
+    fn record(&self, outcome: Outcome) -> TaskRecord {
+        let began = *lock(&self.began);
+        let attempts = match self.attempts.load(Ordering::Relaxed) {
+            0 => u32::from(began.is_some()),
+            driven => driven,
+        };
+        TaskRecord {
+            id: self.info.id,
+            name: self.info.name.clone(),
+            key: self.info.key.clone(),
+            route: self.route.kind.clone(),
+            attempts,
+            queue_wait: began.map(|began| began - self.queued),
+            run_time: began.map(|began| began.elapsed()),
+            total: self.queued.elapsed(),
+            outcome,
+        }
+    }
+
     /// The body has really ended, or will never run: tells a retry driver, which
     /// passes its key's turn on only once no body of its task runs. Only the first
     /// report counts (several paths may end one body: a run, a runtime dropping it).
@@ -221,6 +257,9 @@ impl<T, E> Reply<T, E> {
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
+        if let (Some(sink), To::Caller(_)) = (&self.route.records, &to) {
+            sink(&self.record(outcome));
+        }
         if let Some((guard, admitted)) = self.guard.as_ref().and_then(take) {
             guard.record(outcome, admitted.elapsed());
         }

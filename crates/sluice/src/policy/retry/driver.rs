@@ -191,6 +191,7 @@ where
             }
             state.attempts
         };
+        self.reply.note_attempt(attempt);
         if attempt == 1
             && let Some(budget) = &self.plan.budget
         {
