@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 const DEFAULT_IO_BLOCKING: usize = 64;
 /// Futures in flight at once by default.
 const DEFAULT_IO_LIMIT: usize = 1024;
+/// Keys tracked one by one per route by default.
+const DEFAULT_MAX_KEYS: usize = 100;
 
 /// Configures a [`ConcurrencyManager`]. Every setting has a default; `build` checks
 /// them all and names the first bad one.
@@ -90,6 +92,8 @@ pub struct ManagerBuilder {
     summary_interval: Option<Duration>,
     /// Where each task's record goes.
     records: Option<RecordSink>,
+    /// Keys tracked one by one per route, when not the default.
+    max_keys: Option<usize>,
 }
 
 impl ManagerBuilder {
@@ -327,6 +331,15 @@ impl ManagerBuilder {
         self
     }
 
+    /// How many task keys each route tracks one by one in
+    /// [`RouteSnapshot::keys`](crate::RouteSnapshot::keys) (default 100); the tasks of
+    /// any other key are counted together under "other", so memory stays bounded
+    /// whatever the number of keys. 0 tracks none.
+    pub fn max_tracked_keys(mut self, keys: usize) -> Self {
+        self.max_keys = Some(keys);
+        self
+    }
+
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -347,6 +360,7 @@ impl ManagerBuilder {
         let breakers = Breakers::new(self.breakers, self.per_key_breakers, clock)
             .map_err(|Duplicate(name)| BuildError::DuplicateBreaker(name))?;
         let aging = self.priority_aging.unwrap_or(Gate::DEFAULT_AGING);
+        let max_keys = self.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
         let throttle = self.throttle.build()?;
         let mut limits = Vec::with_capacity(self.dependencies.len());
         for (name, config) in self.dependencies {
@@ -372,7 +386,7 @@ impl ManagerBuilder {
                 RouteKind::Custom(name.clone()),
                 executor,
                 limit,
-                (aging, self.records.clone()),
+                (aging, self.records.clone(), max_keys),
             );
             custom.insert(name, route);
         }
@@ -401,7 +415,7 @@ impl ManagerBuilder {
             RouteKind::Io,
             io_executor.clone(),
             io_limit,
-            (aging, self.records.clone()),
+            (aging, self.records.clone(), max_keys),
         );
         let scope = CancelScope::new();
         let stop = CancellationToken::new();
@@ -415,19 +429,19 @@ impl ManagerBuilder {
             RouteKind::Cpu,
             cpu_pool,
             cpu_limit,
-            (aging, self.records.clone()),
+            (aging, self.records.clone(), max_keys),
         );
         let chunk = Route::new(
             RouteKind::Chunk,
             chunk_pool,
             chunk_limit,
-            (aging, self.records.clone()),
+            (aging, self.records.clone(), max_keys),
         );
         let io_blocking = Route::new(
             RouteKind::IoBlocking,
             io_executor,
             io_blocking,
-            (aging, self.records.clone()),
+            (aging, self.records.clone(), max_keys),
         );
         let summary = match self.summary_interval {
             Some(interval) if interval < Duration::from_millis(1) => {

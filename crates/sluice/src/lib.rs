@@ -67,6 +67,7 @@
 mod builder;
 pub mod config;
 mod error;
+mod keys;
 mod lock;
 mod manager;
 mod map;
@@ -85,6 +86,7 @@ mod wait;
 
 pub use builder::ManagerBuilder;
 pub use error::{BuildError, TaskError};
+pub use keys::KeySnapshot;
 pub use manager::{ConcurrencyManager, TaskBuilder};
 pub use policy::keyed::OnKeyFailure;
 pub use progress::{Progress, ProgressSnapshot};

@@ -1,5 +1,6 @@
 //! A route: one backend with its admission gate and its counters.
 
+use crate::keys::KeyMetrics;
 use crate::records::{RecordSink, TaskRecord};
 use crate::task::TaskInfo;
 use serde::Serialize;
@@ -51,6 +52,8 @@ pub(crate) struct Route {
     pub(crate) run_time: Histogram,
     /// Where each task's record goes, if anywhere.
     pub(crate) records: Option<RecordSink>,
+    /// Metrics per task key, unless no key is tracked.
+    pub(crate) keys: Option<KeyMetrics>,
     /// The backend; for the `Io` route, the blocking side of the IO pool.
     pub(crate) executor: Arc<dyn Executor>,
     /// Whether a waiting task may run this route's work inline on its own thread: CPU
@@ -65,6 +68,9 @@ impl Route {
     pub(crate) fn reject(&self, name: Option<&Arc<str>>, key: Option<&Arc<str>>) {
         self.counters.submitted();
         self.counters.ended(Outcome::Rejected);
+        if let (Some(keys), Some(key)) = (&self.keys, key) {
+            keys.record(key, Outcome::Rejected, None, None);
+        }
         if let Some(sink) = &self.records {
             let info = TaskInfo::new(name.cloned(), key.cloned());
             sink(&TaskRecord {
@@ -85,7 +91,7 @@ impl Route {
         kind: RouteKind,
         executor: Arc<dyn Executor>,
         limit: usize,
-        (aging, records): (u64, Option<RecordSink>),
+        (aging, records, max_keys): (u64, Option<RecordSink>, usize),
     ) -> Arc<Self> {
         let inline_ok = matches!(kind, RouteKind::Cpu | RouteKind::Chunk);
         Arc::new(Route {
@@ -95,6 +101,7 @@ impl Route {
             queue_wait: Histogram::new(),
             run_time: Histogram::new(),
             records,
+            keys: (max_keys > 0).then(|| KeyMetrics::new(max_keys)),
             executor,
             inline_ok,
         })

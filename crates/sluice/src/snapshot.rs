@@ -1,5 +1,6 @@
 //! What the manager can tell about itself at one moment, as a serde value.
 
+use crate::keys::{KeyMetrics, KeySnapshot};
 use crate::limit::DependencyView;
 use crate::route::{Route, RouteKind};
 use crate::throttle::ThrottleView;
@@ -68,6 +69,10 @@ pub struct RouteSnapshot {
     pub queue_wait: Latency,
     /// Time each body ran (a timed-out body counts when it really ends).
     pub run_time: Latency,
+    /// Keyed tasks per key: the tracked keys, most tasks first, then one entry with
+    /// no key for all the others (see
+    /// [`ManagerBuilder::max_tracked_keys`](crate::ManagerBuilder::max_tracked_keys)).
+    pub keys: Vec<KeySnapshot>,
 }
 
 /// A latency distribution, in microseconds: each percentile is the top of the
@@ -225,6 +230,11 @@ impl Snapshot {
                     counters: route.counters.snapshot().into(),
                     queue_wait: route.queue_wait.snapshot().into(),
                     run_time: route.run_time.snapshot().into(),
+                    keys: route
+                        .keys
+                        .as_ref()
+                        .map(KeyMetrics::snapshot)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             breakers,

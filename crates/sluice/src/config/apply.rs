@@ -58,6 +58,7 @@ pub(super) fn builder(config: &Config) -> Result<ManagerBuilder, ConfigError> {
             KeyOrderName::Relaxed => KeyOrder::Relaxed,
         })
         .priority_aging(config.keys.priority_aging);
+    builder = builder.max_tracked_keys(config.metrics.max_keys);
     if let Some(interval) = config.metrics.summary_interval {
         if interval < std::time::Duration::from_millis(1) {
             return Err(invalid(

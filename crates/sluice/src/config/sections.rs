@@ -247,11 +247,22 @@ impl Default for ShutdownSection {
 }
 
 /// What the manager reports about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MetricsSection {
     /// How often the summary log is written; unset: never.
     #[serde(with = "humantime_serde")]
     pub summary_interval: Option<Duration>,
+    /// Task keys each route tracks one by one; the rest count as "other".
+    pub max_keys: usize,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            summary_interval: None,
+            max_keys: 100,
+        }
+    }
 }

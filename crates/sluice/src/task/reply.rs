@@ -12,7 +12,7 @@ use crate::route::Route;
 use sluice_core::{Completer, Outcome};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The sending side of a task's answer.
 type Answer<T, E> = Completer<Result<T, TaskError<E>>>;
@@ -215,11 +215,20 @@ impl<T, E> Reply<T, E> {
         self.attempts.store(number, Ordering::Relaxed);
     }
 
+    /// The task's queue wait and run time (so far), if its body began.
+    fn times(&self) -> (Option<Duration>, Option<Duration>) {
+        let began = *lock(&self.began);
+        (
+            began.map(|began| began - self.queued),
+            began.map(|began| began.elapsed()),
+        )
+    }
+
     /// The task's record, for the route's sink.
     fn record(&self, outcome: Outcome) -> TaskRecord {
-        let began = *lock(&self.began);
+        let (queue_wait, run_time) = self.times();
         let attempts = match self.attempts.load(Ordering::Relaxed) {
-            0 => u32::from(began.is_some()),
+            0 => u32::from(run_time.is_some()),
             driven => driven,
         };
         TaskRecord {
@@ -228,8 +237,8 @@ impl<T, E> Reply<T, E> {
             key: self.info.key.clone(),
             route: self.route.kind.clone(),
             attempts,
-            queue_wait: began.map(|began| began - self.queued),
-            run_time: began.map(|began| began.elapsed()),
+            queue_wait,
+            run_time,
             total: self.queued.elapsed(),
             outcome,
         }
@@ -257,8 +266,14 @@ impl<T, E> Reply<T, E> {
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
-        if let (Some(sink), To::Caller(_)) = (&self.route.records, &to) {
-            sink(&self.record(outcome));
+        if let To::Caller(_) = &to {
+            if let (Some(keys), Some(key)) = (&self.route.keys, &self.info.key) {
+                let (queue_wait, run_time) = self.times();
+                keys.record(key, outcome, queue_wait, run_time);
+            }
+            if let Some(sink) = &self.route.records {
+                sink(&self.record(outcome));
+            }
         }
         if let Some((guard, admitted)) = self.guard.as_ref().and_then(take) {
             guard.record(outcome, admitted.elapsed());

@@ -1,0 +1,88 @@
+//! Metrics per task key: exact counts per key, a bounded number of keys tracked with
+//! the rest under "other", and totals that always add up.
+
+mod common;
+
+use common::{TestResult, watchdog};
+use sluice::{ConcurrencyManager, KeySnapshot, RouteKind, TaskError};
+
+fn keys_of(mgr: &ConcurrencyManager, route: RouteKind) -> Vec<KeySnapshot> {
+    mgr.snapshot()
+        .route(&route)
+        .map(|r| r.keys.clone())
+        .unwrap_or_default()
+}
+
+fn of<'a>(keys: &'a [KeySnapshot], key: Option<&str>) -> &'a KeySnapshot {
+    keys.iter()
+        .find(|k| k.key.as_deref() == key)
+        .unwrap_or_else(|| panic!("no entry for {key:?}: {keys:?}"))
+}
+
+#[test]
+fn each_key_counts_its_own_outcomes() -> TestResult {
+    watchdog("per-key counts", || {
+        let mgr = ConcurrencyManager::builder().build()?;
+        for i in 0..6u32 {
+            mgr.task("ok").key("tenant-a").run_cpu(move || i).wait()?;
+        }
+        for _ in 0..2 {
+            let failed = mgr
+                .task("bad")
+                .key("tenant-b")
+                .try_run_cpu(|| Err::<(), _>("no"));
+            assert!(matches!(failed.wait(), Err(TaskError::Failed(_))));
+        }
+        mgr.task("ok").key("tenant-b").run_cpu(|| 0).wait()?;
+        mgr.task("unkeyed").run_cpu(|| 0).wait()?;
+        let keys = keys_of(&mgr, RouteKind::Cpu);
+        assert_eq!(keys.len(), 2, "unkeyed tasks are not per-key: {keys:?}");
+        let a = of(&keys, Some("tenant-a"));
+        assert_eq!((a.ended, a.succeeded, a.failed), (6, 6, 0));
+        assert_eq!(a.run_time.count, 6);
+        let b = of(&keys, Some("tenant-b"));
+        assert_eq!((b.ended, b.succeeded, b.failed), (3, 1, 2));
+        assert_eq!(keys[0].key.as_deref(), Some("tenant-a"), "most tasks first");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_full_table_keeps_the_busy_keys_and_counts_the_rest_as_other() -> TestResult {
+    watchdog("bounded keys", || {
+        let mgr = ConcurrencyManager::builder().max_tracked_keys(2).build()?;
+        let run = |key: &str, times: u32| -> TestResult {
+            for _ in 0..times {
+                mgr.task("t").key(key).run_chunk(|| ()).wait()?;
+            }
+            Ok(())
+        };
+        run("busy", 10)?;
+        run("medium", 5)?;
+        // A new key takes the place of the least-counted one, whose counts move to
+        // "other": "medium" leaves for "c", then "c" for "d".
+        run("c", 1)?;
+        run("d", 1)?;
+        let keys = keys_of(&mgr, RouteKind::Chunk);
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert_eq!(of(&keys, Some("busy")).ended, 10);
+        assert_eq!(of(&keys, Some("d")).ended, 1);
+        assert_eq!(of(&keys, None).ended, 6);
+
+        // Ten thousand keys: bounded, and the totals still add up.
+        let mgr = ConcurrencyManager::builder().build()?;
+        let handles: Vec<_> = (0..10_000u32)
+            .map(|i| mgr.task("t").key(i.to_string()).run_cpu(move || i))
+            .collect();
+        for handle in handles {
+            handle.wait()?;
+        }
+        let keys = keys_of(&mgr, RouteKind::Cpu);
+        assert!(keys.len() <= 101, "{} entries", keys.len());
+        assert_eq!(keys.iter().map(|k| k.ended).sum::<u64>(), 10_000);
+        let none = ConcurrencyManager::builder().max_tracked_keys(0).build()?;
+        none.task("t").key("k").run_cpu(|| ()).wait()?;
+        assert!(keys_of(&none, RouteKind::Cpu).is_empty());
+        Ok(())
+    })
+}
