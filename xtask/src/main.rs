@@ -50,6 +50,7 @@ fn ci() -> Result<(), String> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
@@ -57,6 +58,22 @@ fn ci() -> Result<(), String> {
         ),
         Step::new("rustdoc", rustdoc_command()),
         Step::new("tests", cargo(&["test", "--workspace"])),
+        // The optional features: the Prometheus example, scraped by its test; the
+        // progress bar.
+        Step::new(
+            "features",
+            cargo(&[
+                "test",
+                "-p",
+                "sluice",
+                "--features",
+                "metrics",
+                "--test",
+                "prometheus",
+                "--example",
+                "prometheus",
+            ]),
+        ),
         Step::new("loom", loom_command()),
         Step::new(
             "bench smoke",
@@ -77,7 +94,7 @@ fn ci() -> Result<(), String> {
 
 /// Rustdoc with every warning an error (broken intra-doc links, bad code blocks).
 fn rustdoc_command() -> std::process::Command {
-    let mut command = cargo(&["doc", "--workspace", "--no-deps"]);
+    let mut command = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
     command.env("RUSTDOCFLAGS", "-D warnings");
     command
 }

@@ -67,6 +67,8 @@
 mod builder;
 pub mod config;
 mod error;
+#[cfg(feature = "metrics")]
+mod export;
 mod keys;
 mod lock;
 mod manager;
