@@ -177,6 +177,47 @@ fn tell(observer: Option<&Observer>, snapshot: &ProgressSnapshot) {
     }
 }
 
+#[cfg(feature = "indicatif")]
+impl Progress {
+    /// A progress drawn on `bar` (feature `indicatif`): its length is the map's total
+    /// once known, its position the items done, its message the bytes and failures
+    /// reported, and it is finished when the map ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use indicatif::{ProgressBar, ProgressStyle};
+    /// use sluice::{ConcurrencyManager, Progress};
+    ///
+    /// let bar = ProgressBar::new(0).with_style(ProgressStyle::default_bar());
+    /// # let bar = ProgressBar::hidden();
+    /// let progress = Progress::with_bar(bar.clone());
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// mgr.task("hash").progress(&progress).map_cpu(0..1_000u32, |x| x.rotate_left(3)).wait()?;
+    /// assert_eq!((bar.position(), bar.length()), (1_000, Some(1_000)));
+    /// assert!(bar.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_bar(bar: indicatif::ProgressBar) -> Self {
+        Progress::new().on_update(move |p| {
+            if let Some(total) = p.total {
+                bar.set_length(total);
+            }
+            bar.set_position(p.done);
+            if p.bytes > 0 || p.failed > 0 {
+                bar.set_message(format!(
+                    "{} bytes, {} failed",
+                    indicatif::HumanBytes(p.bytes),
+                    p.failed
+                ));
+            }
+            if p.finished {
+                bar.finish();
+            }
+        })
+    }
+}
+
 impl fmt::Debug for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.snapshot().fmt(f)
