@@ -1,8 +1,13 @@
 //! Metrics per task key, bounded: each route tracks at most `max_keys` keys one by one,
 //! and counts every other key's tasks under "other". A new key takes the place of the
-//! least-counted tracked key (whose counts move to "other"), so keys that carry much
-//! of the traffic stay tracked while rare ones come and go, and the totals always add
-//! up: the tracked keys plus "other" are every keyed task of the route.
+//! least-counted *idle* tracked key (nothing pending or running; its counts move to
+//! "other"), so keys that carry much of the traffic stay tracked while rare ones come
+//! and go, and the totals always add up: the tracked keys plus "other" are every keyed
+//! task of the route.
+//!
+//! Pending and running counts go up and down, so each task remembers where its rise
+//! was counted ([`Bucket`]) and its fall goes to the same place; a key is never evicted
+//! while it has anything pending or running, so a remembered key is still there.
 
 use crate::lock::lock;
 use crate::snapshot::Latency;
@@ -29,11 +34,30 @@ struct Table {
     other: Stats,
 }
 
+/// Where a task's rise of a pending or running count was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bucket {
+    /// Under its own key.
+    Key,
+    /// Under "other".
+    Other,
+}
+
 /// One key's (or "other"'s) counts.
 #[derive(Default)]
 struct Stats {
     /// Tasks ended, per outcome, in the order of [`Outcome::ALL`].
     outcomes: [u64; 6],
+    /// Tasks submitted and not yet answered.
+    pending: u64,
+    /// Bodies running (a retried task's attempts, a timed-out body still running).
+    running: u64,
+    /// The most bodies seen running at once.
+    high_water: u64,
+    /// Failed attempts tried again.
+    retries: u64,
+    /// Bodies that ended after their task timed out.
+    abandoned: u64,
     /// Time from submission to the body's start.
     queue_wait: Option<Histogram>,
     /// Time the body ran.
@@ -47,6 +71,19 @@ struct Stats {
 pub struct KeySnapshot {
     /// The key; `None` for every key not tracked one by one.
     pub key: Option<String>,
+    /// Tasks submitted and not yet answered: waiting (for their key, their gate, a
+    /// retry) or running.
+    pub pending: u64,
+    /// Of them, waiting: `pending` minus the bodies running, at least 0.
+    pub waiting: u64,
+    /// Bodies running now.
+    pub running: u64,
+    /// The most bodies seen running at once.
+    pub high_water: u64,
+    /// Failed attempts tried again.
+    pub retries: u64,
+    /// Bodies that ended after their task timed out.
+    pub abandoned: u64,
     /// Tasks ended.
     pub ended: u64,
     /// Of them, with a value.
@@ -70,6 +107,10 @@ pub struct KeySnapshot {
 impl Stats {
     fn total(&self) -> u64 {
         self.outcomes.iter().sum()
+    }
+
+    fn idle(&self) -> bool {
+        self.pending == 0 && self.running == 0
     }
 
     fn record(
@@ -96,6 +137,9 @@ impl Stats {
         for (mine, theirs) in self.outcomes.iter_mut().zip(other.outcomes) {
             *mine += theirs;
         }
+        self.retries += other.retries;
+        self.abandoned += other.abandoned;
+        self.high_water = self.high_water.max(other.high_water);
         // Latencies of an evicted key are not carried over: "other" keeps the counts
         // exact, and its latencies describe the keys it counted from the start.
     }
@@ -106,6 +150,12 @@ impl Stats {
         let [succeeded, failed, panicked, cancelled, timed_out, rejected] = self.outcomes;
         KeySnapshot {
             key,
+            pending: self.pending,
+            waiting: self.pending.saturating_sub(self.running),
+            running: self.running,
+            high_water: self.high_water,
+            retries: self.retries,
+            abandoned: self.abandoned,
             ended: self.total(),
             succeeded,
             failed,
@@ -119,6 +169,17 @@ impl Stats {
     }
 }
 
+impl Table {
+    /// The entry a task counted in `bucket` falls from. A key with anything pending or
+    /// running is never evicted, so a task counted under its key finds it still there.
+    fn of(&mut self, key: &Arc<str>, bucket: Bucket) -> &mut Stats {
+        match bucket {
+            Bucket::Key => self.keys.entry(key.clone()).or_default(),
+            Bucket::Other => &mut self.other,
+        }
+    }
+}
+
 impl KeyMetrics {
     pub(crate) fn new(max_keys: usize) -> Self {
         KeyMetrics {
@@ -127,35 +188,89 @@ impl KeyMetrics {
         }
     }
 
-    /// A task of `key` ended with `outcome`.
-    pub(crate) fn record(
+    /// A task of `key` was submitted: pending until answered. Returns where it
+    /// was counted, for [`answered`](Self::answered).
+    pub(crate) fn submitted(&self, key: &Arc<str>) -> Bucket {
+        let mut table = lock(&self.table);
+        let (bucket, stats) = self.place(&mut table, key);
+        stats.pending += 1;
+        bucket
+    }
+
+    /// A task of `key`, counted pending in `bucket`, was answered with `outcome`.
+    pub(crate) fn answered(
         &self,
         key: &Arc<str>,
+        bucket: Bucket,
         outcome: Outcome,
-        queue_wait: Option<Duration>,
-        run_time: Option<Duration>,
+        (queue_wait, run_time): (Option<Duration>, Option<Duration>),
     ) {
         let mut table = lock(&self.table);
+        let stats = table.of(key, bucket);
+        stats.pending = stats.pending.saturating_sub(1);
+        stats.record(outcome, queue_wait, run_time);
+    }
+
+    /// A task of `key` refused at submission: submitted and answered at once.
+    pub(crate) fn rejected(&self, key: &Arc<str>) {
+        let bucket = self.submitted(key);
+        self.answered(key, bucket, Outcome::Rejected, (None, None));
+    }
+
+    /// A body of `key` began. Returns where it was counted, for
+    /// [`body_ended`](Self::body_ended).
+    pub(crate) fn body_started(&self, key: &Arc<str>) -> Bucket {
+        let mut table = lock(&self.table);
+        let (bucket, stats) = self.place(&mut table, key);
+        stats.running += 1;
+        stats.high_water = stats.high_water.max(stats.running);
+        bucket
+    }
+
+    /// A body of `key`, counted running in `bucket`, ended.
+    pub(crate) fn body_ended(&self, key: &Arc<str>, bucket: Bucket) {
+        let mut table = lock(&self.table);
+        let stats = table.of(key, bucket);
+        stats.running = stats.running.saturating_sub(1);
+    }
+
+    /// An attempt of a task of `key` failed and is tried again.
+    pub(crate) fn retried(&self, key: &Arc<str>) {
+        self.add(key, |stats| stats.retries += 1);
+    }
+
+    /// A body of `key` ended after its task had been answered (it timed out).
+    pub(crate) fn abandoned(&self, key: &Arc<str>) {
+        self.add(key, |stats| stats.abandoned += 1);
+    }
+
+    /// Adds to a count that only grows: under the key if tracked, else "other".
+    fn add(&self, key: &Arc<str>, add: impl FnOnce(&mut Stats)) {
+        let mut table = lock(&self.table);
+        let bucket = if table.keys.contains_key(key) {
+            Bucket::Key
+        } else {
+            Bucket::Other
+        };
+        add(table.of(key, bucket));
+    }
+
+    /// Where `key`'s rises are counted: its own entry (made, if need be, in place of
+    /// the least-counted idle key), or "other" when every tracked key is busy.
+    fn place<'t>(&self, table: &'t mut Table, key: &Arc<str>) -> (Bucket, &'t mut Stats) {
         if !table.keys.contains_key(key) && table.keys.len() >= self.max_keys {
             let least = table
                 .keys
                 .iter()
+                .filter(|(_, stats)| stats.idle())
                 .min_by_key(|(_, stats)| stats.total())
                 .map(|(key, _)| key.clone());
             match least.and_then(|least| table.keys.remove(&least)) {
                 Some(evicted) => table.other.absorb(evicted),
-                // Tracking no key at all: everything is "other".
-                None => {
-                    table.other.record(outcome, queue_wait, run_time);
-                    return;
-                }
+                None => return (Bucket::Other, &mut table.other),
             }
         }
-        table
-            .keys
-            .entry(key.clone())
-            .or_default()
-            .record(outcome, queue_wait, run_time);
+        (Bucket::Key, table.keys.entry(key.clone()).or_default())
     }
 
     /// The tracked keys, most tasks first, then "other" if it counted anything.
@@ -167,7 +282,7 @@ impl KeyMetrics {
             .map(|(key, stats)| stats.snapshot(Some(key.to_string())))
             .collect();
         keys.sort_by(|a, b| b.ended.cmp(&a.ended).then_with(|| a.key.cmp(&b.key)));
-        if table.other.total() > 0 {
+        if table.other.total() > 0 || !table.other.idle() {
             keys.push(table.other.snapshot(None));
         }
         keys

@@ -69,7 +69,7 @@ impl Route {
         self.counters.submitted();
         self.counters.ended(Outcome::Rejected);
         if let (Some(keys), Some(key)) = (&self.keys, key) {
-            keys.record(key, Outcome::Rejected, None, None);
+            keys.rejected(key);
         }
         if let Some(sink) = &self.records {
             let info = TaskInfo::new(name.cloned(), key.cloned());

@@ -86,3 +86,85 @@ fn a_full_table_keeps_the_busy_keys_and_counts_the_rest_as_other() -> TestResult
         Ok(())
     })
 }
+
+#[test]
+fn pending_running_retries_and_abandoned_per_key() -> TestResult {
+    watchdog("per-key live counts", || {
+        use sluice::retry::{Backoff, Retry};
+        use std::time::Duration;
+        let mgr = ConcurrencyManager::builder().cpu_limit(1).build()?;
+        // One body of tenant-a holds the only CPU slot; two more wait behind it (the
+        // first for the slot, the second for its key's turn).
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let holder = mgr.task("hold").key("tenant-a").run_cpu(move || {
+            started_tx.send(()).ok();
+            blocked.recv().ok();
+        });
+        started.recv()?;
+        let queued: Vec<_> = (0..2)
+            .map(|_| mgr.task("next").key("tenant-a").run_cpu(|| ()))
+            .collect();
+        let a = keys_of(&mgr, RouteKind::Cpu);
+        let a = of(&a, Some("tenant-a"));
+        assert_eq!(
+            (a.pending, a.running, a.waiting, a.high_water),
+            (3, 1, 2, 1)
+        );
+        release.send(())?;
+        holder.wait()?;
+        for handle in queued {
+            handle.wait()?;
+        }
+        let a = keys_of(&mgr, RouteKind::Cpu);
+        let a = of(&a, Some("tenant-a"));
+        assert_eq!((a.pending, a.running, a.waiting, a.ended), (0, 0, 0, 3));
+
+        // A retried io task of tenant-b: two failed attempts tried again.
+        let retry = Retry::builder()
+            .max_attempts(3)
+            .backoff(Backoff::exponential(Duration::from_millis(1)))
+            .no_budget()
+            .build()?;
+        let calls = common::Calls::default();
+        let seen = calls.clone();
+        let flaky = mgr
+            .task("fetch")
+            .key("tenant-b")
+            .retry(retry)
+            .try_run_io(move || {
+                let call = seen.next();
+                async move { if call < 3 { Err("503") } else { Ok(call) } }
+            });
+        assert_eq!(flaky.wait(), Ok(3));
+        let b = keys_of(&mgr, RouteKind::Io);
+        let b = of(&b, Some("tenant-b"));
+        assert_eq!(
+            (b.retries, b.ended, b.succeeded, b.pending, b.running),
+            (2, 1, 1, 0, 0)
+        );
+
+        // A CPU body of tenant-c that outlives its timeout: abandoned when it ends.
+        let (finish, wait) = std::sync::mpsc::channel::<()>();
+        let late = mgr
+            .task("late")
+            .key("tenant-c")
+            .timeout(Duration::from_millis(5))
+            .run_cpu(move || wait.recv().ok());
+        assert_eq!(late.wait(), Err(TaskError::TimedOut));
+        let c = keys_of(&mgr, RouteKind::Cpu);
+        let c = of(&c, Some("tenant-c"));
+        assert_eq!(
+            (c.pending, c.running, c.timed_out),
+            (0, 1, 1),
+            "answered, still running"
+        );
+        finish.send(())?;
+        common::eventually("the late body is counted abandoned", || {
+            let keys = keys_of(&mgr, RouteKind::Cpu);
+            let c = of(&keys, Some("tenant-c"));
+            (c.running, c.abandoned) == (0, 1)
+        });
+        Ok(())
+    })
+}

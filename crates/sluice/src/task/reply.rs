@@ -5,6 +5,7 @@
 
 use super::info::TaskInfo;
 use crate::TaskError;
+use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
 use crate::records::TaskRecord;
@@ -69,6 +70,10 @@ pub(crate) struct Reply<T, E> {
     timed: AtomicBool,
     /// Attempts made, as a retry driver reports them (0: the task's own body).
     attempts: AtomicU32,
+    /// Where its key counted it pending, until it is answered.
+    pending_in: Mutex<Option<Bucket>>,
+    /// Where its key counted its body running, until the body ends.
+    running_in: Mutex<Option<Bucket>>,
 }
 
 impl<T, E> Reply<T, E> {
@@ -86,13 +91,33 @@ impl<T, E> Reply<T, E> {
             info: TaskInfo::new(None, None),
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
+            pending_in: Mutex::new(None),
+            running_in: Mutex::new(None),
         }
     }
 
-    /// The same reply for the task `info` names.
+    /// The same reply for the task `info` names; a task's own reply (not an
+    /// attempt's) counts it pending under its key.
     pub(crate) fn with_info(mut self, info: TaskInfo) -> Self {
         self.info = info;
+        if self.attempt.is_none()
+            && let Some((keys, key)) = self.keyed()
+        {
+            *lock(&self.pending_in) = Some(keys.submitted(key));
+        }
         self
+    }
+
+    /// The route's per-key metrics and this task's key, if both.
+    fn keyed(&self) -> Option<(&KeyMetrics, &Arc<str>)> {
+        Some((self.route.keys.as_ref()?, self.info.key.as_ref()?))
+    }
+
+    /// An attempt failed and will be tried again: counted for the task's key.
+    pub(crate) fn key_retried(&self) {
+        if let Some((keys, key)) = self.keyed() {
+            keys.retried(key);
+        }
     }
 
     /// The span the body runs in (see [`span`](super::info::span)).
@@ -123,6 +148,8 @@ impl<T, E> Reply<T, E> {
             info: TaskInfo::new(None, None),
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
+            pending_in: Mutex::new(None),
+            running_in: Mutex::new(None),
         }
     }
 
@@ -133,6 +160,9 @@ impl<T, E> Reply<T, E> {
         let now = Instant::now();
         self.route.queue_wait.record_duration(now - self.queued);
         *lock(&self.began) = Some(now);
+        if let Some((keys, key)) = self.keyed() {
+            *lock(&self.running_in) = Some(keys.body_started(key));
+        }
     }
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
@@ -159,6 +189,10 @@ impl<T, E> Reply<T, E> {
             && !self.timed.swap(true, Ordering::AcqRel)
         {
             self.route.run_time.record_duration(began.elapsed());
+            // Before the answer, so that a caller that heard sees the body ended.
+            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.running_in)) {
+                keys.body_ended(key, bucket);
+            }
         }
         let sent = self.send(outcome, answer, |route, attempt| {
             if attempt {
@@ -169,6 +203,9 @@ impl<T, E> Reply<T, E> {
         });
         if !sent && self.early.load(Ordering::Acquire) {
             self.route.counters.abandoned();
+            if let Some((keys, key)) = self.keyed() {
+                keys.abandoned(key);
+            }
         }
         sent
     }
@@ -267,9 +304,8 @@ impl<T, E> Reply<T, E> {
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
         if let To::Caller(_) = &to {
-            if let (Some(keys), Some(key)) = (&self.route.keys, &self.info.key) {
-                let (queue_wait, run_time) = self.times();
-                keys.record(key, outcome, queue_wait, run_time);
+            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.pending_in)) {
+                keys.answered(key, bucket, outcome, self.times());
             }
             if let Some(sink) = &self.route.records {
                 sink(&self.record(outcome));

@@ -473,6 +473,7 @@ where
         };
         drop(state);
         self.reply.route.counters.retried();
+        self.reply.key_retried();
         tracing::debug!(
             task = self.plan.name.as_deref(),
             attempt,
