@@ -6,9 +6,10 @@
 //! Names, all prefixed `sluice_`; labels in braces:
 //! - counters `tasks_total{route,outcome}`, `tasks_submitted_total{route}`,
 //!   `retries_total{route}`, `abandoned_total{route}`,
-//!   `key_tasks_total{route,key,outcome}` (`key="other"` for untracked keys),
 //!   `breaker_transitions_total{breaker}`, `breaker_rejections_total{breaker}`;
-//! - gauges `in_flight{route}`, `high_water{route}`, `queued{route}`, `limit{route}`,
+//! - gauges `key_tasks{route,key,outcome}` (`key="other"` for untracked keys; a
+//!   gauge, since an evicted key's series stops where it was while its counts move to
+//!   "other": sum a single scrape's series, not a key's history), `in_flight{route}`, `high_water{route}`, `queued{route}`, `limit{route}`,
 //!   `queue_wait_seconds{route,quantile}` and `run_time_seconds{route,quantile}`
 //!   (quantile `0.5`, `0.9`, `0.99`, `1`), `breaker_state{breaker}` (0 closed, 1 half
 //!   open, 2 open), `throttle_factor{route}`, `throttle_reason{route,reason}` (1 for the
@@ -77,8 +78,10 @@ pub(crate) fn publish(snapshot: &Snapshot) {
                 ("rejected", key.rejected),
             ];
             for (outcome, n) in per_key {
-                counter!("sluice_key_tasks_total", "route" => name.clone(), "key" => label.clone(), "outcome" => outcome)
-                    .absolute(n);
+                // A gauge: a key can leave the table (its counts move to "other"), so
+                // its figure may fall, which a counter must never do.
+                gauge!("sluice_key_tasks", "route" => name.clone(), "key" => label.clone(), "outcome" => outcome)
+                    .set(n as f64);
             }
         }
     }

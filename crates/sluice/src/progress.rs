@@ -18,8 +18,10 @@ type Observer = Box<dyn Fn(&ProgressSnapshot) + Send + Sync>;
 ///
 /// The map counts an item done when its result is in (a CPU map counts a unit of
 /// items at a time); the observer sees `done` only grow, every item counted exactly
-/// once, and a last call with `finished` set when the map ends, just before its caller
-/// hears (so a caller that has its answer sees the progress finished).
+/// once, and a last call with `finished` set when the map ends. A map that ends by
+/// itself (all items done, or its function panicked, or it was cancelled) makes that
+/// call just before its caller hears; a map answered from outside — at its timeout or
+/// deadline — makes it when its units have stopped, which may be just after.
 ///
 /// # Examples
 ///

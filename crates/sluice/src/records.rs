@@ -5,6 +5,7 @@
 
 use crate::RouteKind;
 use sluice_core::Outcome;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,13 +26,26 @@ pub struct TaskRecord {
     pub route: RouteKind,
     /// Attempts made: 1 unless retried, 0 if it never started.
     pub attempts: u32,
-    /// From submission to the start of its body; `None` if it never started (or, for a
-    /// retried task, which has many, always).
+    /// From submission to the start of its body; `None` if it never started, and for
+    /// a task run as attempts (a retried task, a task with a `deadline`, a map
+    /// submitted through `mgr.task(..)`), whose bodies are its attempts'.
     pub queue_wait: Option<Duration>,
-    /// From the start of its body to its answer; `None` as for `queue_wait`.
+    /// From the start of its body to its answer (for a task answered at its timeout,
+    /// to that answer); `None` as for `queue_wait`.
     pub run_time: Option<Duration>,
     /// From submission to its answer.
     pub total: Duration,
     /// How it ended.
     pub outcome: Outcome,
+}
+
+/// Hands `record` to `sink`. A sink that panics costs that record, logged, and nothing
+/// else: it runs where tasks end, on pool and timer threads that must carry on.
+pub(crate) fn deliver(sink: &RecordSink, record: &TaskRecord) {
+    if catch_unwind(AssertUnwindSafe(|| sink(record))).is_err() {
+        tracing::error!(
+            task = record.id,
+            "sluice: the task record sink panicked; record dropped"
+        );
+    }
 }

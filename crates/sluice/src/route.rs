@@ -1,7 +1,7 @@
 //! A route: one backend with its admission gate and its counters.
 
 use crate::keys::KeyMetrics;
-use crate::records::{RecordSink, TaskRecord};
+use crate::records::{RecordSink, TaskRecord, deliver};
 use crate::task::TaskInfo;
 use serde::Serialize;
 use sluice_core::{Counters, Gate, Histogram, Outcome};
@@ -73,17 +73,20 @@ impl Route {
         }
         if let Some(sink) = &self.records {
             let info = TaskInfo::new(name.cloned(), key.cloned());
-            sink(&TaskRecord {
-                id: info.id,
-                name: info.name,
-                key: info.key,
-                route: self.kind.clone(),
-                attempts: 0,
-                queue_wait: None,
-                run_time: None,
-                total: Duration::ZERO,
-                outcome: Outcome::Rejected,
-            });
+            deliver(
+                sink,
+                &TaskRecord {
+                    id: info.id,
+                    name: info.name,
+                    key: info.key,
+                    route: self.kind.clone(),
+                    attempts: 0,
+                    queue_wait: None,
+                    run_time: None,
+                    total: Duration::ZERO,
+                    outcome: Outcome::Rejected,
+                },
+            );
         }
     }
 

@@ -64,8 +64,9 @@ pub struct RouteSnapshot {
     pub queued: usize,
     /// Its outcome counters.
     pub counters: Counts,
-    /// Time from submission to the start of each body (a retried task's attempts
-    /// each count; a keyed task's wait for its key is included).
+    /// Time from submission to the start of each body: a plain task's (a keyed task's
+    /// wait for its key included), or each attempt's from its launch for a task run as
+    /// attempts (retries, a `deadline`, a map through `mgr.task(..)`).
     pub queue_wait: Latency,
     /// Time each body ran (a timed-out body counts when it really ends).
     pub run_time: Latency,

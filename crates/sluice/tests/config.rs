@@ -60,6 +60,10 @@ fn the_documented_example_builds_a_manager() -> TestResult {
     assert_eq!(config.cpu.workers, Some(4));
     assert_eq!(config.defaults.retry.max_attempts, 4);
     assert!(config.breakers["tenant-db"].per_key);
+    assert_eq!(
+        config.breakers["tenant-db"].consecutive_failures, 0,
+        "rate only"
+    );
     let mgr = config.builder()?.build()?;
     let snapshot = mgr.snapshot();
     assert_eq!(snapshot.route(&RouteKind::Cpu).map(|r| r.limit), Some(8));
@@ -169,7 +173,7 @@ fn values_out_of_range_name_key_value_and_range() {
         ),
         (
             "[breakers.api]\nconsecutive_failures = 0",
-            "breakers.api.consecutive_failures = 0",
+            "breakers.api.consecutive_failures = 0: set it above 0, or set failure_rate",
         ),
         (
             "[breakers.api]\nfailure_rate = 2.0",

@@ -120,3 +120,29 @@ fn every_task_leaves_one_record_of_how_it_went() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_sink_that_panics_costs_its_records_and_nothing_else() -> TestResult {
+    watchdog("panicking sink", || {
+        let mgr = ConcurrencyManager::builder()
+            .task_records(|_| panic!("the database is down"))
+            .build()?;
+        // Keyed tasks still pass the key's turn on; timeouts still fire afterwards.
+        for i in 0..3 {
+            assert_eq!(mgr.task("t").key("k").run_cpu(move || i).wait()?, i);
+        }
+        for _ in 0..2 {
+            let slow = mgr
+                .task("slow")
+                .timeout(Duration::from_millis(5))
+                .run_cpu(|| while !sluice::is_cancelled() {});
+            assert_eq!(slow.wait(), Err(TaskError::TimedOut));
+        }
+        let total = mgr.snapshot().total();
+        assert_eq!(
+            (total.submitted, total.succeeded, total.timed_out),
+            (5, 3, 2)
+        );
+        Ok(())
+    })
+}

@@ -137,9 +137,10 @@ fn retry(config: &Config) -> Result<Retry, ConfigError> {
     if let Some(limit) = r.max_elapsed {
         retry = retry.max_elapsed(limit);
     }
-    retry = match r.budget_ratio {
-        Some(ratio) => retry.budget(BudgetConfig::new().ratio(ratio)),
-        None => retry.no_budget(),
+    retry = if r.budget {
+        retry.budget(BudgetConfig::new().ratio(r.budget_ratio))
+    } else {
+        retry.no_budget()
     };
     retry.build().map_err(|error| {
         let message = error.to_string().replace("retry_budget.", "retry.budget_");
@@ -151,8 +152,9 @@ fn breaker(name: &str, section: &super::BreakerSection) -> Result<BreakerConfig,
     let mut config = BreakerConfig::builder()
         .recovery(section.recovery)
         .half_open_probes(section.half_open_probes);
-    if let Some(count) = section.consecutive_failures {
-        config = config.consecutive_failures(count);
+    // 0 is "unset": the file has no null, and the builder refuses 0 anyway.
+    if section.consecutive_failures > 0 {
+        config = config.consecutive_failures(section.consecutive_failures);
     }
     if let Some(rate) = section.failure_rate {
         config = config.failure_rate(rate, section.failure_window, section.failure_min_calls);
@@ -175,8 +177,9 @@ fn breaker(name: &str, section: &super::BreakerSection) -> Result<BreakerConfig,
         },
         _ => ConfigError::Invalid {
             key: format!("breakers.{name}.consecutive_failures"),
-            value: "unset".to_owned(),
-            allowed: "set it or failure_rate: nothing else can open the breaker".to_owned(),
+            value: "0".to_owned(),
+            allowed: "set it above 0, or set failure_rate: nothing else can open the breaker"
+                .to_owned(),
         },
     })
 }

@@ -97,8 +97,10 @@ pub struct RetrySection {
     /// No retry starts later than this after the first attempt; unset: no limit.
     #[serde(with = "humantime_serde")]
     pub max_elapsed: Option<Duration>,
-    /// Retries may add at most this share of a task name's calls; unset: no budget.
-    pub budget_ratio: Option<f64>,
+    /// Whether retries of a task name are limited by a budget.
+    pub budget: bool,
+    /// With a budget, retries may add at most this share of a task name's calls.
+    pub budget_ratio: f64,
 }
 
 impl Default for RetrySection {
@@ -109,7 +111,8 @@ impl Default for RetrySection {
             max_backoff: Duration::from_secs(10),
             jitter: JitterName::Full,
             max_elapsed: None,
-            budget_ratio: Some(0.2),
+            budget: true,
+            budget_ratio: 0.2,
         }
     }
 }
@@ -165,8 +168,9 @@ pub enum KeyOrderName {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BreakerSection {
-    /// Opens after this many failures in a row.
-    pub consecutive_failures: Option<u32>,
+    /// Opens after this many failures in a row; 0: never on a run of failures (set
+    /// `failure_rate` then).
+    pub consecutive_failures: u32,
     /// Opens when this share of the window's calls failed (with `failure_window`).
     pub failure_rate: Option<f64>,
     /// Calls in the failure-rate window.
@@ -188,7 +192,7 @@ pub struct BreakerSection {
 impl Default for BreakerSection {
     fn default() -> Self {
         BreakerSection {
-            consecutive_failures: Some(5),
+            consecutive_failures: 5,
             failure_rate: None,
             failure_window: 100,
             failure_min_calls: 20,

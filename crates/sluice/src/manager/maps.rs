@@ -114,7 +114,7 @@ impl ConcurrencyManager {
         O: Send + 'static,
     {
         let inner = &self.inner;
-        self.refuse(&inner.io)
+        self.refuse(&inner.io, None, None)
             .unwrap_or_else(|| submit_io_map(&inner.io_side, items.into_iter(), f))
     }
 
@@ -126,7 +126,7 @@ impl ConcurrencyManager {
         F: Fn(It::Item) -> O + Send + Sync + 'static,
         O: Send + 'static,
     {
-        self.refuse(route).unwrap_or_else(|| {
+        self.refuse(route, None, None).unwrap_or_else(|| {
             submit_pull_map(route, &self.inner.scope, Priority::Normal, items, f)
         })
     }

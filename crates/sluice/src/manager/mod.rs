@@ -171,12 +171,18 @@ impl ConcurrencyManager {
         &self.inner
     }
 
-    /// Refuses work once shutdown has begun: the task is counted as rejected.
-    fn refuse<T, E>(&self, route: &Route) -> Option<TaskHandle<T, E>> {
+    /// Refuses work once shutdown has begun: the task (named `name`, keyed by `key`)
+    /// is counted as rejected.
+    fn refuse<T, E>(
+        &self,
+        route: &Route,
+        name: Option<&Arc<str>>,
+        key: Option<&Arc<str>>,
+    ) -> Option<TaskHandle<T, E>> {
         if !self.inner.closed.load(Ordering::Acquire) {
             return None;
         }
-        route.reject(None, None);
+        route.reject(name, key);
         Some(TaskHandle::answered(TaskError::ShuttingDown))
     }
 

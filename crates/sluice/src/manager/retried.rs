@@ -329,7 +329,10 @@ impl<R> TaskBuilder<'_, R> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        if let Some(refused) = self.mgr.refuse(route) {
+        if let Some(refused) =
+            self.mgr
+                .refuse(route, self.policy.name.as_ref(), self.policy.key.as_ref())
+        {
             return refused;
         }
         if let Some(unknown) = self.unknown_breaker() {

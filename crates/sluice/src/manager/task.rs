@@ -405,7 +405,10 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             return self.drive_closure(route, None, Transient, move || take(&work));
         }
         let inner = self.mgr.inner();
-        if let Some(refused) = self.mgr.refuse(route) {
+        if let Some(refused) =
+            self.mgr
+                .refuse(route, self.policy.name.as_ref(), self.policy.key.as_ref())
+        {
             return refused;
         }
         let dependency = match self.dependency() {
@@ -510,7 +513,11 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             return self.drive_future(None, Transient, move || take(&future));
         }
         let inner = self.mgr.inner();
-        if let Some(refused) = self.mgr.refuse(&inner.io) {
+        if let Some(refused) = self.mgr.refuse(
+            &inner.io,
+            self.policy.name.as_ref(),
+            self.policy.key.as_ref(),
+        ) {
             return refused;
         }
         let dependency = match self.dependency() {

@@ -228,6 +228,9 @@ impl<O> Drop for SettleOnDrop<O> {
             map.reply
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
+        if let Some(progress) = &map.progress {
+            progress.finish();
+        }
         // However the driver ended, no item runs any more.
         map.reply.body_ended();
     }

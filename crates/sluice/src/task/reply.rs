@@ -8,7 +8,7 @@ use crate::TaskError;
 use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
-use crate::records::TaskRecord;
+use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
 use sluice_core::{Completer, Outcome};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -308,7 +308,7 @@ impl<T, E> Reply<T, E> {
                 keys.answered(key, bucket, outcome, self.times());
             }
             if let Some(sink) = &self.route.records {
-                sink(&self.record(outcome));
+                deliver(sink, &self.record(outcome));
             }
         }
         if let Some((guard, admitted)) = self.guard.as_ref().and_then(take) {

@@ -292,10 +292,6 @@ where
     /// Answers the map from what it has: called once nobody is mapping a unit, so its
     /// body has ended with the answer.
     fn finish(&self, source: MutexGuard<'_, Source<It>>) -> bool {
-        // Before the answer, so that a caller that heard sees the progress finished.
-        if let Some((progress, _)) = &self.progress {
-            progress.finish();
-        }
         let answered = self.answer(source);
         self.reply.body_ended();
         answered
@@ -303,33 +299,49 @@ where
 
     fn answer(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
         if !source.started {
+            drop(source);
+            self.progress_done();
             return self.reply.cancelled_unstarted();
         }
-        if let Some(message) = source.panic.take() {
-            return self
-                .reply
-                .finished(Outcome::Panicked, Err(TaskError::Panicked(message)));
-        }
-        if !source.exhausted {
-            return self
-                .reply
-                .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
-        }
-        drop(source);
-        let out = match self.slots_lock().take() {
-            Some(slots) => match slots.into_vec() {
-                Ok(out) => out,
-                // Every unit has ended (none is active), so every claim has too.
-                Err(_) => {
-                    let message = "internal error: a map unit's claim outlived it".to_owned();
-                    return self
-                        .reply
-                        .finished(Outcome::Panicked, Err(TaskError::Panicked(message)));
-                }
-            },
-            None => std::mem::take(&mut lock(&self.output).out),
+        let ended = if let Some(message) = source.panic.take() {
+            Err((Outcome::Panicked, message))
+        } else if !source.exhausted {
+            Err((Outcome::Cancelled, String::new()))
+        } else {
+            Ok(())
         };
-        self.reply.finished(Outcome::Succeeded, Ok(out))
+        // The lock is let go before the observer runs: it may cancel this very map.
+        drop(source);
+        let (outcome, answer) = match ended {
+            Err((Outcome::Panicked, message)) => {
+                (Outcome::Panicked, Err(TaskError::Panicked(message)))
+            }
+            Err(_) => (Outcome::Cancelled, Err(TaskError::Cancelled)),
+            Ok(()) => match self.slots_lock().take() {
+                Some(slots) => match slots.into_vec() {
+                    Ok(out) => (Outcome::Succeeded, Ok(out)),
+                    // Every unit has ended (none is active), so every claim has too.
+                    Err(_) => {
+                        let message = "internal error: a map unit's claim outlived it".to_owned();
+                        (Outcome::Panicked, Err(TaskError::Panicked(message)))
+                    }
+                },
+                None => (
+                    Outcome::Succeeded,
+                    Ok(std::mem::take(&mut lock(&self.output).out)),
+                ),
+            },
+        };
+        // Before the answer, so that a caller that heard sees the progress finished.
+        self.progress_done();
+        self.reply.finished(outcome, answer)
+    }
+
+    /// Tells the progress, if any, that the map has ended.
+    fn progress_done(&self) {
+        if let Some((progress, _)) = &self.progress {
+            progress.finish();
+        }
     }
 
     /// A puller ran out or was dropped unrun. If it was the last and the map has not
