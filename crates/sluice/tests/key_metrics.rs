@@ -90,7 +90,6 @@ fn a_full_table_keeps_the_busy_keys_and_counts_the_rest_as_other() -> TestResult
 #[test]
 fn pending_running_retries_and_abandoned_per_key() -> TestResult {
     watchdog("per-key live counts", || {
-        use sluice::retry::{Backoff, Retry};
         use std::time::Duration;
         let mgr = ConcurrencyManager::builder().cpu_limit(1).build()?;
         // One body of tenant-a holds the only CPU slot; two more wait behind it (the
@@ -121,11 +120,7 @@ fn pending_running_retries_and_abandoned_per_key() -> TestResult {
         assert_eq!((a.pending, a.running, a.waiting, a.ended), (0, 0, 0, 3));
 
         // A retried io task of tenant-b: two failed attempts tried again.
-        let retry = Retry::builder()
-            .max_attempts(3)
-            .backoff(Backoff::exponential(Duration::from_millis(1)))
-            .no_budget()
-            .build()?;
+        let retry = common::quick_retry(3)?;
         let calls = common::Calls::default();
         let seen = calls.clone();
         let flaky = mgr

@@ -4,7 +4,6 @@
 mod common;
 
 use common::{TestResult, watchdog};
-use sluice::retry::{Backoff, Retry};
 use sluice::throttle::ThrottleConfig;
 use sluice::{ConcurrencyManager, RouteKind};
 use std::time::Duration;
@@ -58,11 +57,7 @@ fn a_queue_of_sleeps_shows_in_queue_wait_and_run_time() -> TestResult {
 fn each_attempt_and_each_map_counts_once() -> TestResult {
     watchdog("attempts and maps", || {
         let mgr = ConcurrencyManager::builder().build()?;
-        let retry = Retry::builder()
-            .max_attempts(3)
-            .backoff(Backoff::exponential(Duration::from_millis(1)))
-            .no_budget()
-            .build()?;
+        let retry = common::quick_retry(3)?;
         let calls = common::Calls::default();
         let seen = calls.clone();
         let flaky = mgr.task("flaky").retry(retry).try_run_io(move || {

@@ -4,7 +4,6 @@
 mod common;
 
 use common::{TestResult, watchdog};
-use sluice::retry::{Backoff, Retry};
 use sluice::{BreakerConfig, ConcurrencyManager, Outcome, RouteKind, TaskError, TaskRecord};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,11 +48,7 @@ fn every_task_leaves_one_record_of_how_it_went() -> TestResult {
             .timeout(Duration::from_millis(5))
             .run_io(std::future::pending::<()>());
         assert_eq!(slow.wait(), Err(TaskError::TimedOut));
-        let retry = Retry::builder()
-            .max_attempts(3)
-            .backoff(Backoff::exponential(Duration::from_millis(1)))
-            .no_budget()
-            .build()?;
+        let retry = common::quick_retry(3)?;
         let calls = common::Calls::default();
         let seen = calls.clone();
         let retried = mgr.task("retried").retry(retry).try_run_io(move || {

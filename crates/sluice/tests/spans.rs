@@ -6,7 +6,6 @@
 mod common;
 
 use common::{TestResult, watchdog};
-use sluice::retry::{Backoff, Retry};
 use sluice::{ConcurrencyManager, TaskError};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -69,11 +68,7 @@ fn task_spans_carry_id_name_route_key_attempt_and_thread() -> TestResult {
     watchdog("spans", move || {
         let mgr = ConcurrencyManager::builder().build()?;
         mgr.task("parse").key("file-7").run_cpu(|| 1).wait()?;
-        let retry = Retry::builder()
-            .max_attempts(2)
-            .backoff(Backoff::exponential(Duration::from_millis(1)))
-            .no_budget()
-            .build()?;
+        let retry = common::quick_retry(2)?;
         let calls = common::Calls::default();
         let seen = calls.clone();
         let fetched = mgr.task("fetch").retry(retry).try_run_io(move || {

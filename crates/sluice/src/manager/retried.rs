@@ -260,9 +260,9 @@ impl<R> TaskBuilder<'_, R> {
                 guard,
                 priority,
                 dependency: dependency.clone(),
-                info: attempt_info.clone(),
             };
-            let reply = Reply::to_driver(attempt_route.clone(), sink, attempt);
+            let reply =
+                Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
             Some(launch_closure(setup, reply, work))
         });
         self.drive(route, retry, classify, launch, (None, info))
@@ -299,8 +299,7 @@ impl<R> TaskBuilder<'_, R> {
         let attempt_info = info.clone();
         let launch: Launch<T, E> = Box::new(move |sink, attempt| {
             let (guard, future) = guards.prepare(&sink, attempt, &make)?;
-            let reply =
-                Reply::to_driver(io.route.clone(), sink, attempt).with_info(attempt_info.clone());
+            let reply = Reply::to_driver(io.route.clone(), sink, attempt, attempt_info.clone());
             let dependency = dependency.clone();
             Some(launch_future(
                 &io,
@@ -364,7 +363,7 @@ impl<R> TaskBuilder<'_, R> {
         let (state, keys) = self.keyed(inner).unzip();
         let driver = Driver::new(
             inner.scope.token(),
-            Reply::new(route.clone(), completer).with_info(info),
+            Reply::new(route.clone(), completer, info),
             launch,
             classify,
             plan,

@@ -426,9 +426,8 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             guard,
             priority: self.policy.priority,
             dependency,
-            info: self.task_info(),
         };
-        submit_closure(setup, self.keyed(inner), work)
+        submit_closure(setup, self.task_info(), self.keyed(inner), work)
     }
 
     /// As [`ConcurrencyManager::run_cpu`], with this task's policies.

@@ -107,9 +107,8 @@ impl TaskBuilder<'_, NoRetry> {
         let attempt_info = info.clone();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
-            let reply = Reply::to_driver(io.route.clone(), sink, attempt)
-                .guarded(guard)
-                .with_info(attempt_info.clone());
+            let reply = Reply::to_driver(io.route.clone(), sink, attempt, attempt_info.clone())
+                .guarded(guard);
             Some(start_io_map(
                 &io,
                 reply,
@@ -144,9 +143,8 @@ impl TaskBuilder<'_, NoRetry> {
         let attempt_info = info.clone();
         let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
-            let reply = Reply::to_driver(map_route.clone(), sink, attempt)
-                .guarded(guard)
-                .with_info(attempt_info.clone());
+            let reply = Reply::to_driver(map_route.clone(), sink, attempt, attempt_info.clone())
+                .guarded(guard);
             let placed = (priority, progress.clone());
             Some(start_pull_map(&map_route, &scope, placed, reply, items, f))
         });

@@ -1,7 +1,7 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
 use crate::policy::limit::Dependency;
-use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, panic_message};
+use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
 use crate::{Progress, TaskError};
 use sluice_core::{CancelOutcome, CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
@@ -38,7 +38,7 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     io.route.counters.submitted();
-    let reply = Reply::new(io.route.clone(), completer);
+    let reply = Reply::new(io.route.clone(), completer, TaskInfo::new(None, None));
     let map = start_io_map(io, reply, (None, None), items, f);
     TaskHandle::new(completion, Some(map))
 }
@@ -158,8 +158,9 @@ where
             let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
             let output = framed.await;
             if let (Some((dependency, permit)), Some(began)) = (call, began) {
-                dependency.end_call(began, Some(output.is_err()));
-                dependency.sync_limit();
+                if dependency.end_call(began, Some(output.is_err())) {
+                    dependency.sync_limit();
+                }
                 drop(permit);
             }
             output

@@ -50,14 +50,13 @@ pub(crate) struct ClosureSetup<'a> {
     pub(crate) priority: Priority,
     /// The dependency whose adaptive limit it waits for.
     pub(crate) dependency: Option<Arc<Dependency>>,
-    /// Who it is, for its span.
-    pub(crate) info: TaskInfo,
 }
 
 /// Submits `work` to `route`: it waits for its key's turn if it has a key, then at the
 /// route's gate, then runs on its backend.
 pub(crate) fn submit_closure<F, T, E>(
     setup: ClosureSetup<'_>,
+    info: TaskInfo,
     keyed: Option<(KeyState, &Arc<Keys>)>,
     work: F,
 ) -> TaskHandle<T, E>
@@ -68,7 +67,7 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
-    let reply = Reply::new(setup.route.clone(), completer);
+    let reply = Reply::new(setup.route.clone(), completer, info);
     let task = closure_task(setup, reply, state, work);
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
@@ -101,7 +100,7 @@ fn closure_task<F, T, E>(
     Arc::new(ClosureTask {
         token: setup.scope.token(),
         work: Mutex::new(Some(work)),
-        reply: Arc::new(reply.with_info(setup.info)),
+        reply: Arc::new(reply),
         deadline: setup.deadline,
         guard: Mutex::new(setup.guard),
         keyed,

@@ -76,7 +76,7 @@ where
     let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
-    let reply = Reply::new(io.route.clone(), completer).with_info(info);
+    let reply = Reply::new(io.route.clone(), completer, info);
     let task = future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);

@@ -77,35 +77,50 @@ pub(crate) struct Reply<T, E> {
 }
 
 impl<T, E> Reply<T, E> {
-    /// A reply to the caller.
-    pub(crate) fn new(route: Arc<Route>, completer: Answer<T, E>) -> Self {
+    /// A reply to the caller of the task `info` names, which its key (if any) counts
+    /// pending until the answer.
+    pub(crate) fn new(route: Arc<Route>, completer: Answer<T, E>, info: TaskInfo) -> Self {
+        let reply = Self::with(route, To::Caller(completer), None, info);
+        if let Some((keys, key)) = reply.keyed() {
+            *lock(&reply.pending_in) = Some(keys.submitted(key));
+        }
+        reply
+    }
+
+    /// A reply to a retry driver, for its attempt `number` of the task `info` names.
+    /// Its outcome is not counted (the driver counts the task's once); its body's time
+    /// in flight is.
+    pub(crate) fn to_driver(
+        route: Arc<Route>,
+        driver: Arc<dyn AttemptSink<T, E>>,
+        number: u32,
+        info: TaskInfo,
+    ) -> Self {
+        let to = To::Driver(driver.clone(), number);
+        Self::with(route, to, Some(AttemptOf { driver, number }), info)
+    }
+
+    fn with(
+        route: Arc<Route>,
+        to: To<T, E>,
+        attempt: Option<AttemptOf<T, E>>,
+        info: TaskInfo,
+    ) -> Self {
         Reply {
             route,
-            to: Mutex::new(Some(To::Caller(completer))),
+            to: Mutex::new(Some(to)),
             early: AtomicBool::new(false),
-            attempt: None,
+            attempt,
             body_ended: AtomicBool::new(false),
             guard: None,
             queued: Instant::now(),
             began: Mutex::new(None),
-            info: TaskInfo::new(None, None),
+            info,
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             pending_in: Mutex::new(None),
             running_in: Mutex::new(None),
         }
-    }
-
-    /// The same reply for the task `info` names; a task's own reply (not an
-    /// attempt's) counts it pending under its key.
-    pub(crate) fn with_info(mut self, info: TaskInfo) -> Self {
-        self.info = info;
-        if self.attempt.is_none()
-            && let Some((keys, key)) = self.keyed()
-        {
-            *lock(&self.pending_in) = Some(keys.submitted(key));
-        }
-        self
     }
 
     /// The route's per-key metrics and this task's key, if both.
@@ -127,30 +142,6 @@ impl<T, E> Reply<T, E> {
             &self.route.kind,
             self.attempt.as_ref().map(|a| a.number),
         )
-    }
-
-    /// A reply to a retry driver, for its attempt `number`. Its outcome is not counted
-    /// (the driver counts the task's once); its body's time in flight is.
-    pub(crate) fn to_driver(
-        route: Arc<Route>,
-        driver: Arc<dyn AttemptSink<T, E>>,
-        number: u32,
-    ) -> Self {
-        Reply {
-            route,
-            to: Mutex::new(Some(To::Driver(driver.clone(), number))),
-            early: AtomicBool::new(false),
-            attempt: Some(AttemptOf { driver, number }),
-            body_ended: AtomicBool::new(false),
-            guard: None,
-            queued: Instant::now(),
-            began: Mutex::new(None),
-            info: TaskInfo::new(None, None),
-            timed: AtomicBool::new(false),
-            attempts: AtomicU32::new(0),
-            pending_in: Mutex::new(None),
-            running_in: Mutex::new(None),
-        }
     }
 
     /// The body begins: counted as started, and the time since submission recorded as

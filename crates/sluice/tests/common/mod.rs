@@ -211,3 +211,15 @@ impl Calls {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// A retry policy of `attempts` in all, from 1 ms apart, without a budget: for tests
+/// that need a task retried, not a particular backoff.
+pub fn quick_retry(attempts: u32) -> Result<sluice::retry::Retry, sluice::retry::RetryConfigError> {
+    sluice::retry::Retry::builder()
+        .max_attempts(attempts)
+        .backoff(sluice::retry::Backoff::exponential(Duration::from_millis(
+            1,
+        )))
+        .no_budget()
+        .build()
+}

@@ -8,7 +8,9 @@ mod puller;
 
 use crate::lock::lock;
 use crate::route::Route;
-use crate::task::{Control, Reply, Slot, TaskHandle, panic_message, run_as_task, run_polled};
+use crate::task::{
+    Control, Reply, Slot, TaskHandle, TaskInfo, panic_message, run_as_task, run_polled,
+};
 use crate::{Progress, TaskError};
 use output::{Output, Placed};
 use puller::{Puller, PullerGone};
@@ -87,7 +89,7 @@ where
         route,
         scope,
         (priority, None),
-        Reply::new(route.clone(), completer),
+        Reply::new(route.clone(), completer, TaskInfo::new(None, None)),
         items,
         f,
     );

@@ -7,7 +7,7 @@ use crate::lock::{lock, take};
 use serde::Serialize;
 use sluice_core::{Gate, Outcome, Permit};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -125,14 +125,15 @@ impl Dependency {
     }
 
     /// A call that began at `began` ended; `dropped` if it failed or timed out, `None`
-    /// if it was cancelled (not measured). Moves the estimate; the gate follows in
-    /// [`sync_limit`](Self::sync_limit), which the caller runs once it has answered.
-    pub(crate) fn end_call(&self, (began, epoch): (Instant, u64), dropped: Option<bool>) {
+    /// if it was cancelled (not measured). Moves the estimate; true if that moved the
+    /// limit, which the gate then follows in [`sync_limit`](Self::sync_limit), run by
+    /// the caller once it has answered.
+    pub(crate) fn end_call(&self, (began, epoch): (Instant, u64), dropped: Option<bool>) -> bool {
         // Calls running, this one included: not the permits held, which also count
         // calls queued behind a throttled route and would read as an idle service.
         let running = self.running.fetch_sub(1, Ordering::AcqRel);
         let Some(dropped) = dropped else {
-            return;
+            return false;
         };
         let rtt = began.elapsed();
         self.samples.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +149,7 @@ impl Dependency {
         if after != before {
             tracing::debug!(dependency = %self.name, from = before, to = after, "sluice: dependency limit moved");
         }
+        after != before
     }
 
     /// Gives the gate the estimate's limit. Outside the estimate's lock and after the
@@ -197,6 +199,9 @@ pub(crate) struct DependencyCall {
     permit: Mutex<Slot>,
     /// When the body began, and the dependency's epoch then, once it has.
     began: Mutex<Option<(Instant, u64)>>,
+    /// Set when this call's end moved the limit: its release hands the gate the new
+    /// one (a call that moved nothing leaves the gate alone).
+    moved: AtomicBool,
 }
 
 /// Where a call's permit is.
@@ -215,6 +220,7 @@ impl DependencyCall {
             dependency,
             permit: Mutex::new(Slot::Waiting),
             began: Mutex::new(None),
+            moved: AtomicBool::new(false),
         }
     }
 
@@ -250,7 +256,9 @@ impl DependencyCall {
                 Outcome::Failed | Outcome::Panicked | Outcome::TimedOut => Some(true),
                 Outcome::Cancelled | Outcome::Rejected => None,
             };
-            self.dependency.end_call(began, dropped);
+            if self.dependency.end_call(began, dropped) {
+                self.moved.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -259,7 +267,9 @@ impl DependencyCall {
     pub(crate) fn release(&self) {
         let slot = std::mem::replace(&mut *lock(&self.permit), Slot::Released);
         if let Slot::Held(permit) = slot {
-            self.dependency.sync_limit();
+            if self.moved.load(Ordering::Acquire) {
+                self.dependency.sync_limit();
+            }
             drop(permit);
         }
     }
