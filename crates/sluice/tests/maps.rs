@@ -308,3 +308,41 @@ fn a_map_counts_as_one_task() -> TestResult {
         Ok(())
     })
 }
+
+/// Two pullers running out of input at the same moment both tried to end the map; the
+/// second found the output taken and answered an empty `Vec` (found by `cargo xtask
+/// stress`). Small maps from several callers at once, on pools busier than the cores,
+/// make two pullers finish together often.
+#[test]
+fn small_maps_finishing_on_two_pullers_at_once_keep_every_result() -> TestResult {
+    watchdog("small maps", || -> TestResult {
+        let mgr = manager()?;
+        std::thread::scope(|s| -> TestResult {
+            let callers: Vec<_> = (0..4u64)
+                .map(|caller| {
+                    let mgr = mgr.clone();
+                    s.spawn(move || -> Result<(), String> {
+                        for round in 0..2_000u64 {
+                            let n = 1 + (caller * 7 + round) % 40;
+                            let out = if round % 2 == 0 {
+                                mgr.map_chunks(0..n, work).wait()
+                            } else {
+                                mgr.map_cpu(0..n, work).wait()
+                            }
+                            .map_err(|e| e.to_string())?;
+                            let expected: Vec<u64> = (0..n).map(work).collect();
+                            if out != expected {
+                                return Err(format!("a map of {n} items answered {out:?}"));
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for caller in callers {
+                caller.join().map_err(|_| "a caller panicked")??;
+            }
+            Ok(())
+        })
+    })
+}

@@ -67,6 +67,10 @@ struct Source<It> {
     started: bool,
     /// The first panic of `f`, which ends the map.
     panic: Option<String>,
+    /// The map is being answered. Set under the lock by the one puller (or canceller)
+    /// that ends it: the answer itself is built after the lock is let go, and a second
+    /// ender would find the output already taken and answer an empty `Vec`.
+    ending: bool,
 }
 
 /// Submits a map of `f` over `items` on `route`, its pullers queued at `priority`.
@@ -135,6 +139,7 @@ where
             outstanding: pullers,
             started: false,
             panic: None,
+            ending: false,
         }),
         slots: Mutex::new(slots),
         output: Mutex::new(Output {
@@ -216,7 +221,7 @@ where
     /// ending the map if it was the last one at work).
     fn next_unit(&self) -> Option<Unit<It::Item, O>> {
         let mut source = self.lock();
-        if self.reply.is_answered() {
+        if self.reply.is_answered() || source.ending {
             return None;
         }
         let stop = source.exhausted || source.panic.is_some() || self.token.is_cancelled();
@@ -293,7 +298,10 @@ where
 
     /// Answers the map from what it has: called once nobody is mapping a unit, so its
     /// body has ended with the answer.
-    fn finish(&self, source: MutexGuard<'_, Source<It>>) -> bool {
+    fn finish(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
+        if std::mem::replace(&mut source.ending, true) {
+            return false;
+        }
         let answered = self.answer(source);
         self.reply.body_ended();
         answered

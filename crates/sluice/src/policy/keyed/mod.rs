@@ -182,8 +182,8 @@ pub(crate) struct KeyState {
     pub(crate) key: Arc<str>,
     /// What a final failure does to the tasks behind it.
     on_failure: OnKeyFailure,
-    /// The turn, once it has it.
-    turn: Mutex<Option<Turn>>,
+    /// The turn, once it has it; and whether the task has already been released.
+    turn: Mutex<Held>,
     /// Its place in the queue while it waits.
     waiting: Mutex<Option<Waiting>>,
 }
@@ -193,7 +193,7 @@ impl KeyState {
         KeyState {
             key,
             on_failure,
-            turn: Mutex::new(None),
+            turn: Mutex::new(Held::default()),
             waiting: Mutex::new(None),
         }
     }
@@ -204,13 +204,21 @@ impl KeyState {
     }
 
     /// Keeps the turn while the task is live (true: send it to its gate); hands it on
-    /// at once otherwise.
+    /// at once otherwise. A task settled (and released) between the caller's liveness
+    /// check and this call hands the turn on too: kept, it would wait for the task's
+    /// last reference to go, and a caller holding that reference while it waits for a
+    /// later task of the key would wait for ever.
     pub(crate) fn hold(&self, turn: Turn, live: bool) -> bool {
         lock(&self.waiting).take();
-        if live {
-            *lock(&self.turn) = Some(turn);
+        let mut held = lock(&self.turn);
+        if live && !held.released {
+            held.turn = Some(turn);
+            return true;
         }
-        live
+        drop(held);
+        // Dropped outside the lock: handing the turn on starts the next task.
+        drop(turn);
+        false
     }
 
     /// The task ended, or was settled without running: leaves the queue if it still
@@ -220,7 +228,11 @@ impl KeyState {
         if let Some(waiting) = lock(&self.waiting).take() {
             waiting.leave();
         }
-        let turn = lock(&self.turn).take();
+        let turn = {
+            let mut held = lock(&self.turn);
+            held.released = true;
+            held.turn.take()
+        };
         if let Some(mut turn) = turn {
             let failed = matches!(
                 outcome,
@@ -232,5 +244,80 @@ impl KeyState {
             // Dropped outside the locks: handing the turn on starts the next task.
             drop(turn);
         }
+    }
+}
+
+/// A task's hold on its key's turn.
+#[derive(Default)]
+struct Held {
+    /// The turn, from when it is handed to the task until the task is released.
+    turn: Option<Turn>,
+    /// The task has ended or been settled: a turn that reaches it now goes straight on.
+    released: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queued item that is never run: the test drives the turn by hand.
+    struct Idle;
+
+    impl Turnable for Idle {
+        fn take_turn(self: Arc<Self>, _turn: Turn) {}
+        fn cancel_waiting(&self) -> bool {
+            false
+        }
+        fn key(&self) -> Arc<str> {
+            Arc::from("k")
+        }
+    }
+
+    /// The interleaving `cargo xtask stress` found: the turn reaches a task that was
+    /// live when checked, the task is settled and released before it holds the turn,
+    /// then `hold` runs. The turn must go straight on, not wait for the task to drop.
+    #[test]
+    fn a_turn_reaching_a_released_task_is_handed_on() {
+        for order in [KeyOrder::PerKey, KeyOrder::Strict] {
+            let queue = keys(order);
+            let key: Arc<str> = Arc::from("k");
+            assert!(matches!(
+                queue.submit(key.clone(), Arc::new(Idle)),
+                Submitted::Run(_)
+            ));
+            assert_eq!(queue.running(), 1);
+            let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
+            state.release(Outcome::Cancelled);
+            let turn = Turn {
+                keys: queue.clone(),
+                key,
+                cancel_rest: false,
+            };
+            assert!(
+                !state.hold(turn, true),
+                "{order:?}: a released task kept the turn"
+            );
+            assert_eq!(queue.running(), 0, "{order:?}: the turn was not handed on");
+        }
+    }
+
+    #[test]
+    fn a_live_task_holds_its_turn_until_released() {
+        let queue = keys(KeyOrder::Strict);
+        let key: Arc<str> = Arc::from("k");
+        assert!(matches!(
+            queue.submit(key.clone(), Arc::new(Idle)),
+            Submitted::Run(_)
+        ));
+        let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
+        let turn = Turn {
+            keys: queue.clone(),
+            key,
+            cancel_rest: false,
+        };
+        assert!(state.hold(turn, true));
+        assert_eq!(queue.running(), 1);
+        state.release(Outcome::Succeeded);
+        assert_eq!(queue.running(), 0);
     }
 }
