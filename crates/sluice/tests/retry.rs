@@ -1170,3 +1170,42 @@ fn shutdown_reaches_a_task_that_has_just_decided_to_retry() -> TestResult {
         Ok(())
     })
 }
+
+/// A retried keyed task handed its key's turn just as `abort_pending` ran was refused
+/// at its start by the abort and then settled by nobody: never answered, and holding
+/// the turn, so every later task of its key (of the manager, in strict order) waited
+/// for ever (found by `cargo xtask stress`). Here the turn's hand-over races the abort
+/// many times; every task must be answered.
+#[test]
+fn a_retried_task_refused_by_an_abort_as_its_turn_arrives_is_answered() -> TestResult {
+    watchdog("abort races a turn", || -> TestResult {
+        let mgr = ConcurrencyManager::builder()
+            .key_order(sluice::KeyOrder::Strict)
+            .cpu_threads(2)
+            .build()?;
+        let retry = common::quick_retry(2)?;
+        for _ in 0..3_000 {
+            let (release, gate) = mpsc::channel::<()>();
+            let (started_tx, started) = mpsc::channel::<()>();
+            let first = mgr.task("append").key("k").run_cpu(move || {
+                started_tx.send(()).ok();
+                gate.recv().ok();
+            });
+            let second = mgr
+                .task("append")
+                .key("k")
+                .retry(retry.clone())
+                .run_cpu(|| ());
+            started.recv()?;
+            std::thread::scope(|s| {
+                s.spawn(|| release.send(()));
+                s.spawn(|| mgr.abort_pending());
+            });
+            first.wait()?;
+            // Answered either way: run, or cancelled by the abort.
+            let _ = second.wait();
+            mgr.task("append").key("k").run_cpu(|| ()).wait()?;
+        }
+        Ok(())
+    })
+}

@@ -20,6 +20,7 @@ use crate::task::{AttemptSink, Control, Reply};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
 use sluice_core::{
     Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, RetryBudget, Rng,
+    StartError,
 };
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -411,9 +412,13 @@ where
 
     /// Starts the first attempt, or settles the task if it was cancelled first.
     fn start(self: &Arc<Self>) {
-        // Refused: whoever cancelled it settles it.
-        if self.token.try_start().is_ok() {
-            self.launch_next();
+        match self.token.try_start() {
+            Ok(()) => self.launch_next(),
+            // Refused by an `abort_pending` that came after it was made: nobody else
+            // claimed it, so it settles itself (and hands its key's turn on).
+            Err(StartError::Cancelled) => self.settle_unstarted(),
+            // Claimed by whoever cancelled it, who settles it.
+            Err(StartError::Claimed) => {}
         }
     }
 
