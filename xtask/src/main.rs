@@ -1,22 +1,26 @@
 //! Project automation, reached as `cargo xtask <command>`.
 //!
-//! - `ci`: everything CI checks — format, clippy, rustdoc, the tests, the loom suite and
+//! - `ci`: everything CI checks — format, clippy, rustdoc, the tests, the loom suite, a
+//!   short stress run with a fixed seed and one with a random seed, and
 //!   a smoke run of the benchmark runner. `.ci/run` calls exactly this.
 //! - `loom`: the loom model-checking suite of `sluice-core`.
 //! - `bench [--quick]`: the interleaved anchor-vs-Sluice measurements, written to
 //!   `docs/benchmarks.md`.
+//! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
+//!   `stress.rs` and `crates/sluice-stress`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod run;
+mod stress;
 #[cfg(test)]
 mod tidy;
 
 use run::{Step, cargo};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         ["loom"] => loom(),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
+        ["stress", ..] => stress::run(&args[1..]),
         _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
     };
     match result {
@@ -61,6 +66,9 @@ fn ci() -> Result<(), String> {
         // and its test scrapes it; the progress bar's test and doctests run.
         Step::new("tests", cargo(&["test", "--workspace", "--all-features"])),
         Step::new("loom", loom_command()),
+        // The stress harness, short: one fixed seed, then a random one (printed).
+        Step::new("stress smoke", stress_smoke(Some(SMOKE_SEED))),
+        Step::new("stress random", stress_smoke(None)),
         Step::new(
             "bench smoke",
             cargo(&[
@@ -76,6 +84,18 @@ fn ci() -> Result<(), String> {
         ),
     ];
     run::all(steps)
+}
+
+/// The fixed seed of CI's stress smoke run.
+const SMOKE_SEED: &str = "0x5eed";
+
+/// `sluice-stress --smoke`, in the dev profile that the tests have already built.
+fn stress_smoke(seed: Option<&str>) -> std::process::Command {
+    let mut command = cargo(&["run", "--quiet", "-p", "sluice-stress", "--", "--smoke"]);
+    if let Some(seed) = seed {
+        command.args(["--seed", seed]);
+    }
+    command
 }
 
 /// Rustdoc with every warning an error (broken intra-doc links, bad code blocks).

@@ -1,0 +1,120 @@
+//! The managers under test, one per key order, each with a breaker held open, a
+//! breaker that trips and recovers all the time, and a scripted load sampler that
+//! moves its gate limits at random every 2 ms.
+
+use crate::plan::MANAGERS;
+use crate::rng::Rng;
+use sluice::throttle::{LoadSample, LoadSampler, ThrottleConfig};
+use sluice::{BreakerConfig, ConcurrencyManager, KeyOrder, TaskError, TaskRecord};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The breaker every `OpenBreaker` task names: tripped at start, recovering in a day.
+pub const OPEN: &str = "held-open";
+/// The breaker every `Flaky` task names.
+pub const FLAKY: &str = "flaky";
+
+/// One manager and what the harness keeps beside it.
+pub struct Member {
+    /// The manager.
+    pub mgr: ConcurrencyManager,
+    /// Its key order.
+    pub order: KeyOrder,
+    /// Keyed bodies running now, for the strict order's one-at-a-time check.
+    pub keyed_running: AtomicU32,
+    /// Task records its sink received.
+    pub records: Arc<AtomicU64>,
+}
+
+/// The fleet.
+pub struct Fleet {
+    /// One member per key order.
+    pub members: Vec<Member>,
+}
+
+impl Fleet {
+    /// Builds the managers; `rng` scripts their load samplers.
+    pub fn new(rng: &mut Rng) -> Result<Fleet, String> {
+        let orders = [KeyOrder::PerKey, KeyOrder::Strict, KeyOrder::Relaxed];
+        let members = orders
+            .into_iter()
+            .map(|order| member(order, rng.fork()))
+            .collect::<Result<Vec<_>, _>>()?;
+        debug_assert_eq!(members.len(), MANAGERS);
+        Ok(Fleet { members })
+    }
+}
+
+fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
+    let open = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .recovery(Duration::from_secs(86_400))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let flaky = BreakerConfig::builder()
+        .consecutive_failures(3)
+        .recovery(Duration::from_millis(1))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let throttle = ThrottleConfig::new()
+        .interval(Duration::from_millis(2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let records = Arc::new(AtomicU64::new(0));
+    let sink = records.clone();
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(2)
+        .chunk_threads(2)
+        .io_threads(2)
+        .io_blocking_threads(16)
+        .key_order(order)
+        .breaker(OPEN, open)
+        .breaker(FLAKY, flaky)
+        .throttle(throttle)
+        .load_sampler(Scripted { rng })
+        .task_records(move |_: &TaskRecord| {
+            sink.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .map_err(|e| format!("building the {order:?} manager: {e}"))?;
+    // One failure trips the held-open breaker for the whole run.
+    let trip = mgr
+        .task("trip")
+        .breaker(OPEN)
+        .try_run_cpu(|| Err::<(), _>("trip"))
+        .wait();
+    if !matches!(trip, Err(TaskError::Failed(_))) {
+        return Err(format!("tripping {OPEN} answered {trip:?}"));
+    }
+    Ok(Member {
+        mgr,
+        order,
+        keyed_running: AtomicU32::new(0),
+        records,
+    })
+}
+
+/// Load that jumps at random between idle, busy and overloaded machines, so every
+/// route's gate limit moves up and down while tasks run.
+struct Scripted {
+    /// The script.
+    rng: Rng,
+}
+
+impl LoadSampler for Scripted {
+    fn sample(&mut self) -> LoadSample {
+        // Foreign CPU (total − own) of 95% shrinks the CPU-side gates, 80% holds them
+        // and 30% lets them recover; 95% memory shrinks every gate.
+        let own = 0.05;
+        let total = match self.rng.below(4) {
+            0 => 1.0,
+            1 => 0.85,
+            _ => 0.35,
+        };
+        let used = if self.rng.chance(20) { 95 } else { 10 };
+        LoadSample::default()
+            .with_cpu(total, own)
+            .with_memory(used << 20, 100 << 20)
+    }
+}

@@ -1,0 +1,189 @@
+//! Submitting a planned task through the public API, and turning its answer into the
+//! harness's `Answer`, checking a value against the one its body returns.
+
+use crate::body::{self, Fail};
+use crate::fleet::{FLAKY, OPEN};
+use crate::ledger::{Answer, item_value, value_of};
+use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
+use crate::wave::Ctx;
+use sluice::retry::{Retrying, Transient};
+use sluice::{OnKeyFailure, TaskBuilder, TaskError, TaskHandle};
+use std::sync::Arc;
+
+/// A submitted task's handle.
+pub enum Handle {
+    /// A single task.
+    Task(TaskHandle<u64, Fail>),
+    /// A map.
+    Map(TaskHandle<Vec<u64>>),
+}
+
+impl Handle {
+    /// Asks the task to stop.
+    pub fn cancel(&self) {
+        match self {
+            Handle::Task(h) => h.cancel(),
+            Handle::Map(h) => h.cancel(),
+        };
+    }
+
+    /// Blocks for the answer.
+    pub fn wait(self, ctx: &Ctx, spec: &Spec) -> Answer {
+        match self {
+            Handle::Task(h) => task_answer(ctx, spec, h.wait()),
+            Handle::Map(h) => map_answer(ctx, spec, h.wait()),
+        }
+    }
+
+    /// Awaits the answer. Takes `&mut self` so that a caller dropped halfway keeps the
+    /// handle (see `body::Pending`).
+    pub async fn join(&mut self, ctx: &Ctx, spec: &Spec) -> Answer {
+        match self {
+            Handle::Task(h) => task_answer(ctx, spec, h.await),
+            Handle::Map(h) => map_answer(ctx, spec, h.await),
+        }
+    }
+}
+
+/// Submits `spec` to its manager, with the policies its plan asks for.
+pub fn launch(ctx: &Arc<Ctx>, spec: Spec) -> Handle {
+    let mgr = &ctx.shared.fleet.members[spec.manager].mgr;
+    let mut task = mgr.task(name_of(spec.behaviour));
+    if spec.idle_timeout {
+        task = task.timeout(IDLE_TIMEOUT);
+    }
+    match spec.behaviour {
+        Behaviour::Overrun => task = task.timeout(OVERRUN_TIMEOUT),
+        Behaviour::OpenBreaker => task = task.breaker(OPEN),
+        Behaviour::Flaky { .. } => task = task.breaker(FLAKY),
+        _ => {}
+    }
+    if let Some(key) = spec.key {
+        let policy = if key.cancel_rest {
+            OnKeyFailure::CancelRest
+        } else {
+            OnKeyFailure::Continue
+        };
+        task = task
+            .key(format!("w{}-k{}", ctx.wave.number, key.slot))
+            .on_key_failure(policy);
+    }
+    match spec.behaviour {
+        Behaviour::Map { items, .. } => Handle::Map(map(task, ctx, spec, items)),
+        Behaviour::Retried { attempts, .. } => {
+            let retry = ctx.shared.retries[attempts as usize - 1].clone();
+            Handle::Task(retried(task.retry(retry), ctx, spec))
+        }
+        _ => Handle::Task(plain(task, ctx, spec)),
+    }
+}
+
+/// The task's name: one per behaviour, so per-name figures (retry budgets, key
+/// metrics) see each kind apart.
+fn name_of(behaviour: Behaviour) -> &'static str {
+    match behaviour {
+        Behaviour::Succeed => "succeed",
+        Behaviour::Fail => "fail",
+        Behaviour::Panic => "panic",
+        Behaviour::Overrun => "overrun",
+        Behaviour::Retried { .. } => "retried",
+        Behaviour::OpenBreaker => "open-breaker",
+        Behaviour::Flaky { .. } => "flaky",
+        Behaviour::Nest { .. } => "nest",
+        Behaviour::Map { .. } => "map",
+    }
+}
+
+fn plain(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec) -> TaskHandle<u64, Fail> {
+    let c = ctx.clone();
+    match spec.route {
+        Route::Cpu => task.try_run_cpu(move || body::closure(&c, spec)),
+        Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
+        Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
+        // Maps never reach here (their behaviour is `Map`); the plan's tests hold it.
+        Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
+            task.try_run_io(body::io(c, spec))
+        }
+    }
+}
+
+fn retried(
+    task: TaskBuilder<'_, Retrying<Transient>>,
+    ctx: &Arc<Ctx>,
+    spec: Spec,
+) -> TaskHandle<u64, Fail> {
+    let c = ctx.clone();
+    match spec.route {
+        Route::Cpu => task.try_run_cpu(move || body::closure(&c, spec)),
+        Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
+        Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
+        Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
+            task.try_run_io(move || body::io(c.clone(), spec))
+        }
+    }
+}
+
+fn map(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec, items: u32) -> TaskHandle<Vec<u64>> {
+    let c = ctx.clone();
+    match spec.route {
+        Route::MapChunks => task.map_chunks(0..items, move |item| body::item(&c, &spec, item)),
+        Route::MapIo => task.map_io(0..items, move |item| {
+            let c = c.clone();
+            async move {
+                tokio::task::yield_now().await;
+                body::item(&c, &spec, item)
+            }
+        }),
+        _ => task.map_cpu(0..items, move |item| body::item(&c, &spec, item)),
+    }
+}
+
+fn task_answer(ctx: &Ctx, spec: &Spec, result: Result<u64, TaskError<Fail>>) -> Answer {
+    let own = value_of(ctx.wave.number, spec.index);
+    answer_of(ctx, spec, result, |value| *value == own)
+}
+
+fn map_answer(ctx: &Ctx, spec: &Spec, result: Result<Vec<u64>, TaskError>) -> Answer {
+    let Behaviour::Map { items, .. } = spec.behaviour else {
+        return answer_of(ctx, spec, result, |_| false);
+    };
+    answer_of(ctx, spec, result, |values| {
+        values.len() == items as usize
+            && values
+                .iter()
+                .enumerate()
+                .all(|(i, v)| *v == item_value(spec.index, i as u32))
+    })
+}
+
+fn answer_of<T: std::fmt::Debug, E: std::fmt::Debug>(
+    ctx: &Ctx,
+    spec: &Spec,
+    result: Result<T, TaskError<E>>,
+    own: impl FnOnce(&T) -> bool,
+) -> Answer {
+    match result {
+        Ok(value) if own(&value) => Answer::Ok,
+        Ok(value) => {
+            let shown = format!("{value:?}");
+            let shown = shown.get(..200).unwrap_or(&shown);
+            ctx.violation(
+                spec,
+                format!("({spec:?}) was answered a value that is not its own: {shown}"),
+            );
+            Answer::Wrong
+        }
+        Err(TaskError::Failed(_)) => Answer::Failed,
+        Err(TaskError::Panicked(_)) => Answer::Panicked,
+        Err(TaskError::Cancelled) => Answer::Cancelled,
+        Err(TaskError::TimedOut) => Answer::TimedOut,
+        Err(TaskError::Rejected { .. } | TaskError::ShuttingDown) => Answer::Rejected,
+        Err(other) => {
+            ctx.violation(
+                spec,
+                format!("was answered {other:?}, which no task here may be"),
+            );
+            Answer::Wrong
+        }
+    }
+}
