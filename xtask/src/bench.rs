@@ -50,20 +50,9 @@ fn page(table: &str, quick: bool) -> String {
          - machine: {} ({} cores), a shared virtual machine whose speed drifts by up to 1.6× within seconds\n\
          - date: {}\n\
          - commit: {}\n\n\
-         Every row runs the raw anchor and Sluice **interleaved** — anchor, Sluice, anchor,\n\
-         Sluice … — with the same number of threads on each side, and takes the ratio\n\
-         (Sluice's time over the anchor's; below 1 means Sluice is faster) per round. The\n\
-         table gives the median ratio and the spread (lowest–highest) of those per-round\n\
-         ratios; times per operation are medians too. The scenarios are in\n\
-         `benches/src/lib.rs`; `cargo bench -p sluice-benches` runs the same code under\n\
-         criterion for per-function profiles.\n\n\
+         {METHOD}\n\
          {table}\n\
-         Why `wait()` beats its anchor: a blocking `wait()` spins for a few microseconds\n\
-         before it parks (`sluice-core/src/completion.rs`), and short work usually finishes\n\
-         within that, so the caller skips the futex round trip of a wakeup; the anchor's\n\
-         `blocking_recv` parks at once. Async callers must not spin, so in the async rows\n\
-         both sides park and wake the caller once per round trip; there the cost is the\n\
-         scheduler's, and Sluice's own code is under 1% of a profile of the caller.\n",
+         {READING}",
         if quick { " --quick" } else { "" },
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -71,6 +60,52 @@ fn page(table: &str, quick: bool) -> String {
         commit(),
     )
 }
+
+/// How the rows are measured: the page's opening.
+const METHOD: &str = "\
+Every row runs a raw anchor and Sluice **interleaved** — anchor, Sluice, Sluice, anchor
+… — with the same number of threads on each side, and takes the ratio (Sluice's time
+over the anchor's; below 1 means Sluice is faster) per round. The tables give the
+median ratio and the spread (lowest–highest) of those per-round ratios; times are
+medians too. Rows are grouped by area, one table each:
+
+| area | Sluice | anchor | target |
+| --- | --- | --- | --- |
+| route round trips | `run_cpu`, `run_io`, `run_io_blocking`, `run_chunk`: one trivial task submitted and waited for, in a loop, sync and async | rayon `spawn`, `tokio::spawn`, `spawn_blocking`, a raw `crossbeam-deque` pool, each with a oneshot or `JoinHandle` | ≤ 1.10; `run_io_blocking` ≥ 1.5× faster |
+| submit throughput | 1 M tiny tasks through each route (fewer with `--quick`), then all waited for | the same through the anchors | ≥ 0.9× the anchor's throughput |
+| map throughput | `map_chunks`, `map_cpu` over 10 M items of ~20 ns and 100 k of ~1 µs | `par_iter().map(f).collect()` on as many threads; a sequential loop | ≤ 1.00 against `par_iter`; ≥ 1.9× faster than sequential |
+| policy overhead | retry + timeout + breaker (+ a key) configured but never triggered; the load throttle on and idle; keyed admission | the bare route; the throttle off; no key | ≤ 1.05 for 10 µs tasks; the rest are measures |
+| gate contention | `sluice_core::Gate` `try_acquire` + release on 2 and 4 threads | `tokio::sync::Semaphore`, owned and borrowed permits | ≤ 1.10 where no attempt fails |
+| seed scenarios | sleeping IO workloads with a known ideal: 300 × 10 ms at most 50 in flight; 10 keys × 10 × 30 ms per-key FIFO at most 5 in flight; the same in strict order | the same on raw tokio with a `Semaphore` | within 5% of the ideal |
+
+The scenarios live in `benches/src/` (one module per area) and the rows in
+`benches/src/bin/pairs/suite/`; `cargo bench -p sluice-benches` runs the same code
+under criterion, one bench per area, for per-function profiles (criterion runs the two
+sides apart, so its ratios are not the ones quoted here).
+";
+
+/// How to read the verdicts, and why some rows come out as they do: the page's end.
+const READING: &str = "\
+How to read the verdicts:
+
+- **meets** / **misses**: the median ratio against the row's target. A spread that
+  straddles the target says the verdict could go either way on another run; with
+  `--quick` there are fewer rounds, so read its verdicts with that in mind.
+- **measure**: the row has no target. It prices something paid by design (a key makes
+  its tasks wait for each other; with one key they run one at a time), or a race whose
+  outcome is not the code's (threads spinning for a gate of one).
+- **misses (so does the anchor)**: a scenario row whose ideal nobody reaches. tokio's
+  timer counts whole milliseconds, so a sleep of 10 ms takes 10–11 ms and every wave of
+  a scenario pays that on both sides; the blocking row, with `thread::sleep`, shows how
+  much of a miss is the timer and how much the threads' wake-ups on a busy machine.
+
+Why `wait()` beats its anchor: a blocking `wait()` spins for a few microseconds
+before it parks (`sluice-core/src/completion.rs`), and short work usually finishes
+within that, so the caller skips the futex round trip of a wakeup; the anchor's
+`blocking_recv` parks at once. Async callers must not spin, so in the async rows
+both sides park and wake the caller once per round trip; there the cost is the
+scheduler's, and Sluice's own code is under 1% of a profile of the caller.
+";
 
 fn cpu_model() -> String {
     fs::read_to_string("/proc/cpuinfo")

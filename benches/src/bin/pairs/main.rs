@@ -1,0 +1,168 @@
+//! The interleaved benchmark runner behind `cargo xtask bench`.
+//!
+//! This machine's speed drifts by up to 1.6× within seconds, so a ratio of two
+//! measurements taken minutes apart is noise. Each pair is measured interleaved —
+//! anchor, Sluice, Sluice, anchor … — and the ratio is taken per round; the tables
+//! give the median of the per-round ratios and their spread (min–max), one table per
+//! area.
+//!
+//! `pairs [--quick | --smoke] [--area NAME] [--only TEXT]` prints Markdown on stdout
+//! and each row's progress on stderr. `--area` keeps the areas whose name (as
+//! `route_roundtrip`) or heading contains NAME; `--only` keeps the rows whose name or
+//! anchor contains TEXT.
+//!
+//! - `measure.rs`: a pair, its target, the interleaved rounds;
+//! - `table.rs`: the Markdown and the verdicts;
+//! - `suite/`: the rows, one file per area, and the sizes of each mode.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod measure;
+mod suite;
+mod table;
+
+use measure::measure;
+use std::time::Instant;
+use suite::{Ctx, Mode, Sizes};
+use table::Verdict;
+
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME] [--only TEXT]";
+
+/// What the command line asks for.
+struct Args {
+    /// How long the run may take.
+    mode: Mode,
+    /// Keeps the areas whose name or heading contains this.
+    area: String,
+    /// Keeps the rows whose name or anchor contains this.
+    only: String,
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("pairs: {problem}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn parse() -> Args {
+    let mut parsed = Args {
+        mode: Mode::Full,
+        area: String::new(),
+        only: String::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => parsed.mode = Mode::Smoke,
+            "--quick" if parsed.mode != Mode::Smoke => parsed.mode = Mode::Quick,
+            "--quick" => {}
+            "--area" | "--only" => {
+                let Some(text) = args.next() else {
+                    usage(&format!("{arg} needs a value"))
+                };
+                if arg == "--area" {
+                    parsed.area = text.to_lowercase();
+                } else {
+                    parsed.only = text;
+                }
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    parsed
+}
+
+fn main() {
+    let args = parse();
+    let began = Instant::now();
+    let threads = sluice_benches::threads();
+    let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(Sizes::of(args.mode), threads)));
+    let areas: Vec<_> = suite::areas()
+        .into_iter()
+        .filter(|area| {
+            area.key.contains(&args.area) || area.title.to_lowercase().contains(&args.area)
+        })
+        .collect();
+    if areas.is_empty() {
+        let names: Vec<_> = suite::areas().iter().map(|area| area.key).collect();
+        usage(&format!(
+            "no area matches {:?}; areas: {}",
+            args.area,
+            names.join(", ")
+        ));
+    }
+    let mut misses = Vec::new();
+    let (mut targets, mut shown) = (0, 0);
+    for area in areas {
+        let rows: Vec<_> = (area.rows)(ctx)
+            .into_iter()
+            .filter(|p| p.name.contains(&args.only) || p.anchor_label.contains(&args.only))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        (area.prepare)(ctx);
+        let ideal = rows.iter().any(|p| p.ideal.is_some());
+        println!("{}", table::heading(area.title, area.note, ideal));
+        for pair in &rows {
+            let started = Instant::now();
+            let m = measure(pair, pair.rounds.unwrap_or(ctx.sizes.rounds));
+            let (line, verdict) = table::row(pair, &m, ideal);
+            println!("{line}");
+            eprintln!(
+                "pairs: {}: {} vs {}: {:.3} ({:.1} s)",
+                area.key,
+                pair.name,
+                pair.anchor_label,
+                m.ratio(),
+                started.elapsed().as_secs_f64()
+            );
+            shown += 1;
+            if verdict != Verdict::Measure {
+                targets += 1;
+            }
+            if let Verdict::Misses { .. } = verdict {
+                misses.push(format!(
+                    "{} — {} (against {})",
+                    area.title, pair.name, pair.anchor_label
+                ));
+            }
+        }
+        println!();
+    }
+    if shown == 0 {
+        usage(&format!("no row matches {:?}", args.only));
+    }
+    let sizes = &ctx.sizes;
+    println!(
+        "{} interleaved rounds per row unless the row says otherwise (submitting blocking \
+         calls: {}; the keyed scenarios: {} and {}), {threads} threads on each side, {} \
+         round trips per measurement; wall time {:.0} s.",
+        sizes.rounds,
+        sizes.submit_blocking.1,
+        sizes.per_key.1,
+        sizes.strict.1,
+        sizes.trips,
+        began.elapsed().as_secs_f64()
+    );
+    println!();
+    if args.mode == Mode::Smoke {
+        println!("A smoke run: the sizes are too small (and the build may be a debug one) for");
+        println!("the verdicts below to mean anything; it proves that every row still runs.");
+        println!();
+    }
+    println!(
+        "**{} of {targets} targets met.**{}",
+        targets - misses.len(),
+        if misses.is_empty() { "" } else { " Missed:" }
+    );
+    if !misses.is_empty() {
+        println!();
+        for miss in &misses {
+            println!("- {miss}");
+        }
+    }
+}
