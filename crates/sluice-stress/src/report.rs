@@ -117,12 +117,14 @@ impl Summary {
             Some((early, late, grew)) => {
                 let _ = writeln!(
                     out,
-                    "  memory    peak RSS {:.1} MiB; after waves 1–{}: ≤ {:.1} MiB, in the last quarter: ≤ {:.1} MiB{}",
+                    "  memory    peak RSS {:.1} MiB; after waves 1–{}: ≤ {:.1} MiB, in the last quarter: ≤ {:.1} MiB ({:+.1} MiB; {} is allowed{})",
                     mib(self.peak),
                     self.rss.len() / 4,
                     mib(early),
                     mib(late),
-                    if grew { " — GREW" } else { " (flat)" }
+                    mib(late).max(0.0) - mib(early),
+                    "a quarter plus 32 MiB",
+                    if grew { " — GREW PAST IT" } else { "" }
                 );
             }
             None => {
