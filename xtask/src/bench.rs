@@ -1,28 +1,12 @@
 //! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`.
 
-use crate::run::{cargo, workspace_root};
+use crate::run::{release_binary, workspace_root};
 use std::fs;
 use std::process::Command;
 
 /// Builds and runs the pairs runner in release, then writes the page.
 pub fn run(quick: bool) -> Result<(), String> {
-    let built = cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "sluice-benches",
-        "--bin",
-        "pairs",
-    ])
-    .status()
-    .map_err(|e| format!("cargo build: {e}"))?;
-    if !built.success() {
-        return Err("building the pairs runner failed".into());
-    }
-    let runner = workspace_root()
-        .join("target")
-        .join("release")
-        .join("pairs");
+    let runner = release_binary("sluice-benches", "pairs")?;
     let mut command = Command::new(runner);
     if quick {
         command.arg("--quick");

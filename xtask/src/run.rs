@@ -32,6 +32,17 @@ pub fn cargo(args: &[&str]) -> Command {
     command
 }
 
+/// Builds `bin` of `package` in release and returns the path of the program.
+pub fn release_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
+    let built = cargo(&["build", "--release", "-p", package, "--bin", bin])
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !built.success() {
+        return Err(format!("building {bin} failed"));
+    }
+    Ok(workspace_root().join("target").join("release").join(bin))
+}
+
 /// Runs every step in order; fails at the first that fails. Prints a timing summary.
 pub fn all(steps: impl IntoIterator<Item = Step>) -> Result<(), String> {
     let began = Instant::now();

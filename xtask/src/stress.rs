@@ -6,7 +6,7 @@
 //! … when `--seed X` is given, random ones otherwise; it stops at the first failure,
 //! whose seed the harness has printed.
 
-use crate::run::{cargo, workspace_root};
+use crate::run::release_binary;
 use std::process::Command;
 use std::time::Instant;
 
@@ -14,16 +14,7 @@ use std::time::Instant;
 pub fn run(args: &[String]) -> Result<(), String> {
     let (seeds, mut rest) = take_seeds(args)?;
     let first_seed = seed_of(&rest)?;
-    let built = cargo(&["build", "--release", "-p", "sluice-stress"])
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !built.success() {
-        return Err("building the stress harness failed".into());
-    }
-    let harness = workspace_root()
-        .join("target")
-        .join("release")
-        .join("sluice-stress");
+    let harness = release_binary("sluice-stress", "sluice-stress")?;
     let began = Instant::now();
     for run in 0..seeds {
         if let (Some(seed), true) = (first_seed, seeds > 1) {
