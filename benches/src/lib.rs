@@ -15,6 +15,8 @@
 //! | [`gate`] | [`sluice_core::Gate`] under contention | `tokio::sync::Semaphore` |
 //! | [`scenarios`] | IO workloads with a known ideal time | the same on raw tokio |
 
+#![forbid(unsafe_code)]
+
 pub mod deque_pool;
 pub mod fixture;
 pub mod gate;

@@ -9,6 +9,7 @@
 //! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
 //!   `stress.rs` and `crates/sluice-stress`).
 
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;

@@ -4,6 +4,7 @@
 //! This file parses the command line, picks the directory, builds the manager and
 //! wires the stages together; see `pipeline.rs` for the stages.
 
+#![forbid(unsafe_code)]
 // This binary is a CLI: the report goes to stdout and usage errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

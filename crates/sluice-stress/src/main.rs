@@ -14,6 +14,7 @@
 //! Exit codes: 0 all checks passed, 1 a check failed, 2 bad arguments, 3 the watchdog
 //! fired (nothing answered for `--hang` seconds). Failures print the seed.
 
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;

@@ -15,6 +15,7 @@
 //! - `table.rs`: the Markdown and the verdicts;
 //! - `suite/`: the rows, one file per area, and the sizes of each mode.
 
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod measure;
