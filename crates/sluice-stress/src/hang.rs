@@ -39,8 +39,7 @@ fn unanswered(ctx: &Ctx) -> String {
     let mut out = Vec::new();
     for spec in &ctx.wave.specs {
         let entry = &ctx.ledger.entries[spec.index];
-        let submitted = spec.index < ctx.wave.top_level || entry.submitted.load(Ordering::Acquire);
-        if !submitted || entry.answer() != Answer::None || out.len() >= 20 {
+        if !ctx.submitted(spec) || entry.answer() != Answer::None || out.len() >= 20 {
             continue;
         }
         let runs = entry.runs.load(Ordering::Acquire);

@@ -40,7 +40,7 @@ use rng::Rng;
 use sluice::retry::{Backoff, Retry};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tally::Tally;
 use wave::Shared;
@@ -88,7 +88,7 @@ fn run(args: &Args) -> Result<Summary, String> {
     let base_records: Vec<u64> = fleet
         .members
         .iter()
-        .map(|m| m.records.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|m| m.records.load(Ordering::Relaxed))
         .collect();
     let shared = Arc::new(Shared {
         fleet,
@@ -204,8 +204,7 @@ fn counters_agree(
                     member.order, expected[m]
                 ));
             }
-            let records =
-                member.records.load(std::sync::atomic::Ordering::Relaxed) - base_records[m];
+            let records = member.records.load(Ordering::Relaxed) - base_records[m];
             if records != expected[m].submitted {
                 differences.push(format!(
                     "{:?} manager delivered {records} task records for {} tasks",

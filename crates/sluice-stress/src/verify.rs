@@ -18,7 +18,7 @@ pub fn settle(ctx: &Ctx, patience: Duration) {
     let unanswered = || {
         ctx.wave.specs[ctx.wave.top_level..]
             .iter()
-            .filter(|s| submitted(ctx, s) && ctx.ledger.entries[s.index].answer() == Answer::None)
+            .filter(|s| ctx.submitted(s) && ctx.ledger.entries[s.index].answer() == Answer::None)
             .count()
     };
     while unanswered() > 0 && Instant::now() < until {
@@ -30,7 +30,7 @@ pub fn settle(ctx: &Ctx, patience: Duration) {
 pub fn check(ctx: &Ctx, events: &Events) -> [Tally; MANAGERS] {
     let mut tallies = [Tally::default(); MANAGERS];
     for spec in &ctx.wave.specs {
-        if !submitted(ctx, spec) {
+        if !ctx.submitted(spec) {
             let runs = ctx.ledger.entries[spec.index].runs.load(Ordering::Acquire);
             if runs > 0 {
                 ctx.violation(spec, format!("ran {runs} time(s) though never submitted"));
@@ -78,13 +78,6 @@ pub fn late_starts(ctx: &Ctx, before: &[u32]) {
             );
         }
     }
-}
-
-fn submitted(ctx: &Ctx, spec: &Spec) -> bool {
-    spec.index < ctx.wave.top_level
-        || ctx.ledger.entries[spec.index]
-            .submitted
-            .load(Ordering::Acquire)
 }
 
 /// Why `answer` cannot be the answer of `spec`, given what its body did; `None` if it

@@ -46,6 +46,15 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether `spec` was submitted: every top-level task, and a child once its
+    /// parent submitted it.
+    pub fn submitted(&self, spec: &Spec) -> bool {
+        spec.index < self.wave.top_level
+            || self.ledger.entries[spec.index]
+                .submitted
+                .load(Ordering::Acquire)
+    }
+
     /// Records a violation about `spec`.
     pub fn violation(&self, spec: &Spec, what: String) {
         self.shared

@@ -1183,7 +1183,7 @@ fn a_retried_task_refused_by_an_abort_as_its_turn_arrives_is_answered() -> TestR
             .key_order(sluice::KeyOrder::Strict)
             .cpu_threads(2)
             .build()?;
-        let retry = common::quick_retry(2)?;
+        let retry = quick(2)?;
         for _ in 0..3_000 {
             let (release, gate) = mpsc::channel::<()>();
             let (started_tx, started) = mpsc::channel::<()>();

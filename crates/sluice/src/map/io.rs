@@ -3,7 +3,7 @@
 use crate::policy::limit::Dependency;
 use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
 use crate::{Progress, TaskError};
-use sluice_core::{CancelOutcome, CancelToken, Lease, Outcome};
+use sluice_core::{CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -239,21 +239,15 @@ impl<O> Drop for SettleOnDrop<O> {
 
 impl<O: Send> Control for IoMap<O> {
     fn cancel(&self) -> bool {
-        if self.reply.is_answered() {
-            return false;
-        }
-        match self.token.cancel() {
-            CancelOutcome::BeforeStart => {
+        self.reply.cancel_with(
+            &self.token,
+            || {
                 let cancelled = self.reply.cancelled_unstarted();
                 self.reply.body_ended();
                 cancelled
-            }
-            CancelOutcome::Requested => {
-                self.stop.cancel();
-                true
-            }
-            CancelOutcome::AlreadyCancelled => false,
-        }
+            },
+            || self.stop.cancel(),
+        )
     }
 
     /// The window runs on the runtime by itself.

@@ -207,17 +207,15 @@ where
     E: Send + 'static,
 {
     fn cancel(&self) -> bool {
-        if self.reply.is_answered() {
-            return false;
-        }
-        match self.token.cancel() {
-            CancelOutcome::BeforeStart => {
+        // Running closure work sees the token itself (`is_cancelled`).
+        self.reply.cancel_with(
+            &self.token,
+            || {
                 self.drop_unstarted();
                 true
-            }
-            CancelOutcome::Requested => true,
-            CancelOutcome::AlreadyCancelled => false,
-        }
+            },
+            || {},
+        )
     }
 
     fn help(&self) {

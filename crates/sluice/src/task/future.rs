@@ -10,8 +10,7 @@ use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::route::Route;
 use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority,
-    StartError,
+    CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority, StartError,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -326,20 +325,14 @@ where
     E: Send + 'static,
 {
     fn cancel(&self) -> bool {
-        if self.reply.is_answered() {
-            return false;
-        }
-        match self.token.cancel() {
-            CancelOutcome::BeforeStart => {
+        self.reply.cancel_with(
+            &self.token,
+            || {
                 self.drop_unstarted();
                 true
-            }
-            CancelOutcome::Requested => {
-                self.stop.cancel();
-                true
-            }
-            CancelOutcome::AlreadyCancelled => false,
-        }
+            },
+            || self.stop.cancel(),
+        )
     }
 
     /// A future cannot run on a caller's thread; the runtime makes progress on its own.

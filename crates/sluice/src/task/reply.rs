@@ -10,7 +10,7 @@ use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
-use sluice_core::{Completer, Outcome};
+use sluice_core::{CancelOutcome, CancelToken, Completer, Outcome};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -170,6 +170,28 @@ impl<T, E> Reply<T, E> {
     /// Whether the answer has gone out.
     pub(crate) fn is_answered(&self) -> bool {
         lock(&self.to).is_none()
+    }
+
+    /// The cancel every task kind shares: nothing once answered; claimed before its
+    /// start, `unstarted` settles it (and says whether that cancelled live work); once
+    /// running, `running` asks it to stop. True if this call cancelled it.
+    pub(crate) fn cancel_with(
+        &self,
+        token: &CancelToken,
+        unstarted: impl FnOnce() -> bool,
+        running: impl FnOnce(),
+    ) -> bool {
+        if self.is_answered() {
+            return false;
+        }
+        match token.cancel() {
+            CancelOutcome::BeforeStart => unstarted(),
+            CancelOutcome::Requested => {
+                running();
+                true
+            }
+            CancelOutcome::AlreadyCancelled => false,
+        }
     }
 
     /// A started task ended: counts `outcome` (and the end of its run) and answers. If

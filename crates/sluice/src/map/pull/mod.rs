@@ -14,9 +14,7 @@ use crate::task::{
 use crate::{Progress, TaskError};
 use output::{Output, Placed};
 use puller::{Puller, PullerGone};
-use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Claim, Lease, Outcome, Priority, SlotVec,
-};
+use sluice_core::{CancelScope, CancelToken, Claim, Lease, Outcome, Priority, SlotVec};
 use sluice_exec::BlockSizer;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -375,24 +373,20 @@ where
     O: Send + 'static,
 {
     fn cancel(&self) -> bool {
-        if self.reply.is_answered() {
-            return false;
-        }
-        match self.token.cancel() {
-            CancelOutcome::BeforeStart => {
+        self.reply.cancel_with(
+            &self.token,
+            || {
                 let cancelled = self.reply.cancelled_unstarted();
                 self.reply.body_ended();
                 cancelled
-            }
-            CancelOutcome::Requested => {
+            },
+            || {
                 let source = self.lock();
                 if source.active == 0 {
                     self.finish(source);
                 }
-                true
-            }
-            CancelOutcome::AlreadyCancelled => false,
-        }
+            },
+        )
     }
 
     fn help(&self) {
