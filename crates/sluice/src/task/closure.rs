@@ -1,39 +1,39 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
+use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::{Control, Slot, TaskHandle, TaskInfo, panic_message, run_as_task};
+use crate::RouteKind;
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
-use crate::policy::timeout::Deadline;
+use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
 use sluice_core::{
     CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, Priority, StartError,
 };
 use sluice_exec::{Executor, Job};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-/// A closure task, shared by its handle, its place in the gate's queue and its job.
+/// A closure task, shared by its handle, its place in the gate's queue and its job:
+/// one allocation for a task with no policy (its answer's slot aside).
 struct ClosureTask<F, T, E> {
     /// Who owns the task's fate.
     token: CancelToken,
     /// The work, until someone runs it.
     work: Mutex<Option<F>>,
-    /// The answer, sent once; shared with the deadline's timer.
-    reply: Arc<Reply<T, E>>,
-    /// When the body must answer by, if it has a timeout.
-    deadline: Option<Deadline>,
-    /// Its circuit breaker's call, recorded when the body ends.
-    guard: Mutex<Option<Guarded>>,
-    /// Its key, if it is ordered by one.
-    keyed: Option<KeyState>,
+    /// The answer, sent once.
+    reply: Reply<T, E>,
+    /// When the body must answer by, if it has a timeout; with the task itself, which
+    /// the deadline's timer holds while it is armed.
+    deadline: Option<(Deadline, Weak<Self>)>,
+    /// Its breaker's call, key and dependency call, if it has any.
+    extras: Extras,
     /// Its place in the gate's queue.
     priority: Priority,
-    /// Its call through a dependency's adaptive limit.
-    dependency: Option<DependencyCall>,
 }
 
 /// What a closure task is given besides its work and its answer.
@@ -97,15 +97,17 @@ fn closure_task<F, T, E>(
     keyed: Option<KeyState>,
     work: F,
 ) -> Arc<ClosureTask<F, T, E>> {
-    Arc::new(ClosureTask {
+    Arc::new_cyclic(|me| ClosureTask {
         token: setup.scope.token(),
         work: Mutex::new(Some(work)),
-        reply: Arc::new(reply),
-        deadline: setup.deadline,
-        guard: Mutex::new(setup.guard),
-        keyed,
+        reply,
+        deadline: setup.deadline.map(|deadline| (deadline, me.clone())),
+        extras: Extras::new(
+            setup.guard,
+            keyed,
+            setup.dependency.map(DependencyCall::new),
+        ),
         priority: setup.priority,
-        dependency: setup.dependency.map(DependencyCall::new),
     })
 }
 
@@ -123,7 +125,8 @@ where
                 let work = take(&self.work);
                 let Some(work) = work else { return };
                 self.reply.started();
-                if let Some(call) = &self.dependency {
+                let dependency = self.extras.dependency();
+                if let Some(call) = dependency {
                     call.begin();
                 }
                 let slot = permit.map_or(Slot::Free, Slot::Permit);
@@ -132,10 +135,13 @@ where
                 let timer = self
                     .deadline
                     .as_ref()
-                    .and_then(|deadline| deadline.arm(self.reply.clone(), self.token.clone()));
+                    .and_then(|(deadline, me)| deadline.arm(me.upgrade()?));
                 // The breaker's call leaves the task now that it runs; only a breaker
                 // needs the body's duration, so only then is the clock read.
-                let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
+                let guard = self
+                    .extras
+                    .take_guard()
+                    .map(|guard| (guard, Instant::now()));
                 let span = self.reply.span();
                 let _entered = span.enter();
                 let outcome = run_as_task(&self.token, slot, || {
@@ -147,7 +153,7 @@ where
                         guard.record(outcome, began.elapsed());
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
-                    if let Some(call) = &self.dependency {
+                    if let Some(call) = dependency {
                         call.measure(outcome);
                     }
                     self.reply.finished(outcome, answer);
@@ -157,11 +163,11 @@ where
                     timer.cancel();
                 }
                 // Answered, and out of the frame: the next call may be admitted.
-                if let Some(call) = &self.dependency {
+                if let Some(call) = dependency {
                     call.release();
                 }
                 // Only now, with the body really ended, may the key's next task start.
-                if let Some(keyed) = &self.keyed {
+                if let Some(keyed) = self.extras.keyed() {
                     keyed.release(outcome);
                 }
                 self.reply.body_ended();
@@ -188,12 +194,12 @@ where
         drop(work);
         // A breaker call goes back now (a half-open probe frees its slot), not when the
         // last reference to the task happens to go.
-        drop(take(&self.guard));
-        if let Some(call) = &self.dependency {
+        drop(self.extras.take_guard());
+        if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Cancelled);
         }
         self.reply.cancelled_unstarted();
-        if let Some(keyed) = &self.keyed {
+        if let Some(keyed) = self.extras.keyed() {
             keyed.release(Outcome::Cancelled);
         }
         self.reply.body_ended();
@@ -222,8 +228,8 @@ where
         // Not before its dependency has admitted it: run inline, it would call the
         // service past the dependency's limit.
         let admitted = self
-            .dependency
-            .as_ref()
+            .extras
+            .dependency()
             .is_none_or(DependencyCall::is_admitted);
         if self.reply.route.inline_ok && admitted {
             self.run(None);
@@ -241,6 +247,25 @@ where
                 self.reply.timed_out();
             }
         }
+    }
+}
+
+impl<F, T, E> Expirable for ClosureTask<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn time_out(&self) -> bool {
+        let answered = self.reply.timed_out();
+        if answered {
+            self.token.cancel();
+        }
+        answered
+    }
+
+    fn route_kind(&self) -> &RouteKind {
+        &self.reply.route.kind
     }
 }
 
@@ -267,11 +292,11 @@ where
     }
 
     fn key_state(&self) -> Option<&KeyState> {
-        self.keyed.as_ref()
+        self.extras.keyed()
     }
 
     fn dependency(&self) -> Option<&DependencyCall> {
-        self.dependency.as_ref()
+        self.extras.dependency()
     }
 
     fn priority(&self) -> Priority {

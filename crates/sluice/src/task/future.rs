@@ -1,6 +1,8 @@
 //! Tasks whose work is a future: the io route.
 
+use super::extras::Extras;
 use super::reply::{Reply, settle};
+use super::stop::{StopSignal, until_stopped};
 use super::{CatchUnwind, Control, TaskHandle, TaskInfo, run_polled};
 use crate::TaskError;
 use crate::lock::take;
@@ -26,8 +28,10 @@ use tracing::Instrument;
 struct FutureTask<Fut, T, E> {
     /// Who owns the task's fate.
     token: CancelToken,
-    /// Fires to drop the running future: this task's cancel, or the manager's shutdown.
-    stop: CancellationToken,
+    /// Asks the running future to stop: this task's cancel.
+    stop: StopSignal,
+    /// Fires to drop every running future: the manager's shutdown past its deadline.
+    shutdown: CancellationToken,
     /// The work, until it is polled.
     future: Mutex<Option<Fut>>,
     /// The answer, sent once.
@@ -36,12 +40,8 @@ struct FutureTask<Fut, T, E> {
     pool: Arc<IoPool>,
     /// Its name and timeout.
     policy: Policy,
-    /// Its circuit breaker's call, recorded when the future ends.
-    guard: Mutex<Option<Guarded>>,
-    /// Its key, if it is ordered by one.
-    keyed: Option<KeyState>,
-    /// Its call through a dependency's adaptive limit.
-    dependency: Option<DependencyCall>,
+    /// Its breaker's call, key and dependency call, if it has any.
+    extras: Extras,
 }
 
 /// Where a future task runs, shared by every io task of a manager.
@@ -115,14 +115,13 @@ fn future_task<Fut, T, E>(
 ) -> Arc<FutureTask<Fut, T, E>> {
     Arc::new(FutureTask {
         token: io.scope.token(),
-        stop: io.stop.child_token(),
+        stop: StopSignal::default(),
+        shutdown: io.stop.clone(),
         future: Mutex::new(Some(future)),
         policy,
-        guard: Mutex::new(guard),
         reply,
         pool: io.pool.clone(),
-        keyed,
-        dependency: dependency.map(DependencyCall::new),
+        extras: Extras::new(guard, keyed, dependency.map(DependencyCall::new)),
     })
 }
 
@@ -156,8 +155,12 @@ where
                     let timeout = self.policy.timeout;
                     // The breaker's call leaves the task now that it runs; only a
                     // breaker needs the duration, so only then is the clock read.
-                    let guard = take(&self.guard).map(|guard| (guard, Instant::now()));
-                    if let Some(call) = &self.dependency {
+                    let guard = self
+                        .extras
+                        .take_guard()
+                        .map(|guard| (guard, Instant::now()));
+                    let dependency = self.extras.dependency();
+                    if let Some(call) = dependency {
                         call.begin();
                     }
                     let timed = async move {
@@ -168,10 +171,9 @@ where
                         }
                     };
                     let timed = timed.instrument(self.reply.span());
-                    let result = tokio::select! {
-                        biased;
-                        () = self.stop.cancelled() => Ended::Cancelled,
-                        result = timed => result.map_or(Ended::TimedOut, Ended::Done),
+                    let result = match until_stopped(timed, &self.stop, &self.shutdown).await {
+                        None => Ended::Cancelled,
+                        Some(result) => result.map_or(Ended::TimedOut, Ended::Done),
                     };
                     let (outcome, answer) = match result {
                         Ended::Done(result) => settle(result),
@@ -185,14 +187,14 @@ where
                         guard.record(outcome, began.elapsed());
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
-                    if let Some(call) = &self.dependency {
+                    if let Some(call) = dependency {
                         call.measure(outcome);
                     }
                     self.reply.finished(outcome, answer);
-                    if let Some(call) = &self.dependency {
+                    if let Some(call) = dependency {
                         call.release();
                     }
-                    if let Some(keyed) = &self.keyed {
+                    if let Some(keyed) = self.extras.keyed() {
                         keyed.release(outcome);
                     }
                     self.reply.body_ended();
@@ -205,11 +207,11 @@ where
 
     fn drop_unstarted(&self) {
         drop(self.take_future());
-        drop(take(&self.guard));
-        if let Some(call) = &self.dependency {
+        drop(self.extras.take_guard());
+        if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Cancelled);
         }
-        if let Some(keyed) = &self.keyed {
+        if let Some(keyed) = self.extras.keyed() {
             keyed.release(Outcome::Cancelled);
         }
         self.reply.cancelled_unstarted();
@@ -307,10 +309,10 @@ where
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
         // No-ops when the run already released them; here for a runtime that dropped it.
-        if let Some(call) = &task.dependency {
+        if let Some(call) = task.extras.dependency() {
             call.end(Outcome::Cancelled);
         }
-        if let Some(keyed) = &task.keyed {
+        if let Some(keyed) = task.extras.keyed() {
             keyed.release(Outcome::Cancelled);
         }
         task.reply.body_ended();
@@ -331,7 +333,7 @@ where
                 self.drop_unstarted();
                 true
             },
-            || self.stop.cancel(),
+            || self.stop.request(),
         )
     }
 
@@ -350,11 +352,11 @@ where
     }
 
     fn key_state(&self) -> Option<&KeyState> {
-        self.keyed.as_ref()
+        self.extras.keyed()
     }
 
     fn dependency(&self) -> Option<&DependencyCall> {
-        self.dependency.as_ref()
+        self.extras.dependency()
     }
 
     fn priority(&self) -> Priority {

@@ -2,7 +2,10 @@
 //! waiter), answered once through its handle.
 //!
 //! - `closure.rs`: work that is a closure (cpu, chunk, io-blocking, custom routes).
+//! - `extras.rs`: the policies a task carries (breaker call, key, dependency), boxed
+//!   only when it has one.
 //! - `future.rs`: work that is a future (the io route).
+//! - `stop.rs`: stopping a running future, by its cancel or the shutdown deadline.
 //! - `handle.rs`: [`TaskHandle`], a `Future` with a blocking `wait()`.
 //! - `context.rs`: what a running task can ask about itself ([`is_cancelled`]).
 //! - `panic.rs`: turning a caught panic into [`TaskError::Panicked`](crate::TaskError).
@@ -14,11 +17,13 @@
 
 mod closure;
 mod context;
+mod extras;
 mod future;
 mod handle;
 mod info;
 mod panic;
 mod reply;
+mod stop;
 
 pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
 pub use context::is_cancelled;

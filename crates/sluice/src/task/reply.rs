@@ -28,6 +28,9 @@ pub(crate) trait AttemptSink<T, E>: Send + Sync {
     fn body_ended(&self, attempt: u32);
 }
 
+/// A breaker's call and when it was admitted, until the answer records it.
+type GuardSlot = Mutex<Option<(Guarded, Instant)>>;
+
 /// An attempt's link to its driver.
 struct AttemptOf<T, E> {
     /// The retry driver.
@@ -58,8 +61,8 @@ pub(crate) struct Reply<T, E> {
     /// Set once the body's end has been reported.
     body_ended: AtomicBool,
     /// A breaker's call recorded with the outcome, for work that records none itself
-    /// (a map); with when it was admitted.
-    guard: Option<Mutex<Option<(Guarded, Instant)>>>,
+    /// (a map); with when it was admitted. Boxed: few tasks have one.
+    guard: Option<Box<GuardSlot>>,
     /// When the task (or attempt) was submitted: its queue wait runs from here.
     queued: Instant,
     /// When its body began, until its run time is recorded.
@@ -158,7 +161,7 @@ impl<T, E> Reply<T, E> {
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
     pub(crate) fn guarded(mut self, guard: Option<Guarded>) -> Self {
-        self.guard = guard.map(|guard| Mutex::new(Some((guard, Instant::now()))));
+        self.guard = guard.map(|guard| Box::new(Mutex::new(Some((guard, Instant::now())))));
         self
     }
 
@@ -324,7 +327,7 @@ impl<T, E> Reply<T, E> {
                 deliver(sink, &self.record(outcome));
             }
         }
-        if let Some((guard, admitted)) = self.guard.as_ref().and_then(take) {
+        if let Some((guard, admitted)) = self.guard.as_deref().and_then(take) {
             guard.record(outcome, admitted.elapsed());
         }
         match to {

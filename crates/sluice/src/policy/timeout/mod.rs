@@ -2,9 +2,8 @@
 //! `task/future.rs`); work that cannot be stopped from outside — CPU, chunk, blocking —
 //! gets a [`Deadline`] on the manager's timer thread instead.
 
-use crate::task::Reply;
+use crate::RouteKind;
 use crate::timers::{Armed, TimerKind, Timers};
-use sluice_core::CancelToken;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,26 +20,31 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    /// Starts the clock for a body that just started: at the deadline the task is
+    /// Starts the clock for a body that just started: at the deadline `task` is
     /// answered `TimedOut` and asked to stop, unless it has been answered by then.
     /// Cancel the returned handle when the body ends. (A timeout too long to add to now
     /// arms nothing.)
-    pub(crate) fn arm<T, E>(&self, reply: Arc<Reply<T, E>>, token: CancelToken) -> Option<Armed>
-    where
-        T: Send + 'static,
-        E: Send + 'static,
-    {
+    pub(crate) fn arm<X: Expirable>(&self, task: Arc<X>) -> Option<Armed> {
         let at = Instant::now().checked_add(self.after)?;
         let (after, name) = (self.after, self.name.clone());
         Some(self.timers.arm(
             at,
             TimerKind::Deadline,
             Box::new(move |_| {
-                if reply.timed_out() {
-                    token.cancel();
-                    tracing::warn!(task = name.as_deref(), ?after, route = %reply.route.kind, "task timed out");
+                if task.time_out() {
+                    tracing::warn!(task = name.as_deref(), ?after, route = %task.route_kind(), "task timed out");
                 }
             }),
         ))
     }
+}
+
+/// Work a [`Deadline`] can time out.
+pub(crate) trait Expirable: Send + Sync + 'static {
+    /// Answers `TimedOut` unless already answered, and then asks the body to stop;
+    /// true if this call answered.
+    fn time_out(&self) -> bool;
+
+    /// Its route, for the log line.
+    fn route_kind(&self) -> &RouteKind;
 }
