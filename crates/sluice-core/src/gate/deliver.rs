@@ -14,14 +14,55 @@ use std::task::Waker;
 #[derive(Default)]
 pub(super) struct Handoffs {
     /// Futures to wake.
-    pub(super) wakers: Vec<Waker>,
+    pub(super) wakers: Few<Waker>,
     /// Queued work to admit, each with a permit already counted.
-    pub(super) deferred: Vec<Box<dyn Deferred>>,
+    pub(super) deferred: Few<Box<dyn Deferred>>,
 }
 
 impl Handoffs {
     fn is_empty(&self) -> bool {
         self.wakers.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// A list that holds its first item inline: a release almost always hands off one
+/// waiter, and a `Vec` would allocate for it on every queued task's admission.
+pub(super) struct Few<T> {
+    /// The first item.
+    first: Option<T>,
+    /// Any after it.
+    rest: Vec<T>,
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> Few<T> {
+    /// Appends `item`.
+    pub(super) fn push(&mut self, item: T) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(item);
+        } else {
+            self.rest.push(item);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    /// Takes every item, in the order pushed, leaving the list empty.
+    fn take_all(&mut self) -> impl Iterator<Item = T> + use<T> {
+        self.first
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.rest))
     }
 }
 
@@ -92,11 +133,11 @@ impl Inner {
     /// makes room for the next waiter here, in a loop.
     fn deliver_now(this: &Arc<Self>, mut handoffs: Handoffs) {
         loop {
-            for waker in handoffs.wakers.drain(..) {
+            for waker in handoffs.wakers.take_all() {
                 waker.wake();
             }
             let mut returned = 0;
-            for work in handoffs.deferred.drain(..) {
+            for work in handoffs.deferred.take_all() {
                 if let Some(permit) = work.admit(Permit::new(this.clone())) {
                     permit.disarm();
                     returned += 1;

@@ -27,10 +27,7 @@ struct ClosureTask<F, T, E> {
     work: Mutex<Option<F>>,
     /// The answer, sent once.
     reply: Reply<T, E>,
-    /// When the body must answer by, if it has a timeout; with the task itself, which
-    /// the deadline's timer holds while it is armed.
-    deadline: Option<(Deadline, Weak<Self>)>,
-    /// Its breaker's call, key and dependency call, if it has any.
+    /// Its deadline, breaker call, key and dependency call, if it has any.
     extras: Extras,
     /// Its place in the gate's queue.
     priority: Priority,
@@ -96,13 +93,20 @@ fn closure_task<F, T, E>(
     reply: Reply<T, E>,
     keyed: Option<KeyState>,
     work: F,
-) -> Arc<ClosureTask<F, T, E>> {
+) -> Arc<ClosureTask<F, T, E>>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
     Arc::new_cyclic(|me| ClosureTask {
         token: setup.scope.token(),
         work: Mutex::new(Some(work)),
         reply,
-        deadline: setup.deadline.map(|deadline| (deadline, me.clone())),
         extras: Extras::new(
+            setup
+                .deadline
+                .map(|deadline| (deadline, me.clone() as Weak<dyn Expirable>)),
             setup.guard,
             keyed,
             setup.dependency.map(DependencyCall::new),
@@ -133,9 +137,9 @@ where
                 // The answer goes out inside the frame, before the frame releases the
                 // permit: a waiting caller hears first, and the next admission follows.
                 let timer = self
-                    .deadline
-                    .as_ref()
-                    .and_then(|(deadline, me)| deadline.arm(me.upgrade()?));
+                    .extras
+                    .deadline()
+                    .and_then(|(deadline, me)| deadline.arm(me));
                 // The breaker's call leaves the task now that it runs; only a breaker
                 // needs the body's duration, so only then is the clock read.
                 let guard = self

@@ -1,22 +1,27 @@
 //! What a task carries only when it asked for a policy that travels with it: its
-//! breaker's admitted call, its key, its call through a dependency's limit.
+//! timeout's deadline, its breaker's admitted call, its key, its call through a
+//! dependency's limit.
 //!
 //! They live in one box that a plain task never allocates, so a task with no policy
 //! pays one pointer for them. Submitting many small tasks is bound by how much memory
 //! each one touches (a million of them in flight is a gigabyte at 1 KiB each), and
-//! these three were half of a closure task's size.
+//! these were more than half of a closure task's size.
 
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::KeyState;
 use crate::policy::limit::DependencyCall;
-use std::sync::Mutex;
+use crate::policy::timeout::{Deadline, Expirable};
+use std::sync::{Arc, Mutex, Weak};
 
 /// A task's travelling policies; empty (no allocation) when it has none.
 pub(crate) struct Extras(Option<Box<Riders>>);
 
 /// The policies themselves.
 struct Riders {
+    /// When the body must answer by, if it has a timeout; with the task itself, which
+    /// the deadline's timer holds while it is armed.
+    deadline: Option<(Deadline, Weak<dyn Expirable>)>,
     /// Its circuit breaker's call, taken when the body starts.
     guard: Mutex<Option<Guarded>>,
     /// Its key, if it is ordered by one.
@@ -28,18 +33,26 @@ struct Riders {
 impl Extras {
     /// Boxes whichever policies are present; nothing at all when none is.
     pub(crate) fn new(
+        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
         guard: Option<Guarded>,
         keyed: Option<KeyState>,
         dependency: Option<DependencyCall>,
     ) -> Self {
-        if guard.is_none() && keyed.is_none() && dependency.is_none() {
+        if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
             return Extras(None);
         }
         Extras(Some(Box::new(Riders {
+            deadline,
             guard: Mutex::new(guard),
             keyed,
             dependency,
         })))
+    }
+
+    /// Its deadline and the task it times out, while the task lives.
+    pub(crate) fn deadline(&self) -> Option<(&Deadline, Arc<dyn Expirable>)> {
+        let (deadline, task) = self.0.as_ref()?.deadline.as_ref()?;
+        Some((deadline, task.upgrade()?))
     }
 
     /// Its key state, if it has a key.

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -38,8 +38,10 @@ struct FutureTask<Fut, T, E> {
     reply: Reply<T, E>,
     /// Where it runs.
     pool: Arc<IoPool>,
-    /// Its name and timeout.
-    policy: Policy,
+    /// How long its future may run, from its first poll.
+    timeout: Option<Duration>,
+    /// Its place in the gate's queue.
+    priority: Priority,
     /// Its breaker's call, key and dependency call, if it has any.
     extras: Extras,
 }
@@ -118,10 +120,11 @@ fn future_task<Fut, T, E>(
         stop: StopSignal::default(),
         shutdown: io.stop.clone(),
         future: Mutex::new(Some(future)),
-        policy,
+        timeout: policy.timeout,
+        priority: policy.priority,
         reply,
         pool: io.pool.clone(),
-        extras: Extras::new(guard, keyed, dependency.map(DependencyCall::new)),
+        extras: Extras::new(None, guard, keyed, dependency.map(DependencyCall::new)),
     })
 }
 
@@ -152,7 +155,7 @@ where
                     };
                     self.reply.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
-                    let timeout = self.policy.timeout;
+                    let timeout = self.timeout;
                     // The breaker's call leaves the task now that it runs; only a
                     // breaker needs the duration, so only then is the clock read.
                     let guard = self
@@ -179,7 +182,7 @@ where
                         Ended::Done(result) => settle(result),
                         Ended::Cancelled => (Outcome::Cancelled, Err(TaskError::Cancelled)),
                         Ended::TimedOut => {
-                            tracing::warn!(task = self.policy.name.as_deref(), after = ?timeout, route = "io", "task timed out");
+                            tracing::warn!(task = self.reply.info.name.as_deref(), after = ?timeout, route = "io", "task timed out");
                             (Outcome::TimedOut, Err(TaskError::TimedOut))
                         }
                     };
@@ -360,12 +363,12 @@ where
     }
 
     fn priority(&self) -> Priority {
-        self.policy.priority
+        self.priority
     }
 
     fn enqueue(self: Arc<Self>) {
         let gate = self.reply.route.gate.clone();
-        let priority = self.policy.priority;
+        let priority = self.priority;
         gate.enqueue_at(Box::new(Queued(self)), priority);
     }
 

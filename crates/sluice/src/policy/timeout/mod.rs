@@ -24,7 +24,7 @@ impl Deadline {
     /// answered `TimedOut` and asked to stop, unless it has been answered by then.
     /// Cancel the returned handle when the body ends. (A timeout too long to add to now
     /// arms nothing.)
-    pub(crate) fn arm<X: Expirable>(&self, task: Arc<X>) -> Option<Armed> {
+    pub(crate) fn arm<X: Expirable + ?Sized>(&self, task: Arc<X>) -> Option<Armed> {
         let at = Instant::now().checked_add(self.after)?;
         let (after, name) = (self.after, self.name.clone());
         Some(self.timers.arm(
