@@ -1,5 +1,7 @@
-//! The IO pool: a tokio runtime, owned by the manager or attached to the caller's.
+//! The IO pool: a tokio runtime, owned by the manager or attached to the caller's, and
+//! Sluice's own blocking pool (`blocking/`) for blocking calls, whose threads enter it.
 
+use crate::blocking::BlockingPool;
 use crate::{ExecError, Executor, Job};
 use std::fmt;
 use std::future::Future;
@@ -7,16 +9,20 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 
-/// Threads tokio may start beyond the admitted blocking calls and `block_in_place`
-/// callers: `tokio::fs` takes blocking threads too. Threads start lazily, so headroom
-/// costs nothing until used. (512 is tokio's own default cap.)
+/// Threads tokio may start beyond the `block_in_place` callers: `tokio::fs` (from
+/// futures or from blocking calls) takes tokio's blocking threads too. Threads start
+/// lazily, so headroom costs nothing until used. (512 is tokio's own default cap.)
 const BLOCKING_HEADROOM: usize = 512;
 
-/// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on its bounded
-/// blocking pool.
+/// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on an elastic
+/// pool of `sluice-io-blocking-N` threads, started lazily (`max_blocking` calls at once, more while calls wait), that
+/// enter the runtime (so a call can use `Handle::current()`) and spin briefly when idle
+/// before they park, so that a round trip from a waiting caller usually needs no wakeup.
 pub struct IoPool {
-    /// Where futures and blocking jobs are spawned.
+    /// Where futures are spawned; the blocking threads enter its runtime.
     handle: Handle,
+    /// Where blocking jobs run.
+    blocking: BlockingPool,
     /// The runtime when this pool owns it; taken at shutdown.
     owned: Mutex<Option<Runtime>>,
     /// Worker threads (owned) or the attached runtime's count as far as known.
@@ -26,11 +32,12 @@ pub struct IoPool {
 }
 
 impl IoPool {
-    /// Starts a multi-thread runtime of `workers` threads named `sluice-io-N`, for at
-    /// most `max_blocking` blocking calls at once (the manager's gate enforces that) and
-    /// up to `max_futures` futures that may each block their worker in `wait()` (through
-    /// `block_in_place`, which takes a blocking thread): the runtime may start that many
-    /// blocking threads and more, so that neither kind queues behind the other.
+    /// Starts a multi-thread runtime of `workers` threads named `sluice-io-N`, and a
+    /// blocking pool for `max_blocking` calls at once (what the manager's gate admits; it
+    /// grows past that only for calls admitted on a waiting call's lent slot). Up to `max_futures` futures may each block their
+    /// worker in `wait()` through `block_in_place`, which takes one of tokio's own
+    /// blocking threads: the runtime may start that many and more, and since blocking
+    /// calls run on the other pool, neither kind queues behind the other.
     pub fn new(workers: usize, max_blocking: usize, max_futures: usize) -> Result<Self, ExecError> {
         if workers == 0 {
             return Err(ExecError::NoThreads { pool: "io" });
@@ -43,35 +50,35 @@ impl IoPool {
         let next = AtomicUsize::new(0);
         let runtime = Builder::new_multi_thread()
             .worker_threads(workers)
-            .max_blocking_threads(
-                max_blocking
-                    .saturating_add(max_futures)
-                    .saturating_add(BLOCKING_HEADROOM),
-            )
+            .max_blocking_threads(max_futures.saturating_add(BLOCKING_HEADROOM))
             .thread_name_fn(move || format!("sluice-io-{}", next.fetch_add(1, Ordering::Relaxed)))
             .enable_all()
             .build()
             .map_err(ExecError::Io)?;
         Ok(IoPool {
             handle: runtime.handle().clone(),
+            blocking: BlockingPool::new(runtime.handle().clone(), pool_threads(max_blocking)),
             owned: Mutex::new(Some(runtime)),
             workers,
             max_blocking,
         })
     }
 
-    /// Uses an existing runtime. Its blocking pool's bound is the runtime's own;
-    /// `max_blocking` is what the manager admits at once.
+    /// Uses an existing runtime for futures; blocking calls run on this pool's own
+    /// threads (at most `max_blocking`, what the manager admits at once), which enter
+    /// that runtime.
     pub fn attach(handle: Handle, max_blocking: usize) -> Self {
         let workers = match handle.runtime_flavor() {
             RuntimeFlavor::CurrentThread => 1,
             _ => handle.metrics().num_workers(),
         };
+        let max_blocking = max_blocking.max(1);
         IoPool {
+            blocking: BlockingPool::new(handle.clone(), pool_threads(max_blocking)),
             handle,
             owned: Mutex::new(None),
             workers,
-            max_blocking: max_blocking.max(1),
+            max_blocking,
         }
     }
 
@@ -108,12 +115,16 @@ impl Executor for IoPool {
         self.workers
     }
 
-    /// Runs a blocking job on the runtime's blocking pool.
+    /// Runs a blocking job on the blocking pool (queued if every thread is busy; dropped
+    /// at once after shutdown).
     fn execute(&self, job: Job) {
-        drop(self.handle.spawn_blocking(move || job.run()));
+        self.blocking.execute(job);
     }
 
     fn shutdown(&self) {
+        // Drops the queued blocking jobs, which reports them; running ones finish on
+        // their own threads, which are not joined.
+        self.blocking.shutdown();
         let runtime = match self.owned.lock() {
             Ok(mut owned) => owned.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -140,4 +151,12 @@ impl fmt::Debug for IoPool {
             .field("owned", &self.is_owned())
             .finish()
     }
+}
+
+/// Most threads of the blocking pool. The gate admits `max_blocking` calls at once, but
+/// a call that blocks in `wait()` lends its slot so that the call it waits for can be
+/// admitted: that one needs a thread of its own, so the pool may grow past the limit
+/// (threads start lazily and idle ones exit, so headroom costs nothing until used).
+fn pool_threads(max_blocking: usize) -> usize {
+    max_blocking.saturating_add(BLOCKING_HEADROOM)
 }

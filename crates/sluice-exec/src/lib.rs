@@ -3,7 +3,7 @@
 //! | pool | for | built on |
 //! | --- | --- | --- |
 //! | [`CpuPool`] | parsing, hashing, compression | a rayon `ThreadPool`, threads `sluice-cpu-N` |
-//! | [`IoPool`] | futures and blocking calls | a tokio runtime (owned, threads `sluice-io-N`, or attached) |
+//! | [`IoPool`] | futures and blocking calls | a tokio runtime (owned, threads `sluice-io-N`, or attached); blocking calls on its own elastic pool, threads `sluice-io-blocking-N` |
 //! | [`ChunkPool`] | many small items | `crossbeam-deque` work stealing, threads `sluice-chunk-N` |
 //!
 //! A backend only runs jobs and reports that they ended (a [`Job`] reports it by running
@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+mod blocking;
 mod chunk;
 mod cpu;
 mod error;

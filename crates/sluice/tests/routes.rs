@@ -174,7 +174,7 @@ fn each_route_runs_on_the_threads_it_names() -> TestResult {
         );
         assert!(is_numbered(&io, "sluice-io"), "an io future ran on {io:?}");
         assert!(
-            is_numbered(&blocking, "sluice-io"),
+            is_numbered(&blocking, "sluice-io-blocking"),
             "a blocking call ran on {blocking:?}"
         );
     }
