@@ -15,8 +15,8 @@ use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 const BLOCKING_HEADROOM: usize = 512;
 
 /// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on an elastic
-/// pool of `sluice-io-blocking-N` threads, started lazily (`max_blocking` calls at once, more while calls wait), that
-/// enter the runtime (so a call can use `Handle::current()`) and spin briefly when idle
+/// pool of `sluice-io-blocking-N` threads, started lazily (`max_blocking` calls at
+/// once, more while calls wait), that enter the runtime (so a call can use `Handle::current()`) and spin briefly when idle
 /// before they park, so that a round trip from a waiting caller usually needs no wakeup.
 pub struct IoPool {
     /// Where futures are spawned; the blocking threads enter its runtime.
@@ -65,7 +65,7 @@ impl IoPool {
     }
 
     /// Uses an existing runtime for futures; blocking calls run on this pool's own
-    /// threads (at most `max_blocking`, what the manager admits at once), which enter
+    /// threads (`max_blocking` calls at once, more while calls wait), which enter
     /// that runtime.
     pub fn attach(handle: Handle, max_blocking: usize) -> Self {
         let workers = match handle.runtime_flavor() {
