@@ -16,8 +16,9 @@ const BLOCKING_HEADROOM: usize = 512;
 
 /// Async work as futures on a tokio runtime; blocking calls (as [`Job`]s) on an elastic
 /// pool of `sluice-io-blocking-N` threads, started lazily (`max_blocking` calls at
-/// once, more while calls wait), that enter the runtime (so a call can use `Handle::current()`) and spin briefly when idle
-/// before they park, so that a round trip from a waiting caller usually needs no wakeup.
+/// once, more while calls wait), that enter the runtime (so a call can use
+/// `Handle::current()`) and spin briefly when idle before they park, so that a round
+/// trip from a waiting caller usually needs no wakeup.
 pub struct IoPool {
     /// Where futures are spawned; the blocking threads enter its runtime.
     handle: Handle,
