@@ -10,7 +10,7 @@ use sluice_exec::{Executor, IoPool, Job};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::{Duration, Instant};
 use tokio::runtime::{Builder, Handle};
 
@@ -68,32 +68,16 @@ fn jobs_run_on_named_threads_inside_an_attached_runtime() {
 }
 
 #[test]
-fn a_panicking_job_keeps_its_thread() {
-    // Jobs one at a time go to the one idle thread: if a panic took it, the next job
-    // would run on a new one.
+fn the_pool_still_answers_after_jobs_panic() {
+    // That the panicking job's thread survives is a unit test beside the pool, where
+    // a one-thread cap makes it observable without timing.
     let pool = IoPool::new(1, 1, 1).unwrap();
-    let before: ThreadId = run(&pool, || thread::current().id());
     for _ in 0..3 {
-        /// Tells the test when the panicking job has unwound.
-        struct Unwound(std::sync::mpsc::Sender<()>);
-        impl Drop for Unwound {
-            fn drop(&mut self) {
-                let _ = self.0.send(());
-            }
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let guard = Unwound(tx);
-        pool.execute(Job::new(move || {
-            let _guard = guard;
-            panic!("a raw job panics")
-        }));
-        rx.recv().unwrap();
-        // Lets the worker get back from the unwinding to its idle loop.
-        thread::sleep(std::time::Duration::from_millis(20));
-        let after: ThreadId = run(&pool, || thread::current().id());
-        assert_eq!(before, after, "the panic replaced the pool's thread");
+        pool.execute(Job::new(|| panic!("a raw job panics")));
     }
-    assert_eq!(run(&pool, || 5), 5);
+    let (name, answer) = run(&pool, look_around);
+    assert!(is_blocking_thread(&name), "a blocking job ran on {name:?}");
+    assert_eq!(answer, 42);
 }
 
 /// Counts a job's closure being dropped, run or not.
@@ -120,7 +104,7 @@ fn blocker(pool: &IoPool) -> (mpsc::Sender<()>, Receiver<()>) {
 }
 
 #[test]
-fn shutdown_drops_queued_jobs_and_later_ones_at_once() {
+fn shutdown_returns_at_once_and_drops_later_jobs_unrun() {
     let pool = IoPool::new(1, 1, 1).unwrap();
     let (release, done) = blocker(&pool);
     let dropped = Arc::new(AtomicUsize::new(0));
@@ -132,25 +116,17 @@ fn shutdown_drops_queued_jobs_and_later_ones_at_once() {
             ran.fetch_add(1, Ordering::SeqCst);
         })
     };
-    for _ in 0..5 {
-        pool.execute(guarded(&dropped, &ran));
-    }
-    assert_eq!(
-        dropped.load(Ordering::SeqCst),
-        0,
-        "queued jobs dropped early"
-    );
-
+    // Queued jobs being dropped needs a full pool, which `IoPool` (sized past
+    // `max_blocking` on purpose) never is here: that part is a unit test beside the pool.
     // Returns while the blocker still runs: shutdown does not wait for it.
     let began = Instant::now();
     pool.shutdown();
     assert!(began.elapsed() < PATIENCE);
-    assert_eq!(dropped.load(Ordering::SeqCst), 5, "queued jobs not dropped");
 
     pool.execute(guarded(&dropped, &ran));
     assert_eq!(
         dropped.load(Ordering::SeqCst),
-        6,
+        1,
         "a later job not dropped at once"
     );
 

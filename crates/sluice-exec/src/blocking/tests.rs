@@ -1,4 +1,5 @@
-//! The blocking pool's own counts: lazy growth, its cap, keep-alive, no lost wakeup.
+//! The blocking pool's own counts: lazy growth, its cap, keep-alive, no lost wakeup,
+//! a panic that keeps its thread, shutdown dropping the queue.
 //!
 //! Through `IoPool`, the public side (runtime context, panics, shutdown) is in
 //! `tests/blocking_pool.rs`.
@@ -201,4 +202,74 @@ fn every_job_runs_exactly_once_under_many_submitters() {
         "{names:?}"
     );
     assert!(pool.threads() <= MAX);
+}
+
+#[test]
+fn a_panicking_job_keeps_its_thread() {
+    let rt = runtime();
+    // With a cap of one thread, a panic that killed the thread would leave the next
+    // job queued for ever (the dead thread still counted), and the wait below fails.
+    let pool = BlockingPool::new(rt.handle().clone(), 1);
+    let (tx, rx) = mpsc::channel();
+    let id = |tx: &Sender<thread::ThreadId>| {
+        let tx = tx.clone();
+        Job::new(move || tx.send(thread::current().id()).unwrap())
+    };
+    pool.execute(id(&tx));
+    let before = rx.recv_timeout(PATIENCE).unwrap();
+    for _ in 0..3 {
+        pool.execute(Job::new(|| panic!("a raw job panics")));
+        pool.execute(id(&tx));
+        let after = rx
+            .recv_timeout(PATIENCE)
+            .expect("no job ran after a panic: the panic took the pool's only thread");
+        assert_eq!(before, after, "the panic replaced the pool's thread");
+    }
+    assert_eq!(pool.threads(), 1);
+}
+
+#[test]
+fn shutdown_drops_the_queue_and_lets_the_running_job_finish() {
+    /// Counts a job being dropped, run or not.
+    struct Dropped(Arc<AtomicUsize>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let rt = runtime();
+    let pool = BlockingPool::new(rt.handle().clone(), 1);
+    let (release, held) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    pool.execute(Job::new(move || {
+        started_tx.send(()).unwrap();
+        held.recv_timeout(PATIENCE).unwrap();
+        done_tx.send(()).unwrap();
+    }));
+    started.recv_timeout(PATIENCE).unwrap();
+    let (dropped, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    for _ in 0..5 {
+        let (guard, ran) = (Dropped(dropped.clone()), ran.clone());
+        pool.execute(Job::new(move || {
+            let _guard = guard;
+            ran.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        0,
+        "queued jobs dropped early"
+    );
+    pool.shutdown();
+    assert_eq!(dropped.load(Ordering::SeqCst), 5, "queued jobs not dropped");
+    release.send(()).unwrap();
+    done.recv_timeout(PATIENCE)
+        .expect("the running job did not finish after shutdown");
+    eventually("the thread has exited", || pool.threads() == 0);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "a queued job ran after shutdown"
+    );
 }
