@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 struct Last {
     /// When.
     at: Instant,
-    /// Tasks ended, succeeded.
+    /// Tasks ended, in any outcome.
     ended: u64,
     /// Tasks that succeeded.
     succeeded: u64,
@@ -22,31 +22,37 @@ struct Last {
     run_time: HistogramSnapshot,
 }
 
+impl Last {
+    fn empty() -> Self {
+        Last {
+            at: Instant::now(),
+            ended: 0,
+            succeeded: 0,
+            queue_wait: HistogramSnapshot::empty(),
+            run_time: HistogramSnapshot::empty(),
+        }
+    }
+}
+
 /// Starts the summary thread for `routes`, logging every `interval`.
 pub(crate) fn start(interval: Duration, routes: Vec<&Arc<Route>>) -> std::io::Result<Ticker> {
     let routes: Vec<Weak<Route>> = routes.into_iter().map(Arc::downgrade).collect();
-    let mut last: Option<Last> = None;
+    // The baseline is the routes' start (nothing has run on them yet), not the first
+    // tick: tasks that end before that tick are in the first line, not lost before it.
+    let mut last = Last::empty();
     Ticker::start("sluice-summary", interval, move || {
         let Some(now) = read(&routes) else {
             return false;
         };
-        if let Some(last) = &last {
-            log(last, &now);
-        }
-        last = Some(now.0);
+        log(&last, &now);
+        last = now.0;
         true
     })
 }
 
 /// The routes' totals now, with tasks in flight and queued; `None` once they are gone.
 fn read(routes: &[Weak<Route>]) -> Option<(Last, u64, usize)> {
-    let mut now = Last {
-        at: Instant::now(),
-        ended: 0,
-        succeeded: 0,
-        queue_wait: HistogramSnapshot::empty(),
-        run_time: HistogramSnapshot::empty(),
-    };
+    let mut now = Last::empty();
     let (mut running, mut queued) = (0, 0);
     for route in routes {
         let route = route.upgrade()?;
