@@ -317,6 +317,56 @@ fn newcomer_racing_release_never_overtakes() {
     });
 }
 
+/// The first waiter to queue sets the gate's `WAITING` bit while the holder releases
+/// without the lock: whichever comes first, the waiter ends up with the permit (a lost
+/// wakeup would leave it blocked, which loom reports as a deadlock).
+#[test]
+fn lock_free_release_racing_the_first_waiter_loses_no_wakeup() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = gate.try_acquire().expect("the gate is open");
+        let waiter = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let permit = gate.acquire_blocking();
+                assert_eq!(gate.in_flight(), 1);
+                drop(permit);
+            })
+        };
+        drop(held);
+        waiter.join().expect("waiter panicked");
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+        // With nobody left waiting, the lock-free path is open again.
+        let again = gate.try_acquire().expect("the gate is open again");
+        drop(again);
+    });
+}
+
+/// A lock-free admission racing a lowered limit: once `set_limit(1)` has returned, a
+/// newcomer finds the room the racing admission took, so the two never hold permits
+/// together past the new limit.
+#[test]
+fn lock_free_admission_racing_a_lowered_limit_stays_within_it() {
+    loom::model(|| {
+        let gate = Gate::new(2);
+        let racer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.try_acquire())
+        };
+        gate.set_limit(1);
+        let late = gate.try_acquire();
+        let raced = racer.join().expect("racer panicked");
+        assert!(
+            !(late.is_some() && raced.is_some()),
+            "two permits under a limit of one"
+        );
+        assert_eq!(gate.limit(), 1);
+        drop((late, raced));
+        assert_eq!(gate.in_flight(), 0);
+    });
+}
+
 /// What one piece of deferred work saw happen to it.
 #[derive(Default)]
 struct Record {

@@ -350,9 +350,9 @@ impl ManagerBuilder {
             "io_blocking_threads",
             self.io_blocking_threads.unwrap_or(DEFAULT_IO_BLOCKING),
         )?;
-        let cpu_limit = positive("cpu_limit", self.cpu_limit.unwrap_or(cpu_threads))?;
-        let chunk_limit = positive("chunk_limit", self.chunk_limit.unwrap_or(chunk_threads))?;
-        let io_limit = positive("io_limit", self.io_limit.unwrap_or(DEFAULT_IO_LIMIT))?;
+        let cpu_limit = limit("cpu_limit", self.cpu_limit.unwrap_or(cpu_threads))?;
+        let chunk_limit = limit("chunk_limit", self.chunk_limit.unwrap_or(chunk_threads))?;
+        let io_limit = limit("io_limit", self.io_limit.unwrap_or(DEFAULT_IO_LIMIT))?;
 
         let clock = self
             .breaker_clock
@@ -381,6 +381,13 @@ impl ManagerBuilder {
             let limit = limit.unwrap_or(executor.parallelism());
             if limit == 0 {
                 return Err(BuildError::ZeroExecutorLimit(name));
+            }
+            if limit > Gate::MAX_LIMIT {
+                return Err(BuildError::TooLarge {
+                    setting: format!("executor {name:?}: limit"),
+                    value: limit,
+                    max: Gate::MAX_LIMIT,
+                });
             }
             let route = Route::new(
                 RouteKind::Custom(name.clone()),
@@ -506,6 +513,19 @@ impl ManagerBuilder {
             closed: Arc::new(AtomicBool::new(false)),
         }))
     }
+}
+
+/// An admission limit: at least 1, at most what a gate holds.
+fn limit(setting: &'static str, value: usize) -> Result<usize, BuildError> {
+    let value = positive(setting, value)?;
+    if value > Gate::MAX_LIMIT {
+        return Err(BuildError::TooLarge {
+            setting: setting.to_owned(),
+            value,
+            max: Gate::MAX_LIMIT,
+        });
+    }
+    Ok(value)
 }
 
 fn positive(setting: &'static str, value: usize) -> Result<usize, BuildError> {

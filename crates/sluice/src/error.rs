@@ -164,6 +164,17 @@ pub enum BuildError {
         /// The builder method (and later config key) at fault.
         setting: &'static str,
     },
+    /// An admission limit above what a gate holds
+    /// ([`Gate::MAX_LIMIT`](sluice_core::Gate::MAX_LIMIT), 2³¹ − 1).
+    #[error("{setting} = {value}: must be at most {max}")]
+    TooLarge {
+        /// The builder method (and later config key) at fault.
+        setting: String,
+        /// The value given.
+        value: usize,
+        /// The largest allowed.
+        max: usize,
+    },
     /// A registered executor would admit nothing: its limit (or parallelism) is zero.
     #[error("executor {0:?}: limit = 0: must be at least 1")]
     ZeroExecutorLimit(String),

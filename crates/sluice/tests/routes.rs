@@ -4,7 +4,9 @@
 mod common;
 
 use common::{Discard, TestResult, is_numbered, on_multi_thread, thread_name, watchdog};
+use sluice::limit::LimitConfig;
 use sluice::{BuildError, ConcurrencyManager, Executor, Job, TaskError};
+use sluice_core::Gate;
 use std::num::ParseIntError;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -316,6 +318,58 @@ fn every_zero_setting_is_refused_by_name() {
             "{error:?}"
         );
     }
+}
+
+#[test]
+fn a_limit_past_what_a_gate_holds_is_refused_by_name() {
+    let too_many = Gate::MAX_LIMIT + 1;
+    let builder = ConcurrencyManager::builder;
+    let refused = [
+        ("cpu_limit", builder().cpu_limit(too_many).build()),
+        ("chunk_limit", builder().chunk_limit(too_many).build()),
+        ("io_limit", builder().io_limit(usize::MAX).build()),
+    ];
+    for (setting, built) in refused {
+        let error = built.expect_err(setting);
+        assert!(
+            error.to_string().starts_with(&format!("{setting} = ")),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .ends_with(&format!(": must be at most {}", Gate::MAX_LIMIT)),
+            "{error}"
+        );
+    }
+    let executor = ConcurrencyManager::builder()
+        .executor_with_limit("gpu", Arc::new(Discard), too_many)
+        .build()
+        .expect_err("too large");
+    assert_eq!(
+        executor.to_string(),
+        format!(
+            "executor \"gpu\": limit = {too_many}: must be at most {}",
+            Gate::MAX_LIMIT
+        )
+    );
+    let dependency = ConcurrencyManager::builder()
+        .dependency("svc", LimitConfig::new().max(too_many))
+        .build()
+        .expect_err("too large");
+    assert_eq!(
+        dependency.to_string(),
+        format!(
+            "dependency \"svc\": limit.max = {too_many}: must be at most {}",
+            Gate::MAX_LIMIT
+        )
+    );
+    // The largest is fine.
+    let most = ConcurrencyManager::builder()
+        .io_limit(Gate::MAX_LIMIT)
+        .build()
+        .expect("the largest limit is allowed");
+    assert_eq!(most.run_cpu(|| 3).wait(), Ok(3));
 }
 
 #[test]

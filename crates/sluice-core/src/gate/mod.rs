@@ -73,6 +73,12 @@ impl Gate {
     /// arrivals, far more than a short burst of urgent work.
     pub const DEFAULT_AGING: u64 = 64;
 
+    /// The largest limit a gate keeps, 2³¹ − 1: the limit and the count in flight
+    /// share one atomic word, so that admission and release with nobody waiting take
+    /// no lock. A larger limit (here and in [`set_limit`](Self::set_limit)) is taken
+    /// as this one, which is no limit in practice; Sluice's builder refuses one.
+    pub const MAX_LIMIT: usize = state::MAX_LIMIT;
+
     /// A gate that admits up to `limit` holders at once, with
     /// [`DEFAULT_AGING`](Self::DEFAULT_AGING). A limit of zero admits nobody until it
     /// is raised.
@@ -104,6 +110,7 @@ impl Gate {
     }
 
     /// A permit now if there is room and nobody is waiting ahead; `None` otherwise.
+    /// Lock-free: one compare-and-swap when it succeeds, one load when somebody waits.
     #[must_use = "dropping the permit releases it at once"]
     pub fn try_acquire(&self) -> Option<Permit> {
         self.inner
@@ -196,12 +203,12 @@ impl Gate {
 
     /// The current limit.
     pub fn limit(&self) -> usize {
-        self.inner.snapshot().0
+        self.inner.counts().0
     }
 
     /// How many permits are held now.
     pub fn in_flight(&self) -> usize {
-        self.inner.snapshot().1
+        self.inner.counts().1
     }
 
     /// How many are waiting now (threads, futures and queued work).

@@ -1,17 +1,17 @@
 //! The gate's shared state: the limit, the count in flight, and the queue of waiters
 //! (ranked by priority and arrival, in `queue.rs`).
 //!
-//! All of it sits under one mutex. The fast path (room, nobody waiting) takes the lock
-//! once and reads only the queue's length; a hand-off happens under the lock (the
-//! permit is counted for the waiter before it wakes), so a waiter never races a
-//! newcomer for the room it was given. What a hand-off collects is delivered after the
-//! lock, in `deliver.rs`.
+//! The limit and the count sit in one atomic word, the queue under a mutex. The fast
+//! path (room, nobody waiting; a release with nobody waiting) is one compare-and-swap
+//! on the word; a hand-off happens under the lock (the permit is counted for the waiter
+//! before it wakes), so a waiter never races a newcomer for the room it was given. What
+//! a hand-off collects is delivered after the lock, in `deliver.rs`.
 
 use super::deliver::Handoffs;
 use super::permit::Permit;
 use super::queue::{Priority, RankedQueue};
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -64,12 +64,27 @@ impl Signal {
     }
 }
 
-/// What the mutex guards.
+/// Bits 0..32 of the word: permits held now.
+const IN_FLIGHT: u64 = (1 << 32) - 1;
+/// Where the limit starts in the word (bits 32..63).
+const LIMIT_SHIFT: u32 = 32;
+/// Bit 63 of the word: somebody waits in the queue, so every change of the count goes
+/// through the lock.
+const WAITING: u64 = 1 << 63;
+/// The largest limit the word holds (31 bits).
+pub(super) const MAX_LIMIT: usize = (1 << 31) - 1;
+
+fn in_flight_of(word: u64) -> usize {
+    // At most 32 bits: fits any usize this crate builds for.
+    (word & IN_FLIGHT) as usize
+}
+
+fn limit_of(word: u64) -> usize {
+    ((word & !WAITING) >> LIMIT_SHIFT) as usize
+}
+
+/// What the mutex guards: the waiters. The counts live in [`Inner::word`].
 struct State {
-    /// How many may hold a permit at once.
-    limit: usize,
-    /// How many permits are held now.
-    in_flight: usize,
     /// Waiters in order of rank, including abandoned ones not yet skipped.
     queue: RankedQueue<Waiter>,
     /// Entries of `queue` that gave up; compacted away when they pile up.
@@ -80,37 +95,29 @@ impl State {
     fn live_waiters(&self) -> usize {
         self.queue.len() - self.abandoned
     }
-
-    fn has_room_for_newcomer(&self) -> bool {
-        self.live_waiters() == 0 && self.in_flight < self.limit
-    }
-
-    fn abandon(&mut self, signal: &Signal) {
-        signal.abandoned.store(true, Ordering::Relaxed);
-        self.abandoned += 1;
-        // Waiters that give up while the head is stuck would otherwise pile up.
-        if self.abandoned > 32 && self.abandoned * 2 > self.queue.len() {
-            self.queue.retain(|waiter| match waiter {
-                Waiter::Thread(s) | Waiter::Task(s) => !s.abandoned.load(Ordering::Relaxed),
-                Waiter::Deferred(_) => true,
-            });
-            self.abandoned = 0;
-        }
-    }
 }
 
 /// The state shared by a gate's clones, its permits and its waiters.
+///
+/// The limit and the count in flight sit in one atomic word with a `WAITING` bit, so
+/// that the common case (room and nobody queued; a release with nobody queued) is one
+/// compare-and-swap with no lock. The bit is set, under the lock, by the first waiter
+/// to queue, and cleared, under the lock, when the last live one leaves; while it is
+/// set, the count only moves under the lock, so a hand-off and a newcomer never race
+/// for the same room. A newcomer that finds the bit set does not take the lock at all:
+/// someone waits ahead of it, so it would queue.
 pub(crate) struct Inner {
-    /// Everything, under one lock.
+    /// In flight, limit and `WAITING`.
+    word: AtomicU64,
+    /// The queue, under one lock.
     state: Mutex<State>,
 }
 
 impl Inner {
     pub(super) fn new(limit: usize, aging: u64) -> Self {
         Inner {
+            word: AtomicU64::new((limit.min(MAX_LIMIT) as u64) << LIMIT_SHIFT),
             state: Mutex::new(State {
-                limit,
-                in_flight: 0,
                 queue: RankedQueue::new(aging),
                 abandoned: 0,
             }),
@@ -120,16 +127,81 @@ impl Inner {
     /// (limit, in flight, live waiters).
     pub(super) fn snapshot(&self) -> (usize, usize, usize) {
         let state = lock(&self.state);
-        (state.limit, state.in_flight, state.live_waiters())
+        let word = self.word.load(Ordering::Acquire);
+        (limit_of(word), in_flight_of(word), state.live_waiters())
     }
 
+    /// (limit, in flight), without the lock.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        let word = self.word.load(Ordering::Acquire);
+        (limit_of(word), in_flight_of(word))
+    }
+
+    /// Counts a permit if there is room and nobody waits; lock-free.
     pub(super) fn try_admit(&self) -> bool {
-        let mut state = lock(&self.state);
-        let admitted = state.has_room_for_newcomer();
-        if admitted {
-            state.in_flight += 1;
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word & WAITING != 0 || in_flight_of(word) >= limit_of(word) {
+                return false;
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
         }
-        admitted
+    }
+
+    /// Under the lock: counts a permit for a newcomer if there is room and nobody
+    /// waits (true), or sets `WAITING` for the newcomer, who must then queue before the
+    /// lock is let go (false).
+    fn admit_or_wait(&self, state: &State) -> bool {
+        if state.live_waiters() > 0 {
+            // `WAITING` is already set, by whoever queued first.
+            return false;
+        }
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let next = if in_flight_of(word) < limit_of(word) {
+                word + 1
+            } else {
+                word | WAITING
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return next & WAITING == 0,
+                // A release or admission without the lock moved the count: look again.
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Under the lock, after waiters left: clears `WAITING` once no live one is left.
+    fn left(&self, state: &State) {
+        if state.live_waiters() == 0 {
+            self.word.fetch_and(!WAITING, Ordering::AcqRel);
+        }
+    }
+
+    /// Under the lock: a waiter gives up its place.
+    fn abandon(&self, state: &mut State, signal: &Signal) {
+        signal.abandoned.store(true, Ordering::Relaxed);
+        state.abandoned += 1;
+        // Waiters that give up while the head is stuck would otherwise pile up.
+        if state.abandoned > 32 && state.abandoned * 2 > state.queue.len() {
+            state.queue.retain(|waiter| match waiter {
+                Waiter::Thread(s) | Waiter::Task(s) => !s.abandoned.load(Ordering::Relaxed),
+                Waiter::Deferred(_) => true,
+            });
+            state.abandoned = 0;
+        }
+        self.left(state);
     }
 
     /// Counts a permit for `work` and gives it back, or queues it at `priority`.
@@ -138,9 +210,11 @@ impl Inner {
         work: Box<dyn Deferred>,
         priority: Priority,
     ) -> Option<Box<dyn Deferred>> {
+        if self.try_admit() {
+            return Some(work);
+        }
         let mut state = lock(&self.state);
-        if state.has_room_for_newcomer() {
-            state.in_flight += 1;
+        if self.admit_or_wait(&state) {
             Some(work)
         } else {
             state.queue.push(Waiter::Deferred(work), priority);
@@ -150,35 +224,65 @@ impl Inner {
 
     /// Every queued [`Deferred`]; threads and futures keep their place and rank.
     pub(super) fn take_deferred(&self) -> Vec<Box<dyn Deferred>> {
-        lock(&self.state).queue.take_where(|waiter| match waiter {
+        let mut state = lock(&self.state);
+        let taken = state.queue.take_where(|waiter| match waiter {
             Waiter::Deferred(work) => Ok(work),
             other => Err(other),
-        })
+        });
+        self.left(&state);
+        taken
     }
 
     pub(super) fn set_limit(this: &Arc<Self>, limit: usize) {
+        let limit = (limit.min(MAX_LIMIT) as u64) << LIMIT_SHIFT;
         let handoffs = {
             let mut state = lock(&this.state);
-            state.limit = limit;
-            Self::hand_off(&mut state)
+            let mut word = this.word.load(Ordering::Acquire);
+            loop {
+                let next = (word & (WAITING | IN_FLIGHT)) | limit;
+                match this.word.compare_exchange_weak(
+                    word,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => word = now,
+                }
+            }
+            this.hand_off(&mut state)
         };
         Self::deliver(this, handoffs);
     }
 
-    /// Gives one permit back and admits whoever that makes room for.
+    /// Gives one permit back and admits whoever that makes room for. With nobody
+    /// queued, one compare-and-swap and no lock.
     pub(super) fn release(this: &Arc<Self>) {
-        let handoffs = {
-            let mut state = lock(&this.state);
-            state.in_flight -= 1;
-            Self::hand_off(&mut state)
-        };
+        let mut word = this.word.load(Ordering::Acquire);
+        while word & WAITING == 0 {
+            match this.word.compare_exchange_weak(
+                word,
+                word - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => word = now,
+            }
+        }
+        let handoffs = this.hand_back(1);
         Self::deliver(this, handoffs);
     }
 
-    /// Admits waiters in order of rank while there is room. Called under the lock.
-    fn hand_off(state: &mut State) -> Handoffs {
+    /// Admits waiters in order of rank while there is room. Called under the lock;
+    /// while anybody waits, nothing else moves the count but a readmission.
+    fn hand_off(&self, state: &mut State) -> Handoffs {
         let mut handoffs = Handoffs::default();
-        while state.in_flight < state.limit {
+        while state.live_waiters() > 0 {
+            let (limit, in_flight) = self.counts();
+            if in_flight >= limit {
+                break;
+            }
             let Some(waiter) = state.queue.pop_front() else {
                 break;
             };
@@ -187,40 +291,39 @@ impl Inner {
                     if signal.abandoned.load(Ordering::Relaxed) =>
                 {
                     state.abandoned -= 1;
+                    continue;
                 }
                 Waiter::Thread(signal) => {
-                    state.in_flight += 1;
                     signal.granted.store(true, Ordering::Relaxed);
                     signal.condvar.notify_one();
                 }
                 Waiter::Task(signal) => {
-                    state.in_flight += 1;
                     signal.granted.store(true, Ordering::Relaxed);
                     if let Some(waker) = lock(&signal.waker).take() {
                         handoffs.wakers.push(waker);
                     }
                 }
-                Waiter::Deferred(work) => {
-                    state.in_flight += 1;
-                    handoffs.deferred.push(work);
-                }
+                Waiter::Deferred(work) => handoffs.deferred.push(work),
             }
+            self.word.fetch_add(1, Ordering::AcqRel);
         }
+        self.left(state);
         handoffs
     }
 
-    /// Takes back `returned` permits that admitted work handed back, and admits whoever
-    /// that makes room for: the one step of `deliver_now` that takes the lock.
+    /// Takes back `returned` permits (a release that found somebody waiting, or
+    /// admitted work that handed its permit back), and admits whoever that makes room
+    /// for: the one step of `deliver_now` that takes the lock.
     pub(super) fn hand_back(&self, returned: usize) -> Handoffs {
         let mut state = lock(&self.state);
-        state.in_flight -= returned;
-        Self::hand_off(&mut state)
+        self.word.fetch_sub(returned as u64, Ordering::AcqRel);
+        self.hand_off(&mut state)
     }
 
     /// A permit counted whatever the limit and the queue: for work that was admitted
     /// before, lent its slot while it waited, and now resumes.
     pub(super) fn readmit(this: &Arc<Self>) -> Permit {
-        lock(&this.state).in_flight += 1;
+        this.word.fetch_add(1, Ordering::AcqRel);
         Permit::new(this.clone())
     }
 
@@ -229,9 +332,11 @@ impl Inner {
     pub(super) fn wait_blocking(&self, timeout: Option<Duration>) -> bool {
         // A timeout too long to add to now is no deadline at all.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if self.try_admit() {
+            return true;
+        }
         let mut state = lock(&self.state);
-        if state.has_room_for_newcomer() {
-            state.in_flight += 1;
+        if self.admit_or_wait(&state) {
             return true;
         }
         let signal = Signal::new();
@@ -249,7 +354,7 @@ impl Inner {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        state.abandon(&signal);
+                        self.abandon(&mut state, &signal);
                         return false;
                     }
                     state = match signal.condvar.wait_timeout(state, deadline - now) {
@@ -264,11 +369,13 @@ impl Inner {
 
     /// Polls for a future's permit: `Some(true)` admitted, `None` still waiting.
     pub(super) fn poll_task(&self, slot: &mut Option<Arc<Signal>>, waker: &Waker) -> bool {
+        if slot.is_none() && self.try_admit() {
+            return true;
+        }
         let mut state = lock(&self.state);
         match slot {
             None => {
-                if state.has_room_for_newcomer() {
-                    state.in_flight += 1;
+                if self.admit_or_wait(&state) {
                     return true;
                 }
                 let signal = Signal::new();
@@ -301,7 +408,7 @@ impl Inner {
             drop(state);
             Self::release(this);
         } else {
-            state.abandon(signal);
+            this.abandon(&mut state, signal);
         }
     }
 }

@@ -62,6 +62,14 @@ pub enum LimitConfigError {
     /// `min` was zero.
     #[error("limit.min = 0: must be at least 1")]
     Min,
+    /// `max` above what a gate holds ([`Gate::MAX_LIMIT`](sluice_core::Gate::MAX_LIMIT)).
+    #[error("limit.max = {max}: must be at most {most}")]
+    MaxTooLarge {
+        /// The value given.
+        max: usize,
+        /// The largest allowed.
+        most: usize,
+    },
     /// `max` below `min`.
     #[error("limit.max = {max}: must be at least limit.min ({min})")]
     Max {
@@ -169,6 +177,12 @@ impl LimitConfig {
     pub fn build(self) -> Result<Self, LimitConfigError> {
         if self.min == 0 {
             return Err(LimitConfigError::Min);
+        }
+        if self.max > sluice_core::Gate::MAX_LIMIT {
+            return Err(LimitConfigError::MaxTooLarge {
+                max: self.max,
+                most: sluice_core::Gate::MAX_LIMIT,
+            });
         }
         if self.max < self.min {
             return Err(LimitConfigError::Max {
