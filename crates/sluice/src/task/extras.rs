@@ -65,6 +65,13 @@ impl Extras {
         self.0.as_ref()?.dependency.as_ref()
     }
 
+    /// Whether it still holds its breaker's call.
+    pub(crate) fn has_guard(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|riders| crate::lock::lock(&riders.guard).is_some())
+    }
+
     /// Takes its breaker's call (once: the body that starts takes it, or the task
     /// settled unstarted gives it back).
     pub(crate) fn take_guard(&self) -> Option<Guarded> {

@@ -10,6 +10,7 @@ use crate::policy::Policy;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
+use crate::policy::timeout::within;
 use crate::route::Route;
 use sluice_core::{
     CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority, StartError,
@@ -156,24 +157,17 @@ where
                     self.reply.started();
                     let future = InFrame::new(future, self.token.clone(), lease);
                     let timeout = self.timeout;
-                    // The breaker's call leaves the task now that it runs; only a
-                    // breaker needs the duration, so only then is the clock read.
-                    let guard = self
-                        .extras
-                        .take_guard()
-                        .map(|guard| (guard, Instant::now()));
+                    // Only a breaker needs the duration, so only then is the clock
+                    // read. Its call stays in the task (not in this future's state,
+                    // which the runtime's cell carries for every task) until the end;
+                    // a runtime that drops the future gives it back in `SettleOnDrop`.
+                    let began = self.extras.has_guard().then(Instant::now);
                     let dependency = self.extras.dependency();
                     if let Some(call) = dependency {
                         call.begin();
                     }
-                    let timed = async move {
-                        match timeout {
-                            // Dropped at the deadline: a future can be stopped from outside.
-                            Some(after) => tokio::time::timeout(after, future).await.ok(),
-                            None => Some(future.await),
-                        }
-                    };
-                    let timed = timed.instrument(self.reply.span());
+                    // Dropped at the deadline: a future can be stopped from outside.
+                    let timed = within(timeout, future).instrument(self.reply.span());
                     let result = match until_stopped(timed, &self.stop, &self.shutdown).await {
                         None => Ended::Cancelled,
                         Some(result) => result.map_or(Ended::TimedOut, Ended::Done),
@@ -186,7 +180,7 @@ where
                             (Outcome::TimedOut, Err(TaskError::TimedOut))
                         }
                     };
-                    if let Some((guard, began)) = guard {
+                    if let (Some(guard), Some(began)) = (self.extras.take_guard(), began) {
                         guard.record(outcome, began.elapsed());
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
@@ -312,6 +306,7 @@ where
                 .finished(Outcome::Cancelled, Err(TaskError::Cancelled));
         }
         // No-ops when the run already released them; here for a runtime that dropped it.
+        drop(task.extras.take_guard());
         if let Some(call) = task.extras.dependency() {
             call.end(Outcome::Cancelled);
         }

@@ -8,12 +8,13 @@
 //! once to link the child and once to unlink it, which serialised every `run_io`.
 
 use crate::lock::lock;
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Poll, Waker};
-use tokio_util::sync::CancellationToken;
+use std::task::{Context, Poll, Waker};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// One task's request to stop its running future.
 #[derive(Default)]
@@ -44,18 +45,44 @@ impl StopSignal {
 /// Runs `work` until it ends (`Some`), or until `signal` or `shutdown` asks it to stop
 /// (`None`, and `work` is dropped). A stop requested before the first poll wins over
 /// the work, as does one seen at any later poll.
-pub(crate) async fn until_stopped<F: Future>(
+pub(crate) fn until_stopped<'a, F: Future>(
     work: F,
-    signal: &StopSignal,
-    shutdown: &CancellationToken,
-) -> Option<F::Output> {
-    let mut work = pin!(work);
-    let mut shutdown_wait = pin!(shutdown.cancelled());
-    poll_fn(|cx| {
+    signal: &'a StopSignal,
+    shutdown: &'a CancellationToken,
+) -> UntilStopped<'a, F> {
+    UntilStopped {
+        work,
+        signal,
+        shutdown,
+        shutdown_wait: None,
+    }
+}
+
+pin_project! {
+    /// The future of [`until_stopped`]. Written out rather than an `async fn`, whose
+    /// state would hold `work` twice (the argument and the pinned local: 384 bytes more
+    /// in every `run_io` task's runtime cell); the wait on the shutdown token is made
+    /// only once the work has gone pending.
+    pub(crate) struct UntilStopped<'a, F> {
+        #[pin]
+        work: F,
+        signal: &'a StopSignal,
+        shutdown: &'a CancellationToken,
+        #[pin]
+        shutdown_wait: Option<WaitForCancellationFuture<'a>>,
+    }
+}
+
+impl<F: Future> Future for UntilStopped<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let (signal, shutdown) = (*this.signal, *this.shutdown);
         if signal.is_requested() || shutdown.is_cancelled() {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+        if let Poll::Ready(output) = this.work.poll(cx) {
             return Poll::Ready(Some(output));
         }
         {
@@ -64,12 +91,18 @@ pub(crate) async fn until_stopped<F: Future>(
                 *stored = Some(cx.waker().clone());
             }
         }
+        if this.shutdown_wait.is_none() {
+            this.shutdown_wait.set(Some(shutdown.cancelled()));
+        }
+        let shutting_down = this
+            .shutdown_wait
+            .as_pin_mut()
+            .is_some_and(|wait| wait.poll(cx).is_ready());
         // Checked again after the waker is stored: a request made before it was
         // stored found no waker to wake.
-        if signal.is_requested() || shutdown_wait.as_mut().poll(cx).is_ready() {
+        if signal.is_requested() || shutting_down {
             return Poll::Ready(None);
         }
         Poll::Pending
-    })
-    .await
+    }
 }

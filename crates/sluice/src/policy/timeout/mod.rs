@@ -1,6 +1,10 @@
-//! Timeouts on tasks. A future is dropped at its deadline (`tokio::time::timeout`, in
+//! Timeouts on tasks. A future is dropped at its deadline ([`within`], polled in
 //! `task/future.rs`); work that cannot be stopped from outside — CPU, chunk, blocking —
 //! gets a [`Deadline`] on the manager's timer thread instead.
+
+mod within;
+
+pub(crate) use within::within;
 
 use crate::RouteKind;
 use crate::timers::{Armed, TimerKind, Timers};
