@@ -8,7 +8,7 @@ use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
 use crate::route::Route;
 use crate::task::{
-    AttemptSink, ClosureSetup, Reply, TaskHandle, TaskInfo, launch_closure, launch_future,
+    AttemptSink, ClosureSetup, Control, Reply, TaskHandle, TaskInfo, launch_closure, launch_future,
 };
 use sluice_core::{Backoff, Outcome};
 use std::convert::Infallible;
@@ -251,20 +251,21 @@ impl<R> TaskBuilder<'_, R> {
         };
         let info = self.task_info();
         let attempt_info = info.clone();
-        let launch: Launch<T, E> = Box::new(move |sink, attempt| {
-            let (guard, work) = guards.prepare(&sink, attempt, &make)?;
-            let setup = ClosureSetup {
-                route: &attempt_route,
-                scope: &scope,
-                deadline: deadline.clone(),
-                guard,
-                priority,
-                dependency: dependency.clone(),
+        let launch =
+            move |sink: Arc<dyn AttemptSink<T, E>>, attempt: u32| -> Option<Arc<dyn Control>> {
+                let (guard, work) = guards.prepare(&sink, attempt, &make)?;
+                let setup = ClosureSetup {
+                    route: &attempt_route,
+                    scope: &scope,
+                    deadline: deadline.clone(),
+                    guard,
+                    priority,
+                    dependency: dependency.clone(),
+                };
+                let reply =
+                    Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
+                Some(launch_closure(setup, reply, work))
             };
-            let reply =
-                Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
-            Some(launch_closure(setup, reply, work))
-        });
         self.drive(route, retry, classify, launch, (None, info))
     }
 
@@ -297,36 +298,38 @@ impl<R> TaskBuilder<'_, R> {
         };
         let info = self.task_info();
         let attempt_info = info.clone();
-        let launch: Launch<T, E> = Box::new(move |sink, attempt| {
-            let (guard, future) = guards.prepare(&sink, attempt, &make)?;
-            let reply = Reply::to_driver(io.route.clone(), sink, attempt, attempt_info.clone());
-            let dependency = dependency.clone();
-            Some(launch_future(
-                &io,
-                policy.clone(),
-                guard,
-                dependency,
-                reply,
-                future,
-            ))
-        });
+        let launch =
+            move |sink: Arc<dyn AttemptSink<T, E>>, attempt: u32| -> Option<Arc<dyn Control>> {
+                let (guard, future) = guards.prepare(&sink, attempt, &make)?;
+                let reply = Reply::to_driver(io.route.clone(), sink, attempt, attempt_info.clone());
+                let dependency = dependency.clone();
+                Some(launch_future(
+                    &io,
+                    policy.clone(),
+                    guard,
+                    dependency,
+                    reply,
+                    future,
+                ))
+            };
         self.drive(&route, retry, classify, launch, (None, info))
     }
 
     /// Submits a driver whose attempts `launch` starts; the driver keeps each attempt's
     /// `attempt_timeout` itself (for attempts that keep none of their own).
-    pub(super) fn drive<T, E, C>(
+    pub(super) fn drive<T, E, C, L>(
         self,
         route: &Arc<Route>,
         retry: Option<Retry>,
         classify: C,
-        launch: Launch<T, E>,
+        launch: L,
         (attempt_timeout, info): (Option<Duration>, TaskInfo),
     ) -> TaskHandle<T, E>
     where
         T: Send + 'static,
         E: Send + 'static,
         C: RetryIf<E>,
+        L: Launch<T, E>,
     {
         if let Some(refused) =
             self.mgr

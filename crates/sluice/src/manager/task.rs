@@ -58,11 +58,11 @@ pub struct TaskBuilder<'m, R = NoRetry> {
 impl ConcurrencyManager {
     /// Starts building a task named `name` (the name appears in its log events and
     /// names its retry budget), to give it policies before it is submitted.
-    pub fn task(&self, name: impl Into<String>) -> TaskBuilder<'_> {
+    pub fn task(&self, name: impl AsRef<str>) -> TaskBuilder<'_> {
         TaskBuilder {
             mgr: self,
             policy: Policy {
-                name: Some(Arc::from(name.into())),
+                name: Some(Arc::from(name.as_ref())),
                 timeout: self.inner().defaults.timeout,
                 ..Policy::default()
             },
@@ -128,8 +128,8 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// success, its own error, a panic or a timeout a failure, a cancellation nothing.
     /// Each attempt of a retried task asks the breaker again. Tasks of any route may
     /// share a breaker. An unknown name answers [`TaskError::UnknownBreaker`].
-    pub fn breaker(mut self, name: impl Into<String>) -> Self {
-        self.policy.breaker = Some(Arc::from(name.into()));
+    pub fn breaker(mut self, name: impl AsRef<str>) -> Self {
+        self.policy.breaker = Some(Arc::from(name.as_ref()));
         self
     }
 
@@ -174,8 +174,8 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// assert!((1..=32).contains(&api.limit));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn limit(mut self, dependency: impl Into<String>) -> Self {
-        self.policy.limit = Some(Arc::from(dependency.into()));
+    pub fn limit(mut self, dependency: impl AsRef<str>) -> Self {
+        self.policy.limit = Some(Arc::from(dependency.as_ref()));
         self
     }
 

@@ -10,9 +10,9 @@
 use super::TaskBuilder;
 use crate::lock::take;
 use crate::map::{start_io_map, start_pull_map};
-use crate::policy::retry::{Launch, NoRetry, Transient};
+use crate::policy::retry::{NoRetry, Transient};
 use crate::route::Route;
-use crate::task::{Reply, TaskHandle};
+use crate::task::{AttemptSink, Control, Reply, TaskHandle};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -105,7 +105,9 @@ impl TaskBuilder<'_, NoRetry> {
         let progress = self.policy.progress.clone();
         let info = self.task_info();
         let attempt_info = info.clone();
-        let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
+        let launch = move |sink: Arc<dyn AttemptSink<Vec<O>, Infallible>>,
+                           attempt: u32|
+              -> Option<Arc<dyn Control>> {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
             let reply = Reply::to_driver(io.route.clone(), sink, attempt, attempt_info.clone())
                 .guarded(guard);
@@ -116,7 +118,7 @@ impl TaskBuilder<'_, NoRetry> {
                 items,
                 f,
             ))
-        });
+        };
         let timeout = self.policy.timeout;
         self.drive(&route, None, Transient, launch, (timeout, info))
     }
@@ -141,13 +143,15 @@ impl TaskBuilder<'_, NoRetry> {
         let guards = self.attempt_guards();
         let info = self.task_info();
         let attempt_info = info.clone();
-        let launch: Launch<Vec<O>, Infallible> = Box::new(move |sink, attempt| {
+        let launch = move |sink: Arc<dyn AttemptSink<Vec<O>, Infallible>>,
+                           attempt: u32|
+              -> Option<Arc<dyn Control>> {
             let (guard, (items, f)) = guards.prepare(&sink, attempt, || take(&input))?;
             let reply = Reply::to_driver(map_route.clone(), sink, attempt, attempt_info.clone())
                 .guarded(guard);
             let placed = (priority, progress.clone());
             Some(start_pull_map(&map_route, &scope, placed, reply, items, f))
-        });
+        };
         let timeout = self.policy.timeout;
         self.drive(route, None, Transient, launch, (timeout, info))
     }

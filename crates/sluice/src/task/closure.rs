@@ -308,6 +308,12 @@ where
     }
 
     fn enqueue(self: Arc<Self>) {
+        // Room and nobody waiting: admitted here, without making a place in the queue
+        // (a box per task) that would be taken out again at once.
+        if let Some(permit) = self.reply.route.gate.try_acquire() {
+            drop(Queued(self).dispatch(permit));
+            return;
+        }
         let gate = self.reply.route.gate.clone();
         let priority = self.priority;
         gate.enqueue_at(Box::new(Queued(self)), priority);
@@ -321,13 +327,15 @@ where
 /// The task's place in its gate's queue.
 struct Queued<F, T, E>(Arc<ClosureTask<F, T, E>>);
 
-impl<F, T, E> Deferred for Queued<F, T, E>
+impl<F, T, E> Queued<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+    /// Hands the admitted task to its backend with `permit`; the permit comes back if
+    /// the task was settled while it waited.
+    fn dispatch(self, permit: Permit) -> Option<Permit> {
         if !self.0.token.is_pending() {
             return Some(permit);
         }
@@ -342,6 +350,17 @@ where
         });
         execute(&*executor, job);
         None
+    }
+}
+
+impl<F, T, E> Deferred for Queued<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+        self.dispatch(permit)
     }
 
     fn abort(self: Box<Self>) -> bool {

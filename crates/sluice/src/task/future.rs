@@ -362,6 +362,11 @@ where
     }
 
     fn enqueue(self: Arc<Self>) {
+        // Room and nobody waiting: admitted here, with no box for a place in the queue.
+        if let Some(permit) = self.reply.route.gate.try_acquire() {
+            drop(Queued(self).dispatch(permit));
+            return;
+        }
         let gate = self.reply.route.gate.clone();
         let priority = self.priority;
         gate.enqueue_at(Box::new(Queued(self)), priority);
@@ -375,6 +380,24 @@ where
 /// The task's place in the io gate's queue.
 struct Queued<Fut, T, E>(Arc<FutureTask<Fut, T, E>>);
 
+impl<Fut, T, E> Queued<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Spawns the admitted task's future with `permit`; the permit comes back if the
+    /// task was settled while it waited.
+    fn dispatch(self, permit: Permit) -> Option<Permit> {
+        if !self.0.token.is_pending() {
+            return Some(permit);
+        }
+        let pool = self.0.pool.clone();
+        pool.spawn(self.0.run(permit));
+        None
+    }
+}
+
 impl<Fut, T, E> Deferred for Queued<Fut, T, E>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -382,12 +405,7 @@ where
     E: Send + 'static,
 {
     fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
-        if !self.0.token.is_pending() {
-            return Some(permit);
-        }
-        let pool = self.0.pool.clone();
-        pool.spawn(self.0.run(permit));
-        None
+        self.dispatch(permit)
     }
 
     fn abort(self: Box<Self>) -> bool {

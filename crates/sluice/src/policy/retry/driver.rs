@@ -29,8 +29,18 @@ use std::time::{Duration, Instant};
 
 /// Starts attempt `n` as a task of its route, answering `sink`; `None` if it was
 /// answered without a body (a breaker refused it), `sink` already told.
-pub(crate) type Launch<T, E> =
-    Box<dyn Fn(Arc<dyn AttemptSink<T, E>>, u32) -> Option<Arc<dyn Control>> + Send + Sync>;
+///
+/// A generic parameter of the driver rather than a box: one allocation fewer for
+/// every retried task and map.
+pub(crate) trait Launch<T, E>:
+    Fn(Arc<dyn AttemptSink<T, E>>, u32) -> Option<Arc<dyn Control>> + Send + Sync + 'static
+{
+}
+
+impl<T, E, X> Launch<T, E> for X where
+    X: Fn(Arc<dyn AttemptSink<T, E>>, u32) -> Option<Arc<dyn Control>> + Send + Sync + 'static
+{
+}
 
 /// What the driver needs of the manager and the task's policies.
 pub(crate) struct Plan {
@@ -59,14 +69,14 @@ pub(crate) struct Plan {
 }
 
 /// One retried task.
-pub(crate) struct Driver<T, E, C> {
+pub(crate) struct Driver<T, E, C, L> {
     /// The task's own token: pending until its first attempt, so that cancellation and
     /// `abort_pending` settle it without attempts while it waits for its key.
     token: CancelToken,
     /// The caller's answer, counted on the route once.
     reply: Reply<T, E>,
     /// Starts an attempt.
-    launch: Launch<T, E>,
+    launch: L,
     /// Which failures are worth another attempt.
     classify: C,
     /// Limits, backoff, budget.
@@ -122,18 +132,19 @@ enum Phase<T, E> {
     Done,
 }
 
-impl<T, E, C> Driver<T, E, C>
+impl<T, E, C, L> Driver<T, E, C, L>
 where
     T: Send + 'static,
     E: Send + 'static,
     C: RetryIf<E>,
+    L: Launch<T, E>,
 {
     /// A driver for a task that is answered through `reply`, which must be answered by
     /// `deadline` (from now) if it has one.
     pub(crate) fn new(
         token: CancelToken,
         reply: Reply<T, E>,
-        launch: Launch<T, E>,
+        launch: L,
         classify: C,
         plan: Plan,
         keyed: Option<KeyState>,
@@ -435,11 +446,12 @@ where
     }
 }
 
-impl<T, E, C> AttemptSink<T, E> for Driver<T, E, C>
+impl<T, E, C, L> AttemptSink<T, E> for Driver<T, E, C, L>
 where
     T: Send + 'static,
     E: Send + 'static,
     C: RetryIf<E>,
+    L: Launch<T, E>,
 {
     fn answered(&self, attempt: u32, outcome: Outcome, answer: Result<T, TaskError<E>>) {
         let mut state = lock(&self.state);
@@ -513,11 +525,12 @@ where
     }
 }
 
-impl<T, E, C> Control for Driver<T, E, C>
+impl<T, E, C, L> Control for Driver<T, E, C, L>
 where
     T: Send + 'static,
     E: Send + 'static,
     C: RetryIf<E>,
+    L: Launch<T, E>,
 {
     fn cancel(&self) -> bool {
         if self.reply.is_answered() {
@@ -559,11 +572,12 @@ where
     }
 }
 
-impl<T, E, C> KeyedTask for Driver<T, E, C>
+impl<T, E, C, L> KeyedTask for Driver<T, E, C, L>
 where
     T: Send + 'static,
     E: Send + 'static,
     C: RetryIf<E>,
+    L: Launch<T, E>,
 {
     fn token(&self) -> &CancelToken {
         &self.token
