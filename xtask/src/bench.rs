@@ -87,8 +87,22 @@ Why `wait()` beats its anchor: a blocking `wait()` spins for a few microseconds
 before it parks (`sluice-core/src/completion.rs`), and short work usually finishes
 within that, so the caller skips the futex round trip of a wakeup; the anchor's
 `blocking_recv` parks at once. Async callers must not spin, so in the async rows
-both sides park and wake the caller once per round trip; there the cost is the
-scheduler's, and Sluice's own code is under 1% of a profile of the caller.
+both sides park and wake the caller once per round trip. Most of that time is the
+kernel's on both sides (rayon's idle workers yield in a loop, and the woken caller
+competes with them for two cores); what Sluice adds is its own work on the path —
+the task's accounting, its answer's slot, the gate — done partly before the answer
+reaches the caller, which the sync rows hide by spinning and the async rows cannot.
+`callgrind` counts about 8,000 instructions per `run_cpu(f).await` round trip against
+3,200 for the anchor (idle spinning included on both sides).
+
+Why the submit rows miss: the anchors hand each job to their pool's queue with one or
+two small allocations. A Sluice task is counted, timed and answered exactly once, waits
+its turn at its route's gate, and allocates six times when it waits there (about
+470 bytes, against the anchors' 130). Submitted in a burst, those allocations are
+made on the caller's thread and partly freed on the workers', past glibc's per-thread
+caches, so the allocator's arena lock is contended; malloc and free are a third of
+the instructions of these rows. See
+\"Where that cost shows\" in `docs/ARCHITECTURE.md`.
 ";
 
 fn cpu_model() -> String {

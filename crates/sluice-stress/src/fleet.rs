@@ -1,9 +1,10 @@
 //! The managers under test, one per key order, each with a breaker held open, a
-//! breaker that trips and recovers all the time, and a scripted load sampler that
-//! moves its gate limits at random every 2 ms.
+//! breaker that trips and recovers all the time, a dependency with an adaptive limit,
+//! and a scripted load sampler that moves its gate limits at random every 2 ms.
 
 use crate::plan::MANAGERS;
 use crate::rng::Rng;
+use sluice::limit::LimitConfig;
 use sluice::throttle::{LoadSample, LoadSampler, ThrottleConfig};
 use sluice::{BreakerConfig, ConcurrencyManager, KeyOrder, TaskError, TaskRecord};
 use std::sync::Arc;
@@ -14,6 +15,9 @@ use std::time::Duration;
 pub const OPEN: &str = "held-open";
 /// The breaker every `Flaky` task names.
 pub const FLAKY: &str = "flaky";
+/// The dependency a `limited` task goes through: its adaptive limit moves with the
+/// latency its calls see, from 2 to 8 calls at once.
+pub const LIMITED: &str = "limited";
 
 /// One manager and what the harness keeps beside it.
 pub struct Member {
@@ -61,6 +65,12 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .interval(Duration::from_millis(2))
         .build()
         .map_err(|e| e.to_string())?;
+    let limited = LimitConfig::new()
+        .initial(4)
+        .min(2)
+        .max(8)
+        .build()
+        .map_err(|e| e.to_string())?;
     let records = Arc::new(AtomicU64::new(0));
     let sink = records.clone();
     let mgr = ConcurrencyManager::builder()
@@ -71,6 +81,7 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .key_order(order)
         .breaker(OPEN, open)
         .breaker(FLAKY, flaky)
+        .dependency(LIMITED, limited)
         .throttle(throttle)
         .load_sampler(Scripted { rng })
         .task_records(move |_: &TaskRecord| {

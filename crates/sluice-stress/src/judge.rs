@@ -133,6 +133,8 @@ mod tests {
             key: None,
             cancel: Cancel::Never,
             idle_timeout: false,
+            priority: sluice::Priority::Normal,
+            limited: false,
         }
     }
 

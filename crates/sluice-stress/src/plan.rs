@@ -2,6 +2,7 @@
 //! for it and how, drawn from the wave's seed alone.
 
 use crate::rng::Rng;
+use sluice::Priority;
 use std::time::Duration;
 
 /// The managers of the fleet, one per key order (see `fleet.rs`).
@@ -110,6 +111,11 @@ pub struct Spec {
     pub cancel: Cancel,
     /// A timeout that never fires, so the timer policy is there but not triggered.
     pub idle_timeout: bool,
+    /// Its place in its gates' queues.
+    pub priority: Priority,
+    /// Whether it goes through the fleet's adaptive dependency limit (a call of every
+    /// attempt, or of every item of `map_io`).
+    pub limited: bool,
 }
 
 /// How long an overrunning task may run before it times out.
@@ -192,6 +198,8 @@ impl Wave {
                     key: None,
                     cancel: Cancel::Never,
                     idle_timeout: false,
+                    priority: draw_priority(rng),
+                    limited: false,
                 });
             }
             specs.push(Spec {
@@ -202,6 +210,8 @@ impl Wave {
                 key,
                 cancel,
                 idle_timeout: behaviour != Behaviour::Overrun && rng.chance(20),
+                priority: draw_priority(rng),
+                limited: rng.chance(10),
             });
             lanes[lane].push(index);
         }
@@ -241,6 +251,16 @@ fn draw_route(rng: &mut Rng) -> Route {
         70..80 => Route::MapCpu,
         80..90 => Route::MapChunks,
         _ => Route::MapIo,
+    }
+}
+
+/// A priority: mostly normal, with enough high and low ones that every gate's queue
+/// holds a mix to reorder.
+fn draw_priority(rng: &mut Rng) -> Priority {
+    match rng.below(10) {
+        0 | 1 => Priority::High,
+        2 | 3 => Priority::Low,
+        _ => Priority::Normal,
     }
 }
 
@@ -310,6 +330,9 @@ mod tests {
             }
         )));
         assert!(has(&|s| s.key.is_some_and(|k| k.cancel_rest)));
+        assert!(has(&|s| s.priority == Priority::High) && has(&|s| s.priority == Priority::Low));
+        assert!(has(&|s| s.limited && s.behaviour == Behaviour::Succeed));
+        assert!(has(&|s| s.limited && s.route == Route::MapIo));
         assert!(has(&|s| s.cancel == Cancel::AtOnce) && has(&|s| s.cancel == Cancel::BeforeWait));
         assert!(wave.shutdown.is_some());
         for spec in &wave.specs[..wave.top_level] {

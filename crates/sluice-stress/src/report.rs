@@ -26,6 +26,9 @@ pub struct Summary {
     pub shutdown: Vec<(u64, usize, bool)>,
     /// Gate limit moves by the throttle, all managers.
     pub throttle_moves: u64,
+    /// Per manager, the dependency's calls measured, of them failed, and its limit at
+    /// shutdown.
+    pub dependency: Vec<(u64, u64, usize)>,
     /// Resident memory after each wave.
     pub rss: Vec<u64>,
     /// Peak resident memory.
@@ -58,6 +61,11 @@ impl Summary {
                 .filter_map(|r| r.snapshot.throttle.as_ref())
                 .flat_map(|t| t.routes.iter().map(|r| r.changes))
                 .sum();
+            self.dependency = reports
+                .iter()
+                .flat_map(|r| r.snapshot.dependencies.iter())
+                .map(|d| (d.samples, d.drops, d.limit))
+                .collect();
         }
         if let Some((now, peak)) = rss {
             self.rss.push(now);
@@ -112,6 +120,12 @@ impl Summary {
             );
         }
         let _ = writeln!(out, "  throttle  {} gate limit moves", self.throttle_moves);
+        for (i, (calls, drops, limit)) in self.dependency.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  limited   manager {i}: {calls} calls measured, {drops} failed or timed out, limit {limit} at shutdown"
+            );
+        }
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         match self.memory() {
             Some((early, late, grew)) => {

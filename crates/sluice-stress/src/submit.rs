@@ -2,7 +2,7 @@
 //! harness's `Answer`, checking a value against the one its body returns.
 
 use crate::body::{self, Fail};
-use crate::fleet::{FLAKY, OPEN};
+use crate::fleet::{FLAKY, LIMITED, OPEN};
 use crate::ledger::{Answer, item_value, value_of};
 use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
 use crate::wave::Ctx;
@@ -48,7 +48,10 @@ impl Handle {
 /// Submits `spec` to its manager, with the policies its plan asks for.
 pub fn launch(ctx: &Arc<Ctx>, spec: Spec) -> Handle {
     let mgr = &ctx.shared.fleet.members[spec.manager].mgr;
-    let mut task = mgr.task(name_of(spec.behaviour));
+    let mut task = mgr.task(name_of(spec.behaviour)).priority(spec.priority);
+    if spec.limited {
+        task = task.limit(LIMITED);
+    }
     if spec.idle_timeout {
         task = task.timeout(IDLE_TIMEOUT);
     }

@@ -237,8 +237,8 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4], "one key: in submission order");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.policy.key = Some(Arc::from(key.into()));
+    pub fn key(mut self, key: impl AsRef<str>) -> Self {
+        self.policy.key = Some(Arc::from(key.as_ref()));
         self
     }
 
