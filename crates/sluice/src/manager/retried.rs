@@ -3,14 +3,14 @@
 
 use super::TaskBuilder;
 use crate::TaskError;
-use crate::policy::breaker::{self, Breakers, Guarded};
+use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
 use crate::route::Route;
 use crate::task::{
     AttemptSink, ClosureSetup, Control, Reply, TaskHandle, TaskInfo, launch_closure, launch_future,
 };
-use sluice_core::{Backoff, Outcome};
+use sluice_core::{Backoff, CircuitBreaker, Outcome};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -244,6 +244,7 @@ impl<R> TaskBuilder<'_, R> {
         let scope = inner.scope.clone();
         let deadline = self.attempt_deadline();
         let guards = self.attempt_guards();
+        let unknown = guards.unknown();
         let priority = self.policy.priority;
         let dependency = match self.dependency() {
             Ok(dependency) => dependency,
@@ -266,7 +267,7 @@ impl<R> TaskBuilder<'_, R> {
                     Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
                 Some(launch_closure(setup, reply, work))
             };
-        self.drive(route, retry, classify, launch, (None, info))
+        self.drive(route, retry, classify, launch, (None, info, unknown))
     }
 
     /// Submits io work as a driver of attempts: `make` gives each attempt its future
@@ -288,6 +289,7 @@ impl<R> TaskBuilder<'_, R> {
         let io = inner.io_side.clone();
         let route = io.route.clone();
         let guards = self.attempt_guards();
+        let unknown = guards.unknown();
         let mut policy = self.policy.clone();
         // Each attempt has its own timeout; the whole task's deadline is the driver's.
         policy.deadline = None;
@@ -312,7 +314,7 @@ impl<R> TaskBuilder<'_, R> {
                     future,
                 ))
             };
-        self.drive(&route, retry, classify, launch, (None, info))
+        self.drive(&route, retry, classify, launch, (None, info, unknown))
     }
 
     /// Submits a driver whose attempts `launch` starts; the driver keeps each attempt's
@@ -323,7 +325,7 @@ impl<R> TaskBuilder<'_, R> {
         retry: Option<Retry>,
         classify: C,
         launch: L,
-        (attempt_timeout, info): (Option<Duration>, TaskInfo),
+        (attempt_timeout, info, unknown): (Option<Duration>, TaskInfo, Option<Arc<str>>),
     ) -> TaskHandle<T, E>
     where
         T: Send + 'static,
@@ -337,8 +339,9 @@ impl<R> TaskBuilder<'_, R> {
         {
             return refused;
         }
-        if let Some(unknown) = self.unknown_breaker() {
-            return unknown;
+        // A breaker nobody registered: answered at once, counted nowhere.
+        if let Some(name) = unknown {
+            return TaskHandle::answered(TaskError::UnknownBreaker(name.to_string()));
         }
         let inner = self.mgr.inner();
         let name = self.policy.name.clone();
@@ -379,25 +382,33 @@ impl<R> TaskBuilder<'_, R> {
     }
 }
 
-/// What each attempt asks of the task's circuit breaker.
+/// What each attempt asks of the task's circuit breaker, looked up once for the task
+/// (a name lookup per attempt would hash the name every time).
 pub(super) struct AttemptGuards {
-    /// The manager's breakers.
-    breakers: Arc<Breakers>,
-    /// The task's breaker, if any.
-    breaker: Option<Arc<str>>,
-    /// The task's key, for a per-key breaker.
-    key: Option<Arc<str>>,
+    /// The task's breaker, if it names one: its name, and the breaker or `None` if no
+    /// breaker of that name is registered.
+    breaker: Option<(Arc<str>, Option<CircuitBreaker>)>,
     /// The task's name, for the log.
     name: Option<Arc<str>>,
 }
 
 impl AttemptGuards {
     fn of<R>(builder: &TaskBuilder<'_, R>) -> Self {
+        let breakers = &builder.mgr.inner().breakers;
         AttemptGuards {
-            breakers: builder.mgr.inner().breakers.clone(),
-            breaker: builder.policy.breaker.clone(),
-            key: builder.policy.key.clone(),
+            breaker: builder.policy.breaker.as_ref().map(|name| {
+                let found = breakers.get(name, builder.policy.key.as_ref());
+                (name.clone(), found)
+            }),
             name: builder.policy.name.clone(),
+        }
+    }
+
+    /// The breaker's name if the task names one that is not registered.
+    pub(super) fn unknown(&self) -> Option<Arc<str>> {
+        match &self.breaker {
+            Some((name, None)) => Some(name.clone()),
+            _ => None,
         }
     }
 
@@ -426,15 +437,12 @@ impl AttemptGuards {
 
     /// The attempt's admitted call (none without a breaker), or its rejection.
     fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
-        let Some(breaker) = &self.breaker else {
-            return Ok(None);
-        };
-        breaker::admit(
-            &self.breakers,
-            breaker,
-            self.key.as_ref(),
-            self.name.as_deref(),
-        )
-        .map(Some)
+        match &self.breaker {
+            None => Ok(None),
+            Some((name, None)) => Err(TaskError::UnknownBreaker(name.to_string())),
+            Some((name, Some(breaker))) => {
+                breaker::admit_to(breaker, name, self.name.as_deref()).map(Some)
+            }
+        }
     }
 }

@@ -265,19 +265,6 @@ impl<'m, R> TaskBuilder<'m, R> {
         })
     }
 
-    /// The answer for a task naming a breaker nobody registered (answered at once,
-    /// counted nowhere).
-    pub(super) fn unknown_breaker<T, E>(&self) -> Option<TaskHandle<T, E>> {
-        let name = self.policy.breaker.as_ref()?;
-        let known = self
-            .mgr
-            .inner()
-            .breakers
-            .get(name, self.policy.key.as_ref())
-            .is_some();
-        (!known).then(|| TaskHandle::answered(TaskError::UnknownBreaker(name.to_string())))
-    }
-
     /// A new task's identity, for its span.
     pub(super) fn task_info(&self) -> TaskInfo {
         TaskInfo::new(self.policy.name.clone(), self.policy.key.clone())

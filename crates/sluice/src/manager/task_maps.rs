@@ -98,6 +98,7 @@ impl TaskBuilder<'_, NoRetry> {
         let route = io.route.clone();
         let input = Mutex::new(Some((items.into_iter(), f)));
         let guards = self.attempt_guards();
+        let unknown = guards.unknown();
         let dependency = match self.dependency() {
             Ok(dependency) => dependency,
             Err(answered) => return answered,
@@ -120,7 +121,7 @@ impl TaskBuilder<'_, NoRetry> {
             ))
         };
         let timeout = self.policy.timeout;
-        self.drive(&route, None, Transient, launch, (timeout, info))
+        self.drive(&route, None, Transient, launch, (timeout, info, unknown))
     }
 
     fn pull_map<It, F, O>(self, route: &Arc<Route>, items: It, f: F) -> TaskHandle<Vec<O>>
@@ -141,6 +142,7 @@ impl TaskBuilder<'_, NoRetry> {
         let map_route = route.clone();
         let input = Mutex::new(Some((items, f)));
         let guards = self.attempt_guards();
+        let unknown = guards.unknown();
         let info = self.task_info();
         let attempt_info = info.clone();
         let launch = move |sink: Arc<dyn AttemptSink<Vec<O>, Infallible>>,
@@ -153,6 +155,6 @@ impl TaskBuilder<'_, NoRetry> {
             Some(start_pull_map(&map_route, &scope, placed, reply, items, f))
         };
         let timeout = self.policy.timeout;
-        self.drive(route, None, Transient, launch, (timeout, info))
+        self.drive(route, None, Transient, launch, (timeout, info, unknown))
     }
 }

@@ -8,7 +8,7 @@ mod registry;
 pub(crate) use registry::{Breakers, Duplicate};
 
 use crate::TaskError;
-use sluice_core::{Call, Outcome, Transition};
+use sluice_core::{Call, CircuitBreaker, Outcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,15 @@ pub(crate) fn admit<E>(
     let Some(breaker) = breakers.get(name, key) else {
         return Err(TaskError::UnknownBreaker(name.to_string()));
     };
+    admit_to(&breaker, name, task)
+}
+
+/// Asks `breaker`, already looked up as `name`, to admit one call of the task `task`.
+pub(crate) fn admit_to<E>(
+    breaker: &CircuitBreaker,
+    name: &Arc<str>,
+    task: Option<&str>,
+) -> Result<Guarded, TaskError<E>> {
     match breaker.try_acquire() {
         Ok(call) => {
             if let Some(transition) = call.transition() {
