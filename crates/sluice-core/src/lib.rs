@@ -14,6 +14,9 @@
 //! - [`SlotVec`]: a vector filled in disjoint claimed ranges by several threads, for
 //!   parallel maps that write results in place.
 //! - [`completion()`]: a one-shot slot that a task fills and a caller awaits or blocks on.
+//! - [`StreamBuffer`]: the bounded buffer between a streamed map's workers and its
+//!   consumer: room reserved before work, ordered or unordered delivery, parked
+//!   producers resumed as the consumer frees room.
 //! - [`KeyedQueue`]: per-key ordering (`Strict`, `PerKey`, `Relaxed`) that holds a key's
 //!   turn until its running item finishes, with cancellation by ticket.
 //! - [`Backoff`] and [`RetryBudget`]: exponential backoff with seedable jitter, and a
@@ -46,6 +49,7 @@ mod loom;
 mod retry;
 #[allow(unsafe_code)] // Measured need; each block has a SAFETY comment and loom tests.
 mod slots;
+mod stream_buffer;
 
 pub use breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerConfigError, BreakerSnapshot, BreakerState, Call,
@@ -61,3 +65,4 @@ pub use retry::{
     Backoff, BudgetConfig, BudgetConfigError, BudgetSnapshot, Jitter, RetryBudget, Rng,
 };
 pub use slots::{Claim, SlotVec};
+pub use stream_buffer::{Reserve, StreamBuffer, Taken};

@@ -1,0 +1,126 @@
+//! `StreamBuffer`: order, room and parking, closing with holes, cancellation.
+
+use sluice_core::{Reserve, StreamBuffer, Taken};
+use std::sync::Arc;
+use std::thread;
+
+fn granted(reserve: Reserve) -> (u64, usize) {
+    match reserve {
+        Reserve::Granted { first, count } => (first, count),
+        other => panic!("expected room, got {other:?}"),
+    }
+}
+
+fn value<T: std::fmt::Debug>(taken: Taken<T>) -> (T, usize) {
+    match taken {
+        Taken::Value { value, resume } => (value, resume),
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+#[test]
+fn ordered_delivers_in_sequence_whatever_the_push_order() {
+    let buffer = StreamBuffer::new(8, true);
+    let (first, count) = granted(buffer.reserve(5));
+    assert_eq!((first, count), (0, 5));
+    for seq in [4, 2, 3] {
+        assert!(buffer.push(seq, seq).is_none());
+    }
+    assert!(matches!(buffer.try_take(), Taken::Empty), "0 is not there yet");
+    buffer.push(0, 0);
+    assert_eq!(value(buffer.try_take()).0, 0);
+    assert!(matches!(buffer.try_take(), Taken::Empty), "1 is not there yet");
+    buffer.push(1, 1);
+    let out: Vec<u64> = (0..4).map(|_| value(buffer.try_take()).0).collect();
+    assert_eq!(out, [1, 2, 3, 4]);
+}
+
+#[test]
+fn unordered_delivers_as_pushed() {
+    let buffer = StreamBuffer::new(8, false);
+    granted(buffer.reserve(3));
+    buffer.push(2, "c");
+    buffer.push(0, "a");
+    assert_eq!(value(buffer.try_take()).0, "c");
+    assert_eq!(value(buffer.try_take()).0, "a");
+    assert!(matches!(buffer.try_take(), Taken::Empty));
+}
+
+#[test]
+fn reservations_never_exceed_capacity_and_a_full_buffer_parks() {
+    let buffer = StreamBuffer::new(4, true);
+    assert_eq!(granted(buffer.reserve(3)), (0, 3));
+    assert_eq!(granted(buffer.reserve(3)), (3, 1), "only one place left");
+    assert_eq!(buffer.reserve(1), Reserve::Full);
+    assert_eq!(buffer.reserve(2), Reserve::Full);
+    for seq in 0..4 {
+        buffer.push(seq, seq);
+    }
+    // Room frees one place per take; parked producers are resumed at half capacity.
+    assert_eq!(value(buffer.try_take()), (0, 0));
+    assert_eq!(value(buffer.try_take()), (1, 2), "both parked producers resume");
+    assert_eq!(value(buffer.try_take()), (2, 0), "nobody is parked any more");
+}
+
+#[test]
+fn unreserve_gives_the_tail_back() {
+    let buffer: StreamBuffer<u8> = StreamBuffer::new(4, true);
+    assert_eq!(granted(buffer.reserve(4)), (0, 4));
+    buffer.unreserve(3);
+    assert_eq!(buffer.held(), 1);
+    assert_eq!(granted(buffer.reserve(4)), (1, 3), "sequence numbers stay dense");
+}
+
+#[test]
+fn close_skips_places_never_filled_and_then_ends() {
+    let buffer = StreamBuffer::new(4, true);
+    granted(buffer.reserve(3));
+    buffer.push(2, 'c');
+    buffer.close();
+    assert_eq!(value(buffer.try_take()).0, 'c');
+    assert!(matches!(buffer.try_take(), Taken::End));
+    assert_eq!(buffer.reserve(1), Reserve::Closed);
+}
+
+#[test]
+fn cancel_hands_back_what_is_buffered_and_refuses_the_rest() {
+    let buffer = StreamBuffer::new(4, false);
+    granted(buffer.reserve(2));
+    buffer.push(0, String::from("kept"));
+    let dropped = buffer.cancel();
+    assert_eq!(dropped, ["kept"]);
+    assert_eq!(buffer.push(1, String::from("late")).as_deref(), Some("late"));
+    assert!(matches!(buffer.try_take(), Taken::End));
+    assert_eq!(buffer.reserve(1), Reserve::Closed);
+}
+
+#[test]
+fn a_blocked_consumer_is_woken_by_a_producer_thread() {
+    let buffer = Arc::new(StreamBuffer::new(16, true));
+    let producer = {
+        let buffer = buffer.clone();
+        thread::spawn(move || {
+            let mut next = 0u64;
+            while next < 1_000 {
+                match buffer.reserve(7.min(1_000 - next as usize)) {
+                    Reserve::Granted { first, count } => {
+                        for seq in first..first + count as u64 {
+                            buffer.push(seq, seq);
+                        }
+                        next = first + count as u64;
+                    }
+                    Reserve::Full => thread::yield_now(),
+                    Reserve::Closed => unreachable!("nobody closes"),
+                }
+            }
+            buffer.close();
+        })
+    };
+    let mut seen = Vec::new();
+    while let Taken::Value { value, .. } = buffer.take_blocking() {
+        seen.push(value);
+    }
+    producer.join().expect("producer");
+    assert_eq!(seen.len(), 1_000);
+    assert!(seen.iter().enumerate().all(|(i, v)| *v == i as u64));
+}
