@@ -285,7 +285,10 @@ impl<T> StreamBuffer<T> {
             let mut state = self.lock();
             state.cancelled = true;
             state.filled = 0;
-            let values = std::mem::take(&mut state.slots).into_iter().flatten().collect();
+            let values = std::mem::take(&mut state.slots)
+                .into_iter()
+                .flatten()
+                .collect();
             (values, state.producer.take())
         };
         if let Some(producer) = producer {

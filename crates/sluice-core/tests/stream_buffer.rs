@@ -26,10 +26,16 @@ fn ordered_delivers_in_sequence_whatever_the_push_order() {
     for seq in [4, 2, 3] {
         assert!(buffer.push(seq, seq).is_none());
     }
-    assert!(matches!(buffer.try_take(), Taken::Empty), "0 is not there yet");
+    assert!(
+        matches!(buffer.try_take(), Taken::Empty),
+        "0 is not there yet"
+    );
     buffer.push(0, 0);
     assert_eq!(value(buffer.try_take()).0, 0);
-    assert!(matches!(buffer.try_take(), Taken::Empty), "1 is not there yet");
+    assert!(
+        matches!(buffer.try_take(), Taken::Empty),
+        "1 is not there yet"
+    );
     buffer.push(1, 1);
     let out: Vec<u64> = (0..4).map(|_| value(buffer.try_take()).0).collect();
     assert_eq!(out, [1, 2, 3, 4]);
@@ -58,8 +64,16 @@ fn reservations_never_exceed_capacity_and_a_full_buffer_parks() {
     }
     // Room frees one place per take; parked producers are resumed at half capacity.
     assert_eq!(value(buffer.try_take()), (0, 0));
-    assert_eq!(value(buffer.try_take()), (1, 2), "both parked producers resume");
-    assert_eq!(value(buffer.try_take()), (2, 0), "nobody is parked any more");
+    assert_eq!(
+        value(buffer.try_take()),
+        (1, 2),
+        "both parked producers resume"
+    );
+    assert_eq!(
+        value(buffer.try_take()),
+        (2, 0),
+        "nobody is parked any more"
+    );
 }
 
 #[test]
@@ -68,7 +82,11 @@ fn unreserve_gives_the_tail_back() {
     assert_eq!(granted(buffer.reserve(4)), (0, 4));
     buffer.unreserve(3);
     assert_eq!(buffer.held(), 1);
-    assert_eq!(granted(buffer.reserve(4)), (1, 3), "sequence numbers stay dense");
+    assert_eq!(
+        granted(buffer.reserve(4)),
+        (1, 3),
+        "sequence numbers stay dense"
+    );
 }
 
 #[test]
@@ -89,7 +107,10 @@ fn cancel_hands_back_what_is_buffered_and_refuses_the_rest() {
     buffer.push(0, String::from("kept"));
     let dropped = buffer.cancel();
     assert_eq!(dropped, ["kept"]);
-    assert_eq!(buffer.push(1, String::from("late")).as_deref(), Some("late"));
+    assert_eq!(
+        buffer.push(1, String::from("late")).as_deref(),
+        Some("late")
+    );
     assert!(matches!(buffer.try_take(), Taken::End));
     assert_eq!(buffer.reserve(1), Reserve::Closed);
 }

@@ -46,14 +46,33 @@ type Observer = Box<dyn Fn(&ProgressSnapshot) + Send + Sync>;
 /// assert_eq!(seen.lock().unwrap().last(), Some(&(10_000, true)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Progress {
     /// Shared by the clones.
     inner: Arc<Inner>,
 }
 
+/// `Inner::total` when nobody knows it.
+const UNKNOWN: u64 = u64::MAX;
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            inner: Arc::new(Inner {
+                done: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                total: AtomicU64::new(UNKNOWN),
+                total_set: AtomicBool::new(false),
+                began: OnceLock::new(),
+                finished: AtomicBool::new(false),
+                observer: Mutex::new(None),
+            }),
+        }
+    }
+}
+
 /// What the clones share.
-#[derive(Default)]
 struct Inner {
     /// Items whose result is in.
     done: AtomicU64,
@@ -61,8 +80,11 @@ struct Inner {
     failed: AtomicU64,
     /// Bytes the caller reported.
     bytes: AtomicU64,
-    /// Items in all, when the input told.
-    total: OnceLock<Option<u64>>,
+    /// Items in all, when the input told or the caller set it; `UNKNOWN` otherwise.
+    total: AtomicU64,
+    /// The caller set the total ([`Progress::set_total`]): the input's length does not
+    /// replace it.
+    total_set: AtomicBool,
     /// When the map began.
     began: OnceLock<Instant>,
     /// Set once the map has ended.
@@ -107,6 +129,36 @@ impl Progress {
         self
     }
 
+    /// Sets the number of items in all, for an input that cannot tell (a directory
+    /// walk, a stream): items per second and the ETA follow from it. May be called
+    /// before the map or while it runs (a walk that has counted its files); it wins over
+    /// the length an input tells.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, Progress, StreamOptions};
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let progress = Progress::new();
+    /// progress.set_total(500); // the input below does not know its length
+    /// let lazy = (0..1_000u32).filter(|x| x % 2 == 0);
+    /// let done = mgr
+    ///     .stream(StreamOptions::new().progress(&progress))
+    ///     .cpu(lazy, |x| x + 1)
+    ///     .for_each_blocking(|_| true);
+    /// assert_eq!(done, 500);
+    /// let end = progress.snapshot();
+    /// assert_eq!((end.done, end.total, end.finished), (500, Some(500), true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_total(&self, total: u64) {
+        self.inner.total_set.store(true, Ordering::Release);
+        self.inner
+            .total
+            .store(total.min(UNKNOWN - 1), Ordering::Release);
+    }
+
     /// Reports `items` of those done as failed (from inside the map's function).
     pub fn fail(&self, items: u64) {
         self.inner.failed.fetch_add(items, Ordering::Relaxed);
@@ -128,7 +180,7 @@ impl Progress {
         } else {
             0.0
         };
-        let total = inner.total.get().copied().flatten();
+        let total = Some(inner.total.load(Ordering::Acquire)).filter(|&t| t != UNKNOWN);
         let eta = match total {
             Some(total) if items_per_s > 0.0 => Some(Duration::from_secs_f64(
                 total.saturating_sub(done) as f64 / items_per_s,
@@ -150,7 +202,13 @@ impl Progress {
     /// The map begins, with `total` items if its input knows.
     pub(crate) fn begin(&self, total: Option<u64>) {
         let _ = self.inner.began.set(Instant::now());
-        let _ = self.inner.total.set(total);
+        if let Some(total) = total
+            && !self.inner.total_set.load(Ordering::Acquire)
+        {
+            self.inner
+                .total
+                .store(total.min(UNKNOWN - 1), Ordering::Release);
+        }
     }
 
     /// `items` more are done.

@@ -6,9 +6,11 @@
 mod maps;
 mod retried;
 mod run;
+mod streams;
 mod task;
 mod task_maps;
 
+pub use streams::StreamBuilder;
 pub use task::TaskBuilder;
 
 use crate::TaskError;

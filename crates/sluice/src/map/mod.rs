@@ -13,10 +13,14 @@
 //! - `io.rs` (io route): a driver on the runtime keeps at most the io limit of futures
 //!   in flight, each admitted through the io gate, and collects them in order.
 //!
+//! - `stream/`: the same maps with their results streamed as they are produced,
+//!   through a bounded buffer that is their backpressure, one outcome per item.
+//!
 //! A map counts as one task in its route's counters.
 
 mod io;
 mod pull;
+pub(crate) mod stream;
 
 pub(crate) use io::{start_io_map, submit_io_map};
 pub(crate) use pull::{start_pull_map, submit_pull_map};

@@ -1,0 +1,268 @@
+//! Streamed maps on the io route: a driver that starts item futures as room, input
+//! and permits allow; each item fills its own place in the buffer.
+//!
+//! The driver, one task on the runtime, loops: reserve a place (waiting for the
+//! consumer when the buffer is full: backpressure), take the next item from the input
+//! stream, wait at the io gate (at most the io limit of items run at once), and spawn
+//! the item's future. It never collects results; so a slow item holds up only the
+//! places after it in an ordered stream, and nothing in an unordered one.
+
+use super::{ItemResult, MapStream, StreamControl, StreamOptions};
+use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
+use crate::{Progress, TaskError};
+use futures_core::Stream;
+use futures_util::{FutureExt, StreamExt};
+use sluice_core::{CancelToken, Lease, Outcome, Reserve, StreamBuffer};
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// One streamed `io` map, shared by its driver, its items and its stream.
+struct IoStream<O, E> {
+    /// Cancellation and the claim on starting.
+    token: CancelToken,
+    /// Fires to stop the driver and every item: the stream's drop or the manager's
+    /// shutdown.
+    stop: CancellationToken,
+    /// Where results go.
+    buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
+    /// An item failed under fail-fast.
+    failed: AtomicBool,
+    /// Stop at the first failure.
+    fail_fast: bool,
+    /// Told of each item done.
+    progress: Option<Progress>,
+    /// The map's own answer.
+    reply: Reply<(), Infallible>,
+}
+
+/// Starts a streamed map of `f` over the stream `items` on the io route.
+pub(crate) fn start_io_stream<S, F, Fut, O, E>(
+    io: &IoSide,
+    options: StreamOptions,
+    items: S,
+    f: F,
+) -> MapStream<O, E>
+where
+    S: Stream + Send + 'static,
+    S::Item: Send,
+    F: Fn(S::Item) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    let (completer, completion) = sluice_core::completion();
+    io.route.counters.submitted();
+    let reply = Reply::new(io.route.clone(), completer, TaskInfo::new(None, None));
+    let capacity = options
+        .buffer
+        .unwrap_or_else(|| io.route.gate.limit().saturating_mul(2));
+    let buffer = Arc::new(StreamBuffer::new(capacity, !options.unordered));
+    let map = Arc::new(IoStream {
+        token: io.scope.token(),
+        stop: io.stop.child_token(),
+        buffer: buffer.clone(),
+        failed: AtomicBool::new(false),
+        fail_fast: options.fail_fast,
+        progress: options.progress,
+        reply,
+    });
+    let guard = SettleOnDrop(map.clone());
+    let handle = io.pool.handle().clone();
+    io.pool.spawn(async move {
+        let guard = guard;
+        let map = &guard.0;
+        if map.token.try_start().is_err() {
+            // Cancelled before it began (its stream dropped, abort_pending, shutdown).
+            map.reply.cancelled_unstarted();
+            return;
+        }
+        map.reply.started();
+        if let Some(progress) = &map.progress {
+            let total = match items.size_hint() {
+                (low, Some(high)) if low == high => u64::try_from(low).ok(),
+                _ => None,
+            };
+            progress.begin(total);
+        }
+        let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
+        let (outcome, answer) = drive(&guard.0, &handle, items, f, done).await;
+        if outcome == Outcome::Cancelled {
+            map.stop.cancel();
+        }
+        // The input and the function were dropped with `drive`; the items still
+        // running end (or stop) before the map answers.
+        while all_done.recv().await.is_some() {}
+        guard.settle(outcome, answer);
+    });
+    MapStream::new(
+        buffer,
+        Arc::new(Control(map)),
+        TaskHandle::new(completion, None),
+    )
+}
+
+/// Starts items until the input ends, the map stops, or (fail-fast) an item failed.
+async fn drive<S, F, Fut, O, E>(
+    map: &Arc<IoStream<O, E>>,
+    runtime: &tokio::runtime::Handle,
+    items: S,
+    f: F,
+    done: tokio::sync::mpsc::Sender<()>,
+) -> (Outcome, Result<(), TaskError>)
+where
+    S: Stream + Send + 'static,
+    S::Item: Send,
+    F: Fn(S::Item) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    let gate = &map.reply.route.gate;
+    let stop = &map.stop;
+    let mut items = std::pin::pin!(items);
+    let cancelled = (Outcome::Cancelled, Err(TaskError::Cancelled));
+    loop {
+        if map.failed.load(Ordering::Acquire) {
+            return (Outcome::Failed, Ok(()));
+        }
+        let reserved = tokio::select! {
+            biased;
+            () = stop.cancelled() => return cancelled,
+            reserved = poll_fn(|cx| map.buffer.poll_reserve(cx, 1)) => reserved,
+        };
+        let Reserve::Granted { first: seq, .. } = reserved else {
+            // The consumer is gone.
+            return cancelled;
+        };
+        // The input is user code too: its panic ends the map, said as its last element.
+        let next = tokio::select! {
+            biased;
+            () = stop.cancelled() => return cancelled,
+            next = AssertUnwindSafe(items.next()).catch_unwind() => next,
+        };
+        let item = match next {
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                map.buffer.unreserve(1);
+                return (Outcome::Succeeded, Ok(()));
+            }
+            Err(payload) => {
+                map.buffer.unreserve(1);
+                let message = format!(
+                    "the input stream panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+                return (Outcome::Panicked, Err(TaskError::Panicked(message)));
+            }
+        };
+        let permit = tokio::select! {
+            biased;
+            () = stop.cancelled() => return cancelled,
+            permit = gate.acquire() => permit,
+        };
+        let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
+            Ok(future) => future,
+            Err(payload) => {
+                drop(permit);
+                let panicked = Err(TaskError::Panicked(panic_message(payload.as_ref())));
+                map.item_done(seq, panicked);
+                continue;
+            }
+        };
+        // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle
+        // it awaits lends its slot while it is suspended.
+        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
+        let item_map = map.clone();
+        let item_done = done.clone();
+        runtime.spawn(async move {
+            let stop = item_map.stop.clone();
+            let ran = tokio::select! {
+                biased;
+                () = stop.cancelled() => None,
+                ran = framed => Some(ran),
+            };
+            if let Some(ran) = ran {
+                let result = match ran {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(error)) => Err(TaskError::Failed(error)),
+                    Err(message) => Err(TaskError::Panicked(message)),
+                };
+                item_map.item_done(seq, result);
+            }
+            drop(item_done);
+        });
+    }
+}
+
+impl<O, E> IoStream<O, E> {
+    /// An item's answer goes to its place.
+    fn item_done(&self, seq: u64, result: ItemResult<O, E>) {
+        if self.fail_fast && result.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        drop(self.buffer.push(seq, result));
+        if let Some(progress) = &self.progress {
+            progress.advance(1);
+        }
+    }
+}
+
+/// The stream's hold on the map.
+struct Control<O, E>(Arc<IoStream<O, E>>);
+
+impl<O: Send, E: Send> StreamControl for Control<O, E> {
+    /// The driver waits for room itself.
+    fn resume(&self, _parked: usize) {}
+
+    fn cancel(&self) {
+        let map = &self.0;
+        // Items see `is_cancelled()`; the driver and the items stop at `stop`.
+        if let sluice_core::CancelOutcome::BeforeStart = map.token.cancel() {
+            // Never started: the driver will find the token cancelled and return.
+            map.reply.cancelled_unstarted();
+        }
+        map.stop.cancel();
+    }
+
+    /// Items run on the runtime by themselves.
+    fn help(&self) -> bool {
+        false
+    }
+}
+
+/// Settles the map however its driver ends: normally, or dropped by a runtime shut
+/// down under it.
+struct SettleOnDrop<O, E>(Arc<IoStream<O, E>>);
+
+impl<O, E> SettleOnDrop<O, E> {
+    fn settle(&self, outcome: Outcome, answer: Result<(), TaskError>) {
+        let map = &self.0;
+        if let Some(progress) = &map.progress {
+            progress.finish();
+        }
+        map.reply.finished(outcome, answer);
+        map.reply.body_ended();
+        map.buffer.close();
+    }
+}
+
+impl<O, E> Drop for SettleOnDrop<O, E> {
+    fn drop(&mut self) {
+        let map = &self.0;
+        if !map.reply.is_answered() {
+            if map.token.is_started() {
+                self.settle(Outcome::Cancelled, Err(TaskError::Cancelled));
+            } else {
+                let _ = map.token.claim_cancelled();
+                map.reply.cancelled_unstarted();
+            }
+        }
+        // Both say the same thing again harmlessly when `settle` has run.
+        map.reply.body_ended();
+        map.buffer.close();
+    }
+}

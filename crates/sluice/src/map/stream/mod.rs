@@ -1,0 +1,306 @@
+//! Streamed maps: results handed to the caller as they are produced, through a
+//! bounded buffer that is the map's backpressure.
+//!
+//! - `pull.rs` (cpu and chunk routes): pullers as in `map/pull/`, but each reserves
+//!   room in the buffer before it takes a unit of input; with no room it parks (leaves
+//!   its pool thread) and the consumer resumes it as it frees room. Only one puller
+//!   pulls the input at a time, and the others never wait for it: an input that blocks
+//!   holds one thread, not the pool.
+//! - `io.rs` (io route): a driver on the runtime that reserves a place, pulls an item
+//!   (from an iterator or a `Stream`), takes its permits and spawns the item's future,
+//!   which fills its place itself.
+//!
+//! Every item answers in its own place (`Result<O, TaskError<E>>`); the map counts as
+//! one task. Dropping the stream cancels the map; the map's input and function are
+//! dropped as soon as it has ended.
+
+mod io;
+mod options;
+mod pull;
+
+pub(crate) use io::start_io_stream;
+pub use options::StreamOptions;
+pub(crate) use pull::start_pull_stream;
+
+use crate::TaskError;
+use crate::task::TaskHandle;
+use crate::wait::blocking;
+use futures_core::Stream;
+use sluice_core::{StreamBuffer, Taken};
+use std::convert::Infallible;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// One item's answer in a streamed map: its value, or what became of it.
+pub type ItemResult<O, E = Infallible> = Result<O, TaskError<E>>;
+
+/// What the consumer side needs of a running streamed map.
+pub(crate) trait StreamControl: Send + Sync {
+    /// Room freed: resume `parked` producers that left for want of it.
+    fn resume(&self, parked: usize);
+    /// The consumer is gone: stop pulling, stop what runs, end the map.
+    fn cancel(&self);
+    /// A blocking consumer inside a task of the same manager found nothing ready:
+    /// produce on this thread if the route allows it. Answers whether it did anything.
+    fn help(&self) -> bool;
+}
+
+/// The results of a streamed map, as they are produced.
+///
+/// A [`Stream`] for async callers and, through [`IntoIterator`], a blocking iterator
+/// for synchronous ones. Each element is one item's answer ([`ItemResult`]): a failed,
+/// panicked or timed-out item answers in its place and the others go on. In input order
+/// unless the map was made [`unordered`](StreamOptions::unordered).
+///
+/// At most [`buffer`](StreamOptions::buffer) results are produced ahead of the
+/// consumer: when that many wait, the map pulls no more input until the consumer takes
+/// some (backpressure). Dropping the stream cancels the rest of the map: no more input
+/// is pulled, futures in flight are dropped, CPU work in flight sees
+/// [`is_cancelled`](crate::is_cancelled), and the map is counted cancelled.
+///
+/// A stream is an input like any other, so stages chain: an `io` stage takes another
+/// stage's stream as a `Stream` ([`StreamBuilder::io_stream`](crate::StreamBuilder::io_stream))
+/// and awaits it; a `cpu` or `chunks` stage takes it as an iterator, and the one puller
+/// that pulls it blocks its thread while the stage before has nothing ready. So a
+/// `cpu` stage fed by another stage that needs a CPU thread wants a CPU pool of at
+/// least two threads (one puller may block, the other runs the stage before); a
+/// blocking consumer *inside* a CPU task produces on its own thread instead of
+/// blocking when its own map has work.
+///
+/// If the map itself ends early for a reason other than its items — `abort_pending`,
+/// `shutdown`, or [`cancel`](Self::cancel) — the stream ends with one last element
+/// carrying that reason (`Err(TaskError::Cancelled)`).
+///
+/// # Examples
+///
+/// ```
+/// use sluice::ConcurrencyManager;
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// let mut total = 0;
+/// for length in mgr.stream_cpu(["alpha", "beta", "gamma"], |word: &str| word.len()) {
+///     total += length?;
+/// }
+/// assert_eq!(total, 14);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a stream does nothing useful unless read; dropping it cancels the map"]
+pub struct MapStream<O, E = Infallible> {
+    /// Where the results wait.
+    buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
+    /// The map behind it.
+    control: Arc<dyn StreamControl>,
+    /// The map's own answer: how it ended as a whole.
+    handle: Option<TaskHandle<()>>,
+    /// The stream has given its last element.
+    done: bool,
+}
+
+impl<O, E> MapStream<O, E> {
+    pub(crate) fn new(
+        buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
+        control: Arc<dyn StreamControl>,
+        handle: TaskHandle<()>,
+    ) -> Self {
+        MapStream {
+            buffer,
+            control,
+            handle: Some(handle),
+            done: false,
+        }
+    }
+
+    /// A stream refused at submission: its one element is `error`.
+    pub(crate) fn refused(error: TaskError) -> Self {
+        let buffer = Arc::new(StreamBuffer::new(1, false));
+        buffer.close();
+        MapStream {
+            buffer,
+            control: Arc::new(Refused),
+            handle: Some(TaskHandle::answered(error)),
+            done: false,
+        }
+    }
+
+    /// Cancels the map and ends the stream: what was produced and not yet read is
+    /// dropped. Returns false if the map had already ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let mut squares = mgr.stream_chunks(0..u64::MAX, |x| x * x);
+    /// assert_eq!(squares.next_blocking().transpose()?, Some(0));
+    /// squares.cancel(); // an endless input, stopped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel(&mut self) -> bool {
+        let live = self.handle.as_ref().is_some_and(|h| !h.is_finished());
+        self.shut();
+        live
+    }
+
+    /// The next result, blocking the thread until it is there; `None` at the end.
+    ///
+    /// Inside a task of the same manager on the CPU or chunk route, a consumer that
+    /// finds nothing ready produces on its own thread instead of blocking it, so that a
+    /// stage pulled from another stage's stream cannot starve a small pool.
+    pub fn next_blocking(&mut self) -> Option<ItemResult<O, E>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.buffer.try_take() {
+                Taken::Value { value, resume } => return Some(self.resumed(value, resume)),
+                Taken::End => return self.end(),
+                Taken::Empty => {}
+            }
+            if crate::task::in_task() && self.control.help() {
+                continue;
+            }
+            // While it blocks, a task's admission slot is lent to its gate, as in
+            // `wait()`, so that the producers it waits for can be admitted.
+            let _lent = crate::task::in_task()
+                .then(crate::task::lend_current)
+                .flatten();
+            match blocking(|| self.buffer.take_blocking()) {
+                Taken::Value { value, resume } => return Some(self.resumed(value, resume)),
+                Taken::End | Taken::Empty => return self.end(),
+            }
+        }
+    }
+
+    /// Feeds every result to `sink` on this thread, in the stream's order, and answers
+    /// how many there were. The sink form of a map, for results that need no loop of
+    /// the caller's: `sink` may stop early by returning `false` (the rest of the map is
+    /// cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::ConcurrencyManager;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let mut longest = 0;
+    /// let seen = mgr
+    ///     .stream_cpu(["a", "bcd", "ef"], |word: &str| word.len())
+    ///     .for_each_blocking(|length| {
+    ///         longest = longest.max(length.unwrap_or(0));
+    ///         true
+    ///     });
+    /// assert_eq!((seen, longest), (3, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_blocking(mut self, mut sink: impl FnMut(ItemResult<O, E>) -> bool) -> u64 {
+        let mut seen = 0;
+        while let Some(result) = self.next_blocking() {
+            seen += 1;
+            if !sink(result) {
+                break;
+            }
+        }
+        seen
+    }
+
+    fn resumed(&self, value: ItemResult<O, E>, resume: usize) -> ItemResult<O, E> {
+        if resume > 0 {
+            self.control.resume(resume);
+        }
+        value
+    }
+
+    /// The buffer has ended: the map's own early end, if any, is the last element.
+    fn end(&mut self) -> Option<ItemResult<O, E>> {
+        self.done = true;
+        let handle = self.handle.take()?;
+        if !handle.is_finished() {
+            // Ended by our own cancel, or a map that closed before answering: nothing
+            // more to say.
+            return None;
+        }
+        match handle.wait() {
+            Ok(()) => None,
+            Err(error) => Some(Err(error.widen())),
+        }
+    }
+
+    /// Cancels the map and drops what waits, outside the buffer's lock.
+    fn shut(&mut self) {
+        self.done = true;
+        if self.handle.take().is_some() {
+            self.control.cancel();
+        }
+        drop(self.buffer.cancel());
+    }
+}
+
+impl<O, E> Stream for MapStream<O, E> {
+    type Item = ItemResult<O, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.buffer.poll_take(cx) {
+            Poll::Ready(Taken::Value { value, resume }) => {
+                Poll::Ready(Some(this.resumed(value, resume)))
+            }
+            Poll::Ready(Taken::End | Taken::Empty) => Poll::Ready(this.end()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<O, E> Unpin for MapStream<O, E> {}
+
+impl<O, E> Drop for MapStream<O, E> {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+impl<O, E> fmt::Debug for MapStream<O, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapStream")
+            .field("buffer", &self.buffer)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The blocking iterator over a [`MapStream`]'s results.
+#[derive(Debug)]
+pub struct MapIter<O, E = Infallible>(MapStream<O, E>);
+
+impl<O, E> Iterator for MapIter<O, E> {
+    type Item = ItemResult<O, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_blocking()
+    }
+}
+
+impl<O, E> IntoIterator for MapStream<O, E> {
+    type Item = ItemResult<O, E>;
+    type IntoIter = MapIter<O, E>;
+
+    fn into_iter(self) -> MapIter<O, E> {
+        MapIter(self)
+    }
+}
+
+/// The control of a stream refused at submission: nothing runs.
+struct Refused;
+
+impl StreamControl for Refused {
+    fn resume(&self, _parked: usize) {}
+    fn cancel(&self) {}
+    fn help(&self) -> bool {
+        false
+    }
+}

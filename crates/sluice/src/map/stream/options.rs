@@ -1,0 +1,81 @@
+//! How a streamed map delivers: order, buffer, what a failed item does to the rest.
+
+use crate::Progress;
+use sluice_core::Priority;
+
+/// Options of a streamed map, for [`ConcurrencyManager::stream`](crate::ConcurrencyManager::stream).
+///
+/// # Examples
+///
+/// ```
+/// use sluice::{ConcurrencyManager, StreamOptions};
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// let options = StreamOptions::new().unordered().buffer(64);
+/// let mut lengths: Vec<usize> = mgr
+///     .stream(options)
+///     .cpu(vec!["a", "bb", "ccc"], |word: &str| word.len())
+///     .into_iter()
+///     .collect::<Result<_, _>>()?;
+/// lengths.sort(); // unordered: results come as they finish
+/// assert_eq!(lengths, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StreamOptions {
+    /// Deliver as results finish instead of in input order.
+    pub(crate) unordered: bool,
+    /// Results produced ahead of the consumer at most; `None`: the route's default.
+    pub(crate) buffer: Option<usize>,
+    /// The first failed or panicked item stops the pulling of input.
+    pub(crate) fail_fast: bool,
+    /// Told of items done.
+    pub(crate) progress: Option<Progress>,
+    /// Queue rank of the map's work at its gate.
+    pub(crate) priority: Priority,
+}
+
+impl StreamOptions {
+    /// In input order, the route's default buffer, every item attempted.
+    pub fn new() -> Self {
+        StreamOptions::default()
+    }
+
+    /// Results as they finish, not in input order: a slow item holds back nobody.
+    pub fn unordered(mut self) -> Self {
+        self.unordered = true;
+        self
+    }
+
+    /// At most `results` (at least one) results produced ahead of the consumer,
+    /// including those being produced. The default is 1,024 per thread of the route for
+    /// `cpu` and `chunks`, twice the io limit for `io`. In input order, a slow item
+    /// holds back the ones after it within this window.
+    pub fn buffer(mut self, results: usize) -> Self {
+        self.buffer = Some(results.max(1));
+        self
+    }
+
+    /// Stop at the first failure: once an item fails or panics, no more input is
+    /// pulled; items already being produced still answer. By default every item is
+    /// attempted and answers in its place.
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
+    }
+
+    /// The rank of the map's work in its route's queue (see
+    /// [`TaskBuilder::priority`](crate::TaskBuilder::priority)).
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Reports progress: items done (failures too, as failed), items per second, and
+    /// an ETA when the total is known — from the input's exact length, or the one set
+    /// with [`Progress::set_total`].
+    pub fn progress(mut self, progress: &Progress) -> Self {
+        self.progress = Some(progress.clone());
+        self
+    }
+}
