@@ -7,6 +7,9 @@ mod common;
 use common::watchdog;
 use sluice::{BuildError, ConcurrencyManager, ManagerBuilder};
 
+/// A builder method that sets a thread count.
+type Setter = fn(ManagerBuilder, usize) -> ManagerBuilder;
+
 /// What building `builder` says: its error message, or "ok".
 fn outcome(what: &str, builder: ManagerBuilder) -> String {
     watchdog(what, move || match builder.build() {
@@ -18,7 +21,7 @@ fn outcome(what: &str, builder: ManagerBuilder) -> String {
 #[test]
 fn thread_counts_past_the_maximum_name_the_setting_given() {
     let max = ManagerBuilder::MAX_THREADS;
-    let setters: [(&str, fn(ManagerBuilder, usize) -> ManagerBuilder); 4] = [
+    let setters: [(&str, Setter); 4] = [
         ("cpu_threads", ManagerBuilder::cpu_threads),
         ("chunk_threads", ManagerBuilder::chunk_threads),
         ("io_threads", ManagerBuilder::io_threads),

@@ -3,7 +3,9 @@
 //! and checked before anything starts.
 //!
 //! - `sections.rs`: one struct per table of the file;
-//! - `env.rs`: `SLUICE_` variables, and the names among them that are no setting;
+//! - `schema.rs`: the type of every key, which values are checked against;
+//! - `file.rs`: the TOML text, parsed and checked key by key before serde reads it;
+//! - `env.rs`: `SLUICE_` variables, each parsed at its key's type and laid over the file;
 //! - `apply.rs`: a `Config` onto a [`ManagerBuilder`](crate::ManagerBuilder), each bad value named by its key.
 //!
 //! Every key, its default and its environment name are listed in
@@ -44,6 +46,8 @@
 
 mod apply;
 mod env;
+mod file;
+mod schema;
 mod sections;
 
 pub use sections::{
@@ -52,9 +56,9 @@ pub use sections::{
 };
 
 use crate::{BuildError, ConcurrencyManager};
-use config::{File, FileFormat};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -91,15 +95,34 @@ pub struct Config {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file or the environment could not be read, or a value has the wrong type,
-    /// or a key is unknown.
+    /// The file could not be read.
     #[error("{origin}: {source}")]
     Read {
-        /// The file, or `environment`.
+        /// The file.
         origin: String,
         /// What the reader said.
         #[source]
-        source: Box<config::ConfigError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file is not TOML.
+    #[error("{origin}: TOML syntax error at {place}: {message}")]
+    Syntax {
+        /// The file.
+        origin: String,
+        /// Line and column, and the key the line sets if it sets one.
+        place: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// The file has a key no setting has.
+    #[error("{key}: unknown field `{field}`, expected one of {expected}")]
+    UnknownKey {
+        /// The key's path.
+        key: String,
+        /// The key's last part.
+        field: String,
+        /// The keys the table may hold.
+        expected: String,
     },
     /// A `SLUICE_` variable names no setting.
     #[error(
@@ -111,7 +134,48 @@ pub enum ConfigError {
         /// The key it spells.
         key: String,
     },
-    /// A value is out of range.
+    /// A `SLUICE_` variable's value is not of its key's type.
+    #[error("{var} = {value:?} (for {key}): {allowed}")]
+    Variable {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
+        /// The key it sets.
+        key: String,
+        /// What the value must be.
+        allowed: String,
+    },
+    /// A `SLUICE_` variable's name or value is not UTF-8.
+    #[error("{var}: the {what} is not valid UTF-8")]
+    NotUnicode {
+        /// The variable, its name made UTF-8 by replacing what is not.
+        var: String,
+        /// `name` or `value`.
+        what: &'static str,
+    },
+    /// Two `SLUICE_` variables set one key (they differ only in case).
+    #[error("{first} and {second} both set {key}")]
+    SetTwice {
+        /// One variable.
+        first: String,
+        /// The other.
+        second: String,
+        /// The key.
+        key: String,
+    },
+    /// A `SLUICE_` variable names a breaker or dependency that the file has under
+    /// several names differing only in case.
+    #[error("{var}: matches {section} {} of the file", quoted(.names))]
+    AmbiguousName {
+        /// The variable.
+        var: String,
+        /// `breakers` or `dependencies`.
+        section: String,
+        /// The file's names it matches.
+        names: Vec<String>,
+    },
+    /// A value is out of range, or of the wrong type in the file.
     #[error("{key} = {value}: {allowed}")]
     Invalid {
         /// The key.
@@ -124,6 +188,12 @@ pub enum ConfigError {
     /// A value was refused by the component it configures (its message names it).
     #[error(transparent)]
     Build(#[from] BuildError),
+}
+
+/// `names` quoted and joined with "and".
+fn quoted(names: &[String]) -> String {
+    let names: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
+    names.join(" and ")
 }
 
 /// Names the file `Config::load` reads, if set.
@@ -150,7 +220,7 @@ impl Config {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             origin: path.display().to_string(),
-            source: Box::new(config::ConfigError::Foreign(Box::new(error))),
+            source: Box::new(error),
         })?;
         Self::read(Some((path.display().to_string(), text)), env::vars())
     }
@@ -164,20 +234,65 @@ impl Config {
         )
     }
 
+    /// The defaults, then the TOML in `toml` if given, then the `SLUICE_` variables
+    /// among `vars` (others are skipped): what [`from_toml_file`](Self::from_toml_file)
+    /// does with the process's environment, with an environment of your own, so that
+    /// tests need not change the process's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::config::Config;
+    ///
+    /// let config = Config::load_from(
+    ///     Some("[cpu]\nworkers = 2\n\n[breakers.PDF-Api]\nrecovery = \"10s\""),
+    ///     [("SLUICE_CPU__WORKERS", "3"), ("SLUICE_BREAKERS__PDF-API__RECOVERY", "5s"), ("HOME", "/root")],
+    /// )?;
+    /// assert_eq!(config.cpu.workers, Some(3));
+    /// assert_eq!(config.breakers["PDF-Api"].recovery.as_secs(), 5); // the file's breaker
+    ///
+    /// let yes = Config::load_from(None, [("SLUICE_THROTTLE__ENABLED", "yes")]);
+    /// assert_eq!(
+    ///     yes.unwrap_err().to_string(),
+    ///     "SLUICE_THROTTLE__ENABLED = \"yes\" (for throttle.enabled): must be true or false"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_from<I, K, V>(toml: Option<&str>, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        let file = toml.map(|text| ("the TOML text".to_owned(), text.to_owned()));
+        Self::read(file, vars)
+    }
+
     /// Reads `file` over the defaults, then `vars` (`SLUICE_` variables) over it.
     fn read(
         file: Option<(String, String)>,
-        vars: Vec<(String, String)>,
+        vars: Vec<(OsString, OsString)>,
     ) -> Result<Self, ConfigError> {
-        let mut config = match file {
-            Some((origin, text)) => parse(
-                &origin,
-                config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)),
-            )?,
-            None => Config::default(),
+        let (origin, mut table) = match file {
+            Some((origin, text)) => {
+                let table = file::parse(&origin, &text)?;
+                (origin, table)
+            }
+            None => ("the defaults".to_owned(), toml::Table::new()),
         };
-        env::overlay(&mut config, vars)?;
-        Ok(config)
+        env::overlay(&mut table, vars)?;
+        // Every value was checked against its key's kind: serde cannot fail here but
+        // for a defect, which is reported rather than hidden.
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|error| ConfigError::Read {
+                origin,
+                source: Box::new(error),
+            })
     }
 
     /// Every key a configuration can set, as dotted paths; the fields of a named
@@ -190,14 +305,14 @@ impl Config {
                 .map(move |field| format!("{prefix}.<name>.{field}"))
                 .collect::<Vec<_>>()
         };
-        let mut keys: Vec<String> = env::keys(&Config::default())
+        let mut keys: Vec<String> = schema::keys(&Config::default())
             .into_iter()
             .filter(|key| key != "breakers" && key != "dependencies")
             .collect();
-        keys.extend(named("breakers", env::keys(&BreakerSection::default())));
+        keys.extend(named("breakers", schema::keys(&BreakerSection::default())));
         keys.extend(named(
             "dependencies",
-            env::keys(&DependencySection::default()),
+            schema::keys(&DependencySection::default()),
         ));
         keys
     }
@@ -212,22 +327,6 @@ impl Config {
     pub fn builder(&self) -> Result<crate::ManagerBuilder, ConfigError> {
         apply::builder(self)
     }
-}
-
-/// Deserializes what `sources` hold into a `Config`.
-fn parse(
-    origin: &str,
-    sources: config::ConfigBuilder<config::builder::DefaultState>,
-) -> Result<Config, ConfigError> {
-    let read = |source| ConfigError::Read {
-        origin: origin.to_owned(),
-        source: Box::new(source),
-    };
-    sources
-        .build()
-        .map_err(read)?
-        .try_deserialize()
-        .map_err(read)
 }
 
 impl ConcurrencyManager {
