@@ -37,88 +37,19 @@ impl Rng {
     }
 }
 
-/// Values as written in TOML: every type, and the edges of each.
-const FILE_VALUES: &[&str] = &[
-    "0",
-    "1",
-    "2",
-    "-1",
-    "8",
-    "100",
-    "4096",
-    "4097",
-    "2147483648",
-    "4294967296",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "99999999999999999999",
-    "nan",
-    "+inf",
-    "-inf",
-    "2.9",
-    "0.5",
-    "1e308",
-    "-0.0",
-    "1e-300",
-    "true",
-    "false",
-    "\"8\"",
-    "\"yes\"",
-    "\"\"",
-    "\"250ms\"",
-    "\"0s\"",
-    "\"1ns\"",
-    "\"300000000000y\"",
-    "\"584542046091y\"",
-    "\"5 parsecs\"",
-    "\"none\"",
-    "\"equal\"",
-    "\"strict\"",
-    "\"per_key\"",
-    "\"sideways\"",
-    "[1, 2]",
-    "[]",
-    "{ a = 1 }",
-    "1979-05-27",
-    "07:32:00",
-    "\"\\u00e9\"",
-    "0x10",
-    "1_000",
-];
+/// Values as written in TOML, between bars: every type, and the edges of each.
+const FILE_VALUES: &str = "\
+    0|1|2|-1|8|100|4096|4097|2147483648|4294967296|9223372036854775807|\
+    -9223372036854775808|99999999999999999999|nan|+inf|-inf|2.9|0.5|1e308|-0.0|\
+    1e-300|true|false|\"8\"|\"yes\"|\"\"|\"250ms\"|\"0s\"|\"1ns\"|\"300000000000y\"|\
+    \"584542046091y\"|\"5 parsecs\"|\"none\"|\"equal\"|\"strict\"|\"per_key\"|\
+    \"sideways\"|[1, 2]|[]|{ a = 1 }|1979-05-27|07:32:00|\"\\u00e9\"|0x10|1_000";
 
-/// Values of `SLUICE_` variables.
-const ENV_VALUES: &[&str] = &[
-    "0",
-    "1",
-    "8",
-    "-1",
-    "+3",
-    " 3",
-    "3 ",
-    "",
-    "4097",
-    "4294967296",
-    "9223372036854775808",
-    "99999999999999999999",
-    "nan",
-    "inf",
-    "2.9",
-    "1e308",
-    "0.5",
-    "true",
-    "false",
-    "TRUE",
-    "yes",
-    "250ms",
-    "0s",
-    "300000000000y",
-    "5 parsecs",
-    "none",
-    "strict",
-    "per_key",
-    "sideways",
-    "é",
-];
+/// Values of `SLUICE_` variables, between bars.
+const ENV_VALUES: &str = "\
+    0|1|8|-1|+3| 3|3 ||4097|4294967296|9223372036854775808|99999999999999999999|nan|\
+    inf|2.9|1e308|0.5|true|false|TRUE|yes|250ms|0s|300000000000y|5 parsecs|none|\
+    strict|per_key|sideways|é";
 
 /// Names of breakers and dependencies, some differing only in case.
 const NAMES: &[&str] = &["api", "API", "Pdf-Api", "pdf-api", "db", "x.y", "é", " "];
@@ -200,7 +131,10 @@ fn generate(rng: &mut Rng) -> Case {
         }
         for _ in 0..rng.below(4) {
             let key = *rng.pick(keys);
-            let line = format!("{key} = {}\n", rng.pick(FILE_VALUES));
+            let line = format!(
+                "{key} = {}\n",
+                rng.pick(&FILE_VALUES.split('|').collect::<Vec<_>>())
+            );
             if header.is_empty() {
                 root.push_str(&line);
             } else {
@@ -229,7 +163,7 @@ fn generate(rng: &mut Rng) -> Case {
         if rng.chance(5) {
             var.push('X');
         }
-        let value = OsString::from(*rng.pick(ENV_VALUES));
+        let value = OsString::from(*rng.pick(&ENV_VALUES.split('|').collect::<Vec<_>>()));
         // A value out of range is named by the key the variable sets.
         names.push(key_of(&var));
         names.push(var.clone());

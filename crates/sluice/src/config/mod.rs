@@ -6,6 +6,7 @@
 //! - `schema.rs`: the type of every key, which values are checked against;
 //! - `file.rs`: the TOML text, parsed and checked key by key before serde reads it;
 //! - `env.rs`: `SLUICE_` variables, each parsed at its key's type and laid over the file;
+//! - `error.rs`: [`ConfigError`], every refusal naming its key or variable;
 //! - `apply.rs`: a `Config` onto a [`ManagerBuilder`](crate::ManagerBuilder), each bad value named by its key.
 //!
 //! Every key, its default and its environment name are listed in
@@ -46,21 +47,22 @@
 
 mod apply;
 mod env;
+mod error;
 mod file;
 mod schema;
 mod sections;
 
+pub use error::ConfigError;
 pub use sections::{
     BreakerSection, DefaultsSection, DependencySection, IoSection, JitterName, KeyOrderName,
     KeysSection, MetricsSection, PoolSection, RetrySection, ShutdownSection, ThrottleSection,
 };
 
-use crate::{BuildError, ConcurrencyManager};
+use crate::ConcurrencyManager;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
 
 /// Everything a [`ManagerBuilder`](crate::ManagerBuilder) can set, as read from a TOML
 /// file and `SLUICE_` environment variables. Every field has a default.
@@ -88,112 +90,6 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// Shutdown.
     pub shutdown: ShutdownSection,
-}
-
-/// Why a configuration could not be read or used. The message names the key (or
-/// variable), the value and what is allowed.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{origin}: {source}")]
-    Read {
-        /// The file.
-        origin: String,
-        /// What the reader said.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The file is not TOML.
-    #[error("{origin}: TOML syntax error at {place}: {message}")]
-    Syntax {
-        /// The file.
-        origin: String,
-        /// Line and column, and the key the line sets if it sets one.
-        place: String,
-        /// What the parser said.
-        message: String,
-    },
-    /// The file has a key no setting has.
-    #[error("{key}: unknown field `{field}`, expected one of {expected}")]
-    UnknownKey {
-        /// The key's path.
-        key: String,
-        /// The key's last part.
-        field: String,
-        /// The keys the table may hold.
-        expected: String,
-    },
-    /// A `SLUICE_` variable names no setting.
-    #[error(
-        "{var}: no setting {key} (variables are SLUICE_ plus the key's path with __ between levels, as SLUICE_CPU__WORKERS for cpu.workers)"
-    )]
-    UnknownVariable {
-        /// The variable.
-        var: String,
-        /// The key it spells.
-        key: String,
-    },
-    /// A `SLUICE_` variable's value is not of its key's type.
-    #[error("{var} = {value:?} (for {key}): {allowed}")]
-    Variable {
-        /// The variable.
-        var: String,
-        /// Its value.
-        value: String,
-        /// The key it sets.
-        key: String,
-        /// What the value must be.
-        allowed: String,
-    },
-    /// A `SLUICE_` variable's name or value is not UTF-8.
-    #[error("{var}: the {what} is not valid UTF-8")]
-    NotUnicode {
-        /// The variable, its name made UTF-8 by replacing what is not.
-        var: String,
-        /// `name` or `value`.
-        what: &'static str,
-    },
-    /// Two `SLUICE_` variables set one key (they differ only in case).
-    #[error("{first} and {second} both set {key}")]
-    SetTwice {
-        /// One variable.
-        first: String,
-        /// The other.
-        second: String,
-        /// The key.
-        key: String,
-    },
-    /// A `SLUICE_` variable names a breaker or dependency that the file has under
-    /// several names differing only in case.
-    #[error("{var}: matches {section} {} of the file", quoted(.names))]
-    AmbiguousName {
-        /// The variable.
-        var: String,
-        /// `breakers` or `dependencies`.
-        section: String,
-        /// The file's names it matches.
-        names: Vec<String>,
-    },
-    /// A value is out of range, or of the wrong type in the file.
-    #[error("{key} = {value}: {allowed}")]
-    Invalid {
-        /// The key.
-        key: String,
-        /// The value given.
-        value: String,
-        /// What is allowed.
-        allowed: String,
-    },
-    /// A value was refused by the component it configures (its message names it).
-    #[error(transparent)]
-    Build(#[from] BuildError),
-}
-
-/// `names` quoted and joined with "and".
-fn quoted(names: &[String]) -> String {
-    let names: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
-    names.join(" and ")
 }
 
 /// Names the file `Config::load` reads, if set.
