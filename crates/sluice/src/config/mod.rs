@@ -1,6 +1,8 @@
 //! Configuration from a TOML file and the environment: one [`Config`] for everything
 //! the builder can set, read in the order built-in defaults < TOML file < environment,
-//! and checked before anything starts.
+//! and checked before anything starts. A value is taken only at its key's type, never
+//! converted (`workers = 2.9`, `enabled = -1`, `SLUICE_CPU__WORKERS=yes` are errors),
+//! and every error names the key or variable at fault.
 //!
 //! - `sections.rs`: one struct per table of the file;
 //! - `schema.rs`: the type of every key, which values are checked against;
@@ -36,6 +38,9 @@
 //!
 //! let typo = Config::from_toml_str("[cpu]\nwokers = 2");
 //! assert!(typo.unwrap_err().to_string().contains("unknown field `wokers`"));
+//!
+//! let rounded = Config::from_toml_str("[cpu]\nworkers = 2.9");
+//! assert!(rounded.unwrap_err().to_string().starts_with("cpu.workers = 2.9: must be a whole number"));
 //!
 //! let bad = Config::from_toml_str("[throttle]\ncpu_threshold = 140")?.builder();
 //! assert_eq!(
