@@ -97,19 +97,38 @@ pub struct ManagerBuilder {
 }
 
 impl ManagerBuilder {
-    /// Threads of the CPU pool (rayon). Default: the available parallelism.
+    /// The most threads a pool may be given (`cpu_threads`, `chunk_threads`,
+    /// `io_threads`, `io_blocking_threads`): more is refused by
+    /// [`build`](Self::build) with [`BuildError::TooManyThreads`], since starting
+    /// that many threads takes minutes and memory no pool of this kind needs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, ManagerBuilder};
+    ///
+    /// let err = ConcurrencyManager::builder().cpu_threads(100_000).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "cpu_threads = 100000: must be between 1 and 4096");
+    /// assert_eq!(ManagerBuilder::MAX_THREADS, 4096);
+    /// ```
+    pub const MAX_THREADS: usize = 4096;
+
+    /// Threads of the CPU pool (rayon), 1 to [`MAX_THREADS`](Self::MAX_THREADS).
+    /// Default: the available parallelism.
     pub fn cpu_threads(mut self, threads: usize) -> Self {
         self.cpu_threads = Some(threads);
         self
     }
 
-    /// Threads of the chunk pool. Default: the available parallelism.
+    /// Threads of the chunk pool, 1 to [`MAX_THREADS`](Self::MAX_THREADS). Default:
+    /// the available parallelism.
     pub fn chunk_threads(mut self, threads: usize) -> Self {
         self.chunk_threads = Some(threads);
         self
     }
 
-    /// Worker threads of the owned tokio runtime. Default: the available parallelism.
+    /// Worker threads of the owned tokio runtime, 1 to
+    /// [`MAX_THREADS`](Self::MAX_THREADS). Default: the available parallelism.
     /// Setting it together with [`io_handle`](Self::io_handle) is an error: an attached
     /// runtime keeps its own threads.
     pub fn io_threads(mut self, threads: usize) -> Self {
@@ -117,7 +136,8 @@ impl ManagerBuilder {
         self
     }
 
-    /// Most blocking calls (`run_io_blocking`) at once. Default: 64.
+    /// Most blocking calls (`run_io_blocking`) at once, and threads for them, 1 to
+    /// [`MAX_THREADS`](Self::MAX_THREADS). Default: 64.
     pub fn io_blocking_threads(mut self, threads: usize) -> Self {
         self.io_blocking_threads = Some(threads);
         self
@@ -343,10 +363,12 @@ impl ManagerBuilder {
     /// Starts the pools.
     pub fn build(self) -> Result<ConcurrencyManager, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cpu_threads = positive("cpu_threads", self.cpu_threads.unwrap_or(cores))?;
-        let chunk_threads = positive("chunk_threads", self.chunk_threads.unwrap_or(cores))?;
-        let io_threads = positive("io_threads", self.io_threads.unwrap_or(cores))?;
-        let io_blocking = positive(
+        // The machine's own count is capped too: a default never fails the build.
+        let cores = cores.min(Self::MAX_THREADS);
+        let cpu_threads = threads("cpu_threads", self.cpu_threads.unwrap_or(cores))?;
+        let chunk_threads = threads("chunk_threads", self.chunk_threads.unwrap_or(cores))?;
+        let io_threads = threads("io_threads", self.io_threads.unwrap_or(cores))?;
+        let io_blocking = threads(
             "io_blocking_threads",
             self.io_blocking_threads.unwrap_or(DEFAULT_IO_BLOCKING),
         )?;
@@ -523,6 +545,20 @@ fn limit(setting: &'static str, value: usize) -> Result<usize, BuildError> {
             setting: setting.to_owned(),
             value,
             max: Gate::MAX_LIMIT,
+        });
+    }
+    Ok(value)
+}
+
+/// A thread count: at least 1, at most [`ManagerBuilder::MAX_THREADS`]. Checked before
+/// the limits that default to it, so an error names the setting the caller gave.
+fn threads(setting: &'static str, value: usize) -> Result<usize, BuildError> {
+    let value = positive(setting, value)?;
+    if value > ManagerBuilder::MAX_THREADS {
+        return Err(BuildError::TooManyThreads {
+            setting,
+            value,
+            max: ManagerBuilder::MAX_THREADS,
         });
     }
     Ok(value)

@@ -175,6 +175,17 @@ pub enum BuildError {
         /// The largest allowed.
         max: usize,
     },
+    /// A thread count above
+    /// [`ManagerBuilder::MAX_THREADS`](crate::ManagerBuilder::MAX_THREADS).
+    #[error("{setting} = {value}: must be between 1 and {max}")]
+    TooManyThreads {
+        /// The builder method given the count.
+        setting: &'static str,
+        /// The value given.
+        value: usize,
+        /// The largest allowed.
+        max: usize,
+    },
     /// A registered executor would admit nothing: its limit (or parallelism) is zero.
     #[error("executor {0:?}: limit = 0: must be at least 1")]
     ZeroExecutorLimit(String),

@@ -38,7 +38,9 @@ pub struct ShutdownReport {
 impl ConcurrencyManager {
     /// Shuts the manager down: new work is refused with
     /// [`TaskError::ShuttingDown`](crate::TaskError::ShuttingDown) (counted as
-    /// rejected); queued and running work gets until `timeout` to finish; then queued
+    /// rejected); queued and running work gets until `timeout` to finish (a timeout too
+    /// long to be a point in time, such as `Duration::MAX`, waits for it however long it
+    /// takes); then queued
     /// work is cancelled, running futures are dropped, and running CPU or chunk work is
     /// asked to stop (it sees [`is_cancelled`](crate::is_cancelled)). Blocks until done;
     /// on a tokio worker thread it blocks through `block_in_place`.
@@ -73,13 +75,16 @@ impl ConcurrencyManager {
             let total = self.snapshot().total();
             total.pending() == 0 && total.running == 0
         };
-        let drained = blocking(|| wait_until(began + timeout, idle));
+        // A timeout past what an `Instant` can hold (`Duration::MAX`) is no deadline:
+        // shutdown waits for the work, however long it takes.
+        let deadline = began.checked_add(timeout);
+        let drained = blocking(|| wait_until(deadline, idle));
         let mut cancelled_queued = 0;
         if !drained {
             cancelled_queued = inner.abort_pending();
             inner.scope.cancel_all();
             inner.stop.cancel();
-            blocking(|| wait_until(Instant::now() + GRACE, idle));
+            blocking(|| wait_until(Instant::now().checked_add(GRACE), idle));
         }
         for route in inner.routes() {
             route.executor.shutdown();
@@ -110,19 +115,23 @@ impl ConcurrencyManager {
     }
 }
 
-/// Polls `done` until it holds or `deadline` passes; true if it held. Polling is fine
-/// here: shutdown happens once, and the pause grows to a millisecond at most.
-fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
+/// Polls `done` until it holds or `deadline` passes (never, if none); true if it held.
+/// Polling is fine here: shutdown happens once, and the pause grows to a millisecond
+/// at most.
+fn wait_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> bool {
     let mut pause = Duration::from_micros(50);
     loop {
         if done() {
             return true;
         }
         let now = Instant::now();
-        if now >= deadline {
+        let left = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(now)
+        });
+        if left.is_zero() {
             return false;
         }
-        thread::sleep(pause.min(deadline - now));
+        thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(1));
     }
 }

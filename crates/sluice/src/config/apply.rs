@@ -14,34 +14,60 @@ type Setter = fn(ManagerBuilder, usize) -> ManagerBuilder;
 /// The builder `config` describes.
 pub(super) fn builder(config: &Config) -> Result<ManagerBuilder, ConfigError> {
     let mut builder = crate::ConcurrencyManager::builder();
-    let counts: [(&str, Option<usize>, Setter); 7] = [
+    let threads = ManagerBuilder::MAX_THREADS;
+    let limits = sluice_core::Gate::MAX_LIMIT;
+    // Each count's largest value is checked here, so that an error names the file's
+    // key rather than the builder method (`cpu.workers`, not `cpu_threads`).
+    let counts: [(&str, Option<usize>, usize, Setter); 7] = [
         (
             "cpu.workers",
             config.cpu.workers,
+            threads,
             ManagerBuilder::cpu_threads,
         ),
-        ("cpu.limit", config.cpu.limit, ManagerBuilder::cpu_limit),
+        (
+            "cpu.limit",
+            config.cpu.limit,
+            limits,
+            ManagerBuilder::cpu_limit,
+        ),
         (
             "chunk.workers",
             config.chunk.workers,
+            threads,
             ManagerBuilder::chunk_threads,
         ),
         (
             "chunk.limit",
             config.chunk.limit,
+            limits,
             ManagerBuilder::chunk_limit,
         ),
-        ("io.workers", config.io.workers, ManagerBuilder::io_threads),
-        ("io.limit", config.io.limit, ManagerBuilder::io_limit),
+        (
+            "io.workers",
+            config.io.workers,
+            threads,
+            ManagerBuilder::io_threads,
+        ),
+        (
+            "io.limit",
+            config.io.limit,
+            limits,
+            ManagerBuilder::io_limit,
+        ),
         (
             "io.blocking_threads",
             config.io.blocking_threads,
+            threads,
             ManagerBuilder::io_blocking_threads,
         ),
     ];
-    for (key, value, set) in counts {
+    for (key, value, max, set) in counts {
         match value {
             Some(0) => return Err(invalid(key, 0, "must be at least 1")),
+            Some(value) if value > max => {
+                return Err(invalid(key, value, &format!("must be between 1 and {max}")));
+            }
             Some(value) => builder = set(builder, value),
             None => {}
         }

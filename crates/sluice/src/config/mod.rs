@@ -1,9 +1,14 @@
 //! Configuration from a TOML file and the environment: one [`Config`] for everything
 //! the builder can set, read in the order built-in defaults < TOML file < environment,
-//! and checked before anything starts.
+//! and checked before anything starts. A value is taken only at its key's type, never
+//! converted (`workers = 2.9`, `enabled = -1`, `SLUICE_CPU__WORKERS=yes` are errors),
+//! and every error names the key or variable at fault.
 //!
 //! - `sections.rs`: one struct per table of the file;
-//! - `env.rs`: `SLUICE_` variables, and the names among them that are no setting;
+//! - `schema.rs`: the type of every key, which values are checked against;
+//! - `file.rs`: the TOML text, parsed and checked key by key before serde reads it;
+//! - `env.rs`: `SLUICE_` variables, each parsed at its key's type and laid over the file;
+//! - `error.rs`: [`ConfigError`], every refusal naming its key or variable;
 //! - `apply.rs`: a `Config` onto a [`ManagerBuilder`](crate::ManagerBuilder), each bad value named by its key.
 //!
 //! Every key, its default and its environment name are listed in
@@ -34,6 +39,9 @@
 //! let typo = Config::from_toml_str("[cpu]\nwokers = 2");
 //! assert!(typo.unwrap_err().to_string().contains("unknown field `wokers`"));
 //!
+//! let rounded = Config::from_toml_str("[cpu]\nworkers = 2.9");
+//! assert!(rounded.unwrap_err().to_string().starts_with("cpu.workers = 2.9: must be a whole number"));
+//!
 //! let bad = Config::from_toml_str("[throttle]\ncpu_threshold = 140")?.builder();
 //! assert_eq!(
 //!     bad.unwrap_err().to_string(),
@@ -44,19 +52,22 @@
 
 mod apply;
 mod env;
+mod error;
+mod file;
+mod schema;
 mod sections;
 
+pub use error::ConfigError;
 pub use sections::{
     BreakerSection, DefaultsSection, DependencySection, IoSection, JitterName, KeyOrderName,
     KeysSection, MetricsSection, PoolSection, RetrySection, ShutdownSection, ThrottleSection,
 };
 
-use crate::{BuildError, ConcurrencyManager};
-use config::{File, FileFormat};
+use crate::ConcurrencyManager;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
 
 /// Everything a [`ManagerBuilder`](crate::ManagerBuilder) can set, as read from a TOML
 /// file and `SLUICE_` environment variables. Every field has a default.
@@ -86,46 +97,6 @@ pub struct Config {
     pub shutdown: ShutdownSection,
 }
 
-/// Why a configuration could not be read or used. The message names the key (or
-/// variable), the value and what is allowed.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file or the environment could not be read, or a value has the wrong type,
-    /// or a key is unknown.
-    #[error("{origin}: {source}")]
-    Read {
-        /// The file, or `environment`.
-        origin: String,
-        /// What the reader said.
-        #[source]
-        source: Box<config::ConfigError>,
-    },
-    /// A `SLUICE_` variable names no setting.
-    #[error(
-        "{var}: no setting {key} (variables are SLUICE_ plus the key's path with __ between levels, as SLUICE_CPU__WORKERS for cpu.workers)"
-    )]
-    UnknownVariable {
-        /// The variable.
-        var: String,
-        /// The key it spells.
-        key: String,
-    },
-    /// A value is out of range.
-    #[error("{key} = {value}: {allowed}")]
-    Invalid {
-        /// The key.
-        key: String,
-        /// The value given.
-        value: String,
-        /// What is allowed.
-        allowed: String,
-    },
-    /// A value was refused by the component it configures (its message names it).
-    #[error(transparent)]
-    Build(#[from] BuildError),
-}
-
 /// Names the file `Config::load` reads, if set.
 pub const CONFIG_FILE_VAR: &str = "SLUICE_CONFIG";
 
@@ -150,7 +121,7 @@ impl Config {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             origin: path.display().to_string(),
-            source: Box::new(config::ConfigError::Foreign(Box::new(error))),
+            source: Box::new(error),
         })?;
         Self::read(Some((path.display().to_string(), text)), env::vars())
     }
@@ -164,20 +135,65 @@ impl Config {
         )
     }
 
+    /// The defaults, then the TOML in `toml` if given, then the `SLUICE_` variables
+    /// among `vars` (others are skipped): what [`from_toml_file`](Self::from_toml_file)
+    /// does with the process's environment, with an environment of your own, so that
+    /// tests need not change the process's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::config::Config;
+    ///
+    /// let config = Config::load_from(
+    ///     Some("[cpu]\nworkers = 2\n\n[breakers.PDF-Api]\nrecovery = \"10s\""),
+    ///     [("SLUICE_CPU__WORKERS", "3"), ("SLUICE_BREAKERS__PDF-API__RECOVERY", "5s"), ("HOME", "/root")],
+    /// )?;
+    /// assert_eq!(config.cpu.workers, Some(3));
+    /// assert_eq!(config.breakers["PDF-Api"].recovery.as_secs(), 5); // the file's breaker
+    ///
+    /// let yes = Config::load_from(None, [("SLUICE_THROTTLE__ENABLED", "yes")]);
+    /// assert_eq!(
+    ///     yes.unwrap_err().to_string(),
+    ///     "SLUICE_THROTTLE__ENABLED = \"yes\" (for throttle.enabled): must be true or false"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_from<I, K, V>(toml: Option<&str>, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        let file = toml.map(|text| ("the TOML text".to_owned(), text.to_owned()));
+        Self::read(file, vars)
+    }
+
     /// Reads `file` over the defaults, then `vars` (`SLUICE_` variables) over it.
     fn read(
         file: Option<(String, String)>,
-        vars: Vec<(String, String)>,
+        vars: Vec<(OsString, OsString)>,
     ) -> Result<Self, ConfigError> {
-        let mut config = match file {
-            Some((origin, text)) => parse(
-                &origin,
-                config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)),
-            )?,
-            None => Config::default(),
+        let (origin, mut table) = match file {
+            Some((origin, text)) => {
+                let table = file::parse(&origin, &text)?;
+                (origin, table)
+            }
+            None => ("the defaults".to_owned(), toml::Table::new()),
         };
-        env::overlay(&mut config, vars)?;
-        Ok(config)
+        env::overlay(&mut table, vars)?;
+        // Every value was checked against its key's kind: serde cannot fail here but
+        // for a defect, which is reported rather than hidden.
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|error| ConfigError::Read {
+                origin,
+                source: Box::new(error),
+            })
     }
 
     /// Every key a configuration can set, as dotted paths; the fields of a named
@@ -190,14 +206,14 @@ impl Config {
                 .map(move |field| format!("{prefix}.<name>.{field}"))
                 .collect::<Vec<_>>()
         };
-        let mut keys: Vec<String> = env::keys(&Config::default())
+        let mut keys: Vec<String> = schema::keys(&Config::default())
             .into_iter()
             .filter(|key| key != "breakers" && key != "dependencies")
             .collect();
-        keys.extend(named("breakers", env::keys(&BreakerSection::default())));
+        keys.extend(named("breakers", schema::keys(&BreakerSection::default())));
         keys.extend(named(
             "dependencies",
-            env::keys(&DependencySection::default()),
+            schema::keys(&DependencySection::default()),
         ));
         keys
     }
@@ -212,22 +228,6 @@ impl Config {
     pub fn builder(&self) -> Result<crate::ManagerBuilder, ConfigError> {
         apply::builder(self)
     }
-}
-
-/// Deserializes what `sources` hold into a `Config`.
-fn parse(
-    origin: &str,
-    sources: config::ConfigBuilder<config::builder::DefaultState>,
-) -> Result<Config, ConfigError> {
-    let read = |source| ConfigError::Read {
-        origin: origin.to_owned(),
-        source: Box::new(source),
-    };
-    sources
-        .build()
-        .map_err(read)?
-        .try_deserialize()
-        .map_err(read)
 }
 
 impl ConcurrencyManager {
