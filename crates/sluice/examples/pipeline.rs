@@ -9,6 +9,8 @@
 //! ```
 //! `DIR` defaults to this crate's sources, `SUMMARY` to `target/pipeline-summary.txt`.
 
+#![allow(clippy::print_stdout)] // an example prints its result
+
 use futures::StreamExt;
 use sluice::{ConcurrencyManager, StreamOptions};
 use std::io::Write;

@@ -2,6 +2,13 @@
 //!
 //! The map itself and its pull loop live here; `output.rs` holds where results go,
 //! `puller.rs` the pullers' places in the gate queue and on the backend.
+//!
+//! One puller pulls the input at a time (the `pulling` flag, under a short state lock
+//! that is never held while user code runs). A puller that finds the input taken
+//! leaves instead of waiting, and the one that has it brings the pullers back up to
+//! strength once it has pulled: an input that blocks (an iterator over a channel)
+//! holds one thread, never the pool, and `cancel` never waits for it. The input and the
+//! function are dropped as soon as the map has ended, not when its handle is.
 
 mod output;
 mod puller;
@@ -19,7 +26,7 @@ use sluice_exec::BlockSizer;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// How long one work unit should take: long enough that pulling and bookkeeping are
@@ -27,16 +34,19 @@ use std::time::{Duration, Instant};
 const UNIT_TARGET: Duration = Duration::from_micros(300);
 
 /// A unit of work: its position, its items, and its place in the output when known.
-type Unit<Item, O> = (usize, Vec<Item>, Option<Claim<O>>);
+type Unit<Item, O, F> = (usize, Vec<Item>, Option<Claim<O>>, Arc<F>);
 
 /// One map call, shared by its pullers and its handle.
 struct PullMap<It: Iterator, F, O> {
     /// Cancellation and the claim on starting.
     token: CancelToken,
-    /// The iterator and the results so far.
-    source: Mutex<Source<It>>,
-    /// The function mapped over every item.
-    f: F,
+    /// The input, held by the one puller pulling; dropped when the map ends.
+    input: Mutex<Option<It>>,
+    /// Who is doing what.
+    source: Mutex<Source>,
+    /// The function mapped over every item; dropped when the map ends (a unit being
+    /// mapped holds its own clone).
+    f: Mutex<Option<Arc<F>>>,
     /// Sizes the units.
     sizer: BlockSizer,
     /// Told of each unit done, with the input's length if known.
@@ -47,12 +57,18 @@ struct PullMap<It: Iterator, F, O> {
     output: Mutex<Output<O>>,
     /// The answer, sent once.
     reply: Reply<Vec<O>, Infallible>,
+    /// Pullers to keep at work.
+    strength: usize,
+    /// Queue rank of the pullers it adds.
+    priority: Priority,
+    /// Itself, for the pullers it adds.
+    this: Weak<Self>,
 }
 
-/// What the pullers share under one lock.
-struct Source<It> {
-    /// The input, pulled lazily.
-    iter: It,
+/// What the pullers share under one short lock.
+struct Source {
+    /// A puller is pulling the input.
+    pulling: bool,
     /// The next unit's position in the output.
     next_index: usize,
     /// The iterator has ended.
@@ -127,10 +143,11 @@ where
         (low, Some(high)) if low == high => SlotVec::try_with_len(low),
         _ => None,
     };
-    let map = Arc::new(PullMap {
+    let map = Arc::new_cyclic(|this| PullMap {
         token: scope.token(),
+        input: Mutex::new(Some(items)),
         source: Mutex::new(Source {
-            iter: items,
+            pulling: false,
             next_index: 0,
             exhausted: false,
             active: 0,
@@ -145,10 +162,13 @@ where
             next: 0,
             early: BTreeMap::new(),
         }),
-        f,
+        f: Mutex::new(Some(Arc::new(f))),
         sizer: BlockSizer::new(UNIT_TARGET, pullers),
         reply,
         progress: progress.map(|progress| (progress, total)),
+        strength: pullers,
+        priority,
+        this: this.clone(),
     });
     for _ in 0..pullers {
         route
@@ -165,7 +185,7 @@ where
     F: Fn(It::Item) -> O + Send + Sync + 'static,
     O: Send + 'static,
 {
-    fn lock(&self) -> MutexGuard<'_, Source<It>> {
+    fn lock(&self) -> MutexGuard<'_, Source> {
         lock(&self.source)
     }
 
@@ -173,7 +193,7 @@ where
     /// run in a frame holding `lease` (the puller's slot, lent while a unit waits), or
     /// in a free frame for a helping waiter.
     fn pull_loop(&self, lease: Option<&Lease>) {
-        while let Some((index, block, claim)) = self.next_unit() {
+        while let Some((index, block, claim, f)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
             let map_unit = || {
@@ -181,11 +201,11 @@ where
                     Some(mut claim) => {
                         for item in block {
                             // Exactly one result per item fills the claim exactly.
-                            let _ = claim.push((self.f)(item));
+                            let _ = claim.push(f(item));
                         }
                         Placed::InPlace(claim)
                     }
-                    None => Placed::Part(block.into_iter().map(&self.f).collect::<Vec<O>>()),
+                    None => Placed::Part(block.into_iter().map(&*f).collect::<Vec<O>>()),
                 }))
             };
             let mapped = match lease {
@@ -193,6 +213,7 @@ where
                 None => run_as_task(&self.token, Slot::Free, map_unit),
             };
             self.sizer.record(len, began.elapsed());
+            drop(f);
             let panic = match mapped {
                 Ok(Placed::InPlace(claim)) => {
                     claim.finish();
@@ -217,78 +238,140 @@ where
 
     /// The next unit with its position, or `None` when this puller should stop (after
     /// ending the map if it was the last one at work).
-    fn next_unit(&self) -> Option<Unit<It::Item, O>> {
-        let mut source = self.lock();
-        if self.reply.is_answered() || source.ending {
-            return None;
-        }
-        let stop = source.exhausted || source.panic.is_some() || self.token.is_cancelled();
-        if !stop && !source.started {
-            if self.token.try_start().is_ok() {
-                source.started = true;
-                self.reply.started();
-                if let Some((progress, total)) = &self.progress {
-                    progress.begin(*total);
+    fn next_unit(&self) -> Option<Unit<It::Item, O, F>> {
+        {
+            let mut source = self.lock();
+            if self.reply.is_answered() || source.ending {
+                return None;
+            }
+            let stop = source.exhausted || source.panic.is_some() || self.token.is_cancelled();
+            if !stop && !source.started {
+                if self.token.try_start().is_ok() {
+                    source.started = true;
+                    self.reply.started();
+                    if let Some((progress, total)) = &self.progress {
+                        progress.begin(*total);
+                    }
+                } else {
+                    return self.end_if_idle(source);
                 }
-            } else {
+            }
+            if stop {
                 return self.end_if_idle(source);
             }
+            if source.pulling {
+                // Another puller has the input; it brings pullers back once it pulled.
+                return None;
+            }
+            source.pulling = true;
         }
-        if stop {
-            return self.end_if_idle(source);
+        let pulled = self.pull_unit();
+        let mut source = self.lock();
+        source.pulling = false;
+        match pulled {
+            Ok(Some((block, claim, f))) => {
+                if block.is_empty() {
+                    source.exhausted = true;
+                    return self.end_if_idle(source);
+                }
+                source.active += 1;
+                let index = source.next_index;
+                source.next_index += 1;
+                // Bring the pullers back up to strength while there is input.
+                let missing = self.strength.saturating_sub(source.outstanding);
+                if !source.exhausted && missing > 0 {
+                    source.outstanding += missing;
+                    drop(source);
+                    self.add_pullers(missing);
+                }
+                Some((index, block, claim, f))
+            }
+            Ok(None) => {
+                source.exhausted = true;
+                self.end_if_idle(source)
+            }
+            Err((exhausted, message)) => {
+                source.exhausted |= exhausted;
+                source.panic.get_or_insert(message);
+                self.end_if_idle(source)
+            }
         }
-        let remaining = match source.iter.size_hint() {
+    }
+
+    /// Pulls one unit and claims its place in the output, holding the input (but not
+    /// the state lock): `Ok(None)` when the input has ended, `Err` when the map must
+    /// end with a panic. Sets `exhausted` through the caller when fewer items came.
+    #[allow(clippy::type_complexity)]
+    fn pull_unit(
+        &self,
+    ) -> Result<Option<(Vec<It::Item>, Option<Claim<O>>, Arc<F>)>, (bool, String)> {
+        let mut input = lock(&self.input);
+        let Some(iter) = input.as_mut() else {
+            return Ok(None);
+        };
+        let remaining = match iter.size_hint() {
             (low, Some(high)) if low == high => Some(low),
             _ => None,
         };
         let want = self.sizer.next(remaining);
         // The input is user code too: a panic in it ends the map like a panic in `f`.
         let pulled = catch_unwind(AssertUnwindSafe(|| {
-            source.iter.by_ref().take(want).collect::<Vec<It::Item>>()
+            iter.by_ref().take(want).collect::<Vec<It::Item>>()
         }));
         let block = match pulled {
             Ok(block) => block,
             Err(payload) => {
-                source.exhausted = true;
-                source.panic.get_or_insert_with(|| {
-                    format!(
-                        "the input iterator panicked: {}",
-                        panic_message(payload.as_ref())
-                    )
-                });
-                return self.end_if_idle(source);
+                let message = format!(
+                    "the input iterator panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+                return Err((true, message));
             }
         };
         if block.len() < want {
-            source.exhausted = true;
+            // Ended: the last (possibly empty) unit; later pulls find nothing.
+            let _ended = input.take();
         }
+        drop(input);
         if block.is_empty() {
-            return self.end_if_idle(source);
+            return Ok(None);
         }
-        // Claimed under the source lock, so claims follow the input's order.
+        // Claimed while this puller still holds the `pulling` flag, so claims follow
+        // the input's order.
         let claim = match self.slots_lock().as_ref() {
             Some(slots) => match slots.claim(block.len()) {
                 Some(claim) => Some(claim),
                 None => {
-                    source.panic.get_or_insert_with(|| {
-                        format!(
-                            "the input iterator yielded more items than its size_hint promised ({})",
-                            slots.len()
-                        )
-                    });
-                    return self.end_if_idle(source);
+                    let message = format!(
+                        "the input iterator yielded more items than its size_hint promised ({})",
+                        slots.len()
+                    );
+                    return Err((true, message));
                 }
             },
             None => None,
         };
-        source.active += 1;
-        let index = source.next_index;
-        source.next_index += 1;
-        Some((index, block, claim))
+        match lock(&self.f).clone() {
+            Some(f) => Ok(Some((block, claim, f))),
+            None => Ok(None),
+        }
     }
 
-    fn end_if_idle(&self, source: MutexGuard<'_, Source<It>>) -> Option<Unit<It::Item, O>> {
-        if source.active == 0 {
+    /// Queues `count` more pullers at the route's gate (counted outstanding already).
+    fn add_pullers(&self, count: usize) {
+        let Some(map) = self.this.upgrade() else {
+            return;
+        };
+        for _ in 0..count {
+            self.reply
+                .route
+                .gate
+                .enqueue_at(Box::new(Puller(map.clone())), self.priority);
+        }
+    }
+
+    fn end_if_idle(&self, source: MutexGuard<'_, Source>) -> Option<Unit<It::Item, O, F>> {
+        if source.active == 0 && !source.pulling {
             self.finish(source);
         }
         None
@@ -296,16 +379,24 @@ where
 
     /// Answers the map from what it has: called once nobody is mapping a unit, so its
     /// body has ended with the answer.
-    fn finish(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
+    fn finish(&self, mut source: MutexGuard<'_, Source>) -> bool {
         if std::mem::replace(&mut source.ending, true) {
             return false;
         }
+        // The input and the function go first: a closure holding a channel's sender
+        // lets its receiver see the end as soon as the map has ended. Nobody pulls or
+        // maps now (the caller checked), so the input's lock is free.
+        let input = lock(&self.input).take();
+        let f = lock(&self.f).take();
+        drop(source);
+        drop((input, f));
+        let source = self.lock();
         let answered = self.answer(source);
         self.reply.body_ended();
         answered
     }
 
-    fn answer(&self, mut source: MutexGuard<'_, Source<It>>) -> bool {
+    fn answer(&self, mut source: MutexGuard<'_, Source>) -> bool {
         if !source.started {
             drop(source);
             self.progress_done();
@@ -357,7 +448,8 @@ where
     fn puller_gone(&self) -> bool {
         let mut source = self.lock();
         source.outstanding -= 1;
-        if source.outstanding > 0 || source.active > 0 || self.reply.is_answered() {
+        if source.outstanding > 0 || source.active > 0 || source.pulling || self.reply.is_answered()
+        {
             return false;
         }
         let unstarted = !source.started;
@@ -382,7 +474,7 @@ where
             },
             || {
                 let source = self.lock();
-                if source.active == 0 {
+                if source.active == 0 && !source.pulling {
                     self.finish(source);
                 }
             },
