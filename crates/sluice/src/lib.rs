@@ -90,7 +90,7 @@ pub use builder::ManagerBuilder;
 pub use error::{BuildError, TaskError};
 pub use keys::KeySnapshot;
 pub use manager::{ConcurrencyManager, StreamBuilder, TaskBuilder};
-pub use map::stream::{ItemResult, MapIter, MapStream, StreamOptions};
+pub use map::stream::{ItemResult, MapIter, MapStream, Pooled, StreamOptions};
 pub use policy::keyed::OnKeyFailure;
 pub use progress::{Progress, ProgressSnapshot};
 pub use records::TaskRecord;

@@ -356,3 +356,96 @@ fn a_stream_ended_by_abort_or_shutdown_says_so_last() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_stuck_item_times_out_in_its_place_and_the_rest_go_on() -> TestResult {
+    watchdog("item timeouts", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().cpu_threads(2).build()?;
+        let limit = Duration::from_millis(100);
+        let release = Arc::new(AtomicBool::new(false));
+        let held = release.clone();
+        let cpu: Vec<_> = mgr
+            .stream(StreamOptions::new().item_timeout(limit))
+            .cpu(0..6u32, move |x| {
+                if x == 2 {
+                    // Stuck until the test lets it go, well past its limit.
+                    while !held.load(Ordering::Acquire) {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                x
+            })
+            .into_iter()
+            .take(6)
+            .collect();
+        release.store(true, Ordering::Release);
+        assert_eq!(cpu[2], Err(TaskError::TimedOut));
+        let others: Vec<u32> = cpu
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        assert_eq!(others, [0, 1, 3, 4, 5]);
+        let io: Vec<_> = mgr
+            .stream(StreamOptions::new().item_timeout(limit).unordered())
+            .io([0u64, 60_000, 0], |ms| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                ms
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(io.iter().filter(|r| **r == Ok(0)).count(), 2);
+        assert_eq!(
+            io.iter()
+                .filter(|r| **r == Err(TaskError::TimedOut))
+                .count(),
+            1
+        );
+        assert!(eventually(|| all_ended(&mgr)));
+        Ok(())
+    })
+}
+
+#[test]
+fn per_worker_state_is_made_once_per_thread_not_per_item() -> TestResult {
+    watchdog("per-worker state", || -> TestResult {
+        let mgr = ConcurrencyManager::builder()
+            .cpu_threads(2)
+            .chunk_threads(2)
+            .io_limit(3)
+            .build()?;
+        for route in ["cpu", "chunks", "io"] {
+            let made = Arc::new(AtomicUsize::new(0));
+            let counter = made.clone();
+            let init = move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                0u64
+            };
+            let options = StreamOptions::new();
+            let stream = match route {
+                "cpu" => mgr.stream(options).cpu_init(0..50_000u64, init, |seen, x| {
+                    *seen += 1;
+                    x
+                }),
+                "chunks" => mgr
+                    .stream(options)
+                    .chunks_init(0..50_000u64, init, |seen, x| {
+                        *seen += 1;
+                        x
+                    }),
+                _ => mgr
+                    .stream(options)
+                    .io_init(0..2_000u64, init, |x, mut seen| async move {
+                        *seen += 1;
+                        tokio::task::yield_now().await;
+                        x
+                    }),
+            };
+            let sum: u64 = stream.into_iter().map(|r| r.unwrap_or(0)).sum();
+            let n: u64 = if route == "io" { 2_000 } else { 50_000 };
+            assert_eq!(sum, n * (n - 1) / 2, "{route}");
+            let made = made.load(Ordering::Relaxed);
+            assert!((1..=3).contains(&made), "{route}: init ran {made} times");
+        }
+        Ok(())
+    })
+}

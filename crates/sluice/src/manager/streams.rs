@@ -3,7 +3,9 @@
 
 use super::ConcurrencyManager;
 use crate::TaskError;
-use crate::map::stream::{MapStream, StreamOptions, start_io_stream, start_pull_stream};
+use crate::map::stream::{
+    MapStream, PerThread, Pooled, StatePool, StreamOptions, start_io_stream, start_pull_stream,
+};
 use crate::route::Route;
 use futures_core::Stream;
 use std::convert::Infallible;
@@ -288,6 +290,111 @@ impl StreamBuilder<'_> {
             .unwrap_or_else(|| start_io_stream(&inner.io_side, self.options, items, f))
     }
 
+    /// Streams `f` over `items` on the CPU pool with a state per worker thread, as
+    /// rayon's `map_init`: `init` runs at most once per thread that maps items of this
+    /// map — never per item or per unit — and `f` gets that thread's state. The states
+    /// are dropped when the map ends. For a parser, a compressor context, a buffer to
+    /// reuse, a database client per worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, StreamOptions};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let mgr = ConcurrencyManager::builder().cpu_threads(2).build()?;
+    /// let made = Arc::new(AtomicUsize::new(0));
+    /// let counter = made.clone();
+    /// let lengths = mgr.stream(StreamOptions::new()).cpu_init(
+    ///     0..10_000u32,
+    ///     move || {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///         String::with_capacity(16) // a buffer reused by every item of the thread
+    ///     },
+    ///     |buffer, x| {
+    ///         buffer.clear();
+    ///         buffer.push_str(&x.to_string());
+    ///         buffer.len()
+    ///     },
+    /// );
+    /// assert_eq!(lengths.into_iter().filter_map(Result::ok).sum::<usize>(), 38_890);
+    /// assert!(made.load(Ordering::Relaxed) <= 3); // two pool threads, and perhaps the caller's
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cpu_init<I, S, N, F, O>(self, items: I, init: N, f: F) -> MapStream<O>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send,
+        S: Send + 'static,
+        N: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, I::Item) -> O + Send + Sync + 'static,
+        O: Send + 'static,
+    {
+        let states = PerThread::new(init);
+        self.try_cpu(items, move |item| {
+            Ok::<O, Infallible>(states.with(|state| f(state, item)))
+        })
+    }
+
+    /// Streams `f` over `items` on the chunk pool with a state per worker thread (see
+    /// [`cpu_init`](Self::cpu_init)).
+    pub fn chunks_init<I, S, N, F, O>(self, items: I, init: N, f: F) -> MapStream<O>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send,
+        S: Send + 'static,
+        N: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, I::Item) -> O + Send + Sync + 'static,
+        O: Send + 'static,
+    {
+        let states = PerThread::new(init);
+        self.try_chunks(items, move |item| {
+            Ok::<O, Infallible>(states.with(|state| f(state, item)))
+        })
+    }
+
+    /// Streams the futures `f(item, state)` over `items` on the IO runtime, each with a
+    /// state from a pool the map's futures share: a future takes an idle state (or
+    /// `init` makes one) and gives it back when it ends, so there are never more states
+    /// than futures that ran at once — a connection per future in flight, not per
+    /// item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, Pooled, StreamOptions};
+    ///
+    /// let mgr = ConcurrencyManager::builder().io_limit(4).build()?;
+    /// let sizes = mgr.stream(StreamOptions::new()).io_init(
+    ///     ["Cargo.toml", "src/lib.rs"],
+    ///     || Vec::<u8>::with_capacity(1 << 16), // a read buffer per future in flight
+    ///     |path, mut buffer: Pooled<Vec<u8>>| async move {
+    ///         buffer.clear();
+    ///         buffer.extend(tokio::fs::read(path).await.unwrap_or_default());
+    ///         buffer.len()
+    ///     },
+    /// );
+    /// assert!(sizes.into_iter().all(|len| len.is_ok_and(|len| len > 0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn io_init<I, S, N, F, Fut, O>(self, items: I, init: N, f: F) -> MapStream<O>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send,
+        S: Send + 'static,
+        N: Fn() -> S + Send + Sync + 'static,
+        F: Fn(I::Item, Pooled<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+        O: Send + 'static,
+    {
+        let states = StatePool::new(init);
+        self.io(items, move |item| f(item, states.take()))
+    }
+
     fn pull<I, F, O, E>(self, route: &Arc<Route>, items: I, f: F) -> MapStream<O, E>
     where
         I: IntoIterator,
@@ -299,7 +406,14 @@ impl StreamBuilder<'_> {
     {
         let mgr = self.mgr;
         mgr.refuse_stream(route).unwrap_or_else(|| {
-            start_pull_stream(route, &mgr.inner.scope, self.options, items.into_iter(), f)
+            start_pull_stream(
+                route,
+                &mgr.inner.scope,
+                self.options,
+                mgr.inner.io_side.pool.handle(),
+                items.into_iter(),
+                f,
+            )
         })
     }
 }

@@ -35,6 +35,8 @@ struct IoStream<O, E> {
     fail_fast: bool,
     /// Told of each item done.
     progress: Option<Progress>,
+    /// Each item's time limit.
+    item_timeout: Option<std::time::Duration>,
     /// The map's own answer.
     reply: Reply<(), Infallible>,
 }
@@ -68,6 +70,7 @@ where
         failed: AtomicBool::new(false),
         fail_fast: options.fail_fast,
         progress: options.progress,
+        item_timeout: options.item_timeout,
         reply,
     });
     let guard = SettleOnDrop(map.clone());
@@ -180,16 +183,23 @@ where
         let item_done = done.clone();
         runtime.spawn(async move {
             let stop = item_map.stop.clone();
+            let limited = async {
+                match item_map.item_timeout {
+                    Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
+                    None => Some(framed.await),
+                }
+            };
             let ran = tokio::select! {
                 biased;
                 () = stop.cancelled() => None,
-                ran = framed => Some(ran),
+                ran = limited => Some(ran),
             };
             if let Some(ran) = ran {
                 let result = match ran {
-                    Ok(Ok(value)) => Ok(value),
-                    Ok(Err(error)) => Err(TaskError::Failed(error)),
-                    Err(message) => Err(TaskError::Panicked(message)),
+                    Some(Ok(Ok(value))) => Ok(value),
+                    Some(Ok(Err(error))) => Err(TaskError::Failed(error)),
+                    Some(Err(message)) => Err(TaskError::Panicked(message)),
+                    None => Err(TaskError::TimedOut),
                 };
                 item_map.item_done(seq, result);
             }

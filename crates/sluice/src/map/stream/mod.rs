@@ -17,10 +17,13 @@
 mod io;
 mod options;
 mod pull;
+mod state;
 
 pub(crate) use io::start_io_stream;
 pub use options::StreamOptions;
 pub(crate) use pull::start_pull_stream;
+pub use state::Pooled;
+pub(crate) use state::{PerThread, StatePool};
 
 use crate::TaskError;
 use crate::task::TaskHandle;

@@ -2,6 +2,7 @@
 
 use crate::Progress;
 use sluice_core::Priority;
+use std::time::Duration;
 
 /// Options of a streamed map, for [`ConcurrencyManager::stream`](crate::ConcurrencyManager::stream).
 ///
@@ -33,6 +34,8 @@ pub struct StreamOptions {
     pub(crate) progress: Option<Progress>,
     /// Queue rank of the map's work at its gate.
     pub(crate) priority: Priority,
+    /// Each item answers `TimedOut` past this.
+    pub(crate) item_timeout: Option<Duration>,
 }
 
 impl StreamOptions {
@@ -61,6 +64,38 @@ impl StreamOptions {
     /// attempted and answers in its place.
     pub fn fail_fast(mut self) -> Self {
         self.fail_fast = true;
+        self
+    }
+
+    /// Each item is answered `Err(TaskError::TimedOut)` in its place once it has run
+    /// this long; the other items go on. An `io` item's future is dropped at the limit.
+    /// A `cpu` or `chunks` item cannot be stopped from outside: it is answered at the
+    /// limit, its thread stays with it until it returns, and its late result is
+    /// dropped. With a timeout, `cpu` and `chunks` items are mapped one per unit, each
+    /// with a timer: give a timeout to items worth a timer (milliseconds, not
+    /// nanoseconds).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{ConcurrencyManager, StreamOptions, TaskError};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let delays = [1u64, 5_000, 1];
+    /// let answers: Vec<_> = mgr
+    ///     .stream(StreamOptions::new().item_timeout(Duration::from_millis(200)))
+    ///     .io(delays, |ms| async move {
+    ///         tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///         ms
+    ///     })
+    ///     .into_iter()
+    ///     .collect();
+    /// assert_eq!(answers, [Ok(1), Err(TaskError::TimedOut), Ok(1)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn item_timeout(mut self, limit: Duration) -> Self {
+        self.item_timeout = Some(limit);
         self
     }
 

@@ -23,6 +23,7 @@ use sluice_core::{
 use sluice_exec::{BlockSizer, Job};
 use std::convert::Infallible;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -54,10 +55,20 @@ struct PullStream<It, F, O, E> {
     fail_fast: bool,
     /// Told of each unit done.
     progress: Option<Progress>,
+    /// Each item's time limit, and the runtime whose timers enforce it.
+    item_timeout: Option<ItemTimer>,
     /// The map's own answer, sent once.
     reply: Reply<(), Infallible>,
     /// Itself, for pullers it queues.
     this: Weak<Self>,
+}
+
+/// A per-item time limit and where its timers run.
+pub(crate) struct ItemTimer {
+    /// The limit.
+    pub(crate) limit: Duration,
+    /// The runtime that sleeps until it.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 /// What the pullers share under one short lock (never held while pulling or mapping).
@@ -94,6 +105,7 @@ pub(crate) fn start_pull_stream<It, F, O, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
     options: StreamOptions,
+    runtime: &tokio::runtime::Handle,
     items: It,
     f: F,
 ) -> MapStream<O, E>
@@ -126,6 +138,10 @@ where
         priority: options.priority,
         fail_fast: options.fail_fast,
         progress: options.progress,
+        item_timeout: options.item_timeout.map(|limit| ItemTimer {
+            limit,
+            runtime: runtime.clone(),
+        }),
         reply,
         this: this.clone(),
     });
@@ -162,19 +178,24 @@ where
             units += 1;
             let len = block.len();
             let began = Instant::now();
-            let map_unit = || self.map_unit(block, &f);
-            let results = match lease {
+            let map_unit = || match &self.item_timeout {
+                Some(timer) => self.map_timed(first, block, &f, timer),
+                None => {
+                    let results = self.map_unit(block, &f);
+                    let failed = results.iter().any(Result::is_err);
+                    for (seq, result) in (first..).zip(results) {
+                        drop(self.buffer.push(seq, result));
+                    }
+                    failed
+                }
+            };
+            let failed = match lease {
                 Some(lease) => run_polled(&self.token, lease, map_unit).0,
                 None => run_as_task(&self.token, Slot::Free, map_unit),
             };
             self.sizer.record(len, began.elapsed());
             drop(f);
-            let failed = self.fail_fast && results.iter().any(Result::is_err);
-            for (seq, result) in (first..).zip(results) {
-                if let Some(refused) = self.buffer.push(seq, result) {
-                    drop(refused);
-                }
-            }
+            let failed = self.fail_fast && failed;
             if let Some(progress) = &self.progress {
                 progress.advance(len as u64);
             }
@@ -183,6 +204,47 @@ where
             state.failed_fast |= failed;
         }
         units
+    }
+
+    /// Maps a unit of items under a time limit each (units are of one item then): an
+    /// item still running at its limit is answered `TimedOut` by a timer on the
+    /// runtime, and its late result is dropped. Answers whether an item failed.
+    fn map_timed(&self, first: u64, block: Vec<It::Item>, f: &F, timer: &ItemTimer) -> bool {
+        let mut failed = false;
+        for (seq, item) in (first..).zip(block) {
+            // 0: running, 1: answered by its result, 2: answered by the timer.
+            let answered = Arc::new(AtomicU8::new(0));
+            let alarm = {
+                let (answered, buffer) = (answered.clone(), self.buffer.clone());
+                let limit = timer.limit;
+                timer.runtime.spawn(async move {
+                    tokio::time::sleep(limit).await;
+                    if answered
+                        .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        drop(buffer.push(seq, Err(TaskError::TimedOut)));
+                    }
+                })
+            };
+            let result = self.map_unit(vec![item], f).pop();
+            alarm.abort();
+            let Some(result) = result else {
+                continue;
+            };
+            failed |= result.is_err();
+            if answered
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                drop(self.buffer.push(seq, result));
+            } else {
+                // Answered at its limit already: the late result is dropped.
+                failed = true;
+                drop(result);
+            }
+        }
+        failed
     }
 
     /// Maps a unit, each item on its own: a panic answers in the item's place.
@@ -278,7 +340,11 @@ where
                 failed: None,
             };
         }
-        let want = self.sizer.next(remaining).max(1);
+        let want = if self.item_timeout.is_some() {
+            1
+        } else {
+            self.sizer.next(remaining).max(1)
+        };
         let (first, count) = match self.buffer.reserve(want) {
             Reserve::Granted { first, count } => (first, count),
             Reserve::Full => return Pulled::Full,
