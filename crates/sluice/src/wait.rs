@@ -43,6 +43,9 @@ pub(crate) fn block_on_completion<T>(
 
 fn wait_in_place<T>(completion: Completion<T>, control: Option<&dyn Control>) -> Option<T> {
     if !in_task() {
+        if let Some(control) = control {
+            control.help_small();
+        }
         return completion.wait();
     }
     if let Some(control) = control {

@@ -75,3 +75,25 @@ fn an_input_that_blocks_starves_nobody_and_cancel_does_not_wait_for_it() -> Test
         Ok(())
     })
 }
+
+#[test]
+fn a_small_map_is_mapped_by_its_waiter_without_waiting_for_the_pool() -> TestResult {
+    watchdog("small map", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().cpu_threads(1).build()?;
+        // The one CPU thread is busy until the small map has answered.
+        let (release, hold) = mpsc::channel::<()>();
+        let busy = mgr.run_cpu(move || hold.recv().is_ok());
+        eventually("the blocker runs", || mgr.snapshot().total().running == 1);
+        let caller = thread::current().id();
+        let threads = mgr
+            .map_cpu(0..4u32, move |_| thread::current().id())
+            .wait()?;
+        assert!(
+            threads.iter().all(|id| *id == caller),
+            "mapped by the waiter"
+        );
+        release.send(())?;
+        assert!(busy.wait()?);
+        Ok(())
+    })
+}

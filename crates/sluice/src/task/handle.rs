@@ -22,6 +22,11 @@ pub(crate) trait Control: Send + Sync {
     /// that the work cannot be stuck queued behind the waiter's own admission slot.
     fn help(&self);
 
+    /// Called by a waiter outside any task before it blocks: work small enough that a
+    /// pool round trip would cost more than the work (a map of a few items) is run on
+    /// the waiting thread, which would only sleep meanwhile. Nothing by default.
+    fn help_small(&self) {}
+
     /// Gives the task up without an answer to anyone who still wants one: a retried
     /// task's attempt that its driver no longer needs (the task is past its deadline).
     /// Unstarted, it never runs; running, it is asked to stop and its end is counted as

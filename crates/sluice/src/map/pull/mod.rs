@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 /// noise, short enough that the last units balance across threads.
 const UNIT_TARGET: Duration = Duration::from_micros(300);
 
+/// Maps of at most this many items (their length known) are helped by a waiter from
+/// outside the pools: a pool round trip costs more than mapping them.
+const SMALL_MAP: u64 = 64;
+
 /// A unit of work: its position, its items, and its place in the output when known.
 type Unit<Item, O, F> = (usize, Vec<Item>, Option<Claim<O>>, Arc<F>);
 
@@ -59,6 +63,8 @@ struct PullMap<It: Iterator, F, O> {
     reply: Reply<Vec<O>, Infallible>,
     /// Pullers to keep at work.
     strength: usize,
+    /// The input's length, when it told exactly.
+    known_len: Option<u64>,
     /// Queue rank of the pullers it adds.
     priority: Priority,
     /// Itself, for the pullers it adds.
@@ -167,6 +173,7 @@ where
         reply,
         progress: progress.map(|progress| (progress, total)),
         strength: pullers,
+        known_len: total,
         priority,
         this: this.clone(),
     });
@@ -479,6 +486,16 @@ where
                 }
             },
         )
+    }
+
+    /// A map of at most `SMALL_MAP` items (its length known) is mapped by its waiter
+    /// too: the pool's threads may take units as well, but a map of a few short items
+    /// is usually done before a woken thread gets to it.
+    fn help_small(&self) {
+        let small = self.known_len.is_some_and(|total| total <= SMALL_MAP);
+        if small {
+            self.help();
+        }
     }
 
     fn help(&self) {
