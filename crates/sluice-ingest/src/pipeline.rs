@@ -114,24 +114,28 @@ pub fn ingest(
         }
     };
     for (index, entry) in walk.entries.iter().enumerate() {
+        let reuse = parent.unchanged(entry);
+        let read = entry.kind == Kind::File && reuse.is_none();
+        // Room is made before the stop flag is looked at, so that a stop set while
+        // waiting takes effect at once.
+        while read && run.in_flight >= window {
+            run.take(mgr, &rx, walk, &mut writer, opts)?;
+        }
         if stop.load(Ordering::Relaxed) {
             run.totals.stopped = true;
             run.totals.not_taken += 1;
             continue;
         }
-        if entry.kind != Kind::File {
-            record_other(root, entry, &mut writer, &mut run.totals)?;
-        } else if let Some(chunks) = parent.unchanged(entry) {
-            run.totals.reused(entry.stat.size);
-            writer.add_file(file_row(entry, chunks.to_vec()))?;
-        } else {
-            while run.in_flight >= window {
-                run.take(mgr, &rx, walk, &mut writer, opts)?;
-            }
+        if read {
             let task = read_task(root.join(&entry.path), index, opts, &claims, tx.clone());
             // The task answers through the channel (always: see `DoneGuard`).
             drop(mgr.run_io_blocking(task));
             run.in_flight += 1;
+        } else if let Some(chunks) = reuse {
+            run.totals.reused(entry.stat.size);
+            writer.add_file(file_row(entry, chunks.to_vec()))?;
+        } else {
+            record_other(root, entry, &mut writer, &mut run.totals)?;
         }
         progress(&run.totals);
     }
