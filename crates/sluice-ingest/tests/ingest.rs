@@ -60,7 +60,7 @@ fn ingests_the_tree_exactly_and_restores_it() -> TestResult {
         std::fs::write(tree.join("locked.txt"), "secret")?;
         std::fs::set_permissions(
             tree.join("locked.txt"),
-            std::os::unix::fs::PermissionsExt::from_mode(0),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
         )?;
     }
     let store = Store::open(&dir.join("store"))?;
