@@ -9,6 +9,7 @@ mod cli;
 mod defaults;
 mod progress;
 mod show;
+mod sluice_config;
 
 use clap::Parser;
 use cli::{Cli, Command, IngestArgs};
@@ -142,8 +143,7 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
         ))?;
     }
     // sluice.toml (or $SLUICE_CONFIG) and SLUICE_ variables first; flags override them.
-    let config =
-        sluice::config::Config::load().map_err(|e| format!("bad Sluice configuration: {e}"))?;
+    let config = sluice_config::load()?;
     let mut builder = config
         .builder()
         .map_err(|e| format!("bad Sluice configuration: {e}"))?;
