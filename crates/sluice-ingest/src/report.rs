@@ -58,14 +58,19 @@ pub struct Totals {
     /// Entries not taken because the run was stopped.
     pub not_taken: u64,
     /// Entries the walk could not record, with the reason.
+    #[serde(serialize_with = "lossy_list")]
     pub skipped: Vec<(PathBuf, String)>,
     /// Files not recorded, with the reason (unreadable, vanished, changing, ...).
+    #[serde(serialize_with = "lossy_list")]
     pub problems: Vec<(PathBuf, String)>,
     /// Busy time reading (summed over threads).
+    #[serde(serialize_with = "seconds")]
     pub read_time: Duration,
     /// Busy time chunking and hashing (summed over threads).
+    #[serde(serialize_with = "seconds")]
     pub chunk_time: Duration,
     /// Busy time compressing (summed over threads).
+    #[serde(serialize_with = "seconds")]
     pub compress_time: Duration,
     /// What the store's writer did.
     pub write: WriteStats,
@@ -133,6 +138,21 @@ impl Totals {
     }
 }
 
+/// Writes a duration as seconds in the JSON report.
+pub fn seconds<S: serde::Serializer>(took: &Duration, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_f64(took.as_secs_f64())
+}
+
+/// Writes a path as text, replacing what is not UTF-8 (serde refuses such paths).
+fn lossy<S: serde::Serializer>(path: &std::path::Path, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(&path.to_string_lossy())
+}
+
+/// Writes (path, reason) pairs with the paths as text.
+fn lossy_list<S: serde::Serializer>(list: &[(PathBuf, String)], to: S) -> Result<S::Ok, S::Error> {
+    to.collect_seq(list.iter().map(|(path, why)| (path.to_string_lossy(), why)))
+}
+
 fn ratio(over: u64, under: u64) -> f64 {
     if under == 0 {
         1.0
@@ -149,8 +169,10 @@ fn mib(bytes: u64) -> f64 {
 #[derive(Debug, Serialize)]
 pub struct Report {
     /// The tree ingested.
+    #[serde(serialize_with = "lossy")]
     pub root: PathBuf,
     /// The store written.
+    #[serde(serialize_with = "lossy")]
     pub store: PathBuf,
     /// What the run did.
     pub totals: Totals,

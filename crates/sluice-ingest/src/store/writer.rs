@@ -30,8 +30,10 @@ pub struct WriteStats {
     /// Packs written.
     pub packs: u64,
     /// Time spent appending and fsyncing packs.
+    #[serde(serialize_with = "crate::report::seconds")]
     pub pack_time: Duration,
     /// Time spent in catalog transactions.
+    #[serde(serialize_with = "crate::report::seconds")]
     pub catalog_time: Duration,
 }
 
