@@ -83,6 +83,28 @@ enum Message {
 /// Ingests the entries of `walk` (taken under `root`) into `store` as a new snapshot.
 /// When `stop` is set, no further file is taken, files in flight are finished, and
 /// the snapshot is committed as incomplete: the next run reads only what is missing.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::{IngestOptions, pipeline, store::Store, walk};
+/// use std::sync::atomic::AtomicBool;
+///
+/// let tmp = std::env::temp_dir().join(format!("sluice-pipeline-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(tmp.join("tree"))?;
+/// std::fs::write(tmp.join("tree/log.txt"), "line\n".repeat(1000))?;
+/// let root = tmp.join("tree").canonicalize()?;
+/// let walked = walk::walk(&root, &[])?;
+///
+/// let mgr = sluice::ConcurrencyManager::builder().build()?;
+/// let store = Store::open(&tmp.join("store"))?;
+/// let stop = AtomicBool::new(false);
+/// let totals = pipeline::ingest(&mgr, &root, &walked, &store, &IngestOptions::default(), &stop)?;
+/// assert_eq!((totals.files_read, totals.write.files_recorded), (1, 1));
+/// assert!(totals.compression_ratio() > 10.0);
+/// # std::fs::remove_dir_all(&tmp)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ingest(
     mgr: &ConcurrencyManager,
     root: &Path,

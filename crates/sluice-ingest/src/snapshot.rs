@@ -19,21 +19,24 @@ pub struct Parent {
 
 impl Parent {
     /// The latest snapshot of `root` in `catalog` (none for a first run). A stopped
-    /// run's snapshot is a parent too: what it recorded is not read again.
+    /// run's snapshot is a parent too, and behind it the snapshots before it up to the
+    /// last complete one: a file recorded by any of them is not read again.
     pub fn load(catalog: &Catalog, root: &Path) -> Result<Self, CatalogError> {
-        let Some(id) = catalog.latest_snapshot(root)? else {
-            return Ok(Self::default());
-        };
-        let files = catalog
-            .files(id, Path::new(""))?
-            .into_iter()
-            .filter(|file| file.kind == Kind::File)
-            .map(|file| (file.path.clone(), file))
-            .collect();
-        Ok(Self {
-            id: Some(id),
-            files,
-        })
+        let mut parent = Self::default();
+        let mut chain = catalog.snapshots()?;
+        chain.retain(|snapshot| snapshot.root == root);
+        for snapshot in chain.iter().rev() {
+            parent.id.get_or_insert(snapshot.id);
+            for file in catalog.files(snapshot.id, Path::new(""))? {
+                if file.kind == Kind::File && !parent.files.contains_key(&file.path) {
+                    parent.files.insert(file.path.clone(), file);
+                }
+            }
+            if snapshot.complete {
+                break;
+            }
+        }
+        Ok(parent)
     }
 
     /// The chunk list of `entry` if it is a regular file unchanged since the parent.

@@ -65,6 +65,12 @@ fn ingest_verify_cat_restore_from_the_command_line() -> TestResult {
     let cat = run(&store, &["cat", "latest", "notes.txt"])?;
     assert_eq!(cat.stdout, std::fs::read(tree.join("notes.txt"))?);
     assert!(stdout(&run(&store, &["snapshots"])?).contains("complete"));
+    let listed = stdout(&run(&store, &["ls"])?);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    assert!(listed.contains("docs/one.md"));
+    let listed = stdout(&run(&store, &["ls"])?);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    assert!(listed.contains("docs/one.md"));
     assert!(stdout(&run(&store, &["dups"])?).contains("docs/one.md\n  docs/two.md"));
 
     let dest = dir.join("out");

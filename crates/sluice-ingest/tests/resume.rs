@@ -57,17 +57,8 @@ fn a_stopped_run_resumed_gives_the_catalog_of_an_uninterrupted_run() -> TestResu
 
     // Stop once five files are read: with one file in flight, exactly five are.
     let stop = Arc::new(AtomicBool::new(false));
-    let reads = Arc::new(AtomicUsize::new(0));
-    let hook: ReadHook = {
-        let (stop, reads) = (Arc::clone(&stop), Arc::clone(&reads));
-        Arc::new(move |_: &Path, _: u32| {
-            if reads.fetch_add(1, Ordering::SeqCst) + 1 == 5 {
-                stop.store(true, Ordering::SeqCst);
-            }
-        })
-    };
     let opts = IngestOptions {
-        hook: Some(hook),
+        hook: Some(stop_after(5, &stop)),
         window: 1,
         ..small_options()
     };
@@ -94,6 +85,60 @@ fn a_stopped_run_resumed_gives_the_catalog_of_an_uninterrupted_run() -> TestResu
     assert!(resumed.catalog()?.snapshots()?[1].complete);
     assert_eq!(content(&resumed)?, content(&whole)?);
     assert!(sluice_ingest::commands::verify::verify(&resumed)?.ok());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// Stops the run once `after` files have been read.
+fn stop_after(after: usize, stop: &Arc<AtomicBool>) -> ReadHook {
+    let (stop, reads) = (Arc::clone(stop), Arc::new(AtomicUsize::new(0)));
+    Arc::new(move |_: &Path, _: u32| {
+        if reads.fetch_add(1, Ordering::SeqCst) + 1 == after {
+            stop.store(true, Ordering::SeqCst);
+        }
+    })
+}
+
+#[test]
+fn a_run_after_a_stopped_one_reuses_what_the_last_complete_run_recorded() -> TestResult {
+    let dir = scratch("chain")?;
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree)?;
+    for i in 0..6u32 {
+        std::fs::write(tree.join(format!("f{i}.bin")), noise(5_000, i))?;
+    }
+    let store = Store::open(&dir.join("store"))?;
+    let mgr = manager()?;
+    ingest_tree(
+        &mgr,
+        &tree,
+        &store,
+        &small_options(),
+        &AtomicBool::new(false),
+    )?;
+
+    // The next run is stopped before it takes anything: its snapshot is empty.
+    let stopped = ingest_tree(
+        &mgr,
+        &tree,
+        &store,
+        &small_options(),
+        &AtomicBool::new(true),
+    )?;
+    assert!(stopped.totals.stopped);
+    assert_eq!(stopped.totals.not_taken, 6);
+
+    let last = ingest_tree(
+        &mgr,
+        &tree,
+        &store,
+        &small_options(),
+        &AtomicBool::new(false),
+    )?;
+    assert_eq!(
+        (last.totals.files_read, last.totals.files_unchanged),
+        (0, 6)
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -15,7 +15,8 @@ pub fn snapshots(store: &Store) -> Result<Vec<SnapshotRow>, CommandError> {
 
 /// The entries of snapshot `id` at or under `prefix`.
 pub fn ls(store: &Store, id: i64, prefix: &Path) -> Result<Vec<FileRow>, CommandError> {
-    Ok(store.catalog()?.files(id, prefix)?)
+    let prefix = super::restore::clean(prefix)?;
+    Ok(store.catalog()?.files(id, &prefix)?)
 }
 
 /// A group of files with identical contents.

@@ -30,6 +30,28 @@ pub struct RestoreReport {
 
 /// Restores what snapshot `id` holds at or under `path` (every entry for `.` or an
 /// empty path) into `dest`, each at `dest/<its path in the snapshot>`.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::commands::{restore, verify};
+/// use sluice_ingest::{IngestOptions, ingest_tree, store::Store};
+/// use std::sync::atomic::AtomicBool;
+///
+/// let tmp = std::env::temp_dir().join(format!("sluice-restore-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(tmp.join("tree/docs"))?;
+/// std::fs::write(tmp.join("tree/docs/guide.md"), "# Guide")?;
+/// let mgr = sluice::ConcurrencyManager::builder().build()?;
+/// let store = Store::open(&tmp.join("store"))?;
+/// let run = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &AtomicBool::new(false))?;
+///
+/// assert!(verify::verify(&store)?.ok());
+/// let report = restore::restore(&store, run.totals.snapshot, "docs".as_ref(), &tmp.join("out"))?;
+/// assert_eq!((report.files, report.dirs), (1, 1));
+/// assert_eq!(std::fs::read_to_string(tmp.join("out/docs/guide.md"))?, "# Guide");
+/// # std::fs::remove_dir_all(&tmp)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn restore(
     store: &Store,
     id: i64,
@@ -160,9 +182,9 @@ fn set_meta(file: &File, row: &FileRow) -> std::io::Result<()> {
     file.set_times(FileTimes::new().set_modified(mtime))
 }
 
-/// A snapshot path made relative, refusing `..` and the like: a damaged or hostile
-/// catalog must not write outside the destination.
-fn clean(path: &Path) -> Result<PathBuf, CommandError> {
+/// A snapshot path made relative (`.` and a leading `/` dropped), refusing `..`: a
+/// damaged or hostile catalog must not write outside the destination.
+pub(crate) fn clean(path: &Path) -> Result<PathBuf, CommandError> {
     let mut clean = PathBuf::new();
     for part in path.components() {
         match part {

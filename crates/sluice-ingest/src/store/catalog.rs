@@ -5,7 +5,7 @@
 use crate::hash::{self, ChunkHash};
 use crate::store::pack::Location;
 use crate::walk::{Kind, Stat};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -146,19 +146,6 @@ impl Catalog {
             );
         }
         Ok(known)
-    }
-
-    /// The latest snapshot of `root`, complete or not: the parent of the next run.
-    pub fn latest_snapshot(&self, root: &Path) -> Result<Option<i64>, CatalogError> {
-        Ok(self
-            .db
-            .query_row(
-                "SELECT max(id) FROM snapshots WHERE root = ?1",
-                [path_bytes(root)],
-                |row| row.get(0),
-            )
-            .optional()?
-            .flatten())
     }
 
     /// Starts a snapshot of `root`; answers its number.
