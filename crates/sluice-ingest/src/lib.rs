@@ -34,6 +34,7 @@ pub mod chunker;
 pub mod commands;
 pub mod compress;
 pub mod hash;
+mod options;
 pub mod pipeline;
 pub mod read;
 pub mod report;

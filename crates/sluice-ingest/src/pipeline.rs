@@ -5,17 +5,17 @@
 //! store's one writer. Memory is bounded by the window and the maximum chunk size,
 //! never by a file's size.
 
-use crate::chunker::ChunkSizes;
-use crate::compress::{self, Compression};
+use crate::compress;
 use crate::hash::ChunkHash;
-use crate::read::{self, ReadError, ReadFile, ReadHook};
-use crate::report::{Progress, Totals};
+pub use crate::options::{IngestError, IngestOptions, ProgressFn};
+use crate::read::{self, ReadError, ReadFile};
+use crate::report::Totals;
 use crate::snapshot::Parent;
 use crate::store::catalog::FileRow;
 use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 use crate::walk::{Entry, Kind, Walk};
-use sluice::{ConcurrencyManager, TaskError, TaskHandle};
+use sluice::{ConcurrencyManager, TaskHandle};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,54 +23,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Told where a run is after every entry.
-pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
 /// A chunk being compressed: its hash, raw length, and the task answering its stored
 /// bytes, compression code and the time compressing took.
 type Compressing = (ChunkHash, u32, TaskHandle<(Vec<u8>, u8, Duration)>);
-
-/// How a run chunks, compresses and packs, and what it reports to.
-#[derive(Clone)]
-pub struct IngestOptions {
-    /// Chunk sizes (validated).
-    pub sizes: ChunkSizes,
-    /// Compression of new chunks.
-    pub compression: Compression,
-    /// A pack is closed once it holds this many bytes.
-    pub max_pack_bytes: u64,
-    /// Files read at once, and chunks compressed at once.
-    pub window: usize,
-    /// Called on every file read (tests change files through it).
-    pub hook: Option<ReadHook>,
-    /// Called after every entry is dealt with.
-    pub progress: Option<ProgressFn>,
-}
-
-impl Default for IngestOptions {
-    /// 512 KiB / 1 MiB / 8 MiB chunks, zstd level 3, 32 MiB packs, 8 files in flight.
-    fn default() -> Self {
-        Self {
-            sizes: ChunkSizes::default(),
-            compression: Compression::Zstd(3),
-            max_pack_bytes: 32 * 1024 * 1024,
-            window: 8,
-            hook: None,
-            progress: None,
-        }
-    }
-}
-
-/// Why a run failed as a whole (a single file's problem never fails it).
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// The store could not be written.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Sluice gave no answer for a compression (a panic, or a shutdown).
-    #[error("compression task: {0}")]
-    Task(#[from] TaskError),
-}
 
 /// What a reader sends the writer.
 enum Message {
@@ -123,7 +78,7 @@ pub fn ingest(
     let claims = Arc::new(Mutex::new(known.clone()));
     let mut writer = StoreWriter::new(store, catalog, snapshot, known, opts.max_pack_bytes)?;
     let window = opts.window.max(1);
-    let (tx, rx) = sync_channel::<Message>(window * 2);
+    let (tx, rx) = sync_channel::<Message>(window);
     let mut run = Run {
         totals: Totals::new(snapshot, parent.id, walk),
         distinct: HashSet::new(),
