@@ -133,6 +133,12 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
     if args.window == 0 {
         return Err("--window must be at least 1".to_owned());
     }
+    if args.pack_size < 64 * 1024 {
+        return Err(format!(
+            "--pack-size must be at least 64K, not {} bytes",
+            args.pack_size
+        ));
+    }
     let (dir, why) = defaults::choose_dir(args.dir.clone());
     let store = Store::open(store_dir).map_err(|e| e.to_string())?;
     if !json {

@@ -99,6 +99,12 @@ pub(crate) fn read_chunk(store: &Store, row: &ChunkRow) -> Result<Vec<u8>, Strin
     {
         return Err("its header in the pack does not match the catalog".to_owned());
     }
+    if row.raw_len > fastcdc::v2020::MAXIMUM_MAX {
+        return Err(format!(
+            "recorded raw length {} is larger than any chunk",
+            row.raw_len
+        ));
+    }
     let raw = compress::decompress(stored, row.compression, row.raw_len as usize)
         .map_err(|error| format!("cannot decompress: {error}"))?;
     let actual = ChunkHash::of(&raw);

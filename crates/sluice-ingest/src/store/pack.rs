@@ -117,8 +117,18 @@ impl PackWriter {
     }
 }
 
+/// The largest stored chunk a pack can hold: FastCDC's largest chunk, plus room for
+/// what zstd adds to data it cannot shrink. A larger length is damage, not a chunk.
+pub const MAX_STORED: u32 = fastcdc::v2020::MAXIMUM_MAX + 64 * 1024;
+
 /// Reads a stored chunk and the header written before it.
 pub fn read_blob(dir: &Path, at: Location) -> io::Result<(BlobHeader, Vec<u8>)> {
+    if at.length > MAX_STORED {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("recorded length {} is larger than any chunk", at.length),
+        ));
+    }
     let mut file = File::open(pack_path(dir, at.pack))?;
     let start = at.offset.checked_sub(BLOB_HEADER).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, "offset inside the pack header")
