@@ -181,6 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_stays_within_two_chunks_whatever_the_size() -> io::Result<()> {
+        let data: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+            .collect();
+        let mut chunks = chunks(&data[..], small());
+        let mut total = 0;
+        let mut most = 0;
+        while let Some(chunk) = chunks.next() {
+            total += chunk?.len();
+            most = most.max(chunks.buf.capacity());
+        }
+        assert_eq!(total, data.len());
+        // read_to_end may round its reservation up; never toward the file's size.
+        assert!(most <= 4 * 16384, "buffer grew to {most} bytes");
+        Ok(())
+    }
+
+    #[test]
     fn bad_sizes_are_named() {
         let bad = ChunkSizes { min: 10, ..small() };
         assert!(matches!(bad.validated(), Err(e) if e.contains("minimum chunk size 10")));

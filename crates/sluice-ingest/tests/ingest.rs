@@ -247,3 +247,24 @@ fn a_file_vanishing_after_the_walk_is_reported_not_recorded() -> TestResult {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn a_store_inside_the_tree_is_not_ingested_into_itself() -> TestResult {
+    let dir = scratch("inside")?;
+    std::fs::write(dir.join("data.txt"), "data")?;
+    let store = Store::open(&dir.join(".store"))?;
+    let report = ingest_tree(
+        &manager()?,
+        &dir,
+        &store,
+        &small_options(),
+        &AtomicBool::new(false),
+    )?;
+    assert_eq!(report.totals.files_read, 1);
+    assert_eq!(
+        report.totals.skipped,
+        [(PathBuf::from(".store"), "the store itself".to_owned())]
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
