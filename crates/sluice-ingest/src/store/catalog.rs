@@ -11,7 +11,9 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// The schema, applied once to a new catalog (`user_version` 0 → 1).
+/// The schema, applied once to a new catalog (`user_version` 0 → 1). `files` keeps
+/// its rowid: a large file's chunk list (32 bytes a chunk) makes rows too long for a
+/// table clustered on its key.
 const SCHEMA: &str = "
 CREATE TABLE snapshots (
     id INTEGER PRIMARY KEY,
@@ -41,7 +43,7 @@ CREATE TABLE files (
     target BLOB,
     chunks BLOB,
     PRIMARY KEY (snapshot, path)
-) WITHOUT ROWID;
+);
 PRAGMA user_version = 1;
 ";
 
