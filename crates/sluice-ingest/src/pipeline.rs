@@ -68,6 +68,8 @@ pub fn ingest(
     opts: &IngestOptions,
     stop: &AtomicBool,
 ) -> Result<Totals, IngestError> {
+    // Locked first, so that a second run on the store records nothing at all.
+    let lock = store.lock()?;
     let catalog = store.catalog()?;
     let known = catalog.known_chunks().map_err(StoreError::from)?;
     let parent = Parent::load(&catalog, root).map_err(StoreError::from)?;
@@ -76,7 +78,7 @@ pub fn ingest(
         .begin_snapshot(root, parent.id, &settings.to_string(), now_ms())
         .map_err(StoreError::from)?;
     let claims = Arc::new(Mutex::new(known.clone()));
-    let mut writer = StoreWriter::new(store, catalog, snapshot, known, opts.max_pack_bytes)?;
+    let mut writer = StoreWriter::new(store, lock, catalog, snapshot, known, opts.max_pack_bytes)?;
     let window = opts.window.max(1);
     let (tx, rx) = sync_channel::<Message>(window);
     let mut run = Run {

@@ -75,8 +75,51 @@ impl Store {
         self.dir.join("packs")
     }
 
+    /// Takes the store's write lock (an OS lock on `lock`, released when the file is
+    /// closed, even by a crash); fails at once if another run holds it.
+    pub fn lock(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.dir.join("lock");
+        let io = |what, source| StoreError::Io {
+            what,
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io("cannot open the lock", source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io(
+                "another run is writing to this store; its lock is",
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked"),
+            )),
+            Err(std::fs::TryLockError::Error(source)) => Err(io("cannot lock", source)),
+        }
+    }
+
     /// Opens the catalog (the store's one writer, when writing).
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         Ok(Catalog::open(&self.dir.join("catalog.sqlite"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_is_gone() -> Result<(), StoreError> {
+        let dir = std::env::temp_dir().join(format!("sluice-ingest-lock-{}", std::process::id()));
+        let store = Store::open(&dir)?;
+        let first = store.lock()?;
+        let second = store.lock();
+        assert!(matches!(&second, Err(error) if error.to_string().contains("another run")));
+        drop(first);
+        store.lock()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }

@@ -39,6 +39,8 @@ pub struct WriteStats {
 
 /// The writer of one snapshot.
 pub struct StoreWriter {
+    /// The store's lock file, locked while this writer lives: one writer per store.
+    _lock: std::fs::File,
     /// Where packs go.
     packs: PathBuf,
     /// The catalog.
@@ -66,9 +68,11 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// A writer for `snapshot` in `store`; `durable` are the chunks the catalog holds.
+    /// A writer for `snapshot` in `store`, holding its `lock` (from [`Store::lock`]);
+    /// `durable` are the chunks the catalog holds.
     pub fn new(
         store: &Store,
+        lock: std::fs::File,
         catalog: Catalog,
         snapshot: i64,
         durable: HashSet<ChunkHash>,
@@ -81,6 +85,7 @@ impl StoreWriter {
             source,
         })? + 1;
         Ok(Self {
+            _lock: lock,
             packs,
             catalog,
             snapshot,
