@@ -268,3 +268,34 @@ fn a_store_inside_the_tree_is_not_ingested_into_itself() -> TestResult {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn a_file_swapped_for_a_fifo_after_the_walk_does_not_block_the_run() -> TestResult {
+    let dir = scratch("swap")?;
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree)?;
+    std::fs::write(tree.join("pipe"), "a file when walked")?;
+    let tree = tree.canonicalize()?;
+    let walked = sluice_ingest::walk::walk(&tree, &[])?;
+    std::fs::remove_file(tree.join("pipe"))?;
+    let made = std::process::Command::new("mkfifo")
+        .arg(tree.join("pipe"))
+        .status()?;
+    assert!(made.success());
+    let store = Store::open(&dir.join("store"))?;
+    let stop = AtomicBool::new(false);
+    let totals = sluice_ingest::pipeline::ingest(
+        &manager()?,
+        &tree,
+        &walked,
+        &store,
+        &small_options(),
+        &stop,
+    )?;
+    assert_eq!(
+        totals.problems,
+        [(PathBuf::from("pipe"), "no longer a regular file".to_owned())]
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
