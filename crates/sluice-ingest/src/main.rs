@@ -1,45 +1,36 @@
-//! `sluice-ingest`: reads a directory through Sluice — walks it, reads every file,
-//! hashes and analyses it, counts words, finds duplicates — and prints a report.
-//!
-//! This file parses the command line, picks the directory, builds the manager and
-//! wires the stages together; see `pipeline.rs` for the stages.
+//! `sluice-ingest`: the command line over the `sluice_ingest` library — parses the
+//! arguments, opens the store, runs the subcommand and prints its answer.
 
 #![forbid(unsafe_code)]
-// This binary is a CLI: the report goes to stdout and usage errors to stderr.
+// This binary is a CLI: answers go to stdout, progress and errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod analyse;
-mod args;
-mod pipeline;
-mod report;
-mod walk;
+mod cli;
+mod defaults;
+mod progress;
+mod show;
+mod sluice_config;
 
-use args::{Command, Options};
-use sluice::TaskError;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use clap::Parser;
+use cli::{Cli, Command, IngestArgs};
+use sluice_ingest::chunker::ChunkSizes;
+use sluice_ingest::commands::{self, list, restore, verify};
+use sluice_ingest::store::Store;
+use sluice_ingest::{IngestOptions, ingest_tree};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// How long shutdown waits for work still running.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
-    let options = match args::parse(std::env::args_os().skip(1)) {
-        Ok(Command::Run(options)) => options,
-        Ok(Command::Help) => {
-            println!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("sluice-ingest: {error}");
-            eprintln!("Run `sluice-ingest --help` for usage.");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse();
     init_tracing();
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
+    match run(cli) {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("sluice-ingest: {error}");
             ExitCode::FAILURE
@@ -57,141 +48,140 @@ fn init_tracing() {
         .init();
 }
 
-/// Ingests the directory `options` name and prints the report.
-fn run(options: Options) -> Result<(), String> {
-    let (dir, source) = choose_dir(options.dir.clone());
-    if !options.json {
-        // Said before the work starts, so a slow run shows what it is reading.
-        emit(&format!("ingesting {} ...\n\n", dir.display()))?;
+/// Runs the subcommand; answers the exit code (verify fails on damage).
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let store_dir = match cli.store.clone() {
+        Some(dir) => dir,
+        None => defaults::store_dir()?,
+    };
+    let json = cli.json;
+    let existing = || Store::existing(&store_dir).map_err(|error| error.to_string());
+    let command = cli.command.unwrap_or(Command::Ingest(cli.ingest));
+    match command {
+        Command::Ingest(args) => ingest(args, &store_dir, json),
+        Command::Verify => {
+            let report = verify::verify(&existing()?).map_err(|e| e.to_string())?;
+            show::verify(&report, json)?;
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Restore {
+            snapshot,
+            path,
+            dest,
+        } => {
+            let store = existing()?;
+            let id = resolve(&store, &snapshot)?;
+            let report = restore::restore(&store, id, &path, &dest).map_err(|e| e.to_string())?;
+            show::restored(&report, &dest, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cat { snapshot, path } => {
+            let store = existing()?;
+            let id = resolve(&store, &snapshot)?;
+            let mut out = std::io::stdout().lock();
+            match restore::cat(&store, id, &path, &mut out) {
+                Err(commands::CommandError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => {
+                    other.map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ls { snapshot, path } => {
+            let store = existing()?;
+            let id = resolve(&store, &snapshot)?;
+            show::ls(
+                &list::ls(&store, id, &path).map_err(|e| e.to_string())?,
+                json,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snapshots => {
+            show::snapshots(
+                &list::snapshots(&existing()?).map_err(|e| e.to_string())?,
+                json,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dups { snapshot } => {
+            let store = existing()?;
+            let id = resolve(&store, &snapshot)?;
+            show::dups(&list::dups(&store, id).map_err(|e| e.to_string())?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn resolve(store: &Store, snapshot: &str) -> Result<i64, String> {
+    let catalog = store.catalog().map_err(|e| e.to_string())?;
+    commands::resolve_snapshot(&catalog, snapshot).map_err(|e| e.to_string())
+}
+
+/// Ingests the directory `args` name (or the default tree) and prints the report.
+fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, String> {
+    let sizes = ChunkSizes {
+        min: args.min_chunk,
+        avg: args.avg_chunk,
+        max: args.max_chunk,
+    }
+    .validated()?;
+    if args.window == 0 {
+        return Err("--window must be at least 1".to_owned());
+    }
+    if args.pack_size < 64 * 1024 {
+        return Err(format!(
+            "--pack-size must be at least 64K, not {} bytes",
+            args.pack_size
+        ));
+    }
+    let (dir, why) = defaults::choose_dir(args.dir.clone());
+    let store = Store::open(store_dir).map_err(|e| e.to_string())?;
+    if !json {
+        show::line(&format!(
+            "ingesting {} ({why})\ninto the store {}\n",
+            dir.display(),
+            store_dir.display()
+        ))?;
     }
     // sluice.toml (or $SLUICE_CONFIG) and SLUICE_ variables first; flags override them.
-    let config = sluice::config::Config::load()
-        .map_err(|error| format!("bad Sluice configuration: {error}"))?;
+    let config = sluice_config::load()?;
     let mut builder = config
         .builder()
-        .map_err(|error| format!("bad Sluice configuration: {error}"))?;
-    if let Some(n) = options.cpu_threads {
+        .map_err(|e| format!("bad Sluice configuration: {e}"))?;
+    if let Some(n) = args.cpu_threads {
         builder = builder.cpu_threads(n);
     }
-    if let Some(n) = options.io_threads {
+    if let Some(n) = args.io_threads {
         builder = builder.io_threads(n);
-    }
-    if let Some(n) = options.chunk_threads {
-        builder = builder.chunk_threads(n);
     }
     let mgr = builder
         .build()
-        .map_err(|error| format!("cannot start Sluice: {error}"))?;
-
-    let began = Instant::now();
-    let root = dir.clone();
-    let max_file_bytes = options.max_file_bytes;
-    let mut walked = mgr
-        .try_run_io_blocking(move || walk::walk(&root, max_file_bytes))
-        .wait()
-        .map_err(|error| match error {
-            TaskError::Failed(io) => format!("cannot walk {}: {io}", dir.display()),
-            other => format!("cannot walk {}: {other}", dir.display()),
-        })?;
-    tracing::info!(
-        files = walked.files.len(),
-        elapsed_ms = began.elapsed().as_millis() as u64,
-        "walk done"
-    );
-    let files = std::mem::take(&mut walked.files);
-    let totals = pipeline::ingest(&mgr, files, max_file_bytes)
-        .map_err(|error| format!("ingestion failed: {error}"))?;
-    let elapsed = began.elapsed();
-
-    let snapshot = mgr.snapshot();
-    let shutdown = mgr.shutdown(SHUTDOWN_TIMEOUT);
-    let report = report::Report::new((&dir, &source), &walked, &totals, max_file_bytes, elapsed)
-        .with_sluice(snapshot, &shutdown);
-    if options.json {
-        let json = report
-            .to_json()
-            .map_err(|error| format!("cannot write JSON: {error}"))?;
-        emit(&format!("{json}\n"))
-    } else {
-        emit(&report.to_text())
-    }
-}
-
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> Result<(), String> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write the report: {error}"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The directory to ingest and why: the one given; else the toolchain's library
-/// sources; else the crate sources cargo downloaded to build this program (always there
-/// after a build, thousands of real files); else the workspace this binary was built from.
-fn choose_dir(given: Option<PathBuf>) -> (PathBuf, String) {
-    if let Some(dir) = given {
-        return (dir, "given on the command line".to_owned());
-    }
-    let library_missing = match rust_library_sources() {
-        Ok(dir) => {
-            return (
-                dir,
-                "default: the Rust toolchain's library sources, from `rustc --print sysroot`"
-                    .to_owned(),
-            );
-        }
-        Err(why_not) => why_not,
+        .map_err(|e| format!("cannot start Sluice: {e}"))?;
+    let (observer, bar) = progress::observer(json);
+    let opts = IngestOptions {
+        sizes,
+        compression: args.compression,
+        max_pack_bytes: u64::from(args.pack_size),
+        window: args.window,
+        hook: None,
+        progress: observer,
     };
-    if let Some(registry) = cargo_registry_sources() {
-        return (
-            registry,
-            format!(
-                "default: the crate sources cargo downloaded to build this program, since {library_missing}"
-            ),
-        );
+    // Set on SIGINT/SIGTERM once the signal helper is wired in; checked between files.
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = ingest_tree(&mgr, &dir, &store, &opts, &stop).map_err(|e| e.to_string());
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let workspace = workspace.canonicalize().unwrap_or(workspace);
-    (
-        workspace,
-        format!(
-            "default: the workspace this binary was built from, since {library_missing} and no cargo registry sources were found"
-        ),
-    )
-}
-
-/// `$CARGO_HOME/registry/src` (or `~/.cargo/registry/src`), if it exists.
-fn cargo_registry_sources() -> Option<PathBuf> {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))?;
-    let sources = home.join("registry").join("src");
-    sources.is_dir().then_some(sources)
-}
-
-/// `$(rustc --print sysroot)/lib/rustlib/src/rust/library`, if it exists; else why not.
-fn rust_library_sources() -> Result<PathBuf, String> {
-    let output = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|error| format!("`rustc --print sysroot` could not run: {error}"))?;
-    if !output.status.success() {
-        return Err(format!("`rustc --print sysroot` failed: {}", output.status));
+    let report = report?;
+    let shutdown = mgr.shutdown(SHUTDOWN_TIMEOUT);
+    if !shutdown.drained {
+        tracing::warn!("Sluice did not drain within {SHUTDOWN_TIMEOUT:?}");
     }
-    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let library = Path::new(&sysroot).join("lib/rustlib/src/rust/library");
-    if library.is_dir() {
-        Ok(library)
-    } else {
-        Err(format!(
-            "{} does not exist (`rustup component add rust-src` installs it)",
-            library.display()
-        ))
-    }
+    show::report(&report, json)?;
+    Ok(ExitCode::SUCCESS)
 }

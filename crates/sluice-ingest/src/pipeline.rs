@@ -1,280 +1,313 @@
-//! The ingestion pipeline on Sluice's routes: read (`map_io`), analyse (`map_cpu`),
-//! count words (`map_chunks`), in batches so that memory stays bounded and each stage
-//! of one batch overlaps the next stage of the previous one.
+//! The composition of the stages on today's Sluice API — the one file to re-plumb onto
+//! streamed maps. Regular files are read, chunked and hashed on the IO route
+//! (`run_io_blocking`, at most `window` files in flight); new chunks are compressed on
+//! the CPU route (`run_cpu`, at most `window` chunks in flight); this thread is the
+//! store's one writer. Memory is bounded by the window and the maximum chunk size,
+//! never by a file's size.
 
-use crate::analyse::{self, Duplicates, FileFacts, WordCounts};
-use crate::walk::FileEntry;
-use sluice::{ConcurrencyManager, RouteKind, TaskError, TaskHandle};
-use std::io;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use crate::compress;
+use crate::hash::ChunkHash;
+pub use crate::options::{IngestError, IngestOptions, ProgressFn};
+use crate::read::{self, ReadError, ReadFile};
+use crate::report::Totals;
+use crate::snapshot::Parent;
+use crate::store::catalog::FileRow;
+use crate::store::writer::StoreWriter;
+use crate::store::{Store, StoreError};
+use crate::walk::{Entry, Kind, Walk};
+use sluice::{ConcurrencyManager, TaskHandle};
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// Bytes read per batch: at most two batches are held at once (one being read, one
-/// being analysed), plus the text of one being counted.
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
-/// Files read per batch, whatever their size.
-const BATCH_FILES: usize = 4096;
-/// Bytes of text per word-count item, at least: fewer items mean fewer partial counts
-/// to merge on the caller.
-const MIN_CHUNK_BYTES: usize = 64 * 1024;
-/// Bytes of text per word-count item, at most, so that items still balance.
-const MAX_CHUNK_BYTES: usize = 4 * 1024 * 1024;
-/// Word-count items per chunk thread, for balance.
-const CHUNKS_PER_THREAD: usize = 4;
+/// A chunk being compressed: its hash, raw length, and the task answering its stored
+/// bytes, compression code and the time compressing took.
+type Compressing = (ChunkHash, u32, TaskHandle<(Vec<u8>, u8, Duration)>);
 
-/// What the files of a walk add up to.
-#[derive(Debug, Default)]
-pub struct Totals {
-    /// Files read and analysed.
-    pub files: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Files that are text.
-    pub text_files: u64,
-    /// Lines of the text files.
-    pub lines: u64,
-    /// Word counts over every line of every text file.
-    pub words: WordCounts,
-    /// Files grouped by contents.
-    pub duplicates: Duplicates,
-    /// Files that could not be read, with the error.
-    pub read_errors: Vec<(PathBuf, String)>,
-    /// Files that had grown past the size limit by the time they were read.
-    pub grew_too_large: u64,
+/// What a reader sends the writer.
+enum Message {
+    /// A chunk first seen by this run, raw.
+    Chunk(ChunkHash, Vec<u8>),
+    /// A file's read ended (index into the walk).
+    Done(usize, Result<ReadFile, ReadError>),
 }
 
-/// How one file ended.
-enum FileOutcome {
-    /// Read and analysed.
-    Analysed(FileFacts),
-    /// Larger than the limit once read.
-    TooLarge,
-    /// Could not be read.
-    ReadError(String),
-}
-
-impl Totals {
-    /// Adds one file; returns its text, if any, for the word count.
-    fn record(&mut self, path: PathBuf, outcome: FileOutcome) -> Option<Arc<String>> {
-        match outcome {
-            FileOutcome::Analysed(facts) => {
-                self.files += 1;
-                self.bytes += facts.len;
-                if facts.text.is_some() {
-                    self.text_files += 1;
-                    self.lines += facts.lines;
-                }
-                self.duplicates.add(path, &facts);
-                facts.text
-            }
-            FileOutcome::TooLarge => {
-                self.grew_too_large += 1;
-                None
-            }
-            FileOutcome::ReadError(error) => {
-                tracing::debug!(path = %path.display(), %error, "cannot read file");
-                self.read_errors.push((path, error));
-                None
-            }
-        }
-    }
-
-    /// Adds the word counts of a batch.
-    fn merge_words(&mut self, parts: Vec<WordCounts>) {
-        for part in parts {
-            analyse::merge_into(&mut self.words, part);
-        }
-    }
-}
-
-/// Reads, analyses and word-counts `files`; files over `max_file_bytes` when read are
-/// skipped. Fails only if Sluice gives no answer (a panic in the analysis, a shutdown).
+/// Ingests the entries of `walk` (taken under `root`) into `store` as a new snapshot.
+/// When `stop` is set, no further file is taken, files in flight are finished, and
+/// the snapshot is committed as incomplete: the next run reads only what is missing.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::{IngestOptions, pipeline, store::Store, walk};
+/// use std::sync::atomic::AtomicBool;
+///
+/// let tmp = std::env::temp_dir().join(format!("sluice-pipeline-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(tmp.join("tree"))?;
+/// std::fs::write(tmp.join("tree/log.txt"), "line\n".repeat(1000))?;
+/// let root = tmp.join("tree").canonicalize()?;
+/// let walked = walk::walk(&root, &[])?;
+///
+/// let mgr = sluice::ConcurrencyManager::builder().build()?;
+/// let store = Store::open(&tmp.join("store"))?;
+/// let stop = AtomicBool::new(false);
+/// let totals = pipeline::ingest(&mgr, &root, &walked, &store, &IngestOptions::default(), &stop)?;
+/// assert_eq!((totals.files_read, totals.write.files_recorded), (1, 1));
+/// assert!(totals.compression_ratio() > 10.0);
+/// # std::fs::remove_dir_all(&tmp)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ingest(
     mgr: &ConcurrencyManager,
-    files: Vec<FileEntry>,
-    max_file_bytes: u64,
-) -> Result<Totals, TaskError> {
-    let mut totals = Totals::default();
-    // The chunk route's admission limit is its thread count unless configured otherwise.
-    let chunk_threads = mgr
-        .snapshot()
-        .route(&RouteKind::Chunk)
-        .map_or(1, |route| route.limit.max(1));
-    let mut batches = batches(files).into_iter();
-    let mut reading = batches.next().map(|batch| read(mgr, batch));
-    let mut counting: Option<TaskHandle<Vec<WordCounts>>> = None;
-    while let Some(handle) = reading.take() {
-        let began = Instant::now();
-        let contents = handle.wait()?;
-        let read_wait = began.elapsed();
-        // The next batch is read while this one is analysed.
-        reading = batches.next().map(|batch| read(mgr, batch));
-        let analysed = analyse_all(mgr, contents, max_file_bytes).wait()?;
-        let analyse_wait = began.elapsed() - read_wait;
-        let texts: Vec<Arc<String>> = analysed
-            .into_iter()
-            .filter_map(|(path, outcome)| totals.record(path, outcome))
-            .collect();
-        // This batch's words are counted while the previous batch's are merged here.
-        let next = count_words(mgr, texts, chunk_threads);
-        if let Some(previous) = counting.replace(next) {
-            totals.merge_words(previous.wait()?);
+    root: &Path,
+    walk: &Walk,
+    store: &Store,
+    opts: &IngestOptions,
+    stop: &AtomicBool,
+) -> Result<Totals, IngestError> {
+    // Locked first, so that a second run on the store records nothing at all.
+    let lock = store.lock()?;
+    let catalog = store.catalog()?;
+    let known = catalog.known_chunks().map_err(StoreError::from)?;
+    let parent = Parent::load(&catalog, root).map_err(StoreError::from)?;
+    let settings = serde_json::json!({ "chunk_sizes": opts.sizes, "compression": format!("{:?}", opts.compression) });
+    let snapshot = catalog
+        .begin_snapshot(root, parent.id, &settings.to_string(), now_ms())
+        .map_err(StoreError::from)?;
+    let claims = Arc::new(Mutex::new(known.clone()));
+    let mut writer = StoreWriter::new(store, lock, catalog, snapshot, known, opts.max_pack_bytes)?;
+    let window = opts.window.max(1);
+    let (tx, rx) = sync_channel::<Message>(window);
+    let mut run = Run {
+        totals: Totals::new(snapshot, parent.id, walk),
+        distinct: HashSet::new(),
+        compressing: VecDeque::new(),
+        in_flight: 0,
+    };
+    let progress = |totals: &Totals| {
+        if let Some(report) = &opts.progress {
+            report(&totals.progress());
         }
-        tracing::debug!(
-            read_wait_ms = read_wait.as_millis() as u64,
-            analyse_wait_ms = analyse_wait.as_millis() as u64,
-            total_ms = began.elapsed().as_millis() as u64,
-            "batch analysed"
-        );
+    };
+    for (index, entry) in walk.entries.iter().enumerate() {
+        let reuse = parent.unchanged(entry);
+        let read = entry.kind == Kind::File && reuse.is_none();
+        // Room is made before the stop flag is looked at, so that a stop set while
+        // waiting takes effect at once.
+        while read && run.in_flight >= window {
+            run.take(mgr, &rx, walk, &mut writer, opts)?;
+        }
+        if stop.load(Ordering::Relaxed) {
+            run.totals.stopped = true;
+            run.totals.not_taken += 1;
+            continue;
+        }
+        if read {
+            let task = read_task(root.join(&entry.path), index, opts, &claims, tx.clone());
+            // The task answers through the channel (always: see `DoneGuard`).
+            drop(mgr.run_io_blocking(task));
+            run.in_flight += 1;
+        } else if let Some(chunks) = reuse {
+            run.totals.reused(entry.stat.size);
+            writer.add_file(file_row(entry, chunks.to_vec()))?;
+        } else {
+            record_other(root, entry, &mut writer, &mut run.totals)?;
+        }
+        progress(&run.totals);
     }
-    if let Some(last) = counting {
-        let began = Instant::now();
-        totals.merge_words(last.wait()?);
-        tracing::debug!(
-            ms = began.elapsed().as_millis() as u64,
-            "last word counts waited for and merged"
-        );
+    drop(tx);
+    while run.in_flight > 0 {
+        run.take(mgr, &rx, walk, &mut writer, opts)?;
+        progress(&run.totals);
     }
-    Ok(totals)
+    while let Some(handle) = run.compressing.pop_front() {
+        store_compressed(handle, &mut writer, &mut run.totals)?;
+    }
+    let (stats, lost) = writer.finish(!run.totals.stopped, now_ms())?;
+    for path in lost {
+        run.totals
+            .problems
+            .push((path, "a chunk it names was never stored".into()));
+    }
+    run.totals.unique_chunks = run.distinct.len() as u64;
+    run.totals.write = stats;
+    Ok(run.totals)
 }
 
-/// Hashes and analyses every file of a batch on the CPU route.
-fn analyse_all(
-    mgr: &ConcurrencyManager,
-    contents: Vec<(FileEntry, io::Result<Vec<u8>>)>,
-    max_file_bytes: u64,
-) -> TaskHandle<Vec<(PathBuf, FileOutcome)>> {
-    mgr.map_cpu(contents, move |(entry, read)| {
-        let outcome = match read {
-            Ok(bytes) if bytes.len() as u64 > max_file_bytes => FileOutcome::TooLarge,
-            Ok(bytes) => FileOutcome::Analysed(analyse::analyse(bytes)),
-            Err(error) => FileOutcome::ReadError(error.to_string()),
+/// The writer's side of a run.
+struct Run {
+    /// What the run added up to so far.
+    totals: Totals,
+    /// Distinct chunks of the files read.
+    distinct: HashSet<ChunkHash>,
+    /// Compressions in flight, in the order their chunks arrived.
+    compressing: VecDeque<Compressing>,
+    /// Files being read.
+    in_flight: usize,
+}
+
+impl Run {
+    /// Takes one message from the readers and acts on it.
+    fn take(
+        &mut self,
+        mgr: &ConcurrencyManager,
+        rx: &Receiver<Message>,
+        walk: &Walk,
+        writer: &mut StoreWriter,
+        opts: &IngestOptions,
+    ) -> Result<(), IngestError> {
+        let Ok(message) = rx.recv() else {
+            // Every reader has answered (each holds a sender until it does).
+            self.in_flight = 0;
+            return Ok(());
         };
-        (entry.path, outcome)
-    })
-}
-
-/// Counts the words of `texts` on the chunk route, in about `CHUNKS_PER_THREAD` items
-/// per thread; answers one count per item, to be merged.
-fn count_words(
-    mgr: &ConcurrencyManager,
-    texts: Vec<Arc<String>>,
-    chunk_threads: usize,
-) -> TaskHandle<Vec<WordCounts>> {
-    let text_bytes: usize = texts.iter().map(|text| text.len()).sum();
-    let chunk_bytes =
-        (text_bytes / (chunk_threads * CHUNKS_PER_THREAD)).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
-    let chunks = analyse::line_chunks(texts, chunk_bytes);
-    tracing::debug!(text_bytes, chunks = chunks.len(), "counting words");
-    mgr.map_chunks(chunks, analyse::count_words)
-}
-
-/// Reads every file of a batch on the IO route.
-fn read(
-    mgr: &ConcurrencyManager,
-    batch: Vec<FileEntry>,
-) -> TaskHandle<Vec<(FileEntry, io::Result<Vec<u8>>)>> {
-    tracing::debug!(files = batch.len(), "reading batch");
-    mgr.map_io(batch, |entry: FileEntry| async move {
-        let contents = tokio::fs::read(&entry.path).await;
-        (entry, contents)
-    })
-}
-
-/// Cuts `files` into batches of at most `BATCH_BYTES` (or one larger file) and
-/// `BATCH_FILES` files.
-fn batches(files: Vec<FileEntry>) -> Vec<Vec<FileEntry>> {
-    let mut batches = Vec::new();
-    let mut current = Vec::new();
-    let mut bytes = 0u64;
-    for file in files {
-        let full = bytes.saturating_add(file.len) > BATCH_BYTES || current.len() >= BATCH_FILES;
-        if full && !current.is_empty() {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
+        match message {
+            Message::Chunk(hash, raw) => {
+                if self.compressing.len() >= opts.window.max(1)
+                    && let Some(oldest) = self.compressing.pop_front()
+                {
+                    store_compressed(oldest, writer, &mut self.totals)?;
+                }
+                let raw_len = raw.len() as u32;
+                let compression = opts.compression;
+                let handle = mgr.run_cpu(move || {
+                    let began = Instant::now();
+                    let (stored, code) = compress::compress(raw, compression);
+                    (stored, code, began.elapsed())
+                });
+                self.compressing.push_back((hash, raw_len, handle));
+            }
+            Message::Done(index, result) => {
+                self.in_flight -= 1;
+                let entry = &walk.entries[index];
+                match result {
+                    Ok(read) => {
+                        self.totals.read(&read);
+                        self.distinct.extend(read.chunks.iter().copied());
+                        let mut row = file_row(entry, read.chunks);
+                        row.stat = read.stat;
+                        writer.add_file(row)?;
+                    }
+                    Err(error) => self
+                        .totals
+                        .problems
+                        .push((entry.path.clone(), error.to_string())),
+                }
+            }
         }
-        bytes = bytes.saturating_add(file.len);
-        current.push(file);
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    batches
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(path: &str, len: u64) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            len,
-        }
-    }
-
-    #[test]
-    fn batches_respect_bytes_and_count() {
-        let big = BATCH_BYTES / 2 + 1;
-        let files = vec![
-            entry("a", big),
-            entry("b", big),
-            entry("c", 1),
-            entry("d", 5 * BATCH_BYTES),
-        ];
-        let sizes: Vec<usize> = batches(files).iter().map(Vec::len).collect();
-        assert_eq!(sizes, [1, 2, 1]);
-        let many = (0..BATCH_FILES + 1)
-            .map(|i| entry(&i.to_string(), 0))
-            .collect();
-        let sizes: Vec<usize> = batches(many).iter().map(Vec::len).collect();
-        assert_eq!(sizes, [BATCH_FILES, 1]);
-        assert!(batches(Vec::new()).is_empty());
-    }
-
-    #[test]
-    fn ingests_files_and_counts_read_errors() -> Result<(), Box<dyn std::error::Error>> {
-        let dir =
-            std::env::temp_dir().join(format!("sluice-ingest-pipeline-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let write = |name: &str, contents: &[u8]| -> io::Result<FileEntry> {
-            let path = dir.join(name);
-            std::fs::write(&path, contents)?;
-            Ok(FileEntry {
-                path,
-                len: contents.len() as u64,
-            })
-        };
-        let files = vec![
-            write("a", b"Alpha beta\nbeta\n")?,
-            write("b", b"Alpha beta\nbeta\n")?,
-            write("c", &[0, 1, 2, 3])?,
-            write("d", b"gamma")?,
-            write("big", &[b'x'; 64])?,
-            entry(&dir.join("missing").to_string_lossy(), 3),
-        ];
-        let mgr = ConcurrencyManager::builder()
-            .cpu_threads(2)
-            .chunk_threads(2)
-            .io_threads(1)
-            .build()?;
-        let totals = ingest(&mgr, files, 32)?;
-        assert_eq!(totals.files, 4);
-        assert_eq!(totals.bytes, 16 + 16 + 4 + 5);
-        assert_eq!(totals.text_files, 3);
-        assert_eq!(totals.lines, 2 + 2 + 1);
-        assert_eq!(totals.grew_too_large, 1);
-        assert_eq!(totals.read_errors.len(), 1);
-        assert_eq!(totals.words.get("beta"), Some(&4));
-        assert_eq!(totals.words.get("alpha"), Some(&2));
-        assert_eq!(totals.words.len(), 3);
-        let groups = totals.duplicates.groups();
-        assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].wasted(), 16);
-        assert!(mgr.shutdown(std::time::Duration::from_secs(5)).drained);
-        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
+}
+
+/// Waits for a compression and appends its chunk to the store.
+fn store_compressed(
+    (hash, raw_len, handle): Compressing,
+    writer: &mut StoreWriter,
+    totals: &mut Totals,
+) -> Result<(), IngestError> {
+    let (stored, code, took) = handle.wait()?;
+    totals.compress_time += took;
+    Ok(writer.add_chunk(hash, &stored, code, raw_len)?)
+}
+
+/// The work of reading one file: chunks it, claims and sends its new chunks, then
+/// sends how it ended.
+fn read_task(
+    path: PathBuf,
+    index: usize,
+    opts: &IngestOptions,
+    claims: &Arc<Mutex<HashSet<ChunkHash>>>,
+    tx: SyncSender<Message>,
+) -> impl FnOnce() + Send + 'static {
+    let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
+    // Made here, not in the task, so that a task dropped unrun still answers.
+    let guard = DoneGuard {
+        tx,
+        index,
+        sent: false,
+    };
+    move || {
+        let tx = guard.tx.clone();
+        let result = read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
+            // Only the first reader of a chunk sends it: the rest name it.
+            let first = claims
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(hash);
+            !first || tx.send(Message::Chunk(hash, raw)).is_ok()
+        });
+        guard.answer(result);
+    }
+}
+
+/// Sends a file's end if its task ends without doing so (a panic, or a task cancelled
+/// before it ran), so the writer never waits for a file that will not answer.
+struct DoneGuard {
+    /// The channel to the writer.
+    tx: SyncSender<Message>,
+    /// The file.
+    index: usize,
+    /// Whether the task sent the end itself.
+    sent: bool,
+}
+
+impl DoneGuard {
+    /// Sends how the file's read ended.
+    fn answer(mut self, result: Result<ReadFile, ReadError>) {
+        self.sent = true;
+        // A closed channel means the writer failed; its error is the run's answer.
+        let _ = self.tx.send(Message::Done(self.index, result));
+    }
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        if !self.sent {
+            let error = std::io::Error::other("the reading task ended without an answer");
+            let _ = self
+                .tx
+                .send(Message::Done(self.index, Err(ReadError::Io(error))));
+        }
+    }
+}
+
+/// Records a directory, link or special file (never opened).
+fn record_other(
+    root: &Path,
+    entry: &Entry,
+    writer: &mut StoreWriter,
+    totals: &mut Totals,
+) -> Result<(), IngestError> {
+    let mut row = file_row(entry, Vec::new());
+    if entry.kind == Kind::Symlink {
+        match std::fs::read_link(root.join(&entry.path)) {
+            Ok(target) => row.target = Some(target),
+            Err(error) => {
+                let reason = format!("cannot read the link: {error}");
+                totals.problems.push((entry.path.clone(), reason));
+                return Ok(());
+            }
+        }
+    }
+    totals.other(entry.kind);
+    Ok(writer.add_file(row)?)
+}
+
+fn file_row(entry: &Entry, chunks: Vec<ChunkHash>) -> FileRow {
+    FileRow {
+        path: entry.path.clone(),
+        kind: entry.kind,
+        stat: entry.stat,
+        target: None,
+        chunks,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
 }

@@ -1,92 +1,195 @@
-//! Walking the directory tree: which files to read, which to skip, and why.
+//! Walking the tree with `walkdir`: every entry is recorded with its metadata, nothing
+//! is filtered (hidden files, `.gitignore`d files and `target` directories included),
+//! symbolic links are recorded and never followed, and every entry that cannot be
+//! inspected is reported with the reason instead of stopping the walk.
 
-use std::io;
+use std::fs::{FileType, Metadata};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Directories never entered: build output and version control.
-const SKIPPED_DIRS: &[&str] = &["target", ".git"];
+/// What kind of entry a path is; only regular files are ever opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A regular file: its contents are chunked.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link: its target is recorded, never followed.
+    Symlink,
+    /// A named pipe: recorded, never opened (opening one could block the run).
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
 
-/// A regular file found by the walk.
+impl Kind {
+    /// The name stored in the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Dir => "dir",
+            Self::Symlink => "symlink",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+            Self::CharDevice => "char-device",
+            Self::BlockDevice => "block-device",
+        }
+    }
+
+    /// The kind a catalog name stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::File,
+            Self::Dir,
+            Self::Symlink,
+            Self::Fifo,
+            Self::Socket,
+            Self::CharDevice,
+            Self::BlockDevice,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+
+    fn of(file_type: FileType) -> Self {
+        if file_type.is_symlink() {
+            Self::Symlink
+        } else if file_type.is_dir() {
+            Self::Dir
+        } else if file_type.is_fifo() {
+            Self::Fifo
+        } else if file_type.is_socket() {
+            Self::Socket
+        } else if file_type.is_char_device() {
+            Self::CharDevice
+        } else if file_type.is_block_device() {
+            Self::BlockDevice
+        } else {
+            Self::File
+        }
+    }
+}
+
+/// The metadata that decides whether a file changed: compared with the previous
+/// snapshot (to skip reading) and before and after a read (to catch a file in change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Permission and type bits.
+    pub mode: u32,
+    /// Inode number.
+    pub inode: u64,
+}
+
+impl Stat {
+    /// The fields of `meta` that matter here.
+    pub fn of(meta: &Metadata) -> Self {
+        Self {
+            size: meta.len(),
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            mode: meta.mode(),
+            inode: meta.ino(),
+        }
+    }
+}
+
+/// One entry found by the walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Its path (under the walked root).
+pub struct Entry {
+    /// Its path relative to the walked root.
     pub path: PathBuf,
-    /// Its size when walked.
-    pub len: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// Its metadata when walked (of the link itself for a symbolic link).
+    pub stat: Stat,
 }
 
 /// What one walk found.
 #[derive(Debug, Default)]
 pub struct Walk {
-    /// Files to read, sorted by path.
-    pub files: Vec<FileEntry>,
-    /// Files skipped for being larger than the limit.
-    pub too_large: u64,
-    /// Symbolic links skipped (never followed).
-    pub symlinks: u64,
-    /// `target` and `.git` directories skipped.
-    pub skipped_dirs: u64,
-    /// Entries that could not be listed or inspected, with the error.
-    pub errors: Vec<(PathBuf, String)>,
+    /// Every entry below the root, sorted by path.
+    pub entries: Vec<Entry>,
+    /// Entries not recorded, with the reason (cannot be listed, vanished, the store).
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Walks `root` recursively without following symbolic links, skipping `target` and
-/// `.git` directories and files larger than `max_file_bytes`. Errors on single entries
-/// are collected; only an unreadable `root` is an error.
-pub fn walk(root: &Path, max_file_bytes: u64) -> io::Result<Walk> {
+impl Walk {
+    /// Regular files and their bytes.
+    pub fn file_totals(&self) -> (u64, u64) {
+        self.entries
+            .iter()
+            .filter(|entry| entry.kind == Kind::File)
+            .fold((0, 0), |(files, bytes), entry| {
+                (files + 1, bytes + entry.stat.size)
+            })
+    }
+}
+
+/// Walks `root` without following links. Directories in `exclude` (the store, when it
+/// lies inside the tree) are not entered and are reported as skipped. Only a root that
+/// is not a readable directory is an error.
+pub fn walk(root: &Path, exclude: &[PathBuf]) -> Result<Walk, String> {
+    let meta = std::fs::metadata(root)
+        .map_err(|error| format!("cannot read {}: {error}", root.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", root.display()));
+    }
+    std::fs::read_dir(root).map_err(|error| format!("cannot list {}: {error}", root.display()))?;
     let mut walk = Walk::default();
-    let mut pending = vec![root.to_path_buf()];
-    // The root itself must be listable; everything below it is best effort.
-    let mut first = Some(std::fs::read_dir(root)?);
-    while let Some(dir) = pending.pop() {
-        let entries = match first.take().map_or_else(|| std::fs::read_dir(&dir), Ok) {
-            Ok(entries) => entries,
+    let mut entries = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(next) = entries.next() {
+        let entry = match next {
+            Ok(entry) => entry,
             Err(error) => {
-                tracing::debug!(dir = %dir.display(), %error, "cannot list directory");
-                walk.errors.push((dir, error.to_string()));
+                let path = error
+                    .path()
+                    .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+                let reason = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
+                tracing::debug!(path = %path.display(), %reason, "walk skipped an entry");
+                walk.skipped.push((relative(root, &path), reason));
                 continue;
             }
         };
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(error) => {
-                    walk.errors.push((dir.clone(), error.to_string()));
-                    continue;
-                }
-            };
-            let path = entry.path();
-            // `DirEntry::file_type` does not follow symbolic links.
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(error) => {
-                    walk.errors.push((path, error.to_string()));
-                    continue;
-                }
-            };
-            if kind.is_symlink() {
-                walk.symlinks += 1;
-            } else if kind.is_dir() {
-                if SKIPPED_DIRS.iter().any(|skip| entry.file_name() == *skip) {
-                    walk.skipped_dirs += 1;
-                } else {
-                    pending.push(path);
-                }
-            } else if kind.is_file() {
-                match entry.metadata() {
-                    Ok(meta) if meta.len() > max_file_bytes => walk.too_large += 1,
-                    Ok(meta) => walk.files.push(FileEntry {
-                        path,
-                        len: meta.len(),
-                    }),
-                    Err(error) => walk.errors.push((path, error.to_string())),
-                }
+        let path = entry.path();
+        if entry.file_type().is_dir() && exclude.iter().any(|skip| skip == path) {
+            walk.skipped
+                .push((relative(root, path), "the store itself".to_owned()));
+            entries.skip_current_dir();
+            continue;
+        }
+        // `DirEntry::metadata` does not follow links when the walk does not.
+        match entry.metadata() {
+            Ok(meta) => walk.entries.push(Entry {
+                path: relative(root, path),
+                kind: Kind::of(entry.file_type()),
+                stat: Stat::of(&meta),
+            }),
+            Err(error) => {
+                let reason = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
+                walk.skipped.push((relative(root, path), reason));
             }
-            // Sockets, pipes and devices are not files to ingest.
         }
     }
-    walk.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(walk)
+}
+
+fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 #[cfg(test)]
@@ -95,48 +198,39 @@ mod tests {
     use std::fs;
 
     #[test]
-    fn skips_target_git_and_large_files() -> io::Result<()> {
+    fn records_everything_and_follows_no_link() -> Result<(), Box<dyn std::error::Error>> {
         let root = std::env::temp_dir().join(format!("sluice-ingest-walk-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(root.join("src/nested"))?;
         fs::create_dir_all(root.join("target/debug"))?;
-        fs::create_dir_all(root.join(".git"))?;
-        fs::write(root.join("a.txt"), "a")?;
-        fs::write(root.join("src/nested/b.txt"), "bb")?;
-        fs::write(root.join("big.bin"), vec![0u8; 100])?;
+        fs::create_dir_all(root.join("store"))?;
+        fs::write(root.join(".hidden"), "h")?;
         fs::write(root.join("target/debug/x"), "x")?;
-        fs::write(root.join(".git/HEAD"), "ref")?;
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(root.join("a.txt"), root.join("link.txt"))?;
+        fs::write(root.join("store/pack"), "p")?;
+        std::os::unix::fs::symlink(&root, root.join("loop"))?;
 
-        let found = walk(&root, 10)?;
-        let names: Vec<_> = found
-            .files
+        let found = walk(&root, &[root.join("store")])?;
+        let listed: Vec<(String, Kind)> = found
+            .entries
             .iter()
-            .map(|f| {
-                (
-                    f.path.strip_prefix(&root).unwrap_or(&f.path).to_path_buf(),
-                    f.len,
-                )
-            })
+            .map(|entry| (entry.path.display().to_string(), entry.kind))
             .collect();
         assert_eq!(
-            names,
-            vec![
-                (PathBuf::from("a.txt"), 1),
-                (PathBuf::from("src/nested/b.txt"), 2)
+            listed,
+            [
+                (".hidden".to_owned(), Kind::File),
+                ("loop".to_owned(), Kind::Symlink),
+                ("target".to_owned(), Kind::Dir),
+                ("target/debug".to_owned(), Kind::Dir),
+                ("target/debug/x".to_owned(), Kind::File),
             ]
         );
-        assert_eq!(found.too_large, 1);
-        assert_eq!(found.skipped_dirs, 2);
-        #[cfg(unix)]
-        assert_eq!(found.symlinks, 1);
-        assert!(found.errors.is_empty());
-        fs::remove_dir_all(&root)
-    }
-
-    #[test]
-    fn missing_root_is_an_error() {
-        assert!(walk(Path::new("/no/such/dir/for/sluice-ingest"), 10).is_err());
+        assert_eq!(
+            found.skipped,
+            [(PathBuf::from("store"), "the store itself".to_owned())]
+        );
+        assert_eq!(found.file_totals(), (2, 2));
+        assert!(walk(&root.join(".hidden"), &[]).is_err());
+        fs::remove_dir_all(&root)?;
+        Ok(())
     }
 }
