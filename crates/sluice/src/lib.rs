@@ -74,6 +74,8 @@ mod lock;
 mod manager;
 mod map;
 mod policy;
+#[cfg(unix)]
+pub mod process;
 mod progress;
 mod records;
 mod route;
