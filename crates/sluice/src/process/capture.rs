@@ -97,13 +97,25 @@ mod tests {
 
     #[test]
     fn head_keeps_the_first_bytes() {
-        assert_eq!(capture(4, Keep::Head, b"abcdefgh"), (b"abcd".to_vec(), true));
-        assert_eq!(capture(8, Keep::Head, b"abcdefgh"), (b"abcdefgh".to_vec(), false));
+        assert_eq!(
+            capture(4, Keep::Head, b"abcdefgh"),
+            (b"abcd".to_vec(), true)
+        );
+        assert_eq!(
+            capture(8, Keep::Head, b"abcdefgh"),
+            (b"abcdefgh".to_vec(), false)
+        );
     }
 
     #[test]
     fn tail_keeps_the_last_bytes() {
-        assert_eq!(capture(4, Keep::Tail, b"abcdefghij"), (b"ghij".to_vec(), true));
-        assert_eq!(capture(10, Keep::Tail, b"abcdefghij"), (b"abcdefghij".to_vec(), false));
+        assert_eq!(
+            capture(4, Keep::Tail, b"abcdefghij"),
+            (b"ghij".to_vec(), true)
+        );
+        assert_eq!(
+            capture(10, Keep::Tail, b"abcdefghij"),
+            (b"abcdefghij".to_vec(), false)
+        );
     }
 }

@@ -188,7 +188,13 @@ impl Command {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let piped_or_null = |wanted: bool| if wanted { Stdio::piped() } else { Stdio::null() };
+        let piped_or_null = |wanted: bool| {
+            if wanted {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
         cmd.stdin(piped_or_null(self.stdin.is_some()))
             .stdout(piped_or_null(self.stdout_limit > 0))
             .stderr(piped_or_null(self.stderr_limit > 0))

@@ -59,7 +59,9 @@ impl Command {
         let stderr = child.stderr.take();
         let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
             // Only a child already reaped has no id, and this one was just started.
-            return Err(io_error("waiting")(io::Error::other("the child has no pid")));
+            return Err(io_error("waiting")(io::Error::other(
+                "the child has no pid",
+            )));
         };
         let mut group = Group::new(Pid::from_raw(pid), child, self.grace, program.clone());
 
