@@ -80,6 +80,8 @@ mod progress;
 mod records;
 mod route;
 mod shutdown;
+#[cfg(unix)]
+pub mod signal;
 mod snapshot;
 mod summary;
 mod task;
