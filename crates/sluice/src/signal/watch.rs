@@ -20,8 +20,10 @@ pub(super) fn listen(
     let _entered = runtime.enter();
     let mut streams = Vec::with_capacity(signals.len());
     for &which in signals {
-        let stream =
-            signal(which.kind()).map_err(|source| SignalError::Install { signal: which, source })?;
+        let stream = signal(which.kind()).map_err(|source| SignalError::Install {
+            signal: which,
+            source,
+        })?;
         streams.push((which, stream));
     }
     Ok(runtime.spawn(forward(streams, arrived)).abort_handle())

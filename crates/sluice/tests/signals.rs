@@ -1,0 +1,309 @@
+//! Shutting down on a signal, in a child process: this test binary is started again on
+//! the ignored test `child` with a scenario named in its environment, and the test
+//! sends it `SIGTERM` or `SIGINT` and reads what it printed. (A signal sent to this
+//! process would reach every test of the binary at once.)
+
+#![cfg(unix)]
+#![allow(clippy::print_stdout)] // the child's lines are what the parent reads
+
+mod common;
+
+use common::{HANG_AFTER, TestResult, watchdog};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use sluice::signal::{OnSignal, SecondSignal, ShutdownSignal, SignalError, SignalOptions};
+use sluice::{ConcurrencyManager, TaskError};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+/// Names the scenario the child runs.
+const SCENARIO: &str = "TEST_SLUICE_SIGNAL_SCENARIO";
+/// Marks the lines the child writes for the parent.
+const MARK: &str = "> ";
+
+/// The child: runs the scenario its environment names, printing `> ` lines.
+#[test]
+#[ignore = "run in a child process by the tests below"]
+fn child() {
+    let Ok(scenario) = std::env::var(SCENARIO) else {
+        return;
+    };
+    let result = match scenario.as_str() {
+        "drain" => scenarios::drain(),
+        "abort" => scenarios::abort(),
+        "force" => scenarios::force(),
+        "exit" => scenarios::exit(),
+        "async" => scenarios::in_async(),
+        other => panic!("unknown scenario {other}"),
+    };
+    if let Err(error) = result {
+        panic!("scenario {scenario} failed: {error}");
+    }
+    say("done");
+}
+
+fn say(line: &str) {
+    println!("{MARK}{line}");
+}
+
+/// The scenarios, as a program would write them.
+mod scenarios {
+    use super::*;
+
+    /// A task that runs until shutdown begins, then a little longer, and then tries to
+    /// submit more work (which must be refused).
+    fn finisher(mgr: &ConcurrencyManager) -> impl FnOnce() -> String + Send + 'static {
+        let mgr = mgr.clone();
+        move || {
+            say("ready");
+            while !mgr.is_shutting_down() {
+                thread::sleep(Duration::from_millis(5));
+            }
+            thread::sleep(Duration::from_millis(50));
+            format!("finished; more work: {:?}", mgr.run_cpu(|| 1).wait())
+        }
+    }
+
+    pub(super) fn drain() -> TestResult {
+        let mgr = ConcurrencyManager::builder().build()?;
+        let signals = mgr.shutdown_on_signal(SignalOptions::new())?;
+        let running = mgr.run_io_blocking(finisher(&mgr));
+        let report = signals.wait()?;
+        say(&format!("signal: {:?}", signals.signal()));
+        say(&format!("running: {}", running.wait()?));
+        say(&format!("after: {:?}", mgr.run_cpu(|| 2).wait()));
+        say(&format!("drained: {}", report.drained));
+        Ok(())
+    }
+
+    pub(super) fn abort() -> TestResult {
+        let mgr = ConcurrencyManager::builder().cpu_limit(1).build()?;
+        let signals =
+            mgr.shutdown_on_signal(SignalOptions::new().on_signal(OnSignal::AbortPending))?;
+        let running = mgr.run_cpu(finisher(&mgr));
+        let queued: Vec<_> = (0..3).map(|i| mgr.run_cpu(move || i)).collect();
+        let report = signals.wait()?;
+        say(&format!("running: {}", running.wait()?));
+        for handle in queued {
+            say(&format!("queued: {:?}", handle.wait()));
+        }
+        say(&format!("cancelled_queued: {}", report.cancelled_queued));
+        say(&format!("drained: {}", report.drained));
+        Ok(())
+    }
+
+    /// A future that never ends, a long deadline: only a second signal ends the wait.
+    fn stuck(second: SecondSignal) -> TestResult {
+        let mgr = ConcurrencyManager::builder().build()?;
+        let options = SignalOptions::new()
+            .deadline(Duration::from_secs(600))
+            .second_signal(second);
+        let signals = mgr.shutdown_on_signal(options)?;
+        let never = mgr.run_io(std::future::pending::<()>());
+        let watcher = mgr.clone();
+        thread::spawn(move || {
+            while !watcher.is_shutting_down() {
+                thread::sleep(Duration::from_millis(5));
+            }
+            say("draining");
+        });
+        say("ready");
+        let report = signals.wait()?;
+        say(&format!("never: {:?}", never.wait()));
+        say(&format!("drained: {}", report.drained));
+        Ok(())
+    }
+
+    pub(super) fn force() -> TestResult {
+        stuck(SecondSignal::Force)
+    }
+
+    pub(super) fn exit() -> TestResult {
+        stuck(SecondSignal::Exit(7))
+    }
+
+    pub(super) fn in_async() -> TestResult {
+        let mgr = ConcurrencyManager::builder().build()?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async {
+            let signals =
+                mgr.shutdown_on_signal(SignalOptions::new().signals([ShutdownSignal::Interrupt]))?;
+            let flag = mgr.clone();
+            let running = mgr.run_io(async move {
+                say("ready");
+                while !flag.is_shutting_down() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                "finished"
+            });
+            let report = signals.await?;
+            say(&format!("running: {}", running.await?));
+            say(&format!("drained: {}", report.drained));
+            Ok(())
+        })
+    }
+}
+
+/// The child process and the `> ` lines it prints, as they come.
+struct Scenario {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Scenario {
+    fn start(name: &str) -> Scenario {
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        let mut child = Command::new(exe)
+            .args(["child", "--exact", "--include-ignored", "--nocapture"])
+            .env(SCENARIO, name)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the child starts");
+        let stdout = child.stdout.take().expect("its stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(line) = line.strip_prefix(MARK) {
+                    let _ = tx.send(line.to_owned());
+                }
+            }
+        });
+        Scenario { child, lines }
+    }
+
+    /// Waits for the child to print `line`.
+    fn expect(&self, line: &str) {
+        match self.lines.recv_timeout(HANG_AFTER) {
+            Ok(got) => assert_eq!(got, line),
+            Err(_) => panic!("the child never printed {line:?}"),
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits"));
+        kill(pid, signal).expect("the child can be signalled");
+    }
+
+    /// The rest of its lines and how it exited.
+    fn finish(mut self) -> (Vec<String>, ExitStatus) {
+        let status = self.child.wait().expect("the child is waited for");
+        (self.lines.iter().collect(), status)
+    }
+}
+
+#[test]
+fn sigterm_drains_running_work_and_refuses_new_work() -> TestResult {
+    watchdog("drain", || {
+        let child = Scenario::start("drain");
+        child.expect("ready");
+        child.signal(Signal::SIGTERM);
+        let (lines, status) = child.finish();
+        assert!(status.success(), "{status}: {lines:?}");
+        assert_eq!(
+            lines,
+            [
+                "signal: Some(Terminate)",
+                "running: finished; more work: Err(ShuttingDown)",
+                "after: Err(ShuttingDown)",
+                "drained: true",
+                "done",
+            ]
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn abort_pending_cancels_queued_work_and_lets_running_work_finish() -> TestResult {
+    watchdog("abort", || {
+        let child = Scenario::start("abort");
+        child.expect("ready");
+        child.signal(Signal::SIGTERM);
+        let (lines, status) = child.finish();
+        assert!(status.success(), "{status}: {lines:?}");
+        assert_eq!(
+            lines,
+            [
+                "running: finished; more work: Err(ShuttingDown)",
+                "queued: Err(Cancelled)",
+                "queued: Err(Cancelled)",
+                "queued: Err(Cancelled)",
+                "cancelled_queued: 3",
+                "drained: true",
+                "done",
+            ]
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn a_second_signal_forces_the_end() -> TestResult {
+    watchdog("force", || {
+        let child = Scenario::start("force");
+        child.expect("ready");
+        child.signal(Signal::SIGTERM);
+        child.expect("draining");
+        child.signal(Signal::SIGINT);
+        let (lines, status) = child.finish();
+        assert!(status.success(), "{status}: {lines:?}");
+        assert_eq!(lines, ["never: Err(Cancelled)", "drained: false", "done"]);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_second_signal_can_exit_the_process() -> TestResult {
+    watchdog("exit", || {
+        let child = Scenario::start("exit");
+        child.expect("ready");
+        child.signal(Signal::SIGTERM);
+        child.expect("draining");
+        child.signal(Signal::SIGTERM);
+        let (lines, status) = child.finish();
+        assert_eq!(status.code(), Some(7), "{lines:?}");
+        assert!(lines.is_empty(), "{lines:?}");
+        Ok(())
+    })
+}
+
+#[test]
+fn an_async_program_awaits_the_report_after_sigint() -> TestResult {
+    watchdog("async", || {
+        let child = Scenario::start("async");
+        child.expect("ready");
+        child.signal(Signal::SIGINT);
+        let (lines, status) = child.finish();
+        assert!(status.success(), "{status}: {lines:?}");
+        assert_eq!(lines, ["running: finished", "drained: true", "done"]);
+        Ok(())
+    })
+}
+
+#[test]
+fn options_without_signals_are_refused() -> TestResult {
+    let mgr = ConcurrencyManager::builder().build()?;
+    let refused = mgr.shutdown_on_signal(SignalOptions::new().signals([]));
+    assert!(matches!(refused, Err(SignalError::NoSignals)));
+    Ok(())
+}
+
+#[test]
+fn waiting_ends_when_the_manager_shuts_down_without_a_signal() -> TestResult {
+    watchdog("stopped", || {
+        let mgr = ConcurrencyManager::builder().build()?;
+        // SIGHUP only: this process never receives one during the tests.
+        let signals =
+            mgr.shutdown_on_signal(SignalOptions::new().signals([ShutdownSignal::Hangup]))?;
+        mgr.shutdown(Duration::from_secs(1));
+        assert!(matches!(signals.wait(), Err(SignalError::Stopped)));
+        assert!(!signals.triggered());
+        assert_eq!(mgr.run_cpu(|| 0).wait(), Err(TaskError::ShuttingDown));
+        Ok(())
+    })
+}
