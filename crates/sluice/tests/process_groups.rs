@@ -10,7 +10,7 @@ mod common;
 use common::{TestResult, watchdog};
 use sluice::process::Command;
 use sluice::{ConcurrencyManager, TaskError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ const BOUND: Duration = Duration::from_secs(10);
 
 /// A shell that writes its pid (its group's id) to `pid_file`, then waits for two
 /// grandchildren; `prelude` runs first (a `trap`).
-fn spawner(pid_file: &PathBuf, prelude: &str) -> Command {
+fn spawner(pid_file: &Path, prelude: &str) -> Command {
     let script = format!(
         "{prelude} echo $$ > {0}.tmp && mv {0}.tmp {0}; sleep 1000 & sleep 1000 & wait",
         pid_file.display()
@@ -72,7 +72,7 @@ fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 /// The group of the shell writing `pid_file`, once it and both grandchildren run.
-fn started_group(pid_file: &PathBuf) -> i32 {
+fn started_group(pid_file: &Path) -> i32 {
     let pgid = eventually("the shell wrote its pid", || {
         std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
     });

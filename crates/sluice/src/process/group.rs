@@ -130,10 +130,10 @@ impl Reaper {
 
     /// Reaps the leader if it has exited.
     fn reap_leader(&mut self) {
-        if let Some(leader) = &mut self.leader {
-            if !matches!(leader.try_wait(), Ok(None)) {
-                self.leader = None;
-            }
+        if let Some(leader) = &mut self.leader
+            && !matches!(leader.try_wait(), Ok(None))
+        {
+            self.leader = None;
         }
     }
 }

@@ -44,7 +44,7 @@ impl Drain {
         let mut report = self.mgr.shutdown(Duration::ZERO);
         report.cancelled_queued += aborted;
         report.elapsed = began.elapsed();
-        self.shared.finish(Finished::Report(report));
+        self.shared.finish(Finished::Report(Box::new(report)));
     }
 
     /// Waits until no task is pending or running, the deadline passes, or a second

@@ -40,7 +40,7 @@ pub enum SignalError {
 #[derive(Debug, Clone)]
 pub(super) enum Finished {
     /// A signal came and the manager was shut down.
-    Report(ShutdownReport),
+    Report(Box<ShutdownReport>),
     /// No signal came before listening stopped.
     Stopped,
 }
@@ -80,7 +80,7 @@ impl Shared {
 
     fn outcome(finished: &Finished) -> Result<ShutdownReport, SignalError> {
         match finished {
-            Finished::Report(report) => Ok(report.clone()),
+            Finished::Report(report) => Ok(ShutdownReport::clone(report)),
             Finished::Stopped => Err(SignalError::Stopped),
         }
     }
