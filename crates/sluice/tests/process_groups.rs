@@ -118,6 +118,22 @@ fn a_timeout_ends_the_whole_group() -> TestResult {
 }
 
 #[test]
+fn a_whole_task_deadline_ends_the_whole_group() -> TestResult {
+    watchdog("deadline", || {
+        let mgr = manager();
+        let file = pid_file("deadline");
+        let handle = mgr
+            .task("sleepy")
+            .deadline(Duration::from_secs(1))
+            .run_process(spawner(&file, ""));
+        let pgid = started_group(&file);
+        assert!(matches!(handle.wait(), Err(TaskError::TimedOut)));
+        assert_group_gone(pgid);
+        Ok(())
+    })
+}
+
+#[test]
 fn a_cancel_ends_the_whole_group() -> TestResult {
     watchdog("cancel", || {
         let mgr = manager();

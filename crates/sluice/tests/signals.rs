@@ -125,9 +125,15 @@ mod scenarios {
         stuck(SecondSignal::Exit(7))
     }
 
+    /// On the program's own current-thread runtime, built without an IO driver, which
+    /// the manager is attached to: listening needs nothing of it.
     pub(super) fn in_async() -> TestResult {
-        let mgr = ConcurrencyManager::builder().build()?;
-        let runtime = tokio::runtime::Runtime::new()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let mgr = ConcurrencyManager::builder()
+            .io_handle(runtime.handle().clone())
+            .build()?;
         runtime.block_on(async {
             let signals =
                 mgr.shutdown_on_signal(SignalOptions::new().signals([ShutdownSignal::Interrupt]))?;
@@ -273,7 +279,7 @@ fn a_second_signal_can_exit_the_process() -> TestResult {
 }
 
 #[test]
-fn an_async_program_awaits_the_report_after_sigint() -> TestResult {
+fn an_async_program_on_its_own_runtime_awaits_the_report_after_sigint() -> TestResult {
     watchdog("async", || {
         let child = Scenario::start("async");
         child.expect("ready");
@@ -304,6 +310,33 @@ fn waiting_ends_when_the_manager_shuts_down_without_a_signal() -> TestResult {
         assert!(matches!(signals.wait(), Err(SignalError::Stopped)));
         assert!(!signals.triggered());
         assert_eq!(mgr.run_cpu(|| 0).wait(), Err(TaskError::ShuttingDown));
+        Ok(())
+    })
+}
+
+#[test]
+fn dropping_the_handle_before_a_signal_releases_the_manager() -> TestResult {
+    watchdog("released", || {
+        /// Tells when the future holding it is dropped.
+        struct OnDrop(mpsc::Sender<()>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let mgr = ConcurrencyManager::builder().build()?;
+        let signals =
+            mgr.shutdown_on_signal(SignalOptions::new().signals([ShutdownSignal::Hangup]))?;
+        let (dropped_tx, dropped) = mpsc::channel();
+        let guard = OnDrop(dropped_tx);
+        let _never = mgr.run_io(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        drop(signals);
+        // The last clone gone, the manager drops its running futures.
+        drop(mgr);
+        dropped.recv_timeout(HANG_AFTER)?;
         Ok(())
     })
 }

@@ -16,6 +16,11 @@
 //! [`ProcessError::Exited`], naming the program, its status and the tail of its
 //! standard error.
 //!
+//! Commands are started by tokio on the manager's runtime, which needs its IO driver: a
+//! runtime attached by `Handle` must be built with `enable_io` (or `enable_all`), or
+//! the task answers [`TaskError::Panicked`](crate::TaskError::Panicked) with tokio's
+//! message.
+//!
 //! # Examples
 //!
 //! ```

@@ -9,7 +9,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Why listening for signals failed, or ended without a signal.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,7 @@ pub enum SignalError {
     /// The options named no signal to listen for.
     #[error("no signal to listen for: the options name none")]
     NoSignals,
-    /// A signal's handler could not be installed (a runtime attached by `Handle` needs
-    /// its IO driver enabled for signals).
+    /// A signal's handler could not be installed.
     #[error("could not listen for {signal}: {source}")]
     Install {
         /// The signal.
@@ -27,12 +26,13 @@ pub enum SignalError {
         /// Why.
         source: io::Error,
     },
-    /// The thread that runs the shutdown could not be started.
-    #[error("could not start the signal shutdown thread: {0}")]
+    /// The thread that listens and runs the shutdown, or its runtime, could not be
+    /// started.
+    #[error("could not start the signal thread: {0}")]
     Thread(#[source] io::Error),
-    /// Listening ended before any signal arrived: the manager's runtime was shut down
-    /// (by [`shutdown`](crate::ConcurrencyManager::shutdown), say) first.
-    #[error("listening for signals stopped before one arrived: the manager's runtime shut down")]
+    /// Listening ended before any signal arrived: the manager was shut down by other
+    /// means (its [`shutdown`](crate::ConcurrencyManager::shutdown), say) first.
+    #[error("no signal arrived before the manager was shut down by other means")]
     Stopped,
 }
 
@@ -103,8 +103,8 @@ impl Shared {
 pub struct SignalShutdown {
     /// Shared with the shutdown thread.
     pub(super) shared: Arc<Shared>,
-    /// The task that listens.
-    pub(super) listener: AbortHandle,
+    /// Stops the signal thread when the handle is dropped before any signal.
+    pub(super) dropped: CancellationToken,
 }
 
 impl SignalShutdown {
@@ -123,8 +123,8 @@ impl SignalShutdown {
     ///
     /// # Errors
     ///
-    /// [`SignalError::Stopped`] when listening ended before any signal: the manager's
-    /// runtime was shut down first.
+    /// [`SignalError::Stopped`] when the manager was shut down by other means before
+    /// any signal arrived.
     pub fn wait(&self) -> Result<ShutdownReport, SignalError> {
         crate::wait::blocking(|| {
             let mut finished = lock(&self.shared.finished);
@@ -169,8 +169,8 @@ impl IntoFuture for SignalShutdown {
 impl Drop for SignalShutdown {
     fn drop(&mut self) {
         if !self.triggered() {
-            // The shutdown thread sees the listener gone and ends, releasing the manager.
-            self.listener.abort();
+            // The signal thread ends, releasing the manager.
+            self.dropped.cancel();
         }
     }
 }

@@ -3,11 +3,12 @@
 use super::drain::Drain;
 use super::guard::{Shared, SignalError, SignalShutdown};
 use super::options::SignalOptions;
-use super::watch::listen;
+use super::watch::Listener;
 use crate::ConcurrencyManager;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, mpsc};
 use std::thread;
+use tokio_util::sync::CancellationToken;
 
 impl ConcurrencyManager {
     /// Shuts the manager down when one of the options' signals arrives (by default
@@ -17,16 +18,17 @@ impl ConcurrencyManager {
     /// and then what is left is cancelled as by [`shutdown`](Self::shutdown). A second
     /// signal forces the end (or exits, or is ignored: [`SecondSignal`](super::SecondSignal)).
     ///
-    /// The handlers are installed before this returns. Listening runs on the manager's
-    /// runtime; the shutdown on a thread of its own (`sluice-signal`), which keeps a
-    /// clone of the manager until the shutdown is done or the returned handle is
+    /// The handlers are installed before this returns. Listening and the shutdown run
+    /// on a thread of its own (`sluice-signal`, with a small runtime of its own, so any
+    /// manager runtime will do), which keeps a clone of the manager until the shutdown
+    /// is done, the manager is shut down by other means, or the returned handle is
     /// dropped before any signal.
     ///
     /// # Errors
     ///
     /// [`SignalError::NoSignals`] for options that name none,
     /// [`SignalError::Install`] when a handler cannot be installed,
-    /// [`SignalError::Thread`] when the shutdown thread cannot start.
+    /// [`SignalError::Thread`] when the signal thread or its runtime cannot start.
     ///
     /// # Examples
     ///
@@ -59,23 +61,27 @@ impl ConcurrencyManager {
         if options.signals.is_empty() {
             return Err(SignalError::NoSignals);
         }
-        let (arrived_tx, arrived) = mpsc::channel();
-        let listener = listen(self.io_handle(), &options.signals, arrived_tx)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(SignalError::Thread)?;
+        let listener = Listener::install(&runtime, &options.signals)?;
         let shared = Arc::new(Shared::new());
+        let dropped = CancellationToken::new();
         let drain = Drain {
             mgr: self.clone(),
             options,
-            arrived,
+            runtime,
+            listener,
             shared: shared.clone(),
+            dropped: dropped.clone(),
         };
-        if let Err(error) = thread::Builder::new()
+        thread::Builder::new()
             .name("sluice-signal".into())
             .spawn(move || drain.run())
-        {
-            listener.abort();
-            return Err(SignalError::Thread(error));
-        }
-        Ok(SignalShutdown { shared, listener })
+            .map_err(SignalError::Thread)?;
+        Ok(SignalShutdown { shared, dropped })
     }
 
     /// Whether shutdown has begun (by [`shutdown`](Self::shutdown), a signal, or the

@@ -1,54 +1,52 @@
-//! Listening for the signals: one task on the manager's runtime polls a `tokio` signal
-//! stream per signal and passes each arrival to the shutdown thread.
+//! Listening for the signals: a `tokio` signal stream per signal, made on the signal
+//! thread's own small runtime, so that listening needs nothing of the manager's
+//! runtime (which may be attached without an IO driver, or be a current-thread one)
+//! and outlives its shutdown.
 
 use super::guard::SignalError;
 use super::options::ShutdownSignal;
 use std::future::poll_fn;
-use std::sync::mpsc::Sender;
 use std::task::Poll;
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 use tokio::signal::unix::{Signal, signal};
-use tokio::task::AbortHandle;
 
-/// Installs a handler for each of `signals` now, so that a signal sent once this
-/// returns is seen, and spawns the task that forwards them to `arrived`.
-pub(super) fn listen(
-    runtime: &Handle,
-    signals: &[ShutdownSignal],
-    arrived: Sender<ShutdownSignal>,
-) -> Result<AbortHandle, SignalError> {
-    let _entered = runtime.enter();
-    let mut streams = Vec::with_capacity(signals.len());
-    for &which in signals {
-        let stream = signal(which.kind()).map_err(|source| SignalError::Install {
-            signal: which,
-            source,
-        })?;
-        streams.push((which, stream));
-    }
-    Ok(runtime.spawn(forward(streams, arrived)).abort_handle())
+/// The signals listened for.
+#[derive(Debug)]
+pub(super) struct Listener {
+    streams: Vec<(ShutdownSignal, Signal)>,
 }
 
-/// Sends each signal as it arrives, until nobody listens or the runtime stops.
-async fn forward(mut streams: Vec<(ShutdownSignal, Signal)>, arrived: Sender<ShutdownSignal>) {
-    loop {
-        let next = poll_fn(|cx| {
-            for (which, stream) in &mut streams {
+impl Listener {
+    /// Installs a handler for each of `signals` now, on `runtime`, so that a signal
+    /// sent once this returns is seen.
+    pub(super) fn install(
+        runtime: &Runtime,
+        signals: &[ShutdownSignal],
+    ) -> Result<Self, SignalError> {
+        let _entered = runtime.enter();
+        let mut streams = Vec::with_capacity(signals.len());
+        for &which in signals {
+            let stream = signal(which.kind()).map_err(|source| SignalError::Install {
+                signal: which,
+                source,
+            })?;
+            streams.push((which, stream));
+        }
+        Ok(Listener { streams })
+    }
+
+    /// The next signal to arrive; `None` once none can (the runtime is stopping).
+    pub(super) async fn next(&mut self) -> Option<ShutdownSignal> {
+        poll_fn(|cx| {
+            for (which, stream) in &mut self.streams {
                 match stream.poll_recv(cx) {
                     Poll::Ready(Some(())) => return Poll::Ready(Some(*which)),
-                    // The runtime's signal driver is gone: nothing more will arrive.
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Pending => {}
                 }
             }
             Poll::Pending
         })
-        .await;
-        let Some(which) = next else {
-            return;
-        };
-        if arrived.send(which).is_err() {
-            return;
-        }
+        .await
     }
 }
