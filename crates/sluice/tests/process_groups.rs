@@ -148,6 +148,19 @@ fn a_cancel_ends_the_whole_group() -> TestResult {
 }
 
 #[test]
+fn a_grace_period_too_long_to_end_still_sends_sigterm() -> TestResult {
+    watchdog("endless grace", || {
+        let mgr = manager();
+        let file = pid_file("endless");
+        let handle = mgr.run_process(spawner(&file, "").grace(Duration::MAX));
+        let pgid = started_group(&file);
+        assert!(handle.cancel());
+        assert_group_gone(pgid);
+        Ok(())
+    })
+}
+
+#[test]
 fn processes_that_ignore_sigterm_get_sigkill_after_the_grace_period() -> TestResult {
     watchdog("stubborn", || {
         let mgr = manager();

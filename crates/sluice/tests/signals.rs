@@ -95,11 +95,11 @@ mod scenarios {
         Ok(())
     }
 
-    /// A future that never ends, a long deadline: only a second signal ends the wait.
+    /// A future that never ends, no deadline at all: only a second signal ends the wait.
     fn stuck(second: SecondSignal) -> TestResult {
         let mgr = ConcurrencyManager::builder().build()?;
         let options = SignalOptions::new()
-            .deadline(Duration::from_secs(600))
+            .deadline(Duration::MAX)
             .second_signal(second);
         let signals = mgr.shutdown_on_signal(options)?;
         let never = mgr.run_io(std::future::pending::<()>());

@@ -1,6 +1,7 @@
 //! `Command`: what to run, with what input, and how much of its output to keep.
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// assert_eq!(output.stdout_lossy(), "hello, ada (from sluice)\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a command does nothing until it is run"]
 pub struct Command {
     /// The program, found on `PATH` when it names no directory.
@@ -203,5 +204,23 @@ impl Command {
             .process_group(0)
             .kill_on_drop(false);
         cmd
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The input's length, not its bytes: a prompt can be large.
+        f.debug_struct("Command")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("env_clear", &self.env_clear)
+            .field("cwd", &self.cwd)
+            .field("stdin_len", &self.stdin.as_ref().map(|input| input.len()))
+            .field("stdout_limit", &self.stdout_limit)
+            .field("stderr_limit", &self.stderr_limit)
+            .field("truncation_fails", &self.truncation_fails)
+            .field("grace", &self.grace)
+            .finish()
     }
 }

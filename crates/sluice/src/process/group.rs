@@ -76,7 +76,8 @@ impl Group {
         let reaper = Reaper {
             pgid: self.pgid,
             leader: self.leader.take(),
-            deadline: Instant::now() + self.grace,
+            // A grace too long to be an instant never ends: the group is only ever asked.
+            deadline: Instant::now().checked_add(self.grace),
             program: std::mem::take(&mut self.program),
         };
         let spawned = thread::Builder::new()
@@ -100,7 +101,8 @@ impl Drop for Group {
 struct Reaper {
     pgid: Pid,
     leader: Option<Child>,
-    deadline: Instant,
+    /// When `SIGKILL` is sent; `None`: never.
+    deadline: Option<Instant>,
     program: String,
 }
 
@@ -113,10 +115,13 @@ impl Reaper {
                 return;
             }
             let now = Instant::now();
-            if now >= self.deadline {
+            let left = self
+                .deadline
+                .map_or(pause, |deadline| deadline - now.min(deadline));
+            if left.is_zero() {
                 break;
             }
-            thread::sleep(pause.min(self.deadline - now));
+            thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(20));
         }
         tracing::info!(program = %self.program, pgid = self.pgid.as_raw(), "sluice: a command's group outlived its grace period; SIGKILL");

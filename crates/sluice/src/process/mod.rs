@@ -10,6 +10,8 @@
 //! the grandchildren of a `sh -c` line end with it. Processes the command leaves in its
 //! group when it exits get the same treatment. The ending runs on a short-lived thread
 //! of its own (`sluice-reaper`), so the task that drops the command never waits for it.
+//! A process that moves itself to another group or session (`setsid`, a shell with job
+//! control) leaves the command's reach, as it would a terminal's.
 //!
 //! Standard input can be fed (a prompt); standard output and error are captured up to
 //! a limit each, and the exit status is the task's outcome: a non-zero exit is

@@ -108,7 +108,7 @@ impl Command {
             group.end();
             streams = match io_done {
                 Some(done) => Some(done),
-                None => tokio::time::timeout(self.grace + LINGER, &mut io)
+                None => tokio::time::timeout(self.grace.saturating_add(LINGER), &mut io)
                     .await
                     .ok(),
             };

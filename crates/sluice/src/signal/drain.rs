@@ -62,7 +62,9 @@ impl Drain {
                 OnSignal::AbortPending => mgr.abort_pending(),
                 OnSignal::Drain => 0,
             };
-            wait_until_idle(&mgr, &options, &mut listener, began + options.deadline).await;
+            // A deadline too far to be an instant is no deadline.
+            let deadline = began.checked_add(options.deadline);
+            wait_until_idle(&mgr, &options, &mut listener, deadline).await;
             // Whatever is left is cancelled now; when all ended, this only stops the
             // pools. It blocks this thread, which has nothing else to do.
             let mut report = mgr.shutdown(Duration::ZERO);
@@ -87,7 +89,7 @@ async fn wait_until_idle(
     mgr: &ConcurrencyManager,
     options: &SignalOptions,
     listener: &mut Listener,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) {
     let mut pause = Duration::from_micros(100);
     let mut listening = true;
@@ -96,11 +98,12 @@ async fn wait_until_idle(
         if total.pending() == 0 && total.running == 0 {
             return;
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) {
             tracing::warn!("sluice: shutdown deadline passed; cancelling what is left");
             return;
         }
-        let pause_until = (Instant::now() + pause).min(deadline);
+        let pause_until = deadline.map_or(now + pause, |deadline| (now + pause).min(deadline));
         pause = (pause * 2).min(Duration::from_millis(5));
         tokio::select! {
             () = tokio::time::sleep_until(pause_until) => {}

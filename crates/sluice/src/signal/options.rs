@@ -128,8 +128,12 @@ impl SignalOptions {
 
     /// Listens for these signals instead (at least one).
     pub fn signals(mut self, signals: impl IntoIterator<Item = ShutdownSignal>) -> Self {
-        self.signals = signals.into_iter().collect();
-        self.signals.dedup();
+        self.signals.clear();
+        for signal in signals {
+            if !self.signals.contains(&signal) {
+                self.signals.push(signal);
+            }
+        }
         self
     }
 
