@@ -98,6 +98,26 @@ impl Shared {
 /// signals' handlers stay installed (a process cannot get its default back through
 /// tokio), so those signals no longer end the process. Dropped after, the shutdown it
 /// started still finishes.
+///
+/// # Examples
+///
+/// ```
+/// use sluice::ConcurrencyManager;
+/// use sluice::signal::{ShutdownSignal, SignalError, SignalOptions};
+/// use std::time::Duration;
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// let signals = mgr.shutdown_on_signal(SignalOptions::new().signals([ShutdownSignal::Hangup]))?;
+/// assert!(!signals.triggered());
+///
+/// // The program finished its work before any signal: it shuts down itself, and
+/// // whoever waits on the handle learns that no signal came.
+/// let report = mgr.shutdown(Duration::from_secs(5));
+/// assert!(report.drained);
+/// assert!(matches!(signals.wait(), Err(SignalError::Stopped)));
+/// assert_eq!(signals.signal(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping it stops listening for signals"]
 pub struct SignalShutdown {
