@@ -228,3 +228,29 @@ fn processes_left_behind_by_a_command_that_exits_are_ended() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn shutdown_ends_many_groups_at_once() -> TestResult {
+    watchdog("many", || {
+        let mgr = manager();
+        let files: Vec<_> = (0..8).map(|i| pid_file(&format!("many-{i}"))).collect();
+        // Half of them ignore SIGTERM and need the grace period's SIGKILL.
+        let handles: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let prelude = if i % 2 == 0 { "" } else { "trap '' TERM;" };
+                mgr.run_process(spawner(file, prelude))
+            })
+            .collect();
+        let groups: Vec<i32> = files.iter().map(|file| started_group(file)).collect();
+        mgr.shutdown(Duration::from_millis(10));
+        for handle in handles {
+            assert!(matches!(handle.wait(), Err(TaskError::Cancelled)));
+        }
+        for pgid in groups {
+            assert_group_gone(pgid);
+        }
+        Ok(())
+    })
+}

@@ -8,8 +8,9 @@
 //! [`abort_pending`](crate::ConcurrencyManager::abort_pending), shutdown — the whole
 //! group gets `SIGTERM`, then `SIGKILL` once the command's grace period has passed, so
 //! the grandchildren of a `sh -c` line end with it. Processes the command leaves in its
-//! group when it exits get the same treatment. The ending runs on a short-lived thread
-//! of its own (`sluice-reaper`), so the task that drops the command never waits for it.
+//! group when it exits get the same treatment. The waiting for the grace period is done
+//! by one thread for all commands (`sluice-reaper`), so the task that drops a command
+//! never waits for it.
 //! A process that moves itself to another group or session (`setsid`, a shell with job
 //! control) leaves the command's reach, as it would a terminal's.
 //!
@@ -59,6 +60,7 @@ mod capture;
 mod command;
 mod group;
 mod output;
+mod reaper;
 mod run;
 mod submit;
 
