@@ -74,13 +74,13 @@ mod lock;
 mod manager;
 mod map;
 mod policy;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "process"))]
 pub mod process;
 mod progress;
 mod records;
 mod route;
 mod shutdown;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "signal"))]
 pub mod signal;
 mod snapshot;
 mod summary;
