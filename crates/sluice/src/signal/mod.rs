@@ -16,12 +16,12 @@
 //!
 //! ```no_run
 //! use sluice::ConcurrencyManager;
-//! use sluice::signal::{OnSignal, SignalOptions};
+//! use sluice::signal::SignalOptions;
 //! use std::time::Duration;
 //!
 //! let mgr = ConcurrencyManager::builder().build()?;
 //! let report = mgr.io_handle().block_on(async {
-//!     let signals = mgr.shutdown_on_signal(SignalOptions::new().on_signal(OnSignal::AbortPending))?;
+//!     let signals = mgr.shutdown_on_signal(SignalOptions::new())?;
 //!     let mut tick = tokio::time::interval(Duration::from_secs(1));
 //!     while !signals.triggered() {
 //!         tick.tick().await;
