@@ -74,10 +74,14 @@ mod lock;
 mod manager;
 mod map;
 mod policy;
+#[cfg(all(unix, feature = "process"))]
+pub mod process;
 mod progress;
 mod records;
 mod route;
 mod shutdown;
+#[cfg(all(unix, feature = "signal"))]
+pub mod signal;
 mod snapshot;
 mod summary;
 mod task;
