@@ -59,7 +59,8 @@ pub fn show(ns: f64) -> String {
 pub fn heading(title: &str, note: &str, ideal: bool) -> String {
     let columns = if ideal {
         "| scenario | anchor | ideal | anchor time | sluice time | anchor / ideal | sluice / ideal \
-         | ratio to anchor (median) | spread | 95% interval | rounds | target | |\n\
+         | ratio to anchor (median) | spread | 95% interval (sluice / ideal, else ratio) \
+         | rounds | target | |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     } else {
         "| scenario | anchor | anchor / op | sluice / op | ratio (median) | spread | 95% interval \
