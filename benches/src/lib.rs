@@ -14,6 +14,7 @@
 //! | [`policy`] | retry, timeout, breaker, keys and the throttle, never triggered | the bare route |
 //! | [`gate`] | [`sluice_core::Gate`] under contention | `tokio::sync::Semaphore` |
 //! | [`scenarios`] | IO workloads with a known ideal time | the same on raw tokio |
+//! | [`streams`] | streamed maps: `stream_io`, `stream_cpu`, a map of four items | `buffer_unordered` / `buffered`, `par_iter` into a bounded channel, a sequential loop |
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod maps;
 pub mod policy;
 pub mod roundtrip;
 pub mod scenarios;
+pub mod streams;
 pub mod submit;
 pub mod work;
 

@@ -1,8 +1,9 @@
 //! Map throughput: `map_chunks` and `map_cpu` over `0..n` against `par_iter` on a
 //! rayon pool of the same threads, and against a sequential loop.
 //!
-//! Sluice's maps always answer a `Vec` in input order; it has no unordered map. So
-//! there are two kinds of row:
+//! `map_chunks` and `map_cpu` answer a `Vec` in input order (the streamed maps, which
+//! may be unordered, are in [`streams`](crate::streams)). So there are two kinds of
+//! row:
 //! - ordered: the `Vec` of results, in order, on both sides
 //!   (`par_iter().map(f).collect::<Vec<_>>()`, which keeps order too);
 //! - no output: each item's result is dropped (`black_box`ed) on both sides, the

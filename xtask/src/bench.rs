@@ -50,14 +50,20 @@ const METHOD: &str = "\
 Every row runs a raw anchor and Sluice **interleaved** — anchor, Sluice, Sluice, anchor
 … — with the same number of threads on each side, and takes the ratio (Sluice's time
 over the anchor's; below 1 means Sluice is faster) per round. The tables give the
-median ratio and the spread (lowest–highest) of those per-round ratios; times are
-medians too. Rows are grouped by area, one table each:
+median ratio, the spread (lowest–highest) of those per-round ratios, and a 95%
+confidence interval of the median by bootstrap over the rounds; times are medians too.
+A verdict reads the interval, not the median alone: **meets** when all of it is within
+the target, **misses** when all of it is past, **unclear** when it straddles the
+target; an unclear row is measured again, in batches, until it is clear or it reaches
+three times its rounds (or a time cap), and the rounds column says how many it had.
+Rows are grouped by area, one table each:
 
 | area | Sluice | anchor | target |
 | --- | --- | --- | --- |
 | route round trips | `run_cpu`, `run_io`, `run_io_blocking`, `run_chunk`: one trivial task submitted and waited for, in a loop, sync and async | rayon `spawn`, `tokio::spawn`, `spawn_blocking`, a raw `crossbeam-deque` pool, each with a oneshot or `JoinHandle` | ≤ 1.10; `run_io_blocking` ≥ 1.5× faster |
 | submit throughput | 1 M tiny tasks through each route (fewer with `--quick`), then all waited for | the same through the anchors | ≥ 0.9× the anchor's throughput |
 | map throughput | `map_chunks`, `map_cpu` over 10 M items of ~20 ns and 100 k of ~1 µs | `par_iter().map(f).collect()` on as many threads; a sequential loop | ≤ 1.00 against `par_iter`; ≥ 1.9× faster than sequential |
+| streamed maps | `stream(..).io` unordered and ordered, 100 k futures sleeping 1 ms, 256 in flight; `stream(..).cpu` unordered, 1 M items of ~1 µs read by the caller; maps of 4 items of ~1 µs (`map_cpu(..).wait()`, `stream_cpu` collected) | `buffer_unordered(256)` / `buffered(256)` on tokio; `par_iter().for_each` into a bounded channel; a sequential loop | ≤ 1.05; ≤ 1.00; ≤ 2.00 |
 | policy overhead | retry + timeout + breaker (+ a key) configured but never triggered; the load throttle on and idle; keyed admission | the bare route; the throttle off; no key | ≤ 1.05 for 10 µs tasks; the rest are measures |
 | gate contention | `sluice_core::Gate` `try_acquire` + release on 2 and 4 threads | `tokio::sync::Semaphore`, owned and borrowed permits | ≤ 1.10 where no attempt fails |
 | seed scenarios | sleeping IO workloads with a known ideal: 300 × 10 ms at most 50 in flight; 10 keys × 10 × 30 ms per-key FIFO at most 5 in flight; the same in strict order | the same on raw tokio with a `Semaphore` | within 5% of the ideal |
@@ -72,9 +78,16 @@ sides apart, so its ratios are not the ones quoted here).
 const READING: &str = "\
 How to read the verdicts:
 
-- **meets** / **misses**: the median ratio against the row's target. A spread that
-  straddles the target says the verdict could go either way on another run; with
-  `--quick` there are fewer rounds, so read its verdicts with that in mind.
+- **meets** / **misses**: the row's 95% interval lies wholly within / wholly past its
+  target. The interval is that of the median of the per-round figure the target is
+  about — the ratio to the anchor, or for a row against an ideal, Sluice's time over
+  the ideal — by bootstrap: 2,000 resamples of the rounds with replacement, from a
+  fixed seed, so the same rounds always give the same interval. The spread is wider
+  than the interval: it is where single rounds fell, the interval where the median
+  would fall on another run of this machine.
+- **unclear**: the interval straddles the target even after the extra rounds, so
+  this machine could not tell on this run; the median says which side it leans to.
+  With `--quick` there are fewer rounds, so more rows come out unclear.
 - **measure**: the row has no target. It prices something paid by design (a key makes
   its tasks wait for each other; with one key they run one at a time), or a race whose
   outcome is not the code's (threads spinning for a gate of one).

@@ -3,8 +3,11 @@
 //! This machine's speed drifts by up to 1.6× within seconds, so a ratio of two
 //! measurements taken minutes apart is noise. Each pair is measured interleaved —
 //! anchor, Sluice, Sluice, anchor … — and the ratio is taken per round; the tables
-//! give the median of the per-round ratios and their spread (min–max), one table per
-//! area.
+//! give the median of the per-round ratios, their spread (min–max) and a 95%
+//! bootstrap interval of the median, one table per area. A row's verdict reads the
+//! interval: meets or misses when all of it is on one side of the target, unclear when
+//! it straddles the target; an unclear row gets more rounds, in batches, until it is
+//! clear or its bound is reached (`Sizes::more`).
 //!
 //! `pairs [--quick | --smoke] [--area NAME] [--only TEXT]` prints Markdown on stdout
 //! and each row's progress on stderr. `--area` keeps the areas whose name (as
@@ -12,12 +15,14 @@
 //! anchor contains TEXT.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
+//! - `confidence.rs`: the bootstrap interval, the verdict rule, the extra rounds;
 //! - `table.rs`: the Markdown and the verdicts;
 //! - `suite/`: the rows, one file per area, and the sizes of each mode.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod confidence;
 mod measure;
 mod suite;
 mod table;
@@ -95,7 +100,7 @@ fn main() {
             names.join(", ")
         ));
     }
-    let mut misses = Vec::new();
+    let (mut misses, mut unclear) = (Vec::new(), Vec::new());
     let (mut targets, mut shown) = (0, 0);
     for area in areas {
         let rows: Vec<_> = (area.rows)(ctx)
@@ -110,7 +115,23 @@ fn main() {
         println!("{}", table::heading(area.title, area.note, ideal));
         for pair in &rows {
             let started = Instant::now();
-            let m = measure(pair, pair.rounds.unwrap_or(ctx.sizes.rounds));
+            let first = pair.rounds.unwrap_or(ctx.sizes.rounds);
+            let mut m = measure(pair, first);
+            while let Some(batch) = confidence::more(
+                table::judge(pair, &m).0.reading(),
+                m.rounds(),
+                first,
+                started.elapsed(),
+                ctx.sizes.more,
+            ) {
+                eprintln!(
+                    "pairs: {}: {}: unclear after {} rounds, {batch} more",
+                    area.key,
+                    pair.name,
+                    m.rounds()
+                );
+                m.more(pair, batch);
+            }
             let (line, verdict) = table::row(pair, &m, ideal);
             println!("{line}");
             eprintln!(
@@ -125,11 +146,16 @@ fn main() {
             if verdict != Verdict::Measure {
                 targets += 1;
             }
-            if let Verdict::Misses { .. } = verdict {
-                misses.push(format!(
+            let named = || {
+                format!(
                     "{} — {} (against {})",
                     area.title, pair.name, pair.anchor_label
-                ));
+                )
+            };
+            match verdict {
+                Verdict::Misses { .. } => misses.push(named()),
+                Verdict::Unclear => unclear.push(named()),
+                Verdict::Measure | Verdict::Meets => {}
             }
         }
         println!();
@@ -140,12 +166,17 @@ fn main() {
     let sizes = &ctx.sizes;
     println!(
         "{} interleaved rounds per row unless the row says otherwise (submitting blocking \
-         calls: {}; the keyed scenarios: {} and {}), {threads} threads on each side, {} \
-         round trips per measurement; wall time {:.0} s.",
+         calls: {}; the keyed scenarios: {} and {}); a row whose interval straddles its \
+         target gets batches of more rounds, up to {}× its first rounds or {} s in all \
+         (the rounds column gives each row's). {threads} threads on each side, {} round \
+         trips per measurement; 95% intervals by bootstrap (2,000 resamples of the \
+         rounds, seeded); wall time {:.0} s.",
         sizes.rounds,
         sizes.submit_blocking.1,
         sizes.per_key.1,
         sizes.strict.1,
+        sizes.more.factor,
+        sizes.more.cap.as_secs(),
         sizes.trips,
         began.elapsed().as_secs_f64()
     );
@@ -155,15 +186,21 @@ fn main() {
         println!("the verdicts below to mean anything; it proves that every row still runs.");
         println!();
     }
+    let met = targets - misses.len() - unclear.len();
     println!(
-        "**{} of {targets} targets met.**{}",
-        targets - misses.len(),
-        if misses.is_empty() { "" } else { " Missed:" }
+        "**{met} of {targets} targets met, {} missed, {} unclear.**",
+        misses.len(),
+        unclear.len()
     );
-    if !misses.is_empty() {
+    for (heading, rows) in [("Missed", &misses), ("Unclear", &unclear)] {
+        if rows.is_empty() {
+            continue;
+        }
         println!();
-        for miss in &misses {
-            println!("- {miss}");
+        println!("{heading}:");
+        println!();
+        for row in rows {
+            println!("- {row}");
         }
     }
 }

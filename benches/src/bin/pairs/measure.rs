@@ -143,9 +143,8 @@ fn time(run: &dyn Fn(), ops: usize) -> f64 {
     began.elapsed().as_secs_f64() * 1e9 / ops as f64
 }
 
-/// Runs `pair` for `rounds` rounds, the two sides interleaved. The side that goes
-/// first alternates from round to round, so a steady drift of the machine's speed
-/// favours neither.
+/// Runs `pair` for `rounds` rounds, the two sides interleaved, after a warm-up run of
+/// each side if the pair wants one.
 pub fn measure(pair: &Pair, rounds: usize) -> Measured {
     if pair.warm_up {
         // One untimed run of each side first: thread start-up, page faults, caches.
@@ -157,19 +156,33 @@ pub fn measure(pair: &Pair, rounds: usize) -> Measured {
         ours: Vec::new(),
         ratios: Vec::new(),
     };
-    for round in 0..rounds {
-        let (a, o) = if round % 2 == 0 {
-            let a = time(&*pair.anchor, pair.ops);
-            (a, time(&*pair.ours, pair.ops))
-        } else {
-            let o = time(&*pair.ours, pair.ops);
-            (time(&*pair.anchor, pair.ops), o)
-        };
-        m.ratios.push(o / a.max(1e-12));
-        m.anchor.push(a);
-        m.ours.push(o);
-    }
+    m.more(pair, rounds);
     m
+}
+
+impl Measured {
+    /// The rounds measured so far.
+    pub fn rounds(&self) -> usize {
+        self.ratios.len()
+    }
+
+    /// Runs `rounds` more rounds of `pair`. The side that goes first alternates from
+    /// round to round, across batches too, so a steady drift of the machine's speed
+    /// favours neither.
+    pub fn more(&mut self, pair: &Pair, rounds: usize) {
+        for _ in 0..rounds {
+            let (a, o) = if self.rounds().is_multiple_of(2) {
+                let a = time(&*pair.anchor, pair.ops);
+                (a, time(&*pair.ours, pair.ops))
+            } else {
+                let o = time(&*pair.ours, pair.ops);
+                (time(&*pair.anchor, pair.ops), o)
+            };
+            self.ratios.push(o / a.max(1e-12));
+            self.anchor.push(a);
+            self.ours.push(o);
+        }
+    }
 }
 
 /// The middle value (the upper one of an even count).

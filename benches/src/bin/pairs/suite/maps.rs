@@ -10,11 +10,12 @@ use std::hint::black_box;
 pub const AREA: Area = Area {
     key: "map_throughput",
     title: "Map throughput",
-    note: "Sluice's maps answer a `Vec` in input order, and so does \
-           `par_iter().map(f).collect()`, on a rayon pool of as many threads. Sluice has \
-           no unordered map: the \"no output\" rows drop each result on both sides \
+    note: "`map_chunks` and `map_cpu` answer a `Vec` in input order, and so does \
+           `par_iter().map(f).collect()`, on a rayon pool of as many threads. The \
+           \"no output\" rows drop each result on both sides \
            (`par_iter().for_each(f)` against a map whose closure returns `()`), which \
-           leaves only the cost of handing out the items. The \"reference\" rows time \
+           leaves only the cost of handing out the items (unordered streamed maps, whose \
+           results are read, are in \"Streamed maps\"). The \"reference\" rows time \
            `par_iter` itself against the sequential loop, in the same rounds: what two \
            threads reach on this machine, against which the 1.9× target can be read. \
            Times are per item.",

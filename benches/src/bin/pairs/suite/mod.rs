@@ -10,9 +10,12 @@ mod maps;
 mod policy;
 mod routes;
 mod scenarios;
+mod streams;
 mod submit;
 
+use crate::confidence::Limits;
 use crate::measure::Pair;
+use sluice::ConcurrencyManager;
 use sluice_benches::Fixture;
 use sluice_benches::scenarios::{Flight, Keyed, Scenarios};
 use std::cell::OnceCell;
@@ -58,6 +61,14 @@ pub struct Sizes {
     pub per_key: (Keyed, usize),
     /// The strict scenario, and its rounds.
     pub strict: (Keyed, usize),
+    /// Sleeping futures per streamed io map.
+    pub stream_io: u64,
+    /// Items of ~1 µs per streamed cpu map.
+    pub stream_cpu: u64,
+    /// Maps of four items per small-map measurement.
+    pub small_maps: usize,
+    /// How far a row whose verdict is unclear may be extended.
+    pub more: Limits,
 }
 
 impl Sizes {
@@ -88,6 +99,13 @@ impl Sizes {
                 flight: flight(100, 1),
                 per_key: (keyed(10, 2, 2), 1),
                 strict: (keyed(5, 2, 1), 1),
+                stream_io: 512,
+                stream_cpu: 2_000,
+                small_maps: 20,
+                more: Limits {
+                    factor: 3,
+                    cap: Duration::from_secs(5),
+                },
             },
             Mode::Quick => Sizes {
                 rounds: 11,
@@ -103,6 +121,13 @@ impl Sizes {
                 flight: flight(300, 10),
                 per_key: (keyed(10, 10, 30), 3),
                 strict: (keyed(10, 3, 30), 3),
+                stream_io: 20_000,
+                stream_cpu: 100_000,
+                small_maps: 5_000,
+                more: Limits {
+                    factor: 3,
+                    cap: Duration::from_secs(30),
+                },
             },
             Mode::Full => Sizes {
                 rounds: 21,
@@ -118,6 +143,13 @@ impl Sizes {
                 flight: flight(300, 10),
                 per_key: (keyed(10, 10, 30), 7),
                 strict: (keyed(10, 10, 30), 5),
+                stream_io: 100_000,
+                stream_cpu: 1_000_000,
+                small_maps: 20_000,
+                more: Limits {
+                    factor: 3,
+                    cap: Duration::from_secs(180),
+                },
             },
         }
     }
@@ -134,6 +166,8 @@ pub struct Ctx {
     fixture: OnceCell<&'static Fixture>,
     /// The scenarios' managers and runtime.
     scenarios: OnceCell<&'static Scenarios>,
+    /// The streamed maps' manager.
+    streams: OnceCell<&'static ConcurrencyManager>,
 }
 
 impl Ctx {
@@ -144,6 +178,7 @@ impl Ctx {
             threads,
             fixture: OnceCell::new(),
             scenarios: OnceCell::new(),
+            streams: OnceCell::new(),
         }
     }
 
@@ -157,6 +192,12 @@ impl Ctx {
     pub fn sc(&self) -> &'static Scenarios {
         self.scenarios
             .get_or_init(|| Box::leak(Box::new(Scenarios::new(self.threads))))
+    }
+
+    /// The streamed maps' manager, built on first use.
+    pub fn streams(&self) -> &'static ConcurrencyManager {
+        self.streams
+            .get_or_init(|| Box::leak(Box::new(sluice_benches::streams::manager(self.threads))))
     }
 }
 
@@ -175,11 +216,12 @@ pub struct Area {
 }
 
 /// Every area, in the order of the page.
-pub fn areas() -> [Area; 6] {
+pub fn areas() -> [Area; 7] {
     [
         routes::AREA,
         submit::AREA,
         maps::AREA,
+        streams::AREA,
         policy::AREA,
         gate::AREA,
         scenarios::AREA,
