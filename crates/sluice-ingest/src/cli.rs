@@ -95,6 +95,10 @@ pub struct IngestArgs {
     /// IO threads (default: Sluice's configuration).
     #[arg(long)]
     pub io_threads: Option<usize>,
+    /// Waits this many milliseconds before each file is read: for tests that need a
+    /// run still going when they signal it.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub read_delay_ms: u64,
 }
 
 /// Parses `4096`, `64K`, `1M` (binary units) into bytes.

@@ -7,6 +7,7 @@
 //!
 //! ```
 //! use sluice_ingest::{IngestOptions, ingest_tree, store::Store};
+//! use std::sync::Arc;
 //! use std::sync::atomic::AtomicBool;
 //!
 //! let tmp = std::env::temp_dir().join(format!("sluice-ingest-doc-{}", std::process::id()));
@@ -16,7 +17,7 @@
 //!
 //! let mgr = sluice::ConcurrencyManager::builder().build()?;
 //! let store = Store::open(&tmp.join("store"))?;
-//! let report = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &AtomicBool::new(false))?;
+//! let report = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &Arc::new(AtomicBool::new(false)))?;
 //! assert_eq!(report.totals.files_read, 2);
 //! assert_eq!(report.totals.write.chunks_stored, 1); // one chunk, stored once
 //!

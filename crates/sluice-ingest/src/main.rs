@@ -13,6 +13,7 @@ mod sluice_config;
 
 use clap::Parser;
 use cli::{Cli, Command, IngestArgs};
+use sluice::signal::SignalOptions;
 use sluice_ingest::chunker::ChunkSizes;
 use sluice_ingest::commands::{self, list, restore, verify};
 use sluice_ingest::store::Store;
@@ -25,6 +26,9 @@ use std::time::Duration;
 
 /// How long shutdown waits for work still running.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long files in flight get to finish after SIGINT or SIGTERM.
+const SIGNAL_DEADLINE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -168,12 +172,20 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
         compression: args.compression,
         max_pack_bytes: u64::from(args.pack_size),
         window: args.window,
-        hook: None,
+        hook: read_delay(args.read_delay_ms),
         progress: observer,
     };
-    // Set on SIGINT/SIGTERM once the signal helper is wired in; checked between files.
+    // SIGINT or SIGTERM shuts the manager down: the walk takes no more files, files in
+    // flight finish (for up to `SIGNAL_DEADLINE`), the snapshot is committed as partial
+    // and the report printed; the next run completes it. A second signal ends the wait.
+    let signals = mgr
+        .shutdown_on_signal(SignalOptions::new().deadline(SIGNAL_DEADLINE))
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let report = ingest_tree(&mgr, &dir, &store, &opts, &stop).map_err(|e| e.to_string());
+    if let Some(signal) = signals.signal() {
+        tracing::warn!("stopped by {signal}: what was read is committed; run again to finish");
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -184,4 +196,15 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
     }
     show::report(&report, json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hidden `--read-delay-ms`: a pause before each file's read.
+fn read_delay(ms: u64) -> Option<sluice_ingest::read::ReadHook> {
+    (ms > 0).then(|| {
+        let pause = Duration::from_millis(ms);
+        let hook: sluice_ingest::read::ReadHook = Arc::new(move |_: &std::path::Path, _: u32| {
+            std::thread::sleep(pause);
+        });
+        hook
+    })
 }

@@ -1,9 +1,16 @@
-//! The composition of the stages on today's Sluice API — the one file to re-plumb onto
-//! streamed maps. Regular files are read, chunked and hashed on the IO route
-//! (`run_io_blocking`, at most `window` files in flight); new chunks are compressed on
-//! the CPU route (`run_cpu`, at most `window` chunks in flight); this thread is the
-//! store's one writer. Memory is bounded by the window and the maximum chunk size,
-//! never by a file's size.
+//! The composition of the stages on Sluice's streamed maps: three stages that
+//! overlap, with memory bounded by their buffers whatever the tree or a file's size.
+//!
+//! ```text
+//! entries ─► read + chunk + hash (io stream; each file a run_io_blocking call) ─► files done ─┐
+//!                 └─ first sight of a chunk: raw, over a bounded channel                       ├─► writer (this thread)
+//!                        └─► compress (cpu stream over the channel) ─► compressed chunks ──────┘
+//! ```
+//!
+//! The calling thread is the store's one writer: it takes both streams as they come and
+//! records a file only once the pack holding its chunks is durable (`StoreWriter`). A
+//! stop flag ends the input of the first stage: files in flight finish, and the
+//! snapshot is committed as partial.
 
 use crate::compress;
 use crate::hash::ChunkHash;
@@ -15,24 +22,25 @@ use crate::store::catalog::FileRow;
 use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 use crate::walk::{Entry, Kind, Walk};
-use sluice::{ConcurrencyManager, TaskHandle};
-use std::collections::{HashSet, VecDeque};
+use futures::StreamExt;
+use sluice::{ConcurrencyManager, StreamOptions, TaskError};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// A chunk being compressed: its hash, raw length, and the task answering its stored
-/// bytes, compression code and the time compressing took.
-type Compressing = (ChunkHash, u32, TaskHandle<(Vec<u8>, u8, Duration)>);
+/// A new chunk, compressed: hash, raw length, stored bytes, compression code, time.
+type Compressed = (ChunkHash, u32, Vec<u8>, u8, Duration);
 
-/// What a reader sends the writer.
+/// What the writer takes from the two streams.
 enum Message {
-    /// A chunk first seen by this run, raw.
-    Chunk(ChunkHash, Vec<u8>),
-    /// A file's read ended (index into the walk).
-    Done(usize, Result<ReadFile, ReadError>),
+    /// A file's read ended (index into the walk), or it was not taken (`None`: the
+    /// manager was shutting down, by a signal).
+    File(Result<(usize, Option<Result<ReadFile, ReadError>>), TaskError>),
+    /// A new chunk, compressed.
+    Chunk(Result<Compressed, TaskError>),
 }
 
 /// Ingests the entries of `walk` (taken under `root`) into `store` as a new snapshot.
@@ -43,6 +51,7 @@ enum Message {
 ///
 /// ```
 /// use sluice_ingest::{IngestOptions, pipeline, store::Store, walk};
+/// use std::sync::Arc;
 /// use std::sync::atomic::AtomicBool;
 ///
 /// let tmp = std::env::temp_dir().join(format!("sluice-pipeline-doc-{}", std::process::id()));
@@ -53,7 +62,7 @@ enum Message {
 ///
 /// let mgr = sluice::ConcurrencyManager::builder().build()?;
 /// let store = Store::open(&tmp.join("store"))?;
-/// let stop = AtomicBool::new(false);
+/// let stop = Arc::new(AtomicBool::new(false));
 /// let totals = pipeline::ingest(&mgr, &root, &walked, &store, &IngestOptions::default(), &stop)?;
 /// assert_eq!((totals.files_read, totals.write.files_recorded), (1, 1));
 /// assert!(totals.compression_ratio() > 10.0);
@@ -66,7 +75,7 @@ pub fn ingest(
     walk: &Walk,
     store: &Store,
     opts: &IngestOptions,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Result<Totals, IngestError> {
     // Locked first, so that a second run on the store records nothing at all.
     let lock = store.lock()?;
@@ -79,199 +88,165 @@ pub fn ingest(
         .map_err(StoreError::from)?;
     let claims = Arc::new(Mutex::new(known.clone()));
     let mut writer = StoreWriter::new(store, lock, catalog, snapshot, known, opts.max_pack_bytes)?;
-    let window = opts.window.max(1);
-    let (tx, rx) = sync_channel::<Message>(window);
-    let mut run = Run {
-        totals: Totals::new(snapshot, parent.id, walk),
-        distinct: HashSet::new(),
-        compressing: VecDeque::new(),
-        in_flight: 0,
-    };
+    let mut totals = Totals::new(snapshot, parent.id, walk);
     let progress = |totals: &Totals| {
         if let Some(report) = &opts.progress {
             report(&totals.progress());
         }
     };
+
+    // Entries that need no read are recorded here and now; the rest feed stage one.
+    let mut to_read = Vec::new();
     for (index, entry) in walk.entries.iter().enumerate() {
-        let reuse = parent.unchanged(entry);
-        let read = entry.kind == Kind::File && reuse.is_none();
-        // Room is made before the stop flag is looked at, so that a stop set while
-        // waiting takes effect at once.
-        while read && run.in_flight >= window {
-            run.take(mgr, &rx, walk, &mut writer, opts)?;
-        }
         if stop.load(Ordering::Relaxed) {
-            run.totals.stopped = true;
-            run.totals.not_taken += 1;
+            totals.stopped = true;
+            totals.not_taken += 1;
             continue;
         }
-        if read {
-            let task = read_task(root.join(&entry.path), index, opts, &claims, tx.clone());
-            // The task answers through the channel (always: see `DoneGuard`).
-            drop(mgr.run_io_blocking(task));
-            run.in_flight += 1;
-        } else if let Some(chunks) = reuse {
-            run.totals.reused(entry.stat.size);
-            writer.add_file(file_row(entry, chunks.to_vec()))?;
-        } else {
-            record_other(root, entry, &mut writer, &mut run.totals)?;
-        }
-        progress(&run.totals);
-    }
-    drop(tx);
-    while run.in_flight > 0 {
-        run.take(mgr, &rx, walk, &mut writer, opts)?;
-        progress(&run.totals);
-    }
-    while let Some(handle) = run.compressing.pop_front() {
-        store_compressed(handle, &mut writer, &mut run.totals)?;
-    }
-    let (stats, lost) = writer.finish(!run.totals.stopped, now_ms())?;
-    for path in lost {
-        run.totals
-            .problems
-            .push((path, "a chunk it names was never stored".into()));
-    }
-    run.totals.unique_chunks = run.distinct.len() as u64;
-    run.totals.write = stats;
-    Ok(run.totals)
-}
-
-/// The writer's side of a run.
-struct Run {
-    /// What the run added up to so far.
-    totals: Totals,
-    /// Distinct chunks of the files read.
-    distinct: HashSet<ChunkHash>,
-    /// Compressions in flight, in the order their chunks arrived.
-    compressing: VecDeque<Compressing>,
-    /// Files being read.
-    in_flight: usize,
-}
-
-impl Run {
-    /// Takes one message from the readers and acts on it.
-    fn take(
-        &mut self,
-        mgr: &ConcurrencyManager,
-        rx: &Receiver<Message>,
-        walk: &Walk,
-        writer: &mut StoreWriter,
-        opts: &IngestOptions,
-    ) -> Result<(), IngestError> {
-        let Ok(message) = rx.recv() else {
-            // Every reader has answered (each holds a sender until it does).
-            self.in_flight = 0;
-            return Ok(());
-        };
-        match message {
-            Message::Chunk(hash, raw) => {
-                if self.compressing.len() >= opts.window.max(1)
-                    && let Some(oldest) = self.compressing.pop_front()
-                {
-                    store_compressed(oldest, writer, &mut self.totals)?;
+        if entry.kind == Kind::File {
+            match parent.unchanged(entry) {
+                Some(chunks) => {
+                    totals.reused(entry.stat.size);
+                    writer.add_file(file_row(entry, chunks.to_vec()))?;
                 }
-                let raw_len = raw.len() as u32;
-                let compression = opts.compression;
-                let handle = mgr.run_cpu(move || {
-                    let began = Instant::now();
-                    let (stored, code) = compress::compress(raw, compression);
-                    (stored, code, began.elapsed())
-                });
-                self.compressing.push_back((hash, raw_len, handle));
+                None => to_read.push(index),
             }
-            Message::Done(index, result) => {
-                self.in_flight -= 1;
+        } else {
+            record_other(root, entry, &mut writer, &mut totals)?;
+        }
+        progress(&totals);
+    }
+
+    let window = opts.window.max(1);
+    let not_taken = Arc::new(AtomicU64::new(0));
+    let (chunk_tx, chunk_rx) = sync_channel::<(ChunkHash, Vec<u8>)>(window);
+    let files = read_stage(
+        mgr, root, walk, to_read, opts, &claims, chunk_tx, stop, &not_taken,
+    );
+    let compression = opts.compression;
+    let chunks = mgr
+        .stream(StreamOptions::new().unordered().buffer(window))
+        .cpu(chunk_rx, move |(hash, raw): (ChunkHash, Vec<u8>)| {
+            let began = Instant::now();
+            let raw_len = raw.len() as u32;
+            let (stored, code) = compress::compress(raw, compression);
+            (hash, raw_len, stored, code, began.elapsed())
+        });
+    let merged = futures::stream::select(files.map(Message::File), chunks.map(Message::Chunk));
+    let mut distinct = HashSet::new();
+    for message in futures::executor::block_on_stream(merged) {
+        match message {
+            Message::Chunk(Ok((hash, raw_len, stored, code, took))) => {
+                totals.compress_time += took;
+                writer.add_chunk(hash, &stored, code, raw_len)?;
+            }
+            // The compress stage was cut short (a shutdown past its deadline): the files
+            // naming chunks it never stored are left out by the writer, and said so.
+            Message::Chunk(Err(error)) => {
+                totals.stopped = true;
+                tracing::warn!("sluice-ingest: compression ended early: {error}");
+            }
+            Message::File(Ok((_, None))) => {
+                totals.stopped = true;
+                totals.not_taken += 1;
+            }
+            Message::File(Ok((index, Some(result)))) => {
                 let entry = &walk.entries[index];
                 match result {
                     Ok(read) => {
-                        self.totals.read(&read);
-                        self.distinct.extend(read.chunks.iter().copied());
+                        totals.read(&read);
+                        distinct.extend(read.chunks.iter().copied());
                         let mut row = file_row(entry, read.chunks);
                         row.stat = read.stat;
                         writer.add_file(row)?;
                     }
-                    Err(error) => self
-                        .totals
+                    Err(error) => totals
                         .problems
                         .push((entry.path.clone(), error.to_string())),
                 }
             }
+            // The read stage itself was cut short (a shutdown past its deadline).
+            Message::File(Err(error)) => {
+                totals.stopped = true;
+                tracing::warn!("sluice-ingest: reading ended early: {error}");
+            }
         }
-        Ok(())
+        progress(&totals);
     }
+    totals.not_taken += not_taken.load(Ordering::Relaxed);
+    totals.stopped |= not_taken.load(Ordering::Relaxed) > 0;
+    let (stats, lost) = writer.finish(!totals.stopped, now_ms())?;
+    for path in lost {
+        totals
+            .problems
+            .push((path, "a chunk it names was never stored".into()));
+    }
+    totals.unique_chunks = distinct.len() as u64;
+    totals.write = stats;
+    Ok(totals)
 }
 
-/// Waits for a compression and appends its chunk to the store.
-fn store_compressed(
-    (hash, raw_len, handle): Compressing,
-    writer: &mut StoreWriter,
-    totals: &mut Totals,
-) -> Result<(), IngestError> {
-    let (stored, code, took) = handle.wait()?;
-    totals.compress_time += took;
-    Ok(writer.add_chunk(hash, &stored, code, raw_len)?)
-}
-
-/// The work of reading one file: chunks it, claims and sends its new chunks, then
-/// sends how it ended.
-fn read_task(
-    path: PathBuf,
-    index: usize,
+/// Stage one: every file to read, at most `window` at once, each read, chunked and
+/// hashed by a `run_io_blocking` call; the first reader of a chunk sends it raw to the
+/// compress stage. Answers each file's index with how its read ended.
+#[allow(clippy::too_many_arguments)]
+fn read_stage(
+    mgr: &ConcurrencyManager,
+    root: &Path,
+    walk: &Walk,
+    to_read: Vec<usize>,
     opts: &IngestOptions,
     claims: &Arc<Mutex<HashSet<ChunkHash>>>,
-    tx: SyncSender<Message>,
-) -> impl FnOnce() + Send + 'static {
-    let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
-    // Made here, not in the task, so that a task dropped unrun still answers.
-    let guard = DoneGuard {
-        tx,
-        index,
-        sent: false,
-    };
-    move || {
-        let tx = guard.tx.clone();
-        let result = read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
-            // Only the first reader of a chunk sends it: the rest name it.
-            let first = claims
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(hash);
-            !first || tx.send(Message::Chunk(hash, raw)).is_ok()
-        });
-        guard.answer(result);
-    }
-}
-
-/// Sends a file's end if its task ends without doing so (a panic, or a task cancelled
-/// before it ran), so the writer never waits for a file that will not answer.
-struct DoneGuard {
-    /// The channel to the writer.
-    tx: SyncSender<Message>,
-    /// The file.
-    index: usize,
-    /// Whether the task sent the end itself.
-    sent: bool,
-}
-
-impl DoneGuard {
-    /// Sends how the file's read ended.
-    fn answer(mut self, result: Result<ReadFile, ReadError>) {
-        self.sent = true;
-        // A closed channel means the writer failed; its error is the run's answer.
-        let _ = self.tx.send(Message::Done(self.index, result));
-    }
-}
-
-impl Drop for DoneGuard {
-    fn drop(&mut self) {
-        if !self.sent {
-            let error = std::io::Error::other("the reading task ended without an answer");
-            let _ = self
-                .tx
-                .send(Message::Done(self.index, Err(ReadError::Io(error))));
+    chunk_tx: SyncSender<(ChunkHash, Vec<u8>)>,
+    stop: &Arc<AtomicBool>,
+    not_taken: &Arc<AtomicU64>,
+) -> sluice::MapStream<(usize, Option<Result<ReadFile, ReadError>>)> {
+    let paths: Vec<(usize, PathBuf)> = to_read
+        .into_iter()
+        .map(|index| (index, root.join(&walk.entries[index].path)))
+        .collect();
+    let total = paths.len() as u64;
+    let stop_flag = Arc::clone(stop);
+    let skipped = not_taken.clone();
+    let watched = mgr.clone();
+    // The input ends at a stop: what was not taken is counted.
+    let mut taken = 0u64;
+    let input = paths.into_iter().map_while(move |item| {
+        // A signal shuts the manager down (`shutdown_on_signal`): no more files either.
+        if stop_flag.load(Ordering::Relaxed) || watched.is_shutting_down() {
+            skipped.store(total - taken, Ordering::Relaxed);
+            return None;
         }
-    }
+        taken += 1;
+        Some(item)
+    });
+    let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
+    let reader = mgr.clone();
+    mgr.stream(StreamOptions::new().unordered().buffer(opts.window.max(1)))
+        .io(input, move |(index, path)| {
+            let (hook, claims, tx) = (hook.clone(), claims.clone(), chunk_tx.clone());
+            let read = reader.run_io_blocking(move || {
+                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
+                    // Only the first reader of a chunk sends it: the rest name it.
+                    let first = claims
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(hash);
+                    !first || tx.send((hash, raw)).is_ok()
+                })
+            });
+            async move {
+                let result = match read.await {
+                    Ok(result) => Some(result),
+                    Err(TaskError::ShuttingDown) => None,
+                    Err(error) => {
+                        let error = std::io::Error::other(format!("the read task ended: {error}"));
+                        Some(Err(ReadError::Io(error)))
+                    }
+                };
+                (index, result)
+            }
+        })
 }
 
 /// Records a directory, link or special file (never opened).

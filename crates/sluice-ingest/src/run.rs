@@ -6,6 +6,7 @@ use crate::report::Report;
 use crate::store::Store;
 use sluice::{ConcurrencyManager, TaskError};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -32,6 +33,7 @@ pub enum RunError {
 ///
 /// ```
 /// use sluice_ingest::{IngestOptions, ingest_tree, store::Store};
+/// use std::sync::Arc;
 /// use std::sync::atomic::AtomicBool;
 ///
 /// let tmp = std::env::temp_dir().join(format!("sluice-ingest-run-doc-{}", std::process::id()));
@@ -39,7 +41,7 @@ pub enum RunError {
 /// std::fs::write(tmp.join("tree/notes.txt"), "hello")?;
 /// let mgr = sluice::ConcurrencyManager::builder().build()?;
 /// let store = Store::open(&tmp.join("store"))?;
-/// let stop = AtomicBool::new(false);
+/// let stop = Arc::new(AtomicBool::new(false));
 /// ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &stop)?;
 /// // Nothing changed: the second run reads no file.
 /// let again = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &stop)?;
@@ -52,7 +54,7 @@ pub fn ingest_tree(
     dir: &Path,
     store: &Store,
     opts: &IngestOptions,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Result<Report, RunError> {
     let began = Instant::now();
     let walk_error = |reason: String| RunError::Walk {

@@ -69,7 +69,13 @@ fn ingests_the_tree_exactly_and_restores_it() -> TestResult {
         ..small_options()
     };
     let mgr = manager()?;
-    let report = ingest_tree(&mgr, &tree, &store, &opts, &AtomicBool::new(false))?;
+    let report = ingest_tree(
+        &mgr,
+        &tree,
+        &store,
+        &opts,
+        &Arc::new(AtomicBool::new(false)),
+    )?;
     let t = &report.totals;
 
     let locked = u64::from(!as_root);
@@ -159,7 +165,7 @@ fn ingests_the_tree_exactly_and_restores_it() -> TestResult {
         &tree,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     assert_eq!(again.totals.parent, Some(t.snapshot));
     assert_eq!(
@@ -184,7 +190,7 @@ fn a_corrupted_byte_is_found_by_verify_with_file_and_chunk_named() -> TestResult
         &tree,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     let catalog = store.catalog()?;
     let victim = catalog.files(report.totals.snapshot, Path::new("victim.bin"))?;
@@ -231,7 +237,7 @@ fn a_file_vanishing_after_the_walk_is_reported_not_recorded() -> TestResult {
         &walked,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     assert_eq!(totals.files_read, 1);
     assert_eq!(totals.problems.len(), 1);
@@ -258,7 +264,7 @@ fn a_store_inside_the_tree_is_not_ingested_into_itself() -> TestResult {
         &dir,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     assert_eq!(report.totals.files_read, 1);
     assert_eq!(
@@ -283,7 +289,7 @@ fn a_file_swapped_for_a_fifo_after_the_walk_does_not_block_the_run() -> TestResu
         .status()?;
     assert!(made.success());
     let store = Store::open(&dir.join("store"))?;
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
     let totals = sluice_ingest::pipeline::ingest(
         &manager()?,
         &tree,

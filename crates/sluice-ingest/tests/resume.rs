@@ -52,7 +52,7 @@ fn a_stopped_run_resumed_gives_the_catalog_of_an_uninterrupted_run() -> TestResu
         &tree,
         &whole,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
 
     // Stop once five files are read: with one file in flight, exactly five are.
@@ -75,7 +75,7 @@ fn a_stopped_run_resumed_gives_the_catalog_of_an_uninterrupted_run() -> TestResu
         &tree,
         &resumed,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     assert!(!second.totals.stopped);
     assert_eq!(
@@ -114,7 +114,7 @@ fn a_run_after_a_stopped_one_reuses_what_the_last_complete_run_recorded() -> Tes
         &tree,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
 
     // The next run is stopped before it takes anything: its snapshot is empty.
@@ -123,7 +123,7 @@ fn a_run_after_a_stopped_one_reuses_what_the_last_complete_run_recorded() -> Tes
         &tree,
         &store,
         &small_options(),
-        &AtomicBool::new(true),
+        &Arc::new(AtomicBool::new(true)),
     )?;
     assert!(stopped.totals.stopped);
     assert_eq!(stopped.totals.not_taken, 6);
@@ -133,7 +133,7 @@ fn a_run_after_a_stopped_one_reuses_what_the_last_complete_run_recorded() -> Tes
         &tree,
         &store,
         &small_options(),
-        &AtomicBool::new(false),
+        &Arc::new(AtomicBool::new(false)),
     )?;
     assert_eq!(
         (last.totals.files_read, last.totals.files_unchanged),

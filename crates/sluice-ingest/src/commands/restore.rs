@@ -36,6 +36,7 @@ pub struct RestoreReport {
 /// ```
 /// use sluice_ingest::commands::{restore, verify};
 /// use sluice_ingest::{IngestOptions, ingest_tree, store::Store};
+/// use std::sync::Arc;
 /// use std::sync::atomic::AtomicBool;
 ///
 /// let tmp = std::env::temp_dir().join(format!("sluice-restore-doc-{}", std::process::id()));
@@ -43,7 +44,7 @@ pub struct RestoreReport {
 /// std::fs::write(tmp.join("tree/docs/guide.md"), "# Guide")?;
 /// let mgr = sluice::ConcurrencyManager::builder().build()?;
 /// let store = Store::open(&tmp.join("store"))?;
-/// let run = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &AtomicBool::new(false))?;
+/// let run = ingest_tree(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &Arc::new(AtomicBool::new(false)))?;
 ///
 /// assert!(verify::verify(&store)?.ok());
 /// let report = restore::restore(&store, run.totals.snapshot, "docs".as_ref(), &tmp.join("out"))?;
