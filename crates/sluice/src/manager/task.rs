@@ -126,6 +126,11 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// is open the task is answered [`TaskError::Rejected`] at once, without running,
     /// and counted as rejected; otherwise how its work ends is recorded — a value is a
     /// success, its own error, a panic or a timeout a failure, a cancellation nothing.
+    /// A task that waits before it runs (for its key's turn, at its route's gate, in
+    /// its backend's queue) asks the breaker again as its work is about to start: if
+    /// the breaker opened meanwhile, it is answered [`TaskError::Rejected`] then,
+    /// without running, and counted as rejected; its slot and its key's turn go to the
+    /// next task. A half-open probe admitted at submission runs as that probe.
     /// Each attempt of a retried task asks the breaker again. Tasks of any route may
     /// share a breaker. An unknown name answers [`TaskError::UnknownBreaker`].
     pub fn breaker(mut self, name: impl AsRef<str>) -> Self {

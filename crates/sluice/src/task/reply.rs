@@ -257,6 +257,16 @@ impl<T, E> Reply<T, E> {
         )
     }
 
+    /// A task about to start was refused by its breaker, which opened while it waited:
+    /// counts it rejected (its body never began) and answers `answer`.
+    pub(crate) fn rejected_at_start(&self, answer: TaskError<E>) -> bool {
+        self.send(Outcome::Rejected, Err(answer), |route, attempt| {
+            if !attempt {
+                route.counters.ended(Outcome::Rejected);
+            }
+        })
+    }
+
     /// A task whose bodies were counted elsewhere (a retried task, whose attempts are)
     /// ended: counts `outcome` and answers.
     pub(crate) fn settled(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
