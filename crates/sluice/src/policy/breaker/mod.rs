@@ -13,9 +13,10 @@
 //! taken while closed, whose breaker has since opened and turned half-open, runs only
 //! if it can take a probe slot then.
 
+mod per_key;
 mod registry;
 
-pub(crate) use registry::{Breakers, Duplicate};
+pub(crate) use registry::{Breakers, Duplicate, Listing};
 
 use crate::TaskError;
 use sluice_core::{Call, CircuitBreaker, Outcome, Transition};
