@@ -27,8 +27,33 @@ pub struct Member {
     pub order: KeyOrder,
     /// Keyed bodies running now, for the strict order's one-at-a-time check.
     pub keyed_running: AtomicU32,
-    /// Task records its sink received.
-    pub records: Arc<AtomicU64>,
+    /// What the task records its sink received add up to.
+    pub records: Arc<RecordBooks>,
+}
+
+/// What a manager's task records add up to, to hold against its counters.
+#[derive(Debug, Default)]
+pub struct RecordBooks {
+    /// Records received.
+    pub tasks: AtomicU64,
+    /// Their attempts after the first: the route counters' `retries`.
+    pub retries: AtomicU64,
+    /// Records whose times contradict their attempts: a body started (attempts > 0)
+    /// without a queue wait or run time, or times without a body.
+    pub inconsistent: AtomicU64,
+}
+
+impl RecordBooks {
+    /// Adds one record.
+    fn add(&self, record: &TaskRecord) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        let retries = u64::from(record.attempts.saturating_sub(1));
+        self.retries.fetch_add(retries, Ordering::Relaxed);
+        let started = record.attempts > 0;
+        if record.run_time.is_some() != started || record.queue_wait.is_some() != started {
+            self.inconsistent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The fleet.
@@ -71,7 +96,7 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .max(8)
         .build()
         .map_err(|e| e.to_string())?;
-    let records = Arc::new(AtomicU64::new(0));
+    let records = Arc::new(RecordBooks::default());
     let sink = records.clone();
     let mgr = ConcurrencyManager::builder()
         .cpu_threads(2)
@@ -84,9 +109,7 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .dependency(LIMITED, limited)
         .throttle(throttle)
         .load_sampler(Scripted { rng })
-        .task_records(move |_: &TaskRecord| {
-            sink.fetch_add(1, Ordering::Relaxed);
-        })
+        .task_records(move |record: &TaskRecord| sink.add(record))
         .build()
         .map_err(|e| format!("building the {order:?} manager: {e}"))?;
     // One failure trips the held-open breaker for the whole run.

@@ -88,7 +88,7 @@ fn run(args: &Args) -> Result<Summary, String> {
     let base_records: Vec<u64> = fleet
         .members
         .iter()
-        .map(|m| m.records.load(Ordering::Relaxed))
+        .map(|m| m.records.tasks.load(Ordering::Relaxed))
         .collect();
     let shared = Arc::new(Shared {
         fleet,
@@ -185,8 +185,9 @@ fn retries() -> Result<Vec<Retry>, String> {
         .collect()
 }
 
-/// Holds each manager's counters (and its task records) against the harness's books,
-/// giving the counters a moment to catch up with answers already given.
+/// Holds each manager's counters (and its task records: their number, and their
+/// retries against the counters') against the harness's books, giving the counters a
+/// moment to catch up with answers already given.
 fn counters_agree(
     shared: &Shared,
     base: &[sluice::Counts],
@@ -204,11 +205,29 @@ fn counters_agree(
                     member.order, expected[m]
                 ));
             }
-            let records = member.records.load(Ordering::Relaxed) - base_records[m];
+            let records = member.records.tasks.load(Ordering::Relaxed) - base_records[m];
             if records != expected[m].submitted {
                 differences.push(format!(
                     "{:?} manager delivered {records} task records for {} tasks",
                     member.order, expected[m].submitted
+                ));
+            }
+            // Retried tasks too: the records' attempts after the first are the
+            // counters' retries (one definition: an attempt whose body started).
+            let total = member.mgr.snapshot().total();
+            let recorded = member.records.retries.load(Ordering::Relaxed);
+            if recorded != total.retries - base[m].retries {
+                differences.push(format!(
+                    "{:?} manager's records count {recorded} retries, its counters {}",
+                    member.order,
+                    total.retries - base[m].retries
+                ));
+            }
+            let inconsistent = member.records.inconsistent.load(Ordering::Relaxed);
+            if inconsistent > 0 {
+                differences.push(format!(
+                    "{:?} manager delivered {inconsistent} records whose times contradict their attempts",
+                    member.order
                 ));
             }
         }

@@ -35,6 +35,28 @@ pub struct Snapshot {
     pub throttle: Option<ThrottleView>,
     /// One entry per dependency with an adaptive limit, by name.
     pub dependencies: Vec<DependencyView>,
+    /// One entry per task name whose retries have a budget (made when the name's
+    /// first retried task is submitted), by name: above all, the retries it refused.
+    pub retry_budgets: Vec<RetryBudgetView>,
+}
+
+/// The retry budget of one task name at one moment (see
+/// [`RetryBuilder::budget`](crate::retry::RetryBuilder::budget)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RetryBudgetView {
+    /// The task name.
+    pub name: String,
+    /// Retries its tasks' policies asked for and the budget refused, since the start;
+    /// each such task was answered with its last attempt's result and its record
+    /// says [`retry_refused_by_budget`](crate::TaskRecord::retry_refused_by_budget).
+    pub refused: u64,
+    /// First attempts in the budget's current window.
+    pub calls: u64,
+    /// Retries granted in the current window.
+    pub retries: u64,
+    /// Retries the current window allows in all.
+    pub allowed: u64,
 }
 
 /// One circuit breaker at one moment.
@@ -161,7 +183,10 @@ pub struct Counts {
     pub high_water: u64,
     /// Bodies that ended after their task timed out; their results were dropped.
     pub abandoned: u64,
-    /// Failed attempts that were tried again (a retried task still counts once).
+    /// Attempts of retried tasks that started after the task's first attempt (a
+    /// retried task still counts once as a task). A pause cut short before its next
+    /// attempt started, or an attempt cancelled or refused before its start, is no
+    /// retry; so the records' `attempts - 1` add up to this.
     pub retries: u64,
 }
 
@@ -223,6 +248,7 @@ impl Snapshot {
         listing: Listing,
         throttle: Option<ThrottleView>,
         dependencies: Vec<DependencyView>,
+        retry_budgets: Vec<RetryBudgetView>,
     ) -> Self {
         let Listing { breakers, per_key } = listing;
         let mut per_key_breakers = per_key;
@@ -269,7 +295,13 @@ impl Snapshot {
             per_key_breakers,
             throttle,
             dependencies,
+            retry_budgets,
         }
+    }
+
+    /// One task name's retry budget.
+    pub fn retry_budget(&self, name: &str) -> Option<&RetryBudgetView> {
+        self.retry_budgets.iter().find(|b| b.name == name)
     }
 
     /// One per-key breaker name's counts.
