@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const OPEN: &str = "held-open";
 /// The breaker every `Flaky` task names.
 pub const FLAKY: &str = "flaky";
+/// The name of the tasks whose retries have a tight budget.
+pub const BUDGETED: &str = "budgeted";
 /// The dependency a `limited` task goes through: its adaptive limit moves with the
 /// latency its calls see, from 2 to 8 calls at once.
 pub const LIMITED: &str = "limited";
@@ -38,6 +40,9 @@ pub struct RecordBooks {
     pub tasks: AtomicU64,
     /// Their attempts after the first: the route counters' `retries`.
     pub retries: AtomicU64,
+    /// Records that say the retry budget refused a retry: the snapshot's
+    /// `retry_budgets` refusals.
+    pub budget_refused: AtomicU64,
     /// Records whose times contradict their attempts: a body started (attempts > 0)
     /// without a queue wait or run time, or times without a body.
     pub inconsistent: AtomicU64,
@@ -49,6 +54,9 @@ impl RecordBooks {
         self.tasks.fetch_add(1, Ordering::Relaxed);
         let retries = u64::from(record.attempts.saturating_sub(1));
         self.retries.fetch_add(retries, Ordering::Relaxed);
+        if record.retry_refused_by_budget {
+            self.budget_refused.fetch_add(1, Ordering::Relaxed);
+        }
         let started = record.attempts > 0;
         if record.run_time.is_some() != started || record.queue_wait.is_some() != started {
             self.inconsistent.fetch_add(1, Ordering::Relaxed);

@@ -37,7 +37,7 @@ use fleet::Fleet;
 use plan::{MANAGERS, Wave};
 use report::Summary;
 use rng::Rng;
-use sluice::retry::{Backoff, Retry};
+use sluice::retry::{Backoff, BudgetConfig, Retry};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,7 +92,15 @@ fn run(args: &Args) -> Result<Summary, String> {
         .collect();
     let shared = Arc::new(Shared {
         fleet,
-        retries: retries()?,
+        retries: retries(None)?,
+        budgeted: retries(Some(
+            // Retries may add a fifth to the calls of the last 100 ms, with none
+            // allowed for free: planned retries are refused now and then.
+            BudgetConfig::new()
+                .window(Duration::from_millis(100))
+                .ratio(0.2)
+                .min_per_window(0),
+        ))?,
         violations: Default::default(),
         answered: Arc::new(AtomicU64::new(0)),
         runtime: tokio::runtime::Builder::new_multi_thread()
@@ -168,19 +176,20 @@ fn run(args: &Args) -> Result<Summary, String> {
     Ok(summary)
 }
 
-/// Retry policies of 1, 2 and 3 attempts.
-fn retries() -> Result<Vec<Retry>, String> {
+/// Retry policies of 1, 2 and 3 attempts, with `budget` or none.
+fn retries(budget: Option<BudgetConfig>) -> Result<Vec<Retry>, String> {
     (1..=3)
         .map(|attempts| {
-            Retry::builder()
-                .max_attempts(attempts)
-                .backoff(
-                    Backoff::exponential(Duration::from_micros(100))
-                        .max_delay(Duration::from_millis(1)),
-                )
-                .no_budget()
-                .build()
-                .map_err(|e| e.to_string())
+            let retry = Retry::builder().max_attempts(attempts).backoff(
+                Backoff::exponential(Duration::from_micros(100))
+                    .max_delay(Duration::from_millis(1)),
+            );
+            match budget {
+                Some(budget) => retry.budget(budget),
+                None => retry.no_budget(),
+            }
+            .build()
+            .map_err(|e| e.to_string())
         })
         .collect()
 }
@@ -221,6 +230,22 @@ fn counters_agree(
                     "{:?} manager's records count {recorded} retries, its counters {}",
                     member.order,
                     total.retries - base[m].retries
+                ));
+            }
+            // Each retry the budget refused is counted for its name and marked on the
+            // task's record (no budget refuses anything before the first wave).
+            let refused: u64 = member
+                .mgr
+                .snapshot()
+                .retry_budgets
+                .iter()
+                .map(|b| b.refused)
+                .sum();
+            let marked = member.records.budget_refused.load(Ordering::Relaxed);
+            if refused != marked {
+                differences.push(format!(
+                    "{:?} manager's budgets refused {refused} retries; {marked} records say so",
+                    member.order
                 ));
             }
             let inconsistent = member.records.inconsistent.load(Ordering::Relaxed);
