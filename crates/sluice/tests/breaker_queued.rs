@@ -199,3 +199,37 @@ fn a_call_taken_while_closed_becomes_a_probe_if_the_breaker_reopened_meanwhile()
         Ok(())
     })
 }
+
+#[test]
+fn a_retried_task_whose_attempt_waited_while_the_breaker_opened_is_rejected() -> TestResult {
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(2)
+        .cpu_limit(1)
+        .breaker("api", one_strike()?)
+        .breaker_clock(Arc::new(ManualClock::new()))
+        .build()?;
+    watchdog("queued attempt", move || -> TestResult {
+        let (release, held) = mpsc::channel::<()>();
+        let holder = mgr.run_cpu(move || held.recv().is_ok());
+        let calls = Calls::default();
+        let seen = calls.clone();
+        // Its first attempt is admitted by the closed breaker and waits for the slot.
+        let retried = mgr
+            .task("parse")
+            .breaker("api")
+            .retry(common::quick_retry(3)?)
+            .run_cpu(move || seen.next());
+        let failed = mgr
+            .task("fetch")
+            .breaker("api")
+            .try_run_io(async { Err::<(), _>("503") });
+        assert!(failed.wait().is_err());
+        release.send(())?;
+        assert_eq!(holder.wait(), Ok(true));
+        assert!(matches!(retried.wait(), Err(TaskError::Rejected { .. })));
+        assert_eq!(calls.get(), 0, "no attempt ran");
+        let cpu = counts(&mgr, RouteKind::Cpu);
+        assert_eq!((cpu.submitted, cpu.rejected, cpu.retries), (2, 1, 0));
+        Ok(())
+    })
+}

@@ -323,7 +323,12 @@ impl<'m> TaskBuilder<'m, NoRetry> {
     /// (for io, an `Fn` that makes the future); `FnOnce` work does not compile.
     ///
     /// The task is counted once, with the outcome of its last attempt; the route's
-    /// `retries` counter counts the attempts tried again. Backoff pauses end at once on
+    /// `retries` counter counts the attempts that started after a task's first (a
+    /// pause cut short before its attempt began is no retry), and the task's record
+    /// the attempts that started. A retry the budget refuses ends the task with its
+    /// last attempt's answer; it is counted in
+    /// [`Snapshot::retry_budgets`](crate::Snapshot::retry_budgets), marked on the
+    /// task's record and logged as a warning (at most one per name per second). Backoff pauses end at once on
     /// [`cancel`](TaskHandle::cancel) and
     /// [`abort_pending`](ConcurrencyManager::abort_pending) (answered `Cancelled`) and
     /// at [`shutdown`](ConcurrencyManager::shutdown) (answered with the last attempt's
