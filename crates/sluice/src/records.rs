@@ -36,7 +36,8 @@ pub struct TaskRecord {
     pub queue_wait: Option<Duration>,
     /// From the start of its first body to its answer, pauses between attempts
     /// included (for a task answered at its timeout, to that answer); `None` as for
-    /// `queue_wait`. So `queue_wait + run_time` is `total` for a task that started.
+    /// `queue_wait`. So for a task that started, `queue_wait + run_time` is its
+    /// `total` (less the instant between the readings).
     pub run_time: Option<Duration>,
     /// From submission to its answer.
     pub total: Duration,
