@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const OPEN: &str = "held-open";
 /// The breaker every `Flaky` task names.
 pub const FLAKY: &str = "flaky";
+/// The name of the tasks whose retries have a tight budget.
+pub const BUDGETED: &str = "budgeted";
 /// The dependency a `limited` task goes through: its adaptive limit moves with the
 /// latency its calls see, from 2 to 8 calls at once.
 pub const LIMITED: &str = "limited";
@@ -27,8 +29,39 @@ pub struct Member {
     pub order: KeyOrder,
     /// Keyed bodies running now, for the strict order's one-at-a-time check.
     pub keyed_running: AtomicU32,
-    /// Task records its sink received.
-    pub records: Arc<AtomicU64>,
+    /// What the task records its sink received add up to.
+    pub records: Arc<RecordBooks>,
+}
+
+/// What a manager's task records add up to, to hold against its counters.
+#[derive(Debug, Default)]
+pub struct RecordBooks {
+    /// Records received.
+    pub tasks: AtomicU64,
+    /// Their attempts after the first: the route counters' `retries`.
+    pub retries: AtomicU64,
+    /// Records that say the retry budget refused a retry: the snapshot's
+    /// `retry_budgets` refusals.
+    pub budget_refused: AtomicU64,
+    /// Records whose times contradict their attempts: a body started (attempts > 0)
+    /// without a queue wait or run time, or times without a body.
+    pub inconsistent: AtomicU64,
+}
+
+impl RecordBooks {
+    /// Adds one record.
+    fn add(&self, record: &TaskRecord) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        let retries = u64::from(record.attempts.saturating_sub(1));
+        self.retries.fetch_add(retries, Ordering::Relaxed);
+        if record.retry_refused_by_budget {
+            self.budget_refused.fetch_add(1, Ordering::Relaxed);
+        }
+        let started = record.attempts > 0;
+        if record.run_time.is_some() != started || record.queue_wait.is_some() != started {
+            self.inconsistent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The fleet.
@@ -71,7 +104,7 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .max(8)
         .build()
         .map_err(|e| e.to_string())?;
-    let records = Arc::new(AtomicU64::new(0));
+    let records = Arc::new(RecordBooks::default());
     let sink = records.clone();
     let mgr = ConcurrencyManager::builder()
         .cpu_threads(2)
@@ -84,9 +117,7 @@ fn member(order: KeyOrder, rng: Rng) -> Result<Member, String> {
         .dependency(LIMITED, limited)
         .throttle(throttle)
         .load_sampler(Scripted { rng })
-        .task_records(move |_: &TaskRecord| {
-            sink.fetch_add(1, Ordering::Relaxed);
-        })
+        .task_records(move |record: &TaskRecord| sink.add(record))
         .build()
         .map_err(|e| format!("building the {order:?} manager: {e}"))?;
     // One failure trips the held-open breaker for the whole run.

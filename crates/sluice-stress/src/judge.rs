@@ -47,30 +47,39 @@ pub fn judge(spec: &Spec, answer: Answer, did: Did, excuses: Excuses) -> Option<
             Answer::Ok,
             Behaviour::Succeed | Behaviour::Nest { .. } | Behaviour::Flaky { fails: false },
         ) => once("it succeeded"),
-        (Answer::Ok, Behaviour::Retried { failures, attempts }) => {
-            (failures >= attempts || runs != failures + 1).then(|| {
-                format!("its body failed {failures} of {attempts} attempts and ran {runs} times")
-            })
-        }
+        (
+            Answer::Ok,
+            Behaviour::Retried {
+                failures, attempts, ..
+            },
+        ) => (failures >= attempts || runs != failures + 1).then(|| {
+            format!("its body failed {failures} of {attempts} attempts and ran {runs} times")
+        }),
         (Answer::Ok, Behaviour::Map { items: n, panic_at }) => match panic_at {
             Some(at) => Some(format!("item {at} of its map panics")),
             None => (items != n).then(|| format!("its map ran {items} items of {n}")),
         },
         (Answer::Failed, Behaviour::Fail | Behaviour::Flaky { fails: true }) => once("it failed"),
-        // No retry begins once its task is cancelled or shutdown has begun: the last
-        // attempt's error is the answer.
-        (Answer::Failed, Behaviour::Retried { failures, attempts })
-            if shutdown || aborted || cancelled_by_caller =>
-        {
-            (runs == 0 || runs > attempts.min(failures)).then(|| {
-                format!("its body failed {failures} of {attempts} attempts and ran {runs} times")
-            })
-        }
-        (Answer::Failed, Behaviour::Retried { failures, attempts }) => {
-            (failures < attempts || runs != attempts).then(|| {
-                format!("its body failed {failures} of {attempts} attempts and ran {runs} times")
-            })
-        }
+        // No retry begins once its task is cancelled or shutdown has begun, nor one
+        // its budget refuses: the last attempt's error is the answer.
+        (
+            Answer::Failed,
+            Behaviour::Retried {
+                failures,
+                attempts,
+                budgeted,
+            },
+        ) if shutdown || aborted || cancelled_by_caller || budgeted => (runs == 0
+            || runs > attempts.min(failures))
+        .then(|| format!("its body failed {failures} of {attempts} attempts and ran {runs} times")),
+        (
+            Answer::Failed,
+            Behaviour::Retried {
+                failures, attempts, ..
+            },
+        ) => (failures < attempts || runs != attempts).then(|| {
+            format!("its body failed {failures} of {attempts} attempts and ran {runs} times")
+        }),
         (Answer::Panicked, Behaviour::Panic) => once("it panicked"),
         (
             Answer::Panicked,
@@ -174,11 +183,13 @@ mod tests {
         let retried = cpu(Behaviour::Retried {
             failures: 2,
             attempts: 3,
+            budgeted: false,
         });
         assert_eq!(judge(&retried, Answer::Ok, ran(3), NONE), None);
         let exhausted = cpu(Behaviour::Retried {
             failures: 3,
             attempts: 2,
+            budgeted: false,
         });
         assert_eq!(judge(&exhausted, Answer::Failed, ran(2), NONE), None);
         let map = task(
@@ -255,9 +266,20 @@ mod tests {
         let retried = cpu(Behaviour::Retried {
             failures: 3,
             attempts: 3,
+            budgeted: false,
         });
         assert!(wrong(&retried, Answer::Failed, ran(1), NONE));
         assert!(wrong(&retried, Answer::Failed, ran(4), NONE));
+        // A budget may stop it early, never before its first attempt nor after a
+        // success.
+        let budgeted = cpu(Behaviour::Retried {
+            failures: 3,
+            attempts: 3,
+            budgeted: true,
+        });
+        assert!(!wrong(&budgeted, Answer::Failed, ran(1), NONE));
+        assert!(wrong(&budgeted, Answer::Failed, ran(0), NONE));
+        assert!(wrong(&budgeted, Answer::Failed, ran(4), NONE));
         // A map that lost or repeated items, or hid its panic.
         let map = task(
             Route::MapCpu,

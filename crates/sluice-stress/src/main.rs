@@ -37,7 +37,7 @@ use fleet::Fleet;
 use plan::{MANAGERS, Wave};
 use report::Summary;
 use rng::Rng;
-use sluice::retry::{Backoff, Retry};
+use sluice::retry::{Backoff, BudgetConfig, Retry};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,11 +88,19 @@ fn run(args: &Args) -> Result<Summary, String> {
     let base_records: Vec<u64> = fleet
         .members
         .iter()
-        .map(|m| m.records.load(Ordering::Relaxed))
+        .map(|m| m.records.tasks.load(Ordering::Relaxed))
         .collect();
     let shared = Arc::new(Shared {
         fleet,
-        retries: retries()?,
+        retries: retries(None)?,
+        budgeted: retries(Some(
+            // Retries may add a fifth to the calls of the last 100 ms, with none
+            // allowed for free: planned retries are refused now and then.
+            BudgetConfig::new()
+                .window(Duration::from_millis(100))
+                .ratio(0.2)
+                .min_per_window(0),
+        ))?,
         violations: Default::default(),
         answered: Arc::new(AtomicU64::new(0)),
         runtime: tokio::runtime::Builder::new_multi_thread()
@@ -168,25 +176,27 @@ fn run(args: &Args) -> Result<Summary, String> {
     Ok(summary)
 }
 
-/// Retry policies of 1, 2 and 3 attempts.
-fn retries() -> Result<Vec<Retry>, String> {
+/// Retry policies of 1, 2 and 3 attempts, with `budget` or none.
+fn retries(budget: Option<BudgetConfig>) -> Result<Vec<Retry>, String> {
     (1..=3)
         .map(|attempts| {
-            Retry::builder()
-                .max_attempts(attempts)
-                .backoff(
-                    Backoff::exponential(Duration::from_micros(100))
-                        .max_delay(Duration::from_millis(1)),
-                )
-                .no_budget()
-                .build()
-                .map_err(|e| e.to_string())
+            let retry = Retry::builder().max_attempts(attempts).backoff(
+                Backoff::exponential(Duration::from_micros(100))
+                    .max_delay(Duration::from_millis(1)),
+            );
+            match budget {
+                Some(budget) => retry.budget(budget),
+                None => retry.no_budget(),
+            }
+            .build()
+            .map_err(|e| e.to_string())
         })
         .collect()
 }
 
-/// Holds each manager's counters (and its task records) against the harness's books,
-/// giving the counters a moment to catch up with answers already given.
+/// Holds each manager's counters (and its task records: their number, and their
+/// retries against the counters') against the harness's books, giving the counters a
+/// moment to catch up with answers already given.
 fn counters_agree(
     shared: &Shared,
     base: &[sluice::Counts],
@@ -204,11 +214,45 @@ fn counters_agree(
                     member.order, expected[m]
                 ));
             }
-            let records = member.records.load(Ordering::Relaxed) - base_records[m];
+            let records = member.records.tasks.load(Ordering::Relaxed) - base_records[m];
             if records != expected[m].submitted {
                 differences.push(format!(
                     "{:?} manager delivered {records} task records for {} tasks",
                     member.order, expected[m].submitted
+                ));
+            }
+            // Retried tasks too: the records' attempts after the first are the
+            // counters' retries (one definition: an attempt whose body started).
+            let total = member.mgr.snapshot().total();
+            let recorded = member.records.retries.load(Ordering::Relaxed);
+            if recorded != total.retries - base[m].retries {
+                differences.push(format!(
+                    "{:?} manager's records count {recorded} retries, its counters {}",
+                    member.order,
+                    total.retries - base[m].retries
+                ));
+            }
+            // Each retry the budget refused is counted for its name and marked on the
+            // task's record (no budget refuses anything before the first wave).
+            let refused: u64 = member
+                .mgr
+                .snapshot()
+                .retry_budgets
+                .iter()
+                .map(|b| b.refused)
+                .sum();
+            let marked = member.records.budget_refused.load(Ordering::Relaxed);
+            if refused != marked {
+                differences.push(format!(
+                    "{:?} manager's budgets refused {refused} retries; {marked} records say so",
+                    member.order
+                ));
+            }
+            let inconsistent = member.records.inconsistent.load(Ordering::Relaxed);
+            if inconsistent > 0 {
+                differences.push(format!(
+                    "{:?} manager delivered {inconsistent} records whose times contradict their attempts",
+                    member.order
                 ));
             }
         }

@@ -50,6 +50,9 @@ pub enum Behaviour {
         failures: u32,
         /// The retry's attempt limit.
         attempts: u32,
+        /// Whether the retry has a tight budget (task name `budgeted`), which refuses
+        /// some of the retries asked for: the task then answers its last error early.
+        budgeted: bool,
     },
     /// Guarded by a breaker held open: must be rejected without running.
     OpenBreaker,
@@ -284,6 +287,7 @@ fn draw_behaviour(rng: &mut Rng, next_child: usize) -> Behaviour {
         810..890 => Behaviour::Retried {
             failures: rng.below(4) as u32,
             attempts: 1 + rng.below(3) as u32,
+            budgeted: rng.chance(25),
         },
         890..920 => Behaviour::OpenBreaker,
         920..960 => Behaviour::Flaky {
@@ -322,6 +326,10 @@ mod tests {
         }
         assert!(has(&|s| s.behaviour == Behaviour::Overrun));
         assert!(has(&|s| s.behaviour == Behaviour::OpenBreaker));
+        assert!(has(&|s| matches!(
+            s.behaviour,
+            Behaviour::Retried { budgeted: true, .. }
+        )));
         assert!(has(&|s| matches!(
             s.behaviour,
             Behaviour::Map {

@@ -2,7 +2,7 @@
 //! harness's `Answer`, checking a value against the one its body returns.
 
 use crate::body::{self, Fail};
-use crate::fleet::{FLAKY, LIMITED, OPEN};
+use crate::fleet::{BUDGETED, FLAKY, LIMITED, OPEN};
 use crate::ledger::{Answer, item_value, value_of};
 use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
 use crate::wave::Ctx;
@@ -73,8 +73,15 @@ pub fn launch(ctx: &Arc<Ctx>, spec: Spec) -> Handle {
     }
     match spec.behaviour {
         Behaviour::Map { items, .. } => Handle::Map(map(task, ctx, spec, items)),
-        Behaviour::Retried { attempts, .. } => {
-            let retry = ctx.shared.retries[attempts as usize - 1].clone();
+        Behaviour::Retried {
+            attempts, budgeted, ..
+        } => {
+            let policies = if budgeted {
+                &ctx.shared.budgeted
+            } else {
+                &ctx.shared.retries
+            };
+            let retry = policies[attempts as usize - 1].clone();
             Handle::Task(retried(task.retry(retry), ctx, spec))
         }
         _ => Handle::Task(plain(task, ctx, spec)),
@@ -89,6 +96,7 @@ fn name_of(behaviour: Behaviour) -> &'static str {
         Behaviour::Fail => "fail",
         Behaviour::Panic => "panic",
         Behaviour::Overrun => "overrun",
+        Behaviour::Retried { budgeted: true, .. } => BUDGETED,
         Behaviour::Retried { .. } => "retried",
         Behaviour::OpenBreaker => "open-breaker",
         Behaviour::Flaky { .. } => "flaky",

@@ -25,6 +25,9 @@ pub struct Shared {
     /// Retry policies of 1, 2 and 3 attempts, with millisecond backoffs and no budget
     /// (a budget would turn planned retries into failures at random).
     pub retries: Vec<Retry>,
+    /// The same with a tight retry budget, for `Retried { budgeted: true, .. }`
+    /// tasks: the budget refuses some retries, each refusal counted and recorded.
+    pub budgeted: Vec<Retry>,
     /// Everything found wrong.
     pub violations: Violations,
     /// Answers recorded so far: the watchdog's sign of life.

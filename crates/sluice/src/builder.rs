@@ -355,6 +355,14 @@ impl ManagerBuilder {
     /// [`RouteSnapshot::keys`](crate::RouteSnapshot::keys) (default 100); the tasks of
     /// any other key are counted together under "other", so memory stays bounded
     /// whatever the number of keys. 0 tracks none.
+    ///
+    /// The same number bounds each [`breaker_per_key`](Self::breaker_per_key) name:
+    /// it keeps at most this many idle closed breakers (a closed breaker nobody holds
+    /// and with no failure counted is as good as a fresh one, so it is forgotten and
+    /// made again when its key returns), always keeps open, half-open and in-use ones,
+    /// and the snapshot lists at most this many per name
+    /// ([`Snapshot::per_key_breakers`](crate::Snapshot::per_key_breakers) says how
+    /// many were kept, left out and forgotten).
     pub fn max_tracked_keys(mut self, keys: usize) -> Self {
         self.max_keys = Some(keys);
         self
@@ -379,10 +387,10 @@ impl ManagerBuilder {
         let clock = self
             .breaker_clock
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
-        let breakers = Breakers::new(self.breakers, self.per_key_breakers, clock)
+        let max_keys = self.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
+        let breakers = Breakers::new(self.breakers, self.per_key_breakers, clock, max_keys)
             .map_err(|Duplicate(name)| BuildError::DuplicateBreaker(name))?;
         let aging = self.priority_aging.unwrap_or(Gate::DEFAULT_AGING);
-        let max_keys = self.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
         let throttle = self.throttle.build()?;
         let mut limits = Vec::with_capacity(self.dependencies.len());
         for (name, config) in self.dependencies {

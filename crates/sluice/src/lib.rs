@@ -104,7 +104,9 @@ pub use sluice_core::{
     BreakerConfig, BreakerConfigError, Clock, KeyOrder, ManualClock, Outcome, Priority,
 };
 pub use sluice_exec::{Executor, Job};
-pub use snapshot::{BreakerView, Counts, Latency, RouteSnapshot, Snapshot};
+pub use snapshot::{
+    BreakerView, Counts, KeyedBreakersView, Latency, RetryBudgetView, RouteSnapshot, Snapshot,
+};
 pub use task::{TaskHandle, is_cancelled};
 
 /// Retry policies: [`Retry`](retry::Retry) and its parts, for

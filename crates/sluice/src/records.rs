@@ -24,19 +24,29 @@ pub struct TaskRecord {
     pub key: Option<Arc<str>>,
     /// Where it ran.
     pub route: RouteKind,
-    /// Attempts made: 1 unless retried, 0 if it never started.
+    /// Attempts whose body started: 1 unless retried, 0 if no body ever started (it
+    /// was cancelled, rejected or timed out before). An attempt launched but never
+    /// started (cancelled in its queue, refused by its breaker) is not counted. Summed
+    /// over a route's tasks, `attempts - 1` (for tasks with attempts) is the route's
+    /// [`retries`](crate::Counts::retries).
     pub attempts: u32,
-    /// From submission to the start of its body; `None` if it never started, and for
-    /// a task run as attempts (a retried task, a task with a `deadline`, a map
-    /// submitted through `mgr.task(..)`), whose bodies are its attempts'.
+    /// From submission to the start of its first body (for a task run as attempts —
+    /// a retried task, a task with a `deadline`, a map through `mgr.task(..)` — the
+    /// first attempt's); `None` if no body started.
     pub queue_wait: Option<Duration>,
-    /// From the start of its body to its answer (for a task answered at its timeout,
-    /// to that answer); `None` as for `queue_wait`.
+    /// From the start of its first body to its answer, pauses between attempts
+    /// included (for a task answered at its timeout, to that answer); `None` as for
+    /// `queue_wait`. So for a task that started, `queue_wait + run_time` is its
+    /// `total` (less the instant between the readings).
     pub run_time: Option<Duration>,
     /// From submission to its answer.
     pub total: Duration,
     /// How it ended.
     pub outcome: Outcome,
+    /// Whether the retry budget of its name refused a retry its policy asked for (the
+    /// task was then answered with its last attempt's result). Counted per name in
+    /// [`Snapshot::retry_budgets`](crate::Snapshot::retry_budgets).
+    pub retry_refused_by_budget: bool,
 }
 
 /// Hands `record` to `sink`. A sink that panics costs that record, logged, and nothing

@@ -85,6 +85,7 @@ impl Route {
                     run_time: None,
                     total: Duration::ZERO,
                     outcome: Outcome::Rejected,
+                    retry_refused_by_budget: false,
                 },
             );
         }

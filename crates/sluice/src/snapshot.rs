@@ -2,10 +2,11 @@
 
 use crate::keys::{KeyMetrics, KeySnapshot};
 use crate::limit::DependencyView;
+use crate::policy::breaker::Listing;
 use crate::route::{Route, RouteKind};
 use crate::throttle::ThrottleView;
 use serde::Serialize;
-use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot, HistogramSnapshot};
+use sluice_core::{BreakerState, CountersSnapshot, HistogramSnapshot};
 
 /// Every route's counters and admission state. Serialize it, or call
 /// [`to_json`](Self::to_json).
@@ -21,13 +22,41 @@ use sluice_core::{BreakerState, CircuitBreaker, CountersSnapshot, HistogramSnaps
 pub struct Snapshot {
     /// One entry per route: cpu, io, io_blocking, chunk, then custom backends by name.
     pub routes: Vec<RouteSnapshot>,
-    /// One entry per circuit breaker, by name.
+    /// One entry per circuit breaker, by name. A per-key name lists at most
+    /// [`max_tracked_keys`](crate::ManagerBuilder::max_tracked_keys) of its breakers,
+    /// open and half-open ones first, then the most called; `per_key_breakers` says
+    /// how many it left out.
     pub breakers: Vec<BreakerView>,
+    /// One entry per per-key breaker name: how many breakers it keeps, lists and has
+    /// forgotten.
+    pub per_key_breakers: Vec<KeyedBreakersView>,
     /// The load throttle: each route's throttled limit, why, and the last sample;
     /// `None` when the throttle is disabled.
     pub throttle: Option<ThrottleView>,
     /// One entry per dependency with an adaptive limit, by name.
     pub dependencies: Vec<DependencyView>,
+    /// One entry per task name whose retries have a budget (made when the name's
+    /// first retried task is submitted), by name: above all, the retries it refused.
+    pub retry_budgets: Vec<RetryBudgetView>,
+}
+
+/// The retry budget of one task name at one moment (see
+/// [`RetryBuilder::budget`](crate::retry::RetryBuilder::budget)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RetryBudgetView {
+    /// The task name.
+    pub name: String,
+    /// Retries its tasks' policies asked for and the budget refused, since the start;
+    /// each such task was answered with its last attempt's result and its record
+    /// says [`retry_refused_by_budget`](crate::TaskRecord::retry_refused_by_budget).
+    pub refused: u64,
+    /// First attempts in the budget's current window.
+    pub calls: u64,
+    /// Retries granted in the current window.
+    pub retries: u64,
+    /// Retries the current window allows in all.
+    pub allowed: u64,
 }
 
 /// One circuit breaker at one moment.
@@ -48,6 +77,23 @@ pub struct BreakerView {
     pub rejections: u64,
     /// State changes so far.
     pub transitions: u64,
+}
+
+/// The breakers of one [`breaker_per_key`](crate::ManagerBuilder::breaker_per_key)
+/// name at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct KeyedBreakersView {
+    /// The name.
+    pub name: String,
+    /// Breakers kept now (open, half-open and in-use ones, and up to
+    /// `max_tracked_keys` idle closed ones).
+    pub tracked: usize,
+    /// Kept breakers not listed in [`Snapshot::breakers`].
+    pub left_out: usize,
+    /// Idle closed breakers forgotten so far to keep memory bounded; a key that
+    /// returns gets a fresh one.
+    pub forgotten: u64,
 }
 
 /// One route at one moment.
@@ -137,7 +183,10 @@ pub struct Counts {
     pub high_water: u64,
     /// Bodies that ended after their task timed out; their results were dropped.
     pub abandoned: u64,
-    /// Failed attempts that were tried again (a retried task still counts once).
+    /// Attempts of retried tasks that started after the task's first attempt (a
+    /// retried task still counts once as a task). A pause cut short before its next
+    /// attempt started, or an attempt cancelled or refused before its start, is no
+    /// retry; so the records' `attempts - 1` add up to this.
     pub retries: u64,
 }
 
@@ -196,10 +245,14 @@ impl From<CountersSnapshot> for Counts {
 impl Snapshot {
     pub(crate) fn of<'a>(
         routes: impl Iterator<Item = &'a Route>,
-        breakers: Vec<(String, CircuitBreaker)>,
+        listing: Listing,
         throttle: Option<ThrottleView>,
         dependencies: Vec<DependencyView>,
+        retry_budgets: Vec<RetryBudgetView>,
     ) -> Self {
+        let Listing { breakers, per_key } = listing;
+        let mut per_key_breakers = per_key;
+        per_key_breakers.sort_by(|a, b| a.name.cmp(&b.name));
         let mut breakers: Vec<BreakerView> = breakers
             .into_iter()
             .map(|(name, breaker)| {
@@ -239,9 +292,21 @@ impl Snapshot {
                 })
                 .collect(),
             breakers,
+            per_key_breakers,
             throttle,
             dependencies,
+            retry_budgets,
         }
+    }
+
+    /// One task name's retry budget.
+    pub fn retry_budget(&self, name: &str) -> Option<&RetryBudgetView> {
+        self.retry_budgets.iter().find(|b| b.name == name)
+    }
+
+    /// One per-key breaker name's counts.
+    pub fn keyed_breaker(&self, name: &str) -> Option<&KeyedBreakersView> {
+        self.per_key_breakers.iter().find(|b| b.name == name)
     }
 
     /// One breaker's entry.

@@ -61,6 +61,50 @@ impl Call {
         self.ticket.probe
     }
 
+    /// Asks the breaker again whether this call may still go, as a call that waited
+    /// (in a queue, for a key's turn) must before it starts: the breaker may have
+    /// opened since it was admitted.
+    ///
+    /// A call of the current generation keeps its admission — the breaker has neither
+    /// opened nor closed since, so a call taken while closed is still a closed call and
+    /// a probe still holds its probe slot — and comes back as it is. A call whose
+    /// generation has ended is given up (counted as abandoned; it held no slot of the
+    /// new period) and the breaker is asked afresh: open, the answer is [`Rejected`];
+    /// half-open, the call becomes a probe if a slot is free; closed again, a call of
+    /// the new generation, whose result counts. The call returned reports through
+    /// [`transition`](Call::transition) only a move to half-open that this recheck made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{BreakerConfig, CircuitBreaker, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build()?;
+    /// let breaker = CircuitBreaker::new(config, Arc::new(ManualClock::new()));
+    /// let queued = breaker.try_acquire()?;
+    /// // Another call fails and opens the breaker while `queued` waits for a worker.
+    /// breaker.try_acquire()?.failure(Duration::from_millis(3));
+    /// assert!(queued.recheck().is_err(), "it must not run now");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recheck(mut self) -> Result<Call, Rejected> {
+        // Read before locking: the clock is the caller's code.
+        let now = self.breaker.clock.now();
+        let mut machine = lock(&self.breaker.machine);
+        if self.ticket.generation == machine.generation() {
+            drop(machine);
+            // Its admission's transition was reported when it was admitted.
+            self.ticket.transition = None;
+            return Ok(self);
+        }
+        self.armed = false;
+        machine.abandon(&self.ticket);
+        let ticket = machine.acquire(now)?;
+        drop(machine);
+        Ok(Call::new(self.breaker.clone(), ticket))
+    }
+
     fn record(mut self, failed: bool, elapsed: Duration) -> Option<Transition> {
         // Read before locking: the clock is the caller's code. Should it panic, the
         // call is still armed and its drop gives a probe slot back.

@@ -153,6 +153,30 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether anything but this handle holds the breaker: another clone, or a
+    /// [`Call`] not yet recorded. A registry that keeps many breakers (one per key)
+    /// forgets only breakers nobody else holds, so no result is recorded on a breaker
+    /// it no longer lists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{BreakerConfig, CircuitBreaker, MonotonicClock};
+    /// use std::sync::Arc;
+    ///
+    /// let config = BreakerConfig::builder().consecutive_failures(3).build()?;
+    /// let breaker = CircuitBreaker::new(config, Arc::new(MonotonicClock::new()));
+    /// assert!(!breaker.in_use());
+    /// let call = breaker.try_acquire()?;
+    /// assert!(breaker.in_use(), "a call is in flight");
+    /// drop(call);
+    /// assert!(!breaker.in_use());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.shared) > 1
+    }
+
     /// The settings it was made with.
     pub fn config(&self) -> &BreakerConfig {
         &self.shared.config

@@ -255,6 +255,7 @@ impl ConcurrencyManager {
                 .into_iter()
                 .map(|d| d.view())
                 .collect(),
+            inner.budgets.views(),
         )
     }
 

@@ -126,6 +126,11 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// is open the task is answered [`TaskError::Rejected`] at once, without running,
     /// and counted as rejected; otherwise how its work ends is recorded — a value is a
     /// success, its own error, a panic or a timeout a failure, a cancellation nothing.
+    /// A task that waits before it runs (for its key's turn, at its route's gate, in
+    /// its backend's queue) asks the breaker again as its work is about to start: if
+    /// the breaker opened meanwhile, it is answered [`TaskError::Rejected`] then,
+    /// without running, and counted as rejected; its slot and its key's turn go to the
+    /// next task. A half-open probe admitted at submission runs as that probe.
     /// Each attempt of a retried task asks the breaker again. Tasks of any route may
     /// share a breaker. An unknown name answers [`TaskError::UnknownBreaker`].
     pub fn breaker(mut self, name: impl AsRef<str>) -> Self {
@@ -318,7 +323,12 @@ impl<'m> TaskBuilder<'m, NoRetry> {
     /// (for io, an `Fn` that makes the future); `FnOnce` work does not compile.
     ///
     /// The task is counted once, with the outcome of its last attempt; the route's
-    /// `retries` counter counts the attempts tried again. Backoff pauses end at once on
+    /// `retries` counter counts the attempts that started after a task's first (a
+    /// pause cut short before its attempt began is no retry), and the task's record
+    /// the attempts that started. A retry the budget refuses ends the task with its
+    /// last attempt's answer; it is counted in
+    /// [`Snapshot::retry_budgets`](crate::Snapshot::retry_budgets), marked on the
+    /// task's record and logged as a warning (at most one per name per second). Backoff pauses end at once on
     /// [`cancel`](TaskHandle::cancel) and
     /// [`abort_pending`](ConcurrencyManager::abort_pending) (answered `Cancelled`) and
     /// at [`shutdown`](ConcurrencyManager::shutdown) (answered with the last attempt's

@@ -3,13 +3,13 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::{Control, Slot, TaskHandle, TaskInfo, panic_message, run_as_task};
-use crate::RouteKind;
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
+use crate::{RouteKind, TaskError};
 use sluice_core::{
     CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, Priority, StartError,
 };
@@ -126,6 +126,11 @@ where
     fn run(&self, permit: Option<Permit>) {
         match self.token.try_start() {
             Ok(()) => {
+                // Its breaker may have opened while it waited: asked again as it starts.
+                let name = self.reply.info.name.as_deref();
+                if let Err(refused) = self.extras.recheck_guard(name) {
+                    return self.refused_at_start(refused);
+                }
                 let work = take(&self.work);
                 let Some(work) = work else { return };
                 self.reply.started();
@@ -189,6 +194,19 @@ where
         } else {
             outcome
         }
+    }
+
+    /// Settles a task refused by its breaker as it was about to start.
+    fn refused_at_start(&self, answer: TaskError<E>) {
+        drop(take(&self.work));
+        if let Some(call) = self.extras.dependency() {
+            call.end(Outcome::Rejected);
+        }
+        self.reply.rejected_at_start(answer);
+        if let Some(keyed) = self.extras.keyed() {
+            keyed.release(Outcome::Rejected);
+        }
+        self.reply.body_ended();
     }
 
     /// Settles a task that will never start.

@@ -7,7 +7,9 @@
 //! each one touches (a million of them in flight is a gigabyte at 1 KiB each), and
 //! these were more than half of a closure task's size.
 
+use crate::TaskError;
 use crate::lock::take;
+use crate::policy::breaker;
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::KeyState;
 use crate::policy::limit::DependencyCall;
@@ -70,6 +72,18 @@ impl Extras {
         self.0
             .as_ref()
             .is_some_and(|riders| crate::lock::lock(&riders.guard).is_some())
+    }
+
+    /// Asks its breaker again as its body is about to start, keeping the call it goes
+    /// on with; the `Rejected` answer if the breaker opened while it waited (see
+    /// [`breaker::recheck`]).
+    pub(crate) fn recheck_guard<E>(&self, task: Option<&str>) -> Result<(), TaskError<E>> {
+        let Some(riders) = self.0.as_ref() else {
+            return Ok(());
+        };
+        let guard = breaker::recheck(take(&riders.guard), task)?;
+        *crate::lock::lock(&riders.guard) = guard;
+        Ok(())
     }
 
     /// Takes its breaker's call (once: the body that starts takes it, or the task

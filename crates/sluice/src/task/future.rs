@@ -151,6 +151,12 @@ where
             let _settle_on_drop = settle_on_drop;
             match self.token.try_start() {
                 Ok(()) => {
+                    // Its breaker may have opened while it waited: asked again now.
+                    let name = self.reply.info.name.as_deref();
+                    if let Err(refused) = self.extras.recheck_guard(name) {
+                        self.refused_at_start(refused);
+                        return;
+                    }
                     let Some(future) = self.take_future() else {
                         return;
                     };
@@ -200,6 +206,19 @@ where
                 Err(StartError::Claimed) => {}
             }
         }
+    }
+
+    /// Settles a task refused by its breaker as it was about to start.
+    fn refused_at_start(&self, answer: TaskError<E>) {
+        drop(self.take_future());
+        if let Some(call) = self.extras.dependency() {
+            call.end(Outcome::Rejected);
+        }
+        if let Some(keyed) = self.extras.keyed() {
+            keyed.release(Outcome::Rejected);
+        }
+        self.reply.rejected_at_start(answer);
+        self.reply.body_ended();
     }
 
     fn drop_unstarted(&self) {

@@ -26,6 +26,10 @@ pub(crate) trait AttemptSink<T, E>: Send + Sync {
 
     /// Attempt `attempt`'s body has really ended (or it will never run).
     fn body_ended(&self, attempt: u32);
+
+    /// Attempt `attempt`'s body began at `at`: the task's record counts it, and an
+    /// attempt after the first is a retry.
+    fn body_started(&self, attempt: u32, at: Instant);
 }
 
 /// A breaker's call and when it was admitted, until the answer records it.
@@ -71,8 +75,11 @@ pub(crate) struct Reply<T, E> {
     pub(crate) info: TaskInfo,
     /// Set once the body's run time has been recorded.
     timed: AtomicBool,
-    /// Attempts made, as a retry driver reports them (0: the task's own body).
+    /// Attempts whose body started, as a retry driver reports them (0: the task's
+    /// own body, or none started).
     attempts: AtomicU32,
+    /// Set when the retry budget refused a retry of the task.
+    budget_refused: AtomicBool,
     /// Where its key counted it pending, until it is answered.
     pending_in: Mutex<Option<Bucket>>,
     /// Where its key counted its body running, until the body ends.
@@ -121,6 +128,7 @@ impl<T, E> Reply<T, E> {
             info,
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
+            budget_refused: AtomicBool::new(false),
             pending_in: Mutex::new(None),
             running_in: Mutex::new(None),
         }
@@ -157,6 +165,22 @@ impl<T, E> Reply<T, E> {
         if let Some((keys, key)) = self.keyed() {
             *lock(&self.running_in) = Some(keys.body_started(key));
         }
+        if let Some(attempt) = &self.attempt {
+            attempt.driver.body_started(attempt.number, now);
+        }
+    }
+
+    /// The first body of a task run as attempts began at `at` (later ones change
+    /// nothing): its record's queue wait ends and its run time starts there. Nothing
+    /// is counted on the route, whose counts are the attempts'.
+    pub(crate) fn first_body_began(&self, at: Instant) {
+        lock(&self.began).get_or_insert(at);
+    }
+
+    /// The retry budget of the task's name refused the retry its policy asked for:
+    /// its record says so.
+    pub(crate) fn note_budget_refused(&self) {
+        self.budget_refused.store(true, Ordering::Relaxed);
     }
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
@@ -257,15 +281,26 @@ impl<T, E> Reply<T, E> {
         )
     }
 
+    /// A task about to start was refused by its breaker, which opened while it waited:
+    /// counts it rejected (its body never began) and answers `answer`.
+    pub(crate) fn rejected_at_start(&self, answer: TaskError<E>) -> bool {
+        self.send(Outcome::Rejected, Err(answer), |route, attempt| {
+            if !attempt {
+                route.counters.ended(Outcome::Rejected);
+            }
+        })
+    }
+
     /// A task whose bodies were counted elsewhere (a retried task, whose attempts are)
     /// ended: counts `outcome` and answers.
     pub(crate) fn settled(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
         self.send(outcome, answer, |route, _| route.counters.ended(outcome))
     }
 
-    /// A retry driver launched attempt `number`: the task's record counts it.
+    /// The body of a retry driver's attempt `number` started: the task's record
+    /// counts it.
     pub(crate) fn note_attempt(&self, number: u32) {
-        self.attempts.store(number, Ordering::Relaxed);
+        self.attempts.fetch_max(number, Ordering::Relaxed);
     }
 
     /// The task's queue wait and run time (so far), if its body began.
@@ -294,6 +329,7 @@ impl<T, E> Reply<T, E> {
             run_time,
             total: self.queued.elapsed(),
             outcome,
+            retry_refused_by_budget: self.budget_refused.load(Ordering::Relaxed),
         }
     }
 

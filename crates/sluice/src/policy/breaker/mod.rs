@@ -1,11 +1,22 @@
-//! Circuit breakers on tasks: asked before a task is queued, told how its body ended.
+//! Circuit breakers on tasks: asked before a task is queued, asked again as it starts,
+//! told how its body ended.
 //!
 //! The state machine is `sluice_core::CircuitBreaker`; this layer names breakers,
-//! answers rejected tasks at once and logs transitions.
+//! answers rejected tasks and logs transitions.
+//!
+//! Queued work: a task's call is admitted at submission and travels with it while it
+//! waits (for its key's turn, at its route's gate, in its backend's queue). When its
+//! body is about to start, [`recheck`] asks the breaker again (`Call::recheck`): if
+//! the breaker opened meanwhile the task is answered `Rejected` and counted as
+//! rejected, without running, and its slot and key's turn go to the next task. A
+//! half-open probe admitted at submission is still the probe when it starts; a call
+//! taken while closed, whose breaker has since opened and turned half-open, runs only
+//! if it can take a probe slot then.
 
+mod per_key;
 mod registry;
 
-pub(crate) use registry::{Breakers, Duplicate};
+pub(crate) use registry::{Breakers, Duplicate, Listing};
 
 use crate::TaskError;
 use sluice_core::{Call, CircuitBreaker, Outcome, Transition};
@@ -44,6 +55,37 @@ pub(crate) fn admit_to<E>(
         }
         Err(rejected) => {
             tracing::debug!(breaker = &**name, task, "rejected by circuit breaker");
+            Err(TaskError::Rejected {
+                breaker: name.to_string(),
+                retry_after: rejected.retry_after(),
+            })
+        }
+    }
+}
+
+/// Asks the breaker of `guard` again, as its task's body is about to start (see the
+/// module's doc): the call to run with (none without a breaker), or the `Rejected`
+/// answer of a task whose breaker opened while it waited.
+pub(crate) fn recheck<E>(
+    guard: Option<Guarded>,
+    task: Option<&str>,
+) -> Result<Option<Guarded>, TaskError<E>> {
+    let Some(Guarded { name, call }) = guard else {
+        return Ok(None);
+    };
+    match call.recheck() {
+        Ok(call) => {
+            if let Some(transition) = call.transition() {
+                log_transition(&name, transition);
+            }
+            Ok(Some(Guarded { name, call }))
+        }
+        Err(rejected) => {
+            tracing::debug!(
+                breaker = &*name,
+                task,
+                "rejected at its start: the circuit breaker opened while it waited"
+            );
             Err(TaskError::Rejected {
                 breaker: name.to_string(),
                 retry_after: rejected.retry_after(),

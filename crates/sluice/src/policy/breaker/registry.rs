@@ -1,7 +1,10 @@
 //! The manager's circuit breakers by name: one shared by every task of the name, or one
-//! per key, made when a key first asks for it.
+//! per key, made when a key first asks for it (and kept to a bounded number:
+//! `per_key.rs`).
 
+use super::per_key::PerKey;
 use crate::lock::lock;
+use crate::snapshot::KeyedBreakersView;
 use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -20,23 +23,30 @@ enum Named {
     /// One breaker for every task of the name.
     Shared(CircuitBreaker),
     /// One breaker per task key (tasks without a key share one of their own).
-    PerKey {
-        /// What each new key's breaker is made from.
-        config: BreakerConfig,
-        /// The breakers made so far, by key; `None` is the unkeyed tasks' one.
-        by_key: Mutex<HashMap<Option<Arc<str>>, CircuitBreaker>>,
-    },
+    PerKey(Mutex<PerKey>),
+}
+
+/// Every breaker as the snapshot lists it: each with the name it shows under, and
+/// the counts of each per-key name.
+pub(crate) struct Listing {
+    /// `name`, or `name[key]` for one of a per-key name (`name[]` for the unkeyed
+    /// tasks' one); a per-key name lists a bounded number.
+    pub(crate) breakers: Vec<(String, CircuitBreaker)>,
+    /// One entry per per-key name.
+    pub(crate) per_key: Vec<KeyedBreakersView>,
 }
 
 /// How a name was registered twice, for the builder's error.
 pub(crate) struct Duplicate(pub(crate) String);
 
 impl Breakers {
-    /// Registers `shared` and `per_key` breakers; a name may be used once.
+    /// Registers `shared` and `per_key` breakers; a name may be used once. A per-key
+    /// name keeps at most `tracked` idle breakers (see `per_key.rs`).
     pub(crate) fn new(
         shared: Vec<(String, BreakerConfig)>,
         per_key: Vec<(String, BreakerConfig)>,
         clock: Arc<dyn Clock>,
+        tracked: usize,
     ) -> Result<Self, Duplicate> {
         let mut named = HashMap::new();
         let entries = shared
@@ -53,10 +63,7 @@ impl Breakers {
                 Entry::Occupied(taken) => return Err(Duplicate(taken.key().clone())),
             };
             let entry = if keyed {
-                Named::PerKey {
-                    config,
-                    by_key: Mutex::new(HashMap::new()),
-                }
+                Named::PerKey(Mutex::new(PerKey::new(config, tracked)))
             } else {
                 Named::Shared(CircuitBreaker::new(config, clock.clone()))
             };
@@ -69,30 +76,34 @@ impl Breakers {
     pub(crate) fn get(&self, name: &str, key: Option<&Arc<str>>) -> Option<CircuitBreaker> {
         match self.named.get(name)? {
             Named::Shared(breaker) => Some(breaker.clone()),
-            Named::PerKey { config, by_key } => Some(
-                lock(by_key)
-                    .entry(key.cloned())
-                    .or_insert_with(|| CircuitBreaker::new(config.clone(), self.clock.clone()))
-                    .clone(),
-            ),
+            Named::PerKey(per_key) => Some(lock(per_key).get(key, &self.clock)),
         }
     }
 
-    /// Every breaker with the name it shows under: `name`, or `name[key]` for one of
-    /// a per-key name (`name[]` for the unkeyed tasks' one).
-    pub(crate) fn all(&self) -> Vec<(String, CircuitBreaker)> {
-        let mut all = Vec::new();
+    /// Every breaker with the name it shows under, and each per-key name's counts.
+    pub(crate) fn all(&self) -> Listing {
+        let mut listing = Listing {
+            breakers: Vec::new(),
+            per_key: Vec::new(),
+        };
         for (name, named) in &self.named {
             match named {
-                Named::Shared(breaker) => all.push((name.clone(), breaker.clone())),
-                Named::PerKey { by_key, .. } => {
-                    for (key, breaker) in lock(by_key).iter() {
+                Named::Shared(breaker) => listing.breakers.push((name.clone(), breaker.clone())),
+                Named::PerKey(per_key) => {
+                    let keys = lock(per_key).listing();
+                    listing.per_key.push(KeyedBreakersView {
+                        name: name.clone(),
+                        tracked: keys.tracked,
+                        left_out: keys.tracked - keys.listed.len(),
+                        forgotten: keys.forgotten,
+                    });
+                    for (key, breaker) in keys.listed {
                         let key = key.as_deref().unwrap_or("");
-                        all.push((format!("{name}[{key}]"), breaker.clone()));
+                        listing.breakers.push((format!("{name}[{key}]"), breaker));
                     }
                 }
             }
         }
-        all
+        listing
     }
 }

@@ -14,6 +14,15 @@ use thiserror::Error;
 /// name that lets retries add at most 20% to the name's calls of the last 10 seconds
 /// (plus 10 retries per window, so rarely called names can still retry).
 ///
+/// The budget is on by default and may refuse a retry the policy asks for — that is
+/// its job when a dependency fails for every task at once — but never silently: the
+/// task answers its last attempt's result, its
+/// [`TaskRecord`](crate::TaskRecord::retry_refused_by_budget) says the budget refused
+/// it, the name's refusals are counted in
+/// [`Snapshot::retry_budgets`](crate::Snapshot::retry_budgets), and a `WARN` event
+/// ("retry budget spent", at most one per name per second) says so. Turn it off with
+/// [`no_budget`](RetryBuilder::no_budget).
+///
 /// # Examples
 ///
 /// ```

@@ -12,6 +12,7 @@
 //! waiting.
 
 use super::RetryIf;
+use super::budgets::NamedBudget;
 use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::keyed::{KeyState, KeyedTask};
@@ -19,8 +20,7 @@ use crate::policy::limit::DependencyCall;
 use crate::task::{AttemptSink, Control, Reply};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
 use sluice_core::{
-    Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, RetryBudget, Rng,
-    StartError,
+    Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, Rng, StartError,
 };
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +53,7 @@ pub(crate) struct Plan {
     /// No retry after this long since the first attempt began.
     pub(crate) max_elapsed: Option<Duration>,
     /// The name's retry budget.
-    pub(crate) budget: Option<Arc<RetryBudget>>,
+    pub(crate) budget: Option<Arc<NamedBudget>>,
     /// A time limit on each attempt from its launch, kept by the driver: for attempts
     /// that keep no timeout of their own (maps).
     pub(crate) attempt_timeout: Option<Duration>,
@@ -203,7 +203,6 @@ where
             }
             state.attempts
         };
-        self.reply.note_attempt(attempt);
         if attempt == 1
             && let Some(budget) = &self.plan.budget
         {
@@ -283,10 +282,8 @@ where
         if let Some(budget) = &self.plan.budget
             && !budget.withdraw()
         {
-            tracing::debug!(
-                task = self.plan.name.as_deref(),
-                "retry budget spent; not retried"
-            );
+            budget.refused(state.attempts);
+            self.reply.note_budget_refused();
             return None;
         }
         Some(delay)
@@ -489,8 +486,6 @@ where
             last: (outcome, answer),
         };
         drop(state);
-        self.reply.route.counters.retried();
-        self.reply.key_retried();
         tracing::debug!(
             task = self.plan.name.as_deref(),
             attempt,
@@ -511,6 +506,24 @@ where
         if let (Some(why), Some(me)) = (why, self.me.upgrade()) {
             me.backoff_over(why);
         }
+    }
+
+    fn body_started(&self, attempt: u32, at: Instant) {
+        // Under the state lock: the answer (`finish`, which moves the phase to `Done`
+        // under it) then either comes after and records this attempt, or came before
+        // and this body is no part of the task's record or counts.
+        let state = lock(&self.state);
+        if state.attempts != attempt || !matches!(state.phase, Phase::Running(_)) {
+            return;
+        }
+        self.reply.note_attempt(attempt);
+        self.reply.first_body_began(at);
+        if attempt > 1 {
+            // A retry is an attempt that ran again, not a pause that was decided.
+            self.reply.route.counters.retried();
+            self.reply.key_retried();
+        }
+        drop(state);
     }
 
     fn body_ended(&self, _attempt: u32) {
