@@ -2,7 +2,7 @@
 
 use super::extras::Extras;
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, TaskInfo, panic_message, run_as_task};
+use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, take_message};
 use crate::RouteKind;
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
@@ -149,8 +149,7 @@ where
                 let span = self.reply.span();
                 let _entered = span.enter();
                 let outcome = run_as_task(&self.token, slot, || {
-                    let result = catch_unwind(AssertUnwindSafe(work))
-                        .map_err(|payload| panic_message(payload.as_ref()));
+                    let result = catch_unwind(AssertUnwindSafe(work)).map_err(take_message);
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);
                     if let Some((guard, began)) = guard {
@@ -194,8 +193,9 @@ where
     /// Settles a task that will never start.
     fn drop_unstarted(&self) {
         let work = take(&self.work);
-        // Dropped outside the lock: the closure's captures are user code.
-        drop(work);
+        // Dropped outside the lock, and quietly: the closure's captures are user code,
+        // and the task must be settled whatever their `Drop` does.
+        drop_quietly(work, "a closure's captures");
         // A breaker call goes back now (a half-open probe frees its slot), not when the
         // last reference to the task happens to go.
         drop(self.extras.take_guard());

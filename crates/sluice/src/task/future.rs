@@ -3,7 +3,7 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
-use super::{CatchUnwind, Control, TaskHandle, TaskInfo, run_polled};
+use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
@@ -203,7 +203,8 @@ where
     }
 
     fn drop_unstarted(&self) {
-        drop(self.take_future());
+        // Quietly: the task must be settled whatever the future's `Drop` does.
+        drop_quietly(self.take_future(), "a future");
         drop(self.extras.take_guard());
         if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Cancelled);

@@ -4,6 +4,7 @@
 //! retry driver, which decides whether the caller hears it or a new attempt starts.
 
 use super::info::TaskInfo;
+use super::panic::{drop_quietly, quietly};
 use crate::TaskError;
 use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
@@ -315,6 +316,9 @@ impl<T, E> Reply<T, E> {
         count: impl FnOnce(&Route, bool),
     ) -> bool {
         let Some(to) = take(&self.to) else {
+            // Answered already (a late result after a timeout): the value is a user's,
+            // and the caller (`finished`) still has counting to do after this.
+            drop_quietly(answer, "a late result");
             return false;
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
@@ -331,7 +335,11 @@ impl<T, E> Reply<T, E> {
             guard.record(outcome, admitted.elapsed());
         }
         match to {
-            To::Caller(completer) => completer.complete(answer),
+            // A caller who dropped its handle leaves the answer to be dropped here, on
+            // the thread that answers: quietly, since the task's bookkeeping goes on.
+            To::Caller(completer) => {
+                quietly(move || completer.complete(answer), "an unread answer")
+            }
             To::Driver(driver, number) => driver.answered(number, outcome, answer),
         }
         true

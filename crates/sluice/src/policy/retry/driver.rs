@@ -16,7 +16,7 @@ use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::keyed::{KeyState, KeyedTask};
 use crate::policy::limit::DependencyCall;
-use crate::task::{AttemptSink, Control, Reply};
+use crate::task::{AttemptSink, Control, Reply, drop_quietly};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
 use sluice_core::{
     Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, RetryBudget, Rng,
@@ -190,19 +190,23 @@ where
 
     /// Launches the next attempt.
     fn launch_next(self: &Arc<Self>) {
-        let attempt = {
+        let (attempt, was) = {
             let mut state = lock(&self.state);
             if !matches!(state.phase, Phase::Waiting | Phase::Backoff { .. }) {
                 return;
             }
-            state.phase = Phase::Running(None);
+            let was = mem::replace(&mut state.phase, Phase::Running(None));
             state.attempts += 1;
             state.bodies += 1;
             if self.plan.max_elapsed.is_some() {
                 state.began.get_or_insert_with(Instant::now);
             }
-            state.attempts
+            (state.attempts, was)
         };
+        // The last attempt's answer (a user's error) goes outside the lock, quietly: on
+        // the timer thread, a panic in its `Drop` would kill the thread and strand this
+        // attempt unlaunched.
+        drop_quietly(was, "a retried attempt's answer");
         self.reply.note_attempt(attempt);
         if attempt == 1
             && let Some(budget) = &self.plan.budget
@@ -311,7 +315,7 @@ where
         outcome: Outcome,
         answer: Result<T, TaskError<E>>,
     ) {
-        let was = mem::replace(&mut state.phase, Phase::Done);
+        let mut was = mem::replace(&mut state.phase, Phase::Done);
         state.outcome = Some(outcome);
         let deadline_timer = state.deadline_timer.take();
         let attempt_timer = state.attempt_timer.take();
@@ -320,9 +324,8 @@ where
         if let Some(timer) = attempt_timer {
             timer.cancel();
         }
-        if let Phase::Backoff {
-            timer: Some(timer), ..
-        } = was
+        if let Phase::Backoff { timer, .. } = &mut was
+            && let Some(timer) = timer.take()
         {
             timer.cancel();
         }
@@ -336,6 +339,9 @@ where
         if release && let Some(keyed) = &self.keyed {
             keyed.release(outcome);
         }
+        // A pause's last answer (a user's error) is dropped after the bookkeeping, and
+        // quietly.
+        drop_quietly(was, "a retried attempt's answer");
     }
 
     /// The pause before the next attempt is over, or was cut short.
@@ -456,9 +462,12 @@ where
     fn answered(&self, attempt: u32, outcome: Outcome, answer: Result<T, TaskError<E>>) {
         let mut state = lock(&self.state);
         if state.attempts != attempt || !matches!(state.phase, Phase::Running(_)) {
+            drop(state);
+            drop_quietly(answer, "a stale attempt's answer");
             return;
         }
         let (outcome, answer) = if state.expiring == Some(attempt) {
+            drop_quietly(answer, "an expired attempt's answer");
             (Outcome::TimedOut, Err(TaskError::TimedOut))
         } else {
             (outcome, answer)
