@@ -193,3 +193,51 @@ fn retried_tasks_are_refused_both_as_waiter_and_as_awaited() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_waiter_never_runs_a_keyed_task_inline_before_its_turn() -> TestResult {
+    let mgr = manager(KeyOrder::PerKey)?;
+    watchdog(
+        "inline run of a task waiting for its turn",
+        move || -> TestResult {
+            let log = Log::default();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let (started, first_started) = std::sync::mpsc::channel();
+            let first = mgr.task("first").key("k").run_cpu({
+                let log = log.clone();
+                move || {
+                    note(&log, "first", "start");
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    note(&log, "first", "end");
+                }
+            });
+            first_started.recv()?;
+            let later = later(&mgr, Some("k"), &RouteKind::Cpu, &log);
+            // An unkeyed task waits for the later one: it may lend its slot, but must not
+            // run the later task on its own thread while the first still runs.
+            let (waiting, waiter_waits) = std::sync::mpsc::channel();
+            let waiter = mgr.run_cpu(move || {
+                let _ = waiting.send(());
+                later.wait()
+            });
+            waiter_waits.recv()?;
+            // Gives a wrongly inlined run the time to show itself before the key frees.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            release.send(())?;
+            assert_eq!(first.wait(), Ok(()));
+            assert_eq!(waiter.wait(), Ok(Ok(())));
+            let order = log.lock().map_err(|_| "log")?.clone();
+            assert_eq!(
+                order,
+                [
+                    ("first", "start"),
+                    ("first", "end"),
+                    ("later", "start"),
+                    ("later", "end")
+                ]
+            );
+            Ok(())
+        },
+    )
+}

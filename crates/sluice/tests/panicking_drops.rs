@@ -40,6 +40,11 @@ impl Drop for Bomb {
     }
 }
 
+/// Panics with a payload whose drop panics.
+fn explode() -> u32 {
+    panic_any(Bomb::armed())
+}
+
 /// Loops until the task is asked to stop (or a minute passes, so a broken timer fails
 /// the test instead of spinning for ever).
 fn until_cancelled() {
@@ -57,11 +62,10 @@ fn a_panic_whose_payload_panics_on_drop_is_answered_and_frees_its_key() -> TestR
         move || -> TestResult {
             for route in [RouteKind::Cpu, RouteKind::Chunk, RouteKind::IoBlocking] {
                 let task = mgr.task("hostile").key("k");
-                let boom = move || -> u32 { panic_any(Bomb::armed()) };
                 let handle = match route {
-                    RouteKind::Cpu => task.run_cpu(boom),
-                    RouteKind::Chunk => task.run_chunk(boom),
-                    _ => task.run_io_blocking(boom),
+                    RouteKind::Cpu => task.run_cpu(explode),
+                    RouteKind::Chunk => task.run_chunk(explode),
+                    _ => task.run_io_blocking(explode),
                 };
                 let next = mgr.task("next").key("k").run_cpu(|| 7);
                 assert!(
@@ -71,10 +75,7 @@ fn a_panic_whose_payload_panics_on_drop_is_answered_and_frees_its_key() -> TestR
                 assert_eq!(next.wait(), Ok(7), "{route:?}: the key's next task ran");
                 assert_eq!(counts(&mgr, route.clone()).panicked, 1, "{route:?}");
             }
-            let io = mgr.task("hostile").key("k").run_io(async {
-                let never: u32 = panic_any(Bomb::armed());
-                never
-            });
+            let io = mgr.task("hostile").key("k").run_io(async { explode() });
             let next = mgr.task("next").key("k").run_io(async { 8 });
             assert!(matches!(io.wait(), Err(TaskError::Panicked(_))));
             assert_eq!(next.wait(), Ok(8));

@@ -2,11 +2,11 @@
 
 use super::extras::Extras;
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, take_message};
+use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_keyed_task, take_message};
 use crate::RouteKind;
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
-use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
@@ -148,7 +148,8 @@ where
                     .map(|guard| (guard, Instant::now()));
                 let span = self.reply.span();
                 let _entered = span.enter();
-                let outcome = run_as_task(&self.token, slot, || {
+                let held = self.turn_held();
+                let outcome = run_as_keyed_task(&self.token, slot, held, || {
                     let result = catch_unwind(AssertUnwindSafe(work)).map_err(take_message);
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);
@@ -177,6 +178,14 @@ where
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
             Err(StartError::Claimed) => {}
+        }
+    }
+
+    /// The key's turn it holds: its own, or its retry driver's.
+    fn turn_held(&self) -> Option<TurnHeld> {
+        match self.extras.keyed() {
+            Some(keyed) => keyed.turn_held(),
+            None => self.reply.driver_turn(),
         }
     }
 
@@ -230,14 +239,22 @@ where
 
     fn help(&self) {
         // Not before its dependency has admitted it: run inline, it would call the
-        // service past the dependency's limit.
+        // service past the dependency's limit. Nor before its key's turn has come: run
+        // inline, it would run beside (or before) the task of its key that holds it.
         let admitted = self
             .extras
             .dependency()
             .is_none_or(DependencyCall::is_admitted);
-        if self.reply.route.inline_ok && admitted {
+        let its_turn = self.extras.keyed().is_none_or(KeyState::may_run);
+        if self.reply.route.inline_ok && admitted && its_turn {
             self.run(None);
         }
+    }
+
+    fn waits_behind(&self, held: &TurnHeld) -> bool {
+        self.extras
+            .keyed()
+            .is_some_and(|keyed| keyed.waits_behind(held))
     }
 
     fn expire(&self) {

@@ -9,6 +9,7 @@ use crate::TaskError;
 use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
+use crate::policy::keyed::TurnHeld;
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelToken, Completer, Outcome};
@@ -27,6 +28,11 @@ pub(crate) trait AttemptSink<T, E>: Send + Sync {
 
     /// Attempt `attempt`'s body has really ended (or it will never run).
     fn body_ended(&self, attempt: u32);
+
+    /// The key's turn the task holds for its attempts, if it holds one.
+    fn turn_held(&self) -> Option<TurnHeld> {
+        None
+    }
 }
 
 /// A breaker's call and when it was admitted, until the answer records it.
@@ -137,6 +143,12 @@ impl<T, E> Reply<T, E> {
         if let Some((keys, key)) = self.keyed() {
             keys.retried(key);
         }
+    }
+
+    /// The key's turn this attempt's retry driver holds for it, if any (a task that is
+    /// not an attempt holds its own, in its key state).
+    pub(crate) fn driver_turn(&self) -> Option<TurnHeld> {
+        self.attempt.as_ref()?.driver.turn_held()
     }
 
     /// The span the body runs in (see [`span`](super::info::span)).

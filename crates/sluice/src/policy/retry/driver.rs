@@ -14,7 +14,7 @@
 use super::RetryIf;
 use crate::TaskError;
 use crate::lock::lock;
-use crate::policy::keyed::{KeyState, KeyedTask};
+use crate::policy::keyed::{KeyState, KeyedTask, TurnHeld};
 use crate::policy::limit::DependencyCall;
 use crate::task::{AttemptSink, Control, Reply, drop_quietly};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
@@ -522,6 +522,10 @@ where
         }
     }
 
+    fn turn_held(&self) -> Option<TurnHeld> {
+        self.keyed.as_ref()?.turn_held()
+    }
+
     fn body_ended(&self, _attempt: u32) {
         let mut state = lock(&self.state);
         state.bodies -= 1;
@@ -578,6 +582,12 @@ where
         if let Some(control) = running {
             control.help();
         }
+    }
+
+    fn waits_behind(&self, held: &TurnHeld) -> bool {
+        self.keyed
+            .as_ref()
+            .is_some_and(|keyed| keyed.waits_behind(held))
     }
 }
 
