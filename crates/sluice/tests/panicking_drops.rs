@@ -77,7 +77,8 @@ fn a_panic_whose_payload_panics_on_drop_is_answered_and_frees_its_key() -> TestR
             }
             let io = mgr.task("hostile").key("k").run_io(async { explode() });
             let next = mgr.task("next").key("k").run_io(async { 8 });
-            assert!(matches!(io.wait(), Err(TaskError::Panicked(_))));
+            let answer = io.wait();
+        assert!(matches!(answer, Err(TaskError::Panicked(_))), "{answer:?}");
             assert_eq!(next.wait(), Ok(8));
             assert_eq!(counts(&mgr, RouteKind::Io).panicked, 1);
             Ok(())
@@ -267,6 +268,32 @@ fn a_result_nobody_reads_that_panics_on_drop_leaves_the_key_free() -> TestResult
         assert_eq!(mgr.task("next").key("k").run_cpu(|| 2).wait(), Ok(2));
         let cpu = counts(&mgr, RouteKind::Cpu);
         assert_eq!((cpu.submitted, cpu.succeeded, cpu.running), (4, 4, 0));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_map_item_whose_panic_payload_panics_on_drop_ends_the_map_panicked() -> TestResult {
+    let mgr = ConcurrencyManager::builder().cpu_threads(2).build()?;
+    watchdog("a hostile payload in a map", move || -> TestResult {
+        let item = |i: u32| if i == 500 { explode() } else { i };
+        let cpu = mgr.map_cpu(0..1_000u32, item);
+        assert!(matches!(cpu.wait(), Err(TaskError::Panicked(_))));
+        let chunks = mgr.map_chunks(0..1_000u32, item);
+        assert!(matches!(chunks.wait(), Err(TaskError::Panicked(_))));
+        let io = mgr.map_io(0..1_000u32, move |i| async move { item(i) });
+        let answer = io.wait();
+        assert!(matches!(answer, Err(TaskError::Panicked(_))), "{answer:?}");
+        let input = (0..1_000u32).map(item);
+        assert!(matches!(
+            mgr.map_cpu(input, |i| i).wait(),
+            Err(TaskError::Panicked(_))
+        ));
+        for route in [RouteKind::Cpu, RouteKind::Chunk, RouteKind::Io] {
+            let counted = counts(&mgr, route.clone());
+            assert_eq!(counted.running, 0, "{route:?}");
+        }
+        assert_eq!(counts(&mgr, RouteKind::Cpu).panicked, 2);
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
 use crate::policy::limit::Dependency;
-use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
+use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, TaskInfo, take_message};
 use crate::{Progress, TaskError};
 use sluice_core::{CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
@@ -117,10 +117,7 @@ where
             Ok(Some(item)) => item,
             Ok(None) => break,
             Err(payload) => {
-                let message = format!(
-                    "the input iterator panicked: {}",
-                    panic_message(payload.as_ref())
-                );
+                let message = format!("the input iterator panicked: {}", take_message(payload));
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
@@ -147,7 +144,7 @@ where
         let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
             Ok(future) => future,
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
+                let message = take_message(payload);
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };

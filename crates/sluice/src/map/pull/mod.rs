@@ -9,7 +9,7 @@ mod puller;
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
-    Control, Reply, Slot, TaskHandle, TaskInfo, panic_message, run_as_task, run_polled,
+    Control, Reply, Slot, TaskHandle, TaskInfo, run_as_task, run_polled, take_message,
 };
 use crate::{Progress, TaskError};
 use output::{Output, Placed};
@@ -202,7 +202,7 @@ where
                     self.append(index, part);
                     None
                 }
-                Err(payload) => Some(panic_message(payload.as_ref())),
+                Err(payload) => Some(take_message(payload)),
             };
             if let (None, Some((progress, _))) = (&panic, &self.progress) {
                 progress.advance(len as u64);
@@ -251,10 +251,7 @@ where
             Err(payload) => {
                 source.exhausted = true;
                 source.panic.get_or_insert_with(|| {
-                    format!(
-                        "the input iterator panicked: {}",
-                        panic_message(payload.as_ref())
-                    )
+                    format!("the input iterator panicked: {}", take_message(payload))
                 });
                 return self.end_if_idle(source);
             }
