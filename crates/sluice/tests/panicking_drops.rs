@@ -78,7 +78,7 @@ fn a_panic_whose_payload_panics_on_drop_is_answered_and_frees_its_key() -> TestR
             let io = mgr.task("hostile").key("k").run_io(async { explode() });
             let next = mgr.task("next").key("k").run_io(async { 8 });
             let answer = io.wait();
-        assert!(matches!(answer, Err(TaskError::Panicked(_))), "{answer:?}");
+            assert!(matches!(answer, Err(TaskError::Panicked(_))), "{answer:?}");
             assert_eq!(next.wait(), Ok(8));
             assert_eq!(counts(&mgr, RouteKind::Io).panicked, 1);
             Ok(())
