@@ -3,6 +3,7 @@
 
 use crate::body::{self, Fail};
 use crate::fleet::{FLAKY, LIMITED, OPEN};
+use crate::hostile::Fuse;
 use crate::ledger::{Answer, item_value, value_of};
 use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
 use crate::wave::Ctx;
@@ -100,13 +101,25 @@ fn name_of(behaviour: Behaviour) -> &'static str {
 fn plain(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec) -> TaskHandle<u64, Fail> {
     let c = ctx.clone();
     match spec.route {
-        Route::Cpu => task.try_run_cpu(move || body::closure(&c, spec)),
-        Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
-        Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
+        Route::Cpu => task.try_run_cpu(work(c, spec)),
+        Route::Chunk => task.try_run_chunk(work(c, spec)),
+        Route::IoBlocking => task.try_run_io_blocking(work(c, spec)),
         // Maps never reach here (their behaviour is `Map`); the plan's tests hold it.
         Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(body::io(c, spec))
+            task.try_run_io(body::io(c, spec, Fuse::new(spec.hostile)))
         }
+    }
+}
+
+/// A plain task's closure. A hostile one captures an armed fuse, defused when it runs:
+/// dropped unrun (cancelled, aborted, dropped by its pool, shut down), it panics.
+/// (A retried task's closure is an `Fn` that lives as long as its handle, so it carries
+/// none: its errors are hostile instead.)
+fn work(ctx: Arc<Ctx>, spec: Spec) -> impl FnOnce() -> Result<u64, Fail> + Send + 'static {
+    let mut fuse = Fuse::new(spec.hostile);
+    move || {
+        fuse.defuse();
+        body::closure(&ctx, spec)
     }
 }
 
@@ -121,7 +134,7 @@ fn retried(
         Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
         Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
         Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(move || body::io(c.clone(), spec))
+            task.try_run_io(move || body::io(c.clone(), spec, Fuse::default()))
         }
     }
 }
@@ -141,7 +154,17 @@ fn map(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec, items: u32) -> TaskHan
     }
 }
 
-fn task_answer(ctx: &Ctx, spec: &Spec, result: Result<u64, TaskError<Fail>>) -> Answer {
+fn task_answer(ctx: &Ctx, spec: &Spec, mut result: Result<u64, TaskError<Fail>>) -> Answer {
+    // The caller has its error: a hostile one is dropped quietly here.
+    if let Err(TaskError::Failed(fail)) = &mut result {
+        fail.fuse.defuse();
+        if fail.index != spec.index {
+            ctx.violation(
+                spec,
+                format!("was answered the error of task {}", fail.index),
+            );
+        }
+    }
     let own = value_of(ctx.wave.number, spec.index);
     answer_of(ctx, spec, result, |value| *value == own)
 }
