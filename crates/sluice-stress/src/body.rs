@@ -99,7 +99,7 @@ fn finish(ctx: &Ctx, spec: &Spec, run: u32) -> Result<u64, Fail> {
     if fails {
         Err(Fail {
             index: spec.index,
-            fuse: Fuse::new(spec.hostile),
+            fuse: Fuse::armed(spec.hostile),
         })
     } else {
         Ok(value_of(ctx.wave.number, spec.index))

@@ -98,29 +98,33 @@ fn name_of(behaviour: Behaviour) -> &'static str {
     }
 }
 
+/// A plain task. A hostile one's closure (or future) captures a fuse, armed once the
+/// submission is accepted and defused when the body runs (or, for a future, ends):
+/// dropped unrun or halfway (cancelled, aborted, dropped by its pool, timed out, shut
+/// down), it panics. (A retried task's closure is an `Fn` that lives as long as its
+/// handle, so it carries none: its errors are hostile instead.)
 fn plain(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec) -> TaskHandle<u64, Fail> {
+    let (mut fuse, arming) = Fuse::later(spec.hostile);
     let c = ctx.clone();
-    match spec.route {
-        Route::Cpu => task.try_run_cpu(work(c, spec)),
-        Route::Chunk => task.try_run_chunk(work(c, spec)),
-        Route::IoBlocking => task.try_run_io_blocking(work(c, spec)),
+    let work = move || {
+        fuse.defuse();
+        body::closure(&c, spec)
+    };
+    let handle = match spec.route {
+        Route::Cpu => task.try_run_cpu(work),
+        Route::Chunk => task.try_run_chunk(work),
+        Route::IoBlocking => task.try_run_io_blocking(work),
         // Maps never reach here (their behaviour is `Map`); the plan's tests hold it.
         Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(body::io(c, spec, Fuse::new(spec.hostile)))
+            // The future holds the fuse instead (the closure, unused, drops it quietly).
+            let (fuse, io_arming) = Fuse::later(spec.hostile);
+            let handle = task.try_run_io(body::io(ctx.clone(), spec, fuse));
+            io_arming.arm();
+            return handle;
         }
-    }
-}
-
-/// A plain task's closure. A hostile one captures an armed fuse, defused when it runs:
-/// dropped unrun (cancelled, aborted, dropped by its pool, shut down), it panics.
-/// (A retried task's closure is an `Fn` that lives as long as its handle, so it carries
-/// none: its errors are hostile instead.)
-fn work(ctx: Arc<Ctx>, spec: Spec) -> impl FnOnce() -> Result<u64, Fail> + Send + 'static {
-    let mut fuse = Fuse::new(spec.hostile);
-    move || {
-        fuse.defuse();
-        body::closure(&ctx, spec)
-    }
+    };
+    arming.arm();
+    handle
 }
 
 fn retried(

@@ -244,8 +244,9 @@ pub(crate) struct InFrame<F> {
     lease: Lease,
     /// The slot, lent while the task is suspended on a handle.
     lent: Option<Lent>,
-    /// Its key's turn, if it holds one (see `context.rs`).
-    held: Option<TurnHeld>,
+    /// Its key's turn, if it holds one (see `context.rs`); boxed, since this future
+    /// is in the runtime's cell of every io task and few of them have a key.
+    held: Option<Box<TurnHeld>>,
 }
 
 impl<F> InFrame<F> {
@@ -261,7 +262,7 @@ impl<F> InFrame<F> {
 
     /// The same, for a task that holds its key's turn (`held`) while it runs.
     pub(crate) fn holding(mut self, held: Option<TurnHeld>) -> Self {
-        self.held = held;
+        self.held = held.map(Box::new);
         self
     }
 }
@@ -273,7 +274,7 @@ impl<F: Future> Future for InFrame<F> {
         let this = &mut *self;
         // Running again: take the slot back (whatever the limit) before any of its code.
         this.lent = None;
-        let held = this.held.clone();
+        let held = this.held.as_deref().cloned();
         let (poll, wants_lend) = run_polled_keyed(&this.token, &this.lease, held, || {
             Pin::new(&mut this.inner).poll(cx)
         });
