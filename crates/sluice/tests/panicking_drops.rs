@@ -297,3 +297,27 @@ fn a_map_item_whose_panic_payload_panics_on_drop_ends_the_map_panicked() -> Test
         Ok(())
     })
 }
+
+#[test]
+fn a_map_whose_outputs_panic_on_drop_still_answers_when_an_item_panics() -> TestResult {
+    let mgr = ConcurrencyManager::builder().cpu_threads(2).build()?;
+    watchdog("hostile outputs of a failed map", move || -> TestResult {
+        let item = |i: u32| {
+            assert!(i != 700, "item 700 is bad");
+            Bomb::armed()
+        };
+        let answer = mgr.map_cpu(0..1_000u32, item).wait();
+        assert!(matches!(answer, Err(TaskError::Panicked(_))), "cpu");
+        let answer = mgr.map_chunks(0..1_000u32, item).wait();
+        assert!(matches!(answer, Err(TaskError::Panicked(_))), "chunks");
+        let answer = mgr
+            .map_io(0..1_000u32, move |i| async move { item(i) })
+            .wait();
+        assert!(matches!(answer, Err(TaskError::Panicked(_))), "io");
+        for route in [RouteKind::Cpu, RouteKind::Chunk, RouteKind::Io] {
+            let counted = counts(&mgr, route.clone());
+            assert_eq!((counted.panicked, counted.running), (1, 0), "{route:?}");
+        }
+        Ok(())
+    })
+}

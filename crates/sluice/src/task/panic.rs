@@ -35,6 +35,16 @@ pub(crate) fn drop_quietly<T>(value: T, what: &'static str) {
     quietly(move || drop(value), what);
 }
 
+/// Holds a user's value (a map's results so far) and drops it quietly when it goes,
+/// on whichever return of the function that holds it.
+pub(crate) struct Quiet<T: Default>(pub(crate) T);
+
+impl<T: Default> Drop for Quiet<T> {
+    fn drop(&mut self) {
+        drop_quietly(std::mem::take(&mut self.0), "a value left behind");
+    }
+}
+
 /// Runs `f`, which may drop a user's value, catching a panic (logged as a warning
 /// naming `what`).
 pub(crate) fn quietly(f: impl FnOnce(), what: &'static str) {

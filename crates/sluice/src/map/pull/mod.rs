@@ -9,7 +9,7 @@ mod puller;
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
-    Control, Reply, Slot, TaskHandle, TaskInfo, run_as_task, run_polled, take_message,
+    Control, Reply, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, run_polled, take_message,
 };
 use crate::{Progress, TaskError};
 use output::{Output, Placed};
@@ -339,7 +339,20 @@ where
         };
         // Before the answer, so that a caller that heard sees the progress finished.
         self.progress_done();
-        self.reply.finished(outcome, answer)
+        let sent = self.reply.finished(outcome, answer);
+        // A map that did not succeed leaves what it had mapped: user values, dropped
+        // here and quietly, not wherever the map's last reference goes (its caller's
+        // `wait`, a puller's job).
+        let slots = self.slots_lock().take();
+        let parts = {
+            let mut output = lock(&self.output);
+            (
+                std::mem::take(&mut output.out),
+                std::mem::take(&mut output.early),
+            )
+        };
+        drop_quietly((slots, parts), "a map's results");
+        sent
     }
 
     /// Tells the progress, if any, that the map has ended.
