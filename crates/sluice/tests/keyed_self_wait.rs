@@ -241,3 +241,33 @@ fn a_waiter_never_runs_a_keyed_task_inline_before_its_turn() -> TestResult {
         },
     )
 }
+
+#[test]
+fn a_keyed_map_whose_items_wait_for_a_later_task_of_its_key_is_refused() -> TestResult {
+    let mgr = manager(KeyOrder::PerKey)?;
+    watchdog("keyed map self-waits", move || -> TestResult {
+        let refused = Ok(vec![Err(TaskError::WaitOnOwnKey); 3]);
+        let inner = mgr.clone();
+        let item = move |i: u32| inner.task("later").key("k").run_cpu(move || i).wait();
+        let cpu = mgr.task("map").key("k").map_cpu(0..3, item.clone()).wait();
+        assert_eq!(cpu, refused, "map_cpu");
+        let chunks = mgr.task("map").key("k").map_chunks(0..3, item).wait();
+        assert_eq!(chunks, refused, "map_chunks");
+        let inner = mgr.clone();
+        let io = mgr
+            .task("map")
+            .key("k")
+            .map_io(0..3, move |i| {
+                inner.task("later").key("k").run_io(async move { i })
+            })
+            .wait();
+        assert_eq!(io, refused, "map_io");
+        // The later tasks ran once each map was done.
+        eventually("the later tasks end", || {
+            let cpu = common::counts(&mgr, RouteKind::Cpu).succeeded;
+            let io = common::counts(&mgr, RouteKind::Io).succeeded;
+            cpu == 1 + 6 && io == 1 + 3
+        });
+        Ok(())
+    })
+}

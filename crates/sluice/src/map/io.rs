@@ -151,7 +151,8 @@ where
         };
         // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle it
         // awaits lends its slot while it is suspended.
-        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
+        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit))
+            .holding(map.reply.driver_turn());
         let measured = async move {
             let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
             let output = framed.await;

@@ -2,7 +2,7 @@
 
 use super::extras::Extras;
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_keyed_task, take_message};
+use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, take_message};
 use crate::RouteKind;
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
@@ -149,7 +149,7 @@ where
                 let span = self.reply.span();
                 let _entered = span.enter();
                 let held = self.turn_held();
-                let outcome = run_as_keyed_task(&self.token, slot, held, || {
+                let outcome = run_as_task(&self.token, slot, held, || {
                     let result = catch_unwind(AssertUnwindSafe(work)).map_err(take_message);
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);

@@ -125,13 +125,9 @@ pub(crate) fn lend_current() -> Option<Lent> {
     lease.lend()
 }
 
-/// Runs `body` as the task owning `token`, holding `slot` until it ends.
-pub(crate) fn run_as_task<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) -> R {
-    run_in_frame(token, slot, None, body).0
-}
-
-/// As [`run_as_task`], for a task that holds its key's turn (`held`).
-pub(crate) fn run_as_keyed_task<R>(
+/// Runs `body` as the task owning `token`, holding `slot` until it ends; `held` is the
+/// key's turn the task holds, if any (its own, or its retry driver's).
+pub(crate) fn run_as_task<R>(
     token: &CancelToken,
     slot: Slot,
     held: Option<TurnHeld>,
@@ -153,18 +149,9 @@ pub(crate) fn waits_behind_this_thread(awaited: &dyn Control) -> bool {
     })
 }
 
-/// Runs one poll (or one map unit) of a task whose runner owns `lease`; also answers
-/// whether a handle was left pending in it.
+/// Runs one poll (or one map unit) of a task whose runner owns `lease`, holding the
+/// key's turn `held` if any; also answers whether a handle was left pending in it.
 pub(crate) fn run_polled<R>(
-    token: &CancelToken,
-    lease: &Lease,
-    body: impl FnOnce() -> R,
-) -> (R, bool) {
-    run_polled_keyed(token, lease, None, body)
-}
-
-/// As [`run_polled`], for a task that holds its key's turn (`held`).
-pub(crate) fn run_polled_keyed<R>(
     token: &CancelToken,
     lease: &Lease,
     held: Option<TurnHeld>,

@@ -3,7 +3,7 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
-use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled_keyed};
+use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
@@ -275,7 +275,7 @@ impl<F: Future> Future for InFrame<F> {
         // Running again: take the slot back (whatever the limit) before any of its code.
         this.lent = None;
         let held = this.held.as_deref().cloned();
-        let (poll, wants_lend) = run_polled_keyed(&this.token, &this.lease, held, || {
+        let (poll, wants_lend) = run_polled(&this.token, &this.lease, held, || {
             Pin::new(&mut this.inner).poll(cx)
         });
         if poll.is_pending() && wants_lend {

@@ -28,7 +28,6 @@ mod stop;
 pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
 pub use context::is_cancelled;
 pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task, run_polled};
-use context::{run_as_keyed_task, run_polled_keyed};
 pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;

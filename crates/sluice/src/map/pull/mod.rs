@@ -173,6 +173,9 @@ where
     /// run in a frame holding `lease` (the puller's slot, lent while a unit waits), or
     /// in a free frame for a helping waiter.
     fn pull_loop(&self, lease: Option<&Lease>) {
+        // A keyed map's turn, held by its driver: a unit that waits for a task queued
+        // behind it is refused (see `task/context.rs`).
+        let held = self.reply.driver_turn();
         while let Some((index, block, claim)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
@@ -189,8 +192,8 @@ where
                 }))
             };
             let mapped = match lease {
-                Some(lease) => run_polled(&self.token, lease, map_unit).0,
-                None => run_as_task(&self.token, Slot::Free, map_unit),
+                Some(lease) => run_polled(&self.token, lease, held.clone(), map_unit).0,
+                None => run_as_task(&self.token, Slot::Free, held.clone(), map_unit),
             };
             self.sizer.record(len, began.elapsed());
             let panic = match mapped {
