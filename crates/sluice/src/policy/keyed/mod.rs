@@ -1,6 +1,10 @@
 //! Per-key ordering for tasks: a task with a key waits for its key's turn before it
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
+mod held;
+
+pub(crate) use held::TurnHeld;
+
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
 use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket};
@@ -131,26 +135,6 @@ impl Drop for Turn {
     }
 }
 
-/// A turn a running task holds, as the frame of its body carries it: enough to tell
-/// whether a task it waits for is queued behind it.
-#[derive(Clone)]
-pub(crate) struct TurnHeld {
-    /// The queue the turn belongs to.
-    keys: Arc<Keys>,
-    /// The key.
-    key: Arc<str>,
-}
-
-impl TurnHeld {
-    /// Whether a task waiting in `keys` under `key` can get its turn only once this
-    /// turn is handed on: the same queue, and the same key — or any key in strict order,
-    /// where one task of the manager runs at a time.
-    fn blocks(&self, keys: &Arc<Keys>, key: &Arc<str>) -> bool {
-        Arc::ptr_eq(&self.keys, keys)
-            && (self.keys.ordering() == KeyOrder::Strict || self.key == *key)
-    }
-}
-
 /// Where a task waits for its turn, to take it out again if it is cancelled.
 pub(crate) struct Waiting {
     /// The queue it waits in.
@@ -216,31 +200,6 @@ impl KeyState {
             turn: Mutex::new(Held::default()),
             waiting: Mutex::new(None),
         }
-    }
-
-    /// The turn it holds now, if it holds one.
-    pub(crate) fn turn_held(&self) -> Option<TurnHeld> {
-        let held = lock(&self.turn);
-        let turn = held.turn.as_ref()?;
-        Some(TurnHeld {
-            keys: turn.keys.clone(),
-            key: turn.key.clone(),
-        })
-    }
-
-    /// Whether it may run: it holds its turn, or has been released (settled).
-    pub(crate) fn may_run(&self) -> bool {
-        let held = lock(&self.turn);
-        held.turn.is_some() || held.released
-    }
-
-    /// Whether it still waits for its turn behind `held`: then it cannot start before
-    /// the holder ends. (A handle exists only once its task has been submitted, and
-    /// by then a task that was queued knows where it waits.)
-    pub(crate) fn waits_behind(&self, held: &TurnHeld) -> bool {
-        lock(&self.waiting)
-            .as_ref()
-            .is_some_and(|waiting| held.blocks(&waiting.keys, &self.key))
     }
 
     /// Remembers where the task waits.
