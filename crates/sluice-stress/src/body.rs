@@ -1,6 +1,7 @@
 //! Task bodies: each does what its plan says and writes what it did into the ledger
 //! (runs, map items, key order), so that its answer can be checked against it.
 
+use crate::hostile::{Fuse, Payload};
 use crate::ledger::{item_value, value_of};
 use crate::plan::{Behaviour, Spec};
 use crate::submit::{self, Handle};
@@ -10,9 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// A task's own error: its index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fail(pub usize);
+/// A task's own error: its index, and a fuse that makes its drop panic if the task is
+/// hostile (defused by the caller that receives it).
+#[derive(Debug)]
+pub struct Fail {
+    /// The task's index.
+    pub index: usize,
+    /// Armed for a hostile task.
+    pub fuse: Fuse,
+}
 
 /// The prefix of every planned panic, which the harness's panic hook keeps quiet.
 pub const PANIC_PREFIX: &str = "stress: planned panic";
@@ -40,8 +47,9 @@ pub fn closure(ctx: &Arc<Ctx>, spec: Spec) -> Result<u64, Fail> {
     finish(ctx, &spec, run)
 }
 
-/// The body of an io task.
-pub async fn io(ctx: Arc<Ctx>, spec: Spec) -> Result<u64, Fail> {
+/// The body of an io task. `fuse` stands for the future's captures: armed, it panics
+/// if the future is dropped before it ends (cancelled, timed out, shut down).
+pub async fn io(ctx: Arc<Ctx>, spec: Spec, mut fuse: Fuse) -> Result<u64, Fail> {
     let (run, _running) = Running::start(&ctx, &spec);
     match spec.behaviour {
         Behaviour::Overrun => tokio::time::sleep(OVERRUN_CAP).await,
@@ -57,6 +65,7 @@ pub async fn io(ctx: Arc<Ctx>, spec: Spec) -> Result<u64, Fail> {
         }
         _ => tokio::task::yield_now().await,
     }
+    fuse.defuse();
     finish(&ctx, &spec, run)
 }
 
@@ -70,6 +79,9 @@ pub fn item(ctx: &Ctx, spec: &Spec, item: u32) -> u64 {
     } = spec.behaviour
         && at == item
     {
+        if spec.hostile {
+            std::panic::panic_any(Payload);
+        }
         panic!("{PANIC_PREFIX}: {} item {item}", ctx.ledger.id(spec));
     }
     item_value(spec.index, item)
@@ -80,11 +92,15 @@ fn finish(ctx: &Ctx, spec: &Spec, run: u32) -> Result<u64, Fail> {
     let fails = match spec.behaviour {
         Behaviour::Fail | Behaviour::Flaky { fails: true } => true,
         Behaviour::Retried { failures, .. } => run <= failures,
+        Behaviour::Panic if spec.hostile => std::panic::panic_any(Payload),
         Behaviour::Panic => panic!("{PANIC_PREFIX}: {}", ctx.ledger.id(spec)),
         _ => false,
     };
     if fails {
-        Err(Fail(spec.index))
+        Err(Fail {
+            index: spec.index,
+            fuse: Fuse::armed(spec.hostile),
+        })
     } else {
         Ok(value_of(ctx.wave.number, spec.index))
     }

@@ -144,6 +144,7 @@ mod tests {
             idle_timeout: false,
             priority: sluice::Priority::Normal,
             limited: false,
+            hostile: false,
         }
     }
 

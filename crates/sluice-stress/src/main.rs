@@ -6,7 +6,7 @@
 //! The run goes in waves of `--wave` top-level tasks (plus the children some of them
 //! submit). Each wave's plan — route, caller (`wait()` or `.await`), behaviour (succeed,
 //! fail, panic, overrun a timeout, retry, hit an open or a flaky breaker, nest a
-//! subtask, map with or without a panicking item), key and key order, cancellation —
+//! subtask, map with or without a panicking item; some with values whose drop panics), key and key order, cancellation —
 //! follows from the seed alone; `abort_pending()` hits a third of the waves, and the
 //! last one ends in `shutdown(deadline)` with work still queued. Thread timing is not
 //! reproducible, so a seed replays the same plan, not the same interleaving.
@@ -21,6 +21,7 @@ mod args;
 mod body;
 mod fleet;
 mod hang;
+mod hostile;
 mod judge;
 mod ledger;
 mod plan;
@@ -276,7 +277,9 @@ fn quiet_planned_panics() {
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied());
-        if !message.is_some_and(|m| m.starts_with(body::PANIC_PREFIX)) {
+        let planned = message.is_some_and(|m| m.starts_with(body::PANIC_PREFIX))
+            || payload.is::<hostile::Payload>();
+        if !planned {
             default(info);
         }
     }));

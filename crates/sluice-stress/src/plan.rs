@@ -119,6 +119,9 @@ pub struct Spec {
     /// Whether it goes through the fleet's adaptive dependency limit (a call of every
     /// attempt, or of every item of `map_io`).
     pub limited: bool,
+    /// Whether its user values panic when dropped (`hostile.rs`): its captures if it
+    /// never runs or its future is dropped halfway, its errors, its panic's payload.
+    pub hostile: bool,
 }
 
 /// How long an overrunning task may run before it times out.
@@ -203,6 +206,7 @@ impl Wave {
                     idle_timeout: false,
                     priority: draw_priority(rng),
                     limited: false,
+                    hostile: false,
                 });
             }
             specs.push(Spec {
@@ -215,6 +219,7 @@ impl Wave {
                 idle_timeout: behaviour != Behaviour::Overrun && rng.chance(20),
                 priority: draw_priority(rng),
                 limited: rng.chance(10),
+                hostile: rng.chance(5),
             });
             lanes[lane].push(index);
         }
@@ -342,6 +347,10 @@ mod tests {
         assert!(has(&|s| s.limited && s.behaviour == Behaviour::Succeed));
         assert!(has(&|s| s.limited && s.route == Route::MapIo));
         assert!(has(&|s| s.cancel == Cancel::AtOnce) && has(&|s| s.cancel == Cancel::BeforeWait));
+        assert!(has(&|s| s.hostile && s.behaviour == Behaviour::Panic));
+        assert!(has(
+            &|s| s.hostile && matches!(s.behaviour, Behaviour::Retried { .. })
+        ));
         assert!(wave.shutdown.is_some());
         for spec in &wave.specs[..wave.top_level] {
             if let Behaviour::Nest { child } = spec.behaviour {

@@ -3,6 +3,7 @@
 
 use crate::body::{self, Fail};
 use crate::fleet::{BUDGETED, FLAKY, LIMITED, OPEN};
+use crate::hostile::Fuse;
 use crate::ledger::{Answer, item_value, value_of};
 use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
 use crate::wave::Ctx;
@@ -105,17 +106,33 @@ fn name_of(behaviour: Behaviour) -> &'static str {
     }
 }
 
+/// A plain task. A hostile one's closure (or future) captures a fuse, armed once the
+/// submission is accepted and defused when the body runs (or, for a future, ends):
+/// dropped unrun or halfway (cancelled, aborted, dropped by its pool, timed out, shut
+/// down), it panics. (A retried task's closure is an `Fn` that lives as long as its
+/// handle, so it carries none: its errors are hostile instead.)
 fn plain(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec) -> TaskHandle<u64, Fail> {
+    let (mut fuse, arming) = Fuse::later(spec.hostile);
     let c = ctx.clone();
-    match spec.route {
-        Route::Cpu => task.try_run_cpu(move || body::closure(&c, spec)),
-        Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
-        Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
+    let work = move || {
+        fuse.defuse();
+        body::closure(&c, spec)
+    };
+    let handle = match spec.route {
+        Route::Cpu => task.try_run_cpu(work),
+        Route::Chunk => task.try_run_chunk(work),
+        Route::IoBlocking => task.try_run_io_blocking(work),
         // Maps never reach here (their behaviour is `Map`); the plan's tests hold it.
         Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(body::io(c, spec))
+            // The future holds the fuse instead (the closure, unused, drops it quietly).
+            let (fuse, io_arming) = Fuse::later(spec.hostile);
+            let handle = task.try_run_io(body::io(ctx.clone(), spec, fuse));
+            io_arming.arm();
+            return handle;
         }
-    }
+    };
+    arming.arm();
+    handle
 }
 
 fn retried(
@@ -129,7 +146,7 @@ fn retried(
         Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
         Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
         Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(move || body::io(c.clone(), spec))
+            task.try_run_io(move || body::io(c.clone(), spec, Fuse::default()))
         }
     }
 }
@@ -149,7 +166,17 @@ fn map(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec, items: u32) -> TaskHan
     }
 }
 
-fn task_answer(ctx: &Ctx, spec: &Spec, result: Result<u64, TaskError<Fail>>) -> Answer {
+fn task_answer(ctx: &Ctx, spec: &Spec, mut result: Result<u64, TaskError<Fail>>) -> Answer {
+    // The caller has its error: a hostile one is dropped quietly here.
+    if let Err(TaskError::Failed(fail)) = &mut result {
+        fail.fuse.defuse();
+        if fail.index != spec.index {
+            ctx.violation(
+                spec,
+                format!("was answered the error of task {}", fail.index),
+            );
+        }
+    }
     let own = value_of(ctx.wave.number, spec.index);
     answer_of(ctx, spec, result, |value| *value == own)
 }

@@ -67,6 +67,13 @@ pub enum TaskError<E = Infallible> {
     /// `wait()` was called on a thread that drives a current-thread tokio runtime,
     /// where blocking would freeze the runtime; `.await` the handle instead.
     WaitWouldBlockRuntime,
+    /// A keyed task waited (`wait()` or `.await`) for a task that can only start after
+    /// the waiter ends: a later task of its own key, or — under
+    /// [`KeyOrder::Strict`](crate::KeyOrder::Strict) — any later keyed task. Served in
+    /// order, that wait could never end, so it is refused at once; the awaited task keeps
+    /// its place and runs after the waiter. Submit it without waiting, or give it
+    /// another key.
+    WaitOnOwnKey,
 }
 
 impl<E> TaskError<E> {
@@ -102,6 +109,7 @@ impl<E> TaskError<E> {
             TaskError::ShuttingDown => TaskError::ShuttingDown,
             TaskError::UnknownExecutor(name) => TaskError::UnknownExecutor(name),
             TaskError::WaitWouldBlockRuntime => TaskError::WaitWouldBlockRuntime,
+            TaskError::WaitOnOwnKey => TaskError::WaitOnOwnKey,
         }
     }
 }
@@ -139,6 +147,9 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
             }
             TaskError::WaitWouldBlockRuntime => f.write_str(
                 "wait() would block a current-thread tokio runtime; await the handle instead",
+            ),
+            TaskError::WaitOnOwnKey => f.write_str(
+                "wait refused: the awaited task is queued behind the waiting task's own key turn, so it could only start after the waiter ends",
             ),
         }
     }

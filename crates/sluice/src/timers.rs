@@ -8,6 +8,7 @@
 //! spawned, no runtime woken.
 
 use crate::lock::lock;
+use crate::task::quietly;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -159,7 +160,8 @@ impl Timers {
         };
         let count = taken.len();
         for fire in taken {
-            fire(why);
+            // One timer's panic must not leave the others unfired.
+            quietly(move || fire(why), "a timer cut short");
         }
         count
     }
@@ -214,7 +216,10 @@ fn run(shared: &Shared) {
         if !due.is_empty() {
             drop(slab);
             for fire in due {
-                fire(Fired::Due);
+                // A timer drops user values (a retried attempt's error) and those drops
+                // are quiet, but a panic here would kill the thread and with it every
+                // timeout and backoff of the manager: caught here as well.
+                quietly(move || fire(Fired::Due), "a timer");
             }
             slab = lock(&shared.slab);
             continue;

@@ -19,6 +19,11 @@
 //!   of a current-thread runtime are refused too; they can `Handle::block_on` the handle.
 //!
 //! An awaiting future (`TaskHandle::poll`) lends its task's slot the same way.
+//!
+//! Before any of that, a wait from inside a keyed task for a task queued behind the
+//! turn it holds (checked in `TaskHandle::wait` and `poll` against every frame on the
+//! thread) is refused with `TaskError::WaitOnOwnKey`: it could never end. And the
+//! inline run never starts a keyed task whose turn has not come.
 
 use crate::TaskError;
 use crate::task::{Control, in_task, lend_current};

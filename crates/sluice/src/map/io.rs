@@ -1,7 +1,7 @@
 //! Maps on the io route: a bounded, ordered window of futures.
 
 use crate::policy::limit::Dependency;
-use crate::task::{Control, InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
+use crate::task::{Control, InFrame, IoSide, Quiet, Reply, TaskHandle, TaskInfo, take_message};
 use crate::{Progress, TaskError};
 use sluice_core::{CancelToken, Lease, Outcome};
 use sluice_exec::IoPool;
@@ -109,7 +109,8 @@ where
     let gate = &map.reply.route.gate;
     let mut window = Window(VecDeque::new());
     // A hint, not a promise: reserve what it says, up to a sane first allocation.
-    let mut out = Vec::with_capacity(items.size_hint().0.min(1 << 16));
+    // Quiet: a failed map leaves the results so far, user values, to drop on its way out.
+    let mut out = Quiet(Vec::with_capacity(items.size_hint().0.min(1 << 16)));
     let mut items = items;
     loop {
         // The input is user code too: a panic in it ends the map like a panic in `f`.
@@ -117,15 +118,12 @@ where
             Ok(Some(item)) => item,
             Ok(None) => break,
             Err(payload) => {
-                let message = format!(
-                    "the input iterator panicked: {}",
-                    panic_message(payload.as_ref())
-                );
+                let message = format!("the input iterator panicked: {}", take_message(payload));
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
         while window.0.len() >= gate.limit().max(1) {
-            if let Err(failure) = window.collect_front(&mut out, map).await {
+            if let Err(failure) = window.collect_front(&mut out.0, map).await {
                 return failure;
             }
         }
@@ -147,13 +145,14 @@ where
         let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
             Ok(future) => future,
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
+                let message = take_message(payload);
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
         // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle it
         // awaits lends its slot while it is suspended.
-        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
+        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit))
+            .holding(map.reply.driver_turn());
         let measured = async move {
             let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
             let output = framed.await;
@@ -168,11 +167,11 @@ where
         window.0.push_back(pool.handle().spawn(measured));
     }
     while !window.0.is_empty() {
-        if let Err(failure) = window.collect_front(&mut out, map).await {
+        if let Err(failure) = window.collect_front(&mut out.0, map).await {
             return failure;
         }
     }
-    (Outcome::Succeeded, Ok(out))
+    (Outcome::Succeeded, Ok(std::mem::take(&mut out.0)))
 }
 
 /// The futures in flight, oldest first; aborted if the map ends early.

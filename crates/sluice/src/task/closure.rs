@@ -2,10 +2,10 @@
 
 use super::extras::Extras;
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, TaskInfo, panic_message, run_as_task};
+use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, take_message};
 use crate::lock::take;
 use crate::policy::breaker::Guarded;
-use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
@@ -153,9 +153,9 @@ where
                     .map(|guard| (guard, Instant::now()));
                 let span = self.reply.span();
                 let _entered = span.enter();
-                let outcome = run_as_task(&self.token, slot, || {
-                    let result = catch_unwind(AssertUnwindSafe(work))
-                        .map_err(|payload| panic_message(payload.as_ref()));
+                let held = self.turn_held();
+                let outcome = run_as_task(&self.token, slot, held, || {
+                    let result = catch_unwind(AssertUnwindSafe(work)).map_err(take_message);
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);
                     if let Some((guard, began)) = guard {
@@ -186,6 +186,14 @@ where
         }
     }
 
+    /// The key's turn it holds: its own, or its retry driver's.
+    fn turn_held(&self) -> Option<TurnHeld> {
+        match self.extras.keyed() {
+            Some(keyed) => keyed.turn_held(),
+            None => self.reply.driver_turn(),
+        }
+    }
+
     /// The outcome as the task's policies see it: a task answered at its deadline
     /// counts as timed out, whatever its body did later.
     fn policy_outcome(&self, outcome: Outcome) -> Outcome {
@@ -212,8 +220,9 @@ where
     /// Settles a task that will never start.
     fn drop_unstarted(&self) {
         let work = take(&self.work);
-        // Dropped outside the lock: the closure's captures are user code.
-        drop(work);
+        // Dropped outside the lock, and quietly: the closure's captures are user code,
+        // and the task must be settled whatever their `Drop` does.
+        drop_quietly(work, "a closure's captures");
         // A breaker call goes back now (a half-open probe frees its slot), not when the
         // last reference to the task happens to go.
         drop(self.extras.take_guard());
@@ -248,14 +257,22 @@ where
 
     fn help(&self) {
         // Not before its dependency has admitted it: run inline, it would call the
-        // service past the dependency's limit.
+        // service past the dependency's limit. Nor before its key's turn has come: run
+        // inline, it would run beside (or before) the task of its key that holds it.
         let admitted = self
             .extras
             .dependency()
             .is_none_or(DependencyCall::is_admitted);
-        if self.reply.route.inline_ok && admitted {
+        let its_turn = self.extras.keyed().is_none_or(KeyState::may_run);
+        if self.reply.route.inline_ok && admitted && its_turn {
             self.run(None);
         }
+    }
+
+    fn waits_behind(&self, held: &TurnHeld) -> bool {
+        self.extras
+            .keyed()
+            .is_some_and(|keyed| keyed.waits_behind(held))
     }
 
     fn expire(&self) {

@@ -7,6 +7,8 @@
 //! length of the task's suspension (the runner lends after a poll that left a handle
 //! pending, and takes the slot back when it polls again).
 
+use super::Control;
+use crate::policy::keyed::TurnHeld;
 use sluice_core::{CancelToken, Lease, Lent, Permit};
 use std::cell::{Cell, RefCell};
 
@@ -34,6 +36,9 @@ struct Frame {
     token: CancelToken,
     /// Its admission slot.
     slot: Slot,
+    /// Its key's turn, if it holds one: a wait for a task queued behind that turn
+    /// could never end, and is refused.
+    held: Option<TurnHeld>,
 }
 
 thread_local! {
@@ -120,26 +125,51 @@ pub(crate) fn lend_current() -> Option<Lent> {
     lease.lend()
 }
 
-/// Runs `body` as the task owning `token`, holding `slot` until it ends.
-pub(crate) fn run_as_task<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) -> R {
-    run_in_frame(token, slot, body).0
+/// Runs `body` as the task owning `token`, holding `slot` until it ends; `held` is the
+/// key's turn the task holds, if any (its own, or its retry driver's).
+pub(crate) fn run_as_task<R>(
+    token: &CancelToken,
+    slot: Slot,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> R {
+    run_in_frame(token, slot, held, body).0
 }
 
-/// Runs one poll (or one map unit) of a task whose runner owns `lease`; also answers
-/// whether a handle was left pending in it.
+/// Whether `awaited` waits for its key's turn behind a turn that a task running on this
+/// thread holds — the innermost or any task below it, which cannot end before the
+/// innermost does. Such a wait could never end.
+pub(crate) fn waits_behind_this_thread(awaited: &dyn Control) -> bool {
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .iter()
+            .filter_map(|frame| frame.held.as_ref())
+            .any(|held| awaited.waits_behind(held))
+    })
+}
+
+/// Runs one poll (or one map unit) of a task whose runner owns `lease`, holding the
+/// key's turn `held` if any; also answers whether a handle was left pending in it.
 pub(crate) fn run_polled<R>(
     token: &CancelToken,
     lease: &Lease,
+    held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> (R, bool) {
     let slot = Slot::Polled {
         lease: lease.clone(),
         wants_lend: Cell::new(false),
     };
-    run_in_frame(token, slot, body)
+    run_in_frame(token, slot, held, body)
 }
 
-fn run_in_frame<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) -> (R, bool) {
+fn run_in_frame<R>(
+    token: &CancelToken,
+    slot: Slot,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> (R, bool) {
     /// Pops the frame if `body` unwinds.
     struct PopOnUnwind {
         /// False once the frame was popped normally.
@@ -156,6 +186,7 @@ fn run_in_frame<R>(token: &CancelToken, slot: Slot, body: impl FnOnce() -> R) ->
         current.borrow_mut().push(Frame {
             token: token.clone(),
             slot,
+            held,
         })
     });
     let mut guard = PopOnUnwind { armed: true };

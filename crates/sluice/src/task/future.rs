@@ -3,12 +3,12 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
-use super::{CatchUnwind, Control, TaskHandle, TaskInfo, run_polled};
+use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
 use crate::policy::breaker::Guarded;
-use crate::policy::keyed::{KeyState, KeyedTask, Keys, start as start_task};
+use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::within;
 use crate::route::Route;
@@ -161,7 +161,11 @@ where
                         return;
                     };
                     self.reply.started();
-                    let future = InFrame::new(future, self.token.clone(), lease);
+                    let held = match self.extras.keyed() {
+                        Some(keyed) => keyed.turn_held(),
+                        None => self.reply.driver_turn(),
+                    };
+                    let future = InFrame::new(future, self.token.clone(), lease).holding(held);
                     let timeout = self.timeout;
                     // Only a breaker needs the duration, so only then is the clock
                     // read. Its call stays in the task (not in this future's state,
@@ -222,7 +226,8 @@ where
     }
 
     fn drop_unstarted(&self) {
-        drop(self.take_future());
+        // Quietly: the task must be settled whatever the future's `Drop` does.
+        drop_quietly(self.take_future(), "a future");
         drop(self.extras.take_guard());
         if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Cancelled);
@@ -258,6 +263,9 @@ pub(crate) struct InFrame<F> {
     lease: Lease,
     /// The slot, lent while the task is suspended on a handle.
     lent: Option<Lent>,
+    /// Its key's turn, if it holds one (see `context.rs`); boxed, since this future
+    /// is in the runtime's cell of every io task and few of them have a key.
+    held: Option<Box<TurnHeld>>,
 }
 
 impl<F> InFrame<F> {
@@ -267,7 +275,14 @@ impl<F> InFrame<F> {
             token,
             lease,
             lent: None,
+            held: None,
         }
+    }
+
+    /// The same, for a task that holds its key's turn (`held`) while it runs.
+    pub(crate) fn holding(mut self, held: Option<TurnHeld>) -> Self {
+        self.held = held.map(Box::new);
+        self
     }
 }
 
@@ -278,7 +293,8 @@ impl<F: Future> Future for InFrame<F> {
         let this = &mut *self;
         // Running again: take the slot back (whatever the limit) before any of its code.
         this.lent = None;
-        let (poll, wants_lend) = run_polled(&this.token, &this.lease, || {
+        let held = this.held.as_deref().cloned();
+        let (poll, wants_lend) = run_polled(&this.token, &this.lease, held, || {
             Pin::new(&mut this.inner).poll(cx)
         });
         if poll.is_pending() && wants_lend {
@@ -356,6 +372,12 @@ where
 
     /// A future cannot run on a caller's thread; the runtime makes progress on its own.
     fn help(&self) {}
+
+    fn waits_behind(&self, held: &TurnHeld) -> bool {
+        self.extras
+            .keyed()
+            .is_some_and(|keyed| keyed.waits_behind(held))
+    }
 }
 
 impl<Fut, T, E> KeyedTask for FutureTask<Fut, T, E>

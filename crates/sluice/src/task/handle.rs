@@ -1,7 +1,9 @@
 //! The caller's side of a task: await it, or wait for it from synchronous code.
 
+use super::context::waits_behind_this_thread;
 use super::request_lend;
 use crate::TaskError;
+use crate::policy::keyed::TurnHeld;
 use crate::wait::block_on_completion;
 use sluice_core::Completion;
 use std::convert::Infallible;
@@ -26,6 +28,12 @@ pub(crate) trait Control: Send + Sync {
     /// pool round trip would cost more than the work (a map of a few items) is run on
     /// the waiting thread, which would only sleep meanwhile. Nothing by default.
     fn help_small(&self) {}
+
+    /// Whether the task still waits for its key's turn behind `held`, a turn that a
+    /// running task holds: then it cannot start before that task ends.
+    fn waits_behind(&self, _held: &TurnHeld) -> bool {
+        false
+    }
 
     /// Gives the task up without an answer to anyone who still wants one: a retried
     /// task's attempt that its driver no longer needs (the task is past its deadline).
@@ -83,6 +91,12 @@ impl<T, E> TaskHandle<T, E> {
     ///   work that task needs — can be admitted; the slot is taken back when the wait
     ///   ends. (An io future that `.await`s a handle lends its slot the same way while it
     ///   is suspended.)
+    /// - **Inside a keyed task, for a task queued behind its own turn** — a later task
+    ///   of its key, or under [`KeyOrder::Strict`](crate::KeyOrder::Strict) any later
+    ///   keyed task — it answers [`TaskError::WaitOnOwnKey`] at once: that task can only
+    ///   start once the waiter has ended. The awaited task keeps its place and runs
+    ///   after the waiter. `.await` answers the same. A keyed task nobody has started
+    ///   is run inline only once its key's turn has come.
     /// - **On a worker thread of a multi-thread tokio runtime**, it blocks through
     ///   [`block_in_place`](tokio::task::block_in_place), so the worker's other tasks
     ///   move to another thread.
@@ -123,6 +137,9 @@ impl<T, E> TaskHandle<T, E> {
             completion,
             control,
         } = self;
+        if !completion.is_closed() && control.as_deref().is_some_and(waits_behind_this_thread) {
+            return Err(TaskError::WaitOnOwnKey);
+        }
         match block_on_completion(completion, control.as_deref()) {
             Ok(Some(answer)) => answer,
             Ok(None) => Err(TaskError::Cancelled),
@@ -194,6 +211,13 @@ impl<T, E> Future for TaskHandle<T, E> {
         match Pin::new(&mut self.completion).poll(cx) {
             Poll::Ready(answer) => Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled))),
             Poll::Pending => {
+                if self
+                    .control
+                    .as_deref()
+                    .is_some_and(waits_behind_this_thread)
+                {
+                    return Poll::Ready(Err(TaskError::WaitOnOwnKey));
+                }
                 // Awaited from inside a task: its slot is lent while it is suspended,
                 // so that a full gate cannot deadlock on a task awaiting its subtask.
                 request_lend();

@@ -8,7 +8,9 @@
 //! - `stop.rs`: stopping a running future, by its cancel or the shutdown deadline.
 //! - `handle.rs`: [`TaskHandle`], a `Future` with a blocking `wait()`.
 //! - `context.rs`: what a running task can ask about itself ([`is_cancelled`]).
-//! - `panic.rs`: turning a caught panic into [`TaskError::Panicked`](crate::TaskError).
+//! - `panic.rs`: turning a caught panic into [`TaskError::Panicked`](crate::TaskError), and
+//!   dropping user values quietly (a `Drop` that panics must not unwind through a task's
+//!   bookkeeping).
 //!
 //! **Architecture Invariant:** a task's fate has exactly one owner. Its
 //! [`CancelToken`](sluice_core::CancelToken) moves once, from pending to started or to
@@ -32,5 +34,5 @@ pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
 pub(crate) use info::TaskInfo;
-pub(crate) use panic::{CatchUnwind, panic_message};
+pub(crate) use panic::{CatchUnwind, Quiet, drop_quietly, quietly, take_message};
 pub(crate) use reply::{AttemptSink, Reply};

@@ -4,10 +4,12 @@
 //! retry driver, which decides whether the caller hears it or a new attempt starts.
 
 use super::info::TaskInfo;
+use super::panic::{drop_quietly, quietly};
 use crate::TaskError;
 use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
+use crate::policy::keyed::TurnHeld;
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, CancelToken, Completer, Outcome};
@@ -30,6 +32,11 @@ pub(crate) trait AttemptSink<T, E>: Send + Sync {
     /// Attempt `attempt`'s body began at `at`: the task's record counts it, and an
     /// attempt after the first is a retry.
     fn body_started(&self, attempt: u32, at: Instant);
+
+    /// The key's turn the task holds for its attempts, if it holds one.
+    fn turn_held(&self) -> Option<TurnHeld> {
+        None
+    }
 }
 
 /// A breaker's call and when it was admitted, until the answer records it.
@@ -144,6 +151,12 @@ impl<T, E> Reply<T, E> {
         if let Some((keys, key)) = self.keyed() {
             keys.retried(key);
         }
+    }
+
+    /// The key's turn this attempt's retry driver holds for it, if any (a task that is
+    /// not an attempt holds its own, in its key state).
+    pub(crate) fn driver_turn(&self) -> Option<TurnHeld> {
+        self.attempt.as_ref()?.driver.turn_held()
     }
 
     /// The span the body runs in (see [`span`](super::info::span)).
@@ -351,6 +364,9 @@ impl<T, E> Reply<T, E> {
         count: impl FnOnce(&Route, bool),
     ) -> bool {
         let Some(to) = take(&self.to) else {
+            // Answered already (a late result after a timeout): the value is a user's,
+            // and the caller (`finished`) still has counting to do after this.
+            drop_quietly(answer, "a late result");
             return false;
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
@@ -367,7 +383,11 @@ impl<T, E> Reply<T, E> {
             guard.record(outcome, admitted.elapsed());
         }
         match to {
-            To::Caller(completer) => completer.complete(answer),
+            // A caller who dropped its handle leaves the answer to be dropped here, on
+            // the thread that answers: quietly, since the task's bookkeeping goes on.
+            To::Caller(completer) => {
+                quietly(move || completer.complete(answer), "an unread answer")
+            }
             To::Driver(driver, number) => driver.answered(number, outcome, answer),
         }
         true

@@ -16,7 +16,7 @@ mod puller;
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
-    Control, Reply, Slot, TaskHandle, TaskInfo, panic_message, run_as_task, run_polled,
+    Control, Reply, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, run_polled, take_message,
 };
 use crate::{Progress, TaskError};
 use output::{Output, Placed};
@@ -200,6 +200,9 @@ where
     /// run in a frame holding `lease` (the puller's slot, lent while a unit waits), or
     /// in a free frame for a helping waiter.
     fn pull_loop(&self, lease: Option<&Lease>) {
+        // A keyed map's turn, held by its driver: a unit that waits for a task queued
+        // behind it is refused (see `task/context.rs`).
+        let held = self.reply.driver_turn();
         while let Some((index, block, claim, f)) = self.next_unit() {
             let len = block.len();
             let began = Instant::now();
@@ -216,8 +219,8 @@ where
                 }))
             };
             let mapped = match lease {
-                Some(lease) => run_polled(&self.token, lease, map_unit).0,
-                None => run_as_task(&self.token, Slot::Free, map_unit),
+                Some(lease) => run_polled(&self.token, lease, held.clone(), map_unit).0,
+                None => run_as_task(&self.token, Slot::Free, held.clone(), map_unit),
             };
             self.sizer.record(len, began.elapsed());
             drop(f);
@@ -230,7 +233,7 @@ where
                     self.append(index, part);
                     None
                 }
-                Err(payload) => Some(panic_message(payload.as_ref())),
+                Err(payload) => Some(take_message(payload)),
             };
             if let (None, Some((progress, _))) = (&panic, &self.progress) {
                 progress.advance(len as u64);
@@ -328,10 +331,7 @@ where
         let block = match pulled {
             Ok(block) => block,
             Err(payload) => {
-                let message = format!(
-                    "the input iterator panicked: {}",
-                    panic_message(payload.as_ref())
-                );
+                let message = format!("the input iterator panicked: {}", take_message(payload));
                 return Err((true, message));
             }
         };
@@ -396,7 +396,7 @@ where
         let input = lock(&self.input).take();
         let f = lock(&self.f).take();
         drop(source);
-        drop((input, f));
+        drop_quietly((input, f), "a map's input and function");
         let source = self.lock();
         let answered = self.answer(source);
         self.reply.body_ended();
@@ -440,7 +440,20 @@ where
         };
         // Before the answer, so that a caller that heard sees the progress finished.
         self.progress_done();
-        self.reply.finished(outcome, answer)
+        let sent = self.reply.finished(outcome, answer);
+        // A map that did not succeed leaves what it had mapped: user values, dropped
+        // here and quietly, not wherever the map's last reference goes (its caller's
+        // `wait`, a puller's job).
+        let slots = self.slots_lock().take();
+        let parts = {
+            let mut output = lock(&self.output);
+            (
+                std::mem::take(&mut output.out),
+                std::mem::take(&mut output.early),
+            )
+        };
+        drop_quietly((slots, parts), "a map's results");
+        sent
     }
 
     /// Tells the progress, if any, that the map has ended.

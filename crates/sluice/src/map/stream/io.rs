@@ -8,7 +8,7 @@
 //! places after it in an ordered stream, and nothing in an unordered one.
 
 use super::{ItemResult, MapStream, StreamControl, StreamOptions};
-use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, panic_message};
+use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, drop_quietly, take_message};
 use crate::{Progress, TaskError};
 use futures_core::Stream;
 use futures_util::{FutureExt, StreamExt};
@@ -155,10 +155,7 @@ where
             }
             Err(payload) => {
                 map.buffer.unreserve(1);
-                let message = format!(
-                    "the input stream panicked: {}",
-                    panic_message(payload.as_ref())
-                );
+                let message = format!("the input stream panicked: {}", take_message(payload));
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
@@ -171,7 +168,7 @@ where
             Ok(future) => future,
             Err(payload) => {
                 drop(permit);
-                let panicked = Err(TaskError::Panicked(panic_message(payload.as_ref())));
+                let panicked = Err(TaskError::Panicked(take_message(payload)));
                 map.item_done(seq, panicked);
                 continue;
             }
@@ -214,7 +211,7 @@ impl<O, E> IoStream<O, E> {
         if self.fail_fast && result.is_err() {
             self.failed.store(true, Ordering::Release);
         }
-        drop(self.buffer.push(seq, result));
+        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
         if let Some(progress) = &self.progress {
             progress.advance(1);
         }

@@ -26,7 +26,7 @@ pub use state::Pooled;
 pub(crate) use state::{PerThread, StatePool};
 
 use crate::TaskError;
-use crate::task::TaskHandle;
+use crate::task::{TaskHandle, drop_quietly};
 use crate::wait::blocking;
 use futures_core::Stream;
 use sluice_core::{StreamBuffer, Taken};
@@ -237,7 +237,7 @@ impl<O, E> MapStream<O, E> {
         if self.handle.take().is_some() {
             self.control.cancel();
         }
-        drop(self.buffer.cancel());
+        drop_quietly(self.buffer.cancel(), "a streamed map's unread results");
     }
 }
 

@@ -14,7 +14,7 @@ use super::{ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
-    Reply, Slot, TaskHandle, TaskInfo, execute, panic_message, run_as_task, run_polled,
+    Reply, Slot, TaskHandle, TaskInfo, drop_quietly, execute, run_as_task, run_polled, take_message,
 };
 use crate::{Progress, TaskError};
 use sluice_core::{
@@ -184,14 +184,14 @@ where
                     let results = self.map_unit(block, &f);
                     let failed = results.iter().any(Result::is_err);
                     for (seq, result) in (first..).zip(results) {
-                        drop(self.buffer.push(seq, result));
+                        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
                     }
                     failed
                 }
             };
             let failed = match lease {
-                Some(lease) => run_polled(&self.token, lease, map_unit).0,
-                None => run_as_task(&self.token, Slot::Free, map_unit),
+                Some(lease) => run_polled(&self.token, lease, None, map_unit).0,
+                None => run_as_task(&self.token, Slot::Free, None, map_unit),
             };
             self.sizer.record(len, began.elapsed());
             drop(f);
@@ -237,11 +237,11 @@ where
                 .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                drop(self.buffer.push(seq, result));
+                drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
             } else {
                 // Answered at its limit already: the late result is dropped.
                 failed = true;
-                drop(result);
+                drop_quietly(result, "a timed-out item's late result");
             }
         }
         failed
@@ -254,7 +254,7 @@ where
             let result = match catch_unwind(AssertUnwindSafe(|| f(item))) {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(error)) => Err(TaskError::Failed(error)),
-                Err(payload) => Err(TaskError::Panicked(panic_message(payload.as_ref()))),
+                Err(payload) => Err(TaskError::Panicked(take_message(payload))),
             };
             let stop = self.fail_fast && result.is_err();
             results.push(result);
@@ -365,10 +365,7 @@ where
             Ok(block) => block,
             Err(payload) => {
                 self.buffer.unreserve(count);
-                let message = format!(
-                    "the input iterator panicked: {}",
-                    panic_message(payload.as_ref())
-                );
+                let message = format!("the input iterator panicked: {}", take_message(payload));
                 return Pulled::Nothing {
                     exhausted: true,
                     failed: Some(message),
@@ -436,8 +433,10 @@ where
         drop(state);
         // Input and function go first: a closure holding a channel's sender lets its
         // receiver see the end as soon as the map has ended.
-        drop(lock(&self.input).take());
-        drop(lock(&self.f).take());
+        let input = lock(&self.input).take();
+        drop_quietly(input, "a streamed map's input");
+        let f = lock(&self.f).take();
+        drop_quietly(f, "a streamed map's function");
         if let Some(progress) = &self.progress {
             progress.finish();
         }

@@ -1,6 +1,10 @@
 //! Per-key ordering for tasks: a task with a key waits for its key's turn before it
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
+mod held;
+
+pub(crate) use held::TurnHeld;
+
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
 use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket};

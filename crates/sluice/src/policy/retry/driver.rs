@@ -15,9 +15,9 @@ use super::RetryIf;
 use super::budgets::NamedBudget;
 use crate::TaskError;
 use crate::lock::lock;
-use crate::policy::keyed::{KeyState, KeyedTask};
+use crate::policy::keyed::{KeyState, KeyedTask, TurnHeld};
 use crate::policy::limit::DependencyCall;
-use crate::task::{AttemptSink, Control, Reply};
+use crate::task::{AttemptSink, Control, Reply, drop_quietly};
 use crate::timers::{Armed, Fired, TimerKind, Timers};
 use sluice_core::{
     Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, Rng, StartError,
@@ -190,19 +190,23 @@ where
 
     /// Launches the next attempt.
     fn launch_next(self: &Arc<Self>) {
-        let attempt = {
+        let (attempt, was) = {
             let mut state = lock(&self.state);
             if !matches!(state.phase, Phase::Waiting | Phase::Backoff { .. }) {
                 return;
             }
-            state.phase = Phase::Running(None);
+            let was = mem::replace(&mut state.phase, Phase::Running(None));
             state.attempts += 1;
             state.bodies += 1;
             if self.plan.max_elapsed.is_some() {
                 state.began.get_or_insert_with(Instant::now);
             }
-            state.attempts
+            (state.attempts, was)
         };
+        // The last attempt's answer (a user's error) goes outside the lock, quietly: on
+        // the timer thread, a panic in its `Drop` would kill the thread and strand this
+        // attempt unlaunched.
+        drop_quietly(was, "a retried attempt's answer");
         if attempt == 1
             && let Some(budget) = &self.plan.budget
         {
@@ -308,7 +312,7 @@ where
         outcome: Outcome,
         answer: Result<T, TaskError<E>>,
     ) {
-        let was = mem::replace(&mut state.phase, Phase::Done);
+        let mut was = mem::replace(&mut state.phase, Phase::Done);
         state.outcome = Some(outcome);
         let deadline_timer = state.deadline_timer.take();
         let attempt_timer = state.attempt_timer.take();
@@ -317,9 +321,8 @@ where
         if let Some(timer) = attempt_timer {
             timer.cancel();
         }
-        if let Phase::Backoff {
-            timer: Some(timer), ..
-        } = was
+        if let Phase::Backoff { timer, .. } = &mut was
+            && let Some(timer) = timer.take()
         {
             timer.cancel();
         }
@@ -333,6 +336,9 @@ where
         if release && let Some(keyed) = &self.keyed {
             keyed.release(outcome);
         }
+        // A pause's last answer (a user's error) is dropped after the bookkeeping, and
+        // quietly.
+        drop_quietly(was, "a retried attempt's answer");
     }
 
     /// The pause before the next attempt is over, or was cut short.
@@ -453,9 +459,12 @@ where
     fn answered(&self, attempt: u32, outcome: Outcome, answer: Result<T, TaskError<E>>) {
         let mut state = lock(&self.state);
         if state.attempts != attempt || !matches!(state.phase, Phase::Running(_)) {
+            drop(state);
+            drop_quietly(answer, "a stale attempt's answer");
             return;
         }
         let (outcome, answer) = if state.expiring == Some(attempt) {
+            drop_quietly(answer, "an expired attempt's answer");
             (Outcome::TimedOut, Err(TaskError::TimedOut))
         } else {
             (outcome, answer)
@@ -526,6 +535,10 @@ where
         drop(state);
     }
 
+    fn turn_held(&self) -> Option<TurnHeld> {
+        self.keyed.as_ref()?.turn_held()
+    }
+
     fn body_ended(&self, _attempt: u32) {
         let mut state = lock(&self.state);
         state.bodies -= 1;
@@ -582,6 +595,12 @@ where
         if let Some(control) = running {
             control.help();
         }
+    }
+
+    fn waits_behind(&self, held: &TurnHeld) -> bool {
+        self.keyed
+            .as_ref()
+            .is_some_and(|keyed| keyed.waits_behind(held))
     }
 }
 

@@ -1,0 +1,56 @@
+//! What a keyed task's frame knows of the turn it holds, and what a handle asks of the
+//! task it waits for: whether that task waits behind the turn, so that a wait which
+//! could never end is refused (`TaskError::WaitOnOwnKey`) and an inline run never
+//! starts a task whose turn has not come.
+
+use super::{KeyState, Keys};
+use crate::lock::lock;
+use sluice_core::KeyOrder;
+use std::sync::Arc;
+
+/// A turn a running task holds, as the frame of its body carries it: enough to tell
+/// whether a task it waits for is queued behind it.
+#[derive(Clone)]
+pub(crate) struct TurnHeld {
+    /// The queue the turn belongs to.
+    keys: Arc<Keys>,
+    /// The key.
+    key: Arc<str>,
+}
+
+impl TurnHeld {
+    /// Whether a task waiting in `keys` under `key` can get its turn only once this
+    /// turn is handed on: the same queue, and the same key — or any key in strict order,
+    /// where one task of the manager runs at a time.
+    fn blocks(&self, keys: &Arc<Keys>, key: &Arc<str>) -> bool {
+        Arc::ptr_eq(&self.keys, keys)
+            && (self.keys.ordering() == KeyOrder::Strict || self.key == *key)
+    }
+}
+
+impl KeyState {
+    /// The turn it holds now, if it holds one.
+    pub(crate) fn turn_held(&self) -> Option<TurnHeld> {
+        let held = lock(&self.turn);
+        let turn = held.turn.as_ref()?;
+        Some(TurnHeld {
+            keys: turn.keys.clone(),
+            key: turn.key.clone(),
+        })
+    }
+
+    /// Whether it may run: it holds its turn, or has been released (settled).
+    pub(crate) fn may_run(&self) -> bool {
+        let held = lock(&self.turn);
+        held.turn.is_some() || held.released
+    }
+
+    /// Whether it still waits for its turn behind `held`: then it cannot start before
+    /// the holder ends. (A handle exists only once its task has been submitted, and
+    /// by then a task that was queued knows where it waits.)
+    pub(crate) fn waits_behind(&self, held: &TurnHeld) -> bool {
+        lock(&self.waiting)
+            .as_ref()
+            .is_some_and(|waiting| held.blocks(&waiting.keys, &self.key))
+    }
+}
