@@ -69,6 +69,7 @@ pub mod config;
 mod error;
 #[cfg(feature = "metrics")]
 mod export;
+mod items;
 mod keys;
 mod lock;
 mod manager;
@@ -92,6 +93,7 @@ mod wait;
 
 pub use builder::ManagerBuilder;
 pub use error::{BuildError, TaskError};
+pub use items::ItemCounts;
 pub use keys::KeySnapshot;
 pub use manager::{ConcurrencyManager, StreamBuilder, TaskBuilder};
 pub use map::stream::{ItemResult, MapIter, MapStream, Pooled, StreamOptions};

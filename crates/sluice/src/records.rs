@@ -47,6 +47,8 @@ pub struct TaskRecord {
     /// task was then answered with its last attempt's result). Counted per name in
     /// [`Snapshot::retry_budgets`](crate::Snapshot::retry_budgets).
     pub retry_refused_by_budget: bool,
+    /// A streamed map's items, by how each ended (`None` for any other task).
+    pub items: Option<crate::ItemCounts>,
 }
 
 /// Hands `record` to `sink`. A sink that panics costs that record, logged, and nothing

@@ -60,6 +60,8 @@ pub(crate) struct Route {
     /// and chunk work only. Blocking calls keep to their own bounded pool, and a custom
     /// backend may hold resources bound to its own threads.
     pub(crate) inline_ok: bool,
+    /// How the items of its streamed maps ended.
+    pub(crate) items: crate::items::ItemCounters,
 }
 
 impl Route {
@@ -86,6 +88,7 @@ impl Route {
                     total: Duration::ZERO,
                     outcome: Outcome::Rejected,
                     retry_refused_by_budget: false,
+                    items: None,
                 },
             );
         }
@@ -108,6 +111,7 @@ impl Route {
             keys: (max_keys > 0).then(|| KeyMetrics::new(max_keys)),
             executor,
             inline_ok,
+            items: crate::items::ItemCounters::default(),
         })
     }
 }

@@ -120,6 +120,9 @@ pub struct RouteSnapshot {
     /// no key for all the others (see
     /// [`ManagerBuilder::max_tracked_keys`](crate::ManagerBuilder::max_tracked_keys)).
     pub keys: Vec<KeySnapshot>,
+    /// How the items of this route's streamed maps ended (each map counts as one task
+    /// in `counters`).
+    pub items: crate::ItemCounts,
 }
 
 /// A latency distribution, in microseconds: each percentile is the top of the
@@ -289,6 +292,7 @@ impl Snapshot {
                         .as_ref()
                         .map(KeyMetrics::snapshot)
                         .unwrap_or_default(),
+                    items: route.items.snapshot(),
                 })
                 .collect(),
             breakers,

@@ -4,7 +4,8 @@
 use super::ConcurrencyManager;
 use crate::TaskError;
 use crate::map::stream::{
-    MapStream, PerThread, Pooled, StatePool, StreamOptions, start_io_stream, start_pull_stream,
+    ItemPolicy, MapStream, PerThread, Pooled, StatePool, StreamOptions, start_io_stream,
+    start_pull_stream,
 };
 use crate::route::Route;
 use futures_core::Stream;
@@ -134,13 +135,35 @@ impl ConcurrencyManager {
         StreamBuilder { mgr: self, options }
     }
 
-    /// A streamed map refused because the manager is shutting down, or `None`.
-    fn refuse_stream<O, E>(&self, route: &Route) -> Option<MapStream<O, E>> {
-        if !self.inner.closed.load(Ordering::Acquire) {
-            return None;
+    /// The per-item policies `options` name, or the stream refused: the manager is
+    /// shutting down, or a name is unknown.
+    fn item_policy<O, E>(
+        &self,
+        route: &Arc<Route>,
+        options: &StreamOptions,
+    ) -> Result<ItemPolicy, MapStream<O, E>> {
+        let refuse = |error: TaskError| {
+            route.reject(None, None);
+            MapStream::refused(error)
+        };
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(refuse(TaskError::ShuttingDown));
         }
-        route.reject(None, None);
-        Some(MapStream::refused(TaskError::ShuttingDown))
+        let breaker = match &options.breaker {
+            Some(name) => match self.inner.breakers.get(name, None) {
+                Some(breaker) => Some((name.clone(), breaker)),
+                None => return Err(refuse(TaskError::UnknownBreaker(name.to_string()))),
+            },
+            None => None,
+        };
+        let dependency = match &options.limit {
+            Some(name) => match self.inner.dependencies.get(name) {
+                Some(dependency) => Some(dependency),
+                None => return Err(refuse(TaskError::UnknownDependency(name.to_string()))),
+            },
+            None => None,
+        };
+        Ok(ItemPolicy::new(route, breaker, dependency))
     }
 }
 
@@ -285,9 +308,10 @@ impl StreamBuilder<'_> {
         E: Send + 'static,
     {
         let inner = &self.mgr.inner;
-        self.mgr
-            .refuse_stream(&inner.io)
-            .unwrap_or_else(|| start_io_stream(&inner.io_side, self.options, items, f))
+        match self.mgr.item_policy(&inner.io, &self.options) {
+            Ok(policy) => start_io_stream(&inner.io_side, self.options, policy, items, f),
+            Err(refused) => refused,
+        }
     }
 
     /// Streams `f` over `items` on the CPU pool with a state per worker thread, as
@@ -405,15 +429,16 @@ impl StreamBuilder<'_> {
         E: Send + 'static,
     {
         let mgr = self.mgr;
-        mgr.refuse_stream(route).unwrap_or_else(|| {
-            start_pull_stream(
+        match mgr.item_policy(route, &self.options) {
+            Ok(policy) => start_pull_stream(
                 route,
                 &mgr.inner.scope,
-                self.options,
+                (self.options, policy),
                 mgr.inner.io_side.pool.handle(),
                 items.into_iter(),
                 f,
-            )
-        })
+            ),
+            Err(refused) => refused,
+        }
     }
 }

@@ -91,6 +91,8 @@ pub(crate) struct Reply<T, E> {
     pending_in: Mutex<Option<Bucket>>,
     /// Where its key counted its body running, until the body ends.
     running_in: Mutex<Option<Bucket>>,
+    /// A streamed map's item counts, for its record.
+    items: Option<Arc<crate::items::ItemCounters>>,
 }
 
 impl<T, E> Reply<T, E> {
@@ -138,6 +140,7 @@ impl<T, E> Reply<T, E> {
             budget_refused: AtomicBool::new(false),
             pending_in: Mutex::new(None),
             running_in: Mutex::new(None),
+            items: None,
         }
     }
 
@@ -194,6 +197,12 @@ impl<T, E> Reply<T, E> {
     /// its record says so.
     pub(crate) fn note_budget_refused(&self) {
         self.budget_refused.store(true, Ordering::Relaxed);
+    }
+
+    /// Reports `items` (a streamed map's item counts) in the task's record.
+    pub(crate) fn with_items(mut self, items: Arc<crate::items::ItemCounters>) -> Self {
+        self.items = Some(items);
+        self
     }
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
@@ -343,6 +352,10 @@ impl<T, E> Reply<T, E> {
             total: self.queued.elapsed(),
             outcome,
             retry_refused_by_budget: self.budget_refused.load(Ordering::Relaxed),
+            items: self
+                .items
+                .as_deref()
+                .map(crate::items::ItemCounters::snapshot),
         }
     }
 

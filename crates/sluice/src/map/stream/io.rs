@@ -7,7 +7,8 @@
 //! the item's future. It never collects results; so a slow item holds up only the
 //! places after it in an ordered stream, and nothing in an unordered one.
 
-use super::{ItemResult, MapStream, StreamControl, StreamOptions};
+use super::policy::Admitted;
+use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, drop_quietly, take_message};
 use crate::{Progress, TaskError};
 use futures_core::Stream;
@@ -37,6 +38,8 @@ struct IoStream<O, E> {
     progress: Option<Progress>,
     /// Each item's time limit.
     item_timeout: Option<std::time::Duration>,
+    /// The breaker, dependency and counts every item goes through.
+    policy: ItemPolicy,
     /// The map's own answer.
     reply: Reply<(), Infallible>,
 }
@@ -45,6 +48,7 @@ struct IoStream<O, E> {
 pub(crate) fn start_io_stream<S, F, Fut, O, E>(
     io: &IoSide,
     options: StreamOptions,
+    policy: ItemPolicy,
     items: S,
     f: F,
 ) -> MapStream<O, E>
@@ -58,7 +62,8 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     io.route.counters.submitted();
-    let reply = Reply::new(io.route.clone(), completer, TaskInfo::new(None, None));
+    let reply = Reply::new(io.route.clone(), completer, TaskInfo::new(None, None))
+        .with_items(policy.counts.clone());
     let capacity = options
         .buffer
         .unwrap_or_else(|| io.route.gate.limit().saturating_mul(2));
@@ -71,6 +76,7 @@ where
         fail_fast: options.fail_fast,
         progress: options.progress,
         item_timeout: options.item_timeout,
+        policy,
         reply,
     });
     let guard = SettleOnDrop(map.clone());
@@ -159,6 +165,25 @@ where
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
+        // The breaker first: while it is open the item answers `Rejected` unrun.
+        let admitted = match map.policy.admit() {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                drop_quietly(item, "an item refused by its breaker");
+                map.item_done(seq, None, Err(refused));
+                continue;
+            }
+        };
+        // The dependency's permit before the route's: waiting for a slow service holds
+        // no slot of the route.
+        let call = match &map.policy.dependency {
+            Some(dependency) => tokio::select! {
+                biased;
+                () = stop.cancelled() => return cancelled,
+                permit = dependency.gate.acquire() => Some((dependency.clone(), permit)),
+            },
+            None => None,
+        };
         let permit = tokio::select! {
             biased;
             () = stop.cancelled() => return cancelled,
@@ -167,9 +192,9 @@ where
         let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
             Ok(future) => future,
             Err(payload) => {
-                drop(permit);
+                drop((permit, call));
                 let panicked = Err(TaskError::Panicked(take_message(payload)));
-                map.item_done(seq, panicked);
+                map.item_done(seq, Some(admitted), panicked);
                 continue;
             }
         };
@@ -181,10 +206,19 @@ where
         runtime.spawn(async move {
             let stop = item_map.stop.clone();
             let limited = async {
-                match item_map.item_timeout {
+                let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
+                let ran = match item_map.item_timeout {
                     Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
                     None => Some(framed.await),
+                };
+                if let (Some((dependency, permit)), Some(began)) = (call, began) {
+                    let dropped = !matches!(ran, Some(Ok(Ok(_))));
+                    if dependency.end_call(began, Some(dropped)) {
+                        dependency.sync_limit();
+                    }
+                    drop(permit);
                 }
+                ran
             };
             let ran = tokio::select! {
                 biased;
@@ -198,7 +232,7 @@ where
                     Some(Err(message)) => Err(TaskError::Panicked(message)),
                     None => Err(TaskError::TimedOut),
                 };
-                item_map.item_done(seq, result);
+                item_map.item_done(seq, Some(admitted), result);
             }
             drop(item_done);
         });
@@ -207,7 +241,8 @@ where
 
 impl<O, E> IoStream<O, E> {
     /// An item's answer goes to its place.
-    fn item_done(&self, seq: u64, result: ItemResult<O, E>) {
+    fn item_done(&self, seq: u64, admitted: Option<Admitted>, result: ItemResult<O, E>) {
+        self.policy.answered(admitted, &result);
         if self.fail_fast && result.is_err() {
             self.failed.store(true, Ordering::Release);
         }

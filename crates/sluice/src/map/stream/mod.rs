@@ -16,11 +16,13 @@
 
 mod io;
 mod options;
+mod policy;
 mod pull;
 mod state;
 
 pub(crate) use io::start_io_stream;
 pub use options::StreamOptions;
+pub(crate) use policy::ItemPolicy;
 pub(crate) use pull::start_pull_stream;
 pub use state::Pooled;
 pub(crate) use state::{PerThread, StatePool};

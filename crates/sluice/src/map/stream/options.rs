@@ -2,6 +2,7 @@
 
 use crate::Progress;
 use sluice_core::Priority;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Options of a streamed map, for [`ConcurrencyManager::stream`](crate::ConcurrencyManager::stream).
@@ -36,6 +37,10 @@ pub struct StreamOptions {
     pub(crate) priority: Priority,
     /// Each item answers `TimedOut` past this.
     pub(crate) item_timeout: Option<Duration>,
+    /// The breaker asked before each item.
+    pub(crate) breaker: Option<Arc<str>>,
+    /// The dependency each `io` item calls through.
+    pub(crate) limit: Option<Arc<str>>,
 }
 
 impl StreamOptions {
@@ -96,6 +101,47 @@ impl StreamOptions {
     /// ```
     pub fn item_timeout(mut self, limit: Duration) -> Self {
         self.item_timeout = Some(limit);
+        self
+    }
+
+    /// Guards every item with the breaker registered as `name`
+    /// ([`ManagerBuilder::breaker`](crate::ManagerBuilder::breaker)): it is asked
+    /// before each item, so while it is open items answer `Err(TaskError::Rejected)` in
+    /// their place and the map goes on (it is not rejected as a whole); each item's
+    /// outcome is recorded in it (a value: success; its error, panic or timeout:
+    /// failure). An unknown name refuses the map (`TaskError::UnknownBreaker`, its one
+    /// element).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::{BreakerConfig, ConcurrencyManager, StreamOptions, TaskError};
+    ///
+    /// let trip_at_two = BreakerConfig::builder().consecutive_failures(2).build()?;
+    /// let mgr = ConcurrencyManager::builder().breaker("geo-api", trip_at_two).build()?;
+    /// let answers: Vec<_> = mgr
+    ///     .stream(StreamOptions::new().breaker("geo-api").buffer(1))
+    ///     .try_cpu(0..5u32, |_| Err::<u32, _>("the service is down"))
+    ///     .into_iter()
+    ///     .collect();
+    /// // Two failures open the breaker; the other items are refused, not run.
+    /// assert!(answers[..2].iter().all(|a| matches!(a, Err(TaskError::Failed(_)))));
+    /// assert!(answers[2..].iter().all(|a| matches!(a, Err(TaskError::Rejected { .. }))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn breaker(mut self, name: impl AsRef<str>) -> Self {
+        self.breaker = Some(Arc::from(name.as_ref()));
+        self
+    }
+
+    /// Sends every `io` item through the adaptive concurrency limit of the dependency
+    /// registered as `name`
+    /// ([`ManagerBuilder::dependency`](crate::ManagerBuilder::dependency)): an item
+    /// waits for the dependency's permit before its route's, and each item's latency and
+    /// outcome move the limit. (`cpu` and `chunks` maps ignore it.) An unknown name
+    /// refuses the map (`TaskError::UnknownDependency`).
+    pub fn limit(mut self, dependency: impl AsRef<str>) -> Self {
+        self.limit = Some(Arc::from(dependency.as_ref()));
         self
     }
 

@@ -10,7 +10,7 @@
 //! cancelled, or failed fast) and no unit is being pulled or mapped; then its input and
 //! function are dropped, the map is answered, and the buffer closed.
 
-use super::{ItemResult, MapStream, StreamControl, StreamOptions};
+use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
@@ -57,6 +57,8 @@ struct PullStream<It, F, O, E> {
     progress: Option<Progress>,
     /// Each item's time limit, and the runtime whose timers enforce it.
     item_timeout: Option<ItemTimer>,
+    /// The breaker and counts every item goes through.
+    policy: Arc<ItemPolicy>,
     /// The map's own answer, sent once.
     reply: Reply<(), Infallible>,
     /// Itself, for pullers it queues.
@@ -104,7 +106,7 @@ impl State {
 pub(crate) fn start_pull_stream<It, F, O, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
-    options: StreamOptions,
+    (options, policy): (StreamOptions, ItemPolicy),
     runtime: &tokio::runtime::Handle,
     items: It,
     f: F,
@@ -118,7 +120,8 @@ where
 {
     let (completer, completion) = sluice_core::completion();
     route.counters.submitted();
-    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None));
+    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
+        .with_items(policy.counts.clone());
     let strength = route.executor.parallelism().min(route.gate.limit()).max(1);
     let capacity = options
         .buffer
@@ -142,6 +145,7 @@ where
             limit,
             runtime: runtime.clone(),
         }),
+        policy: Arc::new(policy),
         reply,
         this: this.clone(),
     });
@@ -216,6 +220,7 @@ where
             let answered = Arc::new(AtomicU8::new(0));
             let alarm = {
                 let (answered, buffer) = (answered.clone(), self.buffer.clone());
+                let policy = self.policy.clone();
                 let limit = timer.limit;
                 timer.runtime.spawn(async move {
                     tokio::time::sleep(limit).await;
@@ -223,7 +228,9 @@ where
                         .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                     {
-                        drop(buffer.push(seq, Err(TaskError::TimedOut)));
+                        let timed_out: ItemResult<O, E> = Err(TaskError::TimedOut);
+                        policy.answered(None, &timed_out);
+                        drop_quietly(buffer.push(seq, timed_out), "a streamed map's result");
                     }
                 })
             };
@@ -237,6 +244,7 @@ where
                 .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                self.policy.answered(None, &result);
                 drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
             } else {
                 // Answered at its limit already: the late result is dropped.
@@ -247,15 +255,32 @@ where
         failed
     }
 
-    /// Maps a unit, each item on its own: a panic answers in the item's place.
+    /// Maps a unit, each item on its own: asked of the breaker first (refused: it
+    /// answers `Rejected`), a panic or an error answered in the item's place, every
+    /// answer counted.
     fn map_unit(&self, block: Vec<It::Item>, f: &F) -> Vec<ItemResult<O, E>> {
         let mut results = Vec::with_capacity(block.len());
         for item in block {
-            let result = match catch_unwind(AssertUnwindSafe(|| f(item))) {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(TaskError::Failed(error)),
-                Err(payload) => Err(TaskError::Panicked(take_message(payload))),
+            let (admitted, result) = match self.policy.admit() {
+                Ok(admitted) => {
+                    let result = match catch_unwind(AssertUnwindSafe(|| f(item))) {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(TaskError::Failed(error)),
+                        Err(payload) => Err(TaskError::Panicked(take_message(payload))),
+                    };
+                    (Some(admitted), result)
+                }
+                Err(refused) => {
+                    drop_quietly(item, "an item refused by its breaker");
+                    (None, Err(refused))
+                }
             };
+            // A timed item is counted where it is answered (here or at its limit).
+            if self.item_timeout.is_none() {
+                self.policy.answered(admitted, &result);
+            } else if let Some(admitted) = admitted {
+                self.policy.tell_breaker(admitted, &result);
+            }
             let stop = self.fail_fast && result.is_err();
             results.push(result);
             if stop || self.token.is_cancelled() {

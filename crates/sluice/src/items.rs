@@ -1,0 +1,84 @@
+//! Per-item outcomes of streamed maps: a map counts as one task, and its items get
+//! counts of their own — per route in the snapshot, per map in its task record.
+
+use crate::TaskError;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How the items of streamed maps ended.
+///
+/// # Examples
+///
+/// ```
+/// use sluice::{ConcurrencyManager, RouteKind, StreamOptions};
+///
+/// let mgr = ConcurrencyManager::builder().build()?;
+/// let parsed = mgr
+///     .stream(StreamOptions::new())
+///     .try_cpu(["1", "two", "3"], |s: &str| s.parse::<u32>());
+/// assert_eq!(parsed.into_iter().count(), 3);
+/// let items = mgr.snapshot().route(&RouteKind::Cpu).map(|r| r.items).unwrap_or_default();
+/// assert_eq!((items.ok, items.failed), (2, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ItemCounts {
+    /// Items that answered a value.
+    pub ok: u64,
+    /// Items whose function answered its own error.
+    pub failed: u64,
+    /// Items whose function panicked.
+    pub panicked: u64,
+    /// Items answered at their time limit.
+    pub timed_out: u64,
+    /// Items refused by their breaker.
+    pub rejected: u64,
+    /// Items answered otherwise (cancelled, refused for an unknown policy name).
+    pub other: u64,
+}
+
+impl ItemCounts {
+    /// Every item counted.
+    pub fn total(&self) -> u64 {
+        self.ok + self.failed + self.panicked + self.timed_out + self.rejected + self.other
+    }
+}
+
+/// The counts, shared by the threads that answer items.
+#[derive(Debug, Default)]
+pub(crate) struct ItemCounters {
+    /// One per field of [`ItemCounts`], in its order.
+    counts: [AtomicU64; 6],
+}
+
+impl ItemCounters {
+    /// Counts one item's answer.
+    pub(crate) fn record<T, E>(&self, result: &Result<T, TaskError<E>>) {
+        let at = match result {
+            Ok(_) => 0,
+            Err(TaskError::Failed(_)) => 1,
+            Err(TaskError::Panicked(_)) => 2,
+            Err(TaskError::TimedOut) => 3,
+            Err(TaskError::Rejected { .. }) => 4,
+            Err(_) => 5,
+        };
+        self.counts[at].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub(crate) fn snapshot(&self) -> ItemCounts {
+        let [ok, failed, panicked, timed_out, rejected, other] = self
+            .counts
+            .each_ref()
+            .map(|count| count.load(Ordering::Relaxed));
+        ItemCounts {
+            ok,
+            failed,
+            panicked,
+            timed_out,
+            rejected,
+            other,
+        }
+    }
+}
