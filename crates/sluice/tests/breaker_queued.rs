@@ -233,3 +233,65 @@ fn a_retried_task_whose_attempt_waited_while_the_breaker_opened_is_rejected() ->
         Ok(())
     })
 }
+
+/// Panics when dropped (unless the thread is already panicking).
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a capture panicked in its drop");
+        }
+    }
+}
+
+/// Found by the stress harness once panicking drops and the breaker's second look met:
+/// work refused at its start is dropped unrun, and a capture that panics there must not
+/// leave the task unanswered or its counts wrong.
+#[test]
+fn work_refused_at_its_start_is_settled_whatever_its_captures_do() -> TestResult {
+    let mgr = ConcurrencyManager::builder()
+        .cpu_limit(1)
+        .io_limit(1)
+        .breaker("api", one_strike()?)
+        .breaker("io-api", one_strike()?)
+        .breaker_clock(Arc::new(ManualClock::new()))
+        .build()?;
+    watchdog(
+        "hostile captures refused at start",
+        move || -> TestResult {
+            // cpu: the failing task holds the one cpu slot; the hostile one waits behind it.
+            let (fail_now, failing) = mpsc::channel::<()>();
+            let first = mgr.task("render").breaker("api").try_run_cpu(move || {
+                let _ = failing.recv();
+                Err::<(), _>("503")
+            });
+            let bomb = Bomb;
+            let queued = mgr.task("render").breaker("api").try_run_cpu(move || {
+                let _keep = &bomb;
+                Ok::<(), &str>(())
+            });
+            fail_now.send(())?;
+            assert_eq!(first.wait(), Err(TaskError::Failed("503")));
+            assert!(matches!(queued.wait(), Err(TaskError::Rejected { .. })));
+            // io: the same with futures.
+            let (fail_now, failing) = tokio::sync::oneshot::channel::<()>();
+            let first = mgr.task("fetch").breaker("io-api").try_run_io(async move {
+                let _ = failing.await;
+                Err::<(), _>("503")
+            });
+            let bomb = Bomb;
+            let queued = mgr.task("fetch").breaker("io-api").try_run_io(async move {
+                let _keep = &bomb;
+                Ok::<(), &str>(())
+            });
+            fail_now.send(()).map_err(|()| "the first call waits")?;
+            assert_eq!(first.wait(), Err(TaskError::Failed("503")));
+            assert!(matches!(queued.wait(), Err(TaskError::Rejected { .. })));
+            let total = mgr.snapshot().total();
+            assert_eq!(total.submitted, total.ended());
+            assert_eq!(total.running, 0);
+            Ok(())
+        },
+    )
+}

@@ -206,7 +206,9 @@ where
 
     /// Settles a task refused by its breaker as it was about to start.
     fn refused_at_start(&self, answer: TaskError<E>) {
-        drop(take(&self.work));
+        // Quietly: the closure's captures are user code, and the task must be settled
+        // whatever their `Drop` does.
+        drop_quietly(take(&self.work), "a closure's captures");
         if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Rejected);
         }

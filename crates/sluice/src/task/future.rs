@@ -214,7 +214,8 @@ where
 
     /// Settles a task refused by its breaker as it was about to start.
     fn refused_at_start(&self, answer: TaskError<E>) {
-        drop(self.take_future());
+        // Quietly: the task must be settled whatever the future's `Drop` does.
+        drop_quietly(self.take_future(), "a future");
         if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Rejected);
         }
