@@ -1,0 +1,340 @@
+//! Starting, sharing and stopping one throwaway server, and handing out databases.
+
+use super::install::ensure_installed;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The variable that points tests at an existing server (a URL whose user may create
+/// databases) instead of starting one.
+pub const DATABASE_URL_VAR: &str = "SLUICE_TEST_DATABASE_URL";
+
+/// Why a throwaway server could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TestServerError {
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command ran and failed.
+    #[error("`{command}` failed: {output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// What it printed on stderr (and stdout, for `pg_ctl`).
+        output: String,
+    },
+    /// The package was installed but no server binaries were found after it.
+    #[error("postgresql is installed but no initdb was found (pg_config --bindir, /usr/lib/postgresql/*/bin)")]
+    NotInstalled,
+    /// Creating a test database failed.
+    #[error("creating a test database on {url}: {source}")]
+    Database {
+        /// The server's URL, without its password.
+        url: String,
+        /// The server's answer.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The shared server failed to start earlier in this process.
+    #[error("the shared test server failed to start: {0}")]
+    Shared(String),
+}
+
+/// A PostgreSQL server for tests: started here ([`TestServer::start`]) or an existing
+/// one named by `SLUICE_TEST_DATABASE_URL`.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The URL of its `postgres` database, for administration.
+    admin_url: String,
+    /// The temporary directory of a server started here (data, socket, logs).
+    dir: Option<PathBuf>,
+    /// Where `pg_ctl` is, for stopping a server started here.
+    bindir: PathBuf,
+}
+
+impl TestServer {
+    /// The server shared by every test of this process, started on first use (or the
+    /// one `SLUICE_TEST_DATABASE_URL` names). It stops when the process exits.
+    pub fn shared() -> Result<&'static TestServer, TestServerError> {
+        static SHARED: OnceLock<Result<TestServer, String>> = OnceLock::new();
+        let server = SHARED.get_or_init(|| {
+            let started = match std::env::var(DATABASE_URL_VAR) {
+                Ok(url) if !url.is_empty() => Ok(TestServer::existing(url)),
+                _ => TestServer::start().inspect(TestServer::stop_at_exit),
+            };
+            started.map_err(|error| error.to_string())
+        });
+        server
+            .as_ref()
+            .map_err(|error| TestServerError::Shared(error.clone()))
+    }
+
+    /// An existing server at `admin_url`; never stopped by this value.
+    pub fn existing(admin_url: String) -> TestServer {
+        TestServer {
+            admin_url,
+            dir: None,
+            bindir: PathBuf::new(),
+        }
+    }
+
+    /// Starts a new server in a temporary directory: `initdb` (as the unprivileged
+    /// user `postgres` when running as root, created if missing), fsync off, a free
+    /// port on 127.0.0.1. Stopped and removed when the value is dropped.
+    pub fn start() -> Result<TestServer, TestServerError> {
+        let bindir = ensure_installed()?;
+        let dir = unique_temp_dir()?;
+        let mut server = TestServer {
+            admin_url: String::new(),
+            dir: Some(dir.clone()),
+            bindir,
+        };
+        let owner = if is_root()? {
+            ensure_postgres_user()?;
+            run(Command::new("chown").arg("postgres").arg(&dir))?;
+            Some("postgres")
+        } else {
+            None
+        };
+        let data = dir.join("data");
+        let mut initdb = server.as_owner(owner, "initdb");
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        run(&mut initdb)?;
+        let port = free_port()?;
+        let settings = format!(
+            "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+             fsync = off\nfull_page_writes = off\nsynchronous_commit = off\nmax_connections = 200\n",
+            dir.display()
+        );
+        append(&data.join("postgresql.conf"), &settings)?;
+        let mut start = server.as_owner(owner, "pg_ctl");
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-w", "-t", "60", "start"]);
+        run(&mut start)?;
+        server.admin_url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+        Ok(server)
+    }
+
+    /// The URL of the server's `postgres` database.
+    pub fn url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// Creates a new, empty database `t_<pid>_<n>` and returns its URL: each test its own.
+    pub async fn fresh_database(&self) -> Result<String, TestServerError> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let failed = |source| TestServerError::Database {
+            url: crate::redact::redact_url(&self.admin_url),
+            source,
+        };
+        let (client, connection) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(failed)?;
+        drop(client);
+        let _ = driver.await;
+        Ok(with_database(&self.admin_url, &name))
+    }
+
+    /// A command running `program` from the server's binaries, as `owner` if given.
+    fn as_owner(&self, owner: Option<&str>, program: &str) -> Command {
+        let path = self.bindir.join(program);
+        match owner {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(path);
+                command
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// Spawns a detached watchdog that stops the server and removes its directory once
+    /// this process has exited: the shared server is a static, never dropped.
+    fn stop_at_exit(&self) {
+        let Some(dir) = &self.dir else { return };
+        let stop = self.stop_command_line(dir);
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+            pid = std::process::id(),
+            dir = dir.display(),
+        );
+        let spawned = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Err(error) = spawned {
+            tracing::warn!(%error, dir = %dir.display(), "sluice-postgres: no watchdog for the test server");
+        }
+    }
+
+    /// The shell command that stops the server at once.
+    fn stop_command_line(&self, dir: &Path) -> String {
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let data = dir.join("data");
+        let prefix = if self.dir_owned_by_postgres() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{prefix}'{}' -D '{}' stop -m immediate",
+            pg_ctl.display(),
+            data.display()
+        )
+    }
+
+    /// Whether the server runs as the `postgres` user (we started it as root).
+    fn dir_owned_by_postgres(&self) -> bool {
+        is_root().unwrap_or(false)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else { return };
+        let stop = self.stop_command_line(&dir);
+        let _ = Command::new("sh")
+            .args(["-c", &stop])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    match url.rfind('/') {
+        Some(slash) if slash > url.find("://").map_or(0, |s| s + 2) => {
+            let (base, rest) = url.split_at(slash);
+            let query = rest.find('?').map_or("", |q| &rest[q..]);
+            format!("{base}/{name}{query}")
+        }
+        _ => format!("{url}/{name}"),
+    }
+}
+
+/// Runs `command`, turning a failure into an error with its output.
+fn run(command: &mut Command) -> Result<(), TestServerError> {
+    let line = format!("{command:?}");
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| TestServerError::Io {
+            what: format!("running {line}"),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(TestServerError::Command {
+        command: line,
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
+}
+
+/// Whether this process runs as root (`initdb` refuses to).
+fn is_root() -> Result<bool, TestServerError> {
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|source| TestServerError::Io {
+            what: "running id -u".into(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// Creates the system user `postgres` unless it exists.
+fn ensure_postgres_user() -> Result<(), TestServerError> {
+    let exists = Command::new("id")
+        .arg("postgres")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if exists {
+        return Ok(());
+    }
+    run(Command::new("useradd").args(["--system", "--no-create-home", "postgres"]))
+}
+
+/// A new directory under the system's temp dir, named by pid and time.
+fn unique_temp_dir() -> Result<PathBuf, TestServerError> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let dir =
+        std::env::temp_dir().join(format!("sluice-pg-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| TestServerError::Io {
+        what: format!("creating {}", dir.display()),
+        source,
+    })?;
+    Ok(dir)
+}
+
+/// A port nobody listens on now (the kernel's pick for port 0).
+fn free_port() -> Result<u16, TestServerError> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| TestServerError::Io {
+            what: "finding a free port".into(),
+            source,
+        })?;
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(|source| TestServerError::Io {
+            what: "finding a free port".into(),
+            source,
+        })
+}
+
+/// Appends `text` to the file at `path`.
+fn append(path: &Path, text: &str) -> Result<(), TestServerError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| TestServerError::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
+}

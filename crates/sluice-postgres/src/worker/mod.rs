@@ -1,0 +1,356 @@
+//! [`Worker`]: claims tasks of its registered kinds in batches, runs each through a
+//! Sluice `ConcurrencyManager` route, and writes results back, batched and fenced.
+//!
+//! A started worker is five loops on the manager's io runtime:
+//! - `claim.rs`: takes room (at most `max_in_flight` tasks held), claims a batch with
+//!   `FOR UPDATE SKIP LOCKED`, starts each task (`run.rs`); sleeps on a notification
+//!   or the poll interval when nothing is ready.
+//! - `run.rs` (one per task): submits the handler's work to its route, turns the
+//!   answer into a settlement (done, retry, dead, snooze, cancelled, handed back).
+//! - `settle.rs`: writes settlements in batches, one transaction each, fenced by
+//!   (id, attempt, owner); counts the refused ones.
+//! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
+//!   the worker is alive.
+//! - `listen.rs`: LISTEN on its own connection, and maintenance when this worker
+//!   holds the leader's advisory lock.
+
+mod builder;
+mod claim;
+pub(crate) mod handler;
+mod heartbeat;
+mod listen;
+mod metrics;
+mod run;
+mod settle;
+
+pub use builder::WorkerBuilder;
+pub use metrics::{KindMetrics, WorkerMetrics};
+
+use crate::enqueue::TaskId;
+use crate::queue::Queue;
+use builder::Settings;
+use handler::ErasedHandler;
+use sluice::ConcurrencyManager;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A worker, built and not yet started.
+///
+/// # Examples
+///
+/// ```no_run
+/// use sluice::ConcurrencyManager;
+/// use sluice_postgres::{Handler, Queue, TaskInfo, Work, Worker};
+/// use std::time::Duration;
+///
+/// struct Log;
+/// impl Handler for Log {
+///     type Payload = String;
+///     fn kind(&self) -> &str { "log" }
+///     fn handle(&self, _task: TaskInfo, line: String) -> Work {
+///         Work::io(async move { tracing::info!(%line); Ok(()) })
+///     }
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let queue = Queue::connect("postgresql://app@db.internal/jobs").await?;
+/// let worker = Worker::builder(&queue, ConcurrencyManager::builder().build()?)
+///     .handler(Log)
+///     .build()?
+///     .start();
+/// let stop = worker.stop_handle(); // for a signal handler
+/// stop.stop(Duration::from_secs(20));
+/// let report = worker.join().await;
+/// assert_eq!(report.handed_back, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Worker {
+    /// What every loop shares.
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the loops of one worker share.
+pub(crate) struct Shared {
+    /// The queue and its pool.
+    pub(crate) queue: Queue,
+    /// The manager tasks run through.
+    pub(crate) mgr: ConcurrencyManager,
+    /// Handlers by kind.
+    pub(crate) handlers: HashMap<String, Arc<dyn ErasedHandler>>,
+    /// The registered kinds, as the claim statement takes them.
+    pub(crate) kinds: Vec<String>,
+    /// This worker's lease-owner name, unique across processes.
+    pub(crate) id: String,
+    /// Its settings.
+    pub(crate) settings: Settings,
+    /// Tasks held now: their attempt and the signal that cancels them.
+    pub(crate) running: Mutex<HashMap<TaskId, Held>>,
+    /// Room for held tasks (`max_in_flight` permits).
+    pub(crate) room: Arc<Semaphore>,
+    /// Woken by notifications and by settlements that make tasks ready.
+    pub(crate) wake: Notify,
+    /// Set when the worker stops claiming.
+    pub(crate) stop: CancellationToken,
+    /// Set when the stop deadline passes: held tasks are handed back at once.
+    pub(crate) abandon: CancellationToken,
+    /// Set when every held task is settled: the heartbeat and listener end.
+    pub(crate) done: CancellationToken,
+    /// Counts by kind.
+    pub(crate) metrics: metrics::Metrics,
+    /// Tasks handed back at the stop deadline.
+    pub(crate) handed_back: AtomicUsize,
+}
+
+/// A task this worker holds.
+pub(crate) struct Held {
+    /// Its attempt (the fence with the worker's id).
+    pub(crate) attempt: i32,
+    /// Notified when someone asked to cancel it.
+    pub(crate) cancel: Arc<Notify>,
+}
+
+impl Worker {
+    /// A builder for a worker claiming from `queue` and running tasks through `mgr`.
+    pub fn builder(queue: &Queue, mgr: ConcurrencyManager) -> WorkerBuilder {
+        WorkerBuilder::new(queue, mgr)
+    }
+
+    /// The worker from a checked builder.
+    fn new(
+        queue: Queue,
+        mgr: ConcurrencyManager,
+        handlers: HashMap<String, Arc<dyn ErasedHandler>>,
+        settings: Settings,
+    ) -> Worker {
+        let mut kinds: Vec<String> = handlers.keys().cloned().collect();
+        kinds.sort();
+        Worker {
+            shared: Arc::new(Shared {
+                queue,
+                mgr,
+                handlers,
+                kinds,
+                id: worker_id(),
+                room: Arc::new(Semaphore::new(settings.max_in_flight)),
+                settings,
+                running: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                stop: CancellationToken::new(),
+                abandon: CancellationToken::new(),
+                done: CancellationToken::new(),
+                metrics: metrics::Metrics::default(),
+                handed_back: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// This worker's id: the lease owner written on the tasks it claims.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Starts claiming and running, on the manager's io runtime.
+    pub fn start(self) -> WorkerHandle {
+        let shared = self.shared;
+        let runtime = shared.mgr.io_handle().clone();
+        let supervisor = runtime.spawn(supervise(shared.clone()));
+        WorkerHandle {
+            stop: StopHandle {
+                shared: shared.clone(),
+                runtime,
+            },
+            shared,
+            supervisor,
+        }
+    }
+}
+
+/// A running worker: its metrics, its stop handle, and its end.
+pub struct WorkerHandle {
+    /// Stops it.
+    stop: StopHandle,
+    /// What its loops share.
+    shared: Arc<Shared>,
+    /// The task that runs the loops and reports the end.
+    supervisor: tokio::task::JoinHandle<StopReport>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// The worker's id (its lease owner name).
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Counts by kind so far.
+    pub fn metrics(&self) -> WorkerMetrics {
+        self.shared.metrics.snapshot()
+    }
+
+    /// A handle that stops the worker from anywhere (a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Stops claiming, lets held tasks finish within `deadline`, hands the rest back
+    /// at once, writes every result, and reports.
+    pub async fn shutdown(self, deadline: Duration) -> StopReport {
+        self.stop.stop(deadline);
+        self.join().await
+    }
+
+    /// Waits until the worker has stopped (after [`StopHandle::stop`]).
+    pub async fn join(self) -> StopReport {
+        match self.supervisor.await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(%error, "sluice-postgres: the worker's supervisor failed");
+                StopReport {
+                    drained: false,
+                    handed_back: self.shared.handed_back.load(Ordering::Relaxed),
+                }
+            }
+        }
+    }
+}
+
+/// Stops a worker: cheap to clone, callable from any thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    /// The worker's shared state.
+    shared: Arc<Shared>,
+    /// Where the deadline's timer runs.
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopHandle")
+            .field("worker", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StopHandle {
+    /// Stops claiming now; tasks still held after `deadline` are cancelled and handed
+    /// back (their leases released, the attempt not counted) at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(worker: &sluice_postgres::WorkerHandle) {
+    /// worker.stop_handle().stop(std::time::Duration::from_secs(25));
+    /// # }
+    /// ```
+    pub fn stop(&self, deadline: Duration) {
+        if self.shared.stop.is_cancelled() {
+            return;
+        }
+        self.shared.stop.cancel();
+        let abandon = self.shared.abandon.clone();
+        let done = self.shared.done.clone();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(deadline) => abandon.cancel(),
+                () = done.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// How a worker's stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    /// Every held task ended within the deadline.
+    pub drained: bool,
+    /// Tasks handed back at the deadline.
+    pub handed_back: usize,
+}
+
+/// Runs the worker's loops and its orderly end.
+async fn supervise(shared: Arc<Shared>) -> StopReport {
+    let runtime = tokio::runtime::Handle::current();
+    let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
+    let settler = runtime.spawn(settle::settle_loop(shared.clone(), settle_rx));
+    let heartbeat = runtime.spawn(heartbeat::heartbeat_loop(shared.clone()));
+    let listener = runtime.spawn(listen::listen_loop(shared.clone()));
+    let tracker = TaskTracker::new();
+    claim::claim_loop(shared.clone(), &tracker, settle_tx).await;
+    tracker.close();
+    tracker.wait().await;
+    let _ = settler.await;
+    shared.done.cancel();
+    let _ = heartbeat.await;
+    let _ = listener.await;
+    if let Ok(client) = shared.queue.client().await {
+        let _ = client
+            .execute(crate::queries::WORKER_GONE, &[&shared.id])
+            .await;
+    }
+    let handed_back = shared.handed_back.load(Ordering::Relaxed);
+    tracing::info!(worker = %shared.id, handed_back, "sluice-postgres: worker stopped");
+    StopReport {
+        drained: !shared.abandon.is_cancelled(),
+        handed_back,
+    }
+}
+
+impl Shared {
+    /// Records that this worker holds task `id` in `attempt`.
+    pub(crate) fn hold(&self, id: TaskId, attempt: i32, cancel: Arc<Notify>) {
+        self.held().insert(id, Held { attempt, cancel });
+    }
+
+    /// Forgets task `id` (settled).
+    pub(crate) fn release(&self, id: TaskId) {
+        self.held().remove(&id);
+    }
+
+    /// The held tasks, under their lock (never held across an await).
+    pub(crate) fn held(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Held>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A lease-owner name unique across hosts and processes: host, pid, a counter and
+/// the start time.
+fn worker_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    format!(
+        "{host}-{}-{}-{started:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
