@@ -160,7 +160,10 @@ impl NewTask {
             return refuse("the kind is empty".into());
         }
         if self.max_attempts == 0 || i32::try_from(self.max_attempts).is_err() {
-            return refuse(format!("max_attempts {} is not in 1..=2^31-1", self.max_attempts));
+            return refuse(format!(
+                "max_attempts {} is not in 1..=2^31-1",
+                self.max_attempts
+            ));
         }
         if i64::try_from(self.delay.as_millis()).is_err() {
             return refuse(format!("delay {:?} is too long", self.delay));
@@ -229,7 +232,8 @@ impl Queue {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         if !chains.is_empty() {
-            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains]).await?;
+            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
+                .await?;
         }
         let name: &str = &self.name;
         let rows = tx
@@ -250,16 +254,22 @@ impl Queue {
             )
             .await?;
         if !chains.is_empty() {
-            tx.execute(queries::PROMOTE_HEADS, &[&queues, &chains]).await?;
+            tx.execute(queries::PROMOTE_HEADS, &[&queues, &chains])
+                .await?;
         }
         tx.execute(queries::NOTIFY, &[&name]).await?;
         tx.commit().await?;
 
         // Inserted rows come back in input order (ids grow); a task is missing only
         // when its unique key was live already or repeated earlier in the batch.
-        let inserted_uniques: HashSet<String> =
-            rows.iter().filter_map(|row| row.get::<_, Option<String>>(1)).collect();
-        let mut ids = rows.iter().map(|row| row.get::<_, i64>(0)).collect::<Vec<_>>();
+        let inserted_uniques: HashSet<String> = rows
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(1))
+            .collect();
+        let mut ids = rows
+            .iter()
+            .map(|row| row.get::<_, i64>(0))
+            .collect::<Vec<_>>();
         ids.sort_unstable();
         let mut ids = ids.into_iter();
         let mut seen = HashSet::new();

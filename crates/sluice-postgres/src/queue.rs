@@ -73,11 +73,10 @@ impl Queue {
     /// ```
     pub async fn connect_with(url: &str, pool_size: usize) -> Result<Queue> {
         let shown = redact_url(url);
-        let mut config =
-            tokio_postgres::Config::from_str(url).map_err(|error| Error::BadUrl {
-                url: shown.clone(),
-                reason: error.to_string(),
-            })?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|error| Error::BadUrl {
+            url: shown.clone(),
+            reason: error.to_string(),
+        })?;
         if pool_size == 0 {
             return Err(Error::Invalid {
                 what: "pool size",

@@ -27,7 +27,9 @@ pub struct Status {
 impl Status {
     /// Tasks in `state`, all kinds together.
     pub fn count(&self, state: &str) -> i64 {
-        self.depth.get(state).map_or(0, |kinds| kinds.values().sum())
+        self.depth
+            .get(state)
+            .map_or(0, |kinds| kinds.values().sum())
     }
 }
 
@@ -139,7 +141,12 @@ impl Queue {
 
 /// Adds `count` tasks of `kind` in `state`.
 fn add(status: &mut Status, state: String, kind: String, count: i64) {
-    *status.depth.entry(state).or_default().entry(kind).or_default() += count;
+    *status
+        .depth
+        .entry(state)
+        .or_default()
+        .entry(kind)
+        .or_default() += count;
 }
 
 /// One recorded error (`{"attempt", "error", "worker"}`), tolerant of missing fields.

@@ -49,8 +49,12 @@ async fn enqueued_tasks_are_claimed_run_and_completed() {
 #[tokio::test]
 async fn a_unique_key_enqueues_once_while_live() {
     let queue = queue().await;
-    let first = NewTask::new("report", &1).expect("task").unique_key("daily");
-    let again = NewTask::new("report", &2).expect("task").unique_key("daily");
+    let first = NewTask::new("report", &1)
+        .expect("task")
+        .unique_key("daily");
+    let again = NewTask::new("report", &2)
+        .expect("task")
+        .unique_key("daily");
     let ids = queue
         .enqueue_many(vec![first, again.clone()])
         .await
@@ -101,7 +105,10 @@ async fn a_payload_that_does_not_deserialize_is_dead_at_once() {
     running.shutdown(Duration::from_secs(5)).await;
     let history = queue.history(id).await.expect("history").expect("kept");
     assert_eq!((history.state.as_str(), history.attempt), ("dead", 1));
-    assert!(history.errors[0].error.contains("does not deserialize"), "{history:?}");
+    assert!(
+        history.errors[0].error.contains("does not deserialize"),
+        "{history:?}"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +128,10 @@ async fn failures_are_retried_until_attempts_run_out_then_requeued() {
                 if healed {
                     Ok(())
                 } else {
-                    Err(HandlerError::retry(format!("down at attempt {}", task.attempt)))
+                    Err(HandlerError::retry(format!(
+                        "down at attempt {}",
+                        task.attempt
+                    )))
                 }
             })
         }))
@@ -136,8 +146,15 @@ async fn failures_are_retried_until_attempts_run_out_then_requeued() {
     assert_eq!(history.errors[2].error, "down at attempt 3");
 
     *healed.lock().expect("lock") = true;
-    let again = queue.requeue_dead(id).await.expect("requeue").expect("was dead");
-    wait_for_status(&queue, "the re-queued task completed", |s| s.count("completed") == 1).await;
+    let again = queue
+        .requeue_dead(id)
+        .await
+        .expect("requeue")
+        .expect("was dead");
+    wait_for_status(&queue, "the re-queued task completed", |s| {
+        s.count("completed") == 1
+    })
+    .await;
     let metrics = running.shutdown(Duration::from_secs(5)).await;
     assert!(metrics.drained);
     let history = queue.history(again).await.expect("history").expect("kept");
@@ -152,7 +169,10 @@ async fn an_unreachable_database_names_the_url_without_its_password() {
         .expect_err("nothing listens on port 1");
     assert!(matches!(error, Error::Connect { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("postgresql://app:***@127.0.0.1:1/jobs"), "{message}");
+    assert!(
+        message.contains("postgresql://app:***@127.0.0.1:1/jobs"),
+        "{message}"
+    );
     assert!(!message.contains("hunter2"), "{message}");
 }
 

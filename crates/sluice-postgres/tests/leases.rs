@@ -37,12 +37,24 @@ async fn a_worker_that_lost_its_lease_cannot_complete_the_task() {
         .build()
         .expect("worker")
         .start();
-    let _ = started.acquire().await.expect("the first attempt starts");
+    started
+        .acquire()
+        .await
+        .expect("the first attempt starts")
+        .forget();
 
     // The lease runs out (as if the worker had been stopped past it): the maintenance
     // leader hands the task to a new attempt.
-    sql(&queue, "UPDATE sluice_task SET lease_until = now() - interval '1 second'").await;
-    let _ = started.acquire().await.expect("the second attempt starts");
+    sql(
+        &queue,
+        "UPDATE sluice_task SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    started
+        .acquire()
+        .await
+        .expect("the second attempt starts")
+        .forget();
 
     // The first attempt ends now, while the second runs: its result is refused.
     gates[0].add_permits(1);
@@ -52,10 +64,17 @@ async fn a_worker_that_lost_its_lease_cannot_complete_the_task() {
     })
     .await;
     let status = queue.status().await.expect("status");
-    assert_eq!(status.count("running"), 1, "the second attempt still holds the task");
+    assert_eq!(
+        status.count("running"),
+        1,
+        "the second attempt still holds the task"
+    );
 
     gates[1].add_permits(1);
-    wait_for_status(&queue, "the second attempt completed", |s| s.count("completed") == 1).await;
+    wait_for_status(&queue, "the second attempt completed", |s| {
+        s.count("completed") == 1
+    })
+    .await;
     assert_eq!(running.metrics().total().completed, 1);
     running.shutdown(Duration::from_secs(5)).await;
     let history = queue.history(id).await.expect("history").expect("kept");
@@ -76,8 +95,14 @@ async fn cancel_reaches_queued_and_running_tasks() {
         .await
         .expect("enqueue")
         .expect("an id");
-    assert_eq!(queue.cancel(later).await.expect("cancel"), Cancelled::Dequeued);
-    assert_eq!(queue.cancel(later).await.expect("cancel"), Cancelled::NotFound);
+    assert_eq!(
+        queue.cancel(later).await.expect("cancel"),
+        Cancelled::Dequeued
+    );
+    assert_eq!(
+        queue.cancel(later).await.expect("cancel"),
+        Cancelled::NotFound
+    );
 
     let now = queue
         .enqueue(NewTask::new("wait", &()).expect("task"))
@@ -101,7 +126,10 @@ async fn cancel_reaches_queued_and_running_tasks() {
         .expect("worker")
         .start();
     let _ = started.acquire().await.expect("it starts");
-    assert_eq!(queue.cancel(now).await.expect("cancel"), Cancelled::Requested);
+    assert_eq!(
+        queue.cancel(now).await.expect("cancel"),
+        Cancelled::Requested
+    );
     wait_for_status(&queue, "both cancelled", |s| s.count("cancelled") == 2).await;
     assert_eq!(running.metrics().total().cancelled, 1);
     running.shutdown(Duration::from_secs(5)).await;
@@ -133,7 +161,10 @@ async fn a_stop_hands_back_what_did_not_finish_within_the_deadline() {
         .expect("worker")
         .start();
     let _ = stuck_started.acquire().await.expect("it starts");
-    wait_for_status(&queue, "the quick one completed", |s| s.count("completed") == 1).await;
+    wait_for_status(&queue, "the quick one completed", |s| {
+        s.count("completed") == 1
+    })
+    .await;
 
     let report = running.shutdown(Duration::from_millis(200)).await;
     assert!(!report.drained);
@@ -167,7 +198,10 @@ async fn snoozed_tasks_come_back_without_using_an_attempt() {
         .build()
         .expect("worker")
         .start();
-    wait_for_status(&queue, "completed after two snoozes", |s| s.count("completed") == 1).await;
+    wait_for_status(&queue, "completed after two snoozes", |s| {
+        s.count("completed") == 1
+    })
+    .await;
     assert_eq!(running.metrics().total().snoozed, 2);
     running.shutdown(Duration::from_secs(5)).await;
     let history = queue.history(id).await.expect("history").expect("kept");
@@ -203,15 +237,21 @@ async fn the_ttl_removes_old_history_in_batches() {
         old(0), old(1), old(2)
     ))
     .await;
-    sql(&queue, &format!(
-        "UPDATE sluice_task_done SET finished_at = now() - interval '8 days' WHERE id = {}",
-        old(6)
-    ))
+    sql(
+        &queue,
+        &format!(
+            "UPDATE sluice_task_done SET finished_at = now() - interval '8 days' WHERE id = {}",
+            old(6)
+        ),
+    )
     .await;
-    sql(&queue, &format!(
-        "UPDATE sluice_task_done SET finished_at = now() - interval '6 days' WHERE id = {}",
-        old(7)
-    ))
+    sql(
+        &queue,
+        &format!(
+            "UPDATE sluice_task_done SET finished_at = now() - interval '6 days' WHERE id = {}",
+            old(7)
+        ),
+    )
     .await;
     let status = wait_for_status(&queue, "old history removed", |s| {
         s.count("completed") == 3 && s.dead == 1

@@ -122,7 +122,10 @@ async fn keys_run_in_order_across_workers_and_retries() {
         .collect();
 
     let total = i64::from(KEYS * PER_KEY) + 20;
-    wait_for_status(&queue, "every step completed", |s| s.count("completed") == total).await;
+    wait_for_status(&queue, "every step completed", |s| {
+        s.count("completed") == total
+    })
+    .await;
     let mut retried = 0;
     for running in workers {
         retried += running.metrics().total().retried;
@@ -135,7 +138,13 @@ async fn keys_run_in_order_across_workers_and_retries() {
     for k in 0..KEYS {
         let starts = &seen.starts[&format!("key-{k}")];
         let expected: Vec<u32> = (0..PER_KEY)
-            .flat_map(|seq| if seq % 7 == 3 { vec![seq; 3] } else { vec![seq] })
+            .flat_map(|seq| {
+                if seq % 7 == 3 {
+                    vec![seq; 3]
+                } else {
+                    vec![seq]
+                }
+            })
             .collect();
         assert_eq!(starts, &expected, "key-{k} ran out of order");
     }
@@ -145,7 +154,11 @@ async fn keys_run_in_order_across_workers_and_retries() {
 async fn strict_fifo_runs_one_task_of_the_queue_at_a_time_in_order() {
     let queue = queue().await;
     let tasks = (0..30u32)
-        .map(|n| Ok(NewTask::new("line", &n)?.fifo(Fifo::Strict).priority((n % 3) as i16)))
+        .map(|n| {
+            Ok(NewTask::new("line", &n)?
+                .fifo(Fifo::Strict)
+                .priority((n % 3) as i16))
+        })
         .collect::<Result<Vec<_>, sluice_postgres::Error>>()
         .expect("payloads");
     queue.enqueue_many(tasks).await.expect("enqueue");

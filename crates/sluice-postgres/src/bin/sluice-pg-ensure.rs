@@ -2,22 +2,17 @@
 //! `postgresql` package where none are found), so that CI's test binaries do not race
 //! to install them. Prints the binary directory.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match sluice_postgres::testing::ensure_installed() {
         Ok(dir) => {
-            #[allow(clippy::print_stdout)] // this program's answer
-            {
-                println!("{}", dir.display());
-            }
+            let _ = writeln!(std::io::stdout(), "{}", dir.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
-            #[allow(clippy::print_stderr)] // this program's failure
-            {
-                eprintln!("sluice-pg-ensure: {error}");
-            }
+            let _ = writeln!(std::io::stderr(), "sluice-pg-ensure: {error}");
             ExitCode::FAILURE
         }
     }

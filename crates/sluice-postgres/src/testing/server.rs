@@ -32,7 +32,9 @@ pub enum TestServerError {
         output: String,
     },
     /// The package was installed but no server binaries were found after it.
-    #[error("postgresql is installed but no initdb was found (pg_config --bindir, /usr/lib/postgresql/*/bin)")]
+    #[error(
+        "postgresql is installed but no initdb was found (pg_config --bindir, /usr/lib/postgresql/*/bin)"
+    )]
     NotInstalled,
     /// Creating a test database failed.
     #[error("creating a test database on {url}: {source}")]
@@ -301,8 +303,7 @@ fn unique_temp_dir() -> Result<PathBuf, TestServerError> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
-    let dir =
-        std::env::temp_dir().join(format!("sluice-pg-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sluice-pg-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|source| TestServerError::Io {
         what: format!("creating {}", dir.display()),
         source,

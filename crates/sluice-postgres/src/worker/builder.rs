@@ -123,7 +123,11 @@ impl WorkerBuilder {
     /// are never claimed by this worker.
     pub fn handler(mut self, handler: impl Handler) -> Self {
         let kind = handler.kind().to_owned();
-        if self.handlers.insert(kind.clone(), Arc::new(handler)).is_some() {
+        if self
+            .handlers
+            .insert(kind.clone(), Arc::new(handler))
+            .is_some()
+        {
             self.duplicate = Some(kind);
         }
         self

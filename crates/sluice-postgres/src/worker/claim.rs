@@ -75,11 +75,19 @@ fn start_all(
 ) {
     for task in claimed {
         let Some(permit) = permits.pop() else { break };
-        shared.metrics.record(&task.info.kind, |counts| counts.claimed += 1);
+        shared
+            .metrics
+            .record(&task.info.kind, |counts| counts.claimed += 1);
         // Held from now on, so that the next heartbeat extends its lease.
         let cancel = Arc::new(tokio::sync::Notify::new());
         shared.hold(task.info.id, task.info.attempt, cancel.clone());
-        tracker.spawn(run_task(shared.clone(), task, cancel, settle.clone(), permit));
+        tracker.spawn(run_task(
+            shared.clone(),
+            task,
+            cancel,
+            settle.clone(),
+            permit,
+        ));
     }
 }
 
@@ -91,7 +99,10 @@ async fn claim(shared: &Shared, limit: usize) -> Result<Vec<Claimed>> {
     let name: &str = &shared.queue.name;
     let owner: &str = &shared.id;
     let rows = client
-        .query(queries::CLAIM, &[&owner, &lease_ms, &name, &shared.kinds, &limit])
+        .query(
+            queries::CLAIM,
+            &[&owner, &lease_ms, &name, &shared.kinds, &limit],
+        )
         .await?;
     Ok(rows.iter().map(Claimed::from_row).collect())
 }

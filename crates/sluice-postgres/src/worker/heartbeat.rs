@@ -44,16 +44,20 @@ async fn beat(shared: &Shared) -> Result<()> {
     for row in &rows {
         let id: TaskId = row.get(0);
         kept.insert(id);
-        if row.get::<_, bool>(1) {
-            if let Some(task) = held_now.get(&id) {
-                task.cancel.notify_one();
-            }
+        if row.get::<_, bool>(1)
+            && let Some(task) = held_now.get(&id)
+        {
+            task.cancel.notify_one();
         }
     }
     for id in held.iter().filter(|id| !kept.contains(id)) {
         // Settled meanwhile, or the lease was lost: then its result will be refused.
         if let Some(task) = held_now.get(id) {
-            tracing::debug!(id, attempt = task.attempt, "sluice-postgres: lease not extended");
+            tracing::debug!(
+                id,
+                attempt = task.attempt,
+                "sluice-postgres: lease not extended"
+            );
         }
     }
     Ok(())

@@ -141,7 +141,10 @@ async fn maintain(shared: &Shared, client: &Client) -> Result<()> {
         }
     }
     if purged > 0 {
-        tracing::debug!(purged, "sluice-postgres: finished tasks past their TTL removed");
+        tracing::debug!(
+            purged,
+            "sluice-postgres: finished tasks past their TTL removed"
+        );
     }
     client.execute(queries::PURGE_WORKERS, &[]).await?;
     Ok(())

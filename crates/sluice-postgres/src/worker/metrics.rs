@@ -35,16 +35,18 @@ pub struct WorkerMetrics {
 impl WorkerMetrics {
     /// All kinds added up.
     pub fn total(&self) -> KindMetrics {
-        self.kinds.values().fold(KindMetrics::default(), |a, b| KindMetrics {
-            claimed: a.claimed + b.claimed,
-            completed: a.completed + b.completed,
-            retried: a.retried + b.retried,
-            dead: a.dead + b.dead,
-            snoozed: a.snoozed + b.snoozed,
-            cancelled: a.cancelled + b.cancelled,
-            handed_back: a.handed_back + b.handed_back,
-            refused: a.refused + b.refused,
-        })
+        self.kinds
+            .values()
+            .fold(KindMetrics::default(), |a, b| KindMetrics {
+                claimed: a.claimed + b.claimed,
+                completed: a.completed + b.completed,
+                retried: a.retried + b.retried,
+                dead: a.dead + b.dead,
+                snoozed: a.snoozed + b.snoozed,
+                cancelled: a.cancelled + b.cancelled,
+                handed_back: a.handed_back + b.handed_back,
+                refused: a.refused + b.refused,
+            })
     }
 }
 
@@ -58,7 +60,10 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// Applies `change` to `kind`'s counts.
     pub(crate) fn record(&self, kind: &str, change: impl FnOnce(&mut KindMetrics)) {
-        let mut kinds = self.kinds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kinds = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match kinds.get_mut(kind) {
             Some(counts) => change(counts),
             None => change(kinds.entry(kind.to_owned()).or_default()),
@@ -67,7 +72,10 @@ impl Metrics {
 
     /// A copy of the counts.
     pub(crate) fn snapshot(&self) -> WorkerMetrics {
-        let kinds = self.kinds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kinds = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         WorkerMetrics {
             kinds: kinds.clone(),
         }

@@ -1,7 +1,7 @@
 //! [`Worker`]: claims tasks of its registered kinds in batches, runs each through a
 //! Sluice `ConcurrencyManager` route, and writes results back, batched and fenced.
 //!
-//! A started worker is five loops on the manager's io runtime:
+//! A started worker is five loops on the runtime that started it:
 //! - `claim.rs`: takes room (at most `max_in_flight` tasks held), claims a batch with
 //!   `FOR UPDATE SKIP LOCKED`, starts each task (`run.rs`); sleeps on a notification
 //!   or the poll interval when nothing is ready.
@@ -163,10 +163,15 @@ impl Worker {
         &self.shared.id
     }
 
-    /// Starts claiming and running, on the manager's io runtime.
+    /// Starts claiming and running. The worker's loops, and the database connections
+    /// they open, live on the tokio runtime this is called from (outside one, on the
+    /// manager's io runtime): a pool's connection dies with the runtime that opened it,
+    /// so they belong to the application's runtime, not to a manager dropped with the
+    /// worker. Handlers' work runs on the manager's routes either way.
     pub fn start(self) -> WorkerHandle {
         let shared = self.shared;
-        let runtime = shared.mgr.io_handle().clone();
+        let runtime = tokio::runtime::Handle::try_current()
+            .unwrap_or_else(|_| shared.mgr.io_handle().clone());
         let supervisor = runtime.spawn(supervise(shared.clone()));
         WorkerHandle {
             stop: StopHandle {
@@ -322,9 +327,13 @@ impl Shared {
         self.held().insert(id, Held { attempt, cancel });
     }
 
-    /// Forgets task `id` (settled).
-    pub(crate) fn release(&self, id: TaskId) {
-        self.held().remove(&id);
+    /// Forgets task `id` in `attempt` (settled). A later attempt of the same task,
+    /// claimed here after this one's lease was lost, stays held.
+    pub(crate) fn release(&self, id: TaskId, attempt: i32) {
+        let mut held = self.held();
+        if held.get(&id).is_some_and(|task| task.attempt == attempt) {
+            held.remove(&id);
+        }
     }
 
     /// The held tasks, under their lock (never held across an await).

@@ -39,7 +39,9 @@ impl Claimed {
                 max_attempts: row.get(5),
             },
             payload: row.get(3),
-            timeout: timeout_ms.and_then(|ms| u64::try_from(ms).ok()).map(Duration::from_millis),
+            timeout: timeout_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
             priority: row.get(7),
             cancel_requested: row.get(8),
         }
@@ -59,8 +61,14 @@ pub(crate) async fn run_task(
     let attempt = task.info.attempt;
     let kind = task.info.kind.clone();
     let action = run(&shared, task, &cancel).await;
-    if let Action::Release { why: Why::HandedBack, .. } = action {
-        shared.handed_back.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Action::Release {
+        why: Why::HandedBack,
+        ..
+    } = action
+    {
+        shared
+            .handed_back
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     // A send fails only once the settle loop is gone, which waits for every task.
     let _ = settle.send(Settlement {
@@ -69,7 +77,7 @@ pub(crate) async fn run_task(
         kind,
         action,
     });
-    shared.release(id);
+    shared.release(id, attempt);
     drop(permit);
 }
 
@@ -82,7 +90,11 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
     }
     if attempt > task.info.max_attempts {
         // Rescued after its last attempt's lease expired: no attempt is left.
-        let why = format!("attempts used up ({} of {})", attempt - 1, task.info.max_attempts);
+        let why = format!(
+            "attempts used up ({} of {})",
+            attempt - 1,
+            task.info.max_attempts
+        );
         return finish("dead", Some(error_record(attempt, &why, worker)));
     }
     let Some(handler) = shared.handlers.get(&task.info.kind) else {
@@ -97,7 +109,10 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         Ok(work) => work,
         Err(error) => return failed(shared, &task.info, error),
     };
-    let mut builder = shared.mgr.task(&task.info.kind).priority(priority(task.priority));
+    let mut builder = shared
+        .mgr
+        .task(&task.info.kind)
+        .priority(priority(task.priority));
     if let Some(timeout) = task.timeout {
         builder = builder.timeout(timeout);
     }
@@ -143,12 +158,22 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         },
         Err(TaskError::TimedOut) => {
             let after = task.timeout.unwrap_or_default();
-            failed(shared, &task.info, HandlerError::Retry(format!("timed out after {after:?}")))
+            failed(
+                shared,
+                &task.info,
+                HandlerError::Retry(format!("timed out after {after:?}")),
+            )
         }
-        Err(TaskError::Panicked(message)) => {
-            failed(shared, &task.info, HandlerError::Retry(format!("panicked: {message}")))
-        }
-        Err(other) => failed(shared, &task.info, HandlerError::Permanent(other.to_string())),
+        Err(TaskError::Panicked(message)) => failed(
+            shared,
+            &task.info,
+            HandlerError::Retry(format!("panicked: {message}")),
+        ),
+        Err(other) => failed(
+            shared,
+            &task.info,
+            HandlerError::Permanent(other.to_string()),
+        ),
     }
 }
 

@@ -106,20 +106,47 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
     for settled in batch {
         let taken = accepted.contains(&settled.id);
         if !taken {
-            tracing::debug!(id = settled.id, attempt = settled.attempt, "sluice-postgres: late result refused");
+            tracing::debug!(
+                id = settled.id,
+                attempt = settled.attempt,
+                "sluice-postgres: late result refused"
+            );
         }
-        shared.metrics.record(&settled.kind, |counts: &mut KindMetrics| {
-            let slot = match (&settled.action, taken) {
-                (_, false) => &mut counts.refused,
-                (Action::Finish { state: "completed", .. }, true) => &mut counts.completed,
-                (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
-                (Action::Finish { .. }, true) => &mut counts.cancelled,
-                (Action::Release { why: Why::Retried, .. }, true) => &mut counts.retried,
-                (Action::Release { why: Why::Snoozed, .. }, true) => &mut counts.snoozed,
-                (Action::Release { why: Why::HandedBack, .. }, true) => &mut counts.handed_back,
-            };
-            *slot += 1;
-        });
+        shared
+            .metrics
+            .record(&settled.kind, |counts: &mut KindMetrics| {
+                let slot = match (&settled.action, taken) {
+                    (_, false) => &mut counts.refused,
+                    (
+                        Action::Finish {
+                            state: "completed", ..
+                        },
+                        true,
+                    ) => &mut counts.completed,
+                    (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
+                    (Action::Finish { .. }, true) => &mut counts.cancelled,
+                    (
+                        Action::Release {
+                            why: Why::Retried, ..
+                        },
+                        true,
+                    ) => &mut counts.retried,
+                    (
+                        Action::Release {
+                            why: Why::Snoozed, ..
+                        },
+                        true,
+                    ) => &mut counts.snoozed,
+                    (
+                        Action::Release {
+                            why: Why::HandedBack,
+                            ..
+                        },
+                        true,
+                    ) => &mut counts.handed_back,
+                };
+                *slot += 1;
+            });
     }
 }
 
@@ -152,7 +179,10 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
     let tx = client.transaction().await?;
     if !f_ids.is_empty() {
         let rows = tx
-            .query(queries::FINISH, &[&f_ids, &f_attempts, &f_states, &f_errors, &owner])
+            .query(
+                queries::FINISH,
+                &[&f_ids, &f_attempts, &f_states, &f_errors, &owner],
+            )
             .await?;
         let mut queues = Vec::new();
         let mut chains = Vec::new();
@@ -164,8 +194,12 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
             }
         }
         if !chains.is_empty() {
-            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains]).await?;
-            wake_others = tx.execute(queries::PROMOTE_HEADS, &[&queues, &chains]).await? > 0;
+            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
+                .await?;
+            wake_others = tx
+                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
+                .await?
+                > 0;
         }
     }
     if !r_ids.is_empty() {

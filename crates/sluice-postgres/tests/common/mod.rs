@@ -15,7 +15,9 @@ use std::time::Duration;
 pub async fn queue() -> Queue {
     let server = TestServer::shared().expect("a throwaway PostgreSQL server");
     let url = server.fresh_database().await.expect("a fresh database");
-    Queue::connect(&url).await.expect("connecting to the test database")
+    Queue::connect(&url)
+        .await
+        .expect("connecting to the test database")
 }
 
 /// A small manager for one worker.
@@ -32,7 +34,9 @@ pub fn manager() -> ConcurrencyManager {
 pub fn worker(queue: &Queue) -> WorkerBuilder {
     Worker::builder(queue, manager())
         .poll_interval(Duration::from_millis(50))
-        .backoff(Backoff::exponential(Duration::from_millis(5)).max_delay(Duration::from_millis(20)))
+        .backoff(
+            Backoff::exponential(Duration::from_millis(5)).max_delay(Duration::from_millis(20)),
+        )
         .maintenance_interval(Duration::from_millis(100))
 }
 
@@ -83,7 +87,10 @@ pub async fn wait_for_status(queue: &Queue, what: &str, done: impl Fn(&Status) -
 }
 
 /// Waits until `probe` answers something; fails the test after a minute.
-pub async fn wait_for<T, Fut: Future<Output = Option<T>>>(what: &str, probe: impl Fn() -> Fut) -> T {
+pub async fn wait_for<T, Fut: Future<Output = Option<T>>>(
+    what: &str,
+    probe: impl Fn() -> Fut,
+) -> T {
     for _ in 0..3000 {
         if let Some(value) = probe().await {
             return value;
@@ -99,7 +106,10 @@ pub async fn sql(queue: &Queue, sql: &str) -> u64 {
         .await
         .expect("a direct connection");
     tokio::spawn(connection);
-    client.execute(sql, &[]).await.expect("the test's statement")
+    client
+        .execute(sql, &[])
+        .await
+        .expect("the test's statement")
 }
 
 /// The queue's database URL (the test server has no password).
