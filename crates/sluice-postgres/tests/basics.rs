@@ -186,3 +186,44 @@ async fn invalid_tasks_are_refused_before_anything_is_written() {
     assert!(error.to_string().contains("max_attempts 0"), "{error}");
     assert_eq!(queue.status().await.expect("status").count("pending"), 0);
 }
+
+#[tokio::test]
+async fn status_shows_depth_by_state_and_kind_and_the_workers_alive() {
+    let queue = queue().await;
+    let mail = queue.named("mail");
+    let tasks = vec![
+        NewTask::new("send", &1).expect("task"),
+        NewTask::new("send", &2).expect("task"),
+        NewTask::new("bounce", &3).expect("task"),
+        NewTask::new("send", &4)
+            .expect("task")
+            .delay(Duration::from_secs(3600)),
+    ];
+    mail.enqueue_many(tasks).await.expect("enqueue");
+    queue
+        .enqueue(NewTask::new("send", &5).expect("task"))
+        .await
+        .expect("enqueue on another queue");
+
+    let status = mail.status().await.expect("status");
+    assert_eq!(status.depth["pending"]["send"], 3);
+    assert_eq!(status.depth["pending"]["bounce"], 1);
+    assert_eq!(status.count("pending"), 4, "other queues are not counted");
+    assert!(status.oldest_pending.is_some());
+    assert_eq!(status.workers_alive, 0);
+
+    let running = worker(&mail)
+        .handler(handler("bounce", |_task, _: u32| {
+            Work::io(async { Ok(()) })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    let status = wait_for_status(&mail, "the bounce completed", |s| {
+        s.count("completed") == 1 && s.workers_alive == 1
+    })
+    .await;
+    assert_eq!(status.depth["completed"]["bounce"], 1);
+    running.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(queue.status().await.expect("status").count("pending"), 1);
+}

@@ -146,7 +146,16 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         Ok(()) => finish("completed", None),
         Err(TaskError::Failed(error)) => failed(shared, &task.info, error),
         Err(TaskError::Cancelled) if cancel_asked => finish("cancelled", None),
-        Err(TaskError::Cancelled | TaskError::ShuttingDown) => Action::Release {
+        Err(TaskError::ShuttingDown) => {
+            // The manager is closing: claiming more would only hand it back again.
+            shared.stop.cancel();
+            Action::Release {
+                delay: Duration::ZERO,
+                error: None,
+                why: Why::HandedBack,
+            }
+        }
+        Err(TaskError::Cancelled) => Action::Release {
             delay: Duration::ZERO,
             error: None,
             why: Why::HandedBack,
