@@ -77,7 +77,15 @@ impl Queue {
     /// # }
     /// ```
     pub async fn status(&self) -> Result<Status> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        // One snapshot for every count: a task finishing between two statements would
+        // otherwise be counted live and finished at once.
+        let client = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
         let name: &str = &self.name;
         let mut status = Status::default();
         let mut oldest: Option<f64> = None;
@@ -99,6 +107,7 @@ impl Queue {
             .query_one(queries::STATUS_WORKERS, &[&name, &alive_ms])
             .await?
             .get(0);
+        client.commit().await?;
         Ok(status)
     }
 

@@ -27,4 +27,4 @@ mod install;
 mod server;
 
 pub use install::{ensure_installed, find_bindir};
-pub use server::{TestServer, TestServerError};
+pub use server::{DATABASE_URL_VAR, TestServer, TestServerError};

@@ -45,6 +45,10 @@ pub enum TestServerError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The server was not started by this value (it came from
+    /// `SLUICE_TEST_DATABASE_URL`), so it is not this value's to restart.
+    #[error("the server at SLUICE_TEST_DATABASE_URL is not ours to restart")]
+    NotOurs,
     /// The shared server failed to start earlier in this process.
     #[error("the shared test server failed to start: {0}")]
     Shared(String),
@@ -125,16 +129,42 @@ impl TestServer {
             dir.display()
         );
         append(&data.join("postgresql.conf"), &settings)?;
-        let mut start = server.as_owner(owner, "pg_ctl");
+        server.pg_ctl_start(&dir)?;
+        server.admin_url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+        Ok(server)
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`), and
+    /// starts it again: for testing that clients reconnect. Refused for a server this
+    /// value did not start.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let server = sluice_postgres::testing::TestServer::start()?;
+    /// server.restart()?;
+    /// # Ok::<(), sluice_postgres::testing::TestServerError>(())
+    /// ```
+    pub fn restart(&self) -> Result<(), TestServerError> {
+        let Some(dir) = &self.dir else {
+            return Err(TestServerError::NotOurs);
+        };
+        run(Command::new("sh").args(["-c", &self.stop_command_line(dir)]))?;
+        self.pg_ctl_start(dir)
+    }
+
+    /// `pg_ctl start` on the data directory in `dir`, waiting until it accepts
+    /// connections.
+    fn pg_ctl_start(&self, dir: &Path) -> Result<(), TestServerError> {
+        let owner = self.dir_owned_by_postgres().then_some("postgres");
+        let mut start = self.as_owner(owner, "pg_ctl");
         start
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .arg("-l")
             .arg(dir.join("server.log"))
             .args(["-w", "-t", "60", "start"]);
-        run(&mut start)?;
-        server.admin_url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
-        Ok(server)
+        run(&mut start)
     }
 
     /// The URL of the server's `postgres` database.
