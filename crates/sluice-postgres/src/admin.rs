@@ -50,11 +50,14 @@ impl Queue {
             };
             let queue: String = row.get(0);
             let chain: Option<String> = row.get(1);
-            let dequeued = tx.execute(queries::CANCEL_PENDING, &[&id]).await?;
-            if let Some(chain) = chain {
-                tx.execute(queries::LOCK_CHAINS, &[&vec![&queue], &vec![&chain]])
+            if let Some(chain) = &chain {
+                tx.execute(queries::LOCK_CHAINS, &[&vec![&queue], &vec![chain]])
                     .await?;
-                tx.execute(queries::PROMOTE_HEADS, &[&vec![&queue], &vec![&chain]])
+            }
+            // Still pending? (It may have been claimed since it was read.)
+            let dequeued = tx.execute(queries::CANCEL_PENDING, &[&id]).await?;
+            if let Some(chain) = &chain {
+                tx.execute(queries::PROMOTE_HEADS, &[&vec![&queue], &vec![chain]])
                     .await?;
             }
             tx.execute(queries::NOTIFY, &[&queue]).await?;

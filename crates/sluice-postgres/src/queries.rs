@@ -152,9 +152,11 @@ pub(crate) const REQUEST_CANCEL: &str = "\
 UPDATE sluice_task SET cancel_requested = true WHERE id = $1 AND state = 'running'
 RETURNING id";
 
-/// The chain of pending task `$1`, locked.
+/// The chain of pending task `$1` (a task's chain never changes). Read without a row
+/// lock: the chain's lock must come first, as in enqueue, or the two could wait for
+/// each other.
 pub(crate) const PENDING_CHAIN: &str =
-    "SELECT queue, fifo_key FROM sluice_task WHERE id = $1 AND state = 'pending' FOR UPDATE";
+    "SELECT queue, fifo_key FROM sluice_task WHERE id = $1 AND state = 'pending'";
 
 /// Moves pending task `$1` to the history as cancelled.
 pub(crate) const CANCEL_PENDING: &str = "\

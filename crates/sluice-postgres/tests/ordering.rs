@@ -186,3 +186,44 @@ async fn strict_fifo_runs_one_task_of_the_queue_at_a_time_in_order() {
     // Priorities do not reorder a strict chain: enqueue order wins.
     assert_eq!(*order.lock().expect("lock"), (0..30).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn cancelling_a_waiting_head_lets_its_key_go_on() {
+    let queue = queue().await;
+    let ids = queue
+        .enqueue_many(vec![
+            // The head waits an hour (as a head in a long backoff would) and holds its key.
+            NewTask::new("step", &0u32)
+                .expect("task")
+                .key("k")
+                .delay(Duration::from_secs(3600)),
+            NewTask::new("step", &1u32).expect("task").key("k"),
+            NewTask::new("step", &2u32).expect("task").key("k"),
+        ])
+        .await
+        .expect("enqueue");
+    let order: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let seen = order.clone();
+    let running = worker(&queue)
+        .handler(handler("step", move |_task, n: u32| {
+            let seen = seen.clone();
+            Work::io(async move {
+                seen.lock().expect("lock").push(n);
+                Ok(())
+            })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    let head = ids[0].expect("an id");
+    assert_eq!(
+        queue.cancel(head).await.expect("cancel"),
+        sluice_postgres::Cancelled::Dequeued
+    );
+    wait_for_status(&queue, "the rest of the key completed", |s| {
+        s.count("completed") == 2
+    })
+    .await;
+    running.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(*order.lock().expect("lock"), [1, 2]);
+}
