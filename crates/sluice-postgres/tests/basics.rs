@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{handler, queue, wait_for_status, worker};
+use common::{handler, queue, wait_for, wait_for_status, worker};
 use sluice_postgres::{Error, HandlerError, NewTask, Queue, Work};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,16 @@ async fn enqueued_tasks_are_claimed_run_and_completed() {
 
     let status = wait_for_status(&queue, "20 completed", |s| s.count("completed") == 20).await;
     assert_eq!(status.count("pending") + status.count("running"), 0);
+    let add = wait_for("every result written", || {
+        let add = running.metrics().kinds["add"];
+        async move { (add.completed == 20).then_some(add) }
+    })
+    .await;
+    assert_eq!((add.claimed, add.running), (20, 0));
+    assert!(
+        add.high_water >= 1 && add.p99_us >= add.mean_us / 2,
+        "{add:?}"
+    );
     let report = running.shutdown(Duration::from_secs(5)).await;
     assert!(report.drained);
 

@@ -128,6 +128,9 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         Body::Blocking(body) => builder.try_run_io_blocking(body),
         Body::Chunk(body) => builder.try_run_chunk(body),
     };
+    let kind = task.info.kind.as_str();
+    shared.metrics.started(kind);
+    let began = std::time::Instant::now();
     let mut handle = std::pin::pin!(handle);
     let mut cancel_asked = false;
     let answer = tokio::select! {
@@ -139,9 +142,11 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         }
         () = shared.abandon.cancelled() => {
             handle.cancel();
+            shared.metrics.ended(kind, began.elapsed());
             return Action::Release { delay: Duration::ZERO, error: None, why: Why::HandedBack };
         }
     };
+    shared.metrics.ended(kind, began.elapsed());
     match answer {
         Ok(()) => finish("completed", None),
         Err(TaskError::Failed(error)) => failed(shared, &task.info, error),
