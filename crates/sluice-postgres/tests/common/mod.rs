@@ -15,7 +15,7 @@ use std::time::Duration;
 pub async fn queue() -> Queue {
     let server = TestServer::shared().expect("a throwaway PostgreSQL server");
     let url = server.fresh_database().await.expect("a fresh database");
-    Queue::connect(&url)
+    Queue::connect_with(&url, 8)
         .await
         .expect("connecting to the test database")
 }
