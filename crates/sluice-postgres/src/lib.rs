@@ -6,9 +6,9 @@
 //! LOCKED`: never two owners of one task), run each through the manager's cpu, io,
 //! blocking or chunk route under its limits and policies, and write results back in
 //! batches, **fenced** by attempt and lease owner: a worker that lost its lease cannot
-//! complete or fail the task. Leases are extended by a heartbeat; a maintenance
-//! leader rescues expired ones and removes old history (24 h for finished tasks, 7
-//! days for dead ones, settable). Tasks of one key run one at a time in enqueue order
+//! complete or fail the task. Leases are extended by a heartbeat; every worker
+//! rescues expired ones, and a maintenance leader (advisory lock) removes old history
+//! (24 h for finished tasks, 7 days for dead ones, settable). Tasks of one key run one at a time in enqueue order
 //! across all workers and across retries ([`Fifo`]). The schema is embedded and
 //! migrated on connect.
 //!

@@ -262,3 +262,56 @@ async fn the_ttl_removes_old_history_in_batches() {
     assert!(queue.history(old(0)).await.expect("history").is_none());
     assert!(queue.history(old(7)).await.expect("history").is_some());
 }
+
+#[tokio::test]
+async fn expired_leases_are_rescued_while_the_leader_is_stuck() {
+    let queue = queue().await;
+    // The test holds the maintenance leader's lock ("sluicemt"), as a leader stopped
+    // with SIGSTOP would: no worker can lead.
+    let (leader, connection) = tokio_postgres::connect(queue.url(), tokio_postgres::NoTls)
+        .await
+        .expect("a direct connection");
+    tokio::spawn(connection);
+    leader
+        .execute("SELECT pg_advisory_lock(8317151707346070900)", &[])
+        .await
+        .expect("the leader's lock");
+
+    let id = queue
+        .enqueue(NewTask::new("once-stuck", &()).expect("task"))
+        .await
+        .expect("enqueue")
+        .expect("an id");
+    let started = Arc::new(Semaphore::new(0));
+    let started_in = started.clone();
+    let running = worker(&queue)
+        .lease(Duration::from_secs(30))
+        .heartbeat(Duration::from_secs(20))
+        .handler(handler("once-stuck", move |task, (): ()| {
+            let started = started_in.clone();
+            Work::io(async move {
+                started.add_permits(1);
+                if task.attempt == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    started.acquire().await.expect("it starts").forget();
+    sql(
+        &queue,
+        "UPDATE sluice_task SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    wait_for_status(&queue, "the rescued task completed", |s| {
+        s.count("completed") == 1
+    })
+    .await;
+    running.shutdown(Duration::from_millis(100)).await;
+    let history = queue.history(id).await.expect("history").expect("kept");
+    assert_eq!((history.state.as_str(), history.attempt), ("completed", 2));
+    drop(leader);
+}

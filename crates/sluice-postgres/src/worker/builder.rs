@@ -29,7 +29,7 @@ pub(crate) struct Settings {
     pub(crate) keep_finished: Duration,
     /// How long dead tasks are kept.
     pub(crate) keep_dead: Duration,
-    /// How often the maintenance leader rescues leases and applies the TTL.
+    /// How often expired leases are rescued and (by the leader) the TTL applied.
     pub(crate) maintenance: Duration,
 }
 
@@ -146,8 +146,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// How long a claim lasts without a heartbeat (default 30 s); past it, the
-    /// maintenance leader hands the task to another worker.
+    /// How long a claim lasts without a heartbeat (default 30 s); past it, the task
+    /// goes back to pending (rescued by any worker) for another attempt.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.settings.lease = lease;
         self
@@ -181,8 +181,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// How often the maintenance leader rescues expired leases and removes old
-    /// history (default 10 s).
+    /// How often this worker rescues expired leases and, while it is the maintenance
+    /// leader, removes old history (default 10 s).
     pub fn maintenance_interval(mut self, every: Duration) -> Self {
         self.settings.maintenance = every;
         self

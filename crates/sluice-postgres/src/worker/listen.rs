@@ -1,6 +1,7 @@
 //! The listener's own connection: LISTEN wakes the claim loop when tasks are
-//! enqueued, and the same connection holds the maintenance leader's advisory lock,
-//! so that leadership ends with the connection.
+//! enqueued; every maintenance interval it rescues expired leases; and it holds the
+//! maintenance leader's advisory lock (leadership ends with the connection), whose
+//! holder alone applies the history's TTL.
 
 use super::Shared;
 use crate::error::Result;
@@ -91,8 +92,12 @@ async fn serve(shared: &Shared, client: &Client, wake: &tokio::sync::Notify) -> 
                 tracing::info!(worker = %shared.id, "sluice-postgres: maintenance leader");
             }
         }
+        // Every worker rescues (SKIP LOCKED: rescuers never collide): a leader that is
+        // stopped (SIGSTOP) past its leases must not hold up the rescue of its own
+        // tasks. Only the history's TTL waits for the leader.
+        rescue(shared, client).await?;
         if leader {
-            maintain(shared, client).await?;
+            purge(shared, client).await?;
         }
     }
 }
@@ -105,9 +110,8 @@ async fn closed(client: &Client) -> crate::error::Error {
     }
 }
 
-/// One maintenance round: rescue expired leases, remove old history, forget silent
-/// workers; each in batches.
-async fn maintain(shared: &Shared, client: &Client) -> Result<()> {
+/// Gives expired leases back to pending, in batches, and wakes the claimers.
+async fn rescue(shared: &Shared, client: &Client) -> Result<()> {
     let mut rescued = 0u64;
     for _ in 0..MAINTENANCE_ROUNDS {
         let rows = client.query(queries::RESCUE, &[&MAINTENANCE_BATCH]).await?;
@@ -122,6 +126,12 @@ async fn maintain(shared: &Shared, client: &Client) -> Result<()> {
         let name: &str = &shared.queue.name;
         client.execute(queries::NOTIFY, &[&name]).await?;
     }
+    Ok(())
+}
+
+/// The leader's round: removes history past its TTL and forgets silent workers, in
+/// batches.
+async fn purge(shared: &Shared, client: &Client) -> Result<()> {
     let settings = &shared.settings;
     let mut purged = 0u64;
     for (state, keep) in [

@@ -11,8 +11,8 @@
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
 //!   the worker is alive.
-//! - `listen.rs`: LISTEN on its own connection, and maintenance when this worker
-//!   holds the leader's advisory lock.
+//! - `listen.rs`: LISTEN on its own connection, the rescue of expired leases, and
+//!   the history's TTL when this worker holds the leader's advisory lock.
 
 mod builder;
 mod claim;
