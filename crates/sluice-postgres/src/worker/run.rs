@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
+/// The shortest snooze of a task refused by an open breaker.
+const MIN_BREAKER_SNOOZE: Duration = Duration::from_millis(100);
+
 /// A task as the claim returned it.
 #[derive(Debug)]
 pub(crate) struct Claimed {
@@ -166,7 +169,9 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
             why: Why::HandedBack,
         },
         Err(TaskError::Rejected { retry_after, .. }) => Action::Release {
-            delay: retry_after,
+            // A half-open breaker with every probe out says zero: not a reason to
+            // claim the task again at once.
+            delay: retry_after.max(MIN_BREAKER_SNOOZE),
             error: None,
             why: Why::Snoozed,
         },
