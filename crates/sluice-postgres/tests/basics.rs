@@ -237,3 +237,37 @@ async fn status_shows_depth_by_state_and_kind_and_the_workers_alive() {
     running.shutdown(Duration::from_secs(5)).await;
     assert_eq!(queue.status().await.expect("status").count("pending"), 1);
 }
+
+#[tokio::test]
+async fn a_task_s_timeout_is_kept_by_the_manager_and_the_attempt_retried() {
+    let queue = queue().await;
+    let id = queue
+        .enqueue(
+            NewTask::new("hang-once", &())
+                .expect("task")
+                .timeout(Duration::from_millis(50)),
+        )
+        .await
+        .expect("enqueue")
+        .expect("an id");
+    let running = worker(&queue)
+        .handler(handler("hang-once", |task, (): ()| {
+            Work::io(async move {
+                if task.attempt == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    wait_for_status(&queue, "completed on the second attempt", |s| {
+        s.count("completed") == 1
+    })
+    .await;
+    running.shutdown(Duration::from_secs(5)).await;
+    let history = queue.history(id).await.expect("history").expect("kept");
+    assert_eq!(history.attempt, 2);
+    assert_eq!(history.errors[0].error, "timed out after 50ms");
+}
