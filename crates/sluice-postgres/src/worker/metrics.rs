@@ -97,7 +97,7 @@ impl Metrics {
     pub(crate) fn ended(&self, kind: &str, took: Duration) {
         self.with(kind, |counts, times| {
             counts.running = counts.running.saturating_sub(1);
-            times.record_duration(took);
+            times.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
         });
     }
 
