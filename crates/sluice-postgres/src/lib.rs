@@ -55,6 +55,8 @@
 mod admin;
 mod enqueue;
 mod error;
+#[cfg(feature = "metrics")]
+mod export;
 mod migrate;
 mod queries;
 mod queue;
