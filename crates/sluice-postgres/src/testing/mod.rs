@@ -25,6 +25,7 @@
 
 mod install;
 mod server;
+mod system;
 
 pub use install::{ensure_installed, find_bindir};
 pub use server::{DATABASE_URL_VAR, TestServer, TestServerError};

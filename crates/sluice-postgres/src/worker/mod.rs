@@ -11,11 +11,14 @@
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
 //!   the worker is alive.
+//! - `handle.rs`: the supervisor that runs these and the orderly stop, and the
+//!   handles that stop it.
 //! - `listen.rs`: LISTEN on its own connection, the rescue of expired leases, and
 //!   the history's TTL when this worker holds the leader's advisory lock.
 
 mod builder;
 mod claim;
+mod handle;
 pub(crate) mod handler;
 mod heartbeat;
 mod listen;
@@ -24,6 +27,7 @@ mod run;
 mod settle;
 
 pub use builder::WorkerBuilder;
+pub use handle::{StopHandle, StopReport, WorkerHandle};
 pub use metrics::{KindMetrics, WorkerMetrics};
 
 use crate::enqueue::TaskId;
@@ -34,10 +38,8 @@ use sluice::ConcurrencyManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// A worker, built and not yet started.
 ///
@@ -172,152 +174,7 @@ impl Worker {
         let shared = self.shared;
         let runtime = tokio::runtime::Handle::try_current()
             .unwrap_or_else(|_| shared.mgr.io_handle().clone());
-        let supervisor = runtime.spawn(supervise(shared.clone()));
-        WorkerHandle {
-            stop: StopHandle {
-                shared: shared.clone(),
-                runtime,
-            },
-            shared,
-            supervisor,
-        }
-    }
-}
-
-/// A running worker: its metrics, its stop handle, and its end.
-pub struct WorkerHandle {
-    /// Stops it.
-    stop: StopHandle,
-    /// What its loops share.
-    shared: Arc<Shared>,
-    /// The task that runs the loops and reports the end.
-    supervisor: tokio::task::JoinHandle<StopReport>,
-}
-
-impl std::fmt::Debug for WorkerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerHandle")
-            .field("id", &self.shared.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WorkerHandle {
-    /// The worker's id (its lease owner name).
-    pub fn id(&self) -> &str {
-        &self.shared.id
-    }
-
-    /// Counts by kind so far.
-    pub fn metrics(&self) -> WorkerMetrics {
-        self.shared.metrics.snapshot()
-    }
-
-    /// A handle that stops the worker from anywhere (a signal handler).
-    pub fn stop_handle(&self) -> StopHandle {
-        self.stop.clone()
-    }
-
-    /// Stops claiming, lets held tasks finish within `deadline`, hands the rest back
-    /// at once, writes every result, and reports.
-    pub async fn shutdown(self, deadline: Duration) -> StopReport {
-        self.stop.stop(deadline);
-        self.join().await
-    }
-
-    /// Waits until the worker has stopped (after [`StopHandle::stop`]).
-    pub async fn join(self) -> StopReport {
-        match self.supervisor.await {
-            Ok(report) => report,
-            Err(error) => {
-                tracing::error!(%error, "sluice-postgres: the worker's supervisor failed");
-                StopReport {
-                    drained: false,
-                    handed_back: self.shared.handed_back.load(Ordering::Relaxed),
-                }
-            }
-        }
-    }
-}
-
-/// Stops a worker: cheap to clone, callable from any thread.
-#[derive(Clone)]
-pub struct StopHandle {
-    /// The worker's shared state.
-    shared: Arc<Shared>,
-    /// Where the deadline's timer runs.
-    runtime: tokio::runtime::Handle,
-}
-
-impl std::fmt::Debug for StopHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StopHandle")
-            .field("worker", &self.shared.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StopHandle {
-    /// Stops claiming now; tasks still held after `deadline` are cancelled and handed
-    /// back (their leases released, the attempt not counted) at once.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # fn demo(worker: &sluice_postgres::WorkerHandle) {
-    /// worker.stop_handle().stop(std::time::Duration::from_secs(25));
-    /// # }
-    /// ```
-    pub fn stop(&self, deadline: Duration) {
-        if self.shared.stop.is_cancelled() {
-            return;
-        }
-        self.shared.stop.cancel();
-        let abandon = self.shared.abandon.clone();
-        let done = self.shared.done.clone();
-        self.runtime.spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(deadline) => abandon.cancel(),
-                () = done.cancelled() => {}
-            }
-        });
-    }
-}
-
-/// How a worker's stop went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopReport {
-    /// Every held task ended within the deadline.
-    pub drained: bool,
-    /// Tasks handed back at the deadline.
-    pub handed_back: usize,
-}
-
-/// Runs the worker's loops and its orderly end.
-async fn supervise(shared: Arc<Shared>) -> StopReport {
-    let runtime = tokio::runtime::Handle::current();
-    let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
-    let settler = runtime.spawn(settle::settle_loop(shared.clone(), settle_rx));
-    let heartbeat = runtime.spawn(heartbeat::heartbeat_loop(shared.clone()));
-    let listener = runtime.spawn(listen::listen_loop(shared.clone()));
-    let tracker = TaskTracker::new();
-    claim::claim_loop(shared.clone(), &tracker, settle_tx).await;
-    tracker.close();
-    tracker.wait().await;
-    let _ = settler.await;
-    shared.done.cancel();
-    let _ = heartbeat.await;
-    let _ = listener.await;
-    if let Ok(client) = shared.queue.client().await {
-        let _ = client
-            .execute(crate::queries::WORKER_GONE, &[&shared.id])
-            .await;
-    }
-    let handed_back = shared.handed_back.load(Ordering::Relaxed);
-    tracing::info!(worker = %shared.id, handed_back, "sluice-postgres: worker stopped");
-    StopReport {
-        drained: !shared.abandon.is_cancelled(),
-        handed_back,
+        WorkerHandle::start(shared, runtime)
     }
 }
 
