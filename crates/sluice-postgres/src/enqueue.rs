@@ -1,11 +1,7 @@
-//! [`NewTask`] and enqueueing: one task or a batch in one transaction, visible to the
-//! workers when it commits and announced with `pg_notify` in that same transaction.
+//! [`NewTask`]: a task to enqueue, its settings, and their checks.
 
 use crate::error::{Error, Result};
-use crate::queries;
-use crate::queue::Queue;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// A task's id: unique in the database, growing in enqueue order.
@@ -48,23 +44,23 @@ pub enum Fifo {
 #[derive(Debug, Clone)]
 pub struct NewTask {
     /// The handler's name.
-    kind: String,
+    pub(crate) kind: String,
     /// The payload, serialized.
-    payload: serde_json::Value,
+    pub(crate) payload: serde_json::Value,
     /// The key: a label, and the FIFO chain under [`Fifo::PerKey`].
-    key: Option<String>,
+    pub(crate) key: Option<String>,
     /// How the task is ordered.
-    fifo: Fifo,
+    pub(crate) fifo: Fifo,
     /// Higher runs first among ready tasks.
-    priority: i16,
+    pub(crate) priority: i16,
     /// Not claimable before this long after the commit.
-    delay: Duration,
+    pub(crate) delay: Duration,
     /// Attempts before the task is dead.
-    max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Per-attempt timeout, enforced by the worker's manager.
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// At most one live task per unique key in a queue.
-    unique_key: Option<String>,
+    pub(crate) unique_key: Option<String>,
 }
 
 /// Attempts before a task is dead unless [`NewTask::max_attempts`] says otherwise.
@@ -140,7 +136,7 @@ impl NewTask {
     }
 
     /// The chain the task is ordered in.
-    fn fifo_key(&self) -> Option<String> {
+    pub(crate) fn fifo_key(&self) -> Option<String> {
         match self.fifo {
             Fifo::PerKey => self.key.clone(),
             Fifo::Strict => Some(String::new()),
@@ -149,7 +145,7 @@ impl NewTask {
     }
 
     /// Refuses settings the table cannot hold, naming the task.
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let refuse = |reason: String| {
             Err(Error::Invalid {
                 what: "task",
@@ -173,114 +169,6 @@ impl NewTask {
             Some(ms) if i64::try_from(ms).is_err() => refuse("the timeout is too long".into()),
             _ => Ok(()),
         }
-    }
-}
-
-impl Queue {
-    /// Enqueues one task; answers its id, or `None` when its unique key is already
-    /// live in the queue.
-    pub async fn enqueue(&self, task: NewTask) -> Result<Option<TaskId>> {
-        Ok(self.enqueue_many(vec![task]).await?.pop().flatten())
-    }
-
-    /// Enqueues a batch in one transaction (one insert statement); answers each task's
-    /// id in input order, `None` where its unique key was already live. Tasks of one
-    /// key keep their order in the batch.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use sluice_postgres::NewTask;
-    ///
-    /// # async fn demo(queue: sluice_postgres::Queue) -> Result<(), sluice_postgres::Error> {
-    /// let tasks = (0..100)
-    ///     .map(|n| Ok(NewTask::new("index", &n)?.key(format!("shard-{}", n % 4))))
-    ///     .collect::<Result<Vec<_>, sluice_postgres::Error>>()?;
-    /// let ids = queue.enqueue_many(tasks).await?;
-    /// assert_eq!(ids.len(), 100);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Option<TaskId>>> {
-        for task in &tasks {
-            task.check()?;
-        }
-        if tasks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fifo_keys: Vec<Option<String>> = tasks.iter().map(NewTask::fifo_key).collect();
-        let chains: Vec<String> = fifo_keys
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let queues = vec![self.name.to_string(); chains.len()];
-        let kinds: Vec<&str> = tasks.iter().map(|t| t.kind.as_str()).collect();
-        let keys: Vec<Option<&str>> = tasks.iter().map(|t| t.key.as_deref()).collect();
-        let payloads: Vec<&serde_json::Value> = tasks.iter().map(|t| &t.payload).collect();
-        let priorities: Vec<i16> = tasks.iter().map(|t| t.priority).collect();
-        let delays: Vec<i64> = tasks.iter().map(|t| millis(t.delay)).collect();
-        let attempts: Vec<i32> = tasks
-            .iter()
-            .map(|t| i32::try_from(t.max_attempts).unwrap_or(i32::MAX))
-            .collect();
-        let timeouts: Vec<Option<i64>> = tasks.iter().map(|t| t.timeout.map(millis)).collect();
-        let uniques: Vec<Option<&str>> = tasks.iter().map(|t| t.unique_key.as_deref()).collect();
-
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        if !chains.is_empty() {
-            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
-                .await?;
-        }
-        let name: &str = &self.name;
-        let rows = tx
-            .query(
-                queries::ENQUEUE,
-                &[
-                    &name,
-                    &kinds,
-                    &keys,
-                    &fifo_keys,
-                    &payloads,
-                    &priorities,
-                    &delays,
-                    &attempts,
-                    &timeouts,
-                    &uniques,
-                ],
-            )
-            .await?;
-        if !chains.is_empty() {
-            tx.execute(queries::PROMOTE_HEADS, &[&queues, &chains])
-                .await?;
-        }
-        tx.execute(queries::NOTIFY, &[&name]).await?;
-        tx.commit().await?;
-
-        // Inserted rows come back in input order (ids grow); a task is missing only
-        // when its unique key was live already or repeated earlier in the batch.
-        let inserted_uniques: HashSet<String> = rows
-            .iter()
-            .filter_map(|row| row.get::<_, Option<String>>(1))
-            .collect();
-        let mut ids = rows
-            .iter()
-            .map(|row| row.get::<_, i64>(0))
-            .collect::<Vec<_>>();
-        ids.sort_unstable();
-        let mut ids = ids.into_iter();
-        let mut seen = HashSet::new();
-        Ok(uniques
-            .iter()
-            .map(|unique| match unique {
-                None => ids.next(),
-                Some(u) if inserted_uniques.contains(*u) && seen.insert(*u) => ids.next(),
-                Some(_) => None,
-            })
-            .collect())
     }
 }
 

@@ -58,6 +58,7 @@ mod error;
 #[cfg(feature = "metrics")]
 mod export;
 mod migrate;
+mod produce;
 mod queries;
 mod queue;
 mod redact;

@@ -1,5 +1,5 @@
 //! Enqueue, claim, complete; bad input: unregistered kinds, payloads that do not
-//! deserialize, attempts used up, an unreachable database.
+//! deserialize, attempts used up, an unreachable database; timeouts; status.
 
 mod common;
 
@@ -54,24 +54,6 @@ async fn enqueued_tasks_are_claimed_run_and_completed() {
     let first = ids[0].expect("an id");
     let history = queue.history(first).await.expect("history").expect("kept");
     assert_eq!((history.state.as_str(), history.attempt), ("completed", 1));
-}
-
-#[tokio::test]
-async fn a_unique_key_enqueues_once_while_live() {
-    let queue = queue().await;
-    let first = NewTask::new("report", &1)
-        .expect("task")
-        .unique_key("daily");
-    let again = NewTask::new("report", &2)
-        .expect("task")
-        .unique_key("daily");
-    let ids = queue
-        .enqueue_many(vec![first, again.clone()])
-        .await
-        .expect("enqueue");
-    assert!(ids[0].is_some());
-    assert_eq!(ids[1], None);
-    assert_eq!(queue.enqueue(again).await.expect("enqueue"), None);
 }
 
 #[tokio::test]
@@ -184,17 +166,6 @@ async fn an_unreachable_database_names_the_url_without_its_password() {
         "{message}"
     );
     assert!(!message.contains("hunter2"), "{message}");
-}
-
-#[tokio::test]
-async fn invalid_tasks_are_refused_before_anything_is_written() {
-    let queue = queue().await;
-    let error = queue
-        .enqueue(NewTask::new("x", &0).expect("task").max_attempts(0))
-        .await
-        .expect_err("zero attempts");
-    assert!(error.to_string().contains("max_attempts 0"), "{error}");
-    assert_eq!(queue.status().await.expect("status").count("pending"), 0);
 }
 
 #[tokio::test]
