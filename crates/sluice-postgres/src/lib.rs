@@ -1,7 +1,8 @@
 //! A durable task queue on PostgreSQL whose workers run tasks through a Sluice
 //! [`ConcurrencyManager`](sluice::ConcurrencyManager).
 //!
-//! Producers in any process [`enqueue`](Queue::enqueue) typed tasks; [`Worker`]s in any
+//! Producers in any process [`enqueue`](Queue::enqueue) typed tasks (or enqueue them
+//! in their own transaction, [`Queue::enqueue_many_in`]); [`Worker`]s in any
 //! number of processes, on any machines, claim them in batches (`FOR UPDATE SKIP
 //! LOCKED`: never two owners of one task), run each through the manager's cpu, io,
 //! blocking or chunk route under its limits and policies, and write results back in

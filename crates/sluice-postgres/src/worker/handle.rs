@@ -8,6 +8,10 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 /// A running worker: its metrics, its stop handle, and its end.
+///
+/// Dropping the handle does not stop the worker (it runs on until its runtime ends):
+/// stop it with [`shutdown`](Self::shutdown) or a [`StopHandle`], so that its held
+/// tasks are finished or handed back rather than left to their leases.
 pub struct WorkerHandle {
     /// Stops it.
     stop: StopHandle,
