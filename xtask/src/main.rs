@@ -65,6 +65,21 @@ fn ci() -> Result<(), String> {
         Step::new("rustdoc", rustdoc_command()),
         // With every optional feature: the Prometheus example is built with the tests,
         // and its test scrapes it; the progress bar's test and doctests run.
+        // PostgreSQL's server binaries for sluice-postgres's throwaway test servers,
+        // installed once here so that the test binaries do not race to apt-get.
+        Step::new(
+            "postgres",
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "sluice-postgres",
+                "--features",
+                "testing",
+                "--bin",
+                "sluice-pg-ensure",
+            ]),
+        ),
         Step::new("tests", cargo(&["test", "--workspace", "--all-features"])),
         Step::new("loom", loom_command()),
         // The stress harness, short: one fixed seed, then a random one (printed).

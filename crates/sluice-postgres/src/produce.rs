@@ -1,0 +1,157 @@
+//! Enqueueing: one task or a batch, in a transaction of its own or in the caller's,
+//! visible to the workers when that transaction commits and announced with
+//! `pg_notify` in it.
+
+use crate::enqueue::{NewTask, TaskId, millis};
+use crate::error::Result;
+use crate::queries;
+use crate::queue::Queue;
+use std::collections::HashSet;
+use tokio_postgres::GenericClient;
+
+impl Queue {
+    /// Enqueues one task; answers its id, or `None` when its unique key is already
+    /// live in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: sluice_postgres::Queue) -> Result<(), sluice_postgres::Error> {
+    /// let id = queue.enqueue(sluice_postgres::NewTask::new("ping", &())?).await?;
+    /// assert!(id.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue(&self, task: NewTask) -> Result<Option<TaskId>> {
+        Ok(self.enqueue_many(vec![task]).await?.pop().flatten())
+    }
+
+    /// Enqueues a batch in one transaction (one insert statement); answers each task's
+    /// id in input order, `None` where its unique key was already live. Tasks of one
+    /// key keep their order in the batch.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sluice_postgres::NewTask;
+    ///
+    /// # async fn demo(queue: sluice_postgres::Queue) -> Result<(), sluice_postgres::Error> {
+    /// let tasks = (0..100)
+    ///     .map(|n| Ok(NewTask::new("index", &n)?.key(format!("shard-{}", n % 4))))
+    ///     .collect::<Result<Vec<_>, sluice_postgres::Error>>()?;
+    /// let ids = queue.enqueue_many(tasks).await?;
+    /// assert_eq!(ids.len(), 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Option<TaskId>>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let ids = self.enqueue_many_in(&*tx, tasks).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Enqueues a batch in the caller's transaction (or on any client): the tasks
+    /// become visible to the workers, and are announced, only when it commits — with
+    /// the caller's own writes, or not at all.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sluice_postgres::NewTask;
+    ///
+    /// # async fn demo(queue: sluice_postgres::Queue, client: &mut tokio_postgres::Client)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let tx = client.transaction().await?;
+    /// tx.execute("INSERT INTO orders (id) VALUES (7)", &[]).await?;
+    /// queue.enqueue_many_in(&tx, vec![NewTask::new("ship", &7)?]).await?;
+    /// tx.commit().await?; // the order and its task, together
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_many_in<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        tasks: Vec<NewTask>,
+    ) -> Result<Vec<Option<TaskId>>> {
+        for task in &tasks {
+            task.check()?;
+        }
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fifo_keys: Vec<Option<String>> = tasks.iter().map(NewTask::fifo_key).collect();
+        let chains: Vec<String> = fifo_keys
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let queues = vec![self.name.to_string(); chains.len()];
+        let kinds: Vec<&str> = tasks.iter().map(|t| t.kind()).collect();
+        let keys: Vec<Option<&str>> = tasks.iter().map(|t| t.key.as_deref()).collect();
+        let payloads: Vec<&serde_json::Value> = tasks.iter().map(|t| &t.payload).collect();
+        let priorities: Vec<i16> = tasks.iter().map(|t| t.priority).collect();
+        let delays: Vec<i64> = tasks.iter().map(|t| millis(t.delay)).collect();
+        let attempts: Vec<i32> = tasks
+            .iter()
+            .map(|t| i32::try_from(t.max_attempts).unwrap_or(i32::MAX))
+            .collect();
+        let timeouts: Vec<Option<i64>> = tasks.iter().map(|t| t.timeout.map(millis)).collect();
+        let uniques: Vec<Option<&str>> = tasks.iter().map(|t| t.unique_key.as_deref()).collect();
+
+        if !chains.is_empty() {
+            client
+                .execute(queries::LOCK_CHAINS, &[&queues, &chains])
+                .await?;
+        }
+        let name: &str = &self.name;
+        let rows = client
+            .query(
+                queries::ENQUEUE,
+                &[
+                    &name,
+                    &kinds,
+                    &keys,
+                    &fifo_keys,
+                    &payloads,
+                    &priorities,
+                    &delays,
+                    &attempts,
+                    &timeouts,
+                    &uniques,
+                ],
+            )
+            .await?;
+        if !chains.is_empty() {
+            client
+                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
+                .await?;
+        }
+        client.execute(queries::NOTIFY, &[&name]).await?;
+
+        // Inserted rows come back in input order (ids grow); a task is missing only
+        // when its unique key was live already or repeated earlier in the batch.
+        let inserted_uniques: HashSet<String> = rows
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(1))
+            .collect();
+        let mut ids = rows
+            .iter()
+            .map(|row| row.get::<_, i64>(0))
+            .collect::<Vec<_>>();
+        ids.sort_unstable();
+        let mut ids = ids.into_iter();
+        let mut seen = HashSet::new();
+        Ok(uniques
+            .iter()
+            .map(|unique| match unique {
+                None => ids.next(),
+                Some(u) if inserted_uniques.contains(*u) && seen.insert(*u) => ids.next(),
+                Some(_) => None,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,108 @@
+//! The claim loop: takes room, claims a batch, starts each task; waits for a
+//! notification (or the poll interval) when nothing is ready.
+
+use super::Shared;
+use super::run::{Claimed, run_task};
+use super::settle::Settlement;
+use crate::error::Result;
+use crate::queries;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::task::TaskTracker;
+
+/// Claims until the worker stops; each task runs on `tracker` and settles to `settle`.
+pub(crate) async fn claim_loop(
+    shared: Arc<Shared>,
+    tracker: &TaskTracker,
+    settle: UnboundedSender<Settlement>,
+) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        // Room first: a worker never holds more than `max_in_flight` tasks.
+        let first = tokio::select! {
+            permit = shared.room.clone().acquire_owned() => permit,
+            () = shared.stop.cancelled() => return,
+        };
+        let Ok(first) = first else { return };
+        let mut permits = vec![first];
+        while permits.len() < shared.settings.batch {
+            match shared.room.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let claimed = match claim(&shared, permits.len()).await {
+            Ok(claimed) => {
+                pause = Duration::from_millis(100);
+                claimed
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?pause, "sluice-postgres: claiming failed");
+                drop(permits);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = shared.stop.cancelled() => return,
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let full = claimed.len() == permits.len();
+        let idle = claimed.is_empty();
+        start_all(&shared, tracker, &settle, claimed, permits);
+        if full {
+            continue;
+        }
+        if idle {
+            tokio::select! {
+                () = shared.wake.notified() => {}
+                () = tokio::time::sleep(shared.settings.poll) => {}
+                () = shared.stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Starts each claimed task with one permit; the permits left over are dropped.
+fn start_all(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    settle: &UnboundedSender<Settlement>,
+    claimed: Vec<Claimed>,
+    mut permits: Vec<OwnedSemaphorePermit>,
+) {
+    for task in claimed {
+        let Some(permit) = permits.pop() else { break };
+        shared
+            .metrics
+            .record(&task.info.kind, |counts| counts.claimed += 1);
+        // Held from now on, so that the next heartbeat extends its lease.
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        shared.hold(task.info.id, task.info.attempt, cancel.clone());
+        tracker.spawn(run_task(
+            shared.clone(),
+            task,
+            cancel,
+            settle.clone(),
+            permit,
+        ));
+    }
+}
+
+/// Claims up to `limit` ready tasks of the registered kinds.
+async fn claim(shared: &Shared, limit: usize) -> Result<Vec<Claimed>> {
+    let client = shared.queue.client().await?;
+    let lease_ms = crate::enqueue::millis(shared.settings.lease);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let name: &str = &shared.queue.name;
+    let owner: &str = &shared.id;
+    let rows = client
+        .query(
+            queries::CLAIM,
+            &[&owner, &lease_ms, &name, &shared.kinds, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(Claimed::from_row).collect())
+}

@@ -1,0 +1,162 @@
+//! A started worker: [`WorkerHandle`] (metrics, stop, join), [`StopHandle`] for a
+//! signal handler, and the supervisor that runs the loops and the orderly end.
+
+use super::{Shared, WorkerMetrics, claim, heartbeat, listen, settle};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::task::TaskTracker;
+
+/// A running worker: its metrics, its stop handle, and its end.
+///
+/// Dropping the handle does not stop the worker (it runs on until its runtime ends):
+/// stop it with [`shutdown`](Self::shutdown) or a [`StopHandle`], so that its held
+/// tasks are finished or handed back rather than left to their leases.
+pub struct WorkerHandle {
+    /// Stops it.
+    stop: StopHandle,
+    /// What its loops share.
+    shared: Arc<Shared>,
+    /// The task that runs the loops and reports the end.
+    supervisor: tokio::task::JoinHandle<StopReport>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// Spawns the supervisor of `shared`'s loops on `runtime`.
+    pub(crate) fn start(shared: Arc<Shared>, runtime: tokio::runtime::Handle) -> WorkerHandle {
+        let supervisor = runtime.spawn(supervise(shared.clone()));
+        WorkerHandle {
+            stop: StopHandle {
+                shared: shared.clone(),
+                runtime,
+            },
+            shared,
+            supervisor,
+        }
+    }
+
+    /// The worker's id (its lease owner name).
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Counts by kind so far.
+    pub fn metrics(&self) -> WorkerMetrics {
+        self.shared.metrics.snapshot()
+    }
+
+    /// A handle that stops the worker from anywhere (a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Stops claiming, lets held tasks finish within `deadline`, hands the rest back
+    /// at once, writes every result, and reports.
+    pub async fn shutdown(self, deadline: Duration) -> StopReport {
+        self.stop.stop(deadline);
+        self.join().await
+    }
+
+    /// Waits until the worker has stopped (after [`StopHandle::stop`]).
+    pub async fn join(self) -> StopReport {
+        match self.supervisor.await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(%error, "sluice-postgres: the worker's supervisor failed");
+                StopReport {
+                    drained: false,
+                    handed_back: self.shared.handed_back.load(Ordering::Relaxed),
+                }
+            }
+        }
+    }
+}
+
+/// Stops a worker: cheap to clone, callable from any thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    /// The worker's shared state.
+    shared: Arc<Shared>,
+    /// Where the deadline's timer runs.
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopHandle")
+            .field("worker", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StopHandle {
+    /// Stops claiming now; tasks still held after `deadline` are cancelled and handed
+    /// back (their leases released, the attempt not counted) at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(worker: &sluice_postgres::WorkerHandle) {
+    /// worker.stop_handle().stop(std::time::Duration::from_secs(25));
+    /// # }
+    /// ```
+    pub fn stop(&self, deadline: Duration) {
+        if self.shared.stop.is_cancelled() {
+            return;
+        }
+        self.shared.stop.cancel();
+        let abandon = self.shared.abandon.clone();
+        let done = self.shared.done.clone();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(deadline) => abandon.cancel(),
+                () = done.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// How a worker's stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    /// Every held task ended within the deadline.
+    pub drained: bool,
+    /// Tasks handed back at the deadline.
+    pub handed_back: usize,
+}
+
+/// Runs the worker's loops and its orderly end.
+async fn supervise(shared: Arc<Shared>) -> StopReport {
+    let runtime = tokio::runtime::Handle::current();
+    let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
+    let settler = runtime.spawn(settle::settle_loop(shared.clone(), settle_rx));
+    let heartbeat = runtime.spawn(heartbeat::heartbeat_loop(shared.clone()));
+    let listener = runtime.spawn(listen::listen_loop(shared.clone()));
+    let tracker = TaskTracker::new();
+    claim::claim_loop(shared.clone(), &tracker, settle_tx).await;
+    tracker.close();
+    tracker.wait().await;
+    let _ = settler.await;
+    shared.done.cancel();
+    let _ = heartbeat.await;
+    let _ = listener.await;
+    if let Ok(client) = shared.queue.client().await {
+        let _ = client
+            .execute(crate::queries::WORKER_GONE, &[&shared.id])
+            .await;
+    }
+    let handed_back = shared.handed_back.load(Ordering::Relaxed);
+    tracing::info!(worker = %shared.id, handed_back, "sluice-postgres: worker stopped");
+    StopReport {
+        drained: !shared.abandon.is_cancelled(),
+        handed_back,
+    }
+}

@@ -1,0 +1,244 @@
+//! Running one claimed task through the manager, and turning its answer into a
+//! settlement: done, retry (backoff with jitter), dead, snooze, cancelled, handed back.
+
+use super::Shared;
+use super::handler::{Body, HandlerError, TaskInfo};
+use super::settle::{Action, Settlement, Why};
+use crate::status::error_record;
+use sluice::{Priority, TaskError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+/// The shortest snooze of a task refused by an open breaker.
+const MIN_BREAKER_SNOOZE: Duration = Duration::from_millis(100);
+
+/// A task as the claim returned it.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    /// What the handler sees.
+    pub(crate) info: TaskInfo,
+    /// The payload, not yet deserialized.
+    payload: serde_json::Value,
+    /// Each attempt's timeout.
+    timeout: Option<Duration>,
+    /// The task's priority.
+    priority: i16,
+    /// Someone asked to cancel it while an earlier attempt ran.
+    cancel_requested: bool,
+}
+
+impl Claimed {
+    /// From a row of [`CLAIM`](crate::queries::CLAIM).
+    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Claimed {
+        let timeout_ms: Option<i64> = row.get(6);
+        Claimed {
+            info: TaskInfo {
+                id: row.get(0),
+                kind: row.get(1),
+                key: row.get(2),
+                attempt: row.get(4),
+                max_attempts: row.get(5),
+            },
+            payload: row.get(3),
+            timeout: timeout_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+            priority: row.get(7),
+            cancel_requested: row.get(8),
+        }
+    }
+}
+
+/// Runs `task` and sends its settlement; the permit (room for one held task) is
+/// dropped at the end.
+pub(crate) async fn run_task(
+    shared: Arc<Shared>,
+    task: Claimed,
+    cancel: Arc<Notify>,
+    settle: UnboundedSender<Settlement>,
+    permit: OwnedSemaphorePermit,
+) {
+    let id = task.info.id;
+    let attempt = task.info.attempt;
+    let kind = task.info.kind.clone();
+    let action = run(&shared, task, &cancel).await;
+    if let Action::Release {
+        why: Why::HandedBack,
+        ..
+    } = action
+    {
+        shared
+            .handed_back
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    // A send fails only once the settle loop is gone, which waits for every task.
+    let _ = settle.send(Settlement {
+        id,
+        attempt,
+        kind,
+        action,
+    });
+    shared.release(id, attempt);
+    drop(permit);
+}
+
+/// What to write for `task` once it has run (or could not).
+async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
+    let worker = shared.id.as_str();
+    let attempt = task.info.attempt;
+    if task.cancel_requested {
+        return finish("cancelled", None);
+    }
+    if attempt > task.info.max_attempts {
+        // Rescued after its last attempt's lease expired: no attempt is left.
+        let why = format!(
+            "attempts used up ({} of {})",
+            attempt - 1,
+            task.info.max_attempts
+        );
+        return finish("dead", Some(error_record(attempt, &why, worker)));
+    }
+    let Some(handler) = shared.handlers.get(&task.info.kind) else {
+        // Only registered kinds are claimed; kept as an answer rather than a panic.
+        return Action::Release {
+            delay: Duration::ZERO,
+            error: None,
+            why: Why::HandedBack,
+        };
+    };
+    let work = match handler.start(task.info.clone(), task.payload) {
+        Ok(work) => work,
+        Err(error) => return failed(shared, &task.info, error),
+    };
+    let mut builder = shared
+        .mgr
+        .task(&task.info.kind)
+        .priority(priority(task.priority));
+    if let Some(timeout) = task.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(breaker) = handler.breaker() {
+        builder = builder.breaker(breaker);
+    }
+    if let Some(dependency) = handler.limit() {
+        builder = builder.limit(dependency);
+    }
+    let handle = match work.0 {
+        Body::Io(body) => builder.try_run_io(body),
+        Body::Cpu(body) => builder.try_run_cpu(body),
+        Body::Blocking(body) => builder.try_run_io_blocking(body),
+        Body::Chunk(body) => builder.try_run_chunk(body),
+    };
+    let kind = task.info.kind.as_str();
+    shared.metrics.started(kind);
+    let began = std::time::Instant::now();
+    let mut handle = std::pin::pin!(handle);
+    let mut cancel_asked = false;
+    let answer = tokio::select! {
+        answer = &mut handle => answer,
+        () = cancel.notified() => {
+            cancel_asked = true;
+            handle.cancel();
+            handle.await
+        }
+        () = shared.abandon.cancelled() => {
+            handle.cancel();
+            shared.metrics.ended(kind, began.elapsed());
+            return Action::Release { delay: Duration::ZERO, error: None, why: Why::HandedBack };
+        }
+    };
+    shared.metrics.ended(kind, began.elapsed());
+    match answer {
+        Ok(()) => finish("completed", None),
+        Err(TaskError::Failed(error)) => failed(shared, &task.info, error),
+        Err(TaskError::Cancelled) if cancel_asked => finish("cancelled", None),
+        Err(TaskError::ShuttingDown) => {
+            // The manager is closing: claiming more would only hand it back again.
+            shared.stop.cancel();
+            Action::Release {
+                delay: Duration::ZERO,
+                error: None,
+                why: Why::HandedBack,
+            }
+        }
+        Err(TaskError::Cancelled) => Action::Release {
+            delay: Duration::ZERO,
+            error: None,
+            why: Why::HandedBack,
+        },
+        Err(TaskError::Rejected { retry_after, .. }) => Action::Release {
+            // A half-open breaker with every probe out says zero: not a reason to
+            // claim the task again at once.
+            delay: retry_after.max(MIN_BREAKER_SNOOZE),
+            error: None,
+            why: Why::Snoozed,
+        },
+        Err(TaskError::TimedOut) => {
+            let after = task.timeout.unwrap_or_default();
+            failed(
+                shared,
+                &task.info,
+                HandlerError::Retry(format!("timed out after {after:?}")),
+            )
+        }
+        Err(TaskError::Panicked(message)) => failed(
+            shared,
+            &task.info,
+            HandlerError::Retry(format!("panicked: {message}")),
+        ),
+        Err(other) => failed(
+            shared,
+            &task.info,
+            HandlerError::Permanent(other.to_string()),
+        ),
+    }
+}
+
+/// A failed attempt: retried after the backoff while attempts are left, else dead.
+fn failed(shared: &Shared, task: &TaskInfo, error: HandlerError) -> Action {
+    let record = |text: &str| Some(error_record(task.attempt, text, &shared.id));
+    match error {
+        HandlerError::Snooze(delay) => Action::Release {
+            delay,
+            error: None,
+            why: Why::Snoozed,
+        },
+        HandlerError::Permanent(text) => finish("dead", record(&text)),
+        HandlerError::Retry(text) if task.attempt >= task.max_attempts => {
+            finish("dead", record(&text))
+        }
+        HandlerError::Retry(text) => {
+            // Seeded by task and attempt: the delays of one task are replayable, and
+            // tasks that failed together spread apart.
+            let retry = u32::try_from(task.attempt.saturating_sub(1)).unwrap_or(0);
+            let seed = (task.id as u64).rotate_left(17) ^ u64::from(retry);
+            let delay = shared
+                .settings
+                .backoff
+                .delays(seed)
+                .nth(retry as usize)
+                .unwrap_or_default();
+            Action::Release {
+                delay,
+                error: record(&text),
+                why: Why::Retried,
+            }
+        }
+    }
+}
+
+/// The task leaves for the history in `state`.
+fn finish(state: &'static str, error: Option<serde_json::Value>) -> Action {
+    Action::Finish { state, error }
+}
+
+/// The manager's priority for a task's: above zero is high, below is low.
+fn priority(priority: i16) -> Priority {
+    match priority {
+        p if p > 0 => Priority::High,
+        0 => Priority::Normal,
+        _ => Priority::Low,
+    }
+}

@@ -1,0 +1,221 @@
+//! Writing results back: batched (whatever has arrived, one transaction) and fenced by
+//! (id, attempt, owner), so that a worker that lost a lease never writes over the
+//! worker that took the task over.
+
+use super::Shared;
+use super::metrics::KindMetrics;
+use crate::enqueue::TaskId;
+use crate::error::Result;
+use crate::queries;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Settlements written in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// Tries of one batch's write before it is given up (its leases then expire and the
+/// tasks are rescued: run again, never lost).
+const WRITE_TRIES: u32 = 6;
+
+/// How a held task ended here.
+#[derive(Debug)]
+pub(crate) struct Settlement {
+    /// The task.
+    pub(crate) id: TaskId,
+    /// The attempt that ran (the fence, with the worker's id).
+    pub(crate) attempt: i32,
+    /// Its kind, for the metrics.
+    pub(crate) kind: String,
+    /// What to write.
+    pub(crate) action: Action,
+}
+
+/// What to write for a settled task.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// It leaves the hot table for the history in `state`.
+    Finish {
+        /// `completed`, `dead` or `cancelled`.
+        state: &'static str,
+        /// The last attempt's error, appended to the task's errors.
+        error: Option<serde_json::Value>,
+    },
+    /// It goes back to pending.
+    Release {
+        /// Not claimable for this long.
+        delay: Duration,
+        /// The attempt's error, appended.
+        error: Option<serde_json::Value>,
+        /// Why: decides whether the attempt counts, and the metric.
+        why: Why,
+    },
+}
+
+/// Why a task went back to pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// It failed and will be retried (the attempt counts).
+    Retried,
+    /// Snoozed by its handler or refused by a breaker (the attempt does not count).
+    Snoozed,
+    /// Handed back at a stop deadline (the attempt does not count).
+    HandedBack,
+}
+
+/// Receives settlements until every sender is gone, writing whatever has arrived in
+/// one transaction each time.
+pub(crate) async fn settle_loop(shared: Arc<Shared>, mut rx: UnboundedReceiver<Settlement>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        write_with_retries(&shared, batch).await;
+    }
+}
+
+/// Writes `batch`, trying again with backoff while the database is unreachable.
+async fn write_with_retries(shared: &Shared, batch: Vec<Settlement>) {
+    let mut pause = Duration::from_millis(50);
+    for attempt in 1..=WRITE_TRIES {
+        match write(shared, &batch).await {
+            Ok(accepted) => {
+                record(shared, &batch, &accepted);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempt, tasks = batch.len(), "sluice-postgres: writing results failed");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    tracing::error!(
+        tasks = batch.len(),
+        "sluice-postgres: results not written; their leases will expire and the tasks run again"
+    );
+}
+
+/// Counts each settlement as accepted (by its action) or refused (fenced off).
+fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
+    for settled in batch {
+        let taken = accepted.contains(&settled.id);
+        if !taken {
+            tracing::debug!(
+                id = settled.id,
+                attempt = settled.attempt,
+                "sluice-postgres: late result refused"
+            );
+        }
+        shared
+            .metrics
+            .record(&settled.kind, |counts: &mut KindMetrics| {
+                let slot = match (&settled.action, taken) {
+                    (_, false) => &mut counts.refused,
+                    (
+                        Action::Finish {
+                            state: "completed", ..
+                        },
+                        true,
+                    ) => &mut counts.completed,
+                    (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
+                    (Action::Finish { .. }, true) => &mut counts.cancelled,
+                    (
+                        Action::Release {
+                            why: Why::Retried, ..
+                        },
+                        true,
+                    ) => &mut counts.retried,
+                    (
+                        Action::Release {
+                            why: Why::Snoozed, ..
+                        },
+                        true,
+                    ) => &mut counts.snoozed,
+                    (
+                        Action::Release {
+                            why: Why::HandedBack,
+                            ..
+                        },
+                        true,
+                    ) => &mut counts.handed_back,
+                };
+                *slot += 1;
+            });
+    }
+}
+
+/// Writes one batch in one transaction; answers the ids whose write was accepted.
+async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>> {
+    let owner: &str = &shared.id;
+    let (mut f_ids, mut f_attempts, mut f_states, mut f_errors) = (vec![], vec![], vec![], vec![]);
+    let (mut r_ids, mut r_attempts, mut r_delays, mut r_errors, mut r_free) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for settled in batch {
+        match &settled.action {
+            Action::Finish { state, error } => {
+                f_ids.push(settled.id);
+                f_attempts.push(settled.attempt);
+                f_states.push(*state);
+                f_errors.push(error.as_ref());
+            }
+            Action::Release { delay, error, why } => {
+                r_ids.push(settled.id);
+                r_attempts.push(settled.attempt);
+                r_delays.push(crate::enqueue::millis(*delay));
+                r_errors.push(error.as_ref());
+                r_free.push(*why != Why::Retried);
+            }
+        }
+    }
+    let mut accepted = HashSet::new();
+    let mut wake_others = false;
+    let mut client = shared.queue.client().await?;
+    let tx = client.transaction().await?;
+    if !f_ids.is_empty() {
+        let rows = tx
+            .query(
+                queries::FINISH,
+                &[&f_ids, &f_attempts, &f_states, &f_errors, &owner],
+            )
+            .await?;
+        let mut queues = Vec::new();
+        let mut chains = Vec::new();
+        for row in &rows {
+            accepted.insert(row.get::<_, i64>(0));
+            if let Some(chain) = row.get::<_, Option<String>>(2) {
+                queues.push(row.get::<_, String>(1));
+                chains.push(chain);
+            }
+        }
+        if !chains.is_empty() {
+            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
+                .await?;
+            wake_others = tx
+                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
+                .await?
+                > 0;
+        }
+    }
+    if !r_ids.is_empty() {
+        let rows = tx
+            .query(
+                queries::RELEASE,
+                &[&r_ids, &r_attempts, &r_delays, &r_errors, &r_free, &owner],
+            )
+            .await?;
+        wake_others |= !rows.is_empty();
+        accepted.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
+    }
+    if wake_others {
+        let name: &str = &shared.queue.name;
+        tx.execute(queries::NOTIFY, &[&name]).await?;
+    }
+    tx.commit().await?;
+    Ok(accepted)
+}
