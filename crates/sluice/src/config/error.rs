@@ -99,6 +99,16 @@ pub enum ConfigError {
         /// What is allowed.
         allowed: String,
     },
+    /// A program reserved a variable prefix that library settings also use.
+    #[error(
+        "{prefix}: a program's own variables cannot take this prefix: the library's {var} starts with it"
+    )]
+    ReservedPrefix {
+        /// The prefix asked for.
+        prefix: String,
+        /// A library variable it would hide.
+        var: String,
+    },
     /// A value was refused by the component it configures (its message names it).
     #[error(transparent)]
     Build(#[from] BuildError),

@@ -111,6 +111,59 @@ impl Config {
         }
     }
 
+    /// [`load`](Self::load) for a program with `SLUICE_` variables of its own: those
+    /// starting with one of `own` (say `SLUICE_INGEST_`) are left to the program
+    /// instead of being refused as unknown settings. A prefix that a library variable
+    /// starts with is refused ([`ConfigError::ReservedPrefix`]), so a program can never
+    /// hide one of the library's settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::config::Config;
+    ///
+    /// // A program whose own settings are `SLUICE_INGEST_*`.
+    /// let config = Config::load_reserving(&["SLUICE_INGEST_"])?;
+    /// assert!(Config::load_reserving(&["SLUICE_CPU"]).is_err()); // would hide SLUICE_CPU__WORKERS
+    /// # let _ = config;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_reserving(own: &[&str]) -> Result<Self, ConfigError> {
+        let library: Vec<String> = Self::keys().iter().map(|key| Self::variable(key)).collect();
+        for prefix in own {
+            if let Some(var) = library.iter().find(|var| var.starts_with(prefix)) {
+                return Err(ConfigError::ReservedPrefix {
+                    prefix: (*prefix).to_owned(),
+                    var: var.clone(),
+                });
+            }
+        }
+        let vars: Vec<(OsString, OsString)> = env::vars()
+            .into_iter()
+            .filter(|(name, _)| {
+                let name = name.to_string_lossy();
+                !own.iter().any(|prefix| name.starts_with(prefix))
+            })
+            .collect();
+        let file = match std::env::var_os(CONFIG_FILE_VAR) {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Path::new("sluice.toml")
+                .is_file()
+                .then(|| PathBuf::from("sluice.toml")),
+        };
+        let file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
+                    origin: path.display().to_string(),
+                    source: Box::new(error),
+                })?;
+                Some((path.display().to_string(), text))
+            }
+            None => None,
+        };
+        Self::read(file, vars)
+    }
+
     /// The defaults, then `SLUICE_` variables.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::read(None, env::vars())
