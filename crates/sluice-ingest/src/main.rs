@@ -16,7 +16,7 @@ use cli::{Cli, Command, IngestArgs};
 use sluice_ingest::chunker::ChunkSizes;
 use sluice_ingest::commands::{self, list, restore, verify};
 use sluice_ingest::store::Store;
-use sluice_ingest::{IngestOptions, ingest_tree};
+use sluice_ingest::{IngestOptions, ingest_tree_with};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -173,7 +173,8 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
     };
     // Set on SIGINT/SIGTERM once the signal helper is wired in; checked between files.
     let stop = Arc::new(AtomicBool::new(false));
-    let report = ingest_tree(&mgr, &dir, &store, &opts, &stop).map_err(|e| e.to_string());
+    let report =
+        ingest_tree_with(&mgr, &dir, &store, &opts, &stop, args.engine).map_err(|e| e.to_string());
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
