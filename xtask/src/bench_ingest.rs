@@ -3,7 +3,8 @@
 //! interleaved round by round, with the compute floor (b3sum + zstd); written to the
 //! "Ingest" section of `docs/benchmarks.md` and printed.
 
-use crate::bench_ingest_page::{self, Sample};
+use crate::bench_ingest_page;
+use crate::bench_ingest_stats::Sample;
 use crate::bench_tools::{self, json_number, timed};
 use crate::bench_tree::{self, Tree};
 use crate::run::{release_binary, workspace_root};

@@ -3,7 +3,7 @@
 //! ratios with a verdict; written between markers so the rest of the page stays.
 
 use crate::bench_ingest::System;
-use crate::bench_tools::Timed;
+use crate::bench_ingest_stats::{Sample, spread, summary, verdict};
 use crate::bench_tree::Tree;
 use crate::run::workspace_root;
 use std::fmt::Write as _;
@@ -13,87 +13,6 @@ use std::time::Duration;
 pub const BEGIN: &str = "<!-- ingest:begin -->";
 /// See [`BEGIN`].
 pub const END: &str = "<!-- ingest:end -->";
-
-/// One program's measurement in one round.
-pub struct Sample {
-    /// The first ingest (for the floor: both passes, one after the other).
-    first: Duration,
-    /// Its peak RSS in KiB.
-    first_rss: u64,
-    /// The unchanged re-run, and its peak RSS.
-    again: Option<(Duration, u64)>,
-    /// Chunk bytes stored, before compression.
-    stored: Option<u64>,
-}
-
-impl Sample {
-    /// An ingest and its re-run.
-    pub fn ingest(first: Timed, again: Timed, stored: Option<u64>) -> Self {
-        Self {
-            first: first.wall,
-            first_rss: first.rss_kib,
-            again: Some((again.wall, again.rss_kib)),
-            stored,
-        }
-    }
-
-    /// The floor: hashing, then compressing.
-    pub fn floor(hashed: Timed, compressed: Timed) -> Self {
-        Self {
-            first: hashed.wall + compressed.wall,
-            first_rss: hashed.rss_kib.max(compressed.rss_kib),
-            again: None,
-            stored: None,
-        }
-    }
-
-    fn peak_rss(&self) -> u64 {
-        self.again
-            .map_or(self.first_rss, |(_, rss)| rss.max(self.first_rss))
-    }
-}
-
-/// Median, lowest and highest.
-fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
-    Some((median, sorted[0], sorted[n - 1]))
-}
-
-fn spread(values: &[f64], unit: &str, digits: usize) -> String {
-    match summary(values) {
-        Some((median, low, high)) => {
-            format!("{median:.digits$}{unit} ({low:.digits$}–{high:.digits$})")
-        }
-        None => "—".into(),
-    }
-}
-
-/// Whether the whole spread of `ratios` is within (`meets`), past (`misses`) or
-/// across (`unclear`) a target of at most (`at_most`) or at least `target`.
-fn verdict(ratios: &[f64], target: f64, at_most: bool) -> &'static str {
-    match summary(ratios) {
-        None => "no data",
-        Some((_, low, high)) => {
-            let (best, worst) = if at_most { (low, high) } else { (high, low) };
-            let within = |v: f64| if at_most { v <= target } else { v >= target };
-            match (within(worst), within(best)) {
-                (true, _) => "meets",
-                (false, false) => "misses",
-                (false, true) => "unclear",
-            }
-        }
-    }
-}
 
 /// The section, markers included.
 pub fn section(tree: &Tree, rounds: usize, quick: bool, samples: &[(System, Sample)]) -> String {

@@ -18,6 +18,7 @@
 mod bench;
 mod bench_ingest;
 mod bench_ingest_page;
+mod bench_ingest_stats;
 mod bench_tools;
 mod bench_tree;
 mod run;
