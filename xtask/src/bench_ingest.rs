@@ -126,17 +126,15 @@ fn measure(system: System, binary: &Path, tree: &Tree, work: &Path) -> Result<Sa
                 &mut restic(&["init", "-q", "--repository-version", "2"]),
             )?;
             let backup = || {
-                let mut command = restic(&["backup", "-q", "--compression", "auto"]);
+                let mut command = restic(&["backup", "-q", "--json", "--compression", "auto"]);
                 command.arg(&tree.root);
                 command
             };
             let first = timed(what, &backup(), work)?;
             let again = timed(what, &backup(), work)?;
-            let stats = run_quiet(
-                what,
-                &mut restic(&["stats", "--mode", "raw-data", "--json"]),
-            )?;
-            let stored = json_number(&stats, "total_uncompressed_size");
+            // restic 0.14's `stats --mode raw-data` counts compressed bytes; the
+            // summary's `data_added` counts them before compression.
+            let stored = json_number(&first.stdout, "data_added");
             Sample::ingest(first, again, stored)
         }
         System::Borg => {

@@ -60,8 +60,8 @@ pub fn section(tree: &Tree, rounds: usize, quick: bool, samples: &[(System, Samp
         out,
         "\nTimes are medians with the spread (lowest–highest) over the rounds; peak RSS is \
          the larger of the two runs'; the dedup ratio is the tree's bytes over the chunk \
-         bytes stored before compression (restic: `stats --mode raw-data`, borg: `info`'s \
-         unique size). The floor hashes every file with `b3sum` and compresses the whole \
+         bytes stored before compression (restic: the first backup's `data_added`, borg: \
+         `info`'s unique size). The floor hashes every file with `b3sum` and compresses the whole \
          tree with `zstd -T2 -3` (duplicates included), one after the other.\n"
     );
     let _ = writeln!(

@@ -33,6 +33,8 @@ pub fn install() -> Result<(), String> {
         Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
+            // stdout is the section the bench prints; apt's chatter goes to stderr.
+            .stdout(std::io::stderr())
             .status()
             .is_ok_and(|status| status.success())
     };

@@ -187,14 +187,14 @@ fn names(dirs: &[PathBuf]) -> String {
 }
 
 /// Copies regular files that `keep` accepts from `dirs` (in sorted order, each under
-/// its own numbered directory) into `dest` until `budget` bytes are copied.
+/// its own numbered directory) into `dest`, up to `budget` bytes.
 fn copy_budget(
     dirs: &[PathBuf],
     dest: &Path,
     budget: u64,
     keep: impl Fn(&Path) -> bool,
 ) -> Result<(u64, u64), String> {
-    let (mut files, mut bytes) = (0, 0);
+    let (mut files, mut bytes) = (0, 0u64);
     for (number, dir) in dirs.iter().enumerate() {
         let mut found = files_under(dir)?;
         found.sort();
@@ -203,7 +203,10 @@ fn copy_budget(
                 return Ok((files, bytes));
             }
             let from = dir.join(&file);
-            if !keep(&from) {
+            // A file that would overshoot the budget is passed over for smaller ones,
+            // so that no single library makes up a part.
+            let size = fs::metadata(&from).map_or(u64::MAX, |meta| meta.len());
+            if !keep(&from) || bytes.saturating_add(size) > budget {
                 continue;
             }
             let to = dest.join(number.to_string()).join(&file);
@@ -215,7 +218,7 @@ fn copy_budget(
 }
 
 /// Copies `files` (relative to `from`) into `dest`, each after `prefix`, until
-/// `budget` bytes are written.
+/// `budget` bytes are written, passing over files that would overshoot it.
 fn derive(
     files: &[PathBuf],
     from: &Path,
@@ -223,10 +226,11 @@ fn derive(
     budget: u64,
     prefix: &[u8],
 ) -> Result<(u64, u64), String> {
-    let (mut count, mut bytes) = (0, 0);
+    let (mut count, mut bytes) = (0, 0u64);
     for file in files {
-        if bytes >= budget {
-            break;
+        let size = fs::metadata(from.join(file)).map_or(u64::MAX, |meta| meta.len());
+        if bytes.saturating_add(size) > budget {
+            continue;
         }
         bytes += copy_with(&from.join(file), &dest.join(file), prefix)?;
         count += 1;
