@@ -179,9 +179,21 @@ fn sysroot() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// The directories, with the workspace as `.` and the home directory as `~`, so that
+/// the page does not spell out this machine's paths.
 fn names(dirs: &[PathBuf]) -> String {
+    let root = workspace_root();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
     dirs.iter()
-        .map(|dir| dir.display().to_string())
+        .map(|dir| {
+            if let Ok(inside) = dir.strip_prefix(&root) {
+                return Path::new(".").join(inside).display().to_string();
+            }
+            match home.as_deref().and_then(|home| dir.strip_prefix(home).ok()) {
+                Some(inside) => Path::new("~").join(inside).display().to_string(),
+                None => dir.display().to_string(),
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
