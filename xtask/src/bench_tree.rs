@@ -129,6 +129,14 @@ pub fn tree(quick: bool) -> Result<Tree, String> {
         copied.1 / MB
     ));
     let (files, bytes) = count(&root)?;
+    let wanted = budget.sources + budget.binaries + budget.copies + budget.shifted;
+    if bytes < wanted * 9 / 10 {
+        add(format!(
+            "note: only {} MB could be gathered on this machine, against {} MB wanted",
+            bytes / MB,
+            wanted / MB
+        ));
+    }
     fs::write(&manifest_path, &manifest)
         .map_err(|e| format!("writing {}: {e}", manifest_path.display()))?;
     Ok(Tree {
