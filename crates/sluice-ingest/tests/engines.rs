@@ -166,3 +166,33 @@ fn every_engine_records_the_same_catalog() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn the_engine_is_chosen_on_the_command_line_and_a_bad_name_is_refused() -> TestResult {
+    let dir = scratch("engine-cli")?;
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree)?;
+    std::fs::write(tree.join("a.bin"), noise(40_000, 9))?;
+    std::fs::write(tree.join("b.bin"), noise(40_000, 9))?;
+    let ingest = |engine: &str, store: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice-ingest"))
+            .arg("--store")
+            .arg(dir.join(store))
+            .args(["--json", "ingest", "--engine", engine])
+            .arg(&tree)
+            .output()
+    };
+    for engine in ["sequential", "rayon", "sluice"] {
+        let output = ingest(engine, engine)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{engine}: {output:?}");
+        assert!(stdout.contains("\"files_read\": 2"), "{engine}: {stdout}");
+    }
+    let refused = ingest("tokio", "none")?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("sluice, sequential or rayon"), "{stderr}");
+    assert!(!dir.join("none").exists(), "a refused run created a store");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
