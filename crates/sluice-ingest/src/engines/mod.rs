@@ -29,9 +29,6 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Every engine, in the order the benchmark names them.
-    pub const ALL: [Engine; 3] = [Engine::Sluice, Engine::Rayon, Engine::Sequential];
-
     /// The name the command line takes.
     pub fn name(self) -> &'static str {
         match self {
