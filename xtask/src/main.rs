@@ -6,6 +6,9 @@
 //! - `loom`: the loom model-checking suite of `sluice-core`.
 //! - `bench [--quick]`: the interleaved anchor-vs-Sluice measurements, written to
 //!   `docs/benchmarks.md`.
+//! - `bench ingest [--quick]`: sluice-ingest against its rayon-only and sequential
+//!   compositions, restic, borg and the compute floor on a generated tree, written to
+//!   the Ingest section of `docs/benchmarks.md` (see `bench_ingest.rs`).
 //! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
 //!   `stress.rs` and `crates/sluice-stress`).
 
@@ -13,6 +16,11 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_ingest;
+mod bench_ingest_page;
+mod bench_ingest_stats;
+mod bench_tools;
+mod bench_tree;
 mod run;
 mod stress;
 #[cfg(test)]
@@ -21,7 +29,7 @@ mod tidy;
 use run::{Step, cargo};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [ingest] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +43,8 @@ fn main() -> ExitCode {
         ["loom"] => loom(),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
+        ["bench", "ingest"] => bench_ingest::run(false),
+        ["bench", "ingest", "--quick"] => bench_ingest::run(true),
         ["stress", ..] => stress::run(&args[1..]),
         _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
     };

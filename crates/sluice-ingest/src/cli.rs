@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use sluice_ingest::compress::Compression;
+use sluice_ingest::engines::Engine;
 use std::path::PathBuf;
 
 /// Ingests a directory tree into a deduplicated, content-addressed store through Sluice.
@@ -99,6 +100,10 @@ pub struct IngestArgs {
     /// run still going when they signal it.
     #[arg(long, hide = true, default_value_t = 0)]
     pub read_delay_ms: u64,
+    /// The composition that runs the stages: `sluice` (the program), or `sequential` or
+    /// `rayon` (the same stages without Sluice, for `cargo xtask bench ingest`).
+    #[arg(long, hide = true, default_value = "sluice", value_parser = Engine::parse)]
+    pub engine: Engine,
 }
 
 /// Parses `4096`, `64K`, `1M` (binary units) into bytes.

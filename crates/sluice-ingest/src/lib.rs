@@ -34,6 +34,7 @@
 pub mod chunker;
 pub mod commands;
 pub mod compress;
+pub mod engines;
 pub mod hash;
 mod options;
 pub mod pipeline;
@@ -45,4 +46,4 @@ pub mod store;
 pub mod walk;
 
 pub use pipeline::{IngestError, IngestOptions};
-pub use run::{RunError, ingest_tree};
+pub use run::{RunError, ingest_tree, ingest_tree_with};

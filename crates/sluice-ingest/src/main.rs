@@ -17,7 +17,7 @@ use sluice::signal::SignalOptions;
 use sluice_ingest::chunker::ChunkSizes;
 use sluice_ingest::commands::{self, list, restore, verify};
 use sluice_ingest::store::Store;
-use sluice_ingest::{IngestOptions, ingest_tree};
+use sluice_ingest::{IngestOptions, ingest_tree_with};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -182,7 +182,8 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
         .shutdown_on_signal(SignalOptions::new().deadline(SIGNAL_DEADLINE))
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let report = ingest_tree(&mgr, &dir, &store, &opts, &stop).map_err(|e| e.to_string());
+    let report =
+        ingest_tree_with(&mgr, &dir, &store, &opts, &stop, args.engine).map_err(|e| e.to_string());
     if let Some(signal) = signals.signal() {
         tracing::warn!("stopped by {signal}: what was read is committed; run again to finish");
     }

@@ -1,7 +1,8 @@
 //! One ingest run from a directory's name to its report: the walk (on the IO route),
 //! the pipeline, and the manager's snapshot.
 
-use crate::pipeline::{self, IngestError, IngestOptions};
+use crate::engines::Engine;
+use crate::pipeline::{IngestError, IngestOptions};
 use crate::report::Report;
 use crate::store::Store;
 use sluice::{ConcurrencyManager, TaskError};
@@ -26,7 +27,7 @@ pub enum RunError {
     Ingest(#[from] IngestError),
 }
 
-/// Walks `dir` and ingests it into `store` as a new snapshot; see [`pipeline::ingest`]
+/// Walks `dir` and ingests it into `store` as a new snapshot; see [`crate::pipeline::ingest`]
 /// for `stop`. The store's own directory is never ingested, even inside `dir`.
 ///
 /// # Examples
@@ -55,6 +56,37 @@ pub fn ingest_tree(
     store: &Store,
     opts: &IngestOptions,
     stop: &Arc<AtomicBool>,
+) -> Result<Report, RunError> {
+    ingest_tree_with(mgr, dir, store, opts, stop, Engine::Sluice)
+}
+
+/// [`ingest_tree`] with another composition of the stages than Sluice's pipeline, for
+/// measuring against (see [`crate::engines`]); the walk runs on the manager either way.
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::{IngestOptions, engines::Engine, ingest_tree_with, store::Store};
+/// use std::sync::atomic::AtomicBool;
+///
+/// let tmp = std::env::temp_dir().join(format!("sluice-ingest-with-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(tmp.join("tree"))?;
+/// std::fs::write(tmp.join("tree/notes.txt"), "hello")?;
+/// let mgr = sluice::ConcurrencyManager::builder().build()?;
+/// let store = Store::open(&tmp.join("store"))?;
+/// let stop = std::sync::Arc::new(AtomicBool::new(false));
+/// let report = ingest_tree_with(&mgr, &tmp.join("tree"), &store, &IngestOptions::default(), &stop, Engine::Rayon)?;
+/// assert_eq!(report.totals.files_read, 1);
+/// # std::fs::remove_dir_all(&tmp)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn ingest_tree_with(
+    mgr: &ConcurrencyManager,
+    dir: &Path,
+    store: &Store,
+    opts: &IngestOptions,
+    stop: &Arc<AtomicBool>,
+    engine: Engine,
 ) -> Result<Report, RunError> {
     let began = Instant::now();
     let walk_error = |reason: String| RunError::Walk {
@@ -85,7 +117,7 @@ pub fn ingest_tree(
         ms = walk_time.as_millis() as u64,
         "walk done"
     );
-    let totals = pipeline::ingest(mgr, &root, &walked, store, opts, stop)?;
+    let totals = engine.ingest(mgr, &root, &walked, store, opts, stop)?;
     let sluice = serde_json::from_str(&mgr.snapshot().to_json()).unwrap_or_default();
     Ok(Report::new(
         root,
