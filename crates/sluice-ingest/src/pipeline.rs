@@ -2,10 +2,14 @@
 //! overlap, with memory bounded by their buffers whatever the tree or a file's size.
 //!
 //! ```text
-//! entries ─► read + chunk + hash (io stream; each file a run_io_blocking call) ─► files done ─┐
-//!                 └─ first sight of a chunk: raw, over a bounded channel                       ├─► writer (this thread)
-//!                        └─► compress (cpu stream over the channel) ─► compressed chunks ──────┘
+//! entries ─► read + chunk + hash (chunk-route stream, one item a file) ─► files done ─┐
+//!                 └─ first sight of a chunk: raw, over a bounded channel              ├─► writer (this thread)
+//!                        └─► compress (cpu stream over the channel) ─► compressed ────┘
 //! ```
+//!
+//! The two stages run on different pools (the chunk pool reads, the CPU pool
+//! compresses): a reader blocked on the full channel holds a chunk thread, never the
+//! thread that would empty the channel.
 //!
 //! The calling thread is the store's one writer: it takes both streams as they come and
 //! records a file only once the pack holding its chunks is durable (`StoreWriter`). A
@@ -25,6 +29,7 @@ use crate::walk::{Entry, Kind, Walk};
 use futures::StreamExt;
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
 use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -36,9 +41,8 @@ type Compressed = (ChunkHash, u32, Vec<u8>, u8, Duration);
 
 /// What the writer takes from the two streams.
 enum Message {
-    /// A file's read ended (index into the walk), or it was not taken (`None`: the
-    /// manager was shutting down, by a signal).
-    File(Result<(usize, Option<Result<ReadFile, ReadError>>), TaskError>),
+    /// A file's read ended (index into the walk).
+    File(Result<(usize, Result<ReadFile, ReadError>), TaskError>),
     /// A new chunk, compressed.
     Chunk(Result<Compressed, TaskError>),
 }
@@ -146,11 +150,7 @@ pub fn ingest(
                 totals.stopped = true;
                 tracing::warn!("sluice-ingest: compression ended early: {error}");
             }
-            Message::File(Ok((_, None))) => {
-                totals.stopped = true;
-                totals.not_taken += 1;
-            }
-            Message::File(Ok((index, Some(result)))) => {
+            Message::File(Ok((index, result))) => {
                 let entry = &walk.entries[index];
                 match result {
                     Ok(read) => {
@@ -186,9 +186,10 @@ pub fn ingest(
     Ok(totals)
 }
 
-/// Stage one: every file to read, at most `window` at once, each read, chunked and
-/// hashed by a `run_io_blocking` call; the first reader of a chunk sends it raw to the
-/// compress stage. Answers each file's index with how its read ended.
+/// Stage one: every file to read, on the chunk pool (many small files: units of
+/// several), at most `window` files' results ahead of the writer; each file is read,
+/// chunked and hashed, and the first reader of a chunk sends it raw to the compress
+/// stage. Answers each file's index with how its read ended.
 #[allow(clippy::too_many_arguments)]
 fn read_stage(
     mgr: &ConcurrencyManager,
@@ -200,7 +201,7 @@ fn read_stage(
     chunk_tx: SyncSender<(ChunkHash, Vec<u8>)>,
     stop: &Arc<AtomicBool>,
     not_taken: &Arc<AtomicU64>,
-) -> sluice::MapStream<(usize, Option<Result<ReadFile, ReadError>>)> {
+) -> sluice::MapStream<(usize, Result<ReadFile, ReadError>)> {
     let paths: Vec<(usize, PathBuf)> = to_read
         .into_iter()
         .map(|index| (index, root.join(&walk.entries[index].path)))
@@ -221,31 +222,25 @@ fn read_stage(
         Some(item)
     });
     let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
-    let reader = mgr.clone();
     mgr.stream(StreamOptions::new().unordered().buffer(opts.window.max(1)))
-        .io(input, move |(index, path)| {
-            let (hook, claims, tx) = (hook.clone(), claims.clone(), chunk_tx.clone());
-            let read = reader.run_io_blocking(move || {
-                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
-                    // Only the first reader of a chunk sends it: the rest name it.
-                    let first = claims
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(hash);
-                    !first || tx.send((hash, raw)).is_ok()
-                })
+        .chunks(input, move |(index, path): (usize, PathBuf)| {
+            let send = |hash, raw| {
+                // Only the first reader of a chunk sends it: the rest name it.
+                let first = claims
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(hash);
+                !first || chunk_tx.send((hash, raw)).is_ok()
+            };
+            // A panic in the read is this file's problem, not the run's: it keeps the
+            // file's index, which an item's own panic answer would not.
+            let read = catch_unwind(AssertUnwindSafe(|| {
+                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| send(hash, raw))
+            }));
+            let result = read.unwrap_or_else(|_| {
+                Err(ReadError::Io(std::io::Error::other("the read panicked")))
             });
-            async move {
-                let result = match read.await {
-                    Ok(result) => Some(result),
-                    Err(TaskError::ShuttingDown) => None,
-                    Err(error) => {
-                        let error = std::io::Error::other(format!("the read task ended: {error}"));
-                        Some(Err(ReadError::Io(error)))
-                    }
-                };
-                (index, result)
-            }
+            (index, result)
         })
 }
 
