@@ -65,4 +65,4 @@ pub use retry::{
     Backoff, BudgetConfig, BudgetConfigError, BudgetSnapshot, Jitter, RetryBudget, Rng,
 };
 pub use slots::{Claim, SlotVec};
-pub use stream_buffer::{Reserve, StreamBuffer, Taken};
+pub use stream_buffer::{Refill, Reserve, StreamBuffer, Taken};

@@ -73,6 +73,29 @@ pub enum Taken<T> {
     End,
 }
 
+/// What a refill answers: values moved to the consumer's own queue, which stay counted
+/// as held until the next refill releases them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refill {
+    /// `count` values moved out (at least one).
+    Got {
+        /// How many.
+        count: usize,
+        /// Parked producers to resume now.
+        resume: usize,
+    },
+    /// Nothing ready yet (only from [`StreamBuffer::try_refill`]).
+    Empty {
+        /// Parked producers to resume now (the release may have freed room).
+        resume: usize,
+    },
+    /// Closed and drained, or cancelled.
+    End {
+        /// Parked producers to resume now.
+        resume: usize,
+    },
+}
+
 /// The buffer; shared by reference (`Arc`) between producers and the consumer.
 pub struct StreamBuffer<T> {
     /// Everything, under one lock: each operation is a few instructions.
@@ -269,6 +292,42 @@ impl<T> StreamBuffer<T> {
         None
     }
 
+    /// Fills the reserved places `first..` with `values` under one lock (a unit's
+    /// results at once). Answers the values back if the buffer was cancelled.
+    pub fn push_many(&self, first: u64, values: Vec<T>) -> Vec<T> {
+        let mut state = self.lock();
+        if state.cancelled {
+            return values;
+        }
+        let mut wake = false;
+        let mut refused = Vec::new();
+        for (seq, value) in (first..).zip(values) {
+            state.reserved = state.reserved.saturating_sub(1);
+            if state.ordered {
+                match seq
+                    .checked_sub(state.next_out)
+                    .and_then(|at| usize::try_from(at).ok())
+                    .filter(|&at| at < state.slots.len())
+                {
+                    Some(at) => {
+                        state.slots[at] = Some(value);
+                        state.filled += 1;
+                        wake |= at == 0;
+                    }
+                    None => refused.push(value),
+                }
+            } else {
+                state.slots.push_back(Some(value));
+                state.filled += 1;
+                wake = true;
+            }
+        }
+        if wake {
+            self.wake_consumer(state);
+        }
+        refused
+    }
+
     /// No more reservations will come. Places reserved and never filled are skipped
     /// once every reservation is settled (filled or given back).
     pub fn close(&self) {
@@ -337,6 +396,90 @@ impl<T> StreamBuffer<T> {
         }
     }
 
+    /// Releases the `released` values of the consumer's last refill (room frees),
+    /// then moves up to `max` ready values into `out`; they stay counted as held, so
+    /// values in the consumer's own queue count against the capacity too. One lock for
+    /// a batch instead of one per value.
+    pub fn try_refill(&self, released: usize, out: &mut VecDeque<T>, max: usize) -> Refill {
+        let mut state = self.lock();
+        self.refill_locked(&mut state, released, out, max)
+    }
+
+    /// [`try_refill`](Self::try_refill), or registers `cx`'s waker while nothing is
+    /// ready (the release still takes effect).
+    pub fn poll_refill(
+        &self,
+        cx: &mut Context<'_>,
+        released: usize,
+        out: &mut VecDeque<T>,
+        max: usize,
+    ) -> Poll<Refill> {
+        let mut state = self.lock();
+        match self.refill_locked(&mut state, released, out, max) {
+            Refill::Empty { resume } => {
+                state.consumer = Some(cx.waker().clone());
+                if resume > 0 {
+                    // The resumed producers must hear of it even though nothing is ready.
+                    return Poll::Ready(Refill::Empty { resume });
+                }
+                Poll::Pending
+            }
+            refill => Poll::Ready(refill),
+        }
+    }
+
+    /// [`try_refill`](Self::try_refill), blocking the thread until a value is ready or
+    /// the end. Resumes are reported even while it waits (as `Empty`).
+    pub fn refill_blocking(&self, released: usize, out: &mut VecDeque<T>, max: usize) -> Refill {
+        let mut state = self.lock();
+        let mut released = released;
+        loop {
+            match self.refill_locked(&mut state, released, out, max) {
+                Refill::Empty { resume: 0 } => {}
+                refill => return refill,
+            }
+            released = 0;
+            state.sleepers += 1;
+            state = match self.condvar.wait(state) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            state.sleepers -= 1;
+        }
+    }
+
+    fn refill_locked(
+        &self,
+        state: &mut MutexGuard<'_, State<T>>,
+        released: usize,
+        out: &mut VecDeque<T>,
+        max: usize,
+    ) -> Refill {
+        state.filled = state.filled.saturating_sub(released);
+        if state.cancelled {
+            return Refill::End { resume: 0 };
+        }
+        let mut count = 0;
+        while count < max.max(1) {
+            let Some(value) = state.pop() else { break };
+            // Still held: released by the next refill.
+            state.filled += 1;
+            out.push_back(value);
+            count += 1;
+        }
+        let (resume, producer) = state.freed();
+        if let Some(producer) = producer {
+            producer.wake();
+        }
+        if count > 0 {
+            Refill::Got { count, resume }
+        } else if state.ended() {
+            Refill::End { resume }
+        } else {
+            Refill::Empty { resume }
+        }
+    }
+
     fn take_locked(&self, state: &mut MutexGuard<'_, State<T>>) -> Taken<T> {
         if state.cancelled {
             return Taken::End;
@@ -366,6 +509,11 @@ impl<T> StreamBuffer<T> {
         if sleepers > 0 {
             self.condvar.notify_all();
         }
+    }
+
+    /// The most values reserved or waiting at once.
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity
     }
 
     /// Values and reservations held now (for tests and accounting).

@@ -105,3 +105,56 @@ fn cancel_racing_push_drops_each_value_once() {
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     });
 }
+
+#[test]
+fn values_held_by_the_consumer_count_until_released_and_no_resume_is_lost() {
+    loom::model(|| {
+        use sluice_core::Refill;
+        use std::collections::VecDeque;
+        let buffer = Arc::new(StreamBuffer::new(2, false));
+        let Reserve::Granted { .. } = buffer.reserve(2) else {
+            panic!("room")
+        };
+        let producer = {
+            let buffer = buffer.clone();
+            thread::spawn(move || {
+                buffer.push(0, 0u32);
+                buffer.push(1, 1);
+                buffer.reserve(1)
+            })
+        };
+        let mut local = VecDeque::new();
+        let mut resumed = 0;
+        let mut held = 0;
+        while local.len() < 2 {
+            match buffer.refill_blocking(held, &mut local, 2) {
+                Refill::Got { count, resume } => {
+                    held = count;
+                    resumed += resume;
+                }
+                Refill::Empty { resume } => {
+                    held = 0;
+                    resumed += resume;
+                }
+                Refill::End { .. } => panic!("not closed"),
+            }
+            // What was taken is handed out; the next refill releases it.
+            if local.len() < 2 {
+                local.clear();
+                local.push_back(0);
+            }
+        }
+        let reserved = producer.join().expect("producer");
+        // Release what the consumer held: room frees now, and a parked producer hears.
+        if let Refill::Empty { resume } | Refill::Got { resume, .. } =
+            buffer.try_refill(held, &mut VecDeque::new(), 2)
+        {
+            resumed += resume;
+        }
+        match reserved {
+            Reserve::Full => assert_eq!(resumed, 1, "the parked producer is resumed once"),
+            Reserve::Granted { .. } => assert_eq!(resumed, 0),
+            Reserve::Closed => panic!("not closed"),
+        }
+    });
+}

@@ -145,3 +145,57 @@ fn a_blocked_consumer_is_woken_by_a_producer_thread() {
     assert_eq!(seen.len(), 1_000);
     assert!(seen.iter().enumerate().all(|(i, v)| *v == i as u64));
 }
+
+#[test]
+fn push_many_fills_a_units_places_at_once() {
+    let buffer = StreamBuffer::new(8, true);
+    granted(buffer.reserve(3));
+    granted(buffer.reserve(2));
+    // The second unit finishes first; nothing leaves before the first unit's places.
+    assert!(buffer.push_many(3, vec![30, 40]).is_empty());
+    assert!(matches!(buffer.try_take(), Taken::Empty));
+    assert!(buffer.push_many(0, vec![0, 10, 20]).is_empty());
+    buffer.close();
+    let out: Vec<u32> = std::iter::from_fn(|| match buffer.try_take() {
+        Taken::Value { value, .. } => Some(value),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(out, [0, 10, 20, 30, 40]);
+    assert_eq!(buffer.cancel(), Vec::<u32>::new());
+    assert_eq!(buffer.push_many(5, vec![1]), [1], "refused once cancelled");
+}
+
+#[test]
+fn a_refill_moves_a_batch_and_keeps_it_counted_until_the_next() {
+    use sluice_core::Refill;
+    use std::collections::VecDeque;
+    let buffer = StreamBuffer::new(4, false);
+    granted(buffer.reserve(4));
+    assert!(buffer.push_many(0, vec![1, 2, 3, 4]).is_empty());
+    assert_eq!(buffer.reserve(1), Reserve::Full, "parks");
+    let mut local = VecDeque::new();
+    assert_eq!(
+        buffer.try_refill(0, &mut local, 3),
+        Refill::Got {
+            count: 3,
+            resume: 0
+        },
+        "the three taken still count: no room yet"
+    );
+    assert_eq!(buffer.held(), 4);
+    local.clear();
+    assert_eq!(
+        buffer.try_refill(3, &mut local, 3),
+        Refill::Got {
+            count: 1,
+            resume: 1
+        },
+        "releasing them frees room and resumes the parked producer"
+    );
+    buffer.close();
+    assert_eq!(
+        buffer.try_refill(1, &mut local, 3),
+        Refill::End { resume: 0 }
+    );
+}

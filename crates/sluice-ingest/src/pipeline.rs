@@ -235,11 +235,12 @@ fn read_stage(
             // A panic in the read is this file's problem, not the run's: it keeps the
             // file's index, which an item's own panic answer would not.
             let read = catch_unwind(AssertUnwindSafe(|| {
-                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| send(hash, raw))
+                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
+                    send(hash, raw)
+                })
             }));
-            let result = read.unwrap_or_else(|_| {
-                Err(ReadError::Io(std::io::Error::other("the read panicked")))
-            });
+            let result = read
+                .unwrap_or_else(|_| Err(ReadError::Io(std::io::Error::other("the read panicked"))));
             (index, result)
         })
 }

@@ -52,18 +52,43 @@ pub(crate) struct ItemCounters {
     counts: [AtomicU64; 6],
 }
 
+/// Which count an item's answer goes to.
+fn slot<T, E>(result: &Result<T, TaskError<E>>) -> usize {
+    match result {
+        Ok(_) => 0,
+        Err(TaskError::Failed(_)) => 1,
+        Err(TaskError::Panicked(_)) => 2,
+        Err(TaskError::TimedOut) => 3,
+        Err(TaskError::Rejected { .. }) => 4,
+        Err(_) => 5,
+    }
+}
+
+/// Counts kept by one thread for a unit of items, added to the shared ones at once:
+/// two threads counting every item of a fast map would fight over the counters' line.
+#[derive(Debug, Default)]
+pub(crate) struct Tally([u64; 6]);
+
+impl Tally {
+    /// Counts one item's answer.
+    pub(crate) fn note<T, E>(&mut self, result: &Result<T, TaskError<E>>) {
+        self.0[slot(result)] += 1;
+    }
+}
+
 impl ItemCounters {
     /// Counts one item's answer.
     pub(crate) fn record<T, E>(&self, result: &Result<T, TaskError<E>>) {
-        let at = match result {
-            Ok(_) => 0,
-            Err(TaskError::Failed(_)) => 1,
-            Err(TaskError::Panicked(_)) => 2,
-            Err(TaskError::TimedOut) => 3,
-            Err(TaskError::Rejected { .. }) => 4,
-            Err(_) => 5,
-        };
-        self.counts[at].fetch_add(1, Ordering::Relaxed);
+        self.counts[slot(result)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a unit's tally.
+    pub(crate) fn add(&self, tally: &Tally) {
+        for (count, &more) in self.counts.iter().zip(&tally.0) {
+            if more > 0 {
+                count.fetch_add(more, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The counts now.

@@ -31,7 +31,8 @@ use crate::TaskError;
 use crate::task::{TaskHandle, drop_quietly};
 use crate::wait::blocking;
 use futures_core::Stream;
-use sluice_core::{StreamBuffer, Taken};
+use sluice_core::{Refill, StreamBuffer};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::pin::Pin;
@@ -99,6 +100,13 @@ pub struct MapStream<O, E = Infallible> {
     control: Arc<dyn StreamControl>,
     /// The map's own answer: how it ended as a whole.
     handle: Option<TaskHandle<()>>,
+    /// Results taken from the buffer in one go and not yet handed out; still counted
+    /// by the buffer until the next refill releases them.
+    local: VecDeque<ItemResult<O, E>>,
+    /// How many of the last refill's results the buffer still counts.
+    held: usize,
+    /// Results taken per refill: a quarter of the buffer, at most 64.
+    batch: usize,
     /// The stream has given its last element.
     done: bool,
 }
@@ -109,10 +117,22 @@ impl<O, E> MapStream<O, E> {
         control: Arc<dyn StreamControl>,
         handle: TaskHandle<()>,
     ) -> Self {
+        MapStream::with(buffer, control, handle)
+    }
+
+    fn with(
+        buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
+        control: Arc<dyn StreamControl>,
+        handle: TaskHandle<()>,
+    ) -> Self {
+        let batch = (buffer.capacity() / 4).clamp(1, 64);
         MapStream {
             buffer,
             control,
             handle: Some(handle),
+            local: VecDeque::new(),
+            held: 0,
+            batch,
             done: false,
         }
     }
@@ -121,12 +141,7 @@ impl<O, E> MapStream<O, E> {
     pub(crate) fn refused(error: TaskError) -> Self {
         let buffer = Arc::new(StreamBuffer::new(1, false));
         buffer.close();
-        MapStream {
-            buffer,
-            control: Arc::new(Refused),
-            handle: Some(TaskHandle::answered(error)),
-            done: false,
-        }
+        MapStream::with(buffer, Arc::new(Refused), TaskHandle::answered(error))
     }
 
     /// Cancels the map and ends the stream: what was produced and not yet read is
@@ -158,13 +173,21 @@ impl<O, E> MapStream<O, E> {
         if self.done {
             return None;
         }
+        if let Some(value) = self.local.pop_front() {
+            return Some(value);
+        }
+        let refill = self
+            .buffer
+            .try_refill(self.held, &mut self.local, self.batch);
+        if let Some(next) = self.refilled(refill) {
+            return next;
+        }
         loop {
-            match self.buffer.try_take() {
-                Taken::Value { value, resume } => return Some(self.resumed(value, resume)),
-                Taken::End => return self.end(),
-                Taken::Empty => {}
-            }
             if crate::task::in_task() && self.control.help() {
+                let refill = self.buffer.try_refill(0, &mut self.local, self.batch);
+                if let Some(next) = self.refilled(refill) {
+                    return next;
+                }
                 continue;
             }
             // While it blocks, a task's admission slot is lent to its gate, as in
@@ -172,11 +195,36 @@ impl<O, E> MapStream<O, E> {
             let _lent = crate::task::in_task()
                 .then(crate::task::lend_current)
                 .flatten();
-            match blocking(|| self.buffer.take_blocking()) {
-                Taken::Value { value, resume } => return Some(self.resumed(value, resume)),
-                Taken::End | Taken::Empty => return self.end(),
+            let (buffer, local, batch) = (&self.buffer, &mut self.local, self.batch);
+            let refill = blocking(|| buffer.refill_blocking(0, local, batch));
+            if let Some(next) = self.refilled(refill) {
+                return next;
             }
         }
+    }
+
+    /// Acts on a refill: resumes parked producers, and answers the next element (or
+    /// the end) if there is one to give, `None` if the caller must wait.
+    #[allow(clippy::option_option)]
+    fn refilled(&mut self, refill: Refill) -> Option<Option<ItemResult<O, E>>> {
+        let (resume, next) = match refill {
+            Refill::Got { count, resume } => {
+                self.held = count;
+                (resume, Some(self.local.pop_front()))
+            }
+            Refill::End { resume } => {
+                self.held = 0;
+                (resume, Some(self.end()))
+            }
+            Refill::Empty { resume } => {
+                self.held = 0;
+                (resume, None)
+            }
+        };
+        if resume > 0 {
+            self.control.resume(resume);
+        }
+        next
     }
 
     /// Feeds every result to `sink` on this thread, in the stream's order, and answers
@@ -211,13 +259,6 @@ impl<O, E> MapStream<O, E> {
         seen
     }
 
-    fn resumed(&self, value: ItemResult<O, E>, resume: usize) -> ItemResult<O, E> {
-        if resume > 0 {
-            self.control.resume(resume);
-        }
-        value
-    }
-
     /// The buffer has ended: the map's own early end, if any, is the last element.
     fn end(&mut self) -> Option<ItemResult<O, E>> {
         self.done = true;
@@ -240,6 +281,8 @@ impl<O, E> MapStream<O, E> {
             self.control.cancel();
         }
         drop_quietly(self.buffer.cancel(), "a streamed map's unread results");
+        let local = std::mem::take(&mut self.local);
+        drop_quietly(local, "a streamed map's unread results");
     }
 }
 
@@ -251,12 +294,25 @@ impl<O, E> Stream for MapStream<O, E> {
         if this.done {
             return Poll::Ready(None);
         }
-        match this.buffer.poll_take(cx) {
-            Poll::Ready(Taken::Value { value, resume }) => {
-                Poll::Ready(Some(this.resumed(value, resume)))
+        if let Some(value) = this.local.pop_front() {
+            return Poll::Ready(Some(value));
+        }
+        let mut released = this.held;
+        loop {
+            let refill = match this
+                .buffer
+                .poll_refill(cx, released, &mut this.local, this.batch)
+            {
+                Poll::Ready(refill) => refill,
+                Poll::Pending => {
+                    this.held = 0;
+                    return Poll::Pending;
+                }
+            };
+            released = 0;
+            if let Some(next) = this.refilled(refill) {
+                return Poll::Ready(next);
             }
-            Poll::Ready(Taken::End | Taken::Empty) => Poll::Ready(this.end()),
-            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::ItemResult;
 use crate::TaskError;
-use crate::items::ItemCounters;
+use crate::items::{ItemCounters, Tally};
 use crate::policy::breaker::{Guarded, admit_to};
 use crate::policy::limit::Dependency;
 use crate::route::Route;
@@ -23,8 +23,9 @@ pub(crate) struct ItemPolicy {
     pub(crate) dependency: Option<Arc<Dependency>>,
 }
 
-/// An item admitted by its breaker: the call to record, and when the item began.
-pub(crate) struct Admitted(Option<Guarded>, Instant);
+/// An item admitted by its breaker: the call to record, and when the item began (the
+/// clock is read only for an item with a breaker).
+pub(crate) struct Admitted(Option<(Guarded, Instant)>);
 
 impl ItemPolicy {
     pub(crate) fn new(
@@ -43,11 +44,13 @@ impl ItemPolicy {
     /// Asks the breaker for one item: refused while it is open (the item answers
     /// `Rejected` in its place).
     pub(crate) fn admit<E>(&self) -> Result<Admitted, TaskError<E>> {
-        let guard = match &self.breaker {
-            Some((name, breaker)) => Some(admit_to(breaker, name, None)?),
-            None => None,
-        };
-        Ok(Admitted(guard, Instant::now()))
+        match &self.breaker {
+            Some((name, breaker)) => Ok(Admitted(Some((
+                admit_to(breaker, name, None)?,
+                Instant::now(),
+            )))),
+            None => Ok(Admitted(None)),
+        }
     }
 
     /// Counts an item's answer, and tells its breaker how the item ended.
@@ -59,9 +62,15 @@ impl ItemPolicy {
         }
     }
 
+    /// Counts a unit's answers at once.
+    pub(crate) fn answered_unit(&self, tally: &Tally) {
+        self.route.items.add(tally);
+        self.counts.add(tally);
+    }
+
     /// Tells the item's breaker, if any, how the item ended.
     pub(crate) fn tell_breaker<O, E>(&self, admitted: Admitted, result: &ItemResult<O, E>) {
-        if let Admitted(Some(guard), began) = admitted {
+        if let Admitted(Some((guard, began))) = admitted {
             let outcome = match result {
                 Ok(_) => Outcome::Succeeded,
                 Err(TaskError::Failed(_)) => Outcome::Failed,

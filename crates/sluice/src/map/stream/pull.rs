@@ -11,6 +11,7 @@
 //! function are dropped, the map is answered, and the buffer closed.
 
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
+use crate::items::Tally;
 use crate::lock::lock;
 use crate::route::Route;
 use crate::task::{
@@ -187,9 +188,8 @@ where
                 None => {
                     let results = self.map_unit(block, &f);
                     let failed = results.iter().any(Result::is_err);
-                    for (seq, result) in (first..).zip(results) {
-                        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
-                    }
+                    let refused = self.buffer.push_many(first, results);
+                    drop_quietly(refused, "a streamed map's result");
                     failed
                 }
             };
@@ -260,6 +260,7 @@ where
     /// answer counted.
     fn map_unit(&self, block: Vec<It::Item>, f: &F) -> Vec<ItemResult<O, E>> {
         let mut results = Vec::with_capacity(block.len());
+        let mut tally = Tally::default();
         for item in block {
             let (admitted, result) = match self.policy.admit() {
                 Ok(admitted) => {
@@ -275,11 +276,12 @@ where
                     (None, Err(refused))
                 }
             };
+            if let Some(admitted) = admitted {
+                self.policy.tell_breaker(admitted, &result);
+            }
             // A timed item is counted where it is answered (here or at its limit).
             if self.item_timeout.is_none() {
-                self.policy.answered(admitted, &result);
-            } else if let Some(admitted) = admitted {
-                self.policy.tell_breaker(admitted, &result);
+                tally.note(&result);
             }
             let stop = self.fail_fast && result.is_err();
             results.push(result);
@@ -287,6 +289,7 @@ where
                 break;
             }
         }
+        self.policy.answered_unit(&tally);
         results
     }
 
