@@ -131,7 +131,10 @@ where
     E: Send + 'static,
 {
     let gate = &map.reply.route.gate;
-    let stop = &map.stop;
+    // One wait for the stop, made once: a fresh `cancelled()` in every select would
+    // register with the token's lock again for every item.
+    let stop = map.stop.cancelled();
+    tokio::pin!(stop);
     let mut items = std::pin::pin!(items);
     let cancelled = (Outcome::Cancelled, Err(TaskError::Cancelled));
     loop {
@@ -140,7 +143,7 @@ where
         }
         let reserved = tokio::select! {
             biased;
-            () = stop.cancelled() => return cancelled,
+            () = &mut stop => return cancelled,
             reserved = poll_fn(|cx| map.buffer.poll_reserve(cx, 1)) => reserved,
         };
         let Reserve::Granted { first: seq, .. } = reserved else {
@@ -150,7 +153,7 @@ where
         // The input is user code too: its panic ends the map, said as its last element.
         let next = tokio::select! {
             biased;
-            () = stop.cancelled() => return cancelled,
+            () = &mut stop => return cancelled,
             next = AssertUnwindSafe(items.next()).catch_unwind() => next,
         };
         let item = match next {
@@ -179,14 +182,14 @@ where
         let call = match &map.policy.dependency {
             Some(dependency) => tokio::select! {
                 biased;
-                () = stop.cancelled() => return cancelled,
+                () = &mut stop => return cancelled,
                 permit = dependency.gate.acquire() => Some((dependency.clone(), permit)),
             },
             None => None,
         };
         let permit = tokio::select! {
             biased;
-            () = stop.cancelled() => return cancelled,
+            () = &mut stop => return cancelled,
             permit = gate.acquire() => permit,
         };
         let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
