@@ -449,3 +449,26 @@ fn per_worker_state_is_made_once_per_thread_not_per_item() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_small_stream_is_mapped_by_its_blocking_consumer_without_waiting_for_the_pool() -> TestResult {
+    watchdog("small stream", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().cpu_threads(1).build()?;
+        // The one CPU thread is busy until the small stream has been read.
+        let (release, hold) = mpsc::channel::<()>();
+        let busy = mgr.run_cpu(move || hold.recv().is_ok());
+        assert!(eventually(|| mgr.snapshot().total().running == 1));
+        let caller = thread::current().id();
+        let threads: Vec<_> = mgr
+            .stream_cpu(0..4u32, move |_| thread::current().id())
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        assert!(
+            threads.iter().all(|id| *id == caller),
+            "mapped by the consumer"
+        );
+        release.send(())?;
+        assert!(busy.wait()?);
+        Ok(())
+    })
+}

@@ -51,6 +51,13 @@ pub(crate) trait StreamControl: Send + Sync {
     /// A blocking consumer inside a task of the same manager found nothing ready:
     /// produce on this thread if the route allows it. Answers whether it did anything.
     fn help(&self) -> bool;
+
+    /// The map is small enough (a few items, its length known) that a blocking
+    /// consumer anywhere should produce on its own thread rather than wait for a pool
+    /// round trip.
+    fn is_small(&self) -> bool {
+        false
+    }
 }
 
 /// The results of a streamed map, as they are produced.
@@ -168,7 +175,9 @@ impl<O, E> MapStream<O, E> {
     ///
     /// Inside a task of the same manager on the CPU or chunk route, a consumer that
     /// finds nothing ready produces on its own thread instead of blocking it, so that a
-    /// stage pulled from another stage's stream cannot starve a small pool.
+    /// stage pulled from another stage's stream cannot starve a small pool. A stream of
+    /// at most 64 items (its length known, no item timeout) is produced by its blocking
+    /// consumer from any thread: a pool round trip would cost more than the items.
     pub fn next_blocking(&mut self) -> Option<ItemResult<O, E>> {
         if self.done {
             return None;
@@ -183,7 +192,7 @@ impl<O, E> MapStream<O, E> {
             return next;
         }
         loop {
-            if crate::task::in_task() && self.control.help() {
+            if (crate::task::in_task() || self.control.is_small()) && self.control.help() {
                 let refill = self.buffer.try_refill(0, &mut self.local, self.batch);
                 if let Some(next) = self.refilled(refill) {
                     return next;

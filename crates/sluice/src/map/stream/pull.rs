@@ -31,6 +31,10 @@ use std::time::{Duration, Instant};
 /// How long one unit should take, as for `map/pull/`.
 const UNIT_TARGET: Duration = Duration::from_micros(300);
 
+/// Streams of at most this many items (their length known) are helped by a blocking
+/// consumer from anywhere: a pool round trip costs more than mapping them.
+const SMALL_STREAM: usize = 64;
+
 /// Results per thread of the route that may wait for the consumer, by default.
 const BUFFER_PER_THREAD: usize = 1024;
 
@@ -50,6 +54,9 @@ struct PullStream<It, F, O, E> {
     sizer: BlockSizer,
     /// The pullers to keep at work.
     strength: usize,
+    /// At most `SMALL_STREAM` items, its length known: a blocking consumer maps them
+    /// itself rather than wait for a pool round trip.
+    small: bool,
     /// Queue rank of the pullers.
     priority: Priority,
     /// Stop pulling after the first failure.
@@ -124,6 +131,9 @@ where
     let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
         .with_items(policy.counts.clone());
     let strength = route.executor.parallelism().min(route.gate.limit()).max(1);
+    // Not with item timeouts: a consumer stuck in an item could not hear its timeout.
+    let small = options.item_timeout.is_none()
+        && matches!(items.size_hint(), (low, Some(high)) if low == high && high <= SMALL_STREAM);
     let capacity = options
         .buffer
         .unwrap_or(BUFFER_PER_THREAD * route.executor.parallelism().max(1));
@@ -139,6 +149,7 @@ where
         buffer: buffer.clone(),
         sizer: BlockSizer::new(UNIT_TARGET, strength),
         strength,
+        small,
         priority: options.priority,
         fail_fast: options.fail_fast,
         progress: options.progress,
@@ -525,6 +536,10 @@ where
         // Parked pullers will not be resumed by a consumer that is gone.
         state.parked = 0;
         self.end_if_done(state);
+    }
+
+    fn is_small(&self) -> bool {
+        self.small
     }
 
     fn help(&self) -> bool {
