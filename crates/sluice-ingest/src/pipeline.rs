@@ -16,16 +16,13 @@
 //! stop flag ends the input of the first stage: files in flight finish, and the
 //! snapshot is committed as partial.
 
-use crate::compress;
+use crate::engines::common::{self, Packed};
 use crate::hash::ChunkHash;
 pub use crate::options::{IngestError, IngestOptions, ProgressFn};
 use crate::read::{self, ReadError, ReadFile};
 use crate::report::Totals;
-use crate::snapshot::Parent;
-use crate::store::catalog::FileRow;
-use crate::store::writer::StoreWriter;
-use crate::store::{Store, StoreError};
-use crate::walk::{Entry, Kind, Walk};
+use crate::store::Store;
+use crate::walk::Walk;
 use futures::StreamExt;
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
 use std::collections::HashSet;
@@ -34,17 +31,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
-/// A new chunk, compressed: hash, raw length, stored bytes, compression code, time.
-type Compressed = (ChunkHash, u32, Vec<u8>, u8, Duration);
 
 /// What the writer takes from the two streams.
 enum Message {
     /// A file's read ended (index into the walk).
     File(Result<(usize, Result<ReadFile, ReadError>), TaskError>),
     /// A new chunk, compressed.
-    Chunk(Result<Compressed, TaskError>),
+    Chunk(Result<Packed, TaskError>),
 }
 
 /// Ingests the entries of `walk` (taken under `root`) into `store` as a new snapshot.
@@ -81,18 +74,8 @@ pub fn ingest(
     opts: &IngestOptions,
     stop: &Arc<AtomicBool>,
 ) -> Result<Totals, IngestError> {
-    // Locked first, so that a second run on the store records nothing at all.
-    let lock = store.lock()?;
-    let catalog = store.catalog()?;
-    let known = catalog.known_chunks().map_err(StoreError::from)?;
-    let parent = Parent::load(&catalog, root).map_err(StoreError::from)?;
-    let settings = serde_json::json!({ "chunk_sizes": opts.sizes, "compression": format!("{:?}", opts.compression) });
-    let snapshot = catalog
-        .begin_snapshot(root, parent.id, &settings.to_string(), now_ms())
-        .map_err(StoreError::from)?;
-    let claims = Arc::new(Mutex::new(known.clone()));
-    let mut writer = StoreWriter::new(store, lock, catalog, snapshot, known, opts.max_pack_bytes)?;
-    let mut totals = Totals::new(snapshot, parent.id, walk);
+    let mut run = common::begin(root, walk, store, opts)?;
+    let claims = Arc::new(Mutex::new(run.known.clone()));
     let progress = |totals: &Totals| {
         if let Some(report) = &opts.progress {
             report(&totals.progress());
@@ -103,22 +86,14 @@ pub fn ingest(
     let mut to_read = Vec::new();
     for (index, entry) in walk.entries.iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
-            totals.stopped = true;
-            totals.not_taken += 1;
+            run.totals.stopped = true;
+            run.totals.not_taken += 1;
             continue;
         }
-        if entry.kind == Kind::File {
-            match parent.unchanged(entry) {
-                Some(chunks) => {
-                    totals.reused(entry.stat.size);
-                    writer.add_file(file_row(entry, chunks.to_vec()))?;
-                }
-                None => to_read.push(index),
-            }
-        } else {
-            record_other(root, entry, &mut writer, &mut totals)?;
+        if !run.record_unread(root, entry)? {
+            to_read.push(index);
         }
-        progress(&totals);
+        progress(&run.totals);
     }
 
     let window = opts.window.max(1);
@@ -131,59 +106,34 @@ pub fn ingest(
     let chunks = mgr
         .stream(StreamOptions::new().unordered().buffer(window))
         .cpu(chunk_rx, move |(hash, raw): (ChunkHash, Vec<u8>)| {
-            let began = Instant::now();
-            let raw_len = raw.len() as u32;
-            let (stored, code) = compress::compress(raw, compression);
-            (hash, raw_len, stored, code, began.elapsed())
+            common::pack(hash, raw, compression)
         });
     let merged = futures::stream::select(files.map(Message::File), chunks.map(Message::Chunk));
-    let mut distinct = HashSet::new();
     for message in futures::executor::block_on_stream(merged) {
         match message {
-            Message::Chunk(Ok((hash, raw_len, stored, code, took))) => {
-                totals.compress_time += took;
-                writer.add_chunk(hash, &stored, code, raw_len)?;
+            Message::Chunk(Ok(packed)) => {
+                common::store_packed(packed, &mut run.writer, &mut run.totals)?;
             }
             // The compress stage was cut short (a shutdown past its deadline): the files
             // naming chunks it never stored are left out by the writer, and said so.
             Message::Chunk(Err(error)) => {
-                totals.stopped = true;
+                run.totals.stopped = true;
                 tracing::warn!("sluice-ingest: compression ended early: {error}");
             }
             Message::File(Ok((index, result))) => {
-                let entry = &walk.entries[index];
-                match result {
-                    Ok(read) => {
-                        totals.read(&read);
-                        distinct.extend(read.chunks.iter().copied());
-                        let mut row = file_row(entry, read.chunks);
-                        row.stat = read.stat;
-                        writer.add_file(row)?;
-                    }
-                    Err(error) => totals
-                        .problems
-                        .push((entry.path.clone(), error.to_string())),
-                }
+                run.record_read(&walk.entries[index], result)?;
             }
             // The read stage itself was cut short (a shutdown past its deadline).
             Message::File(Err(error)) => {
-                totals.stopped = true;
+                run.totals.stopped = true;
                 tracing::warn!("sluice-ingest: reading ended early: {error}");
             }
         }
-        progress(&totals);
+        progress(&run.totals);
     }
-    totals.not_taken += not_taken.load(Ordering::Relaxed);
-    totals.stopped |= not_taken.load(Ordering::Relaxed) > 0;
-    let (stats, lost) = writer.finish(!totals.stopped, now_ms())?;
-    for path in lost {
-        totals
-            .problems
-            .push((path, "a chunk it names was never stored".into()));
-    }
-    totals.unique_chunks = distinct.len() as u64;
-    totals.write = stats;
-    Ok(totals)
+    run.totals.not_taken += not_taken.load(Ordering::Relaxed);
+    run.totals.stopped |= not_taken.load(Ordering::Relaxed) > 0;
+    run.finish()
 }
 
 /// Stage one: every file to read, on the chunk pool (many small files: units of
@@ -243,42 +193,4 @@ fn read_stage(
                 .unwrap_or_else(|_| Err(ReadError::Io(std::io::Error::other("the read panicked"))));
             (index, result)
         })
-}
-
-/// Records a directory, link or special file (never opened).
-fn record_other(
-    root: &Path,
-    entry: &Entry,
-    writer: &mut StoreWriter,
-    totals: &mut Totals,
-) -> Result<(), IngestError> {
-    let mut row = file_row(entry, Vec::new());
-    if entry.kind == Kind::Symlink {
-        match std::fs::read_link(root.join(&entry.path)) {
-            Ok(target) => row.target = Some(target),
-            Err(error) => {
-                let reason = format!("cannot read the link: {error}");
-                totals.problems.push((entry.path.clone(), reason));
-                return Ok(());
-            }
-        }
-    }
-    totals.other(entry.kind);
-    Ok(writer.add_file(row)?)
-}
-
-fn file_row(entry: &Entry, chunks: Vec<ChunkHash>) -> FileRow {
-    FileRow {
-        path: entry.path.clone(),
-        kind: entry.kind,
-        stat: entry.stat,
-        target: None,
-        chunks,
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as i64)
 }

@@ -1,11 +1,13 @@
-//! What every engine shares around its stages: opening a run (the store's lock, the
-//! known chunks, the parent snapshot, a new snapshot and its writer), recording the
-//! entries that are not read, and closing the run — the same steps, in the same order,
-//! as `pipeline::ingest`, so that the engines differ only in how they schedule.
+//! What every engine (the Sluice pipeline among them) shares around its stages: opening
+//! a run (the store's lock, the known chunks, the parent snapshot, a new snapshot and
+//! its writer), recording the entries that are not read and the files that are,
+//! compressing and storing a new chunk, and closing the run — so that the engines
+//! differ only in how they schedule.
 
 use crate::compress::{self, Compression};
 use crate::hash::ChunkHash;
 use crate::options::{IngestError, IngestOptions};
+use crate::read::{ReadError, ReadFile};
 use crate::report::Totals;
 use crate::snapshot::Parent;
 use crate::store::catalog::FileRow;
@@ -90,6 +92,29 @@ impl Begun {
         self.totals.other(entry.kind);
         self.writer.add_file(row)?;
         Ok(true)
+    }
+
+    /// Records how a file's read ended: its row (with the chunks it names, which the
+    /// writer records only once they are durable), or its problem.
+    pub fn record_read(
+        &mut self,
+        entry: &Entry,
+        result: Result<ReadFile, ReadError>,
+    ) -> Result<(), IngestError> {
+        match result {
+            Ok(read) => {
+                self.totals.read(&read);
+                self.distinct.extend(read.chunks.iter().copied());
+                let mut row = file_row(entry, read.chunks);
+                row.stat = read.stat;
+                self.writer.add_file(row)?;
+            }
+            Err(error) => self
+                .totals
+                .problems
+                .push((entry.path.clone(), error.to_string())),
+        }
+        Ok(())
     }
 
     /// Commits what is left, closes the snapshot and answers the totals.

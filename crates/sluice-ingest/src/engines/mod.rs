@@ -4,7 +4,7 @@
 //! rayon alone ([`rayon_only`]). `ingest --engine` (a hidden flag) picks one;
 //! `cargo xtask bench ingest` runs them all.
 
-mod common;
+pub(crate) mod common;
 pub mod rayon_only;
 pub mod sequential;
 

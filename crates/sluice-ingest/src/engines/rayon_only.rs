@@ -9,7 +9,7 @@
 //! channel) cannot run the compressions the writer waits for: on one pool the run
 //! could stall with every worker blocked.
 
-use super::common::{self, Packed, file_row};
+use super::common::{self, Packed};
 use crate::hash::ChunkHash;
 use crate::options::{IngestError, IngestOptions};
 use crate::read::{self, ReadError, ReadFile};
@@ -141,19 +141,7 @@ fn write(
             }
             Message::Done(index, result) => {
                 let entry = &walk.entries[index];
-                match result {
-                    Ok(read) => {
-                        run.totals.read(&read);
-                        run.distinct.extend(read.chunks.iter().copied());
-                        let mut row = file_row(entry, read.chunks);
-                        row.stat = read.stat;
-                        run.writer.add_file(row)?;
-                    }
-                    Err(error) => run
-                        .totals
-                        .problems
-                        .push((entry.path.clone(), error.to_string())),
-                }
+                run.record_read(entry, result)?;
             }
             Message::NotTaken => {
                 run.totals.stopped = true;

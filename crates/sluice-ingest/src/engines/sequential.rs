@@ -3,7 +3,7 @@
 //! other thread. The baseline that `cargo xtask bench ingest` measures the concurrent
 //! engines against; memory is one file's chunker buffer and one chunk.
 
-use super::common::{self, file_row};
+use super::common;
 use crate::hash::ChunkHash;
 use crate::options::{IngestError, IngestOptions};
 use crate::read;
@@ -79,19 +79,7 @@ pub fn ingest(
             if let Some(error) = failed {
                 return Err(error.into());
             }
-            match result {
-                Ok(read) => {
-                    run.totals.read(&read);
-                    run.distinct.extend(read.chunks.iter().copied());
-                    let mut row = file_row(entry, read.chunks);
-                    row.stat = read.stat;
-                    run.writer.add_file(row)?;
-                }
-                Err(error) => run
-                    .totals
-                    .problems
-                    .push((entry.path.clone(), error.to_string())),
-            }
+            run.record_read(entry, result)?;
         }
         if let Some(report) = &opts.progress {
             report(&run.totals.progress());
