@@ -6,11 +6,12 @@
 mod maps;
 mod retried;
 mod run;
+mod stream_builder;
 mod streams;
 mod task;
 mod task_maps;
 
-pub use streams::StreamBuilder;
+pub use stream_builder::StreamBuilder;
 pub use task::TaskBuilder;
 
 use crate::TaskError;

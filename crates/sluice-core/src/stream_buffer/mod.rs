@@ -35,10 +35,14 @@
 //! assert!(matches!(buffer.try_take(), Taken::End));
 //! ```
 
+mod state;
+mod take;
+
 use crate::loom::lock;
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
+use state::State;
 use std::collections::VecDeque;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// What [`StreamBuffer::reserve`] answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,90 +106,6 @@ pub struct StreamBuffer<T> {
     state: Mutex<State<T>>,
     /// Wakes a consumer blocked in [`take_blocking`](Self::take_blocking).
     condvar: Condvar,
-}
-
-/// What the lock guards.
-struct State<T> {
-    /// Places that may be reserved or filled and not yet taken.
-    capacity: usize,
-    /// Deliver in sequence order.
-    ordered: bool,
-    /// Places reserved and not yet filled.
-    reserved: usize,
-    /// Ordered: filled places by `seq - next_out`; unordered: values in push order
-    /// (all `Some`).
-    slots: VecDeque<Option<T>>,
-    /// Filled values not yet taken.
-    filled: usize,
-    /// The next sequence number to reserve.
-    next_seq: u64,
-    /// Ordered: the sequence number of `slots[0]`.
-    next_out: u64,
-    /// Producers that found no room and went away.
-    parked: usize,
-    /// No more reservations will come.
-    closed: bool,
-    /// The consumer is gone: refuse and drop everything.
-    cancelled: bool,
-    /// The async consumer's waker.
-    consumer: Option<Waker>,
-    /// An async producer waiting for room.
-    producer: Option<Waker>,
-    /// Consumer threads blocked on the condition variable.
-    sleepers: usize,
-}
-
-impl<T> State<T> {
-    fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.reserved + self.filled)
-    }
-
-    /// Room at which parked producers are resumed: half the capacity, so that a
-    /// resumed producer gets a unit worth its trip rather than one place at a time.
-    fn resume_at(&self) -> usize {
-        self.capacity.div_ceil(2).max(1)
-    }
-
-    /// The next deliverable value, skipping places that a closed buffer will never
-    /// fill.
-    fn pop(&mut self) -> Option<T> {
-        if !self.ordered {
-            let value = self.slots.pop_front().flatten()?;
-            self.filled -= 1;
-            return Some(value);
-        }
-        loop {
-            match self.slots.front_mut() {
-                Some(slot) if slot.is_some() => {
-                    let value = slot.take();
-                    self.slots.pop_front();
-                    self.next_out += 1;
-                    self.filled -= 1;
-                    return value;
-                }
-                // A hole: still reserved, unless the buffer is closed with nothing
-                // reserved, when it will never be filled.
-                Some(_) if self.closed && self.reserved == 0 => {
-                    self.slots.pop_front();
-                    self.next_out += 1;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn ended(&self) -> bool {
-        self.cancelled || (self.closed && self.reserved == 0 && self.filled == 0)
-    }
-
-    /// After a value left: how many parked producers to resume, and the async
-    /// producer's waker if it waits.
-    fn freed(&mut self) -> (usize, Option<Waker>) {
-        if self.room() < self.resume_at() {
-            return (0, None);
-        }
-        (std::mem::take(&mut self.parked), self.producer.take())
-    }
 }
 
 impl<T> StreamBuffer<T> {
@@ -359,142 +279,6 @@ impl<T> StreamBuffer<T> {
     /// The buffer has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.lock().cancelled
-    }
-
-    /// Takes the next value if one is ready.
-    pub fn try_take(&self) -> Taken<T> {
-        let mut state = self.lock();
-        self.take_locked(&mut state)
-    }
-
-    /// Takes the next value, or registers `cx`'s waker until one is ready.
-    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken<T>> {
-        let mut state = self.lock();
-        match self.take_locked(&mut state) {
-            Taken::Empty => {
-                state.consumer = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            taken => Poll::Ready(taken),
-        }
-    }
-
-    /// Takes the next value, blocking the thread until one is ready or the end.
-    pub fn take_blocking(&self) -> Taken<T> {
-        let mut state = self.lock();
-        loop {
-            match self.take_locked(&mut state) {
-                Taken::Empty => {}
-                taken => return taken,
-            }
-            state.sleepers += 1;
-            state = match self.condvar.wait(state) {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            state.sleepers -= 1;
-        }
-    }
-
-    /// Releases the `released` values of the consumer's last refill (room frees),
-    /// then moves up to `max` ready values into `out`; they stay counted as held, so
-    /// values in the consumer's own queue count against the capacity too. One lock for
-    /// a batch instead of one per value.
-    pub fn try_refill(&self, released: usize, out: &mut VecDeque<T>, max: usize) -> Refill {
-        let mut state = self.lock();
-        self.refill_locked(&mut state, released, out, max)
-    }
-
-    /// [`try_refill`](Self::try_refill), or registers `cx`'s waker while nothing is
-    /// ready (the release still takes effect).
-    pub fn poll_refill(
-        &self,
-        cx: &mut Context<'_>,
-        released: usize,
-        out: &mut VecDeque<T>,
-        max: usize,
-    ) -> Poll<Refill> {
-        let mut state = self.lock();
-        match self.refill_locked(&mut state, released, out, max) {
-            Refill::Empty { resume } => {
-                state.consumer = Some(cx.waker().clone());
-                if resume > 0 {
-                    // The resumed producers must hear of it even though nothing is ready.
-                    return Poll::Ready(Refill::Empty { resume });
-                }
-                Poll::Pending
-            }
-            refill => Poll::Ready(refill),
-        }
-    }
-
-    /// [`try_refill`](Self::try_refill), blocking the thread until a value is ready or
-    /// the end. Resumes are reported even while it waits (as `Empty`).
-    pub fn refill_blocking(&self, released: usize, out: &mut VecDeque<T>, max: usize) -> Refill {
-        let mut state = self.lock();
-        let mut released = released;
-        loop {
-            match self.refill_locked(&mut state, released, out, max) {
-                Refill::Empty { resume: 0 } => {}
-                refill => return refill,
-            }
-            released = 0;
-            state.sleepers += 1;
-            state = match self.condvar.wait(state) {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            state.sleepers -= 1;
-        }
-    }
-
-    fn refill_locked(
-        &self,
-        state: &mut MutexGuard<'_, State<T>>,
-        released: usize,
-        out: &mut VecDeque<T>,
-        max: usize,
-    ) -> Refill {
-        state.filled = state.filled.saturating_sub(released);
-        if state.cancelled {
-            return Refill::End { resume: 0 };
-        }
-        let mut count = 0;
-        while count < max.max(1) {
-            let Some(value) = state.pop() else { break };
-            // Still held: released by the next refill.
-            state.filled += 1;
-            out.push_back(value);
-            count += 1;
-        }
-        let (resume, producer) = state.freed();
-        if let Some(producer) = producer {
-            producer.wake();
-        }
-        if count > 0 {
-            Refill::Got { count, resume }
-        } else if state.ended() {
-            Refill::End { resume }
-        } else {
-            Refill::Empty { resume }
-        }
-    }
-
-    fn take_locked(&self, state: &mut MutexGuard<'_, State<T>>) -> Taken<T> {
-        if state.cancelled {
-            return Taken::End;
-        }
-        match state.pop() {
-            Some(value) => {
-                let (resume, producer) = state.freed();
-                if let Some(producer) = producer {
-                    producer.wake();
-                }
-                Taken::Value { value, resume }
-            }
-            None if state.ended() => Taken::End,
-            None => Taken::Empty,
-        }
     }
 
     /// Wakes the consumer (its future first, then a sleeping thread) and lets go of
