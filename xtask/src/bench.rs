@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`.
+//! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`
+//! (keeping the Memory and overlap section, which `cargo xtask bench memory` writes).
 
 use crate::run::{release_binary, workspace_root};
 use std::fs;
@@ -20,8 +21,13 @@ pub fn run(quick: bool) -> Result<(), String> {
     }
     let table = String::from_utf8_lossy(&output.stdout);
     print!("{table}");
-    let page = page(&table, quick);
+    let mut page = page(&table, quick);
     let path = workspace_root().join("docs").join("benchmarks.md");
+    // The Memory and overlap section is `cargo xtask bench memory`'s: kept as it was.
+    let before = fs::read_to_string(&path).unwrap_or_default();
+    if let Some(memory) = crate::bench_memory_page::existing(&before) {
+        page = format!("{}\n\n{memory}\n", page.trim_end());
+    }
     fs::write(&path, page).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
@@ -117,6 +123,17 @@ caches, so the allocator's arena lock is contended; malloc and free are a third 
 the instructions of these rows. See
 \"Where that cost shows\" in `docs/ARCHITECTURE.md`.
 ";
+
+/// The machine, date and commit of a measurement, on one line.
+pub fn stamp() -> String {
+    format!(
+        "{}, {} cores; {}; commit {}",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
+        commit(),
+    )
+}
 
 fn cpu_model() -> String {
     fs::read_to_string("/proc/cpuinfo")

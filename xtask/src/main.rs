@@ -6,6 +6,9 @@
 //! - `loom`: the loom model-checking suite of `sluice-core`.
 //! - `bench [--quick]`: the interleaved anchor-vs-Sluice measurements, written to
 //!   `docs/benchmarks.md`.
+//! - `bench memory [--quick]`: the memory and overlap checks of streamed maps (peak
+//!   RSS of streamed results, a three-stage pipeline against its stages alone), written
+//!   to the "Memory and overlap" section of `docs/benchmarks.md` (see `bench_memory.rs`).
 //! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
 //!   `stress.rs` and `crates/sluice-stress`).
 
@@ -13,6 +16,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_memory;
+mod bench_memory_page;
 mod run;
 mod stress;
 #[cfg(test)]
@@ -21,7 +26,7 @@ mod tidy;
 use run::{Step, cargo};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [memory] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
         ["loom"] => loom(),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
+        ["bench", "memory"] => bench_memory::run(false),
+        ["bench", "memory", "--quick"] => bench_memory::run(true),
         ["stress", ..] => stress::run(&args[1..]),
         _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
     };
@@ -96,6 +103,25 @@ fn ci() -> Result<(), String> {
                 "pairs",
                 "--",
                 "--smoke",
+            ]),
+        ),
+        // Issue 17's bound on streamed results' memory, with fewer results than the
+        // bench's 200 k: a peak RSS, not a time, so it may fail CI.
+        Step::new(
+            "memory smoke",
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "sluice-benches",
+                "--bin",
+                "stream_memory",
+                "--",
+                "results",
+                "--items",
+                "50000",
+                "--max-rss-mb",
+                "32",
             ]),
         ),
     ];

@@ -1,0 +1,241 @@
+//! The "Memory and overlap" section of `docs/benchmarks.md`: the table of
+//! `cargo xtask bench memory`, written between its own markers so that the rest of the
+//! page stays as it is.
+
+use crate::bench_memory::{Fields, Measured, OVERLAP, Plan, RESULTS_MB, RSS_DRIFT, SCALE, number};
+use crate::run::workspace_root;
+use std::fmt::Write as _;
+use std::fs;
+
+/// Where the section begins on the page.
+pub const BEGIN: &str = "<!-- memory:begin -->";
+/// Where it ends.
+pub const END: &str = "<!-- memory:end -->";
+
+/// The checks with their verdicts, as a Markdown table.
+pub fn table(m: &Measured) -> String {
+    let results_mb = number(&m.results, "vmhwm_kib") * 1024.0 / 1e6;
+    let overlaps: Vec<f64> = m.rounds.iter().map(overlap).collect();
+    let overlap_median = median(&overlaps);
+    let rss_1x = median(&stage_figures(m, "all", "vmhwm_kib"));
+    let rss_10x = number(&m.scaled, "vmhwm_kib");
+    let drift = rss_10x / rss_1x;
+    let mut out = String::new();
+    let _ = writeln!(out, "| check | measured | target | |");
+    let _ = writeln!(out, "| --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        out,
+        "| {} k results of 10 KB streamed (`stream_cpu`), peak RSS | {results_mb:.1} MB | ≤ {RESULTS_MB} MB | {} |",
+        number(&m.results, "items") / 1000.0,
+        verdict(results_mb <= RESULTS_MB as f64),
+    );
+    let _ = writeln!(
+        out,
+        "| pipeline wall time over its slowest stage alone (median of {} round{}; spread {}) | {overlap_median:.3} | ≤ {OVERLAP:.2} | {} |",
+        overlaps.len(),
+        if overlaps.len() == 1 { "" } else { "s" },
+        spread(&overlaps),
+        verdict(overlap_median <= OVERLAP),
+    );
+    let _ = writeln!(
+        out,
+        "| pipeline peak RSS at {SCALE}× the items over 1× ({:.1} MB / {:.1} MB) | {drift:.3} | {:.2}–{:.2} | {} |",
+        rss_10x * 1024.0 / 1e6,
+        rss_1x * 1024.0 / 1e6,
+        1.0 - RSS_DRIFT,
+        1.0 + RSS_DRIFT,
+        verdict((drift - 1.0).abs() <= RSS_DRIFT),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| pipeline run | pieces | GB | time (median) | GB/s | peak RSS |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for stage in ["read", "cpu", "write", "all"] {
+        let runs: Vec<&Fields> = m.rounds.iter().filter_map(|r| r.get(stage)).collect();
+        if let Some(first) = runs.first() {
+            row(
+                &mut out,
+                &format!("`{stage}`, 1×"),
+                first,
+                &stage_figures(m, stage, "seconds"),
+                &stage_figures(m, stage, "vmhwm_kib"),
+            );
+        }
+    }
+    let scaled_seconds = [number(&m.scaled, "seconds")];
+    let scaled_rss = [number(&m.scaled, "vmhwm_kib")];
+    row(
+        &mut out,
+        &format!("`all`, {SCALE}×"),
+        &m.scaled,
+        &scaled_seconds,
+        &scaled_rss,
+    );
+    out
+}
+
+/// One line of the runs' table.
+fn row(out: &mut String, name: &str, run: &Fields, seconds: &[f64], rss_kib: &[f64]) {
+    let gb = number(run, "bytes") / 1e9;
+    let secs = median(seconds);
+    let _ = writeln!(
+        out,
+        "| {name} | {} | {gb:.2} | {secs:.2} s | {:.2} | {:.1} MB |",
+        number(run, "items"),
+        gb / secs,
+        median(rss_kib) * 1024.0 / 1e6,
+    );
+}
+
+/// The section, markers included.
+pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
+    let pass = m
+        .rounds
+        .first()
+        .and_then(|r| r.get("all"))
+        .map_or(f64::NAN, |run| number(run, "bytes") / 1e9);
+    let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}\n## Memory and overlap\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench memory{}` ({}); do not edit by hand. Each figure is \
+         one run of `stream_memory` (`benches/src/bin/stream_memory/`) in a process of \
+         its own, whose peak RSS is the `VmHWM` it reads from `/proc/self/status` at its \
+         end. Times on this shared machine are indicative only.\n",
+        if plan.quick { " --quick" } else { "" },
+        crate::bench::stamp(),
+    );
+    let _ = writeln!(
+        out,
+        "- **Streamed results**: `mgr.stream_cpu(0..N, |i| vec![i as u8; 10_240])`, each \
+         result checked and dropped as it comes (collected by `map_cpu` into a `Vec`, the \
+         same takes about 2 GB). CI runs the same check with 50 k results.\n\
+         - **Pipeline**: read (io, `try_io`, {} pieces read ahead at most) → BLAKE3 + zstd \
+         level 1 (cpu, `cpu_init`, a compressor per worker) → one summary line per piece \
+         (the consumer), over the toolchain's directory (`{}`) cut into pieces of at most \
+         1 MiB: {pass:.2} GB per pass, read from the page cache (a first untimed pass \
+         fills it). Each stage alone: `read` reads and drops, `cpu` hashes and compresses \
+         pieces read into memory before its clock starts, `write` writes the lines from \
+         digests made up on the fly. The {SCALE}× run is {SCALE} passes over the same \
+         pieces, its input made lazily, so only the pipeline's buffers could make its \
+         memory grow.\n",
+        16,
+        m.root.display(),
+    );
+    out.push_str(table);
+    let _ = writeln!(out, "{END}");
+    out
+}
+
+/// Writes `section` into the page: in place of the one there, or at its end.
+pub fn write(section: &str) -> Result<(), String> {
+    let path = workspace_root().join("docs").join("benchmarks.md");
+    let before = fs::read_to_string(&path).unwrap_or_default();
+    let after = place(&before, section);
+    fs::write(&path, after).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!(
+        "xtask: wrote the Memory and overlap section of {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `page` with `section` in place of its old one, or at its end.
+fn place(page: &str, section: &str) -> String {
+    match existing(page) {
+        Some(old) => page.replacen(old, section.trim_end(), 1),
+        None => format!("{}\n\n{}", page.trim_end(), section),
+    }
+}
+
+/// The section on `page`, markers included, if it has one: kept by `cargo xtask bench`
+/// when it rewrites the page.
+pub fn existing(page: &str) -> Option<&str> {
+    let begin = page.find(BEGIN)?;
+    let end = page[begin..].find(END)? + begin + END.len();
+    Some(&page[begin..end])
+}
+
+/// A run's pipeline wall time over its slowest stage alone.
+fn overlap(round: &std::collections::HashMap<&'static str, Fields>) -> f64 {
+    let secs = |stage| round.get(stage).map_or(f64::NAN, |r| number(r, "seconds"));
+    let slowest = secs("read").max(secs("cpu")).max(secs("write"));
+    secs("all") / slowest
+}
+
+/// `field` of every timed run of `stage`.
+fn stage_figures(m: &Measured, stage: &str, field: &str) -> Vec<f64> {
+    m.rounds
+        .iter()
+        .filter_map(|r| r.get(stage))
+        .map(|run| number(run, field))
+        .collect()
+}
+
+/// The median (NaN for none).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Lowest–highest.
+fn spread(values: &[f64]) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{low:.3}–{high:.3}")
+}
+
+/// A check's word.
+fn verdict(met: bool) -> &'static str {
+    if met { "meets" } else { "misses" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_replaces_its_old_self_and_keeps_the_rest() {
+        let ingest = "<!-- ingest:begin -->\ni\n<!-- ingest:end -->\n";
+        let page = format!("# Benchmarks\n\nrows\n\n{BEGIN}\nold\n{END}\n\n{ingest}");
+        let new = format!("{BEGIN}\nnew\n{END}\n");
+        let placed = place(&page, &new);
+        assert_eq!(
+            placed,
+            format!("# Benchmarks\n\nrows\n\n{BEGIN}\nnew\n{END}\n\n{ingest}")
+        );
+        // Placed again: the same page, not a second section.
+        assert_eq!(place(&placed, &new), placed);
+    }
+
+    #[test]
+    fn a_page_without_the_section_gets_it_at_its_end() {
+        let new = format!("{BEGIN}\nnew\n{END}\n");
+        assert_eq!(
+            place("# Benchmarks\n\nrows\n", &new),
+            format!("# Benchmarks\n\nrows\n\n{new}")
+        );
+        assert_eq!(existing("# Benchmarks\n"), None);
+    }
+
+    #[test]
+    fn the_overlap_is_the_pipeline_over_its_slowest_stage() {
+        let run = |seconds: &str| Fields::from([("seconds".to_owned(), seconds.to_owned())]);
+        let round = std::collections::HashMap::from([
+            ("read", run("2.0")),
+            ("cpu", run("4.0")),
+            ("write", run("0.5")),
+            ("all", run("5.0")),
+        ]);
+        assert_eq!(overlap(&round), 1.25);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+    }
+}
