@@ -91,11 +91,9 @@ fn row(out: &mut String, name: &str, run: &Fields, seconds: &[f64], rss_kib: &[f
 
 /// The section, markers included.
 pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
-    let pass = m
-        .rounds
-        .first()
-        .and_then(|r| r.get("all"))
-        .map_or(f64::NAN, |run| number(run, "bytes") / 1e9);
+    let all = m.rounds.first().and_then(|r| r.get("all"));
+    let pass = all.map_or(f64::NAN, |run| number(run, "bytes") / 1e9);
+    let read_ahead = all.map_or(f64::NAN, |run| number(run, "read_ahead"));
     let mut out = String::new();
     let _ = writeln!(out, "{BEGIN}\n## Memory and overlap\n");
     let _ = writeln!(
@@ -121,7 +119,7 @@ pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
          digests made up on the fly. The {SCALE}× run is {SCALE} passes over the same \
          pieces, its input made lazily, so only the pipeline's buffers could make its \
          memory grow.\n",
-        16,
+        read_ahead,
         m.root.display(),
     );
     out.push_str(table);

@@ -5,7 +5,7 @@
 //! ```sh
 //! stream_memory results [--items N] [--buffer B] [--max-rss-mb M]
 //! stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K]
-//!                        [--mib M] [--summary FILE]
+//!                        [--mib M] [--read-ahead N] [--summary FILE]
 //! ```
 //!
 //! - `results`: `stream_cpu(0..N, |i| vec![i as u8; 10_240])`, each result checked
@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage: stream_memory results [--items N] [--buffer B] [--max-rss-mb M]\n       \
-stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--summary FILE]";
+stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--read-ahead N] [--summary FILE]";
 
 /// The size of each result of the `results` scenario, as in issue 17.
 const RESULT_BYTES: usize = 10_240;
@@ -108,6 +108,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
     let mut stage = Stage::All;
     let mut scale: usize = 1;
     let mut mib: u64 = 1024;
+    let mut read_ahead = pipeline::READ_AHEAD;
     let mut summary = std::env::temp_dir().join("sluice-stream-memory-summary.txt");
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -116,6 +117,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
             "--stage" => stage = Stage::parse(&text(flag, args.next())?)?,
             "--scale" => scale = number(flag, args.next())?,
             "--mib" => mib = number(flag, args.next())?,
+            "--read-ahead" => read_ahead = number(flag, args.next())?,
             "--summary" => summary = PathBuf::from(text(flag, args.next())?),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -125,15 +127,22 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
         return Err("--scale must be at least 1".into());
     }
     let pieces = pieces::Pieces::under(&root, mib * 1024 * 1024)?;
-    let done = pipeline::run(stage, &pieces, scale, &summary)?;
+    let plan = pipeline::Plan {
+        stage,
+        scale,
+        read_ahead,
+        summary: &summary,
+    };
+    let done = pipeline::run(&plan, &pieces)?;
     let hwm = vm_hwm_kib()?;
     Ok(format!(
         "scenario=pipeline stage={} scale={scale} items={} bytes={} seconds={:.3} \
-         vmhwm_kib={hwm} distinct_pieces={} failed={}",
+         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} read_ahead={read_ahead} failed={}",
         stage.name(),
         done.items,
         done.bytes,
         done.seconds,
+        done.cpu_seconds,
         pieces.len(),
         done.failed,
     ))
@@ -163,4 +172,27 @@ fn vm_hwm_kib() -> Result<u64, String> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| "no VmHWM in /proc/self/status".into())
+}
+
+/// CPU time this process has used so far, user and system, all its threads (dead ones
+/// included), in seconds: fields 14 and 15 of `/proc/self/stat`, counted in the
+/// kernel's USER_HZ, which is 100 on every architecture Linux ships.
+pub fn cpu_seconds() -> Result<f64, String> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("no command name in /proc/self/stat")?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut next = || -> Result<f64, String> {
+        fields
+            .next()
+            .and_then(|t| t.parse::<f64>().ok())
+            .ok_or_else(|| "no CPU times in /proc/self/stat".to_owned())
+    };
+    let (user, system) = (next()?, next()?);
+    Ok((user + system) / USER_HZ)
 }
