@@ -15,12 +15,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Pieces read ahead of the cpu stage at most, by default: the read stage's buffer, and
-/// so (with the pieces being hashed) what the pipeline holds of the files at once. Each
-/// read in flight is on a blocking thread of tokio's, and each such thread's allocations
-/// come from a glibc arena of its own that keeps its high-water mark: 16 reads ahead
-/// took 60–90 MB, growing with the run's length as more threads (arenas) were used,
-/// where 4 take ~45 MB, flat; on two cores, reads from the page cache go no faster
-/// with more in flight.
+/// so (with the pieces being hashed) what the pipeline holds of the files at once. It
+/// is also the number of blocking threads that read (see [`run`]).
 pub const READ_AHEAD: usize = 4;
 
 /// zstd's level: its fastest ordinary one, as an ingestion program would use.
@@ -104,7 +100,18 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
         read_ahead,
         summary,
     } = *plan;
+    // The io route's runtime, with as many blocking threads as reads in flight: tokio's
+    // default (512, each idle for 10 s before it ends) lets the reads wander over new
+    // threads, and each new thread's allocations come from a glibc arena of its own
+    // whose high-water mark stays — a peak RSS that grew with the run's length.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max_blocking_threads(read_ahead.max(1))
+        .enable_time()
+        .build()
+        .map_err(|e| format!("building the io runtime: {e}"))?;
     let mgr = ConcurrencyManager::builder()
+        .io_handle(runtime.handle().clone())
         .build()
         .map_err(|e| format!("building the manager: {e}"))?;
     let mut out = BufWriter::new(
