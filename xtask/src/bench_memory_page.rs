@@ -98,6 +98,30 @@ fn row(out: &mut String, name: &str, run: &Fields, seconds: &[f64], cpu: &[f64],
     );
 }
 
+/// What decides these figures, found by profiling them: the section's end.
+const WHY: &str = "\
+What decides these figures:
+
+- **glibc's per-thread arenas.** A streamed result is made on a pool thread and freed
+  on the consumer's; each thread allocates from an arena of its own, and each arena
+  keeps its own high-water mark, so a process's peak is up to about twice what the
+  buffers hold. With a single arena (`MALLOC_ARENA_MAX=1`) the 200 k results peaked at
+  25 MB under the old default buffer (1,024 results per thread), 41 MB without; the
+  default is now 512 per thread (`crates/sluice/src/map/stream/pull.rs`), ~24 MB.
+- **Threads that come and go.** Reads on tokio's blocking pool (up to 512 threads,
+  each idle for 10 s before it ends) wandered over new threads and so new arenas: the
+  pipeline's peak grew with the run's length (47.6 MB at 1×, 80.8 MB at 10×). The
+  pipeline runs its io route on a runtime with as many blocking threads as reads in
+  flight; with one arena its peak is flat too (27.9 MB at 1×, 29.8 MB at 10×), so
+  what is left is the allocator's, not Sluice's buffers.
+- **Overlap on two cores.** Reads from the page cache are the kernel copying, on a
+  CPU, so the read and cpu stages compete for the same two cores; the row of the
+  stages' CPU time says how far below the slowest stage the pipeline could go. Other
+  builds share this machine (load averages of 6–7 during these runs), so the overlap
+  figure moves between runs: 0.97 on one, 1.31 on another; 16 reads ahead instead of
+  4 ran the pipeline faster on a loaded machine, with twice the peak RSS.
+";
+
 /// The section, markers included.
 pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
     let all = m.rounds.first().and_then(|r| r.get("all"));
@@ -129,9 +153,10 @@ pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
          pieces, its input made lazily, so only the pipeline's buffers could make its \
          memory grow.\n",
         read_ahead,
-        m.root.display(),
+        home_relative(&m.root),
     );
     out.push_str(table);
+    let _ = writeln!(out, "\n{WHY}");
     let _ = writeln!(out, "{END}");
     out
 }
@@ -214,6 +239,17 @@ fn spread(values: &[f64]) -> String {
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("{low:.3}–{high:.3}")
+}
+
+/// `path`, with the home directory written `~` (the page is not about whose it was).
+fn home_relative(path: &std::path::Path) -> String {
+    match std::env::var_os("HOME").map(std::path::PathBuf::from) {
+        Some(home) if path.starts_with(&home) => match path.strip_prefix(&home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => path.display().to_string(),
+        },
+        _ => path.display().to_string(),
+    }
 }
 
 /// A check's word.
