@@ -1,7 +1,8 @@
 //! `cargo xtask bench memory [--quick]`: the memory and overlap checks of streamed maps
 //! (issue 17). Runs `stream_memory` (in `sluice-benches`, release) once per scenario,
 //! so that each peak RSS (VmHWM) is one scenario's alone, prints a table of measured
-//! value, target and verdict, and writes the "Memory and overlap" section of
+//! value, target and verdict (the figures — overlap, CPU floor, medians — are computed
+//! here), and writes the "Memory and overlap" section of
 //! `docs/benchmarks.md` between its markers (see `bench_memory_page.rs`).
 
 use crate::bench_memory_page as page;
@@ -154,4 +155,65 @@ pub fn number(fields: &Fields, field: &str) -> f64 {
         .get(field)
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+/// A run's pipeline wall time over its slowest stage alone.
+pub fn overlap(round: &std::collections::HashMap<&'static str, Fields>) -> f64 {
+    let secs = |stage| round.get(stage).map_or(f64::NAN, |r| number(r, "seconds"));
+    let slowest = secs("read").max(secs("cpu")).max(secs("write"));
+    secs("all") / slowest
+}
+
+/// The least wall time the three stages' CPU time allows on this machine's cores, over
+/// the slowest stage's wall time: when stages compete for the same cores (reads from
+/// the page cache are the kernel copying, on a CPU), overlap cannot beat this.
+pub fn cpu_floor(round: &std::collections::HashMap<&'static str, Fields>) -> f64 {
+    let of = |stage, field| round.get(stage).map_or(f64::NAN, |r| number(r, field));
+    let cpu = of("read", "cpu_seconds") + of("cpu", "cpu_seconds") + of("write", "cpu_seconds");
+    let slowest = of("read", "seconds")
+        .max(of("cpu", "seconds"))
+        .max(of("write", "seconds"));
+    cpu / cores() as f64 / slowest
+}
+
+/// This machine's cores.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The median (NaN for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Lowest–highest.
+pub fn spread(values: &[f64]) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{low:.3}–{high:.3}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlap_is_the_pipeline_over_its_slowest_stage() {
+        let run = |seconds: &str| Fields::from([("seconds".to_owned(), seconds.to_owned())]);
+        let round = std::collections::HashMap::from([
+            ("read", run("2.0")),
+            ("cpu", run("4.0")),
+            ("write", run("0.5")),
+            ("all", run("5.0")),
+        ]);
+        assert_eq!(overlap(&round), 1.25);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+    }
 }
