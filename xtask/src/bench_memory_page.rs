@@ -119,8 +119,11 @@ What decides these figures:
   each idle for 10 s before it ends) wandered over new threads and so new arenas: the
   pipeline's peak grew with the run's length (47.6 MB at 1×, 80.8 MB at 10×). The
   pipeline runs its io route on a runtime with as many blocking threads as reads in
-  flight; with one arena its peak is flat too (27.9 MB at 1×, 29.8 MB at 10×), so
-  what is left is the allocator's, not Sluice's buffers.
+  flight. What is left is small but near the bound: in five runs of this commit and
+  the one before, the 10× peak came out 6–11% above the 1× runs' median (37 → 40 MB),
+  and 7% with one arena (27.9 → 29.8 MB): high-water marks that a run ten times as
+  long has more chances to raise, and units of the cpu stage sized by time, not bytes,
+  so that a unit of small pieces followed by large ones holds several MiB at once.
 - **Overlap on two cores.** Reads from the page cache are the kernel copying, on a
   CPU, so the read and cpu stages compete for the same two cores; the row of the
   stages' CPU time says how far below the slowest stage the pipeline could go. Other
