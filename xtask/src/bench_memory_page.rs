@@ -121,9 +121,10 @@ What decides these figures:
   pipeline runs its io route on a runtime with as many blocking threads as reads in
   flight. What is left is small but near the bound: in five runs of this commit and
   the one before, the 10× peak came out 6–11% above the 1× runs' median (37 → 40 MB),
-  and 7% with one arena (27.9 → 29.8 MB): high-water marks that a run ten times as
-  long has more chances to raise, and units of the cpu stage sized by time, not bytes,
-  so that a unit of small pieces followed by large ones holds several MiB at once.
+  and 7% with one arena (27.9 → 29.8 MB). Not measured apart, but likely: high-water
+  marks that a run ten times as long has more chances to raise, and the cpu stage's
+  units, sized by time rather than bytes, so that a unit sized while the pieces were
+  small can take in several 1 MiB pieces at once.
 - **Overlap on two cores.** Reads from the page cache are the kernel copying, on a
   CPU, so the read and cpu stages compete for the same two cores; the row of the
   stages' CPU time says how far below the slowest stage the pipeline could go. Other
