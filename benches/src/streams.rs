@@ -34,7 +34,7 @@ use std::time::Duration;
 pub const IN_FLIGHT: usize = 256;
 /// Results a cpu stream produces ahead of its reader, per thread, on both sides:
 /// Sluice's default buffer for the cpu route.
-pub const CPU_BUFFER_PER_THREAD: usize = 1_024;
+pub const CPU_BUFFER_PER_THREAD: usize = 512;
 /// Items of the small map.
 pub const SMALL: u64 = 4;
 /// How long each io item sleeps.

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`
-//! (keeping the Ingest section, which `cargo xtask bench ingest` writes).
+//! (keeping the Ingest section, which `cargo xtask bench ingest` writes, and the Memory
+//! and overlap section, which `cargo xtask bench memory` writes).
 
 use crate::run::{release_binary, workspace_root};
 use std::fs;
@@ -23,10 +24,26 @@ pub fn run(quick: bool) -> Result<(), String> {
     print!("{table}");
     let mut page = page(&table, quick);
     let path = workspace_root().join("docs").join("benchmarks.md");
-    // The Ingest section is `cargo xtask bench ingest`'s: kept as it was.
+    // The Ingest and the Memory and overlap sections are `cargo xtask bench ingest`'s
+    // and `cargo xtask bench memory`'s: kept as they were.
     let before = fs::read_to_string(&path).unwrap_or_default();
     if let Some(ingest) = crate::bench_ingest_page::existing(&before) {
-        page = format!("{}\n\n{ingest}\n", page.trim_end());
+        page = format!(
+            "{}
+
+{ingest}
+",
+            page.trim_end()
+        );
+    }
+    if let Some(memory) = crate::bench_memory_page::existing(&before) {
+        page = format!(
+            "{}
+
+{memory}
+",
+            page.trim_end()
+        );
     }
     fs::write(&path, page).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("xtask: wrote {}", path.display());

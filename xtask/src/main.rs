@@ -9,6 +9,9 @@
 //! - `bench ingest [--quick]`: sluice-ingest against its rayon-only and sequential
 //!   compositions, restic, borg and the compute floor on a generated tree, written to
 //!   the Ingest section of `docs/benchmarks.md` (see `bench_ingest.rs`).
+//! - `bench memory [--quick]`: the memory and overlap checks of streamed maps (peak
+//!   RSS of streamed results, a three-stage pipeline against its stages alone), written
+//!   to the "Memory and overlap" section of `docs/benchmarks.md` (see `bench_memory.rs`).
 //! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
 //!   `stress.rs` and `crates/sluice-stress`).
 
@@ -19,6 +22,8 @@ mod bench;
 mod bench_ingest;
 mod bench_ingest_page;
 mod bench_ingest_stats;
+mod bench_memory;
+mod bench_memory_page;
 mod bench_tools;
 mod bench_tree;
 mod run;
@@ -29,7 +34,7 @@ mod tidy;
 use run::{Step, cargo};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [ingest] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [ingest | memory] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
         ["bench", "--quick"] => bench::run(true),
         ["bench", "ingest"] => bench_ingest::run(false),
         ["bench", "ingest", "--quick"] => bench_ingest::run(true),
+        ["bench", "memory"] => bench_memory::run(false),
+        ["bench", "memory", "--quick"] => bench_memory::run(true),
         ["stress", ..] => stress::run(&args[1..]),
         _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
     };
@@ -106,6 +113,25 @@ fn ci() -> Result<(), String> {
                 "pairs",
                 "--",
                 "--smoke",
+            ]),
+        ),
+        // Issue 17's bound on streamed results' memory, with fewer results than the
+        // bench's 200 k: a peak RSS, not a time, so it may fail CI.
+        Step::new(
+            "memory smoke",
+            cargo(&[
+                "run",
+                "--quiet",
+                "-p",
+                "sluice-benches",
+                "--bin",
+                "stream_memory",
+                "--",
+                "results",
+                "--items",
+                "50000",
+                "--max-rss-mb",
+                "32",
             ]),
         ),
     ];

@@ -15,7 +15,7 @@ impl ConcurrencyManager {
     /// as they are produced, with backpressure (see [`MapStream`]).
     ///
     /// Unlike [`map_cpu`](Self::map_cpu), memory does not grow with the number of
-    /// items: at most the buffer's worth of results (1,024 per CPU thread by default)
+    /// items: at most the buffer's worth of results (512 per CPU thread by default)
     /// is produced ahead of the consumer. A panicking item answers
     /// `Err(TaskError::Panicked)` in its place and the other items go on. Options and
     /// fallible functions: [`stream`](Self::stream).

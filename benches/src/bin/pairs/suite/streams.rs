@@ -19,7 +19,7 @@ pub const AREA: Area = Area {
            read by the caller, against `par_iter().for_each` on a rayon pool of as many \
            threads sending into a bounded channel the caller reads \
            (`std::sync::mpsc::sync_channel`, crossbeam-channel's bounded channel in std), \
-           both buffering 1,024 results per thread. Times are per item, except the small \
+           both buffering 512 results per thread (Sluice's default). Times are per item, except the small \
            maps: per map of 4 items of ~1 µs, against the sequential loop collecting the \
            same `Vec`. The manager runs with the load throttle off, as in the seed \
            scenarios.",

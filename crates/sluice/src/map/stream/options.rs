@@ -56,7 +56,7 @@ impl StreamOptions {
     }
 
     /// At most `results` (at least one) results produced ahead of the consumer,
-    /// including those being produced. The default is 1,024 per thread of the route for
+    /// including those being produced. The default is 512 per thread of the route for
     /// `cpu` and `chunks`, twice the io limit for `io`. In input order, a slow item
     /// holds back the ones after it within this window.
     pub fn buffer(mut self, results: usize) -> Self {

@@ -47,8 +47,13 @@ const UNIT_TARGET: Duration = Duration::from_micros(300);
 /// consumer from anywhere: a pool round trip costs more than mapping them.
 const SMALL_STREAM: usize = 64;
 
-/// Results per thread of the route that may wait for the consumer, by default.
-const BUFFER_PER_THREAD: usize = 1024;
+/// Results per thread of the route that may wait for the consumer, by default. Results
+/// are made on the pool's threads and freed on the consumer's, and glibc gives each
+/// thread an arena of its own whose high-water mark stays: a peak RSS of up to about
+/// twice what the buffer holds (`cargo xtask bench memory`). At 512 per thread, 10 KB
+/// results on two threads peak at ~24 MB (issue 17's bound is 32 MB; 1,024 took ~41);
+/// still above one unit of 300 µs of ~1 µs items per thread, with room to spare.
+const BUFFER_PER_THREAD: usize = 512;
 
 /// One streamed map, shared by its pullers and its stream.
 struct PullStream<It, F, O, E> {

@@ -1,0 +1,269 @@
+//! The three-stage pipeline of issue 17 — read (io) → hash and compress (cpu) → write a
+//! summary — over pieces of real files, streamed end to end; and each stage alone, for
+//! the overlap check (the pipeline's wall time against its slowest stage's).
+//!
+//! The stages are those of `crates/sluice/examples/pipeline.rs`, with a real codec:
+//! each piece is hashed (BLAKE3) and compressed (zstd, level 1, one compressor per
+//! worker thread through `cpu_init`), and the consumer writes one line per piece.
+
+use crate::pieces::{Piece, Pieces};
+use sluice::{ConcurrencyManager, ItemResult, StreamOptions};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Pieces read ahead of the cpu stage at most, by default: the read stage's buffer, and
+/// so (with the pieces being hashed) what the pipeline holds of the files at once. It
+/// is also the number of blocking threads that read (see [`run`]).
+pub const READ_AHEAD: usize = 4;
+
+/// zstd's level: its fastest ordinary one, as an ingestion program would use.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Which part of the pipeline a run times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The read stage alone: every piece read, then dropped.
+    Read,
+    /// The cpu stage alone, over pieces read into memory before the clock starts.
+    Cpu,
+    /// The write stage alone: a summary line per piece, from digests made up on the
+    /// fly (no reading, no hashing).
+    Write,
+    /// The three stages chained.
+    All,
+}
+
+impl Stage {
+    /// The stage named `name`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "read" => Ok(Stage::Read),
+            "cpu" => Ok(Stage::Cpu),
+            "write" => Ok(Stage::Write),
+            "all" => Ok(Stage::All),
+            other => Err(format!("unknown stage {other:?} (read, cpu, write or all)")),
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Cpu => "cpu",
+            Stage::Write => "write",
+            Stage::All => "all",
+        }
+    }
+}
+
+/// What a run did.
+pub struct Done {
+    /// Pieces that went through.
+    pub items: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Pieces that failed (unreadable), counted apart.
+    pub failed: u64,
+    /// Wall time, from the first stage's start to the summary flushed.
+    pub seconds: f64,
+    /// CPU time (user and system, all threads) in the same span.
+    pub cpu_seconds: f64,
+}
+
+/// What the cpu stage makes of a piece.
+struct Digest {
+    piece: Piece,
+    hash: blake3::Hash,
+    compressed: usize,
+}
+
+/// How to run the pipeline.
+pub struct Plan<'a> {
+    /// What to time.
+    pub stage: Stage,
+    /// Passes over the pieces.
+    pub scale: usize,
+    /// The read stage's buffer.
+    pub read_ahead: usize,
+    /// Where the summary goes.
+    pub summary: &'a Path,
+}
+
+/// Runs `plan.stage` over `plan.scale` passes of `pieces`.
+pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
+    let Plan {
+        stage,
+        scale,
+        read_ahead,
+        summary,
+    } = *plan;
+    // The io route's runtime, with as many blocking threads as reads in flight: tokio's
+    // default (512, each idle for 10 s before it ends) lets the reads wander over new
+    // threads, and each new thread's allocations come from a glibc arena of its own
+    // whose high-water mark stays — a peak RSS that grew with the run's length.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max_blocking_threads(read_ahead.max(1))
+        .enable_time()
+        .build()
+        .map_err(|e| format!("building the io runtime: {e}"))?;
+    let mgr = ConcurrencyManager::builder()
+        .io_handle(runtime.handle().clone())
+        .build()
+        .map_err(|e| format!("building the manager: {e}"))?;
+    let mut out = BufWriter::new(
+        File::create(summary).map_err(|e| format!("creating {}: {e}", summary.display()))?,
+    );
+    let mut done = Done {
+        items: 0,
+        bytes: 0,
+        failed: 0,
+        seconds: 0.0,
+        cpu_seconds: 0.0,
+    };
+    let (began, cpu_began);
+    match stage {
+        Stage::Read => {
+            (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
+            for read in read_stage(&mgr, pieces, scale, read_ahead) {
+                match read {
+                    Ok((piece, bytes)) if bytes.len() == piece.len => done.count(piece.len),
+                    _ => done.failed += 1,
+                }
+            }
+        }
+        Stage::Cpu => {
+            if scale != 1 {
+                return Err(
+                    "the cpu stage alone runs at scale 1 (its input is held in memory)".into(),
+                );
+            }
+            let loaded: Vec<(Piece, Vec<u8>)> = pieces
+                .iter(1)
+                .map(|piece| read_piece_now(&piece).map(|bytes| (piece, bytes)))
+                .collect::<io::Result<_>>()
+                .map_err(|e| format!("reading the pieces into memory: {e}"))?;
+            (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
+            let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
+                loaded,
+                compressor,
+                |zstd, (piece, bytes)| digest(zstd, piece, &bytes),
+            );
+            for digest in digests {
+                match digest {
+                    Ok(Ok(digest)) => done.count(digest.piece.len),
+                    _ => done.failed += 1,
+                }
+            }
+        }
+        Stage::Write => {
+            (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
+            for piece in pieces.iter(scale) {
+                let made_up = Digest {
+                    hash: blake3::hash(&piece.offset.to_le_bytes()),
+                    compressed: piece.len / 2,
+                    piece,
+                };
+                write_line(&mut out, &made_up)?;
+                done.count(made_up.piece.len);
+            }
+        }
+        Stage::All => {
+            (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
+            let read = read_stage(&mgr, pieces, scale, read_ahead);
+            let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
+                read,
+                compressor,
+                |zstd, read: ItemResult<(Piece, Vec<u8>), io::Error>| match read {
+                    Ok((piece, bytes)) => digest(zstd, piece, &bytes),
+                    Err(error) => Err(io::Error::other(error.to_string())),
+                },
+            );
+            for digest in digests {
+                match digest {
+                    Ok(Ok(digest)) => {
+                        write_line(&mut out, &digest)?;
+                        done.count(digest.piece.len);
+                    }
+                    _ => done.failed += 1,
+                }
+            }
+        }
+    }
+    out.flush()
+        .map_err(|e| format!("writing {}: {e}", summary.display()))?;
+    done.seconds = began.elapsed().as_secs_f64();
+    done.cpu_seconds = crate::cpu_seconds()? - cpu_began;
+    mgr.shutdown(Duration::from_secs(5));
+    Ok(done)
+}
+
+impl Done {
+    fn count(&mut self, bytes: usize) {
+        self.items += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// Stage one: every piece read, as an unordered stream with a small buffer.
+fn read_stage(
+    mgr: &ConcurrencyManager,
+    pieces: &Pieces,
+    scale: usize,
+    read_ahead: usize,
+) -> sluice::MapStream<(Piece, Vec<u8>), io::Error> {
+    mgr.stream(StreamOptions::new().unordered().buffer(read_ahead))
+        .try_io(pieces.iter(scale), |piece| async move {
+            // File reads block: on tokio's blocking threads, as `tokio::fs` does.
+            tokio::task::spawn_blocking(move || read_piece_now(&piece).map(|bytes| (piece, bytes)))
+                .await
+                .map_err(io::Error::other)?
+        })
+}
+
+/// The bytes of `piece`, read on this thread.
+fn read_piece_now(piece: &Piece) -> io::Result<Vec<u8>> {
+    let file = File::open(&piece.path)?;
+    let mut bytes = vec![0; piece.len];
+    file.read_exact_at(&mut bytes, piece.offset)?;
+    Ok(bytes)
+}
+
+/// A worker thread's compressor.
+fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
+    zstd::bulk::Compressor::new(ZSTD_LEVEL)
+}
+
+/// Stage two: the piece hashed and compressed.
+fn digest(
+    zstd: &mut io::Result<zstd::bulk::Compressor<'static>>,
+    piece: Piece,
+    bytes: &[u8],
+) -> io::Result<Digest> {
+    let zstd = zstd
+        .as_mut()
+        .map_err(|e| io::Error::new(e.kind(), format!("making a compressor: {e}")))?;
+    let compressed = zstd.compress(bytes)?.len();
+    Ok(Digest {
+        hash: blake3::hash(bytes),
+        compressed,
+        piece,
+    })
+}
+
+/// Stage three: one line of the summary.
+fn write_line(out: &mut impl Write, digest: &Digest) -> Result<(), String> {
+    writeln!(
+        out,
+        "{} {:>8} {:>8} {}@{}",
+        digest.hash,
+        digest.piece.len,
+        digest.compressed,
+        digest.piece.path.display(),
+        digest.piece.offset
+    )
+    .map_err(|e| format!("writing the summary: {e}"))
+}

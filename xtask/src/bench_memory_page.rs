@@ -1,0 +1,268 @@
+//! The "Memory and overlap" section of `docs/benchmarks.md`: the table of
+//! `cargo xtask bench memory`, written between its own markers so that the rest of the
+//! page stays as it is.
+
+use crate::bench_memory::{
+    Fields, Measured, OVERLAP, Plan, RESULTS_MB, RSS_DRIFT, SCALE, cores, cpu_floor, median,
+    number, overlap, spread,
+};
+use crate::run::workspace_root;
+use std::fmt::Write as _;
+use std::fs;
+
+/// Where the section begins on the page.
+pub const BEGIN: &str = "<!-- memory:begin -->";
+/// Where it ends.
+pub const END: &str = "<!-- memory:end -->";
+
+/// The checks with their verdicts, as a Markdown table.
+pub fn table(m: &Measured) -> String {
+    let results_mb = number(&m.results, "vmhwm_kib") * 1024.0 / 1e6;
+    let overlaps: Vec<f64> = m.rounds.iter().map(overlap).collect();
+    let overlap_median = median(&overlaps);
+    let floors: Vec<f64> = m.rounds.iter().map(cpu_floor).collect();
+    let rss_1x = median(&stage_figures(m, "all", "vmhwm_kib"));
+    let rss_10x = number(&m.scaled, "vmhwm_kib");
+    let drift = rss_10x / rss_1x;
+    let mut out = String::new();
+    let _ = writeln!(out, "| check | measured | target | |");
+    let _ = writeln!(out, "| --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        out,
+        "| {} k results of 10 KB streamed (`stream_cpu`), peak RSS | {results_mb:.1} MB | ≤ {RESULTS_MB} MB | {} |",
+        number(&m.results, "items") / 1000.0,
+        verdict(results_mb <= RESULTS_MB as f64),
+    );
+    let _ = writeln!(
+        out,
+        "| pipeline wall time over its slowest stage alone (median of {} round{}; spread {}) | {overlap_median:.3} | ≤ {OVERLAP:.2} | {} |",
+        overlaps.len(),
+        if overlaps.len() == 1 { "" } else { "s" },
+        spread(&overlaps),
+        verdict(overlap_median <= OVERLAP),
+    );
+    let _ = writeln!(
+        out,
+        "| the stages' CPU time over {} cores, over the slowest stage alone: the least the first row can be here | {:.3} | measure | |",
+        cores(),
+        median(&floors),
+    );
+    let _ = writeln!(
+        out,
+        "| pipeline peak RSS at {SCALE}× the items over 1× ({:.1} MB / {:.1} MB) | {drift:.3} | {:.2}–{:.2} | {} |",
+        rss_10x * 1024.0 / 1e6,
+        rss_1x * 1024.0 / 1e6,
+        1.0 - RSS_DRIFT,
+        1.0 + RSS_DRIFT,
+        verdict((drift - 1.0).abs() <= RSS_DRIFT),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| pipeline run | pieces | GB | time (median) | CPU time (median) | GB/s | peak RSS |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for stage in ["read", "cpu", "write", "all"] {
+        let runs: Vec<&Fields> = m.rounds.iter().filter_map(|r| r.get(stage)).collect();
+        if let Some(first) = runs.first() {
+            row(
+                &mut out,
+                &format!("`{stage}`, 1×"),
+                first,
+                &stage_figures(m, stage, "seconds"),
+                &stage_figures(m, stage, "cpu_seconds"),
+                &stage_figures(m, stage, "vmhwm_kib"),
+            );
+        }
+    }
+    let scaled = |field| [number(&m.scaled, field)];
+    row(
+        &mut out,
+        &format!("`all`, {SCALE}×"),
+        &m.scaled,
+        &scaled("seconds"),
+        &scaled("cpu_seconds"),
+        &scaled("vmhwm_kib"),
+    );
+    out
+}
+
+/// One line of the runs' table.
+fn row(out: &mut String, name: &str, run: &Fields, seconds: &[f64], cpu: &[f64], rss_kib: &[f64]) {
+    let gb = number(run, "bytes") / 1e9;
+    let secs = median(seconds);
+    let rate = if secs > 0.0 {
+        format!("{:.2}", gb / secs)
+    } else {
+        "–".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "| {name} | {} | {gb:.2} | {secs:.2} s | {:.2} s | {rate} | {:.1} MB |",
+        number(run, "items"),
+        median(cpu),
+        median(rss_kib) * 1024.0 / 1e6,
+    );
+}
+
+/// What decides these figures, found by profiling them: the section's end.
+const WHY: &str = "\
+What decides these figures:
+
+- **glibc's per-thread arenas.** A streamed result is made on a pool thread and freed
+  on the consumer's; each thread allocates from an arena of its own, and each arena
+  keeps its own high-water mark, so a process's peak is up to about twice what the
+  buffers hold. With a single arena (`MALLOC_ARENA_MAX=1`) the 200 k results peaked at
+  25 MB under the old default buffer (1,024 results per thread), 41 MB without; the
+  default is now 512 per thread (`crates/sluice/src/map/stream/pull.rs`), ~24 MB.
+- **Threads that come and go.** Reads on tokio's blocking pool (up to 512 threads,
+  each idle for 10 s before it ends) wandered over new threads and so new arenas: the
+  pipeline's peak grew with the run's length (47.6 MB at 1×, 80.8 MB at 10×). The
+  pipeline runs its io route on a runtime with as many blocking threads as reads in
+  flight. What is left is small but near the bound: in five runs of this commit and
+  the one before, the 10× peak came out 6–11% above the 1× runs' median (37 → 40 MB),
+  and 7% with one arena (27.9 → 29.8 MB). Not measured apart, but likely: high-water
+  marks that a run ten times as long has more chances to raise, and the cpu stage's
+  units, sized by time rather than bytes, so that a unit sized while the pieces were
+  small can take in several 1 MiB pieces at once.
+- **Overlap on two cores.** Reads from the page cache are the kernel copying, on a
+  CPU, so the read and cpu stages compete for the same two cores; the row of the
+  stages' CPU time says how far below the slowest stage the pipeline could go. Other
+  builds share this machine (load averages of 6–7 while this was written), and when
+  they leave this program about one core — compare each run's CPU time with its wall
+  time — the pipeline takes about the sum of its stages, not the slowest: the overlap
+  figure moved from 0.97 to 1.76 between runs of the same commit. 16 reads ahead
+  instead of 4 ran the pipeline faster on the loaded machine, with twice the peak RSS
+  (`stream_memory pipeline --read-ahead N`).
+";
+
+/// The section, markers included.
+pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
+    let all = m.rounds.first().and_then(|r| r.get("all"));
+    let pass = all.map_or(f64::NAN, |run| number(run, "bytes") / 1e9);
+    let read_ahead = all.map_or(f64::NAN, |run| number(run, "read_ahead"));
+    let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}\n## Memory and overlap\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench memory{}` ({}); do not edit by hand. Each figure is \
+         one run of `stream_memory` (`benches/src/bin/stream_memory/`) in a process of \
+         its own, whose peak RSS is the `VmHWM` it reads from `/proc/self/status` at its \
+         end. Times on this shared machine are indicative only.\n",
+        if plan.quick { " --quick" } else { "" },
+        crate::bench::stamp(),
+    );
+    let _ = writeln!(
+        out,
+        "- **Streamed results**: `mgr.stream_cpu(0..N, |i| vec![i as u8; 10_240])`, each \
+         result checked and dropped as it comes (collected by `map_cpu` into a `Vec`, the \
+         same takes about 2 GB). CI runs the same check with 50 k results.\n\
+         - **Pipeline**: read (io, `try_io`, {} pieces read ahead at most) → BLAKE3 + zstd \
+         level 1 (cpu, `cpu_init`, a compressor per worker) → one summary line per piece \
+         (the consumer), over the toolchain's directory (`{}`) cut into pieces of at most \
+         1 MiB: {pass:.2} GB per pass, read from the page cache (a first untimed pass \
+         fills it). Each stage alone: `read` reads and drops, `cpu` hashes and compresses \
+         pieces read into memory before its clock starts, `write` writes the lines from \
+         digests made up on the fly. The {SCALE}× run is {SCALE} passes over the same \
+         pieces, its input made lazily, so only the pipeline's buffers could make its \
+         memory grow.\n",
+        read_ahead,
+        home_relative(&m.root),
+    );
+    if plan.quick {
+        let _ = writeln!(
+            out,
+            "A quick run: {} MiB per pass, one round. Its 1× pipeline lasts about a second, \
+             too short for the allocator to reach its steady peak, so its RSS comparison is \
+             indicative only.\n",
+            plan.mib
+        );
+    }
+    out.push_str(table);
+    let _ = writeln!(out, "\n{WHY}");
+    let _ = writeln!(out, "{END}");
+    out
+}
+
+/// Writes `section` into the page: in place of the one there, or at its end.
+pub fn write(section: &str) -> Result<(), String> {
+    let path = workspace_root().join("docs").join("benchmarks.md");
+    let before = fs::read_to_string(&path).unwrap_or_default();
+    let after = place(&before, section);
+    fs::write(&path, after).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!(
+        "xtask: wrote the Memory and overlap section of {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `page` with `section` in place of its old one, or at its end.
+fn place(page: &str, section: &str) -> String {
+    match existing(page) {
+        Some(old) => page.replacen(old, section.trim_end(), 1),
+        None => format!("{}\n\n{}", page.trim_end(), section),
+    }
+}
+
+/// The section on `page`, markers included, if it has one: kept by `cargo xtask bench`
+/// when it rewrites the page.
+pub fn existing(page: &str) -> Option<&str> {
+    let begin = page.find(BEGIN)?;
+    let end = page[begin..].find(END)? + begin + END.len();
+    Some(&page[begin..end])
+}
+
+/// `field` of every timed run of `stage`.
+fn stage_figures(m: &Measured, stage: &str, field: &str) -> Vec<f64> {
+    m.rounds
+        .iter()
+        .filter_map(|r| r.get(stage))
+        .map(|run| number(run, field))
+        .collect()
+}
+
+/// `path`, with the home directory written `~` (the page is not about whose it was).
+fn home_relative(path: &std::path::Path) -> String {
+    match std::env::var_os("HOME").map(std::path::PathBuf::from) {
+        Some(home) if path.starts_with(&home) => match path.strip_prefix(&home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => path.display().to_string(),
+        },
+        _ => path.display().to_string(),
+    }
+}
+
+/// A check's word.
+fn verdict(met: bool) -> &'static str {
+    if met { "meets" } else { "misses" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_replaces_its_old_self_and_keeps_the_rest() {
+        let ingest = "<!-- ingest:begin -->\ni\n<!-- ingest:end -->\n";
+        let page = format!("# Benchmarks\n\nrows\n\n{BEGIN}\nold\n{END}\n\n{ingest}");
+        let new = format!("{BEGIN}\nnew\n{END}\n");
+        let placed = place(&page, &new);
+        assert_eq!(
+            placed,
+            format!("# Benchmarks\n\nrows\n\n{BEGIN}\nnew\n{END}\n\n{ingest}")
+        );
+        // Placed again: the same page, not a second section.
+        assert_eq!(place(&placed, &new), placed);
+    }
+
+    #[test]
+    fn a_page_without_the_section_gets_it_at_its_end() {
+        let new = format!("{BEGIN}\nnew\n{END}\n");
+        assert_eq!(
+            place("# Benchmarks\n\nrows\n", &new),
+            format!("# Benchmarks\n\nrows\n\n{new}")
+        );
+        assert_eq!(existing("# Benchmarks\n"), None);
+    }
+}
