@@ -127,9 +127,38 @@ impl<T> StreamBuffer<T> {
                 consumer: None,
                 producer: None,
                 sleepers: 0,
+                fill: None,
             }),
             condvar: Condvar::new(),
         }
+    }
+
+    /// An ordered buffer whose places never filled by the time it closes answer
+    /// `fill()` in their place (a streamed map answers `Cancelled` there), instead of
+    /// being skipped: so a consumer that matches answers to inputs by position stays
+    /// aligned when the producer is cut short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{Reserve, StreamBuffer, Taken};
+    ///
+    /// let buffer = StreamBuffer::with_fill(4, || -1);
+    /// let Reserve::Granted { .. } = buffer.reserve(3) else { unreachable!() };
+    /// buffer.push(0, 10);
+    /// buffer.push(2, 30); // place 1 is never filled: its producer was cut short
+    /// buffer.close();
+    /// let out: Vec<i32> = std::iter::from_fn(|| match buffer.try_take() {
+    ///     Taken::Value { value, .. } => Some(value),
+    ///     _ => None,
+    /// })
+    /// .collect();
+    /// assert_eq!(out, [10, -1, 30]);
+    /// ```
+    pub fn with_fill(capacity: usize, fill: fn() -> T) -> Self {
+        let buffer = StreamBuffer::new(capacity, true);
+        buffer.lock().fill = Some(fill);
+        buffer
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {

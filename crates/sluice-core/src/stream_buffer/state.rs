@@ -32,6 +32,9 @@ pub(super) struct State<T> {
     pub(super) producer: Option<Waker>,
     /// Consumer threads blocked on the condition variable.
     pub(super) sleepers: usize,
+    /// Ordered: what a place never filled answers once the buffer is closed (`None`:
+    /// such places are skipped).
+    pub(super) fill: Option<fn() -> T>,
 }
 
 impl<T> State<T> {
@@ -45,8 +48,9 @@ impl<T> State<T> {
         self.capacity.div_ceil(2).max(1)
     }
 
-    /// The next deliverable value, skipping places that a closed buffer will never
-    /// fill.
+    /// The next deliverable value. A place that a closed buffer will never fill
+    /// answers the filler's value, so that an ordered stream cut short keeps every
+    /// later value at its own position; without a filler it is skipped.
     pub(super) fn pop(&mut self) -> Option<T> {
         if !self.ordered {
             let value = self.slots.pop_front().flatten()?;
@@ -67,6 +71,10 @@ impl<T> State<T> {
                 Some(_) if self.closed && self.reserved == 0 => {
                     self.slots.pop_front();
                     self.next_out += 1;
+                    if let Some(fill) = self.fill {
+                        // Never counted as filled: nothing to take off `filled`.
+                        return Some(fill());
+                    }
                 }
                 _ => return None,
             }
@@ -74,7 +82,8 @@ impl<T> State<T> {
     }
 
     pub(super) fn ended(&self) -> bool {
-        self.cancelled || (self.closed && self.reserved == 0 && self.filled == 0)
+        self.cancelled
+            || (self.closed && self.reserved == 0 && self.filled == 0 && self.slots.is_empty())
     }
 
     /// After a value left: how many parked producers to resume, and the async

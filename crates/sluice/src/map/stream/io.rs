@@ -67,7 +67,7 @@ where
     let capacity = options
         .buffer
         .unwrap_or_else(|| io.route.gate.limit().saturating_mul(2));
-    let buffer = Arc::new(StreamBuffer::new(capacity, !options.unordered));
+    let buffer = Arc::new(super::buffer(capacity, options.unordered));
     let map = Arc::new(IoStream {
         token: io.scope.token(),
         stop: io.stop.child_token(),

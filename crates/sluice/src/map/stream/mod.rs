@@ -42,6 +42,22 @@ use std::task::{Context, Poll};
 /// One item's answer in a streamed map: its value, or what became of it.
 pub type ItemResult<O, E = Infallible> = Result<O, TaskError<E>>;
 
+/// The buffer of a streamed map: in input order, an item cut short (the map ended
+/// while it was in flight) answers `Cancelled` in its place, so that later answers keep
+/// their positions.
+pub(crate) fn buffer<O, E>(capacity: usize, unordered: bool) -> StreamBuffer<ItemResult<O, E>> {
+    if unordered {
+        StreamBuffer::new(capacity, false)
+    } else {
+        StreamBuffer::with_fill(capacity, cut_short::<O, E>)
+    }
+}
+
+/// The answer of an item the map ended before it was answered.
+fn cut_short<O, E>() -> ItemResult<O, E> {
+    Err(TaskError::Cancelled)
+}
+
 /// What the consumer side needs of a running streamed map.
 pub(crate) trait StreamControl: Send + Sync {
     /// Room freed: resume `parked` producers that left for want of it.
@@ -84,7 +100,9 @@ pub(crate) trait StreamControl: Send + Sync {
 ///
 /// If the map itself ends early for a reason other than its items — `abort_pending`,
 /// `shutdown`, or [`cancel`](Self::cancel) — the stream ends with one last element
-/// carrying that reason (`Err(TaskError::Cancelled)`).
+/// carrying that reason (`Err(TaskError::Cancelled)`). In input order, items that were
+/// in flight then answer `Err(TaskError::Cancelled)` in their places first, so every
+/// answer before the last element stays at its item's position.
 ///
 /// # Examples
 ///

@@ -154,7 +154,7 @@ where
     let capacity = options
         .buffer
         .unwrap_or(BUFFER_PER_THREAD * route.executor.parallelism().max(1));
-    let buffer = Arc::new(StreamBuffer::new(capacity, !options.unordered));
+    let buffer = Arc::new(super::buffer(capacity, options.unordered));
     let map = Arc::new_cyclic(|this| PullStream {
         token: scope.token(),
         input: Mutex::new(Some(items)),
