@@ -60,6 +60,14 @@ impl ChunkSizes {
 /// The chunks of `source`, in order, each as its raw bytes. `sizes` must have been
 /// [`validated`](ChunkSizes::validated).
 pub fn chunks<R: Read>(source: R, sizes: ChunkSizes) -> Chunks<R> {
+    chunks_in(source, sizes, Vec::new())
+}
+
+/// [`chunks`] reading into `buf` (emptied first), which [`Chunks::into_buffer`] gives
+/// back: a reader that keeps one buffer for all its files allocates it once, instead
+/// of a new one of up to twice the maximum chunk per file.
+pub fn chunks_in<R: Read>(source: R, sizes: ChunkSizes, mut buf: Vec<u8>) -> Chunks<R> {
+    buf.clear();
     // FastCDC's normalisation level 1, as its own iterators use by default.
     let bits = v2020::logarithm2(sizes.avg) as usize;
     let mask_s = v2020::MASKS[bits + 1];
@@ -70,7 +78,7 @@ pub fn chunks<R: Read>(source: R, sizes: ChunkSizes) -> Chunks<R> {
         min: sizes.min as usize,
         avg: sizes.avg as usize,
         masks: [mask_s, mask_l, mask_s << 1, mask_l << 1],
-        buf: Vec::new(),
+        buf,
         start: 0,
         eof: false,
     }
@@ -97,6 +105,11 @@ pub struct Chunks<R> {
 }
 
 impl<R: Read> Chunks<R> {
+    /// The buffer, for the next file.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Makes sure a whole maximum-size chunk (or the rest of the source) is buffered:
     /// the bytes not yet cut move to the front (less than `max`), then the buffer is
     /// filled up to twice `max`, so moving never costs more than reading.

@@ -172,25 +172,33 @@ fn read_stage(
         Some(item)
     });
     let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
+    // One chunker buffer per reading thread (up to twice the maximum chunk), kept from
+    // file to file: allocated per file, and freed on other threads, it left glibc's
+    // per-thread arenas holding their high-water marks.
     mgr.stream(StreamOptions::new().unordered().buffer(opts.window.max(1)))
-        .chunks(input, move |(index, path): (usize, PathBuf)| {
-            let send = |hash, raw| {
-                // Only the first reader of a chunk sends it: the rest name it.
-                let first = claims
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(hash);
-                !first || chunk_tx.send((hash, raw)).is_ok()
-            };
-            // A panic in the read is this file's problem, not the run's: it keeps the
-            // file's index, which an item's own panic answer would not.
-            let read = catch_unwind(AssertUnwindSafe(|| {
-                read::read_file(&path, sizes, hook.as_ref(), &mut |hash, raw| {
-                    send(hash, raw)
-                })
-            }));
-            let result = read
-                .unwrap_or_else(|_| Err(ReadError::Io(std::io::Error::other("the read panicked"))));
-            (index, result)
-        })
+        .chunks_init(
+            input,
+            Vec::new,
+            move |scratch, (index, path): (usize, PathBuf)| {
+                let send = |hash, raw| {
+                    // Only the first reader of a chunk sends it: the rest name it.
+                    let first = claims
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(hash);
+                    !first || chunk_tx.send((hash, raw)).is_ok()
+                };
+                // A panic in the read is this file's problem, not the run's: it keeps the
+                // file's index, which an item's own panic answer would not.
+                let read = catch_unwind(AssertUnwindSafe(|| {
+                    read::read_file_with(&path, sizes, hook.as_ref(), scratch, &mut |hash, raw| {
+                        send(hash, raw)
+                    })
+                }));
+                let result = read.unwrap_or_else(|_| {
+                    Err(ReadError::Io(std::io::Error::other("the read panicked")))
+                });
+                (index, result)
+            },
+        )
 }

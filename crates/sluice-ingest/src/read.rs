@@ -59,6 +59,19 @@ pub fn read_file(
     hook: Option<&ReadHook>,
     sink: &mut dyn FnMut(ChunkHash, Vec<u8>) -> bool,
 ) -> Result<ReadFile, ReadError> {
+    read_file_with(path, sizes, hook, &mut Vec::new(), sink)
+}
+
+/// [`read_file`] with the chunker's buffer in `scratch`, kept for the next file: a
+/// reader thread that reads many files allocates its buffer (up to twice the maximum
+/// chunk) once, not once per file.
+pub fn read_file_with(
+    path: &Path,
+    sizes: ChunkSizes,
+    hook: Option<&ReadHook>,
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn FnMut(ChunkHash, Vec<u8>) -> bool,
+) -> Result<ReadFile, ReadError> {
     let mut read_time = Duration::ZERO;
     let mut chunk_time = Duration::ZERO;
     for attempt in 0..2 {
@@ -71,16 +84,25 @@ pub fn read_file(
         };
         let mut chunks = Vec::new();
         let mut sink_time = Duration::ZERO;
-        for chunk in chunker::chunks(&mut reader, sizes) {
-            let data = chunk?;
+        let mut cut = chunker::chunks_in(&mut reader, sizes, std::mem::take(scratch));
+        let ended = loop {
+            let Some(chunk) = cut.next() else {
+                break Ok(());
+            };
+            let data = match chunk {
+                Ok(data) => data,
+                Err(error) => break Err(ReadError::from(error)),
+            };
             let hash = ChunkHash::of(&data);
             let handed = Instant::now();
             if !sink(hash, data) {
-                return Err(ReadError::SinkClosed);
+                break Err(ReadError::SinkClosed);
             }
             sink_time += handed.elapsed();
             chunks.push(hash);
-        }
+        };
+        *scratch = cut.into_buffer();
+        ended?;
         if let Some(hook) = hook {
             hook(path, attempt);
         }
