@@ -18,15 +18,20 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod blocked;
 mod body;
 mod fleet;
 mod hang;
 mod hostile;
+mod items;
 mod judge;
 mod ledger;
 mod plan;
 mod report;
 mod rng;
+mod stream;
+mod stream_judge;
+mod stream_plan;
 mod submit;
 mod tally;
 mod verify;
@@ -35,6 +40,7 @@ mod wave;
 
 use args::Args;
 use fleet::Fleet;
+use items::{ItemBase, ItemBooks};
 use plan::{MANAGERS, Wave};
 use report::Summary;
 use rng::Rng;
@@ -86,6 +92,7 @@ fn run(args: &Args) -> Result<Summary, String> {
         .iter()
         .map(|m| m.mgr.snapshot().total())
         .collect();
+    let base_items: Vec<ItemBase> = fleet.members.iter().map(ItemBase::of).collect();
     let base_records: Vec<u64> = fleet
         .members
         .iter()
@@ -120,6 +127,7 @@ fn run(args: &Args) -> Result<Summary, String> {
     let began = Instant::now();
     let mut summary = Summary::default();
     let mut expected = [Tally::default(); MANAGERS];
+    let mut expected_items = [[ItemBooks::default(); 3]; MANAGERS];
     let mut previous: Option<(Arc<wave::Ctx>, Vec<u32>)> = None;
     let mut shown = Instant::now();
     for number in 0.. {
@@ -133,11 +141,19 @@ fn run(args: &Args) -> Result<Summary, String> {
         let (ctx, events) = wave::run(&shared, plan);
         verify::settle(&ctx, Duration::from_secs(30));
         let tallies = verify::check(&ctx, &events);
-        for (m, tally) in tallies.iter().enumerate() {
+        for (m, (tally, items)) in tallies.iter().enumerate() {
             expected[m] = expected[m].plus(*tally);
             summary.tasks += tally.submitted;
+            for (sum, books) in expected_items[m].iter_mut().zip(items) {
+                *sum = sum.plus(*books);
+            }
         }
-        if let Err(disagreement) = counters_agree(&shared, &base, &base_records, &expected) {
+        let bases = Bases {
+            counts: &base,
+            records: &base_records,
+            items: &base_items,
+        };
+        if let Err(disagreement) = counters_agree(&shared, &bases, &expected, &expected_items) {
             shared.violations.push(format!(
                 "after wave {number}: counters disagree: {disagreement}"
             ));
@@ -200,14 +216,16 @@ fn retries(budget: Option<BudgetConfig>) -> Result<Vec<Retry>, String> {
 /// moment to catch up with answers already given.
 fn counters_agree(
     shared: &Shared,
-    base: &[sluice::Counts],
-    base_records: &[u64],
+    bases: &Bases<'_>,
     expected: &[Tally; MANAGERS],
+    expected_items: &[[ItemBooks; 3]; MANAGERS],
 ) -> Result<(), String> {
+    let (base, base_records) = (bases.counts, bases.records);
     let until = Instant::now() + Duration::from_secs(5);
     loop {
         let mut differences = Vec::new();
         for (m, member) in shared.fleet.members.iter().enumerate() {
+            differences.extend(bases.items[m].differences(member, &expected_items[m]));
             let counted = Tally::of_counts(&member.mgr.snapshot().total(), &base[m]);
             if counted != expected[m] {
                 differences.push(format!(
@@ -265,6 +283,16 @@ fn counters_agree(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Where each manager's counters stood before the first wave.
+struct Bases<'a> {
+    /// Its task counters.
+    counts: &'a [sluice::Counts],
+    /// Its task records.
+    records: &'a [u64],
+    /// Its streamed maps' item counts.
+    items: &'a [ItemBase],
 }
 
 /// Planned panics are thousands per second and expected; any other panic still
