@@ -1,11 +1,12 @@
 //! Maps over an input that blocks: a channel's receiver, fed slowly by a feeder thread
 //! of the harness, which then cancels the map (or drops its stream) while the input
-//! still waits in `next()`. The answer must come without the input ending — the
-//! channel is closed only after it — so a map that waits for its input shows as the
-//! watchdog's hang, not as a pass.
+//! still waits in `next()`. The cancel (or drop) must return with the input still
+//! blocked — a call that waits for it shows as the watchdog's hang, not as a pass; the
+//! channel is closed after it, and the map answers once its puller is back: cancelled,
+//! or (a `map_*` whose input ended first) whole. A dropped stream is counted cancelled.
 
 use crate::body;
-use crate::ledger::Answer;
+use crate::ledger::{Answer, item_value};
 use crate::plan::{Route, Spec};
 use crate::stream_plan::{BlockedPlan, FEED_PAUSE};
 use crate::submit::answer_of;
@@ -78,18 +79,24 @@ fn feed(
         let _ = sender.send(n);
         thread::sleep(FEED_PAUSE);
     }
-    let answer = match submitted {
+    match submitted {
         Submitted::Map(handle) => {
             handle.cancel();
-            answer_of(ctx, spec, handle.wait(), |_| true)
+            // Only now may the input end.
+            drop(sender);
+            let own = |values: &Vec<u64>| {
+                values.len() == plan.fed as usize
+                    && values
+                        .iter()
+                        .zip(0..)
+                        .all(|(v, n)| *v == item_value(spec.index, n))
+            };
+            answer_of(ctx, spec, handle.wait(), own)
         }
         Submitted::Stream(stream) => {
-            // The drop cancels the map; it must return with the input blocked.
             drop(stream);
+            drop(sender);
             Answer::Cancelled
         }
-    };
-    // Only now may the input end.
-    drop(sender);
-    answer
+    }
 }

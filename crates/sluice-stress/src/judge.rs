@@ -65,9 +65,14 @@ pub fn judge(spec: &Spec, answer: Answer, did: Did, excuses: Excuses) -> Option<
         }
         (Answer::Rejected, Behaviour::Stream(_)) => (!shutdown || items > 0)
             .then(|| format!("its stream was refused, not at shutdown, or ran {items} items")),
-        // Its feeder cancels it with the input still open: nothing else may end it.
+        // Its feeder cancels it with the input still open: nothing else may end it. A
+        // map whose puller then found the input's end answers whole.
         (Answer::Cancelled, Behaviour::Blocked(plan)) => (items > plan.fed)
             .then(|| format!("its blocked input was fed {} items, and it ran {items}", plan.fed)),
+        (Answer::Ok, Behaviour::Blocked(plan)) if spec.route != Route::StreamCpu => {
+            (items != plan.fed)
+                .then(|| format!("its blocked input was fed {} items, and it ran {items}", plan.fed))
+        }
         (answer, Behaviour::Blocked(_)) => Some(format!(
             "a map over a blocked input, cancelled, was answered {answer:?}"
         )),

@@ -94,6 +94,9 @@ struct State {
     started: bool,
     /// The map has been answered (set by its one ender).
     ended: bool,
+    /// The consumer dropped or cancelled the stream: the map is counted cancelled even
+    /// if its input ends afterwards (a puller blocked in it returns `None`).
+    consumer_gone: bool,
 }
 
 impl State {
@@ -450,6 +453,8 @@ where
             Some((Outcome::Panicked, Err(TaskError::Panicked(message))))
         } else if state.failed_fast {
             Some((Outcome::Failed, Ok(())))
+        } else if state.consumer_gone {
+            Some((Outcome::Cancelled, Err(TaskError::Cancelled)))
         } else if state.exhausted {
             Some((Outcome::Succeeded, Ok(())))
         } else {
@@ -516,6 +521,9 @@ where
     }
 
     fn cancel(&self) {
+        // Marked before the token, so that a puller ending the map meanwhile (its input
+        // returned `None`) counts it cancelled, as the consumer asked.
+        lock(&self.state).consumer_gone = true;
         // Never waits for the input: a puller blocked in it ends the map when it returns.
         let _ = self.token.cancel();
         let mut state = lock(&self.state);
