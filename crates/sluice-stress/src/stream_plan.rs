@@ -58,10 +58,10 @@ pub enum ItemDo {
 }
 
 /// The time limit of each item of a timed stream.
-pub const ITEM_TIMEOUT: Duration = Duration::from_millis(3);
+pub const ITEM_TIMEOUT: Duration = Duration::from_millis(2);
 /// How long an overrunning CPU item runs (it cannot be stopped from outside): long
 /// past its limit, short enough not to hold a pool thread for long.
-pub const CPU_OVERRUN: Duration = Duration::from_millis(15);
+pub const CPU_OVERRUN: Duration = Duration::from_millis(8);
 /// How long an overrunning io item would sleep; its future is dropped at its limit.
 pub const IO_OVERRUN: Duration = Duration::from_secs(10);
 
@@ -71,7 +71,7 @@ impl StreamPlan {
         let items = 1 + rng.below(24) as u32;
         let buffer = 1 + rng.below(4) as u32;
         let timeout = rng.chance(20);
-        let overrun_at = (timeout && rng.chance(10)).then(|| rng.below(u64::from(items)) as u32);
+        let overrun_at = (timeout && rng.chance(8)).then(|| rng.below(u64::from(items)) as u32);
         let breaker = match rng.below(100) {
             0..10 => Some(ItemBreaker::Flaky),
             10..13 => Some(ItemBreaker::Open),
