@@ -54,7 +54,10 @@ impl ItemBooks {
             .map(|(kind, (counted, seen))| format!("{kind} {counted} < {seen} seen"))
             .collect();
         if !short.is_empty() {
-            return Some(format!("counted fewer items than consumers saw: {}", short.join(", ")));
+            return Some(format!(
+                "counted fewer items than consumers saw: {}",
+                short.join(", ")
+            ));
         }
         let (total, seen) = (counted.iter().sum::<u64>(), self.seen.iter().sum::<u64>());
         (total > seen + self.unseen).then(|| {
@@ -80,7 +83,11 @@ impl ItemBase {
     pub fn of(member: &Member) -> ItemBase {
         ItemBase {
             routes: routes(&member.mgr),
-            records: member.records.items.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            records: member
+                .records
+                .items
+                .each_ref()
+                .map(|n| n.load(Ordering::Relaxed)),
         }
     }
 

@@ -59,7 +59,10 @@ pub fn judge(spec: &Spec, answer: Answer, did: Did, excuses: Excuses) -> Option<
                 // What the consumer took, plus at most a buffer's worth ahead of it.
                 let bound = dropped.map_or(plan.items, |k| (k + plan.buffer).min(plan.items));
                 (items > bound).then(|| {
-                    format!("its stream, dropped after {dropped:?}, ran {items} items of {}", plan.items)
+                    format!(
+                        "its stream, dropped after {dropped:?}, ran {items} items of {}",
+                        plan.items
+                    )
                 })
             }
         }
@@ -67,11 +70,19 @@ pub fn judge(spec: &Spec, answer: Answer, did: Did, excuses: Excuses) -> Option<
             .then(|| format!("its stream was refused, not at shutdown, or ran {items} items")),
         // Its feeder cancels it with the input still open: nothing else may end it. A
         // map whose puller then found the input's end answers whole.
-        (Answer::Cancelled, Behaviour::Blocked(plan)) => (items > plan.fed)
-            .then(|| format!("its blocked input was fed {} items, and it ran {items}", plan.fed)),
+        (Answer::Cancelled, Behaviour::Blocked(plan)) => (items > plan.fed).then(|| {
+            format!(
+                "its blocked input was fed {} items, and it ran {items}",
+                plan.fed
+            )
+        }),
         (Answer::Ok, Behaviour::Blocked(plan)) if spec.route != Route::StreamCpu => {
-            (items != plan.fed)
-                .then(|| format!("its blocked input was fed {} items, and it ran {items}", plan.fed))
+            (items != plan.fed).then(|| {
+                format!(
+                    "its blocked input was fed {} items, and it ran {items}",
+                    plan.fed
+                )
+            })
         }
         (answer, Behaviour::Blocked(_)) => Some(format!(
             "a map over a blocked input, cancelled, was answered {answer:?}"

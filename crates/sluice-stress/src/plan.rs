@@ -388,6 +388,25 @@ mod tests {
             &|s| s.hostile && matches!(s.behaviour, Behaviour::Retried { .. })
         ));
         assert!(wave.shutdown.is_some());
+        for route in [Route::StreamCpu, Route::StreamChunks, Route::StreamIo] {
+            assert!(has(
+                &|s| s.route == route && matches!(s.behaviour, Behaviour::Stream(_))
+            ));
+        }
+        // Blocked inputs: never in the last wave, only on the synchronous lanes.
+        assert!(!has(&|s| matches!(s.behaviour, Behaviour::Blocked(_))));
+        let earlier = Wave::draw(1, 20_000, &mut Rng::new(5), false);
+        let blocked: Vec<&Spec> = earlier
+            .specs
+            .iter()
+            .filter(|s| matches!(s.behaviour, Behaviour::Blocked(_)))
+            .collect();
+        assert!(!blocked.is_empty());
+        assert!(
+            blocked
+                .iter()
+                .all(|s| s.index % LANES < LANES / 2 && s.cancel == Cancel::Never)
+        );
         for spec in &wave.specs[..wave.top_level] {
             if let Behaviour::Nest { child } = spec.behaviour {
                 let child = &wave.specs[child];

@@ -7,8 +7,8 @@ use crate::fleet::{FLAKY, LIMITED, OPEN};
 use crate::ledger::{Answer, item_value};
 use crate::plan::{Route, Spec};
 use crate::stream_judge::{Element, Reading, Verdict};
-use crate::stream_plan::{CPU_OVERRUN, Consume, IO_OVERRUN, ITEM_TIMEOUT, ItemBreaker, ItemDo};
 use crate::stream_plan::StreamPlan;
+use crate::stream_plan::{CPU_OVERRUN, Consume, IO_OVERRUN, ITEM_TIMEOUT, ItemBreaker, ItemDo};
 use crate::wave::Ctx;
 use futures_util::StreamExt;
 use sluice::{ItemResult, MapStream, StreamOptions, TaskError};
@@ -49,8 +49,12 @@ pub fn launch(ctx: &Arc<Ctx>, spec: Spec, plan: StreamPlan) -> Items {
     let builder = mgr.stream(options);
     let c = ctx.clone();
     match spec.route {
-        Route::StreamChunks => builder.try_chunks(0..plan.items, move |n| cpu_item(&c, &spec, plan, n)),
-        Route::StreamIo => builder.try_io(0..plan.items, move |n| io_item(c.clone(), spec, plan, n)),
+        Route::StreamChunks => {
+            builder.try_chunks(0..plan.items, move |n| cpu_item(&c, &spec, plan, n))
+        }
+        Route::StreamIo => {
+            builder.try_io(0..plan.items, move |n| io_item(c.clone(), spec, plan, n))
+        }
         _ => builder.try_cpu(0..plan.items, move |n| cpu_item(&c, &spec, plan, n)),
     }
 }

@@ -122,7 +122,9 @@ impl Reading {
             return self.allowed(None, &element);
         };
         if item >= self.plan.items || self.seen & (1 << item) != 0 {
-            return Err(format!("item {item} answered again (or unplanned): {element:?}"));
+            return Err(format!(
+                "item {item} answered again (or unplanned): {element:?}"
+            ));
         }
         self.seen |= 1 << item;
         self.allowed(Some(item), &element)
@@ -147,7 +149,9 @@ impl Reading {
         if ok {
             Ok(())
         } else {
-            Err(format!("item {item:?}, planned {does:?}, answered {element:?}"))
+            Err(format!(
+                "item {item:?}, planned {does:?}, answered {element:?}"
+            ))
         }
     }
 
@@ -198,7 +202,9 @@ mod tests {
 
     /// A task whose first three items all succeed.
     fn index() -> usize {
-        (0..).find(|&i| (0..3).all(|n| plan(true).item(i, n) == ItemDo::Succeed)).unwrap_or(0)
+        (0..)
+            .find(|&i| (0..3).all(|n| plan(true).item(i, n) == ItemDo::Succeed))
+            .unwrap_or(0)
     }
 
     #[test]

@@ -78,11 +78,13 @@ impl StreamPlan {
             _ => None,
         };
         // A drop after k elements leaves the input unfinished (k + buffer < items), so
-        // the map is surely cancelled, not ended before the drop reached it.
+        // the map is surely cancelled, not ended before the drop reached it; and comes
+        // after one element at least, so that a map refused at shutdown (its one
+        // element says so) is told from one cancelled.
         let consume = match rng.below(100) {
             0..10 => Consume::Slow,
-            10..35 if items > buffer + 1 => {
-                Consume::DropAfter(rng.below(u64::from(items - buffer - 1)) as u32)
+            10..35 if items > buffer + 2 => {
+                Consume::DropAfter(1 + rng.below(u64::from(items - buffer - 2)) as u32)
             }
             _ => Consume::Fast,
         };
@@ -144,7 +146,7 @@ mod tests {
         for _ in 0..10_000 {
             let plan = StreamPlan::draw(&mut rng);
             if let Consume::DropAfter(k) = plan.consume {
-                assert!(k + plan.buffer < plan.items, "{plan:?}");
+                assert!(k >= 1 && k + plan.buffer < plan.items, "{plan:?}");
             }
             assert!(plan.overrun_at.is_none() || plan.timeout);
         }

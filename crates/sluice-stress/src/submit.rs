@@ -184,9 +184,7 @@ fn retried(
         | Route::MapIo
         | Route::StreamCpu
         | Route::StreamChunks
-        | Route::StreamIo => {
-            task.try_run_io(move || body::io(c.clone(), spec, Fuse::default()))
-        }
+        | Route::StreamIo => task.try_run_io(move || body::io(c.clone(), spec, Fuse::default())),
     }
 }
 

@@ -126,7 +126,7 @@ pub fn run(shared: &Arc<Shared>, wave: Wave) -> (Arc<Ctx>, Events) {
 }
 
 fn sync_lane(ctx: &Arc<Ctx>, lane: usize) {
-    let handles: Vec<(Spec, Handle)> = ctx.wave.lanes[lane]
+    let handles: Lane = ctx.wave.lanes[lane]
         .iter()
         .map(|&index| submit_one(ctx, ctx.wave.specs[index]))
         .collect();
@@ -146,20 +146,23 @@ fn sync_lane(ctx: &Arc<Ctx>, lane: usize) {
     });
 }
 
+/// A lane's submitted tasks, in its order.
+type Lane = Vec<(Spec, Handle)>;
+
 /// Splits a lane's handles into its streams and the rest. A lane's streams are read by
 /// a reader of their own (a thread, or a task for the async lanes) while the lane waits
 /// for the rest: a small buffer hands every few elements from the consumer to the
 /// producers and back, each hand-off a wakeup, and read in the lane's own order those
 /// would add up to hold up the lane (the harness's speed). The reader takes them in
 /// the lane's order, still while the rest of the lane loads the gates.
-fn split_streams(handles: Vec<(Spec, Handle)>) -> (Vec<(Spec, Handle)>, Vec<(Spec, Handle)>) {
+fn split_streams(handles: Lane) -> (Lane, Lane) {
     handles
         .into_iter()
         .partition(|(_, handle)| matches!(handle, Handle::Stream(_)))
 }
 
 async fn async_lane(ctx: Arc<Ctx>, lane: usize) {
-    let handles: Vec<(Spec, Handle)> = ctx.wave.lanes[lane]
+    let handles: Lane = ctx.wave.lanes[lane]
         .iter()
         .map(|&index| submit_one(&ctx, ctx.wave.specs[index]))
         .collect();

@@ -19,7 +19,9 @@ fn a_stream_dropped_while_its_input_blocks_is_counted_cancelled() -> TestResult 
         drop(doubled);
         // The input ends only after the consumer has gone.
         drop(tx);
-        eventually("the map ended", || counts(&mgr, RouteKind::Cpu).ended() == 1);
+        eventually("the map ended", || {
+            counts(&mgr, RouteKind::Cpu).ended() == 1
+        });
         let cpu = counts(&mgr, RouteKind::Cpu);
         assert_eq!((cpu.cancelled, cpu.succeeded), (1, 0), "{cpu:?}");
         Ok(())
