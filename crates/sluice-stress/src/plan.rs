@@ -176,10 +176,10 @@ impl Wave {
             let lane = index % LANES;
             // Blocked inputs are fed from the synchronous lanes' side threads, and
             // never in the last wave: its shutdown could refuse them unseen.
-            let blocked = !last && lane < LANES / 2 && rng.below(3_000) == 0;
+            let blocked = !last && lane < LANES / 2 && rng.below(5_000) == 0;
             let route = if blocked {
                 [Route::MapCpu, Route::MapChunks, Route::StreamCpu][rng.below(3) as usize]
-            } else if rng.below(1_000) < 10 {
+            } else if rng.below(1_000) < 8 {
                 [Route::StreamCpu, Route::StreamChunks, Route::StreamIo][rng.below(3) as usize]
             } else {
                 draw_route(rng)
@@ -188,7 +188,7 @@ impl Wave {
             let behaviour = if blocked {
                 Behaviour::Blocked(BlockedPlan::draw(rng))
             } else if is_stream(route) {
-                Behaviour::Stream(StreamPlan::draw(rng))
+                Behaviour::Stream(StreamPlan::draw(rng, route != Route::StreamIo))
             } else if is_map(route) {
                 let items = 1 + rng.below(48) as u32;
                 let panic_at = rng.chance(8).then(|| rng.below(u64::from(items)) as u32);

@@ -132,11 +132,9 @@ fn sync_lane(ctx: &Arc<Ctx>, lane: usize) {
         .collect();
     let (streams, others) = split_streams(handles);
     thread::scope(|s| {
-        s.spawn(|| {
-            for (spec, handle) in streams {
-                ctx.settle(&spec, handle);
-            }
-        });
+        for (spec, handle) in streams {
+            s.spawn(move || ctx.settle(&spec, handle));
+        }
         for (spec, handle) in others {
             if spec.cancel == Cancel::BeforeWait {
                 handle.cancel();
@@ -149,12 +147,11 @@ fn sync_lane(ctx: &Arc<Ctx>, lane: usize) {
 /// A lane's submitted tasks, in its order.
 type Lane = Vec<(Spec, Handle)>;
 
-/// Splits a lane's handles into its streams and the rest. A lane's streams are read by
-/// a reader of their own (a thread, or a task for the async lanes) while the lane waits
+/// Splits a lane's handles into its streams and the rest. Each stream is read by a
+/// reader of its own (a thread, or a task for the async lanes) while the lane waits
 /// for the rest: a small buffer hands every few elements from the consumer to the
-/// producers and back, each hand-off a wakeup, and read in the lane's own order those
-/// would add up to hold up the lane (the harness's speed). The reader takes them in
-/// the lane's order, still while the rest of the lane loads the gates.
+/// producers and back, each hand-off a wakeup, and read one after the other in the
+/// lane's order those would add up to hold up the wave (the harness's speed).
 fn split_streams(handles: Lane) -> (Lane, Lane) {
     handles
         .into_iter()
@@ -167,13 +164,16 @@ async fn async_lane(ctx: Arc<Ctx>, lane: usize) {
         .map(|&index| submit_one(&ctx, ctx.wave.specs[index]))
         .collect();
     let (streams, others) = split_streams(handles);
-    let reading = ctx.clone();
-    let reader = tokio::spawn(async move {
-        for (spec, mut handle) in streams {
-            let answer = handle.join(&reading, &spec).await;
-            reading.record(&spec, answer);
-        }
-    });
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|(spec, mut handle)| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let answer = handle.join(&ctx, &spec).await;
+                ctx.record(&spec, answer);
+            })
+        })
+        .collect();
     for (spec, mut handle) in others {
         if spec.cancel == Cancel::BeforeWait {
             handle.cancel();
@@ -181,10 +181,12 @@ async fn async_lane(ctx: Arc<Ctx>, lane: usize) {
         let answer = handle.join(&ctx, &spec).await;
         ctx.record(&spec, answer);
     }
-    if reader.await.is_err() {
-        ctx.shared
-            .violations
-            .push("a lane's stream reader panicked".into());
+    for reader in readers {
+        if reader.await.is_err() {
+            ctx.shared
+                .violations
+                .push("a stream's reader panicked".into());
+        }
     }
 }
 
