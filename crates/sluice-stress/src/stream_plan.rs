@@ -148,7 +148,8 @@ mod tests {
     fn a_dropped_stream_never_reaches_its_inputs_end() {
         let mut rng = Rng::new(9);
         for _ in 0..10_000 {
-            let plan = StreamPlan::draw(&mut rng, rng.chance(50));
+            let cpu = rng.chance(50);
+            let plan = StreamPlan::draw(&mut rng, cpu);
             if let Consume::DropAfter(k) = plan.consume {
                 assert!(k >= 1 && k + plan.buffer < plan.items, "{plan:?}");
             }
