@@ -94,6 +94,11 @@ struct State {
     started: bool,
     /// The map has been answered (set by its one ender).
     ended: bool,
+    /// Resumes the consumer asked for that found no parked puller: a puller that found
+    /// the buffer full counts itself parked only after the buffer did, and a consumer
+    /// that freed room in between resumed it by the buffer's count. Such a puller finds
+    /// this owed and pulls again instead of parking (else nobody would resume it).
+    owed: usize,
     /// The consumer dropped or cancelled the stream: the map is counted cancelled even
     /// if its input ends afterwards (a puller blocked in it returns `None`).
     consumer_gone: bool,
@@ -334,6 +339,12 @@ where
                 }
                 Some((first, block, f))
             }
+            Pulled::Full if state.owed > 0 => {
+                // Room was freed, and this puller resumed, since it found none.
+                state.owed -= 1;
+                drop(state);
+                self.next_unit()
+            }
             Pulled::Full => {
                 state.parked += 1;
                 self.leave(state)
@@ -513,6 +524,7 @@ where
             let resumed = parked.min(state.parked);
             state.parked -= resumed;
             state.pullers += resumed;
+            state.owed += parked - resumed;
             resumed
         };
         for _ in 0..resumed {
