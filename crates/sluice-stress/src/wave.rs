@@ -1,6 +1,7 @@
 //! Running one wave: its lanes submit and wait (two on threads of their own with
-//! `wait()`, two on the harness's runtime with `.await`), while a controller may call
-//! `abort_pending()` or, in the last wave, `shutdown(deadline)`.
+//! `wait()`, two on the harness's runtime with `.await`; each stream read by a reader
+//! of its own), while a controller may call `abort_pending()` or, in the last wave,
+//! `shutdown(deadline)`.
 
 use crate::fleet::Fleet;
 use crate::ledger::{Answer, Ledger, Violations};
