@@ -46,6 +46,8 @@ pub struct RecordBooks {
     /// Records whose times contradict their attempts: a body started (attempts > 0)
     /// without a queue wait or run time, or times without a body.
     pub inconsistent: AtomicU64,
+    /// The item counts of streamed maps' records, added up (`ItemCounts`' order).
+    pub items: [AtomicU64; 6],
 }
 
 impl RecordBooks {
@@ -56,6 +58,11 @@ impl RecordBooks {
         self.retries.fetch_add(retries, Ordering::Relaxed);
         if record.retry_refused_by_budget {
             self.budget_refused.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(items) = &record.items {
+            for (sum, n) in self.items.iter().zip(crate::items::array(items)) {
+                sum.fetch_add(n, Ordering::Relaxed);
+            }
         }
         let started = record.attempts > 0;
         if record.run_time.is_some() != started || record.queue_wait.is_some() != started {

@@ -43,7 +43,11 @@ fn unanswered(ctx: &Ctx) -> String {
             continue;
         }
         let runs = entry.runs.load(Ordering::Acquire);
-        out.push(format!("  {}: {spec:?}, {runs} runs", ctx.ledger.id(spec)));
+        let items = entry.items.load(Ordering::Acquire);
+        out.push(format!(
+            "  {}: {spec:?}, {runs} runs, {items} items started",
+            ctx.ledger.id(spec)
+        ));
         if let Some(key) = spec.key {
             let before = ctx.wave.specs[..spec.index]
                 .iter()

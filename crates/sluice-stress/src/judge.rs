@@ -3,6 +3,7 @@
 
 use crate::ledger::{Answer, may_rerun};
 use crate::plan::{Behaviour, Cancel, Route, Spec};
+use crate::stream_plan::Consume;
 
 /// What a task's body did, from the ledger.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,6 +44,49 @@ pub fn judge(spec: &Spec, answer: Answer, did: Did, excuses: Excuses) -> Option<
     match (answer, spec.behaviour) {
         (Answer::None, _) => Some("it was never answered".into()),
         (Answer::Wrong, _) => None, // reported when it was recorded
+        // Its elements were judged as they were taken (`stream_judge.rs`).
+        (Answer::Ok, Behaviour::Stream(plan)) => {
+            (items > plan.items).then(|| format!("its stream ran {items} items of {}", plan.items))
+        }
+        (Answer::Cancelled, Behaviour::Stream(plan)) => {
+            let dropped = match plan.consume {
+                Consume::DropAfter(k) => Some(k),
+                _ => None,
+            };
+            if dropped.is_none() && !(aborted || shutdown) {
+                Some("nothing cancelled its stream".into())
+            } else {
+                // What the consumer took, plus at most a buffer's worth ahead of it.
+                let bound = dropped.map_or(plan.items, |k| (k + plan.buffer).min(plan.items));
+                (items > bound).then(|| {
+                    format!(
+                        "its stream, dropped after {dropped:?}, ran {items} items of {}",
+                        plan.items
+                    )
+                })
+            }
+        }
+        (Answer::Rejected, Behaviour::Stream(_)) => (!shutdown || items > 0)
+            .then(|| format!("its stream was refused, not at shutdown, or ran {items} items")),
+        // Its feeder cancels it with the input still open: nothing else may end it. A
+        // map whose puller then found the input's end answers whole.
+        (Answer::Cancelled, Behaviour::Blocked(plan)) => (items > plan.fed).then(|| {
+            format!(
+                "its blocked input was fed {} items, and it ran {items}",
+                plan.fed
+            )
+        }),
+        (Answer::Ok, Behaviour::Blocked(plan)) if spec.route != Route::StreamCpu => {
+            (items != plan.fed).then(|| {
+                format!(
+                    "its blocked input was fed {} items, and it ran {items}",
+                    plan.fed
+                )
+            })
+        }
+        (answer, Behaviour::Blocked(_)) => Some(format!(
+            "a map over a blocked input, cancelled, was answered {answer:?}"
+        )),
         (
             Answer::Ok,
             Behaviour::Succeed | Behaviour::Nest { .. } | Behaviour::Flaky { fails: false },

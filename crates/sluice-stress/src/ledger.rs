@@ -55,6 +55,12 @@ pub struct Entry {
     answer: std::sync::atomic::AtomicU8,
     /// A child: whether its parent submitted it.
     pub submitted: AtomicBool,
+    /// A streamed map: the item answers its consumer saw, in the order of
+    /// `sluice::ItemCounts` (ok, failed, panicked, timed out, rejected, other).
+    pub seen: [AtomicU32; 6],
+    /// A streamed map: its consumer saw every item the manager counted (it read the
+    /// stream to its end and the map was not cut short), so `seen` is exact.
+    pub complete: AtomicBool,
 }
 
 impl Entry {

@@ -6,7 +6,9 @@
 //! The run goes in waves of `--wave` top-level tasks (plus the children some of them
 //! submit). Each wave's plan — route, caller (`wait()` or `.await`), behaviour (succeed,
 //! fail, panic, overrun a timeout, retry, hit an open or a flaky breaker, nest a
-//! subtask, map with or without a panicking item; some with values whose drop panics), key and key order, cancellation —
+//! subtask, map with or without a panicking item, stream a map read fast, slowly or dropped
+//! midway, map over a channel that blocks until it is cancelled; some with values whose
+//! drop panics), key and key order, cancellation —
 //! follows from the seed alone; `abort_pending()` hits a third of the waves, and the
 //! last one ends in `shutdown(deadline)` with work still queued. Thread timing is not
 //! reproducible, so a seed replays the same plan, not the same interleaving.
@@ -17,24 +19,32 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agree;
 mod args;
+mod blocked;
 mod body;
 mod fleet;
 mod hang;
 mod hostile;
+mod items;
 mod judge;
 mod ledger;
 mod plan;
 mod report;
 mod rng;
+mod stream;
+mod stream_judge;
+mod stream_plan;
 mod submit;
 mod tally;
 mod verify;
 mod watchdog;
 mod wave;
 
+use agree::{Bases, counters_agree};
 use args::Args;
 use fleet::Fleet;
+use items::{ItemBase, ItemBooks};
 use plan::{MANAGERS, Wave};
 use report::Summary;
 use rng::Rng;
@@ -86,6 +96,7 @@ fn run(args: &Args) -> Result<Summary, String> {
         .iter()
         .map(|m| m.mgr.snapshot().total())
         .collect();
+    let base_items: Vec<ItemBase> = fleet.members.iter().map(ItemBase::of).collect();
     let base_records: Vec<u64> = fleet
         .members
         .iter()
@@ -120,6 +131,7 @@ fn run(args: &Args) -> Result<Summary, String> {
     let began = Instant::now();
     let mut summary = Summary::default();
     let mut expected = [Tally::default(); MANAGERS];
+    let mut expected_items = [[ItemBooks::default(); 3]; MANAGERS];
     let mut previous: Option<(Arc<wave::Ctx>, Vec<u32>)> = None;
     let mut shown = Instant::now();
     for number in 0.. {
@@ -133,11 +145,19 @@ fn run(args: &Args) -> Result<Summary, String> {
         let (ctx, events) = wave::run(&shared, plan);
         verify::settle(&ctx, Duration::from_secs(30));
         let tallies = verify::check(&ctx, &events);
-        for (m, tally) in tallies.iter().enumerate() {
+        for (m, (tally, items)) in tallies.iter().enumerate() {
             expected[m] = expected[m].plus(*tally);
             summary.tasks += tally.submitted;
+            for (sum, books) in expected_items[m].iter_mut().zip(items) {
+                *sum = sum.plus(*books);
+            }
         }
-        if let Err(disagreement) = counters_agree(&shared, &base, &base_records, &expected) {
+        let bases = Bases {
+            counts: &base,
+            records: &base_records,
+            items: &base_items,
+        };
+        if let Err(disagreement) = counters_agree(&shared, &bases, &expected, &expected_items) {
             shared.violations.push(format!(
                 "after wave {number}: counters disagree: {disagreement}"
             ));
@@ -193,78 +213,6 @@ fn retries(budget: Option<BudgetConfig>) -> Result<Vec<Retry>, String> {
             .map_err(|e| e.to_string())
         })
         .collect()
-}
-
-/// Holds each manager's counters (and its task records: their number, and their
-/// retries against the counters') against the harness's books, giving the counters a
-/// moment to catch up with answers already given.
-fn counters_agree(
-    shared: &Shared,
-    base: &[sluice::Counts],
-    base_records: &[u64],
-    expected: &[Tally; MANAGERS],
-) -> Result<(), String> {
-    let until = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut differences = Vec::new();
-        for (m, member) in shared.fleet.members.iter().enumerate() {
-            let counted = Tally::of_counts(&member.mgr.snapshot().total(), &base[m]);
-            if counted != expected[m] {
-                differences.push(format!(
-                    "{:?} manager counted {counted}; the harness saw {}",
-                    member.order, expected[m]
-                ));
-            }
-            let records = member.records.tasks.load(Ordering::Relaxed) - base_records[m];
-            if records != expected[m].submitted {
-                differences.push(format!(
-                    "{:?} manager delivered {records} task records for {} tasks",
-                    member.order, expected[m].submitted
-                ));
-            }
-            // Retried tasks too: the records' attempts after the first are the
-            // counters' retries (one definition: an attempt whose body started).
-            let total = member.mgr.snapshot().total();
-            let recorded = member.records.retries.load(Ordering::Relaxed);
-            if recorded != total.retries - base[m].retries {
-                differences.push(format!(
-                    "{:?} manager's records count {recorded} retries, its counters {}",
-                    member.order,
-                    total.retries - base[m].retries
-                ));
-            }
-            // Each retry the budget refused is counted for its name and marked on the
-            // task's record (no budget refuses anything before the first wave).
-            let refused: u64 = member
-                .mgr
-                .snapshot()
-                .retry_budgets
-                .iter()
-                .map(|b| b.refused)
-                .sum();
-            let marked = member.records.budget_refused.load(Ordering::Relaxed);
-            if refused != marked {
-                differences.push(format!(
-                    "{:?} manager's budgets refused {refused} retries; {marked} records say so",
-                    member.order
-                ));
-            }
-            let inconsistent = member.records.inconsistent.load(Ordering::Relaxed);
-            if inconsistent > 0 {
-                differences.push(format!(
-                    "{:?} manager delivered {inconsistent} records whose times contradict their attempts",
-                    member.order
-                ));
-            }
-        }
-        if differences.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= until {
-            return Err(differences.join("; "));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Planned panics are thousands per second and expected; any other panic still

@@ -2,6 +2,7 @@
 //! for it and how, drawn from the wave's seed alone.
 
 use crate::rng::Rng;
+use crate::stream_plan::{BlockedPlan, StreamPlan};
 use sluice::Priority;
 use std::time::Duration;
 
@@ -31,6 +32,12 @@ pub enum Route {
     MapChunks,
     /// `map_io`.
     MapIo,
+    /// `stream(options).try_cpu`.
+    StreamCpu,
+    /// `stream(options).try_chunks`.
+    StreamChunks,
+    /// `stream(options).try_io`.
+    StreamIo,
 }
 
 /// What a task's body does, and so which answers are consistent with it.
@@ -73,6 +80,11 @@ pub enum Behaviour {
         /// The item that panics, if any.
         panic_at: Option<u32>,
     },
+    /// A streamed map, read by its caller as planned.
+    Stream(StreamPlan),
+    /// A map (or streamed map) over a channel the harness feeds slowly and then
+    /// cancels with the channel still open.
+    Blocked(BlockedPlan),
 }
 
 /// Whether and when the caller cancels the task.
@@ -162,9 +174,22 @@ impl Wave {
         let mut lanes = vec![Vec::new(); LANES];
         for index in 0..size {
             let lane = index % LANES;
-            let route = draw_route(rng);
+            // Blocked inputs are fed from the synchronous lanes' side threads, and
+            // never in the last wave: its shutdown could refuse them unseen.
+            let blocked = !last && lane < LANES / 2 && rng.below(5_000) == 0;
+            let route = if blocked {
+                [Route::MapCpu, Route::MapChunks, Route::StreamCpu][rng.below(3) as usize]
+            } else if rng.below(1_000) < 8 {
+                [Route::StreamCpu, Route::StreamChunks, Route::StreamIo][rng.below(3) as usize]
+            } else {
+                draw_route(rng)
+            };
             let mut manager = rng.below(MANAGERS as u64) as usize;
-            let behaviour = if is_map(route) {
+            let behaviour = if blocked {
+                Behaviour::Blocked(BlockedPlan::draw(rng))
+            } else if is_stream(route) {
+                Behaviour::Stream(StreamPlan::draw(rng, route != Route::StreamIo))
+            } else if is_map(route) {
                 let items = 1 + rng.below(48) as u32;
                 let panic_at = rng.chance(8).then(|| rng.below(u64::from(items)) as u32);
                 Behaviour::Map { items, panic_at }
@@ -187,6 +212,9 @@ impl Wave {
                 }
             });
             let cancel = match rng.below(100) {
+                // A stream is cancelled by its consumer's drop, a blocked input by its
+                // feeder.
+                _ if is_stream(route) || blocked => Cancel::Never,
                 0..4 => Cancel::AtOnce,
                 4..8 => Cancel::BeforeWait,
                 _ => Cancel::Never,
@@ -241,9 +269,17 @@ impl Wave {
     }
 }
 
-/// Whether a route is a map.
+/// Whether a route is a map (streamed or not).
 pub fn is_map(route: Route) -> bool {
-    matches!(route, Route::MapCpu | Route::MapChunks | Route::MapIo)
+    matches!(route, Route::MapCpu | Route::MapChunks | Route::MapIo) || is_stream(route)
+}
+
+/// Whether a route is a streamed map.
+pub fn is_stream(route: Route) -> bool {
+    matches!(
+        route,
+        Route::StreamCpu | Route::StreamChunks | Route::StreamIo
+    )
 }
 
 fn micros(rng: &mut Rng, max: u64) -> Duration {
@@ -352,6 +388,25 @@ mod tests {
             &|s| s.hostile && matches!(s.behaviour, Behaviour::Retried { .. })
         ));
         assert!(wave.shutdown.is_some());
+        for route in [Route::StreamCpu, Route::StreamChunks, Route::StreamIo] {
+            assert!(has(
+                &|s| s.route == route && matches!(s.behaviour, Behaviour::Stream(_))
+            ));
+        }
+        // Blocked inputs: never in the last wave, only on the synchronous lanes.
+        assert!(!has(&|s| matches!(s.behaviour, Behaviour::Blocked(_))));
+        let earlier = Wave::draw(1, 20_000, &mut Rng::new(5), false);
+        let blocked: Vec<&Spec> = earlier
+            .specs
+            .iter()
+            .filter(|s| matches!(s.behaviour, Behaviour::Blocked(_)))
+            .collect();
+        assert!(!blocked.is_empty());
+        assert!(
+            blocked
+                .iter()
+                .all(|s| s.index % LANES < LANES / 2 && s.cancel == Cancel::Never)
+        );
         for spec in &wave.specs[..wave.top_level] {
             if let Behaviour::Nest { child } = spec.behaviour {
                 let child = &wave.specs[child];

@@ -1,11 +1,13 @@
 //! Submitting a planned task through the public API, and turning its answer into the
 //! harness's `Answer`, checking a value against the one its body returns.
 
+use crate::blocked::Feeder;
 use crate::body::{self, Fail};
 use crate::fleet::{BUDGETED, FLAKY, LIMITED, OPEN};
 use crate::hostile::Fuse;
 use crate::ledger::{Answer, item_value, value_of};
 use crate::plan::{Behaviour, IDLE_TIMEOUT, OVERRUN_TIMEOUT, Route, Spec};
+use crate::stream::{self, Items};
 use crate::wave::Ctx;
 use sluice::retry::{Retrying, Transient};
 use sluice::{OnKeyFailure, TaskBuilder, TaskError, TaskHandle};
@@ -17,6 +19,10 @@ pub enum Handle {
     Task(TaskHandle<u64, Fail>),
     /// A map.
     Map(TaskHandle<Vec<u64>>),
+    /// A streamed map, read when waited for (taken by the read).
+    Stream(Option<Items>),
+    /// A map over a blocked input, cancelled by its feeder (`None`: never started).
+    Blocked(Option<Feeder>),
 }
 
 impl Handle {
@@ -25,6 +31,8 @@ impl Handle {
         match self {
             Handle::Task(h) => h.cancel(),
             Handle::Map(h) => h.cancel(),
+            // Cancelled by their consumer's drop or their feeder.
+            Handle::Stream(_) | Handle::Blocked(_) => false,
         };
     }
 
@@ -33,6 +41,13 @@ impl Handle {
         match self {
             Handle::Task(h) => task_answer(ctx, spec, h.wait()),
             Handle::Map(h) => map_answer(ctx, spec, h.wait()),
+            Handle::Stream(items) => match (spec.behaviour, items) {
+                (Behaviour::Stream(plan), Some(items)) => {
+                    stream::read_blocking(ctx, spec, plan, items)
+                }
+                _ => Answer::Wrong,
+            },
+            Handle::Blocked(feeder) => feeder.map_or(Answer::Wrong, |f| f.wait(ctx, spec)),
         }
     }
 
@@ -42,6 +57,14 @@ impl Handle {
         match self {
             Handle::Task(h) => task_answer(ctx, spec, h.await),
             Handle::Map(h) => map_answer(ctx, spec, h.await),
+            Handle::Stream(items) => match (spec.behaviour, items.take()) {
+                (Behaviour::Stream(plan), Some(items)) => {
+                    stream::read_async(ctx, spec, plan, items).await
+                }
+                _ => Answer::Wrong,
+            },
+            // Blocked inputs are fed from the synchronous lanes only.
+            Handle::Blocked(_) => Answer::Wrong,
         }
     }
 }
@@ -73,6 +96,8 @@ pub fn launch(ctx: &Arc<Ctx>, spec: Spec) -> Handle {
             .on_key_failure(policy);
     }
     match spec.behaviour {
+        Behaviour::Stream(plan) => Handle::Stream(Some(stream::launch(ctx, spec, plan))),
+        Behaviour::Blocked(plan) => Handle::Blocked(Feeder::launch(ctx, spec, plan)),
         Behaviour::Map { items, .. } => Handle::Map(map(task, ctx, spec, items)),
         Behaviour::Retried {
             attempts, budgeted, ..
@@ -103,6 +128,8 @@ fn name_of(behaviour: Behaviour) -> &'static str {
         Behaviour::Flaky { .. } => "flaky",
         Behaviour::Nest { .. } => "nest",
         Behaviour::Map { .. } => "map",
+        Behaviour::Stream(_) => "stream",
+        Behaviour::Blocked(_) => "blocked",
     }
 }
 
@@ -123,7 +150,13 @@ fn plain(task: TaskBuilder<'_>, ctx: &Arc<Ctx>, spec: Spec) -> TaskHandle<u64, F
         Route::Chunk => task.try_run_chunk(work),
         Route::IoBlocking => task.try_run_io_blocking(work),
         // Maps never reach here (their behaviour is `Map`); the plan's tests hold it.
-        Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
+        Route::Io
+        | Route::MapCpu
+        | Route::MapChunks
+        | Route::MapIo
+        | Route::StreamCpu
+        | Route::StreamChunks
+        | Route::StreamIo => {
             // The future holds the fuse instead (the closure, unused, drops it quietly).
             let (fuse, io_arming) = Fuse::later(spec.hostile);
             let handle = task.try_run_io(body::io(ctx.clone(), spec, fuse));
@@ -145,9 +178,13 @@ fn retried(
         Route::Cpu => task.try_run_cpu(move || body::closure(&c, spec)),
         Route::Chunk => task.try_run_chunk(move || body::closure(&c, spec)),
         Route::IoBlocking => task.try_run_io_blocking(move || body::closure(&c, spec)),
-        Route::Io | Route::MapCpu | Route::MapChunks | Route::MapIo => {
-            task.try_run_io(move || body::io(c.clone(), spec, Fuse::default()))
-        }
+        Route::Io
+        | Route::MapCpu
+        | Route::MapChunks
+        | Route::MapIo
+        | Route::StreamCpu
+        | Route::StreamChunks
+        | Route::StreamIo => task.try_run_io(move || body::io(c.clone(), spec, Fuse::default())),
     }
 }
 
@@ -194,7 +231,8 @@ fn map_answer(ctx: &Ctx, spec: &Spec, result: Result<Vec<u64>, TaskError>) -> An
     })
 }
 
-fn answer_of<T: std::fmt::Debug, E: std::fmt::Debug>(
+/// The harness's answer for `result`; `own` says whether a value is the task's own.
+pub fn answer_of<T: std::fmt::Debug, E: std::fmt::Debug>(
     ctx: &Ctx,
     spec: &Spec,
     result: Result<T, TaskError<E>>,

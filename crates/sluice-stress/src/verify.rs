@@ -2,9 +2,10 @@
 //! record allows, its body run no more often than its retry asked; and no body started
 //! after its wave was checked.
 
+use crate::items::ItemBooks;
 use crate::judge::{Did, Excuses, judge};
 use crate::ledger::Answer;
-use crate::plan::{MANAGERS, Spec};
+use crate::plan::{Behaviour, MANAGERS, Route, Spec};
 use crate::tally::Tally;
 use crate::wave::{Ctx, Events};
 use std::sync::atomic::Ordering;
@@ -26,9 +27,13 @@ pub fn settle(ctx: &Ctx, patience: Duration) {
     }
 }
 
+/// What each manager should have counted: its tasks, and its streamed maps' items
+/// per route (`items::ROUTES`).
+pub type Books = [(Tally, [ItemBooks; 3]); MANAGERS];
+
 /// Checks every task of the wave; returns what each manager should have counted.
-pub fn check(ctx: &Ctx, events: &Events) -> [Tally; MANAGERS] {
-    let mut tallies = [Tally::default(); MANAGERS];
+pub fn check(ctx: &Ctx, events: &Events) -> Books {
+    let mut tallies = [(Tally::default(), [ItemBooks::default(); 3]); MANAGERS];
     for spec in &ctx.wave.specs {
         if !ctx.submitted(spec) {
             let runs = ctx.ledger.entries[spec.index].runs.load(Ordering::Acquire);
@@ -43,7 +48,8 @@ pub fn check(ctx: &Ctx, events: &Events) -> [Tally; MANAGERS] {
             ctx.violation(spec, format!("was answered {answers} times"));
         }
         let answer = entry.answer();
-        tallies[spec.manager].count(answer);
+        tallies[spec.manager].0.count(answer);
+        add_items(ctx, spec, &mut tallies[spec.manager].1);
         if let Some(wrong) = contradiction(ctx, spec, answer, events) {
             ctx.violation(
                 spec,
@@ -55,6 +61,27 @@ pub fn check(ctx: &Ctx, events: &Events) -> [Tally; MANAGERS] {
         }
     }
     tallies
+}
+
+/// Adds a streamed map's items, as its consumer saw them, to its route's books.
+fn add_items(ctx: &Ctx, spec: &Spec, books: &mut [ItemBooks; 3]) {
+    let route = match spec.route {
+        Route::StreamCpu => 0,
+        Route::StreamChunks => 1,
+        Route::StreamIo => 2,
+        _ => return,
+    };
+    let entry = &ctx.ledger.entries[spec.index];
+    match spec.behaviour {
+        Behaviour::Stream(plan) => {
+            let seen = std::array::from_fn(|i| entry.seen[i].load(Ordering::Acquire));
+            let complete = entry.complete.load(Ordering::Acquire);
+            books[route].add(seen, complete, plan.items);
+        }
+        // Never read: any item fed may have been answered.
+        Behaviour::Blocked(plan) => books[route].add([0; 6], false, plan.fed),
+        _ => {}
+    }
 }
 
 /// The body runs of every task, to hold against [`late_starts`] later.

@@ -1,6 +1,7 @@
 //! Running one wave: its lanes submit and wait (two on threads of their own with
-//! `wait()`, two on the harness's runtime with `.await`), while a controller may call
-//! `abort_pending()` or, in the last wave, `shutdown(deadline)`.
+//! `wait()`, two on the harness's runtime with `.await`; each stream read by a reader
+//! of its own), while a controller may call `abort_pending()` or, in the last wave,
+//! `shutdown(deadline)`.
 
 use crate::fleet::Fleet;
 use crate::ledger::{Answer, Ledger, Violations};
@@ -126,29 +127,67 @@ pub fn run(shared: &Arc<Shared>, wave: Wave) -> (Arc<Ctx>, Events) {
 }
 
 fn sync_lane(ctx: &Arc<Ctx>, lane: usize) {
-    let handles: Vec<(Spec, Handle)> = ctx.wave.lanes[lane]
+    let handles: Lane = ctx.wave.lanes[lane]
         .iter()
         .map(|&index| submit_one(ctx, ctx.wave.specs[index]))
         .collect();
-    for (spec, handle) in handles {
-        if spec.cancel == Cancel::BeforeWait {
-            handle.cancel();
+    let (streams, others) = split_streams(handles);
+    thread::scope(|s| {
+        for (spec, handle) in streams {
+            s.spawn(move || ctx.settle(&spec, handle));
         }
-        ctx.settle(&spec, handle);
-    }
+        for (spec, handle) in others {
+            if spec.cancel == Cancel::BeforeWait {
+                handle.cancel();
+            }
+            ctx.settle(&spec, handle);
+        }
+    });
+}
+
+/// A lane's submitted tasks, in its order.
+type Lane = Vec<(Spec, Handle)>;
+
+/// Splits a lane's handles into its streams and the rest. Each stream is read by a
+/// reader of its own (a thread, or a task for the async lanes) while the lane waits
+/// for the rest: a small buffer hands every few elements from the consumer to the
+/// producers and back, each hand-off a wakeup, and read one after the other in the
+/// lane's order those would add up to hold up the wave (the harness's speed).
+fn split_streams(handles: Lane) -> (Lane, Lane) {
+    handles
+        .into_iter()
+        .partition(|(_, handle)| matches!(handle, Handle::Stream(_)))
 }
 
 async fn async_lane(ctx: Arc<Ctx>, lane: usize) {
-    let handles: Vec<(Spec, Handle)> = ctx.wave.lanes[lane]
+    let handles: Lane = ctx.wave.lanes[lane]
         .iter()
         .map(|&index| submit_one(&ctx, ctx.wave.specs[index]))
         .collect();
-    for (spec, mut handle) in handles {
+    let (streams, others) = split_streams(handles);
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|(spec, mut handle)| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let answer = handle.join(&ctx, &spec).await;
+                ctx.record(&spec, answer);
+            })
+        })
+        .collect();
+    for (spec, mut handle) in others {
         if spec.cancel == Cancel::BeforeWait {
             handle.cancel();
         }
         let answer = handle.join(&ctx, &spec).await;
         ctx.record(&spec, answer);
+    }
+    for reader in readers {
+        if reader.await.is_err() {
+            ctx.shared
+                .violations
+                .push("a stream's reader panicked".into());
+        }
     }
 }
 

@@ -39,6 +39,8 @@ where
             Some((Outcome::Panicked, Err(TaskError::Panicked(message))))
         } else if state.failed_fast {
             Some((Outcome::Failed, Ok(())))
+        } else if state.consumer_gone {
+            Some((Outcome::Cancelled, Err(TaskError::Cancelled)))
         } else if state.exhausted {
             Some((Outcome::Succeeded, Ok(())))
         } else {

@@ -119,6 +119,14 @@ struct State {
     started: bool,
     /// The map has been answered (set by its one ender).
     ended: bool,
+    /// Resumes the consumer asked for that found no parked puller: a puller that found
+    /// the buffer full counts itself parked only after the buffer did, and a consumer
+    /// that freed room in between resumed it by the buffer's count. Such a puller finds
+    /// this owed and pulls again instead of parking (else nobody would resume it).
+    owed: usize,
+    /// The consumer dropped or cancelled the stream: the map is counted cancelled even
+    /// if its input ends afterwards (a puller blocked in it returns `None`).
+    consumer_gone: bool,
 }
 
 impl State {

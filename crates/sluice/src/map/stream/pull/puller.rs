@@ -17,6 +17,7 @@ where
             let resumed = parked.min(state.parked);
             state.parked -= resumed;
             state.pullers += resumed;
+            state.owed += parked - resumed;
             resumed
         };
         for _ in 0..resumed {
@@ -25,6 +26,9 @@ where
     }
 
     fn cancel(&self) {
+        // Marked before the token, so that a puller ending the map meanwhile (its input
+        // returned `None`) counts it cancelled, as the consumer asked.
+        lock(&self.state).consumer_gone = true;
         // Never waits for the input: a puller blocked in it ends the map when it returns.
         let _ = self.token.cancel();
         let mut state = lock(&self.state);

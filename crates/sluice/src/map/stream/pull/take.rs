@@ -52,6 +52,12 @@ where
                 }
                 Some((first, block, f))
             }
+            Pulled::Full if state.owed > 0 => {
+                // Room was freed, and this puller resumed, since it found none.
+                state.owed -= 1;
+                drop(state);
+                self.next_unit()
+            }
             Pulled::Full => {
                 state.parked += 1;
                 self.leave(state)
