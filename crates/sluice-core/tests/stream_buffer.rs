@@ -1,5 +1,7 @@
 //! `StreamBuffer`: order, room and parking, closing with holes, cancellation.
 
+#![cfg(not(sluice_loom))]
+
 use sluice_core::{Reserve, StreamBuffer, Taken};
 use std::sync::Arc;
 use std::thread;
