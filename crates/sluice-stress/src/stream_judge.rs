@@ -56,6 +56,8 @@ pub struct Reading {
     pub counts: [u32; 6],
     /// The map-level element taken, if any: the stream's last.
     ended: Option<Element>,
+    /// Ordered: the last element was `Cancelled`, an item's place or the map's end.
+    pending_end: bool,
     /// Ordered: places skipped. A map cut short with items in flight closes its buffer
     /// with holes, and `StreamBuffer` skips them (see `tests/stream_ordered_hole.rs`):
     /// allowed only when the stream then ends early.
@@ -77,6 +79,7 @@ impl Reading {
             counts: [0; 6],
             ended: None,
             skipped: 0,
+            pending_end: false,
         }
     }
 
@@ -90,6 +93,15 @@ impl Reading {
         if let Some(end) = &self.ended {
             return Err(format!("{element:?} came after the map's end ({end:?})"));
         }
+        if element == Element::Cancelled && self.plan.ordered {
+            // An ordered stream cut short answers `Cancelled` in the place of each item
+            // in flight, then once more as the map's end: which one this is shows only
+            // by what follows (anything: a place; nothing: the end).
+            self.skipped += 1;
+            self.pending_end = true;
+            return Ok(());
+        }
+        self.pending_end = false;
         if matches!(element, Element::Cancelled | Element::ShuttingDown) {
             if element == Element::ShuttingDown && self.taken() > 0 {
                 return Err("a map refused at submission had answered items".into());
@@ -165,8 +177,17 @@ impl Reading {
         }
     }
 
+    /// An ordered stream's last `Cancelled` was the map's end, not an item's place.
+    fn settle_end(&mut self) {
+        if std::mem::take(&mut self.pending_end) {
+            self.skipped -= 1;
+            self.ended = Some(Element::Cancelled);
+        }
+    }
+
     /// The stream ended on its own (the consumer took `None`).
-    pub fn end(self) -> Verdict {
+    pub fn end(mut self) -> Verdict {
+        self.settle_end();
         let items_seen: u32 = self.counts.iter().sum();
         match self.ended {
             Some(Element::ShuttingDown) => (Answer::Rejected, true, None),
@@ -193,7 +214,8 @@ impl Reading {
 
     /// The consumer dropped the stream before its end (its early end, if taken, is its
     /// answer).
-    pub fn dropped(self) -> Verdict {
+    pub fn dropped(mut self) -> Verdict {
+        self.settle_end();
         match self.ended {
             Some(_) => self.end(),
             None => (Answer::Cancelled, false, None),
@@ -280,5 +302,22 @@ mod tests {
         let mut r = Reading::new(index(), Route::StreamCpu, plan(true));
         assert_eq!(r.take(Element::Ok(item_value(index(), 0))), Ok(()));
         assert_eq!(r.dropped(), (Answer::Cancelled, false, None));
+    }
+
+    #[test]
+    fn an_ordered_stream_cut_short_answers_cancelled_in_place_then_ends() {
+        let i = index();
+        let ok = |n| Element::Ok(item_value(i, n));
+        // Item 1 was in flight: its place answers Cancelled, item 2 keeps its own, and
+        // the map's end comes last.
+        let mut r = Reading::new(i, Route::StreamCpu, plan(true));
+        for element in [ok(0), Element::Cancelled, ok(2), Element::Cancelled] {
+            assert_eq!(r.take(element), Ok(()));
+        }
+        assert_eq!(r.end(), (Answer::Cancelled, false, None));
+        // Item 2 may not come back to item 1's place.
+        let mut r = Reading::new(i, Route::StreamCpu, plan(true));
+        assert_eq!(r.take(Element::Cancelled), Ok(()));
+        assert!(r.take(ok(0)).is_err());
     }
 }
