@@ -218,27 +218,14 @@ impl<T> StreamBuffer<T> {
         if state.cancelled {
             return Some(value);
         }
-        state.reserved = state.reserved.saturating_sub(1);
-        state.filled += 1;
-        if state.ordered {
-            let Some(at) = seq
-                .checked_sub(state.next_out)
-                .and_then(|at| usize::try_from(at).ok())
-                .filter(|&at| at < state.slots.len())
-            else {
-                // Not a reserved place: nothing can deliver it.
-                state.filled -= 1;
-                return Some(value);
-            };
-            state.slots[at] = Some(value);
-            if at != 0 {
-                return None;
+        match state.place(seq, value) {
+            Ok(true) => {
+                self.wake_consumer(state);
+                None
             }
-        } else {
-            state.slots.push_back(Some(value));
+            Ok(false) => None,
+            Err(value) => Some(value),
         }
-        self.wake_consumer(state);
-        None
     }
 
     /// Fills the reserved places `first..` with `values` under one lock (a unit's
@@ -251,24 +238,9 @@ impl<T> StreamBuffer<T> {
         let mut wake = false;
         let mut refused = Vec::new();
         for (seq, value) in (first..).zip(values) {
-            state.reserved = state.reserved.saturating_sub(1);
-            if state.ordered {
-                match seq
-                    .checked_sub(state.next_out)
-                    .and_then(|at| usize::try_from(at).ok())
-                    .filter(|&at| at < state.slots.len())
-                {
-                    Some(at) => {
-                        state.slots[at] = Some(value);
-                        state.filled += 1;
-                        wake |= at == 0;
-                    }
-                    None => refused.push(value),
-                }
-            } else {
-                state.slots.push_back(Some(value));
-                state.filled += 1;
-                wake = true;
+            match state.place(seq, value) {
+                Ok(deliverable) => wake |= deliverable,
+                Err(value) => refused.push(value),
             }
         }
         if wake {

@@ -81,6 +81,28 @@ impl<T> State<T> {
         }
     }
 
+    /// Fills the reserved place `seq` with `value`: whether the consumer can now take
+    /// something, or the value back if `seq` is not a reserved place (nothing could
+    /// deliver it).
+    pub(super) fn place(&mut self, seq: u64, value: T) -> Result<bool, T> {
+        self.reserved = self.reserved.saturating_sub(1);
+        if !self.ordered {
+            self.slots.push_back(Some(value));
+            self.filled += 1;
+            return Ok(true);
+        }
+        let at = seq
+            .checked_sub(self.next_out)
+            .and_then(|at| usize::try_from(at).ok())
+            .filter(|&at| at < self.slots.len());
+        let Some(at) = at else {
+            return Err(value);
+        };
+        self.slots[at] = Some(value);
+        self.filled += 1;
+        Ok(at == 0)
+    }
+
     pub(super) fn ended(&self) -> bool {
         self.cancelled
             || (self.closed && self.reserved == 0 && self.filled == 0 && self.slots.is_empty())
