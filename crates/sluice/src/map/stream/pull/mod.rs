@@ -74,6 +74,8 @@ struct PullStream<It, F, O, E> {
     /// At most `SMALL_STREAM` items, its length known: a blocking consumer maps them
     /// itself rather than wait for a pool round trip.
     small: bool,
+    /// The input's length when it told it exactly at the start, for the progress.
+    len: Option<u64>,
     /// Queue rank of the pullers.
     priority: Priority,
     /// Stop pulling after the first failure.
@@ -157,8 +159,11 @@ where
         .with_items(policy.counts.clone());
     let strength = route.executor.parallelism().min(route.gate.limit()).max(1);
     // Not with item timeouts: a consumer stuck in an item could not hear its timeout.
-    let small = options.item_timeout.is_none()
-        && matches!(items.size_hint(), (low, Some(high)) if low == high && high <= SMALL_STREAM);
+    let len = match items.size_hint() {
+        (low, Some(high)) if low == high => u64::try_from(low).ok(),
+        _ => None,
+    };
+    let small = options.item_timeout.is_none() && len.is_some_and(|len| len <= SMALL_STREAM as u64);
     let capacity = options
         .buffer
         .unwrap_or(BUFFER_PER_THREAD * route.executor.parallelism().max(1));
@@ -175,6 +180,7 @@ where
         sizer: BlockSizer::new(UNIT_TARGET, strength),
         strength,
         small,
+        len,
         priority: options.priority,
         fail_fast: options.fail_fast,
         progress: options.progress,
@@ -244,14 +250,6 @@ where
             state.failed_fast |= failed;
         }
         units
-    }
-
-    fn exact_len(&self) -> Option<u64> {
-        let input = lock(&self.input);
-        match input.as_ref()?.size_hint() {
-            (low, Some(high)) if low == high => u64::try_from(low).ok(),
-            _ => None,
-        }
     }
 
     fn stopping(&self, state: &State) -> bool {

@@ -26,7 +26,7 @@ where
                 state.started = true;
                 self.reply.started();
                 if let Some(progress) = &self.progress {
-                    progress.begin(self.exact_len());
+                    progress.begin(self.len);
                 }
             }
             if self.stopping(&state) || state.pulling {
