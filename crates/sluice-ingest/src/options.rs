@@ -30,7 +30,7 @@ pub struct IngestOptions {
 }
 
 impl Default for IngestOptions {
-    /// 512 KiB / 1 MiB / 8 MiB chunks, zstd level 3, 32 MiB packs, 8 files in flight.
+    /// 512 KiB / 640 KiB / 8 MiB chunks (1 MiB on average), zstd level 3, 32 MiB packs, 8 files in flight.
     fn default() -> Self {
         Self {
             sizes: ChunkSizes::default(),
