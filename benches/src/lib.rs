@@ -8,7 +8,7 @@
 //!
 //! | module | area | anchor |
 //! | --- | --- | --- |
-//! | [`roundtrip`] | one task submitted and waited for, in a loop | rayon spawn, `tokio::spawn`, `spawn_blocking`, [`deque_pool`] |
+//! | [`roundtrip`] | one task submitted and waited for, in a loop (idle, and beside a [`hog`] on one core) | rayon spawn, `tokio::spawn`, `spawn_blocking`, [`deque_pool`] |
 //! | [`submit`] | many tiny tasks submitted, then all waited for | the same four |
 //! | [`maps`] | `map_chunks` / `map_cpu` | `par_iter` and a sequential loop |
 //! | [`policy`] | retry, timeout, breaker, keys and the throttle, never triggered | the bare route |
@@ -21,6 +21,7 @@
 pub mod deque_pool;
 pub mod fixture;
 pub mod gate;
+pub mod hog;
 pub mod maps;
 pub mod policy;
 pub mod roundtrip;

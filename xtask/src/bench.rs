@@ -83,7 +83,7 @@ Rows are grouped by area, one table each:
 
 | area | Sluice | anchor | target |
 | --- | --- | --- | --- |
-| route round trips | `run_cpu`, `run_io`, `run_io_blocking`, `run_chunk`: one trivial task submitted and waited for, in a loop, sync and async | rayon `spawn`, `tokio::spawn`, `spawn_blocking`, a raw `crossbeam-deque` pool, each with a oneshot or `JoinHandle` | ≤ 1.10; `run_io_blocking` ≥ 1.5× faster |
+| route round trips | `run_cpu`, `run_io`, `run_io_blocking`, `run_chunk`: one trivial task submitted and waited for, in a loop, sync and async; again beside a thread spinning on one core (both sides) | rayon `spawn`, `tokio::spawn`, `spawn_blocking`, a raw `crossbeam-deque` pool, each with a oneshot or `JoinHandle` | ≤ 1.10 idle and loaded; `run_io_blocking` ≥ 1.5× faster |
 | submit throughput | 1 M tiny tasks through each route (fewer with `--quick`), then all waited for | the same through the anchors | ≥ 0.9× the anchor's throughput |
 | map throughput | `map_chunks`, `map_cpu` over 10 M items of ~20 ns and 100 k of ~1 µs | `par_iter().map(f).collect()` on as many threads; a sequential loop | ≤ 1.00 against `par_iter`; ≥ 1.9× faster than sequential |
 | streamed maps | `stream(..).io` unordered and ordered, 100 k futures sleeping 1 ms, 256 in flight; `stream(..).cpu` unordered, 1 M items of ~1 µs read by the caller; maps of 4 items of ~1 µs (`map_cpu(..).wait()`, `stream_cpu` collected) | `buffer_unordered(256)` / `buffered(256)` on tokio; `par_iter().for_each` into a bounded channel; a sequential loop | ≤ 1.05; ≤ 1.00; ≤ 2.00 |

@@ -97,3 +97,35 @@ fn a_small_map_is_mapped_by_its_waiter_without_waiting_for_the_pool() -> TestRes
         Ok(())
     })
 }
+
+#[test]
+fn a_map_io_over_a_blocked_input_is_answered_cancelled_at_once() -> TestResult {
+    watchdog("map_io over a blocked input", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().build()?;
+        let (tx, rx) = mpsc::channel::<u32>();
+        let (ran, first_ran) = mpsc::sync_channel::<()>(1);
+        tx.send(1)?;
+        let map = mgr.map_io(rx, move |x| {
+            let _ = ran.try_send(());
+            async move { x * 10 }
+        });
+        first_ran.recv()?;
+        // The driver now blocks in `recv` (or is about to), where the cancel cannot
+        // reach it: the caller hears at once all the same, while the input is open.
+        map.cancel();
+        assert_eq!(map.wait(), Err(TaskError::Cancelled));
+        drop(tx);
+        // Once the input returns, the driver's end is counted (abandoned if it was
+        // inside the input when cancelled): one outcome, nothing left in flight.
+        eventually("the driver's end is counted", || {
+            let total = mgr.snapshot().total();
+            total.running == 0 && total.submitted == total.ended()
+        });
+        let total = mgr.snapshot().total();
+        assert_eq!(total.cancelled, 1);
+        assert!(total.abandoned <= 1, "{total:?}");
+        let total = mgr.snapshot().total();
+        assert_eq!(total.submitted, total.ended());
+        Ok(())
+    })
+}

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,28 @@ struct IoMap<O> {
     dependency: Option<Arc<Dependency>>,
     /// Told of each item done.
     progress: Option<Progress>,
+    /// Set while the driver is inside the input's `next`, where no cancel reaches it.
+    pulling: AtomicBool,
+    /// Set by `cancel` before it looks at `pulling` (the driver looks the other way).
+    cancelling: AtomicBool,
+}
+
+impl<O> IoMap<O> {
+    /// The next item, or `None` once the input has ended or the map was cancelled
+    /// meanwhile (told apart by `cancelling`). A cancel that finds the driver inside a
+    /// blocking `next` answers the map at once; the driver's late end is abandoned.
+    fn pull<It: Iterator>(&self, items: &mut It) -> std::thread::Result<Option<It::Item>> {
+        // SeqCst on both sides (Dekker): either `cancel` sees `pulling`, or the driver
+        // sees `cancelling` here and does not pull.
+        self.pulling.store(true, Ordering::SeqCst);
+        if self.cancelling.load(Ordering::SeqCst) {
+            self.pulling.store(false, Ordering::SeqCst);
+            return Ok(None);
+        }
+        let item = catch_unwind(AssertUnwindSafe(|| items.next()));
+        self.pulling.store(false, Ordering::SeqCst);
+        item
+    }
 }
 
 /// Submits a map of `f` over `items` on the io route.
@@ -65,6 +88,8 @@ where
         reply,
         dependency,
         progress,
+        pulling: AtomicBool::new(false),
+        cancelling: AtomicBool::new(false),
     });
     let guard = SettleOnDrop(map.clone());
     let driver_pool = pool.clone();
@@ -114,8 +139,11 @@ where
     let mut items = items;
     loop {
         // The input is user code too: a panic in it ends the map like a panic in `f`.
-        let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+        let item = match map.pull(&mut items) {
             Ok(Some(item)) => item,
+            Ok(None) if map.cancelling.load(Ordering::SeqCst) => {
+                return (Outcome::Cancelled, Err(TaskError::Cancelled));
+            }
             Ok(None) => break,
             Err(payload) => {
                 let message = format!("the input iterator panicked: {}", take_message(payload));
@@ -245,7 +273,15 @@ impl<O: Send> Control for IoMap<O> {
                 self.reply.body_ended();
                 cancelled
             },
-            || self.stop.cancel(),
+            || {
+                self.cancelling.store(true, Ordering::SeqCst);
+                self.stop.cancel();
+                // The driver is stuck in the input and will not hear the stop until
+                // the input returns: the caller hears now.
+                if self.pulling.load(Ordering::SeqCst) {
+                    self.reply.cancelled_early();
+                }
+            },
         )
     }
 

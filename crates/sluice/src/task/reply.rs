@@ -80,7 +80,8 @@ pub(crate) struct Reply<T, E> {
     began: Mutex<Option<Instant>>,
     /// Who the task is, for its span.
     pub(crate) info: TaskInfo,
-    /// Set once the body's run time has been recorded.
+    /// Set by the first `finished`: the body's run time is recorded, and a late end
+    /// counted abandoned, once.
     timed: AtomicBool,
     /// Attempts whose body started, as a retry driver reports them (0: the task's
     /// own body, or none started).
@@ -247,9 +248,10 @@ impl<T, E> Reply<T, E> {
     /// the task was already answered early (it timed out), the body's end is counted as
     /// abandoned and its result dropped.
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
-        if let Some(began) = *lock(&self.began)
-            && !self.timed.swap(true, Ordering::AcqRel)
-        {
+        // A driver that settles on its way out (a map's) may call this twice: only the
+        // first call is the body's end.
+        let first_end = !self.timed.swap(true, Ordering::AcqRel);
+        if first_end && let Some(began) = *lock(&self.began) {
             self.route.run_time.record_duration(began.elapsed());
             // Before the answer, so that a caller that heard sees the body ended.
             if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.running_in)) {
@@ -263,7 +265,7 @@ impl<T, E> Reply<T, E> {
                 route.counters.finished(outcome);
             }
         });
-        if !sent && self.early.load(Ordering::Acquire) {
+        if !sent && first_end && self.early.load(Ordering::Acquire) {
             self.route.counters.abandoned();
             if let Some((keys, key)) = self.keyed() {
                 keys.abandoned(key);
@@ -285,6 +287,23 @@ impl<T, E> Reply<T, E> {
             |route, attempt| {
                 if !attempt {
                     route.counters.answered_early(Outcome::TimedOut);
+                }
+            },
+        )
+    }
+
+    /// A started task was cancelled while its body is stuck where it cannot see the
+    /// cancel (a map's driver inside a blocking input iterator): answers `Cancelled`
+    /// now; the body's end is counted later, by `finished`, as abandoned.
+    pub(crate) fn cancelled_early(&self) -> bool {
+        // Ordered before the answer as in `timed_out`.
+        self.early.store(true, Ordering::Release);
+        self.send(
+            Outcome::Cancelled,
+            Err(TaskError::Cancelled),
+            |route, attempt| {
+                if !attempt {
+                    route.counters.answered_early(Outcome::Cancelled);
                 }
             },
         )

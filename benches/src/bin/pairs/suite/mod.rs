@@ -216,9 +216,10 @@ pub struct Area {
 }
 
 /// Every area, in the order of the page.
-pub fn areas() -> [Area; 7] {
+pub fn areas() -> [Area; 8] {
     [
         routes::AREA,
+        routes::LOADED,
         submit::AREA,
         maps::AREA,
         streams::AREA,

@@ -1,8 +1,10 @@
-//! Route round trips: one trivial task submitted and waited for, in a loop.
+//! Route round trips: one trivial task submitted and waited for, in a loop, on an idle
+//! machine and beside a CPU hog on one core.
 
 use super::{Area, Ctx};
 use crate::measure::{Pair, Target};
 use sluice_benches::Fixture;
+use sluice_benches::hog::Hog;
 use sluice_benches::roundtrip as rt;
 
 /// The area.
@@ -13,7 +15,20 @@ pub const AREA: Area = Area {
            a route. Sync rows wait with `.wait()` against the anchor's oneshot \
            `blocking_recv`; async rows `.await` on a current-thread caller runtime, both \
            sides.",
-    rows,
+    rows: |ctx| rows(ctx, false),
+    prepare: |ctx| {
+        ctx.fx();
+    },
+};
+
+/// The same rows, each measurement beside a thread spinning on one core.
+pub const LOADED: Area = Area {
+    key: "route_roundtrip_loaded",
+    title: "Route round trips under load",
+    note: "The round trips above, each measurement (both sides) run beside a thread that \
+           spins on one core: a waiting strategy must not win on an idle machine and lose \
+           on a busy one.",
+    rows: |ctx| rows(ctx, true),
     prepare: |ctx| {
         ctx.fx();
     },
@@ -24,16 +39,15 @@ const ROUND_TRIP: Target = Target::Ratio(1.10);
 /// `run_io_blocking` is to beat `spawn_blocking` by half again.
 const BLOCKING: Target = Target::Faster(1.5);
 
-fn rows(ctx: &'static Ctx) -> Vec<Pair> {
+fn rows(ctx: &'static Ctx, loaded: bool) -> Vec<Pair> {
     let n = ctx.sizes.trips;
+    let run = move |f: fn(&Fixture, usize)| {
+        let hog = loaded.then(Hog::start);
+        f(ctx.fx(), n);
+        drop(hog);
+    };
     let pair = |name: &str, anchor: &str, a: fn(&Fixture, usize), o: fn(&Fixture, usize)| {
-        Pair::new(
-            name,
-            anchor,
-            n,
-            move || a(ctx.fx(), n),
-            move || o(ctx.fx(), n),
-        )
+        Pair::new(name, anchor, n, move || run(a), move || run(o))
     };
     vec![
         pair(
