@@ -34,7 +34,17 @@ pub fn cargo(args: &[&str]) -> Command {
 
 /// Builds `bin` of `package` in release and returns the path of the program.
 pub fn release_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
-    let built = cargo(&["build", "--release", "-p", package, "--bin", bin])
+    release_binary_with(package, bin, &[])
+}
+
+/// As [`release_binary`], with the package's `features` on.
+pub fn release_binary_with(package: &str, bin: &str, features: &[&str]) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "--release", "-p", package, "--bin", bin];
+    let features = features.join(",");
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
+    }
+    let built = cargo(&args)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !built.success() {

@@ -9,10 +9,10 @@
 //! it straddles the target; an unclear row gets more rounds, in batches, until it is
 //! clear or its bound is reached (`Sizes::more`).
 //!
-//! `pairs [--quick | --smoke] [--area NAME] [--only TEXT]` prints Markdown on stdout
-//! and each row's progress on stderr. `--area` keeps the areas whose name (as
-//! `route_roundtrip`) or heading contains NAME; `--only` keeps the rows whose name or
-//! anchor contains TEXT.
+//! `pairs [--quick | --smoke] [--area NAME[,NAME…]] [--only TEXT]` prints Markdown on
+//! stdout and each row's progress on stderr. `--area` keeps the areas whose name (as
+//! `route_roundtrip`) or heading contains one of the NAMEs; `--only` keeps the rows
+//! whose name or anchor contains TEXT.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
 //! - `confidence.rs`: the bootstrap interval, the verdict rule, the extra rounds;
@@ -22,24 +22,24 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod confidence;
-mod measure;
-mod suite;
-mod table;
+pub(crate) mod confidence;
+pub(crate) mod measure;
+pub(crate) mod suite;
+pub(crate) mod table;
 
 use measure::measure;
 use std::time::Instant;
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
-const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME] [--only TEXT]";
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]";
 
 /// What the command line asks for.
 struct Args {
     /// How long the run may take.
     mode: Mode,
-    /// Keeps the areas whose name or heading contains this.
-    area: String,
+    /// Keeps the areas whose name or heading contains one of these (all if empty).
+    areas: Vec<String>,
     /// Keeps the rows whose name or anchor contains this.
     only: String,
 }
@@ -52,7 +52,7 @@ fn usage(problem: &str) -> ! {
 fn parse() -> Args {
     let mut parsed = Args {
         mode: Mode::Full,
-        area: String::new(),
+        areas: Vec::new(),
         only: String::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -66,7 +66,12 @@ fn parse() -> Args {
                     usage(&format!("{arg} needs a value"))
                 };
                 if arg == "--area" {
-                    parsed.area = text.to_lowercase();
+                    parsed.areas = text
+                        .to_lowercase()
+                        .split(',')
+                        .map(|name| name.trim().to_string())
+                        .filter(|name| !name.is_empty())
+                        .collect();
                 } else {
                     parsed.only = text;
                 }
@@ -82,6 +87,12 @@ fn parse() -> Args {
 }
 
 fn main() {
+    run("the system allocator (glibc)");
+}
+
+/// The runner, `allocator` naming the global allocator on the page (`pairs-mimalloc`
+/// calls this with its own).
+pub(crate) fn run(allocator: &str) {
     let args = parse();
     let began = Instant::now();
     let threads = sluice_benches::threads();
@@ -89,14 +100,18 @@ fn main() {
     let areas: Vec<_> = suite::areas()
         .into_iter()
         .filter(|area| {
-            area.key.contains(&args.area) || area.title.to_lowercase().contains(&args.area)
+            args.areas.is_empty()
+                || args.areas.iter().any(|name| {
+                    area.key.contains(name.as_str())
+                        || area.title.to_lowercase().contains(name.as_str())
+                })
         })
         .collect();
     if areas.is_empty() {
         let names: Vec<_> = suite::areas().iter().map(|area| area.key).collect();
         usage(&format!(
             "no area matches {:?}; areas: {}",
-            args.area,
+            args.areas,
             names.join(", ")
         ));
     }
@@ -170,7 +185,7 @@ fn main() {
          target gets batches of more rounds, up to {}× its first rounds or {} s in all \
          (the rounds column gives each row's). {threads} threads on each side, {} round \
          trips per measurement; 95% intervals by bootstrap (2,000 resamples of the \
-         rounds, seeded); wall time {:.0} s.",
+         rounds, seeded); global allocator: {allocator}; wall time {:.0} s.",
         sizes.rounds,
         sizes.submit_blocking.1,
         sizes.per_key.1,
