@@ -20,7 +20,12 @@ pub struct Cli {
     /// A PostgreSQL URL: `ingest` puts its files on this queue for `worker` processes
     /// writing to the same store, and `worker` takes them from it. Never printed with
     /// its password.
-    #[arg(long, global = true, env = "SLUICE_INGEST_QUEUE", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_INGEST_QUEUE",
+        hide_env_values = true
+    )]
     pub queue: Option<String>,
     /// What to do (default: ingest).
     #[command(subcommand)]

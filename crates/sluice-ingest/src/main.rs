@@ -14,11 +14,11 @@ mod sluice_config;
 
 use clap::Parser;
 use cli::{Cli, Command, IngestArgs};
-use sluice_ingest::distributed::Batching;
-use sluice_ingest::engines::Engine;
 use sluice::signal::SignalOptions;
 use sluice_ingest::chunker::ChunkSizes;
 use sluice_ingest::commands::{self, list, restore, verify};
+use sluice_ingest::distributed::Batching;
+use sluice_ingest::engines::Engine;
 use sluice_ingest::store::Store;
 use sluice_ingest::{IngestOptions, ingest_tree_with};
 use std::path::Path;

@@ -18,6 +18,9 @@ use std::time::Duration;
 /// Connections a process keeps to the queue's database.
 const POOL_SIZE: usize = 4;
 
+/// How often a worker looks for expired leases at most.
+const MAINTENANCE: Duration = Duration::from_secs(10);
+
 /// How often a worker looks for a signal.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
@@ -99,13 +102,16 @@ pub fn worker(args: &WorkerArgs, url: &str, store_dir: &Path, json: bool) -> Res
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let handler =
         BatchHandler::new(store, mgr.clone()).read_hook(crate::read_delay(args.read_delay_ms));
+    let lease = Duration::from_secs(args.lease_secs);
     let worker = {
         let _inside = runtime.enter();
         Worker::builder(&queue, mgr.clone())
             .handler(handler)
             .batch_size(1)
             .max_in_flight(args.batches)
-            .lease(Duration::from_secs(args.lease_secs))
+            .lease(lease)
+            // Expired leases (a worker that died) are looked for a few times a lease.
+            .maintenance_interval((lease / 3).min(MAINTENANCE))
             .build()
             .map_err(|e| e.to_string())?
             .start()

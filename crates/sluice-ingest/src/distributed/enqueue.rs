@@ -144,11 +144,25 @@ pub fn ingest_via_queue(
         .iter()
         .map(|files| (files.len() as u64, files.iter().map(|e| e.stat.size).sum()))
         .collect();
-    let Waited { failed, stopped } =
-        wait_for_batches(mgr, runtime, &queue, &catalog, snapshot, &ids, &sizes, &run.totals, opts, stop)?;
+    let Waited { failed, stopped } = wait_for_batches(
+        mgr,
+        runtime,
+        &queue,
+        &catalog,
+        snapshot,
+        &ids,
+        &sizes,
+        &run.totals,
+        opts,
+        stop,
+    )?;
 
     // The distinct chunks of the files the workers read, as a single run counts them.
-    let read: HashSet<&Path> = cut.iter().flatten().map(|entry| entry.path.as_path()).collect();
+    let read: HashSet<&Path> = cut
+        .iter()
+        .flatten()
+        .map(|entry| entry.path.as_path())
+        .collect();
     for row in catalog.files(snapshot, Path::new(""))? {
         if read.contains(row.path.as_path()) {
             run.distinct.extend(row.chunks);
@@ -157,7 +171,9 @@ pub fn ingest_via_queue(
     run.totals.stopped = stopped || !failed.is_empty();
     let outcomes = batches::outcomes(&catalog, snapshot)?;
     let mut totals = run.finish()?;
-    outcomes.iter().for_each(|outcome: &BatchOutcome| outcome.add_to(&mut totals));
+    outcomes
+        .iter()
+        .for_each(|outcome: &BatchOutcome| outcome.add_to(&mut totals));
     for (number, why) in failed {
         for entry in cut.get(number as usize).into_iter().flatten() {
             totals
@@ -166,7 +182,10 @@ pub fn ingest_via_queue(
         }
     }
     if totals.stopped {
-        tracing::warn!(snapshot, "the snapshot is partial: run again to complete it");
+        tracing::warn!(
+            snapshot,
+            "the snapshot is partial: run again to complete it"
+        );
     }
     let sluice = serde_json::from_str(&mgr.snapshot().to_json()).unwrap_or_default();
     Ok(Report::new(

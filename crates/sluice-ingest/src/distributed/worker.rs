@@ -161,6 +161,11 @@ pub fn run_batch(
         return Ok(None);
     }
     let outcome = BatchOutcome::of(&totals);
-    batches::record_batch(&mut store.catalog()?, batch.snapshot, batch.number, &outcome)?;
+    batches::record_batch(
+        &mut store.catalog()?,
+        batch.snapshot,
+        batch.number,
+        &outcome,
+    )?;
     Ok(Some(outcome))
 }
