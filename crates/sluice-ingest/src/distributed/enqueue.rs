@@ -15,7 +15,7 @@ use crate::walk::Entry;
 use sluice::ConcurrencyManager;
 use sluice_postgres::{NewTask, Queue};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -200,7 +200,7 @@ pub fn ingest_via_queue(
 
 /// A token no other run has: the workers check it against the store's record, so a
 /// worker given another store refuses the batch instead of writing a snapshot there.
-fn token(root: &PathBuf, snapshot: i64) -> String {
+fn token(root: &Path, snapshot: i64) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(root.as_os_str().as_encoded_bytes());
     hasher.update(&snapshot.to_le_bytes());

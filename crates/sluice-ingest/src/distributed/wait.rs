@@ -114,7 +114,7 @@ pub(crate) fn wait_for_batches(
                 stopped: true,
             });
         }
-        if round % STATUS_EVERY == 0 {
+        if round.is_multiple_of(STATUS_EVERY) {
             match bad_count() {
                 // A task went dead or was cancelled: find out whether it is one of ours.
                 Ok(bad) if bad > bad_seen => {
