@@ -3,7 +3,7 @@
 //! snapshot with the batches' outcomes added up into one report.
 
 use super::outcome::BatchOutcome;
-use super::wait::{Waited, wait_for_batches};
+use super::wait::{Enqueued, Waited, dead_or_cancelled, wait_for_batches};
 use super::wire::{Batch, BatchSettings, WirePath, wire_file};
 use super::{DistError, KIND, QUEUE, batches};
 use crate::engines::common::{self, now_ms};
@@ -132,6 +132,8 @@ pub fn ingest_via_queue(
         };
         tasks.push(NewTask::new(KIND, &batch)?.max_attempts(batching.max_attempts));
     }
+    // Counted before the batches exist, so that one failing at once is seen.
+    let bad_before = dead_or_cancelled(runtime, &queue)?;
     let mut ids = Vec::with_capacity(tasks.len());
     while !tasks.is_empty() {
         let rest = tasks.split_off(tasks.len().min(ENQUEUE_AT_ONCE));
@@ -144,14 +146,18 @@ pub fn ingest_via_queue(
         .iter()
         .map(|files| (files.len() as u64, files.iter().map(|e| e.stat.size).sum()))
         .collect();
+    let enqueued = Enqueued {
+        snapshot,
+        ids: &ids,
+        sizes: &sizes,
+        bad_before,
+    };
     let Waited { failed, stopped } = wait_for_batches(
         mgr,
         runtime,
         &queue,
         &catalog,
-        snapshot,
-        &ids,
-        &sizes,
+        &enqueued,
         &run.totals,
         opts,
         stop,

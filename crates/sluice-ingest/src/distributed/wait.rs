@@ -2,7 +2,7 @@
 //! left the queue (so no worker still writes to the snapshot), a batch task is dead
 //! or cancelled, or the run is stopped.
 
-use super::{DistError, batches};
+use super::DistError;
 use crate::options::IngestOptions;
 use crate::report::{Progress, Totals};
 use crate::store::catalog::Catalog;
@@ -27,21 +27,38 @@ pub(crate) struct Waited {
     pub stopped: bool,
 }
 
-/// Waits for the batches of `snapshot` (task `ids[n]` is batch `n`, of `sizes[n]`
-/// files and bytes); reports progress on top of `base` (what the enqueuer recorded).
+/// The batches of a snapshot on the queue.
+pub(crate) struct Enqueued<'a> {
+    /// The snapshot.
+    pub snapshot: i64,
+    /// Task `ids[n]` is batch `n`.
+    pub ids: &'a [Option<TaskId>],
+    /// Batch `n` holds `sizes[n]` files and bytes.
+    pub sizes: &'a [(u64, u64)],
+    /// [`dead_or_cancelled`] before the batches were enqueued: a rise means one of
+    /// the queue's tasks failed, maybe one of these.
+    pub bad_before: i64,
+}
+
+/// Waits for the `batches`; reports progress on top of `base` (what the enqueuer
+/// recorded).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn wait_for_batches(
     mgr: &ConcurrencyManager,
     runtime: &tokio::runtime::Handle,
     queue: &Queue,
     catalog: &Catalog,
-    snapshot: i64,
-    ids: &[Option<TaskId>],
-    sizes: &[(u64, u64)],
+    batches: &Enqueued<'_>,
     base: &Totals,
     opts: &IngestOptions,
     stop: &Arc<AtomicBool>,
 ) -> Result<Waited, DistError> {
+    let Enqueued {
+        snapshot,
+        ids,
+        sizes,
+        bad_before,
+    } = *batches;
     let mut failed = BTreeMap::new();
     let mut confirmed: HashSet<u32> = HashSet::new();
     for (number, id) in ids.iter().enumerate() {
@@ -49,12 +66,8 @@ pub(crate) fn wait_for_batches(
             failed.insert(number as u32, "it was not enqueued".to_owned());
         }
     }
-    let bad_count = || {
-        runtime
-            .block_on(queue.status())
-            .map(|status| status.count("dead") + status.count("cancelled"))
-    };
-    let mut bad_seen = bad_count()?;
+    let bad_count = || dead_or_cancelled(runtime, queue);
+    let mut bad_seen = bad_before;
     let history = |number: u32| {
         let id = ids.get(number as usize).copied().flatten()?;
         match runtime.block_on(queue.history(id)) {
@@ -68,7 +81,9 @@ pub(crate) fn wait_for_batches(
     let mut round = 0u64;
     loop {
         round += 1;
-        let recorded: HashSet<u32> = batches::done(catalog, snapshot)?.into_iter().collect();
+        let recorded: HashSet<u32> = super::batches::done(catalog, snapshot)?
+            .into_iter()
+            .collect();
         if let Some(report) = &opts.progress {
             let (files, bytes) = recorded
                 .iter()
@@ -140,4 +155,14 @@ pub(crate) fn wait_for_batches(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Tasks of the queue that are dead or cancelled (and kept).
+pub(crate) fn dead_or_cancelled(
+    runtime: &tokio::runtime::Handle,
+    queue: &Queue,
+) -> Result<i64, sluice_postgres::Error> {
+    runtime
+        .block_on(queue.status())
+        .map(|status| status.count("dead") + status.count("cancelled"))
 }

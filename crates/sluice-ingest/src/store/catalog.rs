@@ -137,21 +137,24 @@ impl Catalog {
         // Several processes may write (workers of a queue): a writer waits for
         // another's short transaction rather than failing.
         db.busy_timeout(BUSY_TIMEOUT)?;
-        // Read and created under one write lock, so that two processes opening a new
-        // catalog at once do not both create the schema.
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => tx.execute_batch(SCHEMA)?,
-            1 => {}
-            other => {
-                return Err(CatalogError::Damaged(format!(
-                    "schema version {other} is newer than this program's (1)"
-                )));
+        let version = |db: &Connection| -> Result<i64, CatalogError> {
+            Ok(db.pragma_query_value(None, "user_version", |row| row.get(0))?)
+        };
+        if version(&db)? == 0 {
+            // Read again and created under one write lock, so that two processes
+            // opening a new catalog at once do not both create the schema.
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if version(&tx)? == 0 {
+                tx.execute_batch(SCHEMA)?;
             }
+            tx.commit()?;
         }
-        tx.commit()?;
-        Ok(Self { db })
+        match version(&db)? {
+            1 => Ok(Self { db }),
+            other => Err(CatalogError::Damaged(format!(
+                "schema version {other} is not this program's (1)"
+            ))),
+        }
     }
 
     /// Every chunk hash in the store.
