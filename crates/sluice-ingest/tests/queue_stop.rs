@@ -1,6 +1,8 @@
 //! An enqueuer stopped by SIGTERM cancels the batches no worker has done and closes a
-//! partial snapshot that the next run completes; a worker pointed at another store
-//! refuses the batches, and the run says so instead of waiting for ever.
+//! partial snapshot that the next run completes; a worker stopped by SIGTERM in the
+//! middle of a batch records the files in flight and hands the batch back; a worker
+//! pointed at another store refuses the batches, and the run says so instead of
+//! waiting for ever.
 
 mod common;
 
@@ -112,6 +114,58 @@ fn a_worker_given_another_store_refuses_the_batches_and_the_run_says_so() -> Tes
     );
     assert_eq!(report["totals"]["stopped"], true);
     assert!(!elsewhere.stop()?.contains(" 0 failed"));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_worker_stopped_mid_batch_hands_it_back_to_another() -> TestResult {
+    let dir = scratch("queue-worker-stop")?;
+    let tree = dir.join("tree");
+    make_tree(&tree)?;
+    let single = single_process(&dir, &tree)?;
+    let url = database()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let queue = runtime.block_on(Queue::connect_with(&url, 2))?.named(QUEUE);
+    let store = dir.join("shared");
+    // One slow worker holds one of the batches when it is told to stop.
+    let slow = WorkerProcess::start(&store, &url, 200)?;
+    let enqueuing = enqueuer(&store, &url, &tree)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let until = Instant::now() + Duration::from_secs(60);
+    while runtime.block_on(queue.status())?.count("running") < 1 {
+        assert!(Instant::now() < until, "the worker never took a batch");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let said = slow.stop()?;
+    assert!(said.contains("1 handed back"), "{said}");
+    // Nothing is lost: the batch is pending again, its attempt not counted.
+    let status = runtime.block_on(queue.status())?;
+    assert_eq!(
+        (status.count("running"), status.count("dead")),
+        (0, 0),
+        "{status:?}"
+    );
+
+    let fast = WorkerProcess::start(&store, &url, 0)?;
+    let out = enqueuing.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        report["totals"]["files_read"].as_u64(),
+        Some(48),
+        "{report}"
+    );
+    check_same(&single, &store, &tree, &dir)?;
+    fast.stop()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
