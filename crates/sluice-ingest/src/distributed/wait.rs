@@ -101,13 +101,14 @@ pub(crate) fn wait_for_batches(
         let unconfirmed: Vec<u32> = recorded.difference(&confirmed).copied().collect();
         for number in unconfirmed {
             match history(number) {
-                Some(Some(task)) if !matches!(task.state.as_str(), "pending" | "running") => {
+                Some(Some(task)) if matches!(task.state.as_str(), "pending" | "running") => {}
+                // Finished, or gone from the history (its TTL): done. A batch taken for
+                // failed and then recorded (a dead task re-queued) is done after all.
+                Some(_) => {
                     confirmed.insert(number);
+                    failed.remove(&number);
                 }
-                Some(None) => {
-                    confirmed.insert(number);
-                }
-                _ => {}
+                None => {}
             }
         }
         if confirmed.len() + failed.len() >= ids.len() {

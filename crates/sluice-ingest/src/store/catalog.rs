@@ -1,6 +1,8 @@
-//! The SQLite catalog: snapshots, the files of each, and where every chunk is. One
-//! writer (this connection), WAL, and batched transactions; rows that point into a
-//! pack are only written after that pack was fsynced (see `store/writer.rs`).
+//! The SQLite catalog: snapshots, the files of each, and where every chunk is. WAL,
+//! batched transactions that take the write lock up front, and a busy timeout, so
+//! that the writers of a queue run (several processes) wait for each other's short
+//! transactions; rows that point into a pack are only written after that pack was
+//! fsynced (see `store/writer.rs`).
 
 use crate::hash::{self, ChunkHash};
 use crate::store::pack::Location;
@@ -114,7 +116,7 @@ pub struct SnapshotRow {
     pub files: i64,
 }
 
-/// The catalog connection: the store's one writer.
+/// A connection to the catalog.
 pub struct Catalog {
     /// The connection.
     pub(crate) db: Connection,

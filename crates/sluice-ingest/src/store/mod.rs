@@ -126,7 +126,7 @@ impl Store {
         }
     }
 
-    /// Opens the catalog (the store's one writer, when writing).
+    /// Opens the catalog (creating it in a new store).
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         Ok(Catalog::open(&self.dir.join("catalog.sqlite"))?)
     }

@@ -1,7 +1,8 @@
-//! The store's one writer: appends new chunks to bounded packs and records files in
+//! A writer of the store: appends new chunks to bounded packs and records files in
 //! batched transactions, keeping the consistency rule — a file's row is written only
 //! once every chunk it names is in a pack that has been fsynced, and in the same
-//! transaction as (or after) those chunks' rows.
+//! transaction as (or after) those chunks' rows. A single-process run is the store's
+//! one writer; the workers of a queue are several, each with packs of its own.
 
 use crate::hash::ChunkHash;
 use crate::store::catalog::{Catalog, ChunkRow, FileRow};
@@ -44,7 +45,8 @@ pub struct WriteStats {
 
 /// The writer of one snapshot.
 pub struct StoreWriter {
-    /// The store's lock file, locked while this writer lives: one writer per store.
+    /// The store's lock file, locked while this writer lives: exclusive for a
+    /// single-process run, shared among the writers of a queue run.
     _lock: std::fs::File,
     /// Where packs go.
     packs: PathBuf,
