@@ -13,7 +13,7 @@ use crate::run::walk_tree;
 use crate::store::Store;
 use crate::walk::Entry;
 use sluice::ConcurrencyManager;
-use sluice_postgres::{NewTask, Queue};
+use sluice_postgres::{NewTask, Queue, TaskId};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -92,6 +92,9 @@ pub fn ingest_via_queue(
     let began = Instant::now();
     let queue = queue.named(QUEUE);
     let (root, walk, walk_time) = walk_tree(mgr, dir, store)?;
+    // Counted before the batches exist, so that one failing at once is seen; and
+    // the queue answers before a snapshot is begun.
+    let bad_before = dead_or_cancelled(runtime, &queue)?;
     let mut run = common::begin_shared(&root, &walk, store, opts, None)?;
     let snapshot = run.totals.snapshot;
 
@@ -132,14 +135,18 @@ pub fn ingest_via_queue(
         };
         tasks.push(NewTask::new(KIND, &batch)?.max_attempts(batching.max_attempts));
     }
-    // Counted before the batches exist, so that one failing at once is seen.
-    let bad_before = dead_or_cancelled(runtime, &queue)?;
-    let mut ids = Vec::with_capacity(tasks.len());
-    while !tasks.is_empty() {
-        let rest = tasks.split_off(tasks.len().min(ENQUEUE_AT_ONCE));
-        ids.extend(runtime.block_on(queue.enqueue_many(tasks))?);
-        tasks = rest;
-    }
+    let ids = match enqueue_all(runtime, &queue, tasks) {
+        Ok(ids) => ids,
+        Err((error, ids)) => {
+            // Half enqueued: what went in is taken back, the snapshot closed partial.
+            for id in ids.into_iter().flatten() {
+                let _ = runtime.block_on(queue.cancel(id));
+            }
+            run.totals.stopped = true;
+            run.finish()?;
+            return Err(error.into());
+        }
+    };
     tracing::info!(snapshot, batches = ids.len(), queue = %queue.url(), "batches enqueued");
 
     let sizes: Vec<(u64, u64)> = cut
@@ -202,6 +209,28 @@ pub fn ingest_via_queue(
         began.elapsed(),
         sluice,
     ))
+}
+
+/// The ids of enqueued tasks, in order (`None`: not added, never the case here).
+type Ids = Vec<Option<TaskId>>;
+
+/// Enqueues `tasks` a statement of [`ENQUEUE_AT_ONCE`] at a time; on an error, also
+/// answers the ids enqueued before it.
+fn enqueue_all(
+    runtime: &tokio::runtime::Handle,
+    queue: &Queue,
+    mut tasks: Vec<NewTask>,
+) -> Result<Ids, (sluice_postgres::Error, Ids)> {
+    let mut ids = Vec::with_capacity(tasks.len());
+    while !tasks.is_empty() {
+        let rest = tasks.split_off(tasks.len().min(ENQUEUE_AT_ONCE));
+        match runtime.block_on(queue.enqueue_many(tasks)) {
+            Ok(more) => ids.extend(more),
+            Err(error) => return Err((error, ids)),
+        }
+        tasks = rest;
+    }
+    Ok(ids)
 }
 
 /// A token no other run has: the workers check it against the store's record, so a
