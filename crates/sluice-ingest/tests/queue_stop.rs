@@ -131,7 +131,7 @@ fn a_worker_stopped_mid_batch_hands_it_back_to_another() -> TestResult {
     let queue = runtime.block_on(Queue::connect_with(&url, 2))?.named(QUEUE);
     let store = dir.join("shared");
     // One slow worker holds one of the batches when it is told to stop.
-    let slow = WorkerProcess::start(&store, &url, 200)?;
+    let slow = WorkerProcess::start(&store, &url, 500)?;
     let enqueuing = enqueuer(&store, &url, &tree)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
