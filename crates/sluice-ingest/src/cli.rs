@@ -1,5 +1,6 @@
-//! The command line (clap, derive): `ingest [DIR]` (the default), `verify`, `restore`,
-//! `cat`, `ls`, `snapshots`, `dups`; `--store` and `--json` on every one.
+//! The command line (clap, derive): `ingest [DIR]` (the default), `worker`, `verify`,
+//! `restore`, `cat`, `ls`, `snapshots`, `dups`; `--store`, `--queue` and `--json` on
+//! every one.
 
 use clap::{Args, Parser, Subcommand};
 use sluice_ingest::compress::Compression;
@@ -16,6 +17,16 @@ pub struct Cli {
     /// Prints the report as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A PostgreSQL URL: `ingest` puts its files on this queue for `worker` processes
+    /// writing to the same store, and `worker` takes them from it. Never printed with
+    /// its password.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_INGEST_QUEUE",
+        hide_env_values = true
+    )]
+    pub queue: Option<String>,
     /// What to do (default: ingest).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -29,6 +40,10 @@ pub struct Cli {
 pub enum Command {
     /// Ingests DIR as a new snapshot (the default subcommand).
     Ingest(IngestArgs),
+    /// Ingests the batches `ingest --queue` puts on the queue, into the store (run as
+    /// many as you like, on machines that see the tree at the same path and share the
+    /// store); SIGTERM or SIGINT: stop claiming, finish, hand the rest back.
+    Worker(WorkerArgs),
     /// Re-reads every chunk and checks its hash; names the files of a damaged one.
     Verify,
     /// Restores what SNAPSHOT holds at or under PATH into DEST/PATH.
@@ -101,10 +116,39 @@ pub struct IngestArgs {
     /// run still going when they signal it.
     #[arg(long, hide = true, default_value_t = 0)]
     pub read_delay_ms: u64,
+    /// With `--queue`: files in one batch task at most.
+    #[arg(long, default_value_t = 256)]
+    pub batch_files: usize,
+    /// With `--queue`: bytes in one batch task at most (a larger file is a batch of
+    /// its own).
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    pub batch_bytes: u32,
     /// The composition that runs the stages: `sluice` (the program), or `sequential` or
     /// `rayon` (the same stages without Sluice, for `cargo xtask bench ingest`).
     #[arg(long, hide = true, default_value = "sluice", value_parser = Engine::parse)]
     pub engine: Engine,
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Batches ingested at once.
+    #[arg(long, default_value_t = 1)]
+    pub batches: usize,
+    /// Seconds a claimed batch is held without a heartbeat: a worker that dies loses
+    /// its batch to another after this long.
+    #[arg(long, default_value_t = 30)]
+    pub lease_secs: u64,
+    /// CPU threads (default: Sluice's configuration).
+    #[arg(long)]
+    pub cpu_threads: Option<usize>,
+    /// IO threads (default: Sluice's configuration).
+    #[arg(long)]
+    pub io_threads: Option<usize>,
+    /// Waits this many milliseconds before each file is read: for tests that need a
+    /// worker still busy when they kill it.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub read_delay_ms: u64,
 }
 
 /// Parses `4096`, `64K`, `1M` (binary units) into bytes.

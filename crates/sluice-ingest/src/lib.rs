@@ -34,6 +34,7 @@
 pub mod chunker;
 pub mod commands;
 pub mod compress;
+pub mod distributed;
 pub mod engines;
 pub mod hash;
 mod options;

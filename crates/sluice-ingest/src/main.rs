@@ -8,6 +8,7 @@
 mod cli;
 mod defaults;
 mod progress;
+mod queued;
 mod show;
 mod sluice_config;
 
@@ -16,6 +17,8 @@ use cli::{Cli, Command, IngestArgs};
 use sluice::signal::SignalOptions;
 use sluice_ingest::chunker::ChunkSizes;
 use sluice_ingest::commands::{self, list, restore, verify};
+use sluice_ingest::distributed::Batching;
+use sluice_ingest::engines::Engine;
 use sluice_ingest::store::Store;
 use sluice_ingest::{IngestOptions, ingest_tree_with};
 use std::path::Path;
@@ -60,9 +63,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let json = cli.json;
     let existing = || Store::existing(&store_dir).map_err(|error| error.to_string());
+    let queue = cli.queue.clone();
     let command = cli.command.unwrap_or(Command::Ingest(cli.ingest));
     match command {
-        Command::Ingest(args) => ingest(args, &store_dir, json),
+        Command::Ingest(args) => ingest(args, &store_dir, json, queue.as_deref()),
+        Command::Worker(args) => {
+            let url = queue.ok_or("`worker` needs --queue URL (or SLUICE_INGEST_QUEUE)")?;
+            queued::worker(&args, &url, &store_dir, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify => {
             let report = verify::verify(&existing()?).map_err(|e| e.to_string())?;
             show::verify(&report, json)?;
@@ -126,8 +135,14 @@ fn resolve(store: &Store, snapshot: &str) -> Result<i64, String> {
     commands::resolve_snapshot(&catalog, snapshot).map_err(|e| e.to_string())
 }
 
-/// Ingests the directory `args` name (or the default tree) and prints the report.
-fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, String> {
+/// Ingests the directory `args` name (or the default tree) and prints the report;
+/// with a `queue` URL, through the queue's workers.
+fn ingest(
+    args: IngestArgs,
+    store_dir: &Path,
+    json: bool,
+    queue: Option<&str>,
+) -> Result<ExitCode, String> {
     let sizes = ChunkSizes {
         min: args.min_chunk,
         avg: args.avg_chunk,
@@ -142,6 +157,17 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
             "--pack-size must be at least 64K, not {} bytes",
             args.pack_size
         ));
+    }
+    let batching = Batching {
+        max_files: args.batch_files,
+        max_bytes: u64::from(args.batch_bytes),
+        ..Batching::default()
+    };
+    if queue.is_some() && (args.batch_files == 0 || args.batch_bytes == 0) {
+        return Err("--batch-files and --batch-bytes must be at least 1".to_owned());
+    }
+    if queue.is_some() && args.engine != Engine::Sluice {
+        return Err("--queue runs the sluice engine only".to_owned());
     }
     let (dir, why) = defaults::choose_dir(args.dir.clone());
     let store = Store::open(store_dir).map_err(|e| e.to_string())?;
@@ -182,8 +208,11 @@ fn ingest(args: IngestArgs, store_dir: &Path, json: bool) -> Result<ExitCode, St
         .shutdown_on_signal(SignalOptions::new().deadline(SIGNAL_DEADLINE))
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let report =
-        ingest_tree_with(&mgr, &dir, &store, &opts, &stop, args.engine).map_err(|e| e.to_string());
+    let report = match queue {
+        Some(url) => queued::ingest(&mgr, url, &dir, &store, &opts, batching, &stop),
+        None => ingest_tree_with(&mgr, &dir, &store, &opts, &stop, args.engine)
+            .map_err(|e| e.to_string()),
+    };
     if let Some(signal) = signals.signal() {
         tracing::warn!("stopped by {signal}: what was read is committed; run again to finish");
     }

@@ -16,7 +16,7 @@
 //! stop flag ends the input of the first stage: files in flight finish, and the
 //! snapshot is committed as partial.
 
-use crate::engines::common::{self, Packed};
+use crate::engines::common::{self, Begun, Packed};
 use crate::hash::ChunkHash;
 pub use crate::options::{IngestError, IngestOptions, ProgressFn};
 use crate::read::{self, ReadError, ReadFile};
@@ -74,7 +74,20 @@ pub fn ingest(
     opts: &IngestOptions,
     stop: &Arc<AtomicBool>,
 ) -> Result<Totals, IngestError> {
-    let mut run = common::begin(root, walk, store, opts)?;
+    let run = common::begin(root, walk, store, opts)?;
+    run_stages(mgr, root, walk, run, opts, stop)?.finish()
+}
+
+/// The stages over a run that has begun (a whole snapshot, or a worker's batch of
+/// one); answers the run, with its writer not yet closed.
+pub(crate) fn run_stages(
+    mgr: &ConcurrencyManager,
+    root: &Path,
+    walk: &Walk,
+    mut run: Begun,
+    opts: &IngestOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<Begun, IngestError> {
     let claims = Arc::new(Mutex::new(run.known.clone()));
     let progress = |totals: &Totals| {
         if let Some(report) = &opts.progress {
@@ -133,7 +146,7 @@ pub fn ingest(
     }
     run.totals.not_taken += not_taken.load(Ordering::Relaxed);
     run.totals.stopped |= not_taken.load(Ordering::Relaxed) > 0;
-    run.finish()
+    Ok(run)
 }
 
 /// Stage one: every file to read, on the chunk pool (many small files: units of

@@ -273,6 +273,14 @@ impl Report {
             mib(t.write.bytes_stored),
             t.write.packs
         );
+        if t.write.dead_chunks > 0 {
+            let _ = writeln!(
+                out,
+                "dead     {} chunks ({:.1} MiB) stored by two workers at once: the later copies are unreferenced space in their packs",
+                t.write.dead_chunks,
+                mib(t.write.dead_bytes)
+            );
+        }
         let _ = writeln!(
             out,
             "ratios   dedup {:.2}x, compression {:.2}x",

@@ -5,11 +5,12 @@ use crate::engines::Engine;
 use crate::pipeline::{IngestError, IngestOptions};
 use crate::report::Report;
 use crate::store::Store;
+use crate::walk::Walk;
 use sluice::{ConcurrencyManager, TaskError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a run failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +90,32 @@ pub fn ingest_tree_with(
     engine: Engine,
 ) -> Result<Report, RunError> {
     let began = Instant::now();
+    let (root, walked, walk_time) = walk_tree(mgr, dir, store)?;
+    let totals = engine.ingest(mgr, &root, &walked, store, opts, stop)?;
+    let sluice = serde_json::from_str(&mgr.snapshot().to_json()).unwrap_or_default();
+    Ok(Report::new(
+        root,
+        store.dir().to_path_buf(),
+        totals,
+        walk_time,
+        began.elapsed(),
+        sluice,
+    ))
+}
+
+/// Walks `dir` on the manager's IO route, leaving out the store's own directory;
+/// answers the canonical root (one spelling per tree, so that the next run finds
+/// this one as its parent), the walk and how long it took.
+pub(crate) fn walk_tree(
+    mgr: &ConcurrencyManager,
+    dir: &Path,
+    store: &Store,
+) -> Result<(PathBuf, Walk, Duration), RunError> {
+    let began = Instant::now();
     let walk_error = |reason: String| RunError::Walk {
         path: dir.display().to_string(),
         reason,
     };
-    // One spelling per tree, so that the next run finds this one as its parent.
     let root = dir
         .canonicalize()
         .map_err(|error| walk_error(error.to_string()))?;
@@ -117,14 +139,5 @@ pub fn ingest_tree_with(
         ms = walk_time.as_millis() as u64,
         "walk done"
     );
-    let totals = engine.ingest(mgr, &root, &walked, store, opts, stop)?;
-    let sluice = serde_json::from_str(&mgr.snapshot().to_json()).unwrap_or_default();
-    Ok(Report::new(
-        root,
-        store.dir().to_path_buf(),
-        totals,
-        walk_time,
-        began.elapsed(),
-        sluice,
-    ))
+    Ok((root, walked, walk_time))
 }

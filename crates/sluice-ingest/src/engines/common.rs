@@ -44,9 +44,8 @@ pub(crate) fn begin(
     let catalog = store.catalog()?;
     let known = catalog.known_chunks().map_err(StoreError::from)?;
     let parent = Parent::load(&catalog, root).map_err(StoreError::from)?;
-    let settings = serde_json::json!({ "chunk_sizes": opts.sizes, "compression": format!("{:?}", opts.compression) });
     let snapshot = catalog
-        .begin_snapshot(root, parent.id, &settings.to_string(), now_ms())
+        .begin_snapshot(root, parent.id, &settings(opts), now_ms())
         .map_err(StoreError::from)?;
     let writer = StoreWriter::new(
         store,
@@ -63,6 +62,54 @@ pub(crate) fn begin(
         known,
         distinct: HashSet::new(),
     })
+}
+
+/// Opens a run on a store that other processes write too (the enqueuer and workers
+/// of a queue): the store's lock is taken shared, and the writer looks a chunk up in
+/// the catalog before appending it. Without `snapshot`, begins a new snapshot of
+/// `root` compared with its parent (the enqueuer's run); with one, continues it with
+/// no parent (a worker's batch: the enqueuer put only changed files in batches).
+pub(crate) fn begin_shared(
+    root: &Path,
+    walk: &Walk,
+    store: &Store,
+    opts: &IngestOptions,
+    snapshot: Option<i64>,
+) -> Result<Begun, IngestError> {
+    let lock = store.lock_shared()?;
+    let catalog = store.catalog()?;
+    let known = catalog.known_chunks().map_err(StoreError::from)?;
+    let (snapshot, parent) = match snapshot {
+        Some(id) => (id, Parent::default()),
+        None => {
+            let parent = Parent::load(&catalog, root).map_err(StoreError::from)?;
+            let settings = settings(opts);
+            let id = catalog
+                .begin_snapshot(root, parent.id, &settings, now_ms())
+                .map_err(StoreError::from)?;
+            (id, parent)
+        }
+    };
+    let writer = StoreWriter::shared(
+        store,
+        lock,
+        catalog,
+        snapshot,
+        known.clone(),
+        opts.max_pack_bytes,
+    )?;
+    Ok(Begun {
+        writer,
+        totals: Totals::new(snapshot, parent.id, walk),
+        parent,
+        known,
+        distinct: HashSet::new(),
+    })
+}
+
+/// The settings a snapshot records.
+fn settings(opts: &IngestOptions) -> String {
+    serde_json::json!({ "chunk_sizes": opts.sizes, "compression": format!("{:?}", opts.compression) }).to_string()
 }
 
 impl Begun {
@@ -137,6 +184,29 @@ impl Begun {
     }
 }
 
+impl Begun {
+    /// Commits what is left and leaves the snapshot open (a worker's batch, or the
+    /// enqueuer's part before it waits); answers the totals, the lost files among
+    /// the problems.
+    pub fn close(self) -> Result<Totals, IngestError> {
+        let Self {
+            writer,
+            mut totals,
+            distinct,
+            ..
+        } = self;
+        let (stats, lost) = writer.close()?;
+        for path in lost {
+            totals
+                .problems
+                .push((path, "a chunk it names was never stored".into()));
+        }
+        totals.unique_chunks = distinct.len() as u64;
+        totals.write = stats;
+        Ok(totals)
+    }
+}
+
 /// A chunk compressed: its hash, stored bytes, compression code, raw length and the
 /// time compressing took.
 pub(crate) struct Packed {
@@ -187,7 +257,7 @@ pub(crate) fn file_row(entry: &Entry, chunks: Vec<ChunkHash>) -> FileRow {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as i64)

@@ -1,11 +1,13 @@
-//! The SQLite catalog: snapshots, the files of each, and where every chunk is. One
-//! writer (this connection), WAL, and batched transactions; rows that point into a
-//! pack are only written after that pack was fsynced (see `store/writer.rs`).
+//! The SQLite catalog: snapshots, the files of each, and where every chunk is. WAL,
+//! batched transactions that take the write lock up front, and a busy timeout, so
+//! that the writers of a queue run (several processes) wait for each other's short
+//! transactions; rows that point into a pack are only written after that pack was
+//! fsynced (see `store/writer.rs`).
 
 use crate::hash::{self, ChunkHash};
 use crate::store::pack::Location;
 use crate::walk::{Kind, Stat};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -46,6 +48,19 @@ CREATE TABLE files (
 );
 PRAGMA user_version = 1;
 ";
+
+/// How long a statement waits for another process's transaction before `SQLITE_BUSY`.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Chunk rows a commit did not add because another writer recorded the same chunk
+/// first: the copies this writer appended are dead space.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Ignored {
+    /// Chunks.
+    pub chunks: u64,
+    /// Their stored bytes.
+    pub bytes: u64,
+}
 
 /// A catalog error: SQLite's, or a row that does not make sense.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +116,7 @@ pub struct SnapshotRow {
     pub files: i64,
 }
 
-/// The catalog connection: the store's one writer.
+/// A connection to the catalog.
 pub struct Catalog {
     /// The connection.
     pub(crate) db: Connection,
@@ -118,21 +133,30 @@ pub(crate) fn bytes_path(bytes: &[u8]) -> PathBuf {
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path`, in WAL mode with full fsyncs.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
-        let db = Connection::open(path)?;
+        let mut db = Connection::open(path)?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "FULL")?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = db.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => db.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))?,
-            1 => {}
-            other => {
-                return Err(CatalogError::Damaged(format!(
-                    "schema version {other} is newer than this program's (1)"
-                )));
+        // Several processes may write (workers of a queue): a writer waits for
+        // another's short transaction rather than failing.
+        db.busy_timeout(BUSY_TIMEOUT)?;
+        let version = |db: &Connection| -> Result<i64, CatalogError> {
+            Ok(db.pragma_query_value(None, "user_version", |row| row.get(0))?)
+        };
+        if version(&db)? == 0 {
+            // Read again and created under one write lock, so that two processes
+            // opening a new catalog at once do not both create the schema.
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if version(&tx)? == 0 {
+                tx.execute_batch(SCHEMA)?;
             }
+            tx.commit()?;
         }
-        Ok(Self { db })
+        match version(&db)? {
+            1 => Ok(Self { db }),
+            other => Err(CatalogError::Damaged(format!(
+                "schema version {other} is not this program's (1)"
+            ))),
+        }
     }
 
     /// Every chunk hash in the store.
@@ -179,21 +203,39 @@ impl Catalog {
         Ok(())
     }
 
-    /// Records chunks (already durable in their packs) and then files, in one transaction.
+    /// Whether the catalog records chunk `hash` (another writer may have since this
+    /// writer began).
+    pub fn has_chunk(&self, hash: &ChunkHash) -> Result<bool, CatalogError> {
+        let mut query = self
+            .db
+            .prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?;
+        Ok(query
+            .query_row(params![&hash.0[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Records chunks (already durable in their packs) and then files, in one
+    /// transaction; answers the chunks another writer had recorded first.
     pub fn commit(
         &mut self,
         snapshot: i64,
         chunks: &[ChunkRow],
         files: &[FileRow],
-    ) -> Result<(), CatalogError> {
-        let tx = self.db.transaction()?;
+    ) -> Result<Ignored, CatalogError> {
+        // Immediate: the write lock is taken (waiting up to the busy timeout) before
+        // anything is read, so a transaction never has to be retried halfway.
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ignored = Ignored::default();
         {
             let mut add_chunk = tx.prepare_cached(
                 "INSERT OR IGNORE INTO chunks (hash, pack, offset, length, raw_length, compression)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for chunk in chunks {
-                add_chunk.execute(params![
+                let added = add_chunk.execute(params![
                     &chunk.hash.0[..],
                     chunk.at.pack as i64,
                     chunk.at.offset as i64,
@@ -201,6 +243,10 @@ impl Catalog {
                     chunk.raw_len,
                     chunk.compression
                 ])?;
+                if added == 0 {
+                    ignored.chunks += 1;
+                    ignored.bytes += u64::from(chunk.at.length);
+                }
             }
             let mut add_file = tx.prepare_cached(
                 "INSERT OR REPLACE INTO files
@@ -222,6 +268,6 @@ impl Catalog {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(ignored)
     }
 }

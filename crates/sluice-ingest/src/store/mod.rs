@@ -100,7 +100,33 @@ impl Store {
         }
     }
 
-    /// Opens the catalog (the store's one writer, when writing).
+    /// Takes the store's lock shared, as each worker of a queue does while it writes
+    /// a batch (several may hold it; a single-process run, which takes it exclusive,
+    /// is refused meanwhile); fails at once if a single-process run holds it.
+    pub fn lock_shared(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.dir.join("lock");
+        let io = |what, source| StoreError::Io {
+            what,
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io("cannot open the lock", source))?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io(
+                "a single-process run is writing to this store; its lock is",
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked"),
+            )),
+            Err(std::fs::TryLockError::Error(source)) => Err(io("cannot lock", source)),
+        }
+    }
+
+    /// Opens the catalog (creating it in a new store).
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         Ok(Catalog::open(&self.dir.join("catalog.sqlite"))?)
     }

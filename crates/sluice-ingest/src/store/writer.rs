@@ -1,7 +1,8 @@
-//! The store's one writer: appends new chunks to bounded packs and records files in
+//! A writer of the store: appends new chunks to bounded packs and records files in
 //! batched transactions, keeping the consistency rule — a file's row is written only
 //! once every chunk it names is in a pack that has been fsynced, and in the same
-//! transaction as (or after) those chunks' rows.
+//! transaction as (or after) those chunks' rows. A single-process run is the store's
+//! one writer; the workers of a queue are several, each with packs of its own.
 
 use crate::hash::ChunkHash;
 use crate::store::catalog::{Catalog, ChunkRow, FileRow};
@@ -35,11 +36,17 @@ pub struct WriteStats {
     /// Time spent in catalog transactions.
     #[serde(serialize_with = "crate::report::seconds")]
     pub catalog_time: Duration,
+    /// Chunks appended that another writer of the store recorded first (several
+    /// workers on one store): their copies here are dead space no row points to.
+    pub dead_chunks: u64,
+    /// Their stored bytes.
+    pub dead_bytes: u64,
 }
 
 /// The writer of one snapshot.
 pub struct StoreWriter {
-    /// The store's lock file, locked while this writer lives: one writer per store.
+    /// The store's lock file, locked while this writer lives: exclusive for a
+    /// single-process run, shared among the writers of a queue run.
     _lock: std::fs::File,
     /// Where packs go.
     packs: PathBuf,
@@ -65,6 +72,9 @@ pub struct StoreWriter {
     waiting: Vec<FileRow>,
     /// What was done.
     stats: WriteStats,
+    /// Other writers share the store (workers of a queue): a chunk is looked up in
+    /// the catalog before it is appended, since another writer may have stored it.
+    shared: bool,
 }
 
 impl StoreWriter {
@@ -98,7 +108,24 @@ impl StoreWriter {
             appended_bytes: 0,
             waiting: Vec::new(),
             stats: WriteStats::default(),
+            shared: false,
         })
+    }
+
+    /// A writer that shares the store with other processes (it holds a shared lock,
+    /// [`Store::lock_shared`]): chunks another writer already recorded are not appended
+    /// again, and the snapshot is left open for the others (see [`Self::close`]).
+    pub fn shared(
+        store: &Store,
+        lock: std::fs::File,
+        catalog: Catalog,
+        snapshot: i64,
+        durable: HashSet<ChunkHash>,
+        max_pack: u64,
+    ) -> Result<Self, StoreError> {
+        let mut writer = Self::new(store, lock, catalog, snapshot, durable, max_pack)?;
+        writer.shared = true;
+        Ok(writer)
     }
 
     /// Appends a new chunk (stored bytes with their compression code); a chunk already
@@ -113,16 +140,13 @@ impl StoreWriter {
         if self.durable.contains(&hash) || self.appended_set.contains(&hash) {
             return Ok(());
         }
+        if self.shared && self.catalog.has_chunk(&hash)? {
+            self.durable.insert(hash);
+            return Ok(());
+        }
         let began = Instant::now();
         if self.pack.is_none() {
-            let path = pack::pack_path(&self.packs, self.next_pack);
-            let created = PackWriter::create(&self.packs, self.next_pack);
-            self.pack = Some(created.map_err(|source| StoreError::Io {
-                what: "cannot create pack",
-                path,
-                source,
-            })?);
-            self.next_pack += 1;
+            self.pack = Some(self.create_pack()?);
             self.stats.packs += 1;
         }
         let Some(pack) = self.pack.as_mut() else {
@@ -162,6 +186,27 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Creates the next pack. Its number is taken by creating the file (`create_new`):
+    /// another writer of the store that took a number first makes this one try the
+    /// next, so writers never append to one pack.
+    fn create_pack(&mut self) -> Result<PackWriter, StoreError> {
+        loop {
+            let id = self.next_pack;
+            self.next_pack += 1;
+            match PackWriter::create(&self.packs, id) {
+                Ok(created) => return Ok(created),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        what: "cannot create pack",
+                        path: pack::pack_path(&self.packs, id),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
     /// Queues a file to be recorded once all its chunks are durable.
     pub fn add_file(&mut self, file: FileRow) -> Result<(), StoreError> {
         self.waiting.push(file);
@@ -192,7 +237,9 @@ impl StoreWriter {
                     .all(|hash| self.durable.contains(hash) || self.appended_set.contains(hash))
             });
         self.waiting = still;
-        self.catalog.commit(self.snapshot, &self.appended, &ready)?;
+        let dead = self.catalog.commit(self.snapshot, &self.appended, &ready)?;
+        self.stats.dead_chunks += dead.chunks;
+        self.stats.dead_bytes += dead.bytes;
         self.durable.extend(self.appended_set.drain());
         self.appended.clear();
         self.appended_bytes = 0;
@@ -209,10 +256,22 @@ impl StoreWriter {
         complete: bool,
         now_ms: i64,
     ) -> Result<(WriteStats, Vec<PathBuf>), StoreError> {
-        self.commit()?;
-        let lost: Vec<PathBuf> = self.waiting.drain(..).map(|file| file.path).collect();
+        let lost = self.commit_rest()?;
         self.catalog
             .finish_snapshot(self.snapshot, complete && lost.is_empty(), now_ms)?;
         Ok((self.stats, lost))
+    }
+
+    /// Commits what is left and leaves the snapshot open, for a writer that does one
+    /// part of it (a worker's batch). Answers as [`Self::finish`].
+    pub fn close(mut self) -> Result<(WriteStats, Vec<PathBuf>), StoreError> {
+        let lost = self.commit_rest()?;
+        Ok((self.stats, lost))
+    }
+
+    /// The last commit; answers the files never recorded.
+    fn commit_rest(&mut self) -> Result<Vec<PathBuf>, StoreError> {
+        self.commit()?;
+        Ok(self.waiting.drain(..).map(|file| file.path).collect())
     }
 }

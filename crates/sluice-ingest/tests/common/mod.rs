@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod queue;
+
 use sluice_ingest::IngestOptions;
 use sluice_ingest::chunker::ChunkSizes;
 use std::os::unix::fs::MetadataExt;

@@ -1,0 +1,134 @@
+//! Several `sluice-ingest worker` processes over the throwaway PostgreSQL server
+//! (sluice-postgres's test server; `SLUICE_TEST_DATABASE_URL` points at another)
+//! ingest one tree into one store: the snapshot equals a single-process ingest of the
+//! same tree, `verify` passes and a restore gives the same bytes — also when a worker
+//! is killed with SIGKILL in the middle of a batch.
+
+mod common;
+
+use common::queue::{
+    TestResult, WorkerProcess, check_same, content, database, enqueuer, make_tree, single_process,
+};
+use common::scratch;
+use sluice_ingest::distributed::QUEUE;
+use sluice_postgres::Queue;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn three_worker_processes_ingest_what_one_process_does() -> TestResult {
+    let dir = scratch("queue-three")?;
+    let tree = dir.join("tree");
+    make_tree(&tree)?;
+    let single = single_process(&dir, &tree)?;
+    let url = database()?;
+    let store = dir.join("shared");
+    let workers = (0..3)
+        .map(|_| WorkerProcess::start(&store, &url, 30))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let out = enqueuer(&store, &url, &tree).output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        report["totals"]["files_read"].as_u64(),
+        Some(48),
+        "{report}"
+    );
+    assert_eq!(
+        report["totals"]["problems"].as_array().map(Vec::len),
+        Some(0)
+    );
+    check_same(&single, &store, &tree, &dir)?;
+
+    // Every worker stops on SIGTERM and says what it did; the batches were shared.
+    let mut busy = 0;
+    for worker in workers {
+        let said = worker.stop()?;
+        assert!(said.contains("worker stopped"), "{said}");
+        busy += usize::from(!said.contains(" 0 batches done"));
+    }
+    assert!(busy >= 2, "only {busy} worker(s) took batches");
+
+    // An unchanged tree: nothing to read, nothing enqueued, the same snapshot.
+    let again = enqueuer(&store, &url, &tree).output()?;
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout)?;
+    assert_eq!(report["totals"]["files_unchanged"].as_u64(), Some(48));
+    assert_eq!(content(&store)?.0, content(&single)?.0);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_worker_killed_mid_batch_loses_nothing() -> TestResult {
+    let dir = scratch("queue-kill")?;
+    let tree = dir.join("tree");
+    make_tree(&tree)?;
+    let single = single_process(&dir, &tree)?;
+    let url = database()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let queue = runtime.block_on(Queue::connect_with(&url, 2))?.named(QUEUE);
+    let store = dir.join("shared");
+    // The first worker reads slowly: once every worker holds a batch, it is in the
+    // middle of one, with packs open, when it is killed.
+    let mut slow = WorkerProcess::start(&store, &url, 400)?;
+    let fast = (0..2)
+        .map(|_| WorkerProcess::start(&store, &url, 30))
+        .collect::<Result<Vec<_>, _>>()?;
+    let enqueuing = enqueuer(&store, &url, &tree)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let until = Instant::now() + Duration::from_secs(60);
+    // One batch at a time each: three running means the slow one holds one.
+    while runtime.block_on(queue.status())?.count("running") < 3 {
+        assert!(
+            Instant::now() < until,
+            "the three workers never all held a batch"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    slow.0.kill()?;
+    slow.0.wait()?;
+
+    let out = enqueuing.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        report["totals"]["files_read"].as_u64(),
+        Some(48),
+        "{report}"
+    );
+    check_same(&single, &store, &tree, &dir)?;
+    // The killed worker's batch went back to the queue when its lease expired, and
+    // another worker did it (task ids of a fresh database start at 1).
+    let mut rescued = 0;
+    for id in 1..=64 {
+        if let Some(task) = runtime.block_on(queue.history(id))? {
+            assert_eq!(task.state, "completed", "{task:?}");
+            rescued += usize::from(task.errors.iter().any(|e| e.error == "lease expired"));
+        }
+    }
+    // (More than one only if a live worker's heartbeat came late on a loaded machine.)
+    assert!(rescued >= 1, "no batch was rescued");
+    for worker in fast {
+        worker.stop()?;
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
