@@ -56,7 +56,7 @@ where
     S: Stream + Send + 'static,
     S::Item: Send,
     F: Fn(S::Item) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -126,7 +126,7 @@ where
     S: Stream + Send + 'static,
     S::Item: Send,
     F: Fn(S::Item) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -230,8 +230,7 @@ where
             };
             if let Some(ran) = ran {
                 let result = match ran {
-                    Some(Ok(Ok(value))) => Ok(value),
-                    Some(Ok(Err(error))) => Err(TaskError::Failed(error)),
+                    Some(Ok(result)) => result,
                     Some(Err(message)) => Err(TaskError::Panicked(message)),
                     None => Err(TaskError::TimedOut),
                 };

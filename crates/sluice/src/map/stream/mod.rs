@@ -15,15 +15,19 @@
 //! dropped as soon as it has ended.
 
 mod io;
+mod keyed;
 mod options;
 mod policy;
 mod pull;
+mod retry;
 mod state;
 
 pub(crate) use io::start_io_stream;
+pub use keyed::{KeyOf, Keyed, Unkeyed};
 pub use options::StreamOptions;
 pub(crate) use policy::ItemPolicy;
 pub(crate) use pull::start_pull_stream;
+pub(crate) use retry::ItemRetry;
 pub use state::Pooled;
 pub(crate) use state::{PerThread, StatePool};
 

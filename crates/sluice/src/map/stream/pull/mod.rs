@@ -22,6 +22,7 @@ mod take;
 
 use puller::Puller;
 
+use super::keyed::{Claim, KeyOrder};
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::items::Tally;
 use crate::lock::lock;
@@ -56,7 +57,7 @@ const SMALL_STREAM: usize = 64;
 const BUFFER_PER_THREAD: usize = 512;
 
 /// One streamed map, shared by its pullers and its stream.
-struct PullStream<It, F, O, E> {
+struct PullStream<It: Iterator, F, O, E> {
     /// Cancellation and the claim on starting.
     token: CancelToken,
     /// The input, taken by one puller at a time; dropped when the map ends.
@@ -86,6 +87,8 @@ struct PullStream<It, F, O, E> {
     item_timeout: Option<ItemTimer>,
     /// The breaker and counts every item goes through.
     policy: Arc<ItemPolicy>,
+    /// The per-key order of a keyed map.
+    keys: Option<Arc<dyn KeyOrder<It::Item>>>,
     /// The map's own answer, sent once.
     reply: Reply<(), Infallible>,
     /// Itself, for pullers it queues.
@@ -141,7 +144,11 @@ impl State {
 pub(crate) fn start_pull_stream<It, F, O, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
-    (options, policy): (StreamOptions, ItemPolicy),
+    (options, policy, keys): (
+        StreamOptions,
+        ItemPolicy,
+        Option<Arc<dyn KeyOrder<It::Item>>>,
+    ),
     runtime: &tokio::runtime::Handle,
     items: It,
     f: F,
@@ -149,7 +156,7 @@ pub(crate) fn start_pull_stream<It, F, O, E>(
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -189,6 +196,7 @@ where
             runtime: runtime.clone(),
         }),
         policy: Arc::new(policy),
+        keys,
         reply,
         this: this.clone(),
     });
@@ -206,7 +214,7 @@ impl<It, F, O, E> PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -225,9 +233,10 @@ where
             units += 1;
             let len = block.len();
             let began = Instant::now();
-            let map_unit = || match &self.item_timeout {
-                Some(timer) => self.map_timed(first, block, &f, timer),
-                None => {
+            let map_unit = || match (&self.keys, &self.item_timeout) {
+                (Some(keys), _) => self.map_keyed(first, block, &f, &**keys),
+                (None, Some(timer)) => self.map_timed(first, block, &f, timer),
+                (None, None) => {
                     let results = self.map_unit(block, &f);
                     let failed = results.iter().any(Result::is_err);
                     let refused = self.buffer.push_many(first, results);

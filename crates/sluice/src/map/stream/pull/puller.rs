@@ -7,7 +7,7 @@ impl<It, F, O, E> StreamControl for PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -58,13 +58,13 @@ where
 }
 
 /// One puller's place in the route's gate queue.
-pub(super) struct Puller<It, F, O, E>(pub(super) Arc<PullStream<It, F, O, E>>);
+pub(super) struct Puller<It: Iterator, F, O, E>(pub(super) Arc<PullStream<It, F, O, E>>);
 
 impl<It, F, O, E> Deferred for Puller<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -103,7 +103,7 @@ struct Running<It, F, O, E>(Arc<PullStream<It, F, O, E>>, Option<Permit>)
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static;
 
@@ -111,7 +111,7 @@ impl<It, F, O, E> Drop for Running<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {

@@ -7,7 +7,7 @@ impl<It, F, O, E> PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -112,7 +112,6 @@ where
         let pulled = catch_unwind(AssertUnwindSafe(|| {
             iter.by_ref().take(count).collect::<Vec<It::Item>>()
         }));
-        drop(input);
         let block = match pulled {
             Ok(block) => block,
             Err(payload) => {
@@ -127,6 +126,11 @@ where
         if block.len() < count {
             self.buffer.unreserve(count - block.len());
         }
+        // Under the input's lock: the keys' queues are in input order.
+        if let Some(keys) = &self.keys {
+            keys.register(first, &block);
+        }
+        drop(input);
         let f = lock(&self.f).clone();
         match f {
             Some(f) if !block.is_empty() => Pulled::Unit(first, block, f),
