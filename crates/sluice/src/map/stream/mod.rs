@@ -78,6 +78,10 @@ pub(crate) trait StreamControl: Send + Sync {
     fn is_small(&self) -> bool {
         false
     }
+
+    /// The consumer reads for the first time (`blocking`: from a thread it may block).
+    /// A map that waits for it starts now.
+    fn start(&self, _blocking: bool) {}
 }
 
 /// The results of a streamed map, as they are produced.
@@ -138,6 +142,8 @@ pub struct MapStream<O, E = Infallible> {
     batch: usize,
     /// The stream has given its last element.
     done: bool,
+    /// The map has been told of the consumer's first read.
+    started: bool,
 }
 
 impl<O, E> MapStream<O, E> {
@@ -163,6 +169,7 @@ impl<O, E> MapStream<O, E> {
             held: 0,
             batch,
             done: false,
+            started: false,
         }
     }
 
@@ -206,6 +213,10 @@ impl<O, E> MapStream<O, E> {
         }
         if let Some(value) = self.local.pop_front() {
             return Some(value);
+        }
+        if !self.started {
+            self.started = true;
+            self.control.start(true);
         }
         let refill = self
             .buffer
@@ -327,6 +338,10 @@ impl<O, E> Stream for MapStream<O, E> {
         }
         if let Some(value) = this.local.pop_front() {
             return Poll::Ready(Some(value));
+        }
+        if !this.started {
+            this.started = true;
+            this.control.start(false);
         }
         let mut released = this.held;
         loop {

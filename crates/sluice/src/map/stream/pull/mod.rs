@@ -132,6 +132,12 @@ struct State {
     /// The consumer dropped or cancelled the stream: the map is counted cancelled even
     /// if its input ends afterwards (a puller blocked in it returns `None`).
     consumer_gone: bool,
+    /// The map is under way: counted submitted, its pullers queued (or its blocking
+    /// consumer producing). A small map waits for its consumer's first read.
+    kicked: bool,
+    /// A small map produced by its blocking consumer: no pullers are brought up, and
+    /// its units take all it has.
+    inline: bool,
 }
 
 impl State {
@@ -161,9 +167,6 @@ where
     E: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
-    route.counters.submitted();
-    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
-        .with_items(policy.counts.clone());
     let strength = route.executor.parallelism().min(route.gate.limit()).max(1);
     // Not with item timeouts: a consumer stuck in an item could not hear its timeout.
     let len = match items.size_hint() {
@@ -171,6 +174,14 @@ where
         _ => None,
     };
     let small = options.item_timeout.is_none() && len.is_some_and(|len| len <= SMALL_STREAM as u64);
+    // A small map starts at its consumer's first read (`StreamControl::start`): a
+    // blocking consumer then maps it on its own thread, with no pool round trip, and
+    // a map never read is never counted (shutdown has nothing to wait for).
+    if !small {
+        route.counters.submitted();
+    }
+    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
+        .with_items(policy.counts.clone());
     let capacity = options
         .buffer
         .unwrap_or(BUFFER_PER_THREAD * route.executor.parallelism().max(1));
@@ -180,7 +191,8 @@ where
         input: Mutex::new(Some(items)),
         f: Mutex::new(Some(Arc::new(f))),
         state: Mutex::new(State {
-            pullers: strength,
+            pullers: if small { 0 } else { strength },
+            kicked: !small,
             ..State::default()
         }),
         buffer: buffer.clone(),
@@ -200,8 +212,10 @@ where
         reply,
         this: this.clone(),
     });
-    for _ in 0..strength {
-        map.queue_puller();
+    if !small {
+        for _ in 0..strength {
+            map.queue_puller();
+        }
     }
     let handle = TaskHandle::new(completion, None);
     MapStream::new(buffer, map, handle)

@@ -25,10 +25,40 @@ where
         }
     }
 
+    fn start(&self, blocking: bool) {
+        if !self.small {
+            return;
+        }
+        let mut state = lock(&self.state);
+        if state.kicked {
+            return;
+        }
+        state.kicked = true;
+        self.reply.route.counters.submitted();
+        if blocking && self.reply.route.inline_ok {
+            // The consumer produces it itself (`help`).
+            state.inline = true;
+            return;
+        }
+        state.pullers += self.strength;
+        drop(state);
+        for _ in 0..self.strength {
+            self.queue_puller();
+        }
+    }
+
     fn cancel(&self) {
-        // Marked before the token, so that a puller ending the map meanwhile (its input
-        // returned `None`) counts it cancelled, as the consumer asked.
-        lock(&self.state).consumer_gone = true;
+        {
+            let mut state = lock(&self.state);
+            if !state.kicked {
+                // Never read: counted now, so that its cancellation has a submission.
+                state.kicked = true;
+                self.reply.route.counters.submitted();
+            }
+            // Marked before the token, so that a puller ending the map meanwhile (its
+            // input returned `None`) counts it cancelled, as the consumer asked.
+            state.consumer_gone = true;
+        }
         // Never waits for the input: a puller blocked in it ends the map when it returns.
         let _ = self.token.cancel();
         let mut state = lock(&self.state);
