@@ -30,6 +30,9 @@ pub(crate) trait KeyOrder<T>: Send + Sync {
     fn done(&self, seq: u64) -> Option<(u64, T)>;
 }
 
+/// A map's key order, if it is keyed.
+pub(crate) type KeyOrderOf<T> = Option<Arc<dyn KeyOrder<T>>>;
+
 /// What to do with an item that came up in its unit.
 pub(crate) enum Claim<T> {
     /// Its turn: run it.
@@ -141,14 +144,13 @@ where
             queue.remove(at);
             return None;
         }
-        let next = match queue.front_mut() {
+        match queue.front_mut() {
             Some((next, parked)) => parked.take().map(|item| (*next, item)),
             None => {
                 table.queues.remove(&key);
                 None
             }
-        };
-        next
+        }
     }
 }
 

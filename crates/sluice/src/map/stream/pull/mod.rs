@@ -22,7 +22,7 @@ mod take;
 
 use puller::Puller;
 
-use super::keyed::{Claim, KeyOrder};
+use super::keyed::{Claim, KeyOrder, KeyOrderOf};
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::items::Tally;
 use crate::lock::lock;
@@ -88,7 +88,7 @@ struct PullStream<It: Iterator, F, O, E> {
     /// The breaker and counts every item goes through.
     policy: Arc<ItemPolicy>,
     /// The per-key order of a keyed map.
-    keys: Option<Arc<dyn KeyOrder<It::Item>>>,
+    keys: KeyOrderOf<It::Item>,
     /// The map's own answer, sent once.
     reply: Reply<(), Infallible>,
     /// Itself, for pullers it queues.
@@ -150,11 +150,7 @@ impl State {
 pub(crate) fn start_pull_stream<It, F, O, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
-    (options, policy, keys): (
-        StreamOptions,
-        ItemPolicy,
-        Option<Arc<dyn KeyOrder<It::Item>>>,
-    ),
+    (options, policy, keys): (StreamOptions, ItemPolicy, KeyOrderOf<It::Item>),
     runtime: &tokio::runtime::Handle,
     items: It,
     f: F,
