@@ -48,15 +48,22 @@ pub fn launch(ctx: &Arc<Ctx>, spec: Spec, plan: StreamPlan) -> Items {
     }
     let builder = mgr.stream(options);
     let c = ctx.clone();
-    match spec.route {
-        Route::StreamChunks => {
-            builder.try_chunks(0..plan.items, move |n| cpu_item(&c, &spec, plan, n))
-        }
-        Route::StreamIo => {
+    let cpu = move |n| cpu_item(&c, &spec, plan, n);
+    match (spec.route, plan.keyed) {
+        (Route::StreamChunks, true) => builder.keyed(key_of).try_chunks(0..plan.items, cpu),
+        (Route::StreamChunks, false) => builder.try_chunks(0..plan.items, cpu),
+        (Route::StreamIo, _) => {
+            let c = ctx.clone();
             builder.try_io(0..plan.items, move |n| io_item(c.clone(), spec, plan, n))
         }
-        _ => builder.try_cpu(0..plan.items, move |n| cpu_item(&c, &spec, plan, n)),
+        (_, true) => builder.keyed(key_of).try_cpu(0..plan.items, cpu),
+        (_, false) => builder.try_cpu(0..plan.items, cpu),
     }
+}
+
+/// The key of a keyed stream's item: three keys, so that items wait for their turn.
+fn key_of(n: &u32) -> u32 {
+    n % 3
 }
 
 /// Item `n` on the CPU or chunk pool.
