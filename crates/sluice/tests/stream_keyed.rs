@@ -226,3 +226,38 @@ fn a_keyed_map_with_item_timeouts_keeps_each_keys_order() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_retried_item_holds_its_key_until_its_last_attempt() -> TestResult {
+    watchdog("keyed retry", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().cpu_threads(4).build()?;
+        let input = events(60, 3);
+        let ledger = Ledger::default();
+        let applying = ledger.clone();
+        let tries: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+        let answers: Vec<_> = mgr
+            .stream(StreamOptions::new().unordered())
+            .keyed(|event: &Event| event.account)
+            .retry(common::quick_retry(3)?)
+            .try_cpu(input.clone(), move |event| {
+                let tried = {
+                    let mut tries = tries.lock().expect("tries");
+                    let n = tries.entry(event.number).or_default();
+                    *n += 1;
+                    *n
+                };
+                // Every fifth event fails its first attempt; it is applied on its
+                // second, before the next event of its account.
+                if event.number % 5 == 0 && tried == 1 {
+                    return Err("busy");
+                }
+                Ok(applying.apply(event))
+            })
+            .into_iter()
+            .collect();
+        ledger.check(&input);
+        assert_eq!(answers.len(), 60);
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        Ok(())
+    })
+}

@@ -204,9 +204,14 @@ impl<O, E> MapStream<O, E> {
     ///
     /// Inside a task of the same manager on the CPU or chunk route, a consumer that
     /// finds nothing ready produces on its own thread instead of blocking it, so that a
-    /// stage pulled from another stage's stream cannot starve a small pool. A stream of
-    /// at most 64 items (its length known, no item timeout) is produced by its blocking
-    /// consumer from any thread: a pool round trip would cost more than the items.
+    /// stage pulled from another stage's stream cannot starve a small pool.
+    ///
+    /// A small `cpu` or `chunks` stream — at most 64 items, its length known, no item
+    /// timeout — starts at its consumer's first read, not when it is made: a blocking
+    /// consumer then maps it on its own thread, in one unit, with no pool round trip
+    /// (which would cost more than the items); an async consumer's first poll sends it
+    /// to the pool. It is counted submitted when it starts (or, dropped unread, when
+    /// dropped, as cancelled), so a small stream never read holds up no shutdown.
     pub fn next_blocking(&mut self) -> Option<ItemResult<O, E>> {
         if self.done {
             return None;
