@@ -109,6 +109,31 @@ impl<'m, C, K> StreamBuilder<'m, Retrying<C>, K> {
 
     /// Streams the fallible `f` over `items` on the CPU pool, each failed item tried
     /// again with a clone of it (see [`retry`](StreamBuilder::retry)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::retry::{Backoff, Retry};
+    /// use sluice::{ConcurrencyManager, StreamOptions, TaskError};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let twice = Retry::builder()
+    ///     .max_attempts(2)
+    ///     .backoff(Backoff::exponential(Duration::from_millis(1)))
+    ///     .build()?;
+    /// let parsed: Vec<_> = mgr
+    ///     .stream(StreamOptions::new())
+    ///     .retry(twice)
+    ///     .try_cpu(vec!["7".to_string(), "x".to_string()], |s| s.parse::<u8>())
+    ///     .into_iter()
+    ///     .collect();
+    /// assert_eq!(parsed[0], Ok(7));
+    /// assert!(matches!(parsed[1], Err(TaskError::Failed(_)))); // after its two attempts
+    /// let retried = mgr.snapshot().route(&sluice::RouteKind::Cpu).map(|r| r.items.retried);
+    /// assert_eq!(retried, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_cpu<I, F, O, E>(self, items: I, f: F) -> MapStream<O, E>
     where
         I: IntoIterator,
@@ -126,6 +151,25 @@ impl<'m, C, K> StreamBuilder<'m, Retrying<C>, K> {
 
     /// Streams the fallible `f` over `items` on the chunk pool, each failed item tried
     /// again with a clone of it (see [`retry`](StreamBuilder::retry)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice::retry::{Backoff, Retry};
+    /// use sluice::{ConcurrencyManager, StreamOptions};
+    /// use std::time::Duration;
+    ///
+    /// let mgr = ConcurrencyManager::builder().build()?;
+    /// let retry = Retry::builder().backoff(Backoff::exponential(Duration::from_millis(1))).build()?;
+    /// let sums: Vec<_> = mgr
+    ///     .stream(StreamOptions::new().unordered())
+    ///     .retry(retry)
+    ///     .try_chunks(vec![vec![1u64, 2], vec![3]], |chunk| Ok::<u64, String>(chunk.iter().sum()))
+    ///     .into_iter()
+    ///     .collect();
+    /// assert_eq!(sums.iter().filter_map(|s| s.as_ref().ok()).sum::<u64>(), 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_chunks<I, F, O, E>(self, items: I, f: F) -> MapStream<O, E>
     where
         I: IntoIterator,
