@@ -261,3 +261,55 @@ fn a_retried_item_holds_its_key_until_its_last_attempt() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn io_items_of_one_key_are_awaited_one_at_a_time_in_input_order() -> TestResult {
+    watchdog("keyed io", || -> TestResult {
+        let mgr = ConcurrencyManager::builder().io_limit(8).build()?;
+        for unordered in [false, true] {
+            let options = StreamOptions::new().buffer(6);
+            let options = if unordered {
+                options.unordered()
+            } else {
+                options
+            };
+            let input = events(90, 4);
+            let ledger = Ledger::default();
+            let applying = ledger.clone();
+            let mut answers: Vec<u32> = mgr
+                .stream(options)
+                .keyed(|event: &Event| event.account)
+                .io(input.clone(), move |event| {
+                    let ledger = applying.clone();
+                    async move {
+                        // Suspended in the middle, so that another event of the same
+                        // account would run now if it could.
+                        tokio::time::sleep(Duration::from_micros(100)).await;
+                        ledger.apply(event)
+                    }
+                })
+                .into_iter()
+                .map(|answer| answer.expect("every event applied"))
+                .collect();
+            ledger.check(&input);
+            if unordered {
+                answers.sort_unstable();
+            }
+            assert_eq!(answers, (0..90).collect::<Vec<_>>());
+        }
+        // Dropped midway with futures parked: the map ends, counted cancelled.
+        let mut stream = mgr
+            .stream(StreamOptions::new().buffer(8))
+            .keyed(|n: &u32| n % 2)
+            .io(0..u32::MAX, |n| async move {
+                tokio::time::sleep(Duration::from_micros(50)).await;
+                n
+            });
+        assert_eq!(stream.next_blocking(), Some(Ok(0)));
+        drop(stream);
+        common::eventually("the io map's end", || {
+            common::counts(&mgr, sluice::RouteKind::Io).cancelled == 1
+        });
+        Ok(())
+    })
+}

@@ -209,7 +209,7 @@ impl<'m, R, K> StreamBuilder<'m, R, K> {
     }
 }
 
-impl<'m> StreamBuilder<'m> {
+impl<'m, K> StreamBuilder<'m, NoRetry, K> {
     /// Streams the futures `f(item)` over `items` on the IO runtime
     /// ([`ConcurrencyManager::stream_io`]).
     pub fn io<I, F, Fut, O>(self, items: I, f: F) -> MapStream<O>
@@ -220,6 +220,7 @@ impl<'m> StreamBuilder<'m> {
         F: Fn(I::Item) -> Fut + Send + 'static,
         Fut: Future<Output = O> + Send + 'static,
         O: Send + 'static,
+        K: KeyOf<I::Item>,
     {
         self.io_stream(futures_util::stream::iter(items), f)
     }
@@ -234,6 +235,7 @@ impl<'m> StreamBuilder<'m> {
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Send + 'static,
         E: Send + 'static,
+        K: KeyOf<I::Item>,
     {
         self.try_io_stream(futures_util::stream::iter(items), f)
     }
@@ -266,6 +268,7 @@ impl<'m> StreamBuilder<'m> {
         F: Fn(S::Item) -> Fut + Send + 'static,
         Fut: Future<Output = O> + Send + 'static,
         O: Send + 'static,
+        K: KeyOf<S::Item>,
     {
         self.try_io_stream(items, move |item| {
             let future = f(item);
@@ -282,13 +285,16 @@ impl<'m> StreamBuilder<'m> {
         Fut: Future<Output = Result<O, E>> + Send + 'static,
         O: Send + 'static,
         E: Send + 'static,
+        K: KeyOf<S::Item>,
     {
         self.io_answering(items, move |item| {
             let future = f(item);
             async move { future.await.map_err(TaskError::Failed) }
         })
     }
+}
 
+impl<'m> StreamBuilder<'m> {
     /// Streams the futures `f(item, state)` over `items` on the IO runtime, each with a
     /// state from a pool the map's futures share: a future takes an idle state (or
     /// `init` makes one) and gives it back when it ends, so there are never more states
@@ -339,6 +345,7 @@ impl<'m, R, K> StreamBuilder<'m, R, K> {
         Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
         O: Send + 'static,
         E: Send + 'static,
+        K: KeyOf<S::Item>,
     {
         let inner = &self.mgr.inner;
         match self.mgr.item_policy(&inner.io, &self.options) {
@@ -346,7 +353,8 @@ impl<'m, R, K> StreamBuilder<'m, R, K> {
                 if let Some(counts) = self.options.counts.take() {
                     policy.counts = counts;
                 }
-                start_io_stream(&inner.io_side, self.options, policy, items, f)
+                let keys = self.keys.into_io_order();
+                start_io_stream(&inner.io_side, self.options, (policy, keys), items, f)
             }
             Err(refused) => refused,
         }

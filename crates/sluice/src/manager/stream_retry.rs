@@ -218,7 +218,7 @@ impl<'m, C, K> StreamBuilder<'m, Retrying<C>, K> {
     }
 }
 
-impl<'m, C> StreamBuilder<'m, Retrying<C>, Unkeyed> {
+impl<'m, C, K> StreamBuilder<'m, Retrying<C>, K> {
     /// Streams the fallible futures `f(&item)` over `items` on the IO runtime: a
     /// failed item's future is made again from the item (see
     /// [`retry`](StreamBuilder::retry)). The
@@ -256,6 +256,7 @@ impl<'m, C> StreamBuilder<'m, Retrying<C>, Unkeyed> {
         O: Send + 'static,
         E: Send + 'static,
         C: RetryIf<E>,
+        K: KeyOf<I::Item>,
     {
         let Retrying { retry, classify } = self.retry;
         let counts = Arc::default();
@@ -269,7 +270,7 @@ impl<'m, C> StreamBuilder<'m, Retrying<C>, Unkeyed> {
             mgr: self.mgr,
             options: self.options,
             retry: NoRetry,
-            keys: Unkeyed,
+            keys: self.keys,
         };
         builder.io_answering(futures_util::stream::iter(items), move |item| {
             let (retry, f) = (retry.clone(), f.clone());
@@ -289,8 +290,10 @@ impl<'m, R> StreamBuilder<'m, R, Unkeyed> {
     /// in input order, and items of other keys in parallel — in an ordered stream and
     /// an unordered one alike. An item waiting for its key holds its place in the
     /// buffer and no thread: the map goes on pulling other keys' items within the
-    /// buffer's bound. For `cpu` and `chunks` maps (an `io` map is not keyed). A key
-    /// function that panics answers its item `Panicked`, unrun.
+    /// buffer's bound. For `cpu`, `chunks` and `io` maps (not `io_init`): an `io`
+    /// item's future is made as the item is pulled, and awaited in its key's turn,
+    /// when it asks the breaker and takes its permits. A key function that panics
+    /// answers its item `Panicked`, unrun.
     ///
     /// # Examples
     ///

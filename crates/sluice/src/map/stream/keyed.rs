@@ -18,20 +18,21 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-/// The key order of one map, its key type hidden.
-pub(crate) trait KeyOrder<T>: Send + Sync {
+/// The key order of one map, its key type hidden: keys taken from items `T`, and
+/// parked payloads `P` (the item itself for cpu and chunk maps, its future for io).
+pub(crate) trait KeyOrder<T, P = T>: Send + Sync {
     /// Registers the items of a unit, whose places start at `first`, in input order.
     /// Called by the one puller holding the input.
     fn register(&self, first: u64, block: &[T]);
     /// Item `seq` is next in its unit: run it now, or leave it parked here.
-    fn claim(&self, seq: u64, item: T) -> Claim<T>;
+    fn claim(&self, seq: u64, item: P) -> Claim<P>;
     /// Item `seq` was answered (or given up): its key's next item, if it was parked
     /// and it is now its turn, to run (or give up) by the caller.
-    fn done(&self, seq: u64) -> Option<(u64, T)>;
+    fn done(&self, seq: u64) -> Option<(u64, P)>;
 }
 
 /// A map's key order, if it is keyed.
-pub(crate) type KeyOrderOf<T> = Option<Arc<dyn KeyOrder<T>>>;
+pub(crate) type KeyOrderOf<T, P = T> = Option<Arc<dyn KeyOrder<T, P>>>;
 
 /// What to do with an item that came up in its unit.
 pub(crate) enum Claim<T> {
@@ -44,25 +45,27 @@ pub(crate) enum Claim<T> {
 }
 
 /// The key order of one map, over keys `K` taken from items by `key_of`.
-pub(crate) struct KeyTable<K, KF, T> {
+pub(crate) struct KeyTable<K, KF, T, P> {
     /// Takes an item's key.
     key_of: KF,
     /// The queues, under one short lock (never held while an item runs).
-    keys: Mutex<Keys<K, T>>,
+    keys: Mutex<Keys<K, P>>,
+    /// The items the keys are taken from.
+    items: PhantomData<fn(&T)>,
 }
 
 /// Each key's items not yet done, and each registered item's key.
-struct Keys<K, T> {
+struct Keys<K, P> {
     /// Per key, its items in input order: the front one's turn; a parked one holds its
-    /// item.
-    queues: HashMap<K, VecDeque<(u64, Option<T>)>>,
+    /// payload.
+    queues: HashMap<K, VecDeque<(u64, Option<P>)>>,
     /// The key of each item registered and not done.
     key_of_seq: HashMap<u64, K>,
     /// Items whose key function panicked, with its message.
     broken: HashMap<u64, String>,
 }
 
-impl<K, KF, T> KeyTable<K, KF, T> {
+impl<K, KF, T, P> KeyTable<K, KF, T, P> {
     pub(crate) fn new(key_of: KF) -> Self {
         KeyTable {
             key_of,
@@ -71,15 +74,16 @@ impl<K, KF, T> KeyTable<K, KF, T> {
                 key_of_seq: HashMap::new(),
                 broken: HashMap::new(),
             }),
+            items: PhantomData,
         }
     }
 }
 
-impl<K, KF, T> KeyOrder<T> for KeyTable<K, KF, T>
+impl<K, KF, T, P> KeyOrder<T, P> for KeyTable<K, KF, T, P>
 where
     K: Hash + Eq + Clone + Send,
     KF: Fn(&T) -> K + Send + Sync,
-    T: Send,
+    P: Send,
 {
     fn register(&self, first: u64, block: &[T]) {
         // The keys are taken outside the lock: the key function is the user's code.
@@ -108,7 +112,7 @@ where
         }
     }
 
-    fn claim(&self, seq: u64, item: T) -> Claim<T> {
+    fn claim(&self, seq: u64, item: P) -> Claim<P> {
         let mut table = lock(&self.keys);
         if let Some(message) = table.broken.remove(&seq) {
             return Claim::Broken(item, format!("the key function panicked: {message}"));
@@ -133,7 +137,7 @@ where
         }
     }
 
-    fn done(&self, seq: u64) -> Option<(u64, T)> {
+    fn done(&self, seq: u64) -> Option<(u64, P)> {
         let mut table = lock(&self.keys);
         let key = table.key_of_seq.remove(&seq)?;
         let queue = table.queues.get_mut(&key)?;
@@ -159,10 +163,15 @@ where
 /// [`StreamBuilder::keyed`](crate::StreamBuilder::keyed)). Implemented by those two
 /// only.
 pub trait KeyOf<T>: Send + 'static {
-    /// The map's key order, if any.
+    /// A `cpu` or `chunks` map's key order, if any: the items wait.
     #[doc(hidden)]
     #[allow(private_interfaces)]
-    fn into_order(self) -> Option<Arc<dyn KeyOrder<T>>>;
+    fn into_order(self) -> KeyOrderOf<T>;
+
+    /// An `io` map's key order, if any: the items' futures `P` wait.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn into_io_order<P: Send + 'static>(self) -> KeyOrderOf<T, P>;
 }
 
 /// A streamed map whose items run in any order (the default).
@@ -171,7 +180,12 @@ pub struct Unkeyed;
 
 impl<T> KeyOf<T> for Unkeyed {
     #[allow(private_interfaces)]
-    fn into_order(self) -> Option<Arc<dyn KeyOrder<T>>> {
+    fn into_order(self) -> KeyOrderOf<T> {
+        None
+    }
+
+    #[allow(private_interfaces)]
+    fn into_io_order<P: Send + 'static>(self) -> KeyOrderOf<T, P> {
         None
     }
 }
@@ -207,7 +221,12 @@ where
     T: Send + 'static,
 {
     #[allow(private_interfaces)]
-    fn into_order(self) -> Option<Arc<dyn KeyOrder<T>>> {
-        Some(Arc::new(KeyTable::new(self.key_of)))
+    fn into_order(self) -> KeyOrderOf<T> {
+        Some(Arc::new(KeyTable::<K, KF, T, T>::new(self.key_of)))
+    }
+
+    #[allow(private_interfaces)]
+    fn into_io_order<P: Send + 'static>(self) -> KeyOrderOf<T, P> {
+        Some(Arc::new(KeyTable::<K, KF, T, P>::new(self.key_of)))
     }
 }
