@@ -42,8 +42,7 @@ pub struct StreamPlan {
     pub breaker: Option<ItemBreaker>,
     /// How the consumer reads it.
     pub consume: Consume,
-    /// Items ordered by a key (`cpu` and `chunks` streams): items of one key one at a
-    /// time, in input order.
+    /// Items ordered by a key: items of one key one at a time, in input order.
     pub keyed: bool,
 }
 
@@ -104,7 +103,7 @@ impl StreamPlan {
             breaker,
             consume,
             // From what was drawn, not drawn itself: the seeds' plans stay as they were.
-            keyed: cpu && (items + buffer).is_multiple_of(3),
+            keyed: (items + buffer).is_multiple_of(3),
         }
     }
 

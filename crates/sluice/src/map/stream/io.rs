@@ -35,6 +35,8 @@ struct IoStream<O, E> {
     buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
     /// An item failed under fail-fast.
     failed: AtomicBool,
+    /// An item was stopped unanswered (the map's stop fired while it ran).
+    cut: AtomicBool,
     /// Stop at the first failure.
     fail_fast: bool,
     /// Told of each item done.
@@ -76,6 +78,7 @@ where
         stop: io.stop.child_token(),
         buffer: buffer.clone(),
         failed: AtomicBool::new(false),
+        cut: AtomicBool::new(false),
         fail_fast: options.fail_fast,
         progress: options.progress,
         item_timeout: options.item_timeout,
@@ -108,6 +111,14 @@ where
         // The input and the function were dropped with `drive`; the items still
         // running end (or stop) before the map answers.
         while all_done.recv().await.is_some() {}
+        // Stopped (shutdown) after its input ended but while items ran: those items
+        // never answered, so the map did not succeed; its last element says so.
+        let (outcome, answer) = if outcome == Outcome::Succeeded && map.cut.load(Ordering::Acquire)
+        {
+            (Outcome::Cancelled, Err(TaskError::Cancelled))
+        } else {
+            (outcome, answer)
+        };
         guard.settle(outcome, answer);
     });
     MapStream::new(

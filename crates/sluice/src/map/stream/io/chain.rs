@@ -51,6 +51,7 @@ impl<O, E> IoStream<O, E> {
             ran = limited => Some(ran),
         };
         let Some(ran) = ran else {
+            self.cut.store(true, Ordering::Release);
             return false;
         };
         let result = match ran {
