@@ -7,6 +7,7 @@ mod maps;
 mod retried;
 mod run;
 mod stream_builder;
+mod stream_io;
 mod stream_retry;
 mod streams;
 mod task;

@@ -9,7 +9,9 @@
 
 mod chain;
 
-use super::keyed::{Claim, KeyOrder, KeyOrderOf};
+use chain::{Work, pass_turn};
+
+use super::keyed::{Claim, KeyOrderOf};
 use super::policy::Admitted;
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, drop_quietly, take_message};
@@ -260,38 +262,6 @@ where
                 item_map.chain(&*keys, keys.done(seq)).await;
             }
             drop(item_done);
-        });
-    }
-}
-
-/// What the driver starts: an item (its future made once it has its permits), or a
-/// keyed item's future, made when it was pulled.
-enum Work<T, Fut> {
-    /// The item.
-    Item(T),
-    /// Its future.
-    Made(Fut),
-}
-
-/// A keyed item answered by the driver itself: its key's next item, if parked, runs
-/// in a task of its own.
-fn pass_turn<T, Fut, O, E>(
-    map: &Arc<IoStream<O, E>>,
-    runtime: &tokio::runtime::Handle,
-    keys: &Arc<dyn KeyOrder<T, Fut>>,
-    seq: u64,
-    done: &tokio::sync::mpsc::Sender<()>,
-) where
-    T: Send + 'static,
-    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
-    O: Send + 'static,
-    E: Send + 'static,
-{
-    if let Some(next) = keys.done(seq) {
-        let (map, keys, done) = (map.clone(), keys.clone(), done.clone());
-        runtime.spawn(async move {
-            map.chain(&*keys, Some(next)).await;
-            drop(done);
         });
     }
 }

@@ -8,7 +8,10 @@
 //!   holds one thread, not the pool.
 //! - `io.rs` (io route): a driver on the runtime that reserves a place, pulls an item
 //!   (from an iterator or a `Stream`), takes its permits and spawns the item's future,
-//!   which fills its place itself.
+//!   which fills its place itself (`io/chain.rs`).
+//! - `keyed.rs`: per-key order — an item waiting for its key is parked with its place,
+//!   and run by whoever finishes the item before it. `retry.rs`: retry per item, in
+//!   the item's place.
 //!
 //! Every item answers in its own place (`Result<O, TaskError<E>>`); the map counts as
 //! one task. Dropping the stream cancels the map; the map's input and function are

@@ -1,6 +1,7 @@
 //! An io item's run (its permits taken, its time limit, its answer in its place) and,
 //! in a keyed map, the chain of its key's items parked behind it: run in turn by the
-//! task that ran the item before, each taking its own permits.
+//! task that ran the item before, each taking its own permits (or, for an item the
+//! driver answered itself, by a task of its own).
 
 use super::IoStream;
 use crate::TaskError;
@@ -107,5 +108,37 @@ impl<O, E> IoStream<O, E> {
             }
             next = keys.done(seq);
         }
+    }
+}
+
+/// What the driver starts: an item (its future made once it has its permits), or a
+/// keyed item's future, made when it was pulled.
+pub(super) enum Work<T, Fut> {
+    /// The item.
+    Item(T),
+    /// Its future.
+    Made(Fut),
+}
+
+/// A keyed item answered by the driver itself: its key's next item, if parked, runs
+/// in a task of its own.
+pub(super) fn pass_turn<T, Fut, O, E>(
+    map: &Arc<IoStream<O, E>>,
+    runtime: &tokio::runtime::Handle,
+    keys: &Arc<dyn KeyOrder<T, Fut>>,
+    seq: u64,
+    done: &tokio::sync::mpsc::Sender<()>,
+) where
+    T: Send + 'static,
+    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+{
+    if let Some(next) = keys.done(seq) {
+        let (map, keys, done) = (map.clone(), keys.clone(), done.clone());
+        runtime.spawn(async move {
+            map.chain(&*keys, Some(next)).await;
+            drop(done);
+        });
     }
 }
