@@ -86,10 +86,13 @@ impl<C> ItemRetry<C> {
         {
             return None;
         }
-        let seed = self.retry.next_seed();
-        let rng = attempts
-            .rng
-            .get_or_insert_with(|| seed.map_or_else(Rng::from_entropy, Rng::seeded));
+        // The seed is drawn at an item's first retry only: the n-th item to retry
+        // replays the policy's n-th seed.
+        let rng = attempts.rng.get_or_insert_with(|| {
+            self.retry
+                .next_seed()
+                .map_or_else(Rng::from_entropy, Rng::seeded)
+        });
         let mut delay = self.retry.backoff().delay(attempts.made - 1, rng);
         if let TaskError::Rejected { retry_after, .. } = error {
             delay = delay.max(*retry_after);
