@@ -393,6 +393,9 @@ mod tests {
                 &|s| s.route == route && matches!(s.behaviour, Behaviour::Stream(_))
             ));
         }
+        assert!(has(
+            &|s| matches!(s.behaviour, Behaviour::Stream(plan) if plan.keyed)
+        ));
         // Blocked inputs: never in the last wave, only on the synchronous lanes.
         assert!(!has(&|s| matches!(s.behaviour, Behaviour::Blocked(_))));
         let earlier = Wave::draw(1, 20_000, &mut Rng::new(5), false);

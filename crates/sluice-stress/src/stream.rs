@@ -48,15 +48,27 @@ pub fn launch(ctx: &Arc<Ctx>, spec: Spec, plan: StreamPlan) -> Items {
     }
     let builder = mgr.stream(options);
     let c = ctx.clone();
-    match spec.route {
-        Route::StreamChunks => {
-            builder.try_chunks(0..plan.items, move |n| cpu_item(&c, &spec, plan, n))
+    let cpu = move |n| cpu_item(&c, &spec, plan, n);
+    match (spec.route, plan.keyed) {
+        (Route::StreamChunks, true) => builder.keyed(key_of).try_chunks(0..plan.items, cpu),
+        (Route::StreamChunks, false) => builder.try_chunks(0..plan.items, cpu),
+        (Route::StreamIo, true) => {
+            let c = ctx.clone();
+            let io = move |n| io_item(c.clone(), spec, plan, n);
+            builder.keyed(key_of).try_io(0..plan.items, io)
         }
-        Route::StreamIo => {
+        (Route::StreamIo, false) => {
+            let c = ctx.clone();
             builder.try_io(0..plan.items, move |n| io_item(c.clone(), spec, plan, n))
         }
-        _ => builder.try_cpu(0..plan.items, move |n| cpu_item(&c, &spec, plan, n)),
+        (_, true) => builder.keyed(key_of).try_cpu(0..plan.items, cpu),
+        (_, false) => builder.try_cpu(0..plan.items, cpu),
     }
+}
+
+/// The key of a keyed stream's item: three keys, so that items wait for their turn.
+fn key_of(n: &u32) -> u32 {
+    n % 3
 }
 
 /// Item `n` on the CPU or chunk pool.
@@ -113,7 +125,10 @@ pub fn read_blocking(ctx: &Ctx, spec: &Spec, plan: StreamPlan, mut stream: Items
             std::thread::sleep(SLOW_TAKE);
         }
     }
-    settle(ctx, spec, &reading.counts.clone(), reading.end())
+    let counts = reading.counts;
+    let (answer, complete, wrong) = reading.end();
+    let wrong = wrong.map(|why| format!("{why} (read blocking, {:?}, {plan:?})", spec.route));
+    settle(ctx, spec, &counts, (answer, complete, wrong))
 }
 
 /// Reads the stream as a `Stream`, as planned, checking each element.
@@ -138,7 +153,10 @@ pub async fn read_async(ctx: &Ctx, spec: &Spec, plan: StreamPlan, mut stream: It
             }
         }
     }
-    settle(ctx, spec, &reading.counts.clone(), reading.end())
+    let counts = reading.counts;
+    let (answer, complete, wrong) = reading.end();
+    let wrong = wrong.map(|why| format!("{why} (read as a Stream, {:?}, {plan:?})", spec.route));
+    settle(ctx, spec, &counts, (answer, complete, wrong))
 }
 
 /// Writes what the consumer saw into the ledger; the map's answer.

@@ -237,6 +237,7 @@ mod tests {
             overrun_at: None,
             breaker: None,
             consume: Consume::Fast,
+            keyed: false,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct StreamPlan {
     pub breaker: Option<ItemBreaker>,
     /// How the consumer reads it.
     pub consume: Consume,
+    /// Items ordered by a key: items of one key one at a time, in input order.
+    pub keyed: bool,
 }
 
 /// What one item of a stream does.
@@ -100,6 +102,8 @@ impl StreamPlan {
             overrun_at,
             breaker,
             consume,
+            // From what was drawn, not drawn itself: the seeds' plans stay as they were.
+            keyed: (items + buffer).is_multiple_of(3),
         }
     }
 

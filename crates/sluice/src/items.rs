@@ -36,6 +36,10 @@ pub struct ItemCounts {
     pub rejected: u64,
     /// Items answered otherwise (cancelled, refused for an unknown policy name).
     pub other: u64,
+    /// Attempts made again by a streamed map's retry policy
+    /// ([`StreamBuilder::retry`](crate::StreamBuilder::retry)): not an outcome (a
+    /// retried item still answers once, counted above), so not in [`total`](Self::total).
+    pub retried: u64,
 }
 
 impl ItemCounts {
@@ -48,8 +52,10 @@ impl ItemCounts {
 /// The counts, shared by the threads that answer items.
 #[derive(Debug, Default)]
 pub(crate) struct ItemCounters {
-    /// One per field of [`ItemCounts`], in its order.
+    /// One per outcome field of [`ItemCounts`], in its order.
     counts: [AtomicU64; 6],
+    /// Retries, apart: only retried maps touch it.
+    retried: AtomicU64,
 }
 
 /// Which count an item's answer goes to.
@@ -91,6 +97,11 @@ impl ItemCounters {
         }
     }
 
+    /// Counts one retry of an item.
+    pub(crate) fn retried(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counts now.
     pub(crate) fn snapshot(&self) -> ItemCounts {
         let [ok, failed, panicked, timed_out, rejected, other] = self
@@ -104,6 +115,7 @@ impl ItemCounters {
             timed_out,
             rejected,
             other,
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 }

@@ -96,7 +96,9 @@ pub use error::{BuildError, TaskError};
 pub use items::ItemCounts;
 pub use keys::KeySnapshot;
 pub use manager::{ConcurrencyManager, StreamBuilder, TaskBuilder};
-pub use map::stream::{ItemResult, MapIter, MapStream, Pooled, StreamOptions};
+pub use map::stream::{
+    ItemResult, KeyOf, Keyed, MapIter, MapStream, Pooled, StreamOptions, Unkeyed,
+};
 pub use policy::keyed::OnKeyFailure;
 pub use progress::{Progress, ProgressSnapshot};
 pub use records::TaskRecord;

@@ -7,6 +7,8 @@ mod maps;
 mod retried;
 mod run;
 mod stream_builder;
+mod stream_io;
+mod stream_retry;
 mod streams;
 mod task;
 mod task_maps;

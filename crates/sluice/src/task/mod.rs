@@ -34,5 +34,5 @@ pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub(crate) use handle::Control;
 pub use handle::TaskHandle;
 pub(crate) use info::TaskInfo;
-pub(crate) use panic::{CatchUnwind, Quiet, drop_quietly, quietly, take_message};
+pub(crate) use panic::{CatchUnwind, Quiet, drop_quietly, panic_message, quietly, take_message};
 pub(crate) use reply::{AttemptSink, Reply};

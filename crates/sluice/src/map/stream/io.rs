@@ -7,6 +7,11 @@
 //! the item's future. It never collects results; so a slow item holds up only the
 //! places after it in an ordered stream, and nothing in an unordered one.
 
+mod chain;
+
+use chain::{Work, pass_turn};
+
+use super::keyed::{Claim, KeyOrderOf};
 use super::policy::Admitted;
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, drop_quietly, take_message};
@@ -32,6 +37,8 @@ struct IoStream<O, E> {
     buffer: Arc<StreamBuffer<ItemResult<O, E>>>,
     /// An item failed under fail-fast.
     failed: AtomicBool,
+    /// An item was stopped unanswered (the map's stop fired while it ran).
+    cut: AtomicBool,
     /// Stop at the first failure.
     fail_fast: bool,
     /// Told of each item done.
@@ -48,7 +55,7 @@ struct IoStream<O, E> {
 pub(crate) fn start_io_stream<S, F, Fut, O, E>(
     io: &IoSide,
     options: StreamOptions,
-    policy: ItemPolicy,
+    (policy, keys): (ItemPolicy, KeyOrderOf<S::Item, Fut>),
     items: S,
     f: F,
 ) -> MapStream<O, E>
@@ -56,7 +63,7 @@ where
     S: Stream + Send + 'static,
     S::Item: Send,
     F: Fn(S::Item) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -73,6 +80,7 @@ where
         stop: io.stop.child_token(),
         buffer: buffer.clone(),
         failed: AtomicBool::new(false),
+        cut: AtomicBool::new(false),
         fail_fast: options.fail_fast,
         progress: options.progress,
         item_timeout: options.item_timeout,
@@ -98,13 +106,21 @@ where
             progress.begin(total);
         }
         let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-        let (outcome, answer) = drive(&guard.0, &handle, items, f, done).await;
+        let (outcome, answer) = drive(&guard.0, &handle, (items, keys), f, done).await;
         if outcome == Outcome::Cancelled {
             map.stop.cancel();
         }
         // The input and the function were dropped with `drive`; the items still
         // running end (or stop) before the map answers.
         while all_done.recv().await.is_some() {}
+        // Stopped (shutdown) after its input ended but while items ran: those items
+        // never answered, so the map did not succeed; its last element says so.
+        let (outcome, answer) = if outcome == Outcome::Succeeded && map.cut.load(Ordering::Acquire)
+        {
+            (Outcome::Cancelled, Err(TaskError::Cancelled))
+        } else {
+            (outcome, answer)
+        };
         guard.settle(outcome, answer);
     });
     MapStream::new(
@@ -118,7 +134,7 @@ where
 async fn drive<S, F, Fut, O, E>(
     map: &Arc<IoStream<O, E>>,
     runtime: &tokio::runtime::Handle,
-    items: S,
+    (items, keys): (S, KeyOrderOf<S::Item, Fut>),
     f: F,
     done: tokio::sync::mpsc::Sender<()>,
 ) -> (Outcome, Result<(), TaskError>)
@@ -126,7 +142,7 @@ where
     S: Stream + Send + 'static,
     S::Item: Send,
     F: Fn(S::Item) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -168,12 +184,40 @@ where
                 return (Outcome::Panicked, Err(TaskError::Panicked(message)));
             }
         };
+        // Keyed: the future is made now, and awaited in its key's turn, by the task of
+        // the item before it if that one is not done.
+        let work = match &keys {
+            None => Work::Item(item),
+            Some(keys) => {
+                keys.register(seq, std::slice::from_ref(&item));
+                match catch_unwind(AssertUnwindSafe(|| f(item))) {
+                    Ok(future) => match keys.claim(seq, future) {
+                        Claim::Run(future) => Work::Made(future),
+                        Claim::Parked => continue,
+                        Claim::Broken(future, message) => {
+                            drop_quietly(future, "an item whose key was not taken");
+                            map.item_done(seq, None, Err(TaskError::Panicked(message)));
+                            continue;
+                        }
+                    },
+                    Err(payload) => {
+                        let panicked = Err(TaskError::Panicked(take_message(payload)));
+                        map.item_done(seq, None, panicked);
+                        pass_turn(map, runtime, keys, seq, &done);
+                        continue;
+                    }
+                }
+            }
+        };
         // The breaker first: while it is open the item answers `Rejected` unrun.
         let admitted = match map.policy.admit() {
             Ok(admitted) => admitted,
             Err(refused) => {
-                drop_quietly(item, "an item refused by its breaker");
+                drop_quietly(work, "an item refused by its breaker");
                 map.item_done(seq, None, Err(refused));
+                if let Some(keys) = &keys {
+                    pass_turn(map, runtime, keys, seq, &done);
+                }
                 continue;
             }
         };
@@ -192,7 +236,11 @@ where
             () = &mut stop => return cancelled,
             permit = gate.acquire() => permit,
         };
-        let future = match catch_unwind(AssertUnwindSafe(|| f(item))) {
+        let made = match work {
+            Work::Made(future) => Ok(future),
+            Work::Item(item) => catch_unwind(AssertUnwindSafe(|| f(item))),
+        };
+        let future = match made {
             Ok(future) => future,
             Err(payload) => {
                 drop((permit, call));
@@ -206,36 +254,12 @@ where
         let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
         let item_map = map.clone();
         let item_done = done.clone();
+        let item_keys = keys.clone();
         runtime.spawn(async move {
-            let stop = item_map.stop.clone();
-            let limited = async {
-                let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
-                let ran = match item_map.item_timeout {
-                    Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
-                    None => Some(framed.await),
-                };
-                if let (Some((dependency, permit)), Some(began)) = (call, began) {
-                    let dropped = !matches!(ran, Some(Ok(Ok(_))));
-                    if dependency.end_call(began, Some(dropped)) {
-                        dependency.sync_limit();
-                    }
-                    drop(permit);
-                }
-                ran
-            };
-            let ran = tokio::select! {
-                biased;
-                () = stop.cancelled() => None,
-                ran = limited => Some(ran),
-            };
-            if let Some(ran) = ran {
-                let result = match ran {
-                    Some(Ok(Ok(value))) => Ok(value),
-                    Some(Ok(Err(error))) => Err(TaskError::Failed(error)),
-                    Some(Err(message)) => Err(TaskError::Panicked(message)),
-                    None => Err(TaskError::TimedOut),
-                };
-                item_map.item_done(seq, Some(admitted), result);
+            if item_map.run_item(seq, Some(admitted), call, framed).await
+                && let Some(keys) = item_keys
+            {
+                item_map.chain(&*keys, keys.done(seq)).await;
             }
             drop(item_done);
         });

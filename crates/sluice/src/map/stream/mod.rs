@@ -8,22 +8,29 @@
 //!   holds one thread, not the pool.
 //! - `io.rs` (io route): a driver on the runtime that reserves a place, pulls an item
 //!   (from an iterator or a `Stream`), takes its permits and spawns the item's future,
-//!   which fills its place itself.
+//!   which fills its place itself (`io/chain.rs`).
+//! - `keyed.rs`: per-key order — an item waiting for its key is parked with its place,
+//!   and run by whoever finishes the item before it. `retry.rs`: retry per item, in
+//!   the item's place.
 //!
 //! Every item answers in its own place (`Result<O, TaskError<E>>`); the map counts as
 //! one task. Dropping the stream cancels the map; the map's input and function are
 //! dropped as soon as it has ended.
 
 mod io;
+mod keyed;
 mod options;
 mod policy;
 mod pull;
+mod retry;
 mod state;
 
 pub(crate) use io::start_io_stream;
+pub use keyed::{KeyOf, Keyed, Unkeyed};
 pub use options::StreamOptions;
 pub(crate) use policy::ItemPolicy;
 pub(crate) use pull::start_pull_stream;
+pub(crate) use retry::ItemRetry;
 pub use state::Pooled;
 pub(crate) use state::{PerThread, StatePool};
 
@@ -74,6 +81,10 @@ pub(crate) trait StreamControl: Send + Sync {
     fn is_small(&self) -> bool {
         false
     }
+
+    /// The consumer reads for the first time (`blocking`: from a thread it may block).
+    /// A map that waits for it starts now.
+    fn start(&self, _blocking: bool) {}
 }
 
 /// The results of a streamed map, as they are produced.
@@ -134,6 +145,8 @@ pub struct MapStream<O, E = Infallible> {
     batch: usize,
     /// The stream has given its last element.
     done: bool,
+    /// The map has been told of the consumer's first read.
+    started: bool,
 }
 
 impl<O, E> MapStream<O, E> {
@@ -159,6 +172,7 @@ impl<O, E> MapStream<O, E> {
             held: 0,
             batch,
             done: false,
+            started: false,
         }
     }
 
@@ -193,15 +207,24 @@ impl<O, E> MapStream<O, E> {
     ///
     /// Inside a task of the same manager on the CPU or chunk route, a consumer that
     /// finds nothing ready produces on its own thread instead of blocking it, so that a
-    /// stage pulled from another stage's stream cannot starve a small pool. A stream of
-    /// at most 64 items (its length known, no item timeout) is produced by its blocking
-    /// consumer from any thread: a pool round trip would cost more than the items.
+    /// stage pulled from another stage's stream cannot starve a small pool.
+    ///
+    /// A small `cpu` or `chunks` stream — at most 64 items, its length known, no item
+    /// timeout — starts at its consumer's first read, not when it is made: a blocking
+    /// consumer then maps it on its own thread, in one unit, with no pool round trip
+    /// (which would cost more than the items); an async consumer's first poll sends it
+    /// to the pool. It is counted submitted when it starts (or, dropped unread, when
+    /// dropped, as cancelled), so a small stream never read holds up no shutdown.
     pub fn next_blocking(&mut self) -> Option<ItemResult<O, E>> {
         if self.done {
             return None;
         }
         if let Some(value) = self.local.pop_front() {
             return Some(value);
+        }
+        if !self.started {
+            self.started = true;
+            self.control.start(true);
         }
         let refill = self
             .buffer
@@ -323,6 +346,10 @@ impl<O, E> Stream for MapStream<O, E> {
         }
         if let Some(value) = this.local.pop_front() {
             return Poll::Ready(Some(value));
+        }
+        if !this.started {
+            this.started = true;
+            this.control.start(false);
         }
         let mut released = this.held;
         loop {

@@ -41,6 +41,9 @@ pub struct StreamOptions {
     pub(crate) breaker: Option<Arc<str>>,
     /// The dependency each `io` item calls through.
     pub(crate) limit: Option<Arc<str>>,
+    /// The map's item counts, when something made before the map counts into them
+    /// too (its retry policy).
+    pub(crate) counts: Option<Arc<crate::items::ItemCounters>>,
 }
 
 impl StreamOptions {

@@ -1,6 +1,6 @@
 //! Mapping a unit of items, item by item: the breaker asked, a panic or an error
 //! answered in the item's place, every answer counted; under a time limit, one item a
-//! unit with a timer on the runtime.
+//! unit with a timer on the runtime; in a keyed map, each item in its key's turn.
 
 use super::*;
 
@@ -8,7 +8,7 @@ impl<It, F, O, E> PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -73,8 +73,7 @@ where
             let (admitted, result) = match self.policy.admit() {
                 Ok(admitted) => {
                     let result = match catch_unwind(AssertUnwindSafe(|| f(item))) {
-                        Ok(Ok(value)) => Ok(value),
-                        Ok(Err(error)) => Err(TaskError::Failed(error)),
+                        Ok(result) => result,
                         Err(payload) => Err(TaskError::Panicked(take_message(payload))),
                     };
                     (Some(admitted), result)
@@ -99,5 +98,70 @@ where
         }
         self.policy.answered_unit(&tally);
         results
+    }
+
+    /// Maps a unit of a keyed map: each item in its key's turn (see `keyed.rs`). An
+    /// item whose key is busy is parked; after each item it ran, this puller runs its
+    /// key's next item if that was parked meanwhile. Answers whether an item failed.
+    pub(super) fn map_keyed(
+        &self,
+        first: u64,
+        block: Vec<It::Item>,
+        f: &F,
+        keys: &dyn KeyOrder<It::Item>,
+    ) -> bool {
+        let mut failed = false;
+        let mut stop = false;
+        for (seq, item) in (first..).zip(block) {
+            if stop {
+                drop_quietly(item, "an item of a stopped map");
+                give_up(keys, keys.done(seq));
+                continue;
+            }
+            match keys.claim(seq, item) {
+                Claim::Parked => {}
+                Claim::Broken(item, message) => {
+                    drop_quietly(item, "an item whose key was not taken");
+                    let result: ItemResult<O, E> = Err(TaskError::Panicked(message));
+                    self.policy.answered(None, &result);
+                    drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
+                    failed = true;
+                    stop = self.fail_fast;
+                }
+                Claim::Run(item) => {
+                    let mut next = Some((seq, item));
+                    while let Some((seq, item)) = next.take() {
+                        failed |= self.map_one(seq, item, f);
+                        stop = (self.fail_fast && failed) || self.token.is_cancelled();
+                        next = keys.done(seq);
+                        if stop {
+                            give_up(keys, next.take());
+                        }
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// Maps one item at its place (timed if the map is); answers whether it failed.
+    fn map_one(&self, seq: u64, item: It::Item, f: &F) -> bool {
+        if let Some(timer) = &self.item_timeout {
+            return self.map_timed(seq, vec![item], f, timer);
+        }
+        let Some(result) = self.map_unit(vec![item], f).pop() else {
+            return false;
+        };
+        let failed = result.is_err();
+        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
+        failed
+    }
+}
+
+/// Gives up `next` (the map stops) and every item of its key parked after it.
+fn give_up<T>(keys: &dyn KeyOrder<T>, mut next: Option<(u64, T)>) {
+    while let Some((seq, item)) = next {
+        drop_quietly(item, "an item of a stopped map");
+        next = keys.done(seq);
     }
 }

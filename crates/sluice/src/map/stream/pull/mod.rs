@@ -22,6 +22,7 @@ mod take;
 
 use puller::Puller;
 
+use super::keyed::{Claim, KeyOrder, KeyOrderOf};
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
 use crate::items::Tally;
 use crate::lock::lock;
@@ -56,7 +57,7 @@ const SMALL_STREAM: usize = 64;
 const BUFFER_PER_THREAD: usize = 512;
 
 /// One streamed map, shared by its pullers and its stream.
-struct PullStream<It, F, O, E> {
+struct PullStream<It: Iterator, F, O, E> {
     /// Cancellation and the claim on starting.
     token: CancelToken,
     /// The input, taken by one puller at a time; dropped when the map ends.
@@ -86,6 +87,8 @@ struct PullStream<It, F, O, E> {
     item_timeout: Option<ItemTimer>,
     /// The breaker and counts every item goes through.
     policy: Arc<ItemPolicy>,
+    /// The per-key order of a keyed map.
+    keys: KeyOrderOf<It::Item>,
     /// The map's own answer, sent once.
     reply: Reply<(), Infallible>,
     /// Itself, for pullers it queues.
@@ -129,6 +132,12 @@ struct State {
     /// The consumer dropped or cancelled the stream: the map is counted cancelled even
     /// if its input ends afterwards (a puller blocked in it returns `None`).
     consumer_gone: bool,
+    /// The map is under way: counted submitted, its pullers queued (or its blocking
+    /// consumer producing). A small map waits for its consumer's first read.
+    kicked: bool,
+    /// A small map produced by its blocking consumer: no pullers are brought up, and
+    /// its units take all it has.
+    inline: bool,
 }
 
 impl State {
@@ -141,7 +150,7 @@ impl State {
 pub(crate) fn start_pull_stream<It, F, O, E>(
     route: &Arc<Route>,
     scope: &CancelScope,
-    (options, policy): (StreamOptions, ItemPolicy),
+    (options, policy, keys): (StreamOptions, ItemPolicy, KeyOrderOf<It::Item>),
     runtime: &tokio::runtime::Handle,
     items: It,
     f: F,
@@ -149,14 +158,11 @@ pub(crate) fn start_pull_stream<It, F, O, E>(
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
     let (completer, completion) = sluice_core::completion();
-    route.counters.submitted();
-    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
-        .with_items(policy.counts.clone());
     let strength = route.executor.parallelism().min(route.gate.limit()).max(1);
     // Not with item timeouts: a consumer stuck in an item could not hear its timeout.
     let len = match items.size_hint() {
@@ -164,6 +170,14 @@ where
         _ => None,
     };
     let small = options.item_timeout.is_none() && len.is_some_and(|len| len <= SMALL_STREAM as u64);
+    // A small map starts at its consumer's first read (`StreamControl::start`): a
+    // blocking consumer then maps it on its own thread, with no pool round trip, and
+    // a map never read is never counted (shutdown has nothing to wait for).
+    if !small {
+        route.counters.submitted();
+    }
+    let reply = Reply::new(route.clone(), completer, TaskInfo::new(None, None))
+        .with_items(policy.counts.clone());
     let capacity = options
         .buffer
         .unwrap_or(BUFFER_PER_THREAD * route.executor.parallelism().max(1));
@@ -173,7 +187,8 @@ where
         input: Mutex::new(Some(items)),
         f: Mutex::new(Some(Arc::new(f))),
         state: Mutex::new(State {
-            pullers: strength,
+            pullers: if small { 0 } else { strength },
+            kicked: !small,
             ..State::default()
         }),
         buffer: buffer.clone(),
@@ -189,11 +204,14 @@ where
             runtime: runtime.clone(),
         }),
         policy: Arc::new(policy),
+        keys,
         reply,
         this: this.clone(),
     });
-    for _ in 0..strength {
-        map.queue_puller();
+    if !small {
+        for _ in 0..strength {
+            map.queue_puller();
+        }
     }
     let handle = TaskHandle::new(completion, None);
     MapStream::new(buffer, map, handle)
@@ -206,7 +224,7 @@ impl<It, F, O, E> PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -225,9 +243,10 @@ where
             units += 1;
             let len = block.len();
             let began = Instant::now();
-            let map_unit = || match &self.item_timeout {
-                Some(timer) => self.map_timed(first, block, &f, timer),
-                None => {
+            let map_unit = || match (&self.keys, &self.item_timeout) {
+                (Some(keys), _) => self.map_keyed(first, block, &f, &**keys),
+                (None, Some(timer)) => self.map_timed(first, block, &f, timer),
+                (None, None) => {
                     let results = self.map_unit(block, &f);
                     let failed = results.iter().any(Result::is_err);
                     let refused = self.buffer.push_many(first, results);

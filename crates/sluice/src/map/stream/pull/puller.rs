@@ -7,7 +7,7 @@ impl<It, F, O, E> StreamControl for PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -25,10 +25,40 @@ where
         }
     }
 
+    fn start(&self, blocking: bool) {
+        if !self.small {
+            return;
+        }
+        let mut state = lock(&self.state);
+        if state.kicked {
+            return;
+        }
+        state.kicked = true;
+        self.reply.route.counters.submitted();
+        if blocking && self.reply.route.inline_ok {
+            // The consumer produces it itself (`help`).
+            state.inline = true;
+            return;
+        }
+        state.pullers += self.strength;
+        drop(state);
+        for _ in 0..self.strength {
+            self.queue_puller();
+        }
+    }
+
     fn cancel(&self) {
-        // Marked before the token, so that a puller ending the map meanwhile (its input
-        // returned `None`) counts it cancelled, as the consumer asked.
-        lock(&self.state).consumer_gone = true;
+        {
+            let mut state = lock(&self.state);
+            if !state.kicked {
+                // Never read: counted now, so that its cancellation has a submission.
+                state.kicked = true;
+                self.reply.route.counters.submitted();
+            }
+            // Marked before the token, so that a puller ending the map meanwhile (its
+            // input returned `None`) counts it cancelled, as the consumer asked.
+            state.consumer_gone = true;
+        }
         // Never waits for the input: a puller blocked in it ends the map when it returns.
         let _ = self.token.cancel();
         let mut state = lock(&self.state);
@@ -58,13 +88,13 @@ where
 }
 
 /// One puller's place in the route's gate queue.
-pub(super) struct Puller<It, F, O, E>(pub(super) Arc<PullStream<It, F, O, E>>);
+pub(super) struct Puller<It: Iterator, F, O, E>(pub(super) Arc<PullStream<It, F, O, E>>);
 
 impl<It, F, O, E> Deferred for Puller<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
@@ -103,7 +133,7 @@ struct Running<It, F, O, E>(Arc<PullStream<It, F, O, E>>, Option<Permit>)
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static;
 
@@ -111,7 +141,7 @@ impl<It, F, O, E> Drop for Running<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {

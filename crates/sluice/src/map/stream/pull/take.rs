@@ -7,13 +7,14 @@ impl<It, F, O, E> PullStream<It, F, O, E>
 where
     It: Iterator + Send + 'static,
     It::Item: Send,
-    F: Fn(It::Item) -> Result<O, E> + Send + Sync + 'static,
+    F: Fn(It::Item) -> ItemResult<O, E> + Send + Sync + 'static,
     O: Send + 'static,
     E: Send + 'static,
 {
     /// The next unit to map, or `None` when this puller should leave (after ending
     /// the map if it was the last one at work).
     pub(super) fn next_unit(&self) -> Option<Unit<It::Item, F>> {
+        let inline;
         {
             let mut state = lock(&self.state);
             if state.ended {
@@ -34,15 +35,17 @@ where
                 return self.leave(state);
             }
             state.pulling = true;
+            inline = state.inline;
         }
-        let pulled = self.pull_unit();
+        let pulled = self.pull_unit(inline);
         let mut state = lock(&self.state);
         state.pulling = false;
         match pulled {
             Pulled::Unit(first, block, f) => {
                 state.active += 1;
                 // Bring the pullers back up to strength while there is input and room.
-                if !state.exhausted && state.pullers + state.parked < self.strength {
+                if !state.exhausted && !state.inline && state.pullers + state.parked < self.strength
+                {
                     let missing = self.strength - (state.pullers + state.parked);
                     state.pullers += missing;
                     drop(state);
@@ -74,7 +77,7 @@ where
 
     /// Pulls one unit: room first, then items. Called by the one puller holding the
     /// input, without the state lock, so an input that blocks holds up nobody else.
-    fn pull_unit(&self) -> Pulled<It::Item, F> {
+    fn pull_unit(&self, inline: bool) -> Pulled<It::Item, F> {
         let mut input = lock(&self.input);
         let Some(iter) = input.as_mut() else {
             return Pulled::Nothing {
@@ -94,6 +97,9 @@ where
         }
         let want = if self.item_timeout.is_some() {
             1
+        } else if let (true, Some(remaining)) = (inline, remaining) {
+            // Mapped on the consumer's thread anyway: in one unit.
+            remaining
         } else {
             self.sizer.next(remaining).max(1)
         };
@@ -112,7 +118,6 @@ where
         let pulled = catch_unwind(AssertUnwindSafe(|| {
             iter.by_ref().take(count).collect::<Vec<It::Item>>()
         }));
-        drop(input);
         let block = match pulled {
             Ok(block) => block,
             Err(payload) => {
@@ -127,6 +132,11 @@ where
         if block.len() < count {
             self.buffer.unreserve(count - block.len());
         }
+        // Under the input's lock: the keys' queues are in input order.
+        if let Some(keys) = &self.keys {
+            keys.register(first, &block);
+        }
+        drop(input);
         let f = lock(&self.f).clone();
         match f {
             Some(f) if !block.is_empty() => Pulled::Unit(first, block, f),
