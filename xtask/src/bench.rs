@@ -23,6 +23,9 @@ pub fn run(quick: bool) -> Result<(), String> {
     let table = String::from_utf8_lossy(&output.stdout);
     print!("{table}");
     let mut page = page(&table, quick);
+    let allocations = crate::bench_allocations::section()?;
+    print!("{allocations}");
+    page = format!("{}\n\n{}", page.trim_end(), allocations.trim_end());
     let path = workspace_root().join("docs").join("benchmarks.md");
     // The Ingest and the Memory and overlap sections are `cargo xtask bench ingest`'s
     // and `cargo xtask bench memory`'s: kept as they were.

@@ -3,7 +3,7 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
-use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
+use super::{Answering, CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
@@ -13,7 +13,8 @@ use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::within;
 use crate::route::Route;
 use sluice_core::{
-    CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority, StartError,
+    CancelScope, CancelToken, Deferred, Lease, Lent, OneShot, Outcome, Permit, Priority,
+    StartError, TokenCell,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -75,14 +76,14 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
-    let reply = Reply::new(io.route.clone(), completer, info);
+    // The answer's slot lives in the task: one allocation for both.
+    let reply = Reply::in_place(io.route.clone(), info);
     let task = future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);
-    TaskHandle::new(completion, Some(task))
+    TaskHandle::within(task)
 }
 
 /// Submits one attempt of a retried io task: answered through `reply` (to its driver),
@@ -387,7 +388,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn token(&self) -> &CancelToken {
+    fn token(&self) -> &TokenCell {
         &self.token
     }
 
@@ -456,5 +457,16 @@ where
             self.0.drop_unstarted();
         }
         aborted
+    }
+}
+
+impl<Fut, T, E> Answering<T, E> for FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
+        &self.reply.slot
     }
 }
