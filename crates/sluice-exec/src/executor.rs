@@ -148,3 +148,35 @@ pub trait Executor: Send + Sync + 'static {
     /// must not panic, even when called from one of the backend's own threads.
     fn shutdown(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Job, Runnable};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Counts runs and drops unrun.
+    #[derive(Default)]
+    struct Tally {
+        ran: AtomicU32,
+        dropped: AtomicU32,
+    }
+
+    impl Runnable for Tally {
+        fn run(self: Arc<Self>) {
+            self.ran.fetch_add(1, Ordering::Relaxed);
+        }
+        fn dropped(self: Arc<Self>) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_shared_job_runs_once_or_reports_that_it_never_will() {
+        let tally = Arc::new(Tally::default());
+        Job::shared(tally.clone()).run();
+        drop(Job::shared(tally.clone()));
+        assert_eq!(tally.ran.load(Ordering::Relaxed), 1);
+        assert_eq!(tally.dropped.load(Ordering::Relaxed), 1);
+    }
+}

@@ -49,3 +49,27 @@ pub(crate) fn shared(name: &str) -> Arc<str> {
         // The thread is ending and its cache is gone.
         .unwrap_or_else(|_| made())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shared;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_name_used_again_is_the_same_allocation() {
+        let first = shared("fetch");
+        assert!(Arc::ptr_eq(&first, &shared("fetch")));
+        assert_eq!(&*shared("parse"), "parse");
+    }
+
+    #[test]
+    fn a_name_pushed_out_by_newer_ones_is_made_afresh_and_still_right() {
+        let first = shared("old");
+        for i in 0..super::KEPT {
+            let _ = shared(&format!("new-{i}"));
+        }
+        let again = shared("old");
+        assert_eq!(&*again, "old");
+        assert!(!Arc::ptr_eq(&first, &again));
+    }
+}

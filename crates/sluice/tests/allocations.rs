@@ -156,4 +156,15 @@ fn a_keyed_task_stays_within_its_count() {
 const IO_BOUND: u32 = 5;
 const BLOCKING_BOUND: u32 = 1;
 const CHUNK_BOUND: u32 = 1;
-const KEYED_BOUND: u32 = 5;
+const KEYED_BOUND: u32 = 4;
+
+#[test]
+fn a_named_task_submitted_in_a_loop_does_not_copy_its_name() {
+    let _one = one_at_a_time();
+    let mgr = manager();
+    let measured = allocations_per_task(|i| {
+        let answer = mgr.task("parse").run_cpu(move || i + 1).wait();
+        assert_eq!(answer, Ok(i + 1));
+    });
+    assert_within("task(name).run_cpu(f).wait()", measured, 2);
+}

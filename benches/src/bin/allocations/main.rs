@@ -29,7 +29,8 @@ const N: u64 = 10_000;
 /// Tasks run before counting starts.
 const WARM_UP: u64 = 500;
 
-/// The rows: a name for the table, and the bound the tests hold it to.
+/// The rows: a name for `--run`, a label for the table, and the bound the tests hold
+/// it to.
 const ROWS: [(&str, &str, Option<u32>); 7] = [
     ("plain", "`run_cpu(f).wait()`", Some(2)),
     (

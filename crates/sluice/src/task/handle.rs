@@ -1,7 +1,6 @@
 //! The caller's side of a task: await it, or wait for it from synchronous code.
 
 use super::context::waits_behind_this_thread;
-use super::drop_quietly;
 use super::request_lend;
 use crate::TaskError;
 use crate::policy::keyed::TurnHeld;
@@ -264,10 +263,11 @@ impl<T, E> Future for TaskHandle<T, E> {
 
 impl<T, E> Drop for TaskHandle<T, E> {
     fn drop(&mut self) {
-        // An answer nobody read is a user's value: dropped here, quietly, and one that
-        // comes later is handed back to the task's thread, which drops it quietly too.
+        // An answer nobody read is dropped here, by its caller, as a value of its own
+        // would be (its drop's panic is the caller's); one that comes later is handed
+        // back to the task's thread, which drops it quietly.
         if let Source::Within(task) = &self.source {
-            drop_quietly(task.answer_slot().abandon(), "an unread answer");
+            drop(task.answer_slot().abandon());
         }
     }
 }
