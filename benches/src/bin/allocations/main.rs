@@ -36,13 +36,13 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
     (
         "policies",
         "`run_cpu` with retry + timeout + breaker, none triggered",
-        None,
+        Some(5),
     ),
-    ("keyed", "`run_cpu` with a key (8 keys in turn)", None),
-    ("io", "`run_io(f).wait()`", None),
-    ("blocking", "`run_io_blocking(f).wait()`", None),
-    ("chunk", "`run_chunk(f).wait()`", None),
-    ("named", "`task(name).run_cpu(f).wait()`", None),
+    ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(4)),
+    ("io", "`run_io(f).wait()`", Some(5)),
+    ("blocking", "`run_io_blocking(f).wait()`", Some(1)),
+    ("chunk", "`run_chunk(f).wait()`", Some(1)),
+    ("named", "`task(name).run_cpu(f).wait()`", Some(2)),
 ];
 
 fn manager() -> ConcurrencyManager {
