@@ -32,7 +32,8 @@ pub(crate) enum Slot {
 }
 
 /// Whose cancellation a frame reads.
-enum Owner {
+#[derive(Clone)]
+pub(crate) enum Owner {
     /// A task whose token is shared on its own.
     Token(CancelToken),
     /// A task that keeps its token inside itself (a closure task: one allocation).
@@ -192,11 +193,21 @@ pub(crate) fn run_polled<R>(
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> (R, bool) {
+    run_polled_as(Owner::Token(token.clone()), lease, held, body)
+}
+
+/// As [`run_polled`], for the task `owner` names.
+pub(crate) fn run_polled_as<R>(
+    owner: Owner,
+    lease: &Lease,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> (R, bool) {
     let slot = Slot::Polled {
         lease: lease.clone(),
         wants_lend: Cell::new(false),
     };
-    run_in_frame(Owner::Token(token.clone()), slot, held, body)
+    run_in_frame(owner, slot, held, body)
 }
 
 fn run_in_frame<R>(

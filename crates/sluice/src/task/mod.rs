@@ -30,7 +30,8 @@ mod stop;
 pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
 pub use context::is_cancelled;
 pub(crate) use context::{
-    Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned, run_polled,
+    Owner, Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned, run_polled,
+    run_polled_as,
 };
 pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub use handle::TaskHandle;
