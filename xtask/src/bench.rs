@@ -30,6 +30,9 @@ pub fn run(quick: bool) -> Result<(), String> {
         page.trim_end(),
         mimalloc.trim_end()
     );
+    let allocations = crate::bench_allocations::section()?;
+    print!("{allocations}");
+    page = format!("{}\n\n{}", page.trim_end(), allocations.trim_end());
     let path = workspace_root().join("docs").join("benchmarks.md");
     // The Ingest and the Memory and overlap sections are `cargo xtask bench ingest`'s
     // and `cargo xtask bench memory`'s: kept as they were.
@@ -171,12 +174,13 @@ reaches the caller, which the sync rows hide by spinning and the async rows cann
 3,200 for the anchor (idle spinning included on both sides).
 
 Why the submit rows miss: the anchors hand each job to their pool's queue with one or
-two small allocations. A Sluice task is counted, timed and answered exactly once, waits
-its turn at its route's gate, and allocates six times when it waits there (about
-470 bytes, against the anchors' 130). Submitted in a burst, those allocations are
+two small allocations. A Sluice task is counted, timed and answered exactly once and
+waits its turn at its route's gate; it allocates twice on the cpu route, as rayon's
+`spawn` with a oneshot does, and once on the blocking and chunk routes (see
+\"Allocations per task\" below), but the task is larger (about 380 bytes against the
+anchor's 130 in all). Submitted in a burst, allocations are
 made on the caller's thread and partly freed on the workers', past glibc's per-thread
-caches, so the allocator's arena lock is contended; malloc and free are a third of
-the instructions of these rows. See
+caches, so the allocator's arena lock is contended. See
 \"Where that cost shows\" in `docs/ARCHITECTURE.md`.
 ";
 

@@ -19,6 +19,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_allocations;
 mod bench_ingest;
 mod bench_ingest_page;
 mod bench_ingest_stats;

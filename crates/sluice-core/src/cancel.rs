@@ -6,8 +6,8 @@
 //! fate: the worker that started it, or the canceller that stopped it first. A task is
 //! never both started and counted cancelled (the loom test `tests/loom_cancel.rs`).
 //!
-//! - [`CancelToken::cancel`] cancels one task; running work sees
-//!   [`is_cancelled`](CancelToken::is_cancelled) turn true.
+//! - [`TokenCell::cancel`] cancels one task; running work sees
+//!   [`is_cancelled`](TokenCell::is_cancelled) turn true.
 //! - [`CancelScope::abort_pending`] moves the scope's abort epoch: every token created
 //!   before it that has not started yet refuses to start.
 //! - [`CancelScope::cancel_all`] makes every token of the scope cancelled, started or not
@@ -32,6 +32,7 @@
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::fmt;
+use std::ops::Deref;
 
 const PENDING: u8 = 0;
 const STARTED: u8 = 1;
@@ -62,12 +63,32 @@ impl CancelScope {
     /// A token for one new task, pending.
     pub fn token(&self) -> CancelToken {
         CancelToken {
-            inner: Arc::new(TokenInner {
-                state: AtomicU8::new(PENDING),
-                requested: AtomicBool::new(false),
-                epoch: self.inner.epoch.load(Ordering::Acquire),
-                scope: self.inner.clone(),
-            }),
+            inner: Arc::new(self.cell()),
+        }
+    }
+
+    /// The state of a token for one new task, pending, to be kept inside the task
+    /// itself: a task that shares itself behind one `Arc` needs no second allocation
+    /// for its token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{CancelOutcome, CancelScope};
+    ///
+    /// let scope = CancelScope::new();
+    /// struct Task { token: sluice_core::TokenCell, work: u32 }
+    /// let task = std::sync::Arc::new(Task { token: scope.cell(), work: 7 });
+    /// assert_eq!(task.token.cancel(), CancelOutcome::BeforeStart);
+    /// assert!(task.token.is_cancelled());
+    /// # assert_eq!(task.work, 7);
+    /// ```
+    pub fn cell(&self) -> TokenCell {
+        TokenCell {
+            state: AtomicU8::new(PENDING),
+            requested: AtomicBool::new(false),
+            epoch: self.inner.epoch.load(Ordering::Acquire),
+            scope: self.inner.clone(),
         }
     }
 
@@ -110,15 +131,25 @@ impl fmt::Debug for CancelScope {
     }
 }
 
-/// One task's cancellation state; clones share it.
+/// One task's cancellation state; clones share it. Its methods are
+/// [`TokenCell`]'s, reached through `Deref`.
 #[derive(Clone)]
 pub struct CancelToken {
     /// Shared by the task, its handle and whoever cancels it.
-    inner: Arc<TokenInner>,
+    inner: Arc<TokenCell>,
 }
 
-/// What a token's clones share.
-struct TokenInner {
+impl Deref for CancelToken {
+    type Target = TokenCell;
+
+    fn deref(&self) -> &TokenCell {
+        &self.inner
+    }
+}
+
+/// One task's cancellation state in place: what a [`CancelToken`]'s clones share, or
+/// kept inside a task that is itself shared ([`CancelScope::cell`]).
+pub struct TokenCell {
     /// PENDING, then STARTED or CANCELLED, once.
     state: AtomicU8,
     /// Someone asked this task to stop.
@@ -129,7 +160,7 @@ struct TokenInner {
     scope: Arc<ScopeInner>,
 }
 
-/// Why [`CancelToken::try_start`] refused.
+/// Why [`TokenCell::try_start`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartError {
     /// The task was cancelled before it started; the caller that got this owns the
@@ -139,7 +170,7 @@ pub enum StartError {
     Claimed,
 }
 
-/// What [`CancelToken::cancel`] did.
+/// What [`TokenCell::cancel`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {
     /// The task had not started and now never will; the caller owns the cancelled outcome.
@@ -151,7 +182,7 @@ pub enum CancelOutcome {
     AlreadyCancelled,
 }
 
-impl CancelToken {
+impl TokenCell {
     /// Claims the task for running. Fails if it was cancelled (this caller then owns
     /// the cancelled outcome) or already claimed by someone else.
     pub fn try_start(&self) -> Result<(), StartError> {
@@ -168,7 +199,7 @@ impl CancelToken {
         // after the claim. Whoever aborted saw this token pending, so it must not run.
         fence(Ordering::SeqCst);
         if self.aborted() {
-            self.inner.state.store(CANCELLED, Ordering::Release);
+            self.state.store(CANCELLED, Ordering::Release);
             return Err(StartError::Cancelled);
         }
         Ok(())
@@ -177,11 +208,11 @@ impl CancelToken {
     /// Cancels this task: before it starts (it never will) or while it runs (it is
     /// asked to stop).
     pub fn cancel(&self) -> CancelOutcome {
-        self.inner.requested.store(true, Ordering::Release);
+        self.requested.store(true, Ordering::Release);
         if self.claim(CANCELLED) {
             return CancelOutcome::BeforeStart;
         }
-        match self.inner.state.load(Ordering::Acquire) {
+        match self.state.load(Ordering::Acquire) {
             STARTED => CancelOutcome::Requested,
             _ => CancelOutcome::AlreadyCancelled,
         }
@@ -196,9 +227,9 @@ impl CancelToken {
     /// Whether the task should stop: it was cancelled, its scope cancelled everything,
     /// or it has not started and an `abort_pending` came after it was made.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.requested.load(Ordering::Acquire)
-            || self.inner.scope.all.load(Ordering::Acquire)
-            || match self.inner.state.load(Ordering::Acquire) {
+        self.requested.load(Ordering::Acquire)
+            || self.scope.all.load(Ordering::Acquire)
+            || match self.state.load(Ordering::Acquire) {
                 PENDING => self.aborted(),
                 STARTED => false,
                 _ => true,
@@ -207,29 +238,37 @@ impl CancelToken {
 
     /// Whether nobody has started or cancelled the task yet.
     pub fn is_pending(&self) -> bool {
-        self.inner.state.load(Ordering::Acquire) == PENDING
+        self.state.load(Ordering::Acquire) == PENDING
     }
 
     /// Whether the task has been claimed for running.
     pub fn is_started(&self) -> bool {
-        self.inner.state.load(Ordering::Acquire) == STARTED
+        self.state.load(Ordering::Acquire) == STARTED
     }
 
     fn aborted(&self) -> bool {
-        self.inner.scope.epoch.load(Ordering::Acquire) != self.inner.epoch
+        self.scope.epoch.load(Ordering::Acquire) != self.epoch
     }
 
     fn cancelled_before_start(&self) -> bool {
-        self.inner.requested.load(Ordering::Acquire)
-            || self.inner.scope.all.load(Ordering::Acquire)
+        self.requested.load(Ordering::Acquire)
+            || self.scope.all.load(Ordering::Acquire)
             || self.aborted()
     }
 
     fn claim(&self, to: u8) -> bool {
-        self.inner
-            .state
+        self.state
             .compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+}
+
+impl fmt::Debug for TokenCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCell")
+            .field("started", &self.is_started())
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 

@@ -24,16 +24,7 @@ use std::time::{Duration, Instant};
 
 /// A connected pair: fill one side, wait on the other.
 pub fn completion<T>() -> (Completer<T>, Completion<T>) {
-    let shared = Arc::new(Shared {
-        slot: Mutex::new(Slot {
-            value: None,
-            closed: false,
-            waker: None,
-            sleepers: 0,
-        }),
-        condvar: Condvar::new(),
-        closed: AtomicBool::new(false),
-    });
+    let shared = Arc::new(OneShot::new());
     (
         Completer {
             shared: shared.clone(),
@@ -42,8 +33,23 @@ pub fn completion<T>() -> (Completer<T>, Completion<T>) {
     )
 }
 
-/// What both sides share.
-struct Shared<T> {
+/// The slot itself, for a task that keeps its answer's slot inside itself (one
+/// allocation for both) instead of sharing a [`completion`] pair: filled once with
+/// [`complete`](Self::complete), waited on with [`wait`](Self::wait) or
+/// [`poll_take`](Self::poll_take).
+///
+/// # Examples
+///
+/// ```
+/// use sluice_core::OneShot;
+/// use std::sync::Arc;
+///
+/// let slot = Arc::new(OneShot::<u32>::new());
+/// let filler = slot.clone();
+/// std::thread::spawn(move || filler.complete(7));
+/// assert_eq!(slot.wait(), Some(7));
+/// ```
+pub struct OneShot<T> {
     /// The value and who to wake.
     slot: Mutex<Slot<T>>,
     /// Wakes a thread blocked in `wait`.
@@ -65,6 +71,8 @@ struct Slot<T> {
     value: Option<T>,
     /// Set when the completer is gone, filled or not.
     closed: bool,
+    /// Set when the waiting side is gone: a value given later is handed back.
+    abandoned: bool,
     /// The waiting future's waker.
     waker: Option<Waker>,
     /// Threads blocked on the condition variable: notifying costs a system call, so it
@@ -72,7 +80,82 @@ struct Slot<T> {
     sleepers: usize,
 }
 
-impl<T> Shared<T> {
+impl<T> Default for OneShot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> OneShot<T> {
+    /// An empty, open slot.
+    pub fn new() -> Self {
+        OneShot {
+            slot: Mutex::new(Slot {
+                value: None,
+                closed: false,
+                abandoned: false,
+                waker: None,
+                sleepers: 0,
+            }),
+            condvar: Condvar::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Fills the slot and wakes the waiter. The value comes back (`Err`) if the slot
+    /// was closed already or its waiting side [abandoned](Self::abandon) it, so that
+    /// the caller decides where it is dropped.
+    pub fn complete(&self, value: T) -> Result<(), T> {
+        let (waker, sleepers) = {
+            let mut slot = lock(&self.slot);
+            if slot.closed {
+                return Err(value);
+            }
+            slot.closed = true;
+            self.closed.store(true, Ordering::Release);
+            if slot.abandoned {
+                return Err(value);
+            }
+            slot.value = Some(value);
+            (slot.waker.take(), slot.sleepers)
+        };
+        self.wake(waker, sleepers);
+        Ok(())
+    }
+
+    /// Closes the slot unfilled, if it is still open: the waiter sees `None`.
+    pub fn close(&self) {
+        let (waker, sleepers) = {
+            let mut slot = lock(&self.slot);
+            if slot.closed {
+                return;
+            }
+            slot.closed = true;
+            self.closed.store(true, Ordering::Release);
+            (slot.waker.take(), slot.sleepers)
+        };
+        self.wake(waker, sleepers);
+    }
+
+    /// The waiting side goes away: takes the value if it is there, and any value
+    /// given later is handed back to its giver ([`complete`](Self::complete)).
+    pub fn abandon(&self) -> Option<T> {
+        let mut slot = lock(&self.slot);
+        slot.abandoned = true;
+        slot.waker = None;
+        slot.value.take()
+    }
+
+    /// Whether the slot has closed (filled, or closed unfilled).
+    pub fn is_closed(&self) -> bool {
+        lock(&self.slot).closed
+    }
+
+    /// The value if it is there now, without waiting.
+    pub fn try_take(&self) -> Option<T> {
+        lock(&self.slot).value.take()
+    }
+
     /// Wakes whoever waits: the future first (no system call on its path), then blocked
     /// threads if there are any.
     fn wake(&self, waker: Option<Waker>, sleepers: usize) {
@@ -83,88 +166,35 @@ impl<T> Shared<T> {
             self.condvar.notify_all();
         }
     }
-}
-
-/// The filling side.
-pub struct Completer<T> {
-    /// The slot it fills.
-    shared: Arc<Shared<T>>,
-}
-
-impl<T> Completer<T> {
-    /// Fills the slot and wakes the waiter.
-    pub fn complete(self, value: T) {
-        let (waker, sleepers) = {
-            let mut slot = lock(&self.shared.slot);
-            slot.value = Some(value);
-            slot.closed = true;
-            self.shared.closed.store(true, Ordering::Release);
-            (slot.waker.take(), slot.sleepers)
-        };
-        self.shared.wake(waker, sleepers);
-    }
-}
-
-impl<T> Drop for Completer<T> {
-    fn drop(&mut self) {
-        let (waker, sleepers) = {
-            let mut slot = lock(&self.shared.slot);
-            if slot.closed {
-                return;
-            }
-            slot.closed = true;
-            self.shared.closed.store(true, Ordering::Release);
-            (slot.waker.take(), slot.sleepers)
-        };
-        self.shared.wake(waker, sleepers);
-    }
-}
-
-/// The waiting side: a future, or [`wait`](Completion::wait) from synchronous code.
-#[must_use = "a completion does nothing unless awaited or waited on"]
-pub struct Completion<T> {
-    /// The slot it waits on.
-    shared: Arc<Shared<T>>,
-}
-
-impl<T> Completion<T> {
-    /// Whether the completer has finished (filled the slot or gone away).
-    pub fn is_closed(&self) -> bool {
-        lock(&self.shared.slot).closed
-    }
-
-    /// The value if it is there now, without waiting.
-    pub fn try_take(&self) -> Option<T> {
-        lock(&self.shared.slot).value.take()
-    }
 
     /// Spins briefly while the slot is open; true if it closed meanwhile.
     #[cfg(not(sluice_loom))]
     fn spin_until_closed(&self) -> bool {
         for round in 0..SPIN_ROUNDS {
-            if self.shared.closed.load(Ordering::Acquire) {
+            if self.closed.load(Ordering::Acquire) {
                 return true;
             }
             for _ in 0..(1u32 << round) {
                 std::hint::spin_loop();
             }
         }
-        self.shared.closed.load(Ordering::Acquire)
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Loom explores every iteration of a spin loop; under it, waiters sleep at once.
     #[cfg(sluice_loom)]
     fn spin_until_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.closed.load(Ordering::Acquire)
     }
 
-    /// Blocks until filled; `None` if the completer went away unfilled.
-    pub fn wait(self) -> Option<T> {
+    /// Blocks until the slot closes and takes the value; `None` if it closed unfilled
+    /// (or the value was taken already).
+    pub fn wait(&self) -> Option<T> {
         self.spin_until_closed();
-        let mut slot = lock(&self.shared.slot);
+        let mut slot = lock(&self.slot);
         while !slot.closed {
             slot.sleepers += 1;
-            slot = match self.shared.condvar.wait(slot) {
+            slot = match self.condvar.wait(slot) {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
@@ -173,40 +203,27 @@ impl<T> Completion<T> {
         slot.value.take()
     }
 
-    /// Blocks until filled or `timeout` passes; `Err(self)` on timeout.
-    pub fn wait_timeout(self, timeout: Duration) -> Result<Option<T>, Self> {
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
-            // Too long to add to now: no deadline.
-            return Ok(self.wait());
-        };
-        {
-            let mut slot = lock(&self.shared.slot);
-            while !slot.closed {
-                let now = Instant::now();
-                if now >= deadline {
-                    drop(slot);
-                    return Err(self);
-                }
-                slot.sleepers += 1;
-                slot = match self.shared.condvar.wait_timeout(slot, deadline - now) {
-                    Ok((guard, _)) => guard,
-                    Err(poisoned) => poisoned.into_inner().0,
-                };
-                slot.sleepers -= 1;
+    /// Blocks until the slot closes or `deadline` passes; `None` on timeout.
+    fn wait_until(&self, deadline: Instant) -> Option<Option<T>> {
+        let mut slot = lock(&self.slot);
+        while !slot.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
             }
-            if let Some(value) = slot.value.take() {
-                return Ok(Some(value));
-            }
+            slot.sleepers += 1;
+            slot = match self.condvar.wait_timeout(slot, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            slot.sleepers -= 1;
         }
-        Ok(None)
+        Some(slot.value.take())
     }
-}
 
-impl<T> Future for Completion<T> {
-    type Output = Option<T>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut slot = lock(&self.shared.slot);
+    /// Takes the value once the slot has closed; until then, registers `cx`'s waker.
+    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = lock(&self.slot);
         if slot.closed {
             return Poll::Ready(slot.value.take());
         }
@@ -214,6 +231,84 @@ impl<T> Future for Completion<T> {
             slot.waker = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for OneShot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OneShot")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The filling side.
+pub struct Completer<T> {
+    /// The slot it fills.
+    shared: Arc<OneShot<T>>,
+}
+
+impl<T> Completer<T> {
+    /// Fills the slot and wakes the waiter.
+    pub fn complete(self, value: T) {
+        // Only this completer fills the slot, once, and its waiting side never
+        // abandons it: the value always goes in.
+        drop(self.shared.complete(value));
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// The waiting side: a future, or [`wait`](Completion::wait) from synchronous code.
+#[must_use = "a completion does nothing unless awaited or waited on"]
+pub struct Completion<T> {
+    /// The slot it waits on.
+    shared: Arc<OneShot<T>>,
+}
+
+impl<T> Completion<T> {
+    /// Whether the completer has finished (filled the slot or gone away).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// The value if it is there now, without waiting.
+    pub fn try_take(&self) -> Option<T> {
+        self.shared.try_take()
+    }
+
+    /// The slot it waits on, for waiting by reference.
+    pub fn one_shot(&self) -> &OneShot<T> {
+        &self.shared
+    }
+
+    /// Blocks until filled; `None` if the completer went away unfilled.
+    pub fn wait(self) -> Option<T> {
+        self.shared.wait()
+    }
+
+    /// Blocks until filled or `timeout` passes; `Err(self)` on timeout.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Option<T>, Self> {
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            // Too long to add to now: no deadline.
+            return Ok(self.wait());
+        };
+        match self.shared.wait_until(deadline) {
+            Some(value) => Ok(value),
+            None => Err(self),
+        }
+    }
+}
+
+impl<T> Future for Completion<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared.poll_take(cx)
     }
 }
 

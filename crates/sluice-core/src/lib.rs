@@ -55,10 +55,10 @@ pub use breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerConfigError, BreakerSnapshot, BreakerState, Call,
     CircuitBreaker, Clock, FailureRate, ManualClock, MonotonicClock, Rejected, Transition,
 };
-pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError};
-pub use completion::{Completer, Completion, completion};
+pub use cancel::{CancelOutcome, CancelScope, CancelToken, StartError, TokenCell};
+pub use completion::{Completer, Completion, OneShot, completion};
 pub use counters::{Counters, CountersSnapshot, Outcome};
-pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit, Priority};
+pub use gate::{Acquire, Deferred, Gate, Lease, Lent, Permit, Priority, SharedDeferred};
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use keyed::{CancelledRest, KeyOrder, KeyedQueue, Submitted, Ticket};
 pub use retry::{

@@ -9,6 +9,10 @@
 #[cfg(not(sluice_loom))]
 pub(crate) use std::thread_local;
 
+/// The `Arc` that callers hand in behind a trait object (`Arc<dyn ..>`), which loom's
+/// `Arc` cannot hold: always std's, also under loom, where it only loses leak checks.
+pub(crate) use std::sync::Arc as StdArc;
+
 #[cfg(sluice_loom)]
 pub(crate) use loom::thread_local;
 

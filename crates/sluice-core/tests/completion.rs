@@ -287,3 +287,20 @@ fn stress_fill_and_wait() {
         );
     });
 }
+
+#[test]
+fn a_one_shot_whose_waiter_left_hands_a_later_value_back() {
+    let slot = sluice_core::OneShot::new();
+    assert_eq!(slot.abandon(), None);
+    assert_eq!(slot.complete("late"), Err("late"));
+    assert!(slot.is_closed());
+}
+
+#[test]
+fn a_one_shot_abandoned_after_its_value_came_gives_the_value_up_once() {
+    let slot = sluice_core::OneShot::new();
+    assert_eq!(slot.complete(7), Ok(()));
+    assert_eq!(slot.abandon(), Some(7));
+    assert_eq!(slot.try_take(), None);
+    assert_eq!(slot.complete(8), Err(8), "filled once only");
+}

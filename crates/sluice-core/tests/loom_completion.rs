@@ -125,3 +125,21 @@ fn dropped_completion_drops_value_once() {
         );
     });
 }
+
+/// A task's own slot (`OneShot`) whose waiting side leaves while the task answers: the
+/// value is dropped exactly once, by the side that holds it last, and nothing is left.
+#[test]
+fn abandon_racing_complete_drops_the_value_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Arc::new(sluice_core::OneShot::new());
+        let filler = {
+            let (slot, drops) = (slot.clone(), drops.clone());
+            thread::spawn(move || drop(slot.complete(Tracked { id: 3, drops })))
+        };
+        drop(slot.abandon());
+        filler.join().expect("filler panicked");
+        assert!(slot.try_take().is_none());
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}

@@ -12,7 +12,8 @@
 //! - an `Acquire` future dropped while a permit is released concurrently leaks no
 //!   permit, and a second waiter gets the permit the dropped one would have had;
 //! - queued [`Deferred`] work racing a release and `drain_deferred` is admitted or
-//!   aborted exactly once, never both, and in-flight returns to zero;
+//!   aborted exactly once, never both, and in-flight returns to zero; the same for
+//!   work queued as its own place ([`SharedDeferred`], `enqueue_shared_at`);
 //! - work queued at different priorities (and a blocked thread, which waits at
 //!   `Normal`) racing a release is admitted exactly once within the limit, and the
 //!   `High` one first whenever both were queued before the release.
@@ -26,7 +27,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use sluice_core::{Deferred, Gate, Permit, Priority};
+use sluice_core::{Deferred, Gate, Permit, Priority, SharedDeferred};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -501,6 +502,57 @@ fn enqueue_racing_drain_and_release_runs_or_aborts_once() {
         let enqueuer = {
             let gate = gate.clone();
             thread::spawn(move || gate.enqueue(work))
+        };
+        let drainer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.drain_deferred())
+        };
+        drop(permit);
+        enqueuer.join().expect("enqueuer panicked");
+        let drained = drainer.join().expect("drainer panicked");
+
+        record.assert_exactly_once();
+        assert_eq!(drained, record.aborted());
+        assert_eq!(gate.in_flight(), record.admitted());
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// A probe queued as its own place: the gate hands the `Arc` itself back to admit or
+/// abort it, and a second call would find the probe gone (and fail the model).
+struct SharedProbe(Mutex<Option<Box<dyn Deferred>>>);
+
+impl SharedProbe {
+    fn take(&self) -> Box<dyn Deferred> {
+        let taken = self.0.lock().expect("probe poisoned").take();
+        taken.expect("admitted or aborted at most once")
+    }
+}
+
+impl SharedDeferred for SharedProbe {
+    fn admit(self: std::sync::Arc<Self>, permit: Permit) -> Option<Permit> {
+        self.take().admit(permit)
+    }
+
+    fn abort(self: std::sync::Arc<Self>) -> bool {
+        self.take().abort()
+    }
+}
+
+#[test]
+fn shared_enqueue_racing_drain_and_release_runs_or_aborts_once() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (work, record) = held.probe(Mode::Hold);
+        let work = std::sync::Arc::new(SharedProbe(Mutex::new(Some(work))));
+
+        let enqueuer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue_shared_at(work, Priority::Normal))
         };
         let drainer = {
             let gate = gate.clone();

@@ -37,5 +37,5 @@ mod io;
 pub use chunk::{BlockSizer, ChunkPool};
 pub use cpu::CpuPool;
 pub use error::ExecError;
-pub use executor::{Executor, Job};
+pub use executor::{Executor, Job, Runnable};
 pub use io::IoPool;

@@ -183,8 +183,13 @@ impl Table {
     /// The entry a task counted in `bucket` falls from. A key with anything pending or
     /// running is never evicted, so a task counted under its key finds it still there.
     fn of(&mut self, key: &Arc<str>, bucket: Bucket) -> &mut Stats {
+        // One lookup and no clone of the key: it is there (see above). Were it not, its
+        // fall would go to "other", which is where an untracked key's tasks count.
         match bucket {
-            Bucket::Key => self.keys.entry(key.clone()).or_default(),
+            Bucket::Key => match self.keys.get_mut(key) {
+                Some(stats) => stats,
+                None => &mut self.other,
+            },
             Bucket::Other => &mut self.other,
         }
     }
@@ -273,7 +278,9 @@ impl KeyMetrics {
         key: &Arc<str>,
         arrival: bool,
     ) -> (Bucket, &'t mut Stats) {
-        if !table.keys.contains_key(key) && table.keys.len() >= self.max_keys {
+        // A table with room needs one lookup (the entry below); a full one asks first
+        // whether the key is tracked.
+        if table.keys.len() >= self.max_keys && !table.keys.contains_key(key) {
             table.misses += u64::from(arrival);
             if !arrival || self.max_keys == 0 || !table.misses.is_multiple_of(EVICT_EVERY) {
                 return (Bucket::Other, &mut table.other);

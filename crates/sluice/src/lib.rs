@@ -74,6 +74,7 @@ mod keys;
 mod lock;
 mod manager;
 mod map;
+mod names;
 mod policy;
 #[cfg(all(unix, feature = "process"))]
 pub mod process;

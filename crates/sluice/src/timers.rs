@@ -8,13 +8,35 @@
 //! spawned, no runtime woken.
 
 use crate::lock::lock;
+use crate::policy::timeout::{Expirable, expire};
 use crate::task::quietly;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// What fires when a timer passes, or is cut short.
-pub(crate) type Fire = Box<dyn FnOnce(Fired) + Send>;
+pub(crate) enum Fire {
+    /// A closure, boxed.
+    Call(Box<dyn FnOnce(Fired) + Send>),
+    /// A running body's timeout: the task itself, with its timeout's length and its
+    /// name for the log line. Nothing is allocated to arm it.
+    Expire(Arc<dyn Expirable>, Duration, Option<Arc<str>>),
+}
+
+impl Fire {
+    /// A timer that calls `f`.
+    pub(crate) fn call(f: impl FnOnce(Fired) + Send + 'static) -> Self {
+        Fire::Call(Box::new(f))
+    }
+
+    /// Fires it, with why.
+    fn fire(self, why: Fired) {
+        match self {
+            Fire::Call(f) => f(why),
+            Fire::Expire(task, after, name) => expire(&*task, after, name.as_deref()),
+        }
+    }
+}
 
 /// What a timer is for: backoffs can be cut short all at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +183,7 @@ impl Timers {
         let count = taken.len();
         for fire in taken {
             // One timer's panic must not leave the others unfired.
-            quietly(move || fire(why), "a timer cut short");
+            quietly(move || fire.fire(why), "a timer cut short");
         }
         count
     }
@@ -219,7 +241,7 @@ fn run(shared: &Shared) {
                 // A timer drops user values (a retried attempt's error) and those drops
                 // are quiet, but a panic here would kill the thread and with it every
                 // timeout and backoff of the manager: caught here as well.
-                quietly(move || fire(Fired::Due), "a timer");
+                quietly(move || fire.fire(Fired::Due), "a timer");
             }
             slab = lock(&shared.slab);
             continue;
@@ -261,7 +283,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let fire = |name: &'static str| {
             let tx = tx.clone();
-            Box::new(move |_| tx.send(name).expect("receiver alive")) as Fire
+            Fire::call(move |_| tx.send(name).expect("receiver alive"))
         };
         let late = timers.arm(in_ms(60), TimerKind::Deadline, fire("late"));
         let cancelled = timers.arm(in_ms(20), TimerKind::Deadline, fire("cancelled"));
@@ -289,14 +311,14 @@ mod tests {
         let first = timers.arm(
             in_ms(1),
             TimerKind::Deadline,
-            Box::new(move |_| first_tx.send(1).expect("alive")),
+            Fire::call(move |_| first_tx.send(1).expect("alive")),
         );
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(1));
         // The first fired; its slot is reused by the second.
         let second = timers.arm(
             in_ms(20),
             TimerKind::Deadline,
-            Box::new(move |_| tx.send(2).expect("alive")),
+            Fire::call(move |_| tx.send(2).expect("alive")),
         );
         first.cancel();
         assert_eq!(
@@ -316,7 +338,7 @@ mod tests {
         let armed = timers.arm(
             in_ms(150),
             TimerKind::Deadline,
-            Box::new(move |_| tx.send(()).expect("alive")),
+            Fire::call(move |_| tx.send(()).expect("alive")),
         );
         assert!(
             rx.recv_timeout(Duration::from_secs(10)).is_ok(),
@@ -331,7 +353,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let fire = |name: &'static str| {
             let tx = tx.clone();
-            Box::new(move |why| tx.send((name, why)).expect("receiver alive")) as Fire
+            Fire::call(move |why| tx.send((name, why)).expect("receiver alive"))
         };
         let backoff = timers.arm(in_ms(60_000), TimerKind::Backoff, fire("backoff"));
         let deadline = timers.arm(in_ms(60_000), TimerKind::Deadline, fire("deadline"));

@@ -27,12 +27,12 @@
 
 use crate::TaskError;
 use crate::task::{Control, in_task, lend_current};
-use sluice_core::Completion;
+use sluice_core::OneShot;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-/// Blocks until `completion` closes, as described above.
-pub(crate) fn block_on_completion<T>(
-    completion: Completion<T>,
+/// Blocks until `completion` closes, as described above, and takes its value.
+pub(crate) fn block_on_slot<T>(
+    completion: &OneShot<T>,
     control: Option<&dyn Control>,
 ) -> Result<Option<T>, TaskError> {
     if completion.is_closed() {
@@ -46,7 +46,7 @@ pub(crate) fn block_on_completion<T>(
     Ok(blocking(|| wait_in_place(completion, control)))
 }
 
-fn wait_in_place<T>(completion: Completion<T>, control: Option<&dyn Control>) -> Option<T> {
+fn wait_in_place<T>(completion: &OneShot<T>, control: Option<&dyn Control>) -> Option<T> {
     if !in_task() {
         if let Some(control) = control {
             control.help_small();

@@ -3,7 +3,7 @@
 //! recurses.
 
 use super::permit::Permit;
-use super::state::{Deferred, Inner};
+use super::state::{Inner, Work};
 use crate::loom::sync::Arc;
 use crate::loom::thread_local;
 use std::cell::RefCell;
@@ -16,7 +16,7 @@ pub(super) struct Handoffs {
     /// Futures to wake.
     pub(super) wakers: Few<Waker>,
     /// Queued work to admit, each with a permit already counted.
-    pub(super) deferred: Few<Box<dyn Deferred>>,
+    pub(super) deferred: Few<Work>,
 }
 
 impl Handoffs {

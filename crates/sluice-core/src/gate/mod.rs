@@ -54,10 +54,11 @@ pub use acquire::Acquire;
 pub use lease::{Lease, Lent};
 pub use permit::Permit;
 pub use queue::Priority;
-pub use state::Deferred;
+pub use state::{Deferred, SharedDeferred};
 
+use crate::loom::StdArc;
 use crate::loom::sync::Arc;
-use state::Inner;
+use state::{Inner, Work};
 use std::fmt;
 use std::time::Duration;
 
@@ -177,6 +178,45 @@ impl Gate {
     /// assert_eq!(*order.lock().unwrap(), ["high", "normal"]);
     /// ```
     pub fn enqueue_at(&self, work: Box<dyn Deferred>, priority: Priority) {
+        self.enqueue_work(Work::Boxed(work), priority);
+    }
+
+    /// As [`enqueue_at`](Self::enqueue_at), for work that is its own place in the
+    /// queue: nothing is allocated to queue it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{Gate, Permit, Priority, SharedDeferred};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// /// Notes that it was admitted and hands the permit straight back.
+    /// struct Flag(AtomicBool);
+    ///
+    /// impl SharedDeferred for Flag {
+    ///     fn admit(self: Arc<Self>, permit: Permit) -> Option<Permit> {
+    ///         self.0.store(true, Ordering::Release);
+    ///         Some(permit)
+    ///     }
+    ///     fn abort(self: Arc<Self>) -> bool {
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let gate = Gate::new(1);
+    /// let flag = Arc::new(Flag(AtomicBool::new(false)));
+    /// let permit = gate.try_acquire().expect("the gate is empty");
+    /// gate.enqueue_shared_at(flag.clone(), Priority::Normal);
+    /// assert!(!flag.0.load(Ordering::Acquire));
+    /// drop(permit);
+    /// assert!(flag.0.load(Ordering::Acquire));
+    /// ```
+    pub fn enqueue_shared_at(&self, work: StdArc<dyn SharedDeferred>, priority: Priority) {
+        self.enqueue_work(Work::Shared(work), priority);
+    }
+
+    fn enqueue_work(&self, work: Work, priority: Priority) {
         if let Some(work) = self.inner.admit_or_queue(work, priority) {
             // A permit handed back (the work was cancelled meanwhile) is released here.
             drop(work.admit(Permit::new(self.inner.clone())));

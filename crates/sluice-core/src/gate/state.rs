@@ -10,9 +10,9 @@
 use super::deliver::Handoffs;
 use super::permit::Permit;
 use super::queue::{Priority, RankedQueue};
-use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::{StdArc, lock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,42 @@ pub trait Deferred: Send + 'static {
     fn abort(self: Box<Self>) -> bool;
 }
 
+/// Work that waits in a gate's queue as [`Deferred`] does, but whose place in the
+/// queue is the work itself, already shared behind an `Arc`: no box per place.
+pub trait SharedDeferred: Send + Sync + 'static {
+    /// As [`Deferred::admit`].
+    fn admit(self: StdArc<Self>, permit: Permit) -> Option<Permit>;
+
+    /// As [`Deferred::abort`].
+    fn abort(self: StdArc<Self>) -> bool;
+}
+
+/// Queued work's place: boxed, or the work's own `Arc`.
+pub(super) enum Work {
+    /// A box made for the place.
+    Boxed(Box<dyn Deferred>),
+    /// The work itself.
+    Shared(StdArc<dyn SharedDeferred>),
+}
+
+impl Work {
+    /// See [`Deferred::admit`].
+    pub(super) fn admit(self, permit: Permit) -> Option<Permit> {
+        match self {
+            Work::Boxed(work) => work.admit(permit),
+            Work::Shared(work) => work.admit(permit),
+        }
+    }
+
+    /// See [`Deferred::abort`].
+    pub(super) fn abort(self) -> bool {
+        match self {
+            Work::Boxed(work) => work.abort(),
+            Work::Shared(work) => work.abort(),
+        }
+    }
+}
+
 /// One place in the queue.
 enum Waiter {
     /// A thread blocked in `acquire_blocking` or `acquire_timeout`.
@@ -38,7 +74,7 @@ enum Waiter {
     /// A future returned by `acquire`.
     Task(Arc<Signal>),
     /// Queued work that is handed its permit.
-    Deferred(Box<dyn Deferred>),
+    Deferred(Work),
 }
 
 /// How a thread or a future learns that it was admitted or that it gave up.
@@ -205,11 +241,7 @@ impl Inner {
     }
 
     /// Counts a permit for `work` and gives it back, or queues it at `priority`.
-    pub(super) fn admit_or_queue(
-        &self,
-        work: Box<dyn Deferred>,
-        priority: Priority,
-    ) -> Option<Box<dyn Deferred>> {
+    pub(super) fn admit_or_queue(&self, work: Work, priority: Priority) -> Option<Work> {
         if self.try_admit() {
             return Some(work);
         }
@@ -223,7 +255,7 @@ impl Inner {
     }
 
     /// Every queued [`Deferred`]; threads and futures keep their place and rank.
-    pub(super) fn take_deferred(&self) -> Vec<Box<dyn Deferred>> {
+    pub(super) fn take_deferred(&self) -> Vec<Work> {
         let mut state = lock(&self.state);
         let taken = state.queue.take_where(|waiter| match waiter {
             Waiter::Deferred(work) => Ok(work),

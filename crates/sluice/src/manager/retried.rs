@@ -365,11 +365,11 @@ impl<R> TaskBuilder<'_, R> {
             closed: inner.closed.clone(),
             scope: inner.scope.clone(),
         };
-        let (completer, completion) = sluice_core::completion();
         let (state, keys) = self.keyed(inner).unzip();
+        // Token and answer's slot live in the driver: one allocation for the three.
         let driver = Driver::new(
-            inner.scope.token(),
-            Reply::new(route.clone(), completer, info),
+            inner.scope.cell(),
+            Reply::in_place(route.clone(), info),
             launch,
             classify,
             plan,
@@ -378,7 +378,7 @@ impl<R> TaskBuilder<'_, R> {
         );
         route.counters.submitted();
         start_task(driver.clone(), keys);
-        TaskHandle::new(completion, Some(driver))
+        TaskHandle::within(driver)
     }
 }
 

@@ -62,7 +62,7 @@ impl ConcurrencyManager {
         TaskBuilder {
             mgr: self,
             policy: Policy {
-                name: Some(Arc::from(name.as_ref())),
+                name: Some(crate::names::shared(name.as_ref())),
                 timeout: self.inner().defaults.timeout,
                 ..Policy::default()
             },
@@ -134,7 +134,7 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// Each attempt of a retried task asks the breaker again. Tasks of any route may
     /// share a breaker. An unknown name answers [`TaskError::UnknownBreaker`].
     pub fn breaker(mut self, name: impl AsRef<str>) -> Self {
-        self.policy.breaker = Some(Arc::from(name.as_ref()));
+        self.policy.breaker = Some(crate::names::shared(name.as_ref()));
         self
     }
 
@@ -180,7 +180,7 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn limit(mut self, dependency: impl AsRef<str>) -> Self {
-        self.policy.limit = Some(Arc::from(dependency.as_ref()));
+        self.policy.limit = Some(crate::names::shared(dependency.as_ref()));
         self
     }
 

@@ -2,8 +2,10 @@
 
 use super::extras::Extras;
 use super::reply::{Reply, settle};
-use super::{Control, Slot, TaskHandle, TaskInfo, drop_quietly, run_as_task, take_message};
-use crate::lock::take;
+use super::{
+    Answering, Control, Owning, Slot, TaskHandle, TaskInfo, drop_quietly, run_owned, take_message,
+};
+use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
@@ -11,18 +13,22 @@ use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
 use crate::{RouteKind, TaskError};
 use sluice_core::{
-    CancelOutcome, CancelScope, CancelToken, Deferred, Outcome, Permit, Priority, StartError,
+    CancelOutcome, CancelScope, OneShot, Outcome, Permit, Priority, SharedDeferred, StartError,
+    TokenCell,
 };
-use sluice_exec::{Executor, Job};
+use sluice_exec::{Executor, Job, Runnable};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// A closure task, shared by its handle, its place in the gate's queue and its job:
-/// one allocation for a task with no policy (its answer's slot aside).
+/// one allocation for a task with no policy, its token and its answer's slot inside.
 struct ClosureTask<F, T, E> {
-    /// Who owns the task's fate.
-    token: CancelToken,
+    /// Who owns the task's fate: inside the task, so task, token and answer's slot
+    /// (in `reply`) are one allocation.
+    token: TokenCell,
+    /// The task itself, for a waiter that runs it inline (its frame holds the task).
+    me: Weak<Self>,
     /// The work, until someone runs it.
     work: Mutex<Option<F>>,
     /// The answer, sent once.
@@ -31,6 +37,9 @@ struct ClosureTask<F, T, E> {
     extras: Extras,
     /// Its place in the gate's queue.
     priority: Priority,
+    /// Its admission permit from dispatch to run: the job that carries the task to its
+    /// backend is the task itself, with no box of its own.
+    permit: Mutex<Option<Permit>>,
 }
 
 /// What a closure task is given besides its work and its answer.
@@ -62,13 +71,12 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
-    let reply = Reply::new(setup.route.clone(), completer, info);
+    let reply = Reply::in_place(setup.route.clone(), info);
     let task = closure_task(setup, reply, state, work);
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
-    TaskHandle::new(completion, Some(task))
+    TaskHandle::within(task)
 }
 
 /// Submits one attempt of a retried task: answered through `reply` (to its driver),
@@ -100,7 +108,8 @@ where
     E: Send + 'static,
 {
     Arc::new_cyclic(|me| ClosureTask {
-        token: setup.scope.token(),
+        token: setup.scope.cell(),
+        me: me.clone(),
         work: Mutex::new(Some(work)),
         reply,
         extras: Extras::new(
@@ -112,6 +121,7 @@ where
             setup.dependency.map(DependencyCall::new),
         ),
         priority: setup.priority,
+        permit: Mutex::new(None),
     })
 }
 
@@ -122,8 +132,8 @@ where
     E: Send + 'static,
 {
     /// Runs the work on this thread if this call claims the task, holding `permit`
-    /// (none when a waiter runs it inline) until the work ends.
-    fn run(&self, permit: Option<Permit>) {
+    /// (none when a waiter runs it inline) until the work ends; `me` is the task.
+    fn run(&self, me: Arc<dyn Owning>, permit: Option<Permit>) {
         match self.token.try_start() {
             Ok(()) => {
                 // Its breaker may have opened while it waited: asked again as it starts.
@@ -154,7 +164,7 @@ where
                 let span = self.reply.span();
                 let _entered = span.enter();
                 let held = self.turn_held();
-                let outcome = run_as_task(&self.token, slot, held, || {
+                let outcome = run_owned(me, slot, held, || {
                     let result = catch_unwind(AssertUnwindSafe(work)).map_err(take_message);
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);
@@ -266,8 +276,12 @@ where
             .dependency()
             .is_none_or(DependencyCall::is_admitted);
         let its_turn = self.extras.keyed().is_none_or(KeyState::may_run);
-        if self.reply.route.inline_ok && admitted && its_turn {
-            self.run(None);
+        if self.reply.route.inline_ok
+            && admitted
+            && its_turn
+            && let Some(me) = self.me.upgrade()
+        {
+            self.run(me, None);
         }
     }
 
@@ -328,7 +342,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn token(&self) -> &CancelToken {
+    fn token(&self) -> &TokenCell {
         &self.token
     }
 
@@ -345,15 +359,15 @@ where
     }
 
     fn enqueue(self: Arc<Self>) {
-        // Room and nobody waiting: admitted here, without making a place in the queue
-        // (a box per task) that would be taken out again at once.
+        // Room and nobody waiting: admitted here, without a place in the queue.
         if let Some(permit) = self.reply.route.gate.try_acquire() {
-            drop(Queued(self).dispatch(permit));
+            drop(self.dispatch(permit));
             return;
         }
+        // The task is its own place in the queue: nothing is allocated for it.
         let gate = self.reply.route.gate.clone();
         let priority = self.priority;
-        gate.enqueue_at(Box::new(Queued(self)), priority);
+        gate.enqueue_shared_at(self, priority);
     }
 
     fn drop_unstarted(&self) {
@@ -361,10 +375,7 @@ where
     }
 }
 
-/// The task's place in its gate's queue.
-struct Queued<F, T, E>(Arc<ClosureTask<F, T, E>>);
-
-impl<F, T, E> Queued<F, T, E>
+impl<F, T, E> ClosureTask<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
@@ -372,66 +383,78 @@ where
 {
     /// Hands the admitted task to its backend with `permit`; the permit comes back if
     /// the task was settled while it waited.
-    fn dispatch(self, permit: Permit) -> Option<Permit> {
-        if !self.0.token.is_pending() {
+    fn dispatch(self: Arc<Self>, permit: Permit) -> Option<Permit> {
+        if !self.token.is_pending() {
             return Some(permit);
         }
-        let executor = self.0.reply.route.executor.clone();
-        let mut dispatched = Dispatched {
-            task: self.0,
-            permit: Some(permit),
-        };
-        let job = Job::new(move || {
-            let permit = dispatched.permit.take();
-            dispatched.task.run(permit);
-        });
-        execute(&*executor, job);
+        let executor = self.reply.route.executor.clone();
+        *lock(&self.permit) = Some(permit);
+        execute(&*executor, Job::shared(self));
         None
     }
 }
 
-impl<F, T, E> Deferred for Queued<F, T, E>
+/// The task as its own place in its gate's queue.
+impl<F, T, E> SharedDeferred for ClosureTask<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+    fn admit(self: Arc<Self>, permit: Permit) -> Option<Permit> {
         self.dispatch(permit)
     }
 
-    fn abort(self: Box<Self>) -> bool {
-        let aborted = self.0.token.claim_cancelled();
+    fn abort(self: Arc<Self>) -> bool {
+        let aborted = self.token.claim_cancelled();
         if aborted {
-            self.0.drop_unstarted();
+            self.drop_unstarted();
         }
         aborted
     }
 }
 
-/// A task handed to a backend with its permit. If the backend drops it unrun, the
-/// task is settled as cancelled; the permit goes back either way.
-struct Dispatched<F, T, E>
+/// The task as its backend's job, with the permit `dispatch` left in it. If the
+/// backend drops it unrun, the task is settled as cancelled; the permit goes back
+/// either way.
+impl<F, T, E> Runnable for ClosureTask<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    /// The task.
-    task: Arc<ClosureTask<F, T, E>>,
-    /// Handed to the run; released with the job if it never runs.
-    permit: Option<Permit>,
+    fn run(self: Arc<Self>) {
+        let permit = take(&self.permit);
+        ClosureTask::run(&self, self.clone(), permit);
+    }
+
+    fn dropped(self: Arc<Self>) {
+        if self.token.claim_cancelled() {
+            self.drop_unstarted();
+        }
+        // Only now, with the task settled: releasing it may admit the next task.
+        drop(take(&self.permit));
+    }
 }
 
-impl<F, T, E> Drop for Dispatched<F, T, E>
+impl<F, T, E> Owning for ClosureTask<F, T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn drop(&mut self) {
-        if self.task.token.claim_cancelled() {
-            self.task.drop_unstarted();
-        }
+    fn token(&self) -> &TokenCell {
+        &self.token
+    }
+}
+
+impl<F, T, E> Answering<T, E> for ClosureTask<F, T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
+        &self.reply.slot
     }
 }

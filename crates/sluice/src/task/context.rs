@@ -9,8 +9,9 @@
 
 use super::Control;
 use crate::policy::keyed::TurnHeld;
-use sluice_core::{CancelToken, Lease, Lent, Permit};
+use sluice_core::{CancelToken, Lease, Lent, Permit, TokenCell};
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 /// The admission slot a frame holds, if any.
 pub(crate) enum Slot {
@@ -30,10 +31,34 @@ pub(crate) enum Slot {
     },
 }
 
+/// Whose cancellation a frame reads.
+#[derive(Clone)]
+pub(crate) enum Owner {
+    /// A task whose token is shared on its own.
+    Token(CancelToken),
+    /// A task that keeps its token inside itself (a closure task: one allocation).
+    Task(Arc<dyn Owning>),
+}
+
+/// A task that keeps its cancellation state inside itself.
+pub(crate) trait Owning: Send + Sync {
+    /// The task's cancellation state.
+    fn token(&self) -> &TokenCell;
+}
+
+impl Owner {
+    fn token(&self) -> &TokenCell {
+        match self {
+            Owner::Token(token) => token,
+            Owner::Task(task) => task.token(),
+        }
+    }
+}
+
 /// One task running on this thread.
 struct Frame {
     /// The task's cancellation.
-    token: CancelToken,
+    token: Owner,
     /// Its admission slot.
     slot: Slot,
     /// Its key's turn, if it holds one: a wait for a task queued behind that turn
@@ -71,7 +96,7 @@ pub fn is_cancelled() -> bool {
         current
             .borrow()
             .last()
-            .is_some_and(|frame| frame.token.is_cancelled())
+            .is_some_and(|frame| frame.token.token().is_cancelled())
     })
 }
 
@@ -133,7 +158,18 @@ pub(crate) fn run_as_task<R>(
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> R {
-    run_in_frame(token, slot, held, body).0
+    run_in_frame(Owner::Token(token.clone()), slot, held, body).0
+}
+
+/// Runs `body` as `task`, which keeps its token inside itself; otherwise as
+/// [`run_as_task`].
+pub(crate) fn run_owned<R>(
+    task: Arc<dyn Owning>,
+    slot: Slot,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> R {
+    run_in_frame(Owner::Task(task), slot, held, body).0
 }
 
 /// Whether `awaited` waits for its key's turn behind a turn that a task running on this
@@ -157,15 +193,25 @@ pub(crate) fn run_polled<R>(
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> (R, bool) {
+    run_polled_as(Owner::Token(token.clone()), lease, held, body)
+}
+
+/// As [`run_polled`], for the task `owner` names.
+pub(crate) fn run_polled_as<R>(
+    owner: Owner,
+    lease: &Lease,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> (R, bool) {
     let slot = Slot::Polled {
         lease: lease.clone(),
         wants_lend: Cell::new(false),
     };
-    run_in_frame(token, slot, held, body)
+    run_in_frame(owner, slot, held, body)
 }
 
 fn run_in_frame<R>(
-    token: &CancelToken,
+    token: Owner,
     slot: Slot,
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
@@ -182,13 +228,7 @@ fn run_in_frame<R>(
             }
         }
     }
-    CURRENT.with(|current| {
-        current.borrow_mut().push(Frame {
-            token: token.clone(),
-            slot,
-            held,
-        })
-    });
+    CURRENT.with(|current| current.borrow_mut().push(Frame { token, slot, held }));
     let mut guard = PopOnUnwind { armed: true };
     let value = body();
     guard.armed = false;

@@ -3,7 +3,10 @@
 use super::extras::Extras;
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
-use super::{CatchUnwind, Control, TaskHandle, TaskInfo, drop_quietly, run_polled};
+use super::{
+    Answering, CatchUnwind, Control, Owner, Owning, TaskHandle, TaskInfo, drop_quietly,
+    run_polled_as,
+};
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
@@ -13,7 +16,8 @@ use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::within;
 use crate::route::Route;
 use sluice_core::{
-    CancelScope, CancelToken, Deferred, Lease, Lent, Outcome, Permit, Priority, StartError,
+    CancelScope, CancelToken, Deferred, Lease, Lent, OneShot, Outcome, Permit, Priority,
+    StartError, TokenCell,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -27,8 +31,9 @@ use tracing::Instrument;
 /// A future task, shared by its handle, its place in the gate's queue and the
 /// runtime task that polls it.
 struct FutureTask<Fut, T, E> {
-    /// Who owns the task's fate.
-    token: CancelToken,
+    /// Who owns the task's fate: inside the task, which the running future's frame
+    /// holds, so task, token and answer's slot are one allocation.
+    token: TokenCell,
     /// Asks the running future to stop: this task's cancel.
     stop: StopSignal,
     /// Fires to drop every running future: the manager's shutdown past its deadline.
@@ -75,14 +80,14 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let (completer, completion) = sluice_core::completion();
     let (state, keys) = keyed.unzip();
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
-    let reply = Reply::new(io.route.clone(), completer, info);
+    // The answer's slot lives in the task: one allocation for both.
+    let reply = Reply::in_place(io.route.clone(), info);
     let task = future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);
-    TaskHandle::new(completion, Some(task))
+    TaskHandle::within(task)
 }
 
 /// Submits one attempt of a retried io task: answered through `reply` (to its driver),
@@ -117,7 +122,7 @@ fn future_task<Fut, T, E>(
     future: Fut,
 ) -> Arc<FutureTask<Fut, T, E>> {
     Arc::new(FutureTask {
-        token: io.scope.token(),
+        token: io.scope.cell(),
         stop: StopSignal::default(),
         shutdown: io.stop.clone(),
         future: Mutex::new(Some(future)),
@@ -165,7 +170,8 @@ where
                         Some(keyed) => keyed.turn_held(),
                         None => self.reply.driver_turn(),
                     };
-                    let future = InFrame::new(future, self.token.clone(), lease).holding(held);
+                    let owner = Owner::Task(self.clone());
+                    let future = InFrame::owned(future, owner, lease).holding(held);
                     let timeout = self.timeout;
                     // Only a breaker needs the duration, so only then is the clock
                     // read. Its call stays in the task (not in this future's state,
@@ -259,7 +265,7 @@ pub(crate) struct InFrame<F> {
     /// The user's future, panics caught.
     inner: CatchUnwind<F>,
     /// The task's cancellation.
-    token: CancelToken,
+    token: Owner,
     /// Its admission slot.
     lease: Lease,
     /// The slot, lent while the task is suspended on a handle.
@@ -271,9 +277,14 @@ pub(crate) struct InFrame<F> {
 
 impl<F> InFrame<F> {
     pub(crate) fn new(future: F, token: CancelToken, lease: Lease) -> Self {
+        Self::owned(future, Owner::Token(token), lease)
+    }
+
+    /// The same, for the task `owner` names.
+    pub(crate) fn owned(future: F, owner: Owner, lease: Lease) -> Self {
         InFrame {
             inner: CatchUnwind::new(future),
-            token,
+            token: owner,
             lease,
             lent: None,
             held: None,
@@ -295,7 +306,7 @@ impl<F: Future> Future for InFrame<F> {
         // Running again: take the slot back (whatever the limit) before any of its code.
         this.lent = None;
         let held = this.held.as_deref().cloned();
-        let (poll, wants_lend) = run_polled(&this.token, &this.lease, held, || {
+        let (poll, wants_lend) = run_polled_as(this.token.clone(), &this.lease, held, || {
             Pin::new(&mut this.inner).poll(cx)
         });
         if poll.is_pending() && wants_lend {
@@ -387,7 +398,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn token(&self) -> &CancelToken {
+    fn token(&self) -> &TokenCell {
         &self.token
     }
 
@@ -456,5 +467,27 @@ where
             self.0.drop_unstarted();
         }
         aborted
+    }
+}
+
+impl<Fut, T, E> Answering<T, E> for FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
+        &self.reply.slot
+    }
+}
+
+impl<Fut, T, E> Owning for FutureTask<Fut, T, E>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn token(&self) -> &TokenCell {
+        &self.token
     }
 }

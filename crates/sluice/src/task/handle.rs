@@ -4,8 +4,8 @@ use super::context::waits_behind_this_thread;
 use super::request_lend;
 use crate::TaskError;
 use crate::policy::keyed::TurnHeld;
-use crate::wait::block_on_completion;
-use sluice_core::Completion;
+use crate::wait::block_on_slot;
+use sluice_core::{Completion, OneShot};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -52,10 +52,28 @@ pub(crate) trait Control: Send + Sync {
 /// inside a task, and for the one way a blocking wait can still deadlock.
 #[must_use = "a dropped handle lets the task run on, unobserved"]
 pub struct TaskHandle<T, E = Infallible> {
-    /// Where the answer arrives.
-    completion: Completion<Result<T, TaskError<E>>>,
-    /// The task behind it; `None` for an answer given at submission.
-    control: Option<Arc<dyn Control>>,
+    /// Where the answer arrives, and the task behind it.
+    source: Source<T, E>,
+}
+
+/// A task that keeps its answer's slot inside itself, so that task and slot are one
+/// allocation: its handle reaches the slot through it.
+pub(crate) trait Answering<T, E>: Control {
+    /// The slot its answer goes to.
+    fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>>;
+}
+
+/// Where a handle's answer arrives.
+enum Source<T, E> {
+    /// A slot of its own, beside the task (`None` for an answer given at submission).
+    Apart {
+        /// Where the answer arrives.
+        completion: Completion<Result<T, TaskError<E>>>,
+        /// The task behind it.
+        control: Option<Arc<dyn Control>>,
+    },
+    /// The slot inside the task.
+    Within(Arc<dyn Answering<T, E>>),
 }
 
 impl<T, E> TaskHandle<T, E> {
@@ -64,8 +82,33 @@ impl<T, E> TaskHandle<T, E> {
         control: Option<Arc<dyn Control>>,
     ) -> Self {
         TaskHandle {
-            completion,
-            control,
+            source: Source::Apart {
+                completion,
+                control,
+            },
+        }
+    }
+
+    /// The handle of a task that holds its answer's slot.
+    pub(crate) fn within(task: Arc<dyn Answering<T, E>>) -> Self {
+        TaskHandle {
+            source: Source::Within(task),
+        }
+    }
+
+    /// The slot the answer arrives in.
+    fn slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
+        match &self.source {
+            Source::Apart { completion, .. } => completion.one_shot(),
+            Source::Within(task) => task.answer_slot(),
+        }
+    }
+
+    /// The task behind the handle, if any.
+    fn control(&self) -> Option<&dyn Control> {
+        match &self.source {
+            Source::Apart { control, .. } => control.as_deref(),
+            Source::Within(task) => Some(&**task as &dyn Control),
         }
     }
 
@@ -133,14 +176,11 @@ impl<T, E> TaskHandle<T, E> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(self) -> Result<T, TaskError<E>> {
-        let TaskHandle {
-            completion,
-            control,
-        } = self;
-        if !completion.is_closed() && control.as_deref().is_some_and(waits_behind_this_thread) {
+        let slot = self.slot();
+        if !slot.is_closed() && self.control().is_some_and(waits_behind_this_thread) {
             return Err(TaskError::WaitOnOwnKey);
         }
-        match block_on_completion(completion, control.as_deref()) {
+        match block_on_slot(slot, self.control()) {
             Ok(Some(answer)) => answer,
             Ok(None) => Err(TaskError::Cancelled),
             Err(error) => Err(error.widen()),
@@ -175,9 +215,7 @@ impl<T, E> TaskHandle<T, E> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&self) -> bool {
-        self.control
-            .as_ref()
-            .is_some_and(|control| control.cancel())
+        self.control().is_some_and(|control| control.cancel())
     }
 
     /// Whether the answer is there, so that `wait` would not block.
@@ -200,22 +238,18 @@ impl<T, E> TaskHandle<T, E> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.completion.is_closed()
+        self.slot().is_closed()
     }
 }
 
 impl<T, E> Future for TaskHandle<T, E> {
     type Output = Result<T, TaskError<E>>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.completion).poll(cx) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.slot().poll_take(cx) {
             Poll::Ready(answer) => Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled))),
             Poll::Pending => {
-                if self
-                    .control
-                    .as_deref()
-                    .is_some_and(waits_behind_this_thread)
-                {
+                if self.control().is_some_and(waits_behind_this_thread) {
                     return Poll::Ready(Err(TaskError::WaitOnOwnKey));
                 }
                 // Awaited from inside a task: its slot is lent while it is suspended,
@@ -223,6 +257,17 @@ impl<T, E> Future for TaskHandle<T, E> {
                 request_lend();
                 Poll::Pending
             }
+        }
+    }
+}
+
+impl<T, E> Drop for TaskHandle<T, E> {
+    fn drop(&mut self) {
+        // An answer nobody read is dropped here, by its caller, as a value of its own
+        // would be (its drop's panic is the caller's); one that comes later is handed
+        // back to the task's thread, which drops it quietly.
+        if let Source::Within(task) = &self.source {
+            drop(task.answer_slot().abandon());
         }
     }
 }

@@ -29,10 +29,13 @@ mod stop;
 
 pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
 pub use context::is_cancelled;
-pub(crate) use context::{Slot, in_task, lend_current, request_lend, run_as_task, run_polled};
+pub(crate) use context::{
+    Owner, Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned, run_polled,
+    run_polled_as,
+};
 pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
-pub(crate) use handle::Control;
 pub use handle::TaskHandle;
+pub(crate) use handle::{Answering, Control};
 pub(crate) use info::TaskInfo;
 pub(crate) use panic::{CatchUnwind, Quiet, drop_quietly, panic_message, quietly, take_message};
 pub(crate) use reply::{AttemptSink, Reply};

@@ -12,7 +12,7 @@ use crate::policy::breaker::Guarded;
 use crate::policy::keyed::TurnHeld;
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
-use sluice_core::{CancelOutcome, CancelToken, Completer, Outcome};
+use sluice_core::{CancelOutcome, Completer, OneShot, Outcome, TokenCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +54,9 @@ struct AttemptOf<T, E> {
 enum To<T, E> {
     /// The caller, through the task's handle.
     Caller(Answer<T, E>),
+    /// The caller, through the reply's own slot, which its handle reaches through the
+    /// task (a closure task: one allocation for the task and its answer).
+    InPlace,
     /// A retry driver, with the attempt's number.
     Driver(Arc<dyn AttemptSink<T, E>>, u32),
 }
@@ -94,13 +97,25 @@ pub(crate) struct Reply<T, E> {
     running_in: Mutex<Option<Bucket>>,
     /// A streamed map's item counts, for its record.
     items: Option<Arc<crate::items::ItemCounters>>,
+    /// The answer's slot, for a reply made [`in_place`](Self::in_place).
+    pub(crate) slot: OneShot<Result<T, TaskError<E>>>,
 }
 
 impl<T, E> Reply<T, E> {
     /// A reply to the caller of the task `info` names, which its key (if any) counts
     /// pending until the answer.
     pub(crate) fn new(route: Arc<Route>, completer: Answer<T, E>, info: TaskInfo) -> Self {
-        let reply = Self::with(route, To::Caller(completer), None, info);
+        Self::to_caller(route, To::Caller(completer), info)
+    }
+
+    /// A reply to the caller through its own [`slot`](Self::slot), which the caller's
+    /// handle reaches through the task that holds the reply.
+    pub(crate) fn in_place(route: Arc<Route>, info: TaskInfo) -> Self {
+        Self::to_caller(route, To::InPlace, info)
+    }
+
+    fn to_caller(route: Arc<Route>, to: To<T, E>, info: TaskInfo) -> Self {
+        let reply = Self::with(route, to, None, info);
         if let Some((keys, key)) = reply.keyed() {
             *lock(&reply.pending_in) = Some(keys.submitted(key));
         }
@@ -142,6 +157,7 @@ impl<T, E> Reply<T, E> {
             pending_in: Mutex::new(None),
             running_in: Mutex::new(None),
             items: None,
+            slot: OneShot::new(),
         }
     }
 
@@ -227,7 +243,7 @@ impl<T, E> Reply<T, E> {
     /// running, `running` asks it to stop. True if this call cancelled it.
     pub(crate) fn cancel_with(
         &self,
-        token: &CancelToken,
+        token: &TokenCell,
         unstarted: impl FnOnce() -> bool,
         running: impl FnOnce(),
     ) -> bool {
@@ -403,7 +419,7 @@ impl<T, E> Reply<T, E> {
         };
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
-        if let To::Caller(_) = &to {
+        if let To::Caller(_) | To::InPlace = &to {
             if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.pending_in)) {
                 keys.answered(key, bucket, outcome, self.times());
             }
@@ -420,6 +436,15 @@ impl<T, E> Reply<T, E> {
             To::Caller(completer) => {
                 quietly(move || completer.complete(answer), "an unread answer")
             }
+            // A handle already dropped hands the answer back, to be dropped here.
+            To::InPlace => quietly(
+                || {
+                    if let Err(unread) = self.slot.complete(answer) {
+                        drop(unread);
+                    }
+                },
+                "an unread answer",
+            ),
             To::Driver(driver, number) => driver.answered(number, outcome, answer),
         }
         true

@@ -7,7 +7,7 @@ pub(crate) use held::TurnHeld;
 
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
-use sluice_core::{CancelToken, KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket};
+use sluice_core::{KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket, TokenCell};
 use std::sync::{Arc, Mutex};
 
 /// A task that can wait for a key's turn. Implemented for every [`KeyedTask`].
@@ -27,7 +27,7 @@ pub(crate) trait Turnable: Send + Sync {
 /// What a task kind (closure or future) offers to key ordering and submission.
 pub(crate) trait KeyedTask: Send + Sync + 'static {
     /// Its cancellation, which decides whether it is still live.
-    fn token(&self) -> &CancelToken;
+    fn token(&self) -> &TokenCell;
     /// Its key state, if it has a key.
     fn key_state(&self) -> Option<&KeyState>;
     /// Its call through a dependency's adaptive limit, if it has one.

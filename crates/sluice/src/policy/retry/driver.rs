@@ -17,10 +17,10 @@ use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::keyed::{KeyState, KeyedTask, TurnHeld};
 use crate::policy::limit::DependencyCall;
-use crate::task::{AttemptSink, Control, Reply, drop_quietly};
-use crate::timers::{Armed, Fired, TimerKind, Timers};
+use crate::task::{Answering, AttemptSink, Control, Reply, drop_quietly};
+use crate::timers::{Armed, Fire, Fired, TimerKind, Timers};
 use sluice_core::{
-    Backoff, CancelOutcome, CancelScope, CancelToken, Outcome, Priority, Rng, StartError,
+    Backoff, CancelOutcome, CancelScope, OneShot, Outcome, Priority, Rng, StartError, TokenCell,
 };
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,8 +71,9 @@ pub(crate) struct Plan {
 /// One retried task.
 pub(crate) struct Driver<T, E, C, L> {
     /// The task's own token: pending until its first attempt, so that cancellation and
-    /// `abort_pending` settle it without attempts while it waits for its key.
-    token: CancelToken,
+    /// `abort_pending` settle it without attempts while it waits for its key. Inside
+    /// the driver, as the caller's answer's slot is (in `reply`): one allocation.
+    token: TokenCell,
     /// The caller's answer, counted on the route once.
     reply: Reply<T, E>,
     /// Starts an attempt.
@@ -142,7 +143,7 @@ where
     /// A driver for a task that is answered through `reply`, which must be answered by
     /// `deadline` (from now) if it has one.
     pub(crate) fn new(
-        token: CancelToken,
+        token: TokenCell,
         reply: Reply<T, E>,
         launch: L,
         classify: C,
@@ -177,7 +178,7 @@ where
             let timer = driver.plan.timers.arm(
                 at,
                 TimerKind::Deadline,
-                Box::new(move |_| {
+                Fire::call(move |_| {
                     if let Some(driver) = me.upgrade() {
                         driver.deadline_passed();
                     }
@@ -219,7 +220,7 @@ where
             let timer = self.plan.timers.arm(
                 at,
                 TimerKind::Deadline,
-                Box::new(move |_| {
+                Fire::call(move |_| {
                     if let Some(driver) = me.upgrade() {
                         driver.attempt_timed_out(attempt);
                     }
@@ -484,7 +485,7 @@ where
         let timer = self.plan.timers.arm(
             Instant::now() + delay,
             TimerKind::Backoff,
-            Box::new(move |why| {
+            Fire::call(move |why| {
                 if let Some(driver) = me.upgrade() {
                     driver.backoff_over(why);
                 }
@@ -611,7 +612,7 @@ where
     C: RetryIf<E>,
     L: Launch<T, E>,
 {
-    fn token(&self) -> &CancelToken {
+    fn token(&self) -> &TokenCell {
         &self.token
     }
 
@@ -635,5 +636,17 @@ where
 
     fn drop_unstarted(&self) {
         self.settle_unstarted();
+    }
+}
+
+impl<T, E, C, L> Answering<T, E> for Driver<T, E, C, L>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    C: RetryIf<E>,
+    L: Launch<T, E>,
+{
+    fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
+        &self.reply.slot
     }
 }

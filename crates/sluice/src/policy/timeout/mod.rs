@@ -7,7 +7,7 @@ mod within;
 pub(crate) use within::within;
 
 use crate::RouteKind;
-use crate::timers::{Armed, TimerKind, Timers};
+use crate::timers::{Armed, Fire, TimerKind, Timers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,18 +28,18 @@ impl Deadline {
     /// answered `TimedOut` and asked to stop, unless it has been answered by then.
     /// Cancel the returned handle when the body ends. (A timeout too long to add to now
     /// arms nothing.)
-    pub(crate) fn arm<X: Expirable + ?Sized>(&self, task: Arc<X>) -> Option<Armed> {
+    pub(crate) fn arm(&self, task: Arc<dyn Expirable>) -> Option<Armed> {
         let at = Instant::now().checked_add(self.after)?;
-        let (after, name) = (self.after, self.name.clone());
-        Some(self.timers.arm(
-            at,
-            TimerKind::Deadline,
-            Box::new(move |_| {
-                if task.time_out() {
-                    tracing::warn!(task = name.as_deref(), ?after, route = %task.route_kind(), "task timed out");
-                }
-            }),
-        ))
+        let fire = Fire::Expire(task, self.after, self.name.clone());
+        Some(self.timers.arm(at, TimerKind::Deadline, fire))
+    }
+}
+
+/// `task`'s timeout of `after` passed: it is answered `TimedOut` (and logged) unless
+/// it was answered already.
+pub(crate) fn expire(task: &dyn Expirable, after: Duration, name: Option<&str>) {
+    if task.time_out() {
+        tracing::warn!(task = name, ?after, route = %task.route_kind(), "task timed out");
     }
 }
 
