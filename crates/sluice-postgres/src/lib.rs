@@ -59,6 +59,7 @@ mod error;
 #[cfg(feature = "metrics")]
 mod export;
 mod migrate;
+mod payload;
 mod produce;
 mod queries;
 mod queue;
@@ -71,6 +72,7 @@ mod worker;
 pub use admin::Cancelled;
 pub use enqueue::{Fifo, NewTask, TaskId};
 pub use error::{Error, Result};
+pub use payload::Bytes;
 pub use queue::Queue;
 pub use status::{AttemptError, Status, TaskHistory};
 pub use worker::handler::{Handler, HandlerError, HandlerResult, TaskInfo, Work};
