@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`
 //! (keeping the Ingest section, which `cargo xtask bench ingest` writes, and the Memory
-//! and overlap section, which `cargo xtask bench memory` writes).
+//! and overlap section, which `cargo xtask bench memory` writes, and the Queue section,
+//! which `cargo xtask bench queue` writes).
 
 use crate::run::{release_binary, workspace_root};
 use std::fs;
@@ -41,6 +42,15 @@ pub fn run(quick: bool) -> Result<(), String> {
             "{}
 
 {memory}
+",
+            page.trim_end()
+        );
+    }
+    if let Some(queue) = crate::bench_queue_page::existing(&before) {
+        page = format!(
+            "{}
+
+{queue}
 ",
             page.trim_end()
         );

@@ -7,12 +7,12 @@
 //! Output, one line per measurement (`key=value` fields):
 //! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S`
 //! and `wake ms=M`.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod raw;
 mod sluice_side;
 
 use sluice_postgres::testing::TestServer;
+use std::io::Write;
 use std::time::Duration;
 
 /// One row of the grid.
@@ -38,7 +38,7 @@ async fn main() -> std::process::ExitCode {
     match bench().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sluice-pg-bench: {}", chain(&*error));
+            let _ = writeln!(std::io::stderr(), "sluice-pg-bench: {}", chain(&*error));
             std::process::ExitCode::FAILURE
         }
     }
@@ -76,6 +76,8 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let grid = grid(quick);
+    // Line by line as rows end, so that a long run shows its progress.
+    let mut out = std::io::stdout();
     let mut serial = 0;
     for round in 1..=rounds {
         for row in &grid {
@@ -92,7 +94,8 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                     "raw" => raw::run(&url(row.sync), &queue, *row).await?,
                     _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
                 };
-                println!(
+                writeln!(
+                    out,
                     "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4}",
                     row.workers,
                     row.batch,
@@ -100,13 +103,13 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                     if row.sync { "on" } else { "off" },
                     row.tasks,
                     took.as_secs_f64()
-                );
+                )?;
             }
         }
     }
     let samples = if quick { 10 } else { 50 };
     for latency in sluice_side::wake_ups(&url(false), samples).await? {
-        println!("wake ms={:.3}", latency.as_secs_f64() * 1e3);
+        writeln!(out, "wake ms={:.3}", latency.as_secs_f64() * 1e3)?;
     }
     Ok(())
 }
