@@ -125,10 +125,8 @@ impl KeyTable {
 
     /// The entry a task counts under.
     fn entry(&mut self, key: &str, tracked: bool) -> &mut Entry {
-        if tracked {
-            if let Some(entry) = self.tracked.get_mut(key) {
-                return entry;
-            }
+        if tracked && let Some(entry) = self.tracked.get_mut(key) {
+            return entry;
         }
         &mut self.others
     }

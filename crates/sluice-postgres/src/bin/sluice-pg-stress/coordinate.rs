@@ -146,15 +146,13 @@ async fn wait_until(url: &str, finished: i64, began: Instant) -> Result<(), Erro
         if began.elapsed() > GIVE_UP {
             return Err(format!("gave up waiting for {finished} finished tasks").into());
         }
-        if let Ok(client) = connect(url).await {
-            if let Ok(row) = client
+        if let Ok(client) = connect(url).await
+            && let Ok(row) = client
                 .query_one("SELECT count(*) FROM sluice_task_done", &[])
                 .await
-            {
-                if row.get::<_, i64>(0) >= finished {
-                    return Ok(());
-                }
-            }
+            && row.get::<_, i64>(0) >= finished
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
