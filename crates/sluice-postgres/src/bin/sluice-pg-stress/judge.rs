@@ -107,3 +107,47 @@ pub async fn judge(client: &Client) -> Result<Verdict, tokio_postgres::Error> {
     }
     Ok(verdict)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_postgres::testing::TestServer;
+
+    /// Every check can fire: a database with one violation of each kind.
+    #[tokio::test]
+    async fn each_check_counts_its_violation() {
+        let server = TestServer::shared().expect("a throwaway PostgreSQL server");
+        let url = server.fresh_database().await.expect("a fresh database");
+        sluice_postgres::Queue::connect_with(&url, 1)
+            .await
+            .expect("the schema");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("a connection");
+        tokio::spawn(connection);
+        client.batch_execute(SCHEMA).await.expect("the run log");
+        client
+            .batch_execute(
+                "INSERT INTO sluice_task (queue, kind, payload) VALUES ('q', 'stress', '{}');
+                 INSERT INTO sluice_task_done (id, queue, kind, key, payload, state, priority,
+                     attempt, max_attempts, errors, created_at, finished_at)
+                 VALUES
+                 (1, 'q', 'stress', 'k', '{\"seq\": 0, \"fail\": \"none\"}', 'completed', 0,
+                  1, 5, '[]', now(), now()),
+                 (2, 'q', 'stress', 'k', '{\"seq\": 1, \"fail\": \"retry_once\"}', 'completed',
+                  0, 1, 5, '[]', now(), now() - interval '1 s'),
+                 (3, 'q', 'stress', 'j', '{\"seq\": 0, \"fail\": \"none\"}', 'dead', 0,
+                  1, 5, '[]', now(), now());
+                 INSERT INTO stress_run (task_id, attempt, key, seq, worker, at) VALUES
+                 (2, 1, 'k', 1, 'a', now() - interval '1 hour'),
+                 (2, 1, 'k', 1, 'b', now() - interval '1 hour');",
+            )
+            .await
+            .expect("violations");
+        let verdict = judge(&client).await.expect("judged");
+        for (name, n) in &verdict.violations {
+            assert!(*n >= 1, "`{name}` found nothing:\n{}", verdict.describe());
+        }
+        assert!(!verdict.clean(2, 1));
+    }
+}
