@@ -9,9 +9,6 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long the whole run may take before it is a hang.
-const GIVE_UP: Duration = Duration::from_secs(1800);
-
 type Error = Box<dyn std::error::Error>;
 
 /// Says what happens, on stderr (the report is on stdout).
@@ -40,23 +37,26 @@ pub async fn run(plan: Plan) -> Result<(), Error> {
         plan.tasks, plan.keys, plan.workers
     ));
     let exe = std::env::current_exe()?;
-    let mut workers: Vec<Child> = (0..plan.workers)
-        .map(|_| {
-            Command::new(&exe)
-                .args(["worker", &url, &plan.lease_ms.to_string()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-        })
-        .collect::<Result<_, _>>()?;
+    let mut workers = Fleet(
+        (0..plan.workers)
+            .map(|_| {
+                Command::new(&exe)
+                    .args(["worker", &url, &plan.lease_ms.to_string()])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    let workers = &mut workers.0;
 
     let total = plan.tasks as i64;
-    wait_until(&url, total / 5, began).await?;
+    wait_until(&url, total / 5, &plan, began).await?;
     say("kill -9 of worker 0");
     workers[0].kill()?;
     let _ = workers[0].wait();
 
-    wait_until(&url, total * 7 / 20, began).await?;
+    wait_until(&url, total * 7 / 20, &plan, began).await?;
     let stopped = workers[1].id().to_string();
     say("SIGSTOP of worker 1, past its lease");
     signal("-STOP", &stopped)?;
@@ -64,11 +64,11 @@ pub async fn run(plan: Plan) -> Result<(), Error> {
     signal("-CONT", &stopped)?;
     say("SIGCONT of worker 1");
 
-    wait_until(&url, total * 11 / 20, began).await?;
+    wait_until(&url, total * 11 / 20, &plan, began).await?;
     say("immediate restart of the server");
     server.restart()?;
 
-    wait_until(&url, total, began).await?;
+    wait_until(&url, total, &plan, began).await?;
     say(&format!(
         "every task finished after {:.1} s; stopping the workers",
         began.elapsed().as_secs_f64()
@@ -141,9 +141,9 @@ async fn enqueue(queue: &Queue, plan: Plan) -> Result<(usize, usize), Error> {
 
 /// Waits until at least `finished` tasks are in the history (reconnecting across the
 /// restart).
-async fn wait_until(url: &str, finished: i64, began: Instant) -> Result<(), Error> {
+async fn wait_until(url: &str, finished: i64, plan: &Plan, began: Instant) -> Result<(), Error> {
     loop {
-        if began.elapsed() > GIVE_UP {
+        if began.elapsed() > Duration::from_secs(plan.give_up_s) {
             return Err(format!("gave up waiting for {finished} finished tasks").into());
         }
         if let Ok(client) = connect(url).await
@@ -155,6 +155,19 @@ async fn wait_until(url: &str, finished: i64, began: Instant) -> Result<(), Erro
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The worker processes; any still running when the run ends early (an error) are
+/// killed, so that none outlives the coordinator.
+struct Fleet(Vec<Child>);
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Plan {
     pub keys: usize,
     /// Each worker's lease, ms.
     pub lease_ms: u64,
+    /// How long the run may take before it is a hang, s.
+    pub give_up_s: u64,
 }
 
 #[tokio::main]
@@ -58,6 +60,7 @@ fn plan(args: &[String]) -> Result<Plan, String> {
             tasks: 4_000,
             keys: 200,
             lease_ms: 1_000,
+            give_up_s: 300,
         }
     } else {
         Plan {
@@ -65,6 +68,7 @@ fn plan(args: &[String]) -> Result<Plan, String> {
             tasks: 100_000,
             keys: 2_000,
             lease_ms: 2_000,
+            give_up_s: 3_600,
         }
     };
     let mut rest = args.iter().filter(|a| *a != "--smoke");
