@@ -6,7 +6,8 @@
 //!
 //! Output, one line per measurement (`key=value` fields):
 //! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S`
-//! and `wake ms=M`.
+//! and `wake ms=M`. `--quick` runs a tenth of the tasks once; `--rounds N` sets the
+//! rounds (default 3); `--batch N` keeps only that claim batch's rows.
 
 mod raw;
 mod sluice_side;
@@ -75,7 +76,19 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         format!("{base}?options=-c%20synchronous_commit%3D{value}")
     };
 
-    let grid = grid(quick);
+    // `--batch N`: only the rows of that claim batch.
+    let only_batch = match args.iter().position(|a| a == "--batch") {
+        Some(at) => Some(
+            args.get(at + 1)
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or("--batch takes 1, 10 or 100")?,
+        ),
+        None => None,
+    };
+    let grid: Vec<Row> = grid(quick)
+        .into_iter()
+        .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
+        .collect();
     // Line by line as rows end, so that a long run shows its progress.
     let mut out = std::io::stdout();
     let mut serial = 0;
