@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: runs the interleaved pairs and writes `docs/benchmarks.md`
 //! (keeping the Ingest section, which `cargo xtask bench ingest` writes, and the Memory
-//! and overlap section, which `cargo xtask bench memory` writes).
+//! and overlap section, which `cargo xtask bench memory` writes, and the Queue section,
+//! which `cargo xtask bench queue` writes).
 
 use crate::run::{release_binary, release_binary_with, workspace_root};
 use std::fs;
@@ -51,6 +52,15 @@ pub fn run(quick: bool) -> Result<(), String> {
             "{}
 
 {memory}
+",
+            page.trim_end()
+        );
+    }
+    if let Some(queue) = crate::bench_queue_page::existing(&before) {
+        page = format!(
+            "{}
+
+{queue}
 ",
             page.trim_end()
         );

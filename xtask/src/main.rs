@@ -12,6 +12,11 @@
 //! - `bench memory [--quick]`: the memory and overlap checks of streamed maps (peak
 //!   RSS of streamed results, a three-stage pipeline against its stages alone), written
 //!   to the "Memory and overlap" section of `docs/benchmarks.md` (see `bench_memory.rs`).
+//! - `bench queue [--quick]`: the PostgreSQL queue's Sluice workers against a raw SQL
+//!   loop of the same statements, and an idle worker's wake-up, written to the Queue
+//!   section of `docs/benchmarks.md` (see `bench_queue.rs`).
+//! - `stress --queue [--smoke] [--workers N] [--tasks N] [--keys N]`: the PostgreSQL
+//!   queue's worker processes under faults, and its judge (see `stress_queue.rs`).
 //! - `stress [--seeds N] [harness arguments]`: the stress harness in release (see
 //!   `stress.rs` and `crates/sluice-stress`).
 
@@ -25,17 +30,20 @@ mod bench_ingest_page;
 mod bench_ingest_stats;
 mod bench_memory;
 mod bench_memory_page;
+mod bench_queue;
+mod bench_queue_page;
 mod bench_tools;
 mod bench_tree;
 mod run;
 mod stress;
+mod stress_queue;
 #[cfg(test)]
 mod tidy;
 
 use run::{Step, cargo};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | bench [ingest | memory] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [ingest | memory | queue] [--quick] | stress [--seeds N] [--tasks N] [--seconds S] [--seed X] [--smoke] | stress --queue [--smoke] [--workers N] [--tasks N] [--keys N]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +61,9 @@ fn main() -> ExitCode {
         ["bench", "ingest", "--quick"] => bench_ingest::run(true),
         ["bench", "memory"] => bench_memory::run(false),
         ["bench", "memory", "--quick"] => bench_memory::run(true),
+        ["bench", "queue"] => bench_queue::run(false),
+        ["bench", "queue", "--quick"] => bench_queue::run(true),
+        ["stress", "--queue", ..] => stress_queue::run(&args[2..]),
         ["stress", ..] => stress::run(&args[1..]),
         _ => Err(format!("unknown arguments {args:?}\n{USAGE}")),
     };
@@ -103,6 +114,9 @@ fn ci() -> Result<(), String> {
         // The stress harness, short: one fixed seed, then a random one (printed).
         Step::new("stress smoke", stress_smoke(Some(SMOKE_SEED))),
         Step::new("stress random", stress_smoke(None)),
+        // The queue under faults, short (about 15 s): 4 worker processes, a kill -9,
+        // a SIGSTOP past the lease, an immediate server restart, then the judge.
+        Step::new("queue stress smoke", stress_queue::smoke()),
         Step::new(
             "bench smoke",
             cargo(&[

@@ -1,6 +1,7 @@
 //! [`NewTask`]: a task to enqueue, its settings, and their checks.
 
 use crate::error::{Error, Result};
+use crate::payload::Payload;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ pub enum Fifo {
 }
 
 /// A task to enqueue: its kind (which handler runs it), its payload (any `Serialize`
-/// value, stored as `jsonb`) and its settings.
+/// value, stored as `jsonb`, or raw bytes, stored as `bytea`: [`NewTask::bytes`]) and
+/// its settings.
 ///
 /// # Examples
 ///
@@ -45,8 +47,8 @@ pub enum Fifo {
 pub struct NewTask {
     /// The handler's name.
     pub(crate) kind: String,
-    /// The payload, serialized.
-    pub(crate) payload: serde_json::Value,
+    /// The payload, serialized (or raw bytes).
+    pub(crate) payload: Payload,
     /// The key: a label, and the FIFO chain under [`Fifo::PerKey`].
     pub(crate) key: Option<String>,
     /// How the task is ordered.
@@ -74,7 +76,27 @@ impl NewTask {
             kind: kind.clone(),
             source,
         })?;
-        Ok(NewTask {
+        Ok(NewTask::with_payload(kind, Payload::Json(payload)))
+    }
+
+    /// A task of `kind` carrying raw bytes, stored as `bytea` and never parsed as
+    /// JSON; its handler takes them as [`Bytes`](crate::Bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_postgres::NewTask;
+    ///
+    /// let task = NewTask::bytes("thumbnail", vec![0x89, b'P', b'N', b'G']).key("album-3");
+    /// assert_eq!(task.kind(), "thumbnail");
+    /// ```
+    pub fn bytes(kind: impl Into<String>, bytes: impl Into<Vec<u8>>) -> NewTask {
+        NewTask::with_payload(kind.into(), Payload::Bytes(bytes.into()))
+    }
+
+    /// A task with the default settings.
+    fn with_payload(kind: String, payload: Payload) -> NewTask {
+        NewTask {
             kind,
             payload,
             key: None,
@@ -84,7 +106,7 @@ impl NewTask {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             timeout: None,
             unique_key: None,
-        })
+        }
     }
 
     /// The task's kind.

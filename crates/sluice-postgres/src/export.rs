@@ -6,19 +6,24 @@
 //! - from [`WorkerHandle::publish_metrics`]: counters `claimed_total{kind}` and
 //!   `tasks_total{kind,outcome}` (outcome `completed`, `retried`, `dead`, `snoozed`,
 //!   `cancelled`, `handed_back`, `refused`); gauges `running{kind}`,
-//!   `high_water{kind}`, `run_time_seconds{kind,stat}` (stat `mean`, `p99`);
+//!   `high_water{kind}`, `run_time_seconds{kind,stat}` (stat `mean`, `p99`); the
+//!   same per tracked key with the prefix `sluice_queue_key_` and labels
+//!   `{kind,key,..}` (`key_claimed_total{kind,key}`, `key_tasks_total{kind,key,outcome}`
+//!   and so on), and for the keys not tracked, added up, with the prefix
+//!   `sluice_queue_other_keys_` and labels `{kind,..}`. A key that leaves the tracked
+//!   set keeps its last values; add up per kind, not per key;
 //! - from [`Status::publish_metrics`]: gauges `depth{queue,state,kind}`,
 //!   `oldest_pending_seconds{queue}`, `dead{queue}`, `workers_alive{queue}`.
 
 use crate::status::Status;
-use crate::worker::WorkerHandle;
+use crate::worker::{KindMetrics, WorkerHandle};
 use metrics::{counter, gauge};
 
 impl WorkerHandle {
     /// Publishes this worker's [`metrics`](Self::metrics) through the `metrics`
-    /// facade (names in the `export` module docs). Counters are set to the worker's
-    /// totals: with several workers in one process, give each its own recorder or
-    /// publish one at a time.
+    /// facade (names in the `export` module docs), per kind and per tracked key.
+    /// Counters are set to the worker's totals: with several workers in one process,
+    /// give each its own recorder or publish one at a time.
     ///
     /// # Examples
     ///
@@ -28,29 +33,50 @@ impl WorkerHandle {
     /// # }
     /// ```
     pub fn publish_metrics(&self) {
-        for (kind, counts) in &self.metrics().kinds {
-            let kind = kind.clone();
-            counter!("sluice_queue_claimed_total", "kind" => kind.clone()).absolute(counts.claimed);
-            let outcomes = [
-                ("completed", counts.completed),
-                ("retried", counts.retried),
-                ("dead", counts.dead),
-                ("snoozed", counts.snoozed),
-                ("cancelled", counts.cancelled),
-                ("handed_back", counts.handed_back),
-                ("refused", counts.refused),
-            ];
-            for (outcome, n) in outcomes {
-                counter!("sluice_queue_tasks_total", "kind" => kind.clone(), "outcome" => outcome)
-                    .absolute(n);
-            }
-            gauge!("sluice_queue_running", "kind" => kind.clone()).set(counts.running as f64);
-            gauge!("sluice_queue_high_water", "kind" => kind.clone()).set(counts.high_water as f64);
-            for (stat, us) in [("mean", counts.mean_us), ("p99", counts.p99_us)] {
-                gauge!("sluice_queue_run_time_seconds", "kind" => kind.clone(), "stat" => stat)
-                    .set(us as f64 / 1e6);
+        let metrics = self.metrics();
+        for (kind, counts) in &metrics.kinds {
+            publish("sluice_queue_", vec![("kind", kind.clone())], counts);
+        }
+        for (kind, keys) in &metrics.keys {
+            for (key, counts) in keys {
+                let labels = vec![("kind", kind.clone()), ("key", key.clone())];
+                publish("sluice_queue_key_", labels, counts);
             }
         }
+        for (kind, counts) in &metrics.other_keys {
+            publish(
+                "sluice_queue_other_keys_",
+                vec![("kind", kind.clone())],
+                counts,
+            );
+        }
+    }
+}
+
+/// Publishes one entry's counts under names starting with `prefix`, with `labels`.
+fn publish(prefix: &str, labels: Vec<(&'static str, String)>, counts: &KindMetrics) {
+    let with = |extra: (&'static str, &'static str)| {
+        let mut labels = labels.clone();
+        labels.push((extra.0, extra.1.to_owned()));
+        labels
+    };
+    counter!(format!("{prefix}claimed_total"), &labels).absolute(counts.claimed);
+    let outcomes = [
+        ("completed", counts.completed),
+        ("retried", counts.retried),
+        ("dead", counts.dead),
+        ("snoozed", counts.snoozed),
+        ("cancelled", counts.cancelled),
+        ("handed_back", counts.handed_back),
+        ("refused", counts.refused),
+    ];
+    for (outcome, n) in outcomes {
+        counter!(format!("{prefix}tasks_total"), &with(("outcome", outcome))).absolute(n);
+    }
+    gauge!(format!("{prefix}running"), &labels).set(counts.running as f64);
+    gauge!(format!("{prefix}high_water"), &labels).set(counts.high_water as f64);
+    for (stat, us) in [("mean", counts.mean_us), ("p99", counts.p99_us)] {
+        gauge!(format!("{prefix}run_time_seconds"), &with(("stat", stat))).set(us as f64 / 1e6);
     }
 }
 

@@ -1,8 +1,9 @@
 //! A durable task queue on PostgreSQL whose workers run tasks through a Sluice
 //! [`ConcurrencyManager`](sluice::ConcurrencyManager).
 //!
-//! Producers in any process [`enqueue`](Queue::enqueue) typed tasks (or enqueue them
-//! in their own transaction, [`Queue::enqueue_many_in`]); [`Worker`]s in any
+//! Producers in any process [`enqueue`](Queue::enqueue) typed tasks — JSON payloads
+//! through serde, or raw bytes ([`NewTask::bytes`], received as [`Bytes`]) — (or
+//! enqueue them in their own transaction, [`Queue::enqueue_many_in`]); [`Worker`]s in any
 //! number of processes, on any machines, claim them in batches (`FOR UPDATE SKIP
 //! LOCKED`: never two owners of one task), run each through the manager's cpu, io,
 //! blocking or chunk route under its limits and policies, and write results back in
@@ -10,8 +11,9 @@
 //! complete or fail the task. Leases are extended by a heartbeat; every worker
 //! rescues expired ones, and a maintenance leader (advisory lock) removes old history
 //! (24 h for finished tasks, 7 days for dead ones, settable). Tasks of one key run one at a time in enqueue order
-//! across all workers and across retries ([`Fifo`]). The schema is embedded and
-//! migrated on connect.
+//! across all workers and across retries ([`Fifo`]). Each worker counts its tasks by
+//! kind and by key (the most active keys one by one, the rest together:
+//! [`WorkerMetrics`]). The schema is embedded and migrated on connect.
 //!
 //! # Examples
 //!
@@ -59,6 +61,7 @@ mod error;
 #[cfg(feature = "metrics")]
 mod export;
 mod migrate;
+mod payload;
 mod produce;
 mod queries;
 mod queue;
@@ -71,6 +74,7 @@ mod worker;
 pub use admin::Cancelled;
 pub use enqueue::{Fifo, NewTask, TaskId};
 pub use error::{Error, Result};
+pub use payload::Bytes;
 pub use queue::Queue;
 pub use status::{AttemptError, Status, TaskHistory};
 pub use worker::handler::{Handler, HandlerError, HandlerResult, TaskInfo, Work};

@@ -4,11 +4,18 @@ use crate::error::{Error, Result};
 use crate::queries::MIGRATION_LOCK;
 
 /// Every migration, in order: (version, file name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "0001_init.sql",
-    include_str!("../migrations/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_bytes_payload.sql",
+        include_str!("../migrations/0002_bytes_payload.sql"),
+    ),
+];
 
 /// Applies the migrations this database lacks, each recorded in `sluice_migrations`,
 /// all in one transaction under an advisory lock: concurrent workers starting together

@@ -4,6 +4,7 @@
 
 use crate::enqueue::{NewTask, TaskId, millis};
 use crate::error::Result;
+use crate::payload::Payload;
 use crate::queries;
 use crate::queue::Queue;
 use std::collections::HashSet;
@@ -92,7 +93,13 @@ impl Queue {
         let queues = vec![self.name.to_string(); chains.len()];
         let kinds: Vec<&str> = tasks.iter().map(|t| t.kind()).collect();
         let keys: Vec<Option<&str>> = tasks.iter().map(|t| t.key.as_deref()).collect();
-        let payloads: Vec<&serde_json::Value> = tasks.iter().map(|t| &t.payload).collect();
+        let (payloads, bytes): (Vec<Option<&serde_json::Value>>, Vec<Option<&[u8]>>) = tasks
+            .iter()
+            .map(|t| match &t.payload {
+                Payload::Json(json) => (Some(json), None),
+                Payload::Bytes(bytes) => (None, Some(bytes.as_slice())),
+            })
+            .unzip();
         let priorities: Vec<i16> = tasks.iter().map(|t| t.priority).collect();
         let delays: Vec<i64> = tasks.iter().map(|t| millis(t.delay)).collect();
         let attempts: Vec<i32> = tasks
@@ -122,6 +129,7 @@ impl Queue {
                     &attempts,
                     &timeouts,
                     &uniques,
+                    &bytes,
                 ],
             )
             .await?;

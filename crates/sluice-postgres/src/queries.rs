@@ -22,13 +22,13 @@ pub(crate) const LEADER_LOCK: i64 = 0x736c_7569_6365_6d74;
 
 /// Takes the advisory locks of chains `($1[i], $2[i])` in one order, so that two
 /// transactions never wait for each other in a cycle.
-pub(crate) const LOCK_CHAINS: &str = "\
+pub const LOCK_CHAINS: &str = "\
 SELECT pg_advisory_xact_lock(h) FROM (
     SELECT DISTINCT hashtextextended(q || chr(31) || k, 0) AS h
     FROM unnest($1::text[], $2::text[]) AS u(q, k) ORDER BY h) s";
 
 /// Marks the oldest live task of each chain `($1[i], $2[i])` as its head.
-pub(crate) const PROMOTE_HEADS: &str = "\
+pub const PROMOTE_HEADS: &str = "\
 UPDATE sluice_task SET is_head = true
 WHERE NOT is_head AND id IN (
     SELECT h.id FROM unnest($1::text[], $2::text[]) AS u(q, k),
@@ -37,28 +37,28 @@ WHERE NOT is_head AND id IN (
 
 /// Inserts a batch of tasks into queue `$1`, in input order; a unique key already live
 /// in the queue is skipped. Heads are promoted afterwards ([`PROMOTE_HEADS`]).
-pub(crate) const ENQUEUE: &str = "\
+pub const ENQUEUE: &str = "\
 INSERT INTO sluice_task (queue, kind, key, fifo_key, payload, priority, run_at,
-                         max_attempts, timeout_ms, unique_key)
+                         max_attempts, timeout_ms, unique_key, payload_bytes)
 SELECT $1, u.kind, u.key, u.fifo_key, u.payload, u.priority,
        now() + u.delay_ms * interval '1 millisecond', u.max_attempts, u.timeout_ms,
-       u.unique_key
+       u.unique_key, u.payload_bytes
 FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int2[], $7::int8[],
-            $8::int4[], $9::int8[], $10::text[])
+            $8::int4[], $9::int8[], $10::text[], $11::bytea[])
      WITH ORDINALITY AS u(kind, key, fifo_key, payload, priority, delay_ms,
-                          max_attempts, timeout_ms, unique_key, ord)
+                          max_attempts, timeout_ms, unique_key, payload_bytes, ord)
 ORDER BY u.ord
 ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id, unique_key";
 
 /// Wakes the listeners of every worker (`$1`: the queue).
-pub(crate) const NOTIFY: &str = "SELECT pg_notify('sluice_task', $1)";
+pub const NOTIFY: &str = "SELECT pg_notify('sluice_task', $1)";
 
 /// Claims up to `$5` ready tasks of kinds `$4` in queue `$3` for owner `$1`, with a
 /// lease of `$2` ms. Locked rows are skipped: never two owners of one task. A task
 /// whose cancel was asked while it ran and that came back to pending is claimed too,
 /// and recorded as cancelled without running.
-pub(crate) const CLAIM: &str = "\
+pub const CLAIM: &str = "\
 UPDATE sluice_task SET state = 'running', lease_owner = $1,
        lease_until = now() + $2::int8 * interval '1 millisecond', attempt = attempt + 1
 WHERE state = 'pending' AND id = ANY(ARRAY(
@@ -68,12 +68,12 @@ WHERE state = 'pending' AND id = ANY(ARRAY(
     ORDER BY priority DESC, run_at, id
     LIMIT $5 FOR UPDATE SKIP LOCKED))
 RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
-          cancel_requested";
+          cancel_requested, payload_bytes";
 
 /// Ends tasks `$1` (attempts `$2`) of owner `$5` in states `$3` ('completed', 'dead',
 /// 'cancelled'), appending errors `$4`; moves them to the history. Returns the rows
 /// that matched (the others were fenced off) and their chains.
-pub(crate) const FINISH: &str = "\
+pub const FINISH: &str = "\
 WITH done AS (
     DELETE FROM sluice_task t
     USING unnest($1::int8[], $2::int4[], $3::text[], $4::jsonb[]) AS f(id, attempt, state, err)
@@ -83,10 +83,10 @@ WITH done AS (
 ), moved AS (
     INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
                                   attempt, max_attempts, timeout_ms, lease_owner, errors,
-                                  created_at)
+                                  created_at, payload_bytes)
     SELECT id, queue, kind, key, fifo_key, payload, final_state, priority, attempt,
            max_attempts, timeout_ms, lease_owner,
-           errors || COALESCE(final_err, '[]'::jsonb), created_at
+           errors || COALESCE(final_err, '[]'::jsonb), created_at, payload_bytes
     FROM done
 )
 SELECT id, queue, fifo_key FROM done";
@@ -163,9 +163,9 @@ pub(crate) const CANCEL_PENDING: &str = "\
 WITH gone AS (DELETE FROM sluice_task WHERE id = $1 AND state = 'pending' RETURNING *)
 INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
                               attempt, max_attempts, timeout_ms, lease_owner, errors,
-                              created_at)
+                              created_at, payload_bytes)
 SELECT id, queue, kind, key, fifo_key, payload, 'cancelled', priority, attempt,
-       max_attempts, timeout_ms, lease_owner, errors, created_at FROM gone";
+       max_attempts, timeout_ms, lease_owner, errors, created_at, payload_bytes FROM gone";
 
 /// The chain of dead task `$1`, for re-queueing it.
 pub(crate) const DEAD_CHAIN: &str =
@@ -176,8 +176,9 @@ pub(crate) const DEAD_CHAIN: &str =
 pub(crate) const REQUEUE_DEAD: &str = "\
 WITH gone AS (DELETE FROM sluice_task_done WHERE id = $1 AND state = 'dead' RETURNING *)
 INSERT INTO sluice_task (queue, kind, key, fifo_key, payload, priority, max_attempts,
-                         timeout_ms, errors)
-SELECT queue, kind, key, fifo_key, payload, priority, max_attempts, timeout_ms, errors
+                         timeout_ms, errors, payload_bytes)
+SELECT queue, kind, key, fifo_key, payload, priority, max_attempts, timeout_ms, errors,
+       payload_bytes
 FROM gone
 RETURNING id";
 

@@ -12,7 +12,7 @@ async fn worker_metrics_and_status_are_published() {
     let queue = queue().await;
     queue
         .enqueue_many(vec![
-            NewTask::new("ok", &()).expect("task"),
+            NewTask::new("ok", &()).expect("task").key("tenant-1"),
             NewTask::new("ok", &()).expect("task"),
             NewTask::new("bad", &()).expect("task"),
             NewTask::new("unclaimed", &()).expect("task"),
@@ -49,6 +49,9 @@ async fn worker_metrics_and_status_are_published() {
         r#"sluice_queue_tasks_total{kind="ok",outcome="completed"} 2"#,
         r#"sluice_queue_tasks_total{kind="bad",outcome="dead"} 1"#,
         r#"sluice_queue_claimed_total{kind="ok"} 2"#,
+        r#"sluice_queue_key_tasks_total{kind="ok",key="tenant-1",outcome="completed"} 1"#,
+        r#"sluice_queue_key_claimed_total{kind="ok",key="tenant-1"} 1"#,
+        r#"sluice_queue_key_running{kind="ok",key="tenant-1"} 0"#,
         r#"sluice_queue_depth{queue="default",state="pending",kind="unclaimed"} 1"#,
         r#"sluice_queue_dead{queue="default"} 1"#,
         r#"sluice_queue_workers_alive{queue="default"} 1"#,

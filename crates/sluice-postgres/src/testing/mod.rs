@@ -29,3 +29,9 @@ mod system;
 
 pub use install::{ensure_installed, find_bindir};
 pub use server::{DATABASE_URL_VAR, TestServer, TestServerError};
+
+/// The statements the queue runs (`queries.rs`), for benchmarks and stress judges
+/// that drive the same protocol without the worker, to compare against it.
+pub mod sql {
+    pub use crate::queries::{CLAIM, ENQUEUE, FINISH, LOCK_CHAINS, NOTIFY, PROMOTE_HEADS};
+}

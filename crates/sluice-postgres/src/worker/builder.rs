@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Keys per kind tracked one by one at most (each costs about 4 KiB).
+const MAX_TRACKED_KEYS: usize = 10_000;
+
 /// A worker's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -31,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) keep_dead: Duration,
     /// How often expired leases are rescued and (by the leader) the TTL applied.
     pub(crate) maintenance: Duration,
+    /// Keys of each kind counted one by one in the metrics.
+    pub(crate) key_metrics: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +51,7 @@ impl Default for Settings {
             keep_finished: Duration::from_secs(24 * 3600),
             keep_dead: Duration::from_secs(7 * 24 * 3600),
             maintenance: Duration::from_secs(10),
+            key_metrics: super::key_metrics::DEFAULT_TRACKED_KEYS,
         }
     }
 }
@@ -188,6 +194,24 @@ impl WorkerBuilder {
         self
     }
 
+    /// Counts at most `keys` keys of each kind one by one in
+    /// [`WorkerMetrics::keys`](crate::WorkerMetrics::keys) (default 64, at most
+    /// 10,000; 0 counts every key under `other_keys`). When more keys are seen, the
+    /// least active one with no task held here is folded into `other_keys`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(queue: &sluice_postgres::Queue, mgr: sluice::ConcurrencyManager) {
+    /// let builder = sluice_postgres::Worker::builder(queue, mgr).key_metrics(200);
+    /// # drop(builder);
+    /// # }
+    /// ```
+    pub fn key_metrics(mut self, keys: usize) -> Self {
+        self.settings.key_metrics = keys;
+        self
+    }
+
     /// The worker, or an error naming the setting that cannot work.
     pub fn build(self) -> Result<Worker> {
         let refuse = |reason: String| {
@@ -206,6 +230,12 @@ impl WorkerBuilder {
         settings.heartbeat = self.heartbeat.unwrap_or(settings.lease / 3);
         if settings.batch == 0 || settings.max_in_flight == 0 {
             return refuse("batch_size and max_in_flight must be at least 1".into());
+        }
+        if settings.key_metrics > MAX_TRACKED_KEYS {
+            return refuse(format!(
+                "key_metrics {} is over {MAX_TRACKED_KEYS}",
+                settings.key_metrics
+            ));
         }
         if settings.batch > 10_000 {
             return refuse(format!("batch_size {} is over 10000", settings.batch));

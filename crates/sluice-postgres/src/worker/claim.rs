@@ -75,15 +75,16 @@ fn start_all(
 ) {
     for task in claimed {
         let Some(permit) = permits.pop() else { break };
-        shared
+        let tracked = shared
             .metrics
-            .record(&task.info.kind, |counts| counts.claimed += 1);
+            .claimed(&task.info.kind, task.info.key.as_deref());
         // Held from now on, so that the next heartbeat extends its lease.
         let cancel = Arc::new(tokio::sync::Notify::new());
         shared.hold(task.info.id, task.info.attempt, cancel.clone());
         tracker.spawn(run_task(
             shared.clone(),
             task,
+            tracked,
             cancel,
             settle.clone(),
             permit,

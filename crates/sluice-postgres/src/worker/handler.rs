@@ -2,6 +2,7 @@
 //! its Sluice route), and the [`HandlerError`]s that decide what happens next.
 
 use crate::enqueue::TaskId;
+use crate::payload::Payload;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
@@ -123,8 +124,10 @@ impl fmt::Debug for Work {
     }
 }
 
-/// Runs the tasks of one kind. The payload is deserialized from the task's JSON; one
-/// that does not deserialize makes the task dead at once, with serde's error.
+/// Runs the tasks of one kind. The payload is deserialized from the task's JSON (or,
+/// for a task enqueued with [`NewTask::bytes`](crate::NewTask::bytes), handed over
+/// as raw bytes to a `Payload` of [`Bytes`](crate::Bytes)); one that does not
+/// deserialize makes the task dead at once, with serde's error.
 ///
 /// # Examples
 ///
@@ -177,7 +180,7 @@ pub trait Handler: Send + Sync + 'static {
 /// A handler with its payload type erased, as the worker keeps it.
 pub(crate) trait ErasedHandler: Send + Sync {
     /// Deserializes the payload and makes the work.
-    fn start(&self, task: TaskInfo, payload: serde_json::Value) -> Result<Work, HandlerError>;
+    fn start(&self, task: TaskInfo, payload: Payload) -> Result<Work, HandlerError>;
 
     /// As [`Handler::breaker`].
     fn breaker(&self) -> Option<&str>;
@@ -187,8 +190,8 @@ pub(crate) trait ErasedHandler: Send + Sync {
 }
 
 impl<H: Handler> ErasedHandler for H {
-    fn start(&self, task: TaskInfo, payload: serde_json::Value) -> Result<Work, HandlerError> {
-        match serde_json::from_value::<H::Payload>(payload) {
+    fn start(&self, task: TaskInfo, payload: Payload) -> Result<Work, HandlerError> {
+        match payload.decode::<H::Payload>() {
             Ok(payload) => Ok(self.handle(task, payload)),
             Err(error) => Err(HandlerError::Permanent(format!(
                 "payload does not deserialize as {}: {error}",

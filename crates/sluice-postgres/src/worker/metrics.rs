@@ -1,5 +1,7 @@
-//! A worker's counts by kind: what it claimed and how each task ended here.
+//! A worker's counts by kind (and by key, `key_metrics.rs`): what it claimed and how
+//! each task ended here.
 
+use super::key_metrics::KeyTable;
 use sluice_core::Histogram;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -35,11 +37,18 @@ pub struct KindMetrics {
     pub p99_us: u64,
 }
 
-/// A worker's counts, by kind.
+/// A worker's counts, by kind, and by kind and key (bounded).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerMetrics {
     /// Counts by kind.
     pub kinds: BTreeMap<String, KindMetrics>,
+    /// Counts by kind, then key: the most active keys of each kind, at most
+    /// [`WorkerBuilder::key_metrics`](crate::WorkerBuilder::key_metrics) of them (a
+    /// key that left the table for a more active one is counted in `other_keys`).
+    pub keys: BTreeMap<String, BTreeMap<String, KindMetrics>>,
+    /// By kind, every keyed task not counted in `keys`, added up (`high_water` is the
+    /// most that ran at once among them). Tasks without a key are in neither.
+    pub other_keys: BTreeMap<String, KindMetrics>,
 }
 
 impl WorkerMetrics {
@@ -66,11 +75,22 @@ impl WorkerMetrics {
     }
 }
 
+/// One kind's live counts: its own, and its keys'.
+struct KindEntry {
+    /// The kind's counts.
+    counts: KindMetrics,
+    /// The kind's run times.
+    times: Histogram,
+    /// Its keys' counts.
+    keys: KeyTable,
+}
+
 /// The live counts behind [`WorkerMetrics`].
-#[derive(Default)]
 pub(crate) struct Metrics {
     /// Counts and run times by kind, under a lock taken once per batch or task.
-    kinds: Mutex<BTreeMap<String, (KindMetrics, Histogram)>>,
+    kinds: Mutex<BTreeMap<String, KindEntry>>,
+    /// Keys tracked one by one per kind.
+    key_limit: usize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,40 +100,79 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Applies `change` to `kind`'s counts.
-    pub(crate) fn record(&self, kind: &str, change: impl FnOnce(&mut KindMetrics)) {
-        self.with(kind, |counts, _| change(counts));
+    /// No counts yet; `key_limit` keys per kind tracked one by one.
+    pub(crate) fn new(key_limit: usize) -> Metrics {
+        Metrics {
+            kinds: Mutex::default(),
+            key_limit,
+        }
     }
 
-    /// A task of `kind` was submitted to the manager.
-    pub(crate) fn started(&self, kind: &str) {
-        self.with(kind, |counts, _| {
-            counts.running += 1;
-            counts.high_water = counts.high_water.max(counts.running);
+    /// A task of `kind` and `key` was claimed; answers whether its key is tracked
+    /// (to give to the task's later counts).
+    pub(crate) fn claimed(&self, kind: &str, key: Option<&str>) -> bool {
+        let limit = self.key_limit;
+        self.with(kind, |entry| {
+            entry.counts.claimed += 1;
+            key.is_some_and(|key| entry.keys.claimed(key, limit))
+        })
+    }
+
+    /// A task of `kind` and `key` was settled; `change` counts how.
+    pub(crate) fn settled(
+        &self,
+        kind: &str,
+        key: Option<&str>,
+        tracked: bool,
+        change: impl Fn(&mut KindMetrics),
+    ) {
+        self.with(kind, |entry| {
+            change(&mut entry.counts);
+            if let Some(key) = key {
+                entry.keys.settled(key, tracked, change);
+            }
         });
     }
 
-    /// A task of `kind` was answered after `took`.
-    pub(crate) fn ended(&self, kind: &str, took: Duration) {
-        self.with(kind, |counts, times| {
-            counts.running = counts.running.saturating_sub(1);
-            times.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+    /// A task of `kind` and `key` was submitted to the manager.
+    pub(crate) fn started(&self, kind: &str, key: Option<&str>, tracked: bool) {
+        self.with(kind, |entry| {
+            entry.counts.running += 1;
+            entry.counts.high_water = entry.counts.high_water.max(entry.counts.running);
+            if let Some(key) = key {
+                entry.keys.started(key, tracked);
+            }
+        });
+    }
+
+    /// A task of `kind` and `key` was answered after `took`.
+    pub(crate) fn ended(&self, kind: &str, key: Option<&str>, tracked: bool, took: Duration) {
+        self.with(kind, |entry| {
+            entry.counts.running = entry.counts.running.saturating_sub(1);
+            entry
+                .times
+                .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+            if let Some(key) = key {
+                entry.keys.ended(key, tracked, took);
+            }
         });
     }
 
     /// Runs `f` on `kind`'s entry, made on first use.
-    fn with(&self, kind: &str, f: impl FnOnce(&mut KindMetrics, &Histogram)) {
+    fn with<T>(&self, kind: &str, f: impl FnOnce(&mut KindEntry) -> T) -> T {
         let mut kinds = self
             .kinds
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((counts, times)) = kinds.get_mut(kind) {
-            return f(counts, times);
+        if let Some(entry) = kinds.get_mut(kind) {
+            return f(entry);
         }
-        let (counts, times) = kinds
-            .entry(kind.to_owned())
-            .or_insert_with(|| (KindMetrics::default(), Histogram::single()));
-        f(counts, times);
+        let entry = kinds.entry(kind.to_owned()).or_insert_with(|| KindEntry {
+            counts: KindMetrics::default(),
+            times: Histogram::single(),
+            keys: KeyTable::new(),
+        });
+        f(entry)
     }
 
     /// A copy of the counts, with the run times' mean and p99.
@@ -122,18 +181,23 @@ impl Metrics {
             .kinds
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let kinds = kinds
-            .iter()
-            .map(|(kind, (counts, times))| {
-                let times = times.snapshot();
-                let counts = KindMetrics {
-                    mean_us: times.mean(),
-                    p99_us: times.percentile(0.99),
-                    ..*counts
-                };
-                (kind.clone(), counts)
-            })
-            .collect();
-        WorkerMetrics { kinds }
+        let mut view = WorkerMetrics::default();
+        for (kind, entry) in kinds.iter() {
+            let times = entry.times.snapshot();
+            let counts = KindMetrics {
+                mean_us: times.mean(),
+                p99_us: times.percentile(0.99),
+                ..entry.counts
+            };
+            view.kinds.insert(kind.clone(), counts);
+            let (keys, others) = entry.keys.view();
+            if !keys.is_empty() {
+                view.keys.insert(kind.clone(), keys.into_iter().collect());
+            }
+            if others.claimed > 0 {
+                view.other_keys.insert(kind.clone(), others);
+            }
+        }
+        view
     }
 }

@@ -21,6 +21,7 @@ mod claim;
 mod handle;
 pub(crate) mod handler;
 mod heartbeat;
+mod key_metrics;
 mod listen;
 mod metrics;
 mod run;
@@ -148,13 +149,13 @@ impl Worker {
                 kinds,
                 id: worker_id(),
                 room: Arc::new(Semaphore::new(settings.max_in_flight)),
+                metrics: metrics::Metrics::new(settings.key_metrics),
                 settings,
                 running: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
                 done: CancellationToken::new(),
-                metrics: metrics::Metrics::default(),
                 handed_back: AtomicUsize::new(0),
             }),
         }

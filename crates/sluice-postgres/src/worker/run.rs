@@ -4,6 +4,7 @@
 use super::Shared;
 use super::handler::{Body, HandlerError, TaskInfo};
 use super::settle::{Action, Settlement, Why};
+use crate::payload::Payload;
 use crate::status::error_record;
 use sluice::{Priority, TaskError};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub(crate) struct Claimed {
     /// What the handler sees.
     pub(crate) info: TaskInfo,
     /// The payload, not yet deserialized.
-    payload: serde_json::Value,
+    payload: Payload,
     /// Each attempt's timeout.
     timeout: Option<Duration>,
     /// The task's priority.
@@ -41,7 +42,7 @@ impl Claimed {
                 attempt: row.get(4),
                 max_attempts: row.get(5),
             },
-            payload: row.get(3),
+            payload: Payload::from_columns(row.get(3), row.get(9)),
             timeout: timeout_ms
                 .and_then(|ms| u64::try_from(ms).ok())
                 .map(Duration::from_millis),
@@ -56,6 +57,7 @@ impl Claimed {
 pub(crate) async fn run_task(
     shared: Arc<Shared>,
     task: Claimed,
+    tracked: bool,
     cancel: Arc<Notify>,
     settle: UnboundedSender<Settlement>,
     permit: OwnedSemaphorePermit,
@@ -63,7 +65,8 @@ pub(crate) async fn run_task(
     let id = task.info.id;
     let attempt = task.info.attempt;
     let kind = task.info.kind.clone();
-    let action = run(&shared, task, &cancel).await;
+    let key = task.info.key.clone();
+    let action = run(&shared, task, tracked, &cancel).await;
     if let Action::Release {
         why: Why::HandedBack,
         ..
@@ -78,6 +81,8 @@ pub(crate) async fn run_task(
         id,
         attempt,
         kind,
+        key,
+        tracked,
         action,
     });
     shared.release(id, attempt);
@@ -85,7 +90,7 @@ pub(crate) async fn run_task(
 }
 
 /// What to write for `task` once it has run (or could not).
-async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
+async fn run(shared: &Shared, task: Claimed, tracked: bool, cancel: &Notify) -> Action {
     let worker = shared.id.as_str();
     let attempt = task.info.attempt;
     if task.cancel_requested {
@@ -132,7 +137,8 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         Body::Chunk(body) => builder.try_run_chunk(body),
     };
     let kind = task.info.kind.as_str();
-    shared.metrics.started(kind);
+    let key = task.info.key.as_deref();
+    shared.metrics.started(kind, key, tracked);
     let began = std::time::Instant::now();
     let mut handle = std::pin::pin!(handle);
     let mut cancel_asked = false;
@@ -145,11 +151,11 @@ async fn run(shared: &Shared, task: Claimed, cancel: &Notify) -> Action {
         }
         () = shared.abandon.cancelled() => {
             handle.cancel();
-            shared.metrics.ended(kind, began.elapsed());
+            shared.metrics.ended(kind, key, tracked, began.elapsed());
             return Action::Release { delay: Duration::ZERO, error: None, why: Why::HandedBack };
         }
     };
-    shared.metrics.ended(kind, began.elapsed());
+    shared.metrics.ended(kind, key, tracked, began.elapsed());
     match answer {
         Ok(()) => finish("completed", None),
         Err(TaskError::Failed(error)) => failed(shared, &task.info, error),

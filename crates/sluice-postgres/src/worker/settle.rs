@@ -28,6 +28,10 @@ pub(crate) struct Settlement {
     pub(crate) attempt: i32,
     /// Its kind, for the metrics.
     pub(crate) kind: String,
+    /// Its key, for the metrics.
+    pub(crate) key: Option<String>,
+    /// Whether its key is counted one by one (decided at its claim).
+    pub(crate) tracked: bool,
     /// What to write.
     pub(crate) action: Action,
 }
@@ -112,9 +116,11 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
                 "sluice-postgres: late result refused"
             );
         }
-        shared
-            .metrics
-            .record(&settled.kind, |counts: &mut KindMetrics| {
+        shared.metrics.settled(
+            &settled.kind,
+            settled.key.as_deref(),
+            settled.tracked,
+            |counts: &mut KindMetrics| {
                 let slot = match (&settled.action, taken) {
                     (_, false) => &mut counts.refused,
                     (
@@ -146,7 +152,8 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
                     ) => &mut counts.handed_back,
                 };
                 *slot += 1;
-            });
+            },
+        );
     }
 }
 

@@ -1,0 +1,176 @@
+//! `sluice-pg-bench`: end-to-end throughput of the queue (enqueue + claim + run a
+//! no-op + complete) through Sluice's workers and through a raw SQL loop running the
+//! same statements with no Sluice code, interleaved, and the wake-up latency of an
+//! idle worker. Run by `cargo xtask bench queue`, which turns its lines into the
+//! "Queue" section of `docs/benchmarks.md`.
+//!
+//! Output, one line per measurement (`key=value` fields):
+//! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S`
+//! and `wake ms=M`. `--quick` runs a tenth of the tasks once; `--rounds N` sets the
+//! rounds (default 3); `--batch N` keeps only that claim batch's rows.
+
+mod raw;
+mod sluice_side;
+
+use sluice_postgres::testing::TestServer;
+use std::io::Write;
+use std::time::Duration;
+
+/// One row of the grid.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// Concurrent claimers.
+    pub workers: usize,
+    /// Tasks per claim at most.
+    pub batch: usize,
+    /// Distinct keys (0: unkeyed).
+    pub keys: usize,
+    /// `synchronous_commit` on the clients' sessions.
+    pub sync: bool,
+    /// Tasks enqueued and run.
+    pub tasks: usize,
+}
+
+/// Tasks enqueued per producer transaction.
+pub const ENQUEUE_CHUNK: usize = 1000;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match bench().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "sluice-pg-bench: {}", chain(&*error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole run.
+async fn bench() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(at) => args
+            .get(at + 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .ok_or("--rounds takes a number of rounds, at least 1")?,
+        None if quick => 1,
+        None => 3,
+    };
+    let server = TestServer::start()?;
+    // The throwaway server runs without fsync; these numbers are about a real one.
+    let (admin, connection) = tokio_postgres::connect(server.url(), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    for setting in ["fsync = on", "full_page_writes = on"] {
+        admin
+            .batch_execute(&format!("ALTER SYSTEM SET {setting}"))
+            .await?;
+    }
+    admin.batch_execute("SELECT pg_reload_conf()").await?;
+    let base = server.fresh_database().await?;
+    // Migrates the schema, which the raw side expects.
+    sluice_postgres::Queue::connect_with(&base, 1).await?;
+    let url = |sync: bool| {
+        let value = if sync { "on" } else { "off" };
+        format!("{base}?options=-c%20synchronous_commit%3D{value}")
+    };
+
+    // `--batch N`: only the rows of that claim batch.
+    let only_batch = match args.iter().position(|a| a == "--batch") {
+        Some(at) => Some(
+            args.get(at + 1)
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or("--batch takes 1, 10 or 100")?,
+        ),
+        None => None,
+    };
+    let grid: Vec<Row> = grid(quick)
+        .into_iter()
+        .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
+        .collect();
+    // Line by line as rows end, so that a long run shows its progress.
+    let mut out = std::io::stdout();
+    let mut serial = 0;
+    for round in 1..=rounds {
+        for row in &grid {
+            serial += 1;
+            // Each side first in every other pair: neither gets the warmer machine.
+            let sides: [&str; 2] = if (serial + round) % 2 == 0 {
+                ["raw", "sluice"]
+            } else {
+                ["sluice", "raw"]
+            };
+            for side in sides {
+                let queue = format!("bench_{serial}_{side}");
+                let took = match side {
+                    "raw" => raw::run(&url(row.sync), &queue, *row).await?,
+                    _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
+                };
+                writeln!(
+                    out,
+                    "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4}",
+                    row.workers,
+                    row.batch,
+                    row.keys,
+                    if row.sync { "on" } else { "off" },
+                    row.tasks,
+                    took.as_secs_f64()
+                )?;
+            }
+        }
+    }
+    let samples = if quick { 10 } else { 50 };
+    for latency in sluice_side::wake_ups(&url(false), samples).await? {
+        writeln!(out, "wake ms={:.3}", latency.as_secs_f64() * 1e3)?;
+    }
+    Ok(())
+}
+
+/// Every row: 1, 2, 4, 8 workers × batch 1, 10, 100 × unkeyed and 2,000 keys ×
+/// synchronous_commit on and off; the task count grows with the batch so that each
+/// run lasts about as long.
+fn grid(quick: bool) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for sync in [false, true] {
+        for keys in [0, 2000] {
+            for batch in [1, 10, 100] {
+                for workers in [1, 2, 4, 8] {
+                    let tasks = match batch {
+                        1 => 2_000,
+                        10 => 10_000,
+                        _ => 20_000,
+                    } / if quick { 10 } else { 1 };
+                    rows.push(Row {
+                        workers,
+                        batch,
+                        keys,
+                        sync,
+                        tasks,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The key of task `n` in a row with `keys` keys.
+pub fn key_of(n: usize, keys: usize) -> Option<String> {
+    (keys > 0).then(|| format!("k{}", n % keys))
+}
+
+/// How long the runs wait for their last task before giving up (a hang, not a time).
+pub const GIVE_UP: Duration = Duration::from_secs(600);
+
+/// An error with its sources, for the message (tokio-postgres says "db error" and puts
+/// the server's words in the source).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,115 @@
+//! The Sluice side: `workers` [`Worker`]s of one process claiming batches and running
+//! a no-op on the io route through one manager; and the wake-up latency of an idle
+//! worker after an enqueue.
+
+use crate::{ENQUEUE_CHUNK, GIVE_UP, Row, key_of};
+use sluice::ConcurrencyManager;
+use sluice_postgres::{Handler, NewTask, Queue, TaskInfo, Work, Worker};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The no-op handler; tells `started` (if any) when each task began.
+struct Noop(Option<mpsc::UnboundedSender<Instant>>);
+
+impl Handler for Noop {
+    type Payload = serde_json::Value;
+
+    fn kind(&self) -> &str {
+        "noop"
+    }
+
+    fn handle(&self, _task: TaskInfo, _payload: serde_json::Value) -> Work {
+        if let Some(started) = &self.0 {
+            let _ = started.send(Instant::now());
+        }
+        Work::io(async { Ok(()) })
+    }
+}
+
+/// A manager for the bench's workers.
+fn manager() -> Result<ConcurrencyManager, Box<dyn std::error::Error>> {
+    Ok(ConcurrencyManager::builder()
+        .cpu_threads(1)
+        .io_threads(2)
+        .build()?)
+}
+
+/// Runs `row` on queue `queue`; answers the time from the first enqueue to the last
+/// completion.
+pub async fn run(url: &str, queue: &str, row: Row) -> Result<Duration, Box<dyn std::error::Error>> {
+    let queue = Queue::connect_with(url, row.workers * 2 + 2)
+        .await?
+        .named(queue);
+    let mgr = manager()?;
+    let mut workers = Vec::new();
+    for _ in 0..row.workers {
+        let worker = Worker::builder(&queue, mgr.clone())
+            .handler(Noop(None))
+            .batch_size(row.batch)
+            .max_in_flight(row.batch * 2)
+            .build()?
+            .start();
+        workers.push(worker);
+    }
+    let began = Instant::now();
+    let mut n = 0;
+    while n < row.tasks {
+        let end = row.tasks.min(n + ENQUEUE_CHUNK);
+        let tasks = (n..end)
+            .map(|i| {
+                let task = NewTask::new("noop", &())?;
+                Ok(match key_of(i, row.keys) {
+                    Some(key) => task.key(key),
+                    None => task,
+                })
+            })
+            .collect::<Result<Vec<_>, sluice_postgres::Error>>()?;
+        queue.enqueue_many(tasks).await?;
+        n = end;
+    }
+    loop {
+        let completed: u64 = workers.iter().map(|w| w.metrics().total().completed).sum();
+        if completed >= row.tasks as u64 {
+            break;
+        }
+        if began.elapsed() > GIVE_UP {
+            return Err("the Sluice workers gave up waiting for their tasks".into());
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let took = began.elapsed();
+    for worker in workers {
+        worker.shutdown(Duration::from_secs(10)).await;
+    }
+    Ok(took)
+}
+
+/// Wake-up latency of an idle worker: from the start of each enqueue (a one-task
+/// transaction) to the handler's start, `samples` times, the worker idle in between.
+pub async fn wake_ups(
+    url: &str,
+    samples: usize,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    let queue = Queue::connect_with(url, 4).await?.named("bench_wake");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(&queue, manager()?)
+        .handler(Noop(Some(tx)))
+        .batch_size(1)
+        .build()?
+        .start();
+    let mut latencies = Vec::new();
+    // Let the worker reach its idle wait first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..samples {
+        let sent = Instant::now();
+        queue.enqueue(NewTask::new("noop", &())?).await?;
+        let started = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await?
+            .ok_or("the worker stopped")?;
+        latencies.push(started.saturating_duration_since(sent));
+        // Idle again, past the settle of the last one.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    worker.shutdown(Duration::from_secs(10)).await;
+    Ok(latencies)
+}
