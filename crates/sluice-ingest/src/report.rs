@@ -3,7 +3,7 @@
 
 use crate::read::ReadFile;
 use crate::store::writer::WriteStats;
-use crate::walk::{Kind, Walk};
+use crate::walk::{Entry, Kind, Walk};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -87,6 +87,14 @@ impl Totals {
             walked_bytes,
             skipped: walk.skipped.clone(),
             ..Self::default()
+        }
+    }
+
+    /// Counts an entry the walk found (a run whose totals began before its walk ended).
+    pub fn walked(&mut self, entry: &Entry) {
+        if entry.kind == Kind::File {
+            self.walked_files += 1;
+            self.walked_bytes += entry.stat.size;
         }
     }
 

@@ -3,6 +3,7 @@
 //! what the catalog records is always already durable.
 
 pub mod catalog;
+mod committer;
 pub mod pack;
 mod query;
 pub mod writer;

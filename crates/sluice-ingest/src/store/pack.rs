@@ -115,6 +115,14 @@ impl PackWriter {
         self.out.flush()?;
         self.out.get_ref().sync_data()
     }
+
+    /// Writes out what was appended and answers a second handle on the file, so that
+    /// another thread can fsync it while this one goes on appending: what was appended
+    /// before this call is durable once that handle's `sync_data` returns.
+    pub fn handle_to_sync(&mut self) -> io::Result<File> {
+        self.out.flush()?;
+        self.out.get_ref().try_clone()
+    }
 }
 
 /// The largest stored chunk a pack can hold: FastCDC's largest chunk, plus room for
