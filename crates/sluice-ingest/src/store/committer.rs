@@ -2,8 +2,8 @@
 //! an fsync of the WAL) in the order they are handed to it, so that the thread taking
 //! chunks and files never waits on the disk while the readers and compressors fill up.
 
-use crate::store::catalog::{Catalog, ChunkRow, FileRow};
 use crate::store::StoreError;
+use crate::store::catalog::{Catalog, ChunkRow, FileRow};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};

@@ -329,6 +329,9 @@ impl StoreWriter {
         self.stats.catalog_time += done.catalog_time;
         self.stats.dead_chunks += done.dead_chunks;
         self.stats.dead_bytes += done.dead_bytes;
-        Ok((catalog, self.waiting.drain(..).map(|file| file.path).collect()))
+        Ok((
+            catalog,
+            self.waiting.drain(..).map(|file| file.path).collect(),
+        ))
     }
 }
