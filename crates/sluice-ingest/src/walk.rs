@@ -147,6 +147,17 @@ pub fn walk(root: &Path, exclude: &[PathBuf]) -> Result<Walk, String> {
 
 /// Fails unless `root` is a directory that can be listed: the one walk error that
 /// stops a run, checked before anything is recorded.
+///
+/// # Examples
+///
+/// ```
+/// let file = std::env::temp_dir().join(format!("sluice-check-root-doc-{}", std::process::id()));
+/// std::fs::write(&file, "not a directory")?;
+/// assert!(sluice_ingest::walk::check_root(&file).unwrap_err().contains("is not a directory"));
+/// assert!(sluice_ingest::walk::check_root(&std::env::temp_dir()).is_ok());
+/// # std::fs::remove_file(&file)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn check_root(root: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(root)
         .map_err(|error| format!("cannot read {}: {error}", root.display()))?;
@@ -161,6 +172,25 @@ pub fn check_root(root: &Path) -> Result<(), String> {
 /// begin on the first entries while the walk goes on; `found` answers `false` to end
 /// the walk early (its taker is gone). Answers the entries skipped, with the reason;
 /// the root is not checked (see [`check_root`]).
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::walk;
+///
+/// let root = std::env::temp_dir().join(format!("sluice-walk-with-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(root.join("docs"))?;
+/// std::fs::write(root.join("docs/a.txt"), "a")?;
+/// walk::check_root(&root)?;
+/// let mut found = Vec::new();
+/// let skipped = walk::walk_with(&root, &[], &mut |entry| {
+///     found.push(entry.path.display().to_string());
+///     true
+/// });
+/// assert_eq!((found, skipped.len()), (vec!["docs".to_owned(), "docs/a.txt".to_owned()], 0));
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn walk_with(
     root: &Path,
     exclude: &[PathBuf],

@@ -6,6 +6,7 @@ pub mod catalog;
 mod committer;
 pub mod pack;
 mod query;
+mod write_stats;
 pub mod writer;
 
 use catalog::{Catalog, CatalogError};
