@@ -2,7 +2,7 @@
 //! overlap, with memory bounded by their buffers whatever the tree or a file's size.
 //!
 //! ```text
-//! entries ─► read + chunk + hash (chunk-route stream, one item a file) ─► files done ─┐
+//! walk ─► entries ─► read + chunk + hash (chunk-route stream, one item a file) ─► files done ─┐
 //!                 └─ first sight of a chunk: raw, over a bounded channel              ├─► writer (this thread)
 //!                        └─► compress (cpu stream over the channel) ─► compressed ────┘
 //! ```
@@ -11,10 +11,11 @@
 //! compresses): a reader blocked on the full channel holds a chunk thread, never the
 //! thread that would empty the channel.
 //!
-//! The calling thread is the store's one writer: it takes both streams as they come and
-//! records a file only once the pack holding its chunks is durable (`StoreWriter`). A
-//! stop flag ends the input of the first stage: files in flight finish, and the
-//! snapshot is committed as partial.
+//! The calling thread is the store's one writer: it takes the walk's entries and both
+//! streams as they come, compares each entry with the parent snapshot as it arrives
+//! (so the first files are read while the walk goes on), and records a file only once
+//! the pack holding its chunks is durable (`StoreWriter`). A stop flag ends the input
+//! of the first stage: files in flight finish, and the snapshot is committed as partial.
 
 use crate::engines::common::{self, Begun, Packed};
 use crate::hash::ChunkHash;
@@ -22,19 +23,23 @@ pub use crate::options::{IngestError, IngestOptions, ProgressFn};
 use crate::read::{self, ReadError, ReadFile};
 use crate::report::Totals;
 use crate::store::Store;
-use crate::walk::Walk;
-use futures::StreamExt;
+use crate::walk::{Entry, Walk};
+use futures::{Stream, StreamExt};
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// What the writer takes from the two streams.
+/// What the writer takes from the walk and the two streams.
 enum Message {
-    /// A file's read ended (index into the walk).
+    /// The walk found an entry.
+    Walked(Entry),
+    /// The walk ended: no more files to read.
+    WalkEnded,
+    /// A file's read ended (index into the files sent to be read).
     File(Result<(usize, Result<ReadFile, ReadError>), TaskError>),
     /// A new chunk, compressed.
     Chunk(Result<Packed, TaskError>),
@@ -84,9 +89,25 @@ pub(crate) fn run_stages(
     mgr: &ConcurrencyManager,
     root: &Path,
     walk: &Walk,
+    run: Begun,
+    opts: &IngestOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<Begun, IngestError> {
+    let entries = futures::stream::iter(walk.entries.iter().cloned());
+    run_entries(mgr, root, entries, run, opts, stop, false)
+}
+
+/// The stages over the entries of a walk as they come (a walk still under way, or
+/// one done); with `count_walked`, the run's totals count the entries as walked (its
+/// totals began without them). Answers the run, with its writer not yet closed.
+pub(crate) fn run_entries(
+    mgr: &ConcurrencyManager,
+    root: &Path,
+    entries: impl Stream<Item = Entry> + Unpin,
     mut run: Begun,
     opts: &IngestOptions,
     stop: &Arc<AtomicBool>,
+    count_walked: bool,
 ) -> Result<Begun, IngestError> {
     let claims = Arc::new(Mutex::new(run.known.clone()));
     let progress = |totals: &Totals| {
@@ -95,35 +116,54 @@ pub(crate) fn run_stages(
         }
     };
 
-    // Entries that need no read are recorded here and now; the rest feed stage one.
-    let mut to_read = Vec::new();
-    for (index, entry) in walk.entries.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            run.totals.stopped = true;
-            run.totals.not_taken += 1;
-            continue;
-        }
-        if !run.record_unread(root, entry)? {
-            to_read.push(index);
-        }
-        progress(&run.totals);
-    }
-
     let window = opts.window.max(1);
-    let not_taken = Arc::new(AtomicU64::new(0));
+    let taken = Arc::new(AtomicU64::new(0));
+    let (read_tx, read_rx) = channel::<(usize, PathBuf)>();
     let (chunk_tx, chunk_rx) = sync_channel::<(ChunkHash, Vec<u8>)>(window);
-    let files = read_stage(
-        mgr, root, walk, to_read, opts, &claims, chunk_tx, stop, &not_taken,
-    );
+    let files = read_stage(mgr, read_rx, opts, &claims, chunk_tx, stop, &taken);
     let compression = opts.compression;
     let chunks = mgr
         .stream(StreamOptions::new().unordered().buffer(window))
         .cpu(chunk_rx, move |(hash, raw): (ChunkHash, Vec<u8>)| {
             common::pack(hash, raw, compression)
         });
-    let merged = futures::stream::select(files.map(Message::File), chunks.map(Message::Chunk));
+    let walked = entries
+        .map(Message::Walked)
+        .chain(futures::stream::iter([Message::WalkEnded]));
+    let stages = futures::stream::select(files.map(Message::File), chunks.map(Message::Chunk));
+    let merged = futures::stream::select(walked, stages);
+    // Files sent to be read, by index; the sender is dropped when the walk ends.
+    let mut to_read: Vec<Entry> = Vec::new();
+    let mut read_tx: Option<Sender<(usize, PathBuf)>> = Some(read_tx);
     for message in futures::executor::block_on_stream(merged) {
         match message {
+            Message::Walked(entry) => {
+                if count_walked {
+                    run.totals.walked(&entry);
+                }
+                if stop.load(Ordering::Relaxed) {
+                    run.totals.stopped = true;
+                    run.totals.not_taken += 1;
+                    read_tx = None;
+                    continue;
+                }
+                if run.record_unread(root, &entry)? {
+                    progress(&run.totals);
+                    continue;
+                }
+                let path = root.join(&entry.path);
+                let sent = read_tx
+                    .as_ref()
+                    .is_some_and(|tx| tx.send((to_read.len(), path)).is_ok());
+                if sent {
+                    to_read.push(entry);
+                } else {
+                    // The read stage ended early (a shutdown): this file is not taken.
+                    run.totals.stopped = true;
+                    run.totals.not_taken += 1;
+                }
+            }
+            Message::WalkEnded => read_tx = None,
             Message::Chunk(Ok(packed)) => {
                 common::store_packed(packed, &mut run.writer, &mut run.totals)?;
             }
@@ -134,7 +174,7 @@ pub(crate) fn run_stages(
                 tracing::warn!("sluice-ingest: compression ended early: {error}");
             }
             Message::File(Ok((index, result))) => {
-                run.record_read(&walk.entries[index], result)?;
+                run.record_read(&to_read[index], result)?;
             }
             // The read stage itself was cut short (a shutdown past its deadline).
             Message::File(Err(error)) => {
@@ -144,44 +184,38 @@ pub(crate) fn run_stages(
         }
         progress(&run.totals);
     }
-    run.totals.not_taken += not_taken.load(Ordering::Relaxed);
-    run.totals.stopped |= not_taken.load(Ordering::Relaxed) > 0;
+    // Files sent to be read that the read stage never took (it stopped first).
+    let not_taken = (to_read.len() as u64).saturating_sub(taken.load(Ordering::Relaxed));
+    run.totals.not_taken += not_taken;
+    run.totals.stopped |= not_taken > 0;
     Ok(run)
 }
 
-/// Stage one: every file to read, on the chunk pool (many small files: units of
+/// Stage one: every file to read (as the writer sends them), on the chunk pool (many small files: units of
 /// several), at most `window` files' results ahead of the writer; each file is read,
 /// chunked and hashed, and the first reader of a chunk sends it raw to the compress
 /// stage. Answers each file's index with how its read ended.
-#[allow(clippy::too_many_arguments)]
 fn read_stage(
     mgr: &ConcurrencyManager,
-    root: &Path,
-    walk: &Walk,
-    to_read: Vec<usize>,
+    paths: Receiver<(usize, PathBuf)>,
     opts: &IngestOptions,
     claims: &Arc<Mutex<HashSet<ChunkHash>>>,
     chunk_tx: SyncSender<(ChunkHash, Vec<u8>)>,
     stop: &Arc<AtomicBool>,
-    not_taken: &Arc<AtomicU64>,
+    taken: &Arc<AtomicU64>,
 ) -> sluice::MapStream<(usize, Result<ReadFile, ReadError>)> {
-    let paths: Vec<(usize, PathBuf)> = to_read
-        .into_iter()
-        .map(|index| (index, root.join(&walk.entries[index].path)))
-        .collect();
-    let total = paths.len() as u64;
     let stop_flag = Arc::clone(stop);
-    let skipped = not_taken.clone();
+    let counted = Arc::clone(taken);
     let watched = mgr.clone();
-    // The input ends at a stop: what was not taken is counted.
-    let mut taken = 0u64;
+    // The files come as the walk finds them (a puller waits for the next one on its
+    // thread, idle); the input ends when the walk does, or at a stop: what was sent
+    // and not taken is counted by the writer.
     let input = paths.into_iter().map_while(move |item| {
         // A signal shuts the manager down (`shutdown_on_signal`): no more files either.
         if stop_flag.load(Ordering::Relaxed) || watched.is_shutting_down() {
-            skipped.store(total - taken, Ordering::Relaxed);
             return None;
         }
-        taken += 1;
+        counted.fetch_add(1, Ordering::Relaxed);
         Some(item)
     });
     let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));

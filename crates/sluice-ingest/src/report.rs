@@ -3,7 +3,7 @@
 
 use crate::read::ReadFile;
 use crate::store::writer::WriteStats;
-use crate::walk::{Kind, Walk};
+use crate::walk::{Entry, Kind, Walk};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -87,6 +87,27 @@ impl Totals {
             walked_bytes,
             skipped: walk.skipped.clone(),
             ..Self::default()
+        }
+    }
+
+    /// Counts an entry the walk found (a run whose totals began before its walk ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_ingest::report::Totals;
+    /// use sluice_ingest::walk::{Entry, Kind, Stat};
+    ///
+    /// let mut totals = Totals::default();
+    /// let stat = Stat { size: 10, mtime_ns: 0, mode: 0o644, inode: 1 };
+    /// totals.walked(&Entry { path: "a".into(), kind: Kind::File, stat });
+    /// totals.walked(&Entry { path: "d".into(), kind: Kind::Dir, stat });
+    /// assert_eq!((totals.walked_files, totals.walked_bytes), (1, 10));
+    /// ```
+    pub fn walked(&mut self, entry: &Entry) {
+        if entry.kind == Kind::File {
+            self.walked_files += 1;
+            self.walked_bytes += entry.stat.size;
         }
     }
 

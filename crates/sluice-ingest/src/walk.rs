@@ -136,13 +136,67 @@ impl Walk {
 /// lies inside the tree) are not entered and are reported as skipped. Only a root that
 /// is not a readable directory is an error.
 pub fn walk(root: &Path, exclude: &[PathBuf]) -> Result<Walk, String> {
+    check_root(root)?;
+    let mut entries = Vec::new();
+    let skipped = walk_with(root, exclude, &mut |entry| {
+        entries.push(entry);
+        true
+    });
+    Ok(Walk { entries, skipped })
+}
+
+/// Fails unless `root` is a directory that can be listed: the one walk error that
+/// stops a run, checked before anything is recorded.
+///
+/// # Examples
+///
+/// ```
+/// let file = std::env::temp_dir().join(format!("sluice-check-root-doc-{}", std::process::id()));
+/// std::fs::write(&file, "not a directory")?;
+/// assert!(sluice_ingest::walk::check_root(&file).unwrap_err().contains("is not a directory"));
+/// assert!(sluice_ingest::walk::check_root(&std::env::temp_dir()).is_ok());
+/// # std::fs::remove_file(&file)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn check_root(root: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(root)
         .map_err(|error| format!("cannot read {}: {error}", root.display()))?;
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", root.display()));
     }
     std::fs::read_dir(root).map_err(|error| format!("cannot list {}: {error}", root.display()))?;
-    let mut walk = Walk::default();
+    Ok(())
+}
+
+/// [`walk`] giving each entry to `found` as it is met, in path order, so that a run can
+/// begin on the first entries while the walk goes on; `found` answers `false` to end
+/// the walk early (its taker is gone). Answers the entries skipped, with the reason;
+/// the root is not checked (see [`check_root`]).
+///
+/// # Examples
+///
+/// ```
+/// use sluice_ingest::walk;
+///
+/// let root = std::env::temp_dir().join(format!("sluice-walk-with-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(root.join("docs"))?;
+/// std::fs::write(root.join("docs/a.txt"), "a")?;
+/// walk::check_root(&root)?;
+/// let mut found = Vec::new();
+/// let skipped = walk::walk_with(&root, &[], &mut |entry| {
+///     found.push(entry.path.display().to_string());
+///     true
+/// });
+/// assert_eq!((found, skipped.len()), (vec!["docs".to_owned(), "docs/a.txt".to_owned()], 0));
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn walk_with(
+    root: &Path,
+    exclude: &[PathBuf],
+    found: &mut dyn FnMut(Entry) -> bool,
+) -> Vec<(PathBuf, String)> {
+    let mut skipped = Vec::new();
     let mut entries = walkdir::WalkDir::new(root)
         .follow_links(false)
         .min_depth(1)
@@ -159,33 +213,37 @@ pub fn walk(root: &Path, exclude: &[PathBuf]) -> Result<Walk, String> {
                     .io_error()
                     .map_or_else(|| error.to_string(), ToString::to_string);
                 tracing::debug!(path = %path.display(), %reason, "walk skipped an entry");
-                walk.skipped.push((relative(root, &path), reason));
+                skipped.push((relative(root, &path), reason));
                 continue;
             }
         };
         let path = entry.path();
         if entry.file_type().is_dir() && exclude.iter().any(|skip| skip == path) {
-            walk.skipped
-                .push((relative(root, path), "the store itself".to_owned()));
+            skipped.push((relative(root, path), "the store itself".to_owned()));
             entries.skip_current_dir();
             continue;
         }
         // `DirEntry::metadata` does not follow links when the walk does not.
         match entry.metadata() {
-            Ok(meta) => walk.entries.push(Entry {
-                path: relative(root, path),
-                kind: Kind::of(entry.file_type()),
-                stat: Stat::of(&meta),
-            }),
+            Ok(meta) => {
+                let taken = found(Entry {
+                    path: relative(root, path),
+                    kind: Kind::of(entry.file_type()),
+                    stat: Stat::of(&meta),
+                });
+                if !taken {
+                    break;
+                }
+            }
             Err(error) => {
                 let reason = error
                     .io_error()
                     .map_or_else(|| error.to_string(), ToString::to_string);
-                walk.skipped.push((relative(root, path), reason));
+                skipped.push((relative(root, path), reason));
             }
         }
     }
-    Ok(walk)
+    skipped
 }
 
 fn relative(root: &Path, path: &Path) -> PathBuf {

@@ -3,8 +3,10 @@
 //! what the catalog records is always already durable.
 
 pub mod catalog;
+mod committer;
 pub mod pack;
 mod query;
+mod write_stats;
 pub mod writer;
 
 use catalog::{Catalog, CatalogError};

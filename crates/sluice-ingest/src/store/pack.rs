@@ -115,6 +115,32 @@ impl PackWriter {
         self.out.flush()?;
         self.out.get_ref().sync_data()
     }
+
+    /// Writes out what was appended and answers a second handle on the file, so that
+    /// another thread can fsync it while this one goes on appending: what was appended
+    /// before this call is durable once that handle's `sync_data` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_ingest::hash::ChunkHash;
+    /// use sluice_ingest::store::pack::{BlobHeader, PackWriter};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("sluice-pack-sync-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let mut pack = PackWriter::create(&dir, 1)?;
+    /// let header = BlobHeader { hash: ChunkHash::of(b"data"), compression: 0, raw_len: 4, stored_len: 4 };
+    /// pack.append(&header, b"data")?;
+    /// let handle = pack.handle_to_sync()?;
+    /// // Another thread may do this while `pack` takes the next chunks.
+    /// std::thread::spawn(move || handle.sync_data()).join().expect("the sync thread")?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_to_sync(&mut self) -> io::Result<File> {
+        self.out.flush()?;
+        self.out.get_ref().try_clone()
+    }
 }
 
 /// The largest stored chunk a pack can hold: FastCDC's largest chunk, plus room for

@@ -1,47 +1,26 @@
 //! A writer of the store: appends new chunks to bounded packs and records files in
 //! batched transactions, keeping the consistency rule — a file's row is written only
 //! once every chunk it names is in a pack that has been fsynced, and in the same
-//! transaction as (or after) those chunks' rows. A single-process run is the store's
-//! one writer; the workers of a queue are several, each with packs of its own.
+//! transaction as (or after) those chunks' rows. The fsyncs and transactions run on a
+//! second thread (`committer`), in order, so that taking chunks never waits on the
+//! disk. A single-process run is the store's one writer; the workers of a queue are
+//! several, each with packs of its own.
 
 use crate::hash::ChunkHash;
 use crate::store::catalog::{Catalog, ChunkRow, FileRow};
+use crate::store::committer::{Batch, Committer};
 use crate::store::pack::{self, BlobHeader, PackWriter};
 use crate::store::{Store, StoreError};
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub use crate::store::write_stats::WriteStats;
 
 /// Files waiting before a commit is due.
 const COMMIT_FILES: usize = 1024;
 /// Stored bytes appended before a commit is due.
 const COMMIT_BYTES: u64 = 64 * 1024 * 1024;
-
-/// What the writer did.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
-pub struct WriteStats {
-    /// New chunks appended to packs.
-    pub chunks_stored: u64,
-    /// Their raw bytes.
-    pub raw_bytes_stored: u64,
-    /// Their stored (compressed) bytes.
-    pub bytes_stored: u64,
-    /// Files (of every kind) recorded.
-    pub files_recorded: u64,
-    /// Packs written.
-    pub packs: u64,
-    /// Time spent appending and fsyncing packs.
-    #[serde(serialize_with = "crate::report::seconds")]
-    pub pack_time: Duration,
-    /// Time spent in catalog transactions.
-    #[serde(serialize_with = "crate::report::seconds")]
-    pub catalog_time: Duration,
-    /// Chunks appended that another writer of the store recorded first (several
-    /// workers on one store): their copies here are dead space no row points to.
-    pub dead_chunks: u64,
-    /// Their stored bytes.
-    pub dead_bytes: u64,
-}
 
 /// The writer of one snapshot.
 pub struct StoreWriter {
@@ -50,8 +29,10 @@ pub struct StoreWriter {
     _lock: std::fs::File,
     /// Where packs go.
     packs: PathBuf,
-    /// The catalog.
-    catalog: Catalog,
+    /// The thread that fsyncs packs and commits rows, in order.
+    committer: Committer,
+    /// A connection for looking chunks up, when other writers share the store.
+    lookup: Option<Catalog>,
     /// The snapshot being written.
     snapshot: i64,
     /// The pack being filled, if any.
@@ -60,21 +41,21 @@ pub struct StoreWriter {
     next_pack: u64,
     /// A pack is closed once it reaches this many bytes.
     max_pack: u64,
-    /// Chunks whose rows are committed.
-    durable: HashSet<ChunkHash>,
+    /// Chunks whose rows are committed or handed to the committer: a file naming only
+    /// these is recorded in the next batch, after theirs.
+    sent: HashSet<ChunkHash>,
+    /// Waiting files are looked over again (with no fsync) once there are this many.
+    check_at: usize,
     /// Chunks appended since the last commit, with their rows.
     appended: Vec<ChunkRow>,
     /// Their hashes.
     appended_set: HashSet<ChunkHash>,
-    /// Stored bytes appended since the last commit.
+    /// Stored bytes appended since the last hand-over.
     appended_bytes: u64,
     /// Files whose chunks are not all recorded yet.
     waiting: Vec<FileRow>,
     /// What was done.
     stats: WriteStats,
-    /// Other writers share the store (workers of a queue): a chunk is looked up in
-    /// the catalog before it is appended, since another writer may have stored it.
-    shared: bool,
 }
 
 impl StoreWriter {
@@ -97,18 +78,19 @@ impl StoreWriter {
         Ok(Self {
             _lock: lock,
             packs,
-            catalog,
+            committer: Committer::start(catalog, snapshot)?,
+            lookup: None,
             snapshot,
             pack: None,
             next_pack,
             max_pack,
-            durable,
+            sent: durable,
+            check_at: COMMIT_FILES,
             appended: Vec::new(),
             appended_set: HashSet::new(),
             appended_bytes: 0,
             waiting: Vec::new(),
             stats: WriteStats::default(),
-            shared: false,
         })
     }
 
@@ -123,8 +105,9 @@ impl StoreWriter {
         durable: HashSet<ChunkHash>,
         max_pack: u64,
     ) -> Result<Self, StoreError> {
+        let lookup = store.catalog()?;
         let mut writer = Self::new(store, lock, catalog, snapshot, durable, max_pack)?;
-        writer.shared = true;
+        writer.lookup = Some(lookup);
         Ok(writer)
     }
 
@@ -137,11 +120,14 @@ impl StoreWriter {
         compression: u8,
         raw_len: u32,
     ) -> Result<(), StoreError> {
-        if self.durable.contains(&hash) || self.appended_set.contains(&hash) {
+        if self.sent.contains(&hash) || self.appended_set.contains(&hash) {
             return Ok(());
         }
-        if self.shared && self.catalog.has_chunk(&hash)? {
-            self.durable.insert(hash);
+        // Other writers share the store (workers of a queue): one may have stored it.
+        if let Some(lookup) = &self.lookup
+            && lookup.has_chunk(&hash)?
+        {
+            self.sent.insert(hash);
             return Ok(());
         }
         let began = Instant::now();
@@ -179,9 +165,9 @@ impl StoreWriter {
         self.stats.bytes_stored += stored.len() as u64;
         self.stats.pack_time += began.elapsed();
         if full {
-            // A full pack is synced, recorded and closed; the next chunk opens another.
-            self.commit()?;
-            self.pack = None;
+            // A full pack is handed over to be synced and recorded; the next chunk opens
+            // another.
+            self.hand_over(true)?;
         }
         Ok(())
     }
@@ -210,42 +196,83 @@ impl StoreWriter {
     /// Queues a file to be recorded once all its chunks are durable.
     pub fn add_file(&mut self, file: FileRow) -> Result<(), StoreError> {
         self.waiting.push(file);
-        if self.waiting.len() >= COMMIT_FILES || self.appended_bytes >= COMMIT_BYTES {
-            self.commit()?;
+        if self.appended_bytes >= COMMIT_BYTES {
+            self.hand_over(false)?;
+        } else if self.waiting.len() >= self.check_at {
+            // Files naming only chunks already handed over need no fsync of their own.
+            let ready = self.take_ready(false);
+            self.check_at = self.waiting.len() + COMMIT_FILES;
+            if !ready.is_empty() {
+                self.committer.send(Batch {
+                    sync: None,
+                    chunks: Vec::new(),
+                    files: ready,
+                })?;
+            }
         }
         Ok(())
     }
 
     /// Fsyncs the open pack, then in one transaction records the chunks appended since
-    /// the last commit and every waiting file whose chunks are all recorded by it.
+    /// the last commit and every waiting file whose chunks are all recorded by it;
+    /// returns once that, and everything handed over before, is committed.
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.hand_over(false)?;
+        self.committer.wait()
+    }
+
+    /// Hands the committer the open pack to fsync (closing it when `close`), the chunks
+    /// appended since the last hand-over, and the waiting files those complete.
+    fn hand_over(&mut self, close: bool) -> Result<(), StoreError> {
         let began = Instant::now();
-        if let Some(pack) = self.pack.as_mut() {
-            pack.sync().map_err(|source| StoreError::Io {
-                what: "cannot fsync pack",
-                path: pack::pack_path(&self.packs, pack.id()),
-                source,
-            })?;
+        let sync = match self.pack.as_mut() {
+            Some(pack) if !self.appended.is_empty() || close => {
+                let path = pack::pack_path(&self.packs, pack.id());
+                match pack.handle_to_sync() {
+                    Ok(handle) => Some((handle, path)),
+                    Err(source) => {
+                        return Err(StoreError::Io {
+                            what: "cannot write pack",
+                            path,
+                            source,
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
+        if close {
+            self.pack = None;
         }
         self.stats.pack_time += began.elapsed();
-        let began = Instant::now();
+        let files = self.take_ready(true);
+        self.sent.extend(self.appended_set.drain());
+        self.appended_bytes = 0;
+        self.check_at = self.waiting.len() + COMMIT_FILES;
+        let chunks = std::mem::take(&mut self.appended);
+        if sync.is_none() && chunks.is_empty() && files.is_empty() {
+            return Ok(());
+        }
+        self.committer.send(Batch {
+            sync,
+            chunks,
+            files,
+        })
+    }
+
+    /// Takes the waiting files whose chunks are all handed over (or, with `appended`,
+    /// about to be, in the open pack).
+    fn take_ready(&mut self, appended: bool) -> Vec<FileRow> {
+        let (sent, open) = (&self.sent, &self.appended_set);
         let (ready, still): (Vec<FileRow>, Vec<FileRow>) = std::mem::take(&mut self.waiting)
             .into_iter()
             .partition(|file| {
                 file.chunks
                     .iter()
-                    .all(|hash| self.durable.contains(hash) || self.appended_set.contains(hash))
+                    .all(|hash| sent.contains(hash) || (appended && open.contains(hash)))
             });
         self.waiting = still;
-        let dead = self.catalog.commit(self.snapshot, &self.appended, &ready)?;
-        self.stats.dead_chunks += dead.chunks;
-        self.stats.dead_bytes += dead.bytes;
-        self.durable.extend(self.appended_set.drain());
-        self.appended.clear();
-        self.appended_bytes = 0;
-        self.stats.files_recorded += ready.len() as u64;
-        self.stats.catalog_time += began.elapsed();
-        Ok(())
+        ready
     }
 
     /// Commits what is left and closes the snapshot (`complete` false for a stopped
@@ -256,22 +283,31 @@ impl StoreWriter {
         complete: bool,
         now_ms: i64,
     ) -> Result<(WriteStats, Vec<PathBuf>), StoreError> {
-        let lost = self.commit_rest()?;
-        self.catalog
-            .finish_snapshot(self.snapshot, complete && lost.is_empty(), now_ms)?;
+        let (catalog, lost) = self.commit_rest()?;
+        catalog.finish_snapshot(self.snapshot, complete && lost.is_empty(), now_ms)?;
         Ok((self.stats, lost))
     }
 
     /// Commits what is left and leaves the snapshot open, for a writer that does one
     /// part of it (a worker's batch). Answers as [`Self::finish`].
     pub fn close(mut self) -> Result<(WriteStats, Vec<PathBuf>), StoreError> {
-        let lost = self.commit_rest()?;
+        let (_, lost) = self.commit_rest()?;
         Ok((self.stats, lost))
     }
 
-    /// The last commit; answers the files never recorded.
-    fn commit_rest(&mut self) -> Result<Vec<PathBuf>, StoreError> {
-        self.commit()?;
-        Ok(self.waiting.drain(..).map(|file| file.path).collect())
+    /// The last commit, waited for; answers the catalog back and the files never
+    /// recorded.
+    fn commit_rest(&mut self) -> Result<(Catalog, Vec<PathBuf>), StoreError> {
+        self.hand_over(true)?;
+        let (catalog, done) = self.committer.stop()?;
+        self.stats.files_recorded += done.files;
+        self.stats.pack_time += done.sync_time;
+        self.stats.catalog_time += done.catalog_time;
+        self.stats.dead_chunks += done.dead_chunks;
+        self.stats.dead_bytes += done.dead_bytes;
+        Ok((
+            catalog,
+            self.waiting.drain(..).map(|file| file.path).collect(),
+        ))
     }
 }
