@@ -150,9 +150,14 @@ impl Inner {
     /// Cancels every task waiting for admission, and makes every task admitted but not
     /// yet started refuse to start. Returns how many waiting tasks it cancelled.
     pub(crate) fn abort_pending(&self) -> usize {
+        // The pauses already armed first, before the epoch moves: a retry driver that
+        // sees the new epoch ends its own pause, and a pause it ended is not counted
+        // here. The second sweep takes pauses armed meanwhile, whose drivers may have
+        // checked the epoch before it moved.
+        let paused = self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
         self.scope.abort_pending();
         let waiting_for_keys = drain_keys(&self.keys);
-        let backing_off = self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
+        let backing_off = paused + self.timers.cut_short(TimerKind::Backoff, Fired::Aborted);
         let cancelled: usize =
             waiting_for_keys + backing_off + self.gates().map(Gate::drain_deferred).sum::<usize>();
         tracing::info!(cancelled, "sluice: pending tasks aborted");
