@@ -6,9 +6,8 @@ use crate::bench_memory::{
     Fields, Measured, OVERLAP, Plan, RESULTS_MB, RSS_DRIFT, SCALE, cores, cpu_floor, median,
     number, overlap, spread,
 };
-use crate::run::workspace_root;
+use crate::page_section::Section;
 use std::fmt::Write as _;
-use std::fs;
 
 /// Where the section begins on the page.
 pub const BEGIN: &str = "<!-- memory:begin -->";
@@ -184,33 +183,22 @@ pub fn section(m: &Measured, plan: &Plan, table: &str) -> String {
     out
 }
 
+/// This section of the page: its markers and its name.
+pub const SECTION: Section = Section {
+    begin: BEGIN,
+    end: END,
+    name: "Memory and overlap",
+};
+
 /// Writes `section` into the page: in place of the one there, or at its end.
 pub fn write(section: &str) -> Result<(), String> {
-    let path = workspace_root().join("docs").join("benchmarks.md");
-    let before = fs::read_to_string(&path).unwrap_or_default();
-    let after = place(&before, section);
-    fs::write(&path, after).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    eprintln!(
-        "xtask: wrote the Memory and overlap section of {}",
-        path.display()
-    );
-    Ok(())
-}
-
-/// `page` with `section` in place of its old one, or at its end.
-fn place(page: &str, section: &str) -> String {
-    match existing(page) {
-        Some(old) => page.replacen(old, section.trim_end(), 1),
-        None => format!("{}\n\n{}", page.trim_end(), section),
-    }
+    SECTION.write(section)
 }
 
 /// The section on `page`, markers included, if it has one: kept by `cargo xtask bench`
 /// when it rewrites the page.
 pub fn existing(page: &str) -> Option<&str> {
-    let begin = page.find(BEGIN)?;
-    let end = page[begin..].find(END)? + begin + END.len();
-    Some(&page[begin..end])
+    SECTION.existing(page)
 }
 
 /// `field` of every timed run of `stage`.
@@ -236,33 +224,4 @@ fn home_relative(path: &std::path::Path) -> String {
 /// A check's word.
 fn verdict(met: bool) -> &'static str {
     if met { "meets" } else { "misses" }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_section_replaces_its_old_self_and_keeps_the_rest() {
-        let ingest = "<!-- ingest:begin -->\ni\n<!-- ingest:end -->\n";
-        let page = format!("# Benchmarks\n\nrows\n\n{BEGIN}\nold\n{END}\n\n{ingest}");
-        let new = format!("{BEGIN}\nnew\n{END}\n");
-        let placed = place(&page, &new);
-        assert_eq!(
-            placed,
-            format!("# Benchmarks\n\nrows\n\n{BEGIN}\nnew\n{END}\n\n{ingest}")
-        );
-        // Placed again: the same page, not a second section.
-        assert_eq!(place(&placed, &new), placed);
-    }
-
-    #[test]
-    fn a_page_without_the_section_gets_it_at_its_end() {
-        let new = format!("{BEGIN}\nnew\n{END}\n");
-        assert_eq!(
-            place("# Benchmarks\n\nrows\n", &new),
-            format!("# Benchmarks\n\nrows\n\n{new}")
-        );
-        assert_eq!(existing("# Benchmarks\n"), None);
-    }
 }

@@ -3,9 +3,8 @@
 //! is (and kept by `cargo xtask bench` when it rewrites the page).
 
 use crate::bench_queue::{Measured, RowRuns, quantile};
-use crate::run::workspace_root;
+use crate::page_section::Section;
 use std::fmt::Write as _;
-use std::fs;
 
 /// Where the section begins on the page.
 pub const BEGIN: &str = "<!-- queue:begin -->";
@@ -116,57 +115,20 @@ pub fn section(m: &Measured, table: &str, quick: bool) -> String {
     out
 }
 
+/// This section of the page: its markers and its name.
+pub const SECTION: Section = Section {
+    begin: BEGIN,
+    end: END,
+    name: "Queue",
+};
+
 /// Writes `section` into the page: in place of the one there, or at its end.
 pub fn write(section: &str) -> Result<(), String> {
-    let path = workspace_root().join("docs").join("benchmarks.md");
-    let page = fs::read_to_string(&path).unwrap_or_default();
-    fs::write(&path, splice(&page, section))
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    eprintln!("xtask: wrote the Queue section of {}", path.display());
-    Ok(())
+    SECTION.write(section)
 }
 
-/// `page` with `section` in place of its Queue section, or after its end.
-fn splice(page: &str, section: &str) -> String {
-    let (before, after) = match (page.find(BEGIN), page.find(END)) {
-        (Some(begin), Some(end)) if begin < end => (&page[..begin], &page[end + END.len()..]),
-        _ => (page, ""),
-    };
-    let mut spliced = before.trim_end().to_owned();
-    if !spliced.is_empty() {
-        spliced.push_str("\n\n");
-    }
-    spliced.push_str(section.trim_end());
-    spliced.push('\n');
-    let after = after.trim_start_matches('\n');
-    if !after.is_empty() {
-        spliced.push('\n');
-        spliced.push_str(after);
-    }
-    spliced
-}
-
-/// The Queue section of `page`, if it has one (kept when the pairs rewrite the page).
+/// The section on `page`, markers included, if it has one: kept by `cargo xtask bench`
+/// when it rewrites the page.
 pub fn existing(page: &str) -> Option<&str> {
-    let begin = page.find(BEGIN)?;
-    let end = page[begin..].find(END)? + begin + END.len();
-    Some(&page[begin..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_section_replaces_its_old_self_and_nothing_else() {
-        let section = |body: &str| format!("{BEGIN}\n## Queue\n{body}\n{END}\n");
-        let page = "# Benchmarks\n\npairs tables\n";
-        let once = splice(page, &section("first"));
-        assert_eq!(once, format!("{page}\n{}", section("first")));
-        let with_tail = format!("{once}\n## Later\n");
-        let twice = splice(&with_tail, &section("second"));
-        assert_eq!(twice, format!("{page}\n{}\n## Later\n", section("second")));
-        assert_eq!(existing(&twice), Some(section("second").trim_end()));
-        assert_eq!(existing(page), None);
-    }
+    SECTION.existing(page)
 }

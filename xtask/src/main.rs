@@ -34,6 +34,7 @@ mod bench_queue;
 mod bench_queue_page;
 mod bench_tools;
 mod bench_tree;
+mod page_section;
 mod run;
 mod stress;
 mod stress_queue;

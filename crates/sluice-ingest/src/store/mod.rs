@@ -80,32 +80,28 @@ impl Store {
     /// Takes the store's write lock (an OS lock on `lock`, released when the file is
     /// closed, even by a crash); fails at once if another run holds it.
     pub fn lock(&self) -> Result<std::fs::File, StoreError> {
-        let path = self.dir.join("lock");
-        let io = |what, source| StoreError::Io {
-            what,
-            path: path.clone(),
-            source,
-        };
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| io("cannot open the lock", source))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io(
-                "another run is writing to this store; its lock is",
-                std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked"),
-            )),
-            Err(std::fs::TryLockError::Error(source)) => Err(io("cannot lock", source)),
-        }
+        self.take_lock(
+            std::fs::File::try_lock,
+            "another run is writing to this store; its lock is",
+        )
     }
 
     /// Takes the store's lock shared, as each worker of a queue does while it writes
     /// a batch (several may hold it; a single-process run, which takes it exclusive,
     /// is refused meanwhile); fails at once if a single-process run holds it.
     pub fn lock_shared(&self) -> Result<std::fs::File, StoreError> {
+        self.take_lock(
+            std::fs::File::try_lock_shared,
+            "a single-process run is writing to this store; its lock is",
+        )
+    }
+
+    /// Opens `lock` and takes it with `try_lock`; `held` says who holds it when taken.
+    fn take_lock(
+        &self,
+        try_lock: fn(&std::fs::File) -> Result<(), std::fs::TryLockError>,
+        held: &'static str,
+    ) -> Result<std::fs::File, StoreError> {
         let path = self.dir.join("lock");
         let io = |what, source| StoreError::Io {
             what,
@@ -118,10 +114,10 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|source| io("cannot open the lock", source))?;
-        match file.try_lock_shared() {
+        match try_lock(&file) {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(io(
-                "a single-process run is writing to this store; its lock is",
+                held,
                 std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked"),
             )),
             Err(std::fs::TryLockError::Error(source)) => Err(io("cannot lock", source)),
