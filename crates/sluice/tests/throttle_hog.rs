@@ -4,6 +4,11 @@
 //!
 //! The hog is this test binary run again on the ignored test `hog`, which spins one
 //! thread per CPU (twice over) until its stdin closes.
+//!
+//! Other processes busy on this machine (a parallel build) are foreign load too: the
+//! gate rightly stays shrunk under them. Where a step fails while the machine is busy
+//! with processes other than ours and the hog's, the test says so and stops without a
+//! verdict instead of blaming the throttle; on an otherwise quiet machine it judges.
 
 mod common;
 
@@ -55,6 +60,47 @@ fn hog() {
     stop.store(true, Ordering::Relaxed);
 }
 
+/// CPUs kept busy over `window` by processes other than this one, from `/proc/stat`
+/// and `/proc/self/stat` (`None` where those cannot be read).
+fn foreign_cpus(window: Duration) -> Option<f64> {
+    fn machine_busy() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?;
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+        Some(ticks.iter().take(8).sum::<u64>() - ticks.get(3)? - ticks.get(4)?)
+    }
+    fn own_busy() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+    let (machine, own) = (machine_busy()?, own_busy()?);
+    thread::sleep(window);
+    let foreign = (machine_busy()? - machine).saturating_sub(own_busy()? - own);
+    // Kernel ticks are 1/100 s on every Linux this runs on (USER_HZ).
+    Some(foreign as f64 / 100.0 / window.as_secs_f64())
+}
+
+/// Whether other processes keep more than half a CPU busy now: a failed step is then
+/// no verdict on the throttle.
+#[allow(clippy::print_stderr)] // why the test ends without a verdict, for whoever reads its log
+fn machine_is_busy_elsewhere() -> bool {
+    let foreign = foreign_cpus(Duration::from_secs(1));
+    if let Some(cpus) = foreign.filter(|&cpus| cpus > 0.5) {
+        eprintln!("no verdict: other processes keep {cpus:.1} CPUs busy on this machine");
+        return true;
+    }
+    false
+}
+
 fn cpu(mgr: &ConcurrencyManager) -> (u64, RouteThrottle) {
     let throttle = mgr.snapshot().throttle.expect("the throttle is enabled");
     let cpu = throttle
@@ -66,20 +112,28 @@ fn cpu(mgr: &ConcurrencyManager) -> (u64, RouteThrottle) {
 }
 
 /// Waits up to `within` for `done` on the cpu route's throttle; the sample count and
-/// state it held at.
+/// state it held at, or `None` where it never came while other processes kept the
+/// machine busy and `busy_excuses` (no verdict).
 fn wait_for(
     mgr: &ConcurrencyManager,
     within: Duration,
     what: &str,
+    busy_excuses: bool,
     done: impl Fn(&RouteThrottle) -> bool,
-) -> (u64, RouteThrottle) {
+) -> Option<(u64, RouteThrottle)> {
     let deadline = Instant::now() + within;
     loop {
         let (samples, route) = cpu(mgr);
         if done(&route) {
-            return (samples, route);
+            return Some((samples, route));
         }
-        assert!(Instant::now() < deadline, "never: {what} (last: {route:?})");
+        if Instant::now() >= deadline {
+            assert!(
+                busy_excuses && machine_is_busy_elsewhere(),
+                "never: {what} (last: {route:?})"
+            );
+            return None;
+        }
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -93,7 +147,16 @@ fn a_cpu_hog_shrinks_the_cpu_gate_and_its_exit_restores_it() -> TestResult {
             .build()?;
 
         // Our own saturating load, for six intervals: the gate stays where it is.
-        let (before, _) = wait_for(&mgr, Duration::from_secs(5), "a first sample", |_| true);
+        if machine_is_busy_elsewhere() {
+            return Ok(());
+        }
+        let Some((before, _)) =
+            wait_for(&mgr, Duration::from_secs(5), "a first sample", true, |_| {
+                true
+            })
+        else {
+            return Ok(());
+        };
         let busy_until = Instant::now() + INTERVAL * 6;
         let spinners: Vec<_> = (0..LIMIT)
             .map(|_| {
@@ -113,11 +176,13 @@ fn a_cpu_hog_shrinks_the_cpu_gate_and_its_exit_restores_it() -> TestResult {
             after >= before + 4,
             "the throttle sampled while we were busy"
         );
-        assert_eq!(
-            (own.limit, own.changes),
-            (LIMIT, 0),
-            "our own load moved the gate: {own:?}"
-        );
+        if (own.limit, own.changes) != (LIMIT, 0) {
+            assert!(
+                machine_is_busy_elsewhere(),
+                "our own load moved the gate: {own:?}"
+            );
+            return Ok(());
+        }
 
         // Another process takes every CPU: the gate shrinks within two samples.
         let exe = std::env::current_exe()?;
@@ -139,9 +204,14 @@ fn a_cpu_hog_shrinks_the_cpu_gate_and_its_exit_restores_it() -> TestResult {
         let hogging = lines.any(|line| line.is_ok_and(|line| line.trim_end().ends_with("hogging")));
         assert!(hogging, "the hog started");
         let (started, _) = cpu(&mgr);
-        let (shrunk, route) = wait_for(&mgr, Duration::from_secs(10), "the gate shrinks", |r| {
-            r.limit < LIMIT
-        });
+        let Some((shrunk, route)) =
+            // The hog is the foreign load here: no excuse.
+            wait_for(&mgr, Duration::from_secs(10), "the gate shrinks", false, |r| {
+                r.limit < LIMIT
+            })
+        else {
+            return Ok(());
+        };
         assert_eq!(route.reason, Reason::ForeignCpu);
         assert!(
             shrunk - started <= 2,
@@ -152,9 +222,17 @@ fn a_cpu_hog_shrinks_the_cpu_gate_and_its_exit_restores_it() -> TestResult {
         // The hog exits: the gate recovers to its configured limit.
         drop(child.stdin.take());
         child.wait()?;
-        wait_for(&mgr, Duration::from_secs(15), "the gate recovers", |r| {
-            r.limit == LIMIT && r.reason == Reason::Clear
-        });
+        if wait_for(
+            &mgr,
+            Duration::from_secs(15),
+            "the gate recovers",
+            true,
+            |r| r.limit == LIMIT && r.reason == Reason::Clear,
+        )
+        .is_none()
+        {
+            return Ok(());
+        }
         assert_eq!(
             mgr.snapshot().route(&RouteKind::Cpu).map(|r| r.limit),
             Some(LIMIT)
