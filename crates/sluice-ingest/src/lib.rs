@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chunker;
+mod claims;
 pub mod commands;
 pub mod compress;
 pub mod distributed;

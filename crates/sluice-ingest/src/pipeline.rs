@@ -17,6 +17,7 @@
 //! the pack holding its chunks is durable (`StoreWriter`). A stop flag ends the input
 //! of the first stage: files in flight finish, and the snapshot is committed as partial.
 
+use crate::claims::Claims;
 use crate::engines::common::{self, Begun, Packed};
 use crate::hash::ChunkHash;
 pub use crate::options::{IngestError, IngestOptions, ProgressFn};
@@ -26,7 +27,6 @@ use crate::store::Store;
 use crate::walk::{Entry, Walk};
 use futures::{Stream, StreamExt};
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
-use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -109,7 +109,10 @@ pub(crate) fn run_entries(
     stop: &Arc<AtomicBool>,
     count_walked: bool,
 ) -> Result<Begun, IngestError> {
-    let claims = Arc::new(Mutex::new(run.known.clone()));
+    let claims = Arc::new(Mutex::new(match run.lookup.take() {
+        Some(catalog) => Claims::looked_up(catalog),
+        None => Claims::known(std::mem::take(&mut run.known)),
+    }));
     let progress = |totals: &Totals| {
         if let Some(report) = &opts.progress {
             report(&totals.progress());
@@ -199,7 +202,7 @@ fn read_stage(
     mgr: &ConcurrencyManager,
     paths: Receiver<(usize, PathBuf)>,
     opts: &IngestOptions,
-    claims: &Arc<Mutex<HashSet<ChunkHash>>>,
+    claims: &Arc<Mutex<Claims>>,
     chunk_tx: SyncSender<(ChunkHash, Vec<u8>)>,
     stop: &Arc<AtomicBool>,
     taken: &Arc<AtomicU64>,
@@ -232,7 +235,7 @@ fn read_stage(
                     let first = claims
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(hash);
+                        .claim(hash);
                     !first || chunk_tx.send((hash, raw)).is_ok()
                 };
                 // A panic in the read is this file's problem, not the run's: it keeps the

@@ -45,6 +45,39 @@ fn three_worker_processes_ingest_what_one_process_does() -> TestResult {
     );
     check_same(&single, &store, &tree, &dir)?;
 
+    // A copy of the tree under another root: the workers' batches find every chunk
+    // already stored (they ask the catalog, loading none of it), store nothing again,
+    // and still record every file.
+    let copy = dir.join("copy");
+    make_tree(&copy)?;
+    let out = enqueuer(&store, &url, &copy).output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let totals = &report["totals"];
+    assert_eq!(totals["files_read"].as_u64(), Some(48), "{report}");
+    // 48 files, 4 directories and a link.
+    assert_eq!(
+        totals["write"]["files_recorded"].as_u64(),
+        Some(53),
+        "{report}"
+    );
+    assert_eq!(
+        totals["compress_time"].as_f64(),
+        Some(0.0),
+        "nothing compressed"
+    );
+    assert_eq!(
+        totals["write"]["chunks_stored"].as_u64(),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(totals["write"]["dead_chunks"].as_u64(), Some(0), "{report}");
+    assert_eq!(content(&store)?, content(&single)?, "the copy's snapshot");
+
     // Every worker stops on SIGTERM and says what it did; the batches were shared.
     let mut busy = 0;
     for worker in workers {

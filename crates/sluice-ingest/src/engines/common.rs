@@ -10,7 +10,7 @@ use crate::options::{IngestError, IngestOptions};
 use crate::read::{ReadError, ReadFile};
 use crate::report::Totals;
 use crate::snapshot::Parent;
-use crate::store::catalog::FileRow;
+use crate::store::catalog::{Catalog, FileRow};
 use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 use crate::walk::{Entry, Kind, Walk};
@@ -26,8 +26,11 @@ pub(crate) struct Begun {
     pub totals: Totals,
     /// The previous snapshot of the same root.
     pub parent: Parent,
-    /// The chunks the catalog held when the run began.
+    /// The chunks the catalog held when the run began (none loaded for a worker's
+    /// batch, which asks the catalog through `lookup` instead).
     pub known: HashSet<ChunkHash>,
+    /// A connection for asking the catalog about a chunk not in `known`: a worker's batch.
+    pub lookup: Option<Catalog>,
     /// Distinct chunks of the files read.
     pub distinct: HashSet<ChunkHash>,
 }
@@ -60,6 +63,7 @@ pub(crate) fn begin(
         totals: Totals::new(snapshot, parent.id, walk),
         parent,
         known,
+        lookup: None,
         distinct: HashSet::new(),
     })
 }
@@ -69,6 +73,9 @@ pub(crate) fn begin(
 /// the catalog before appending it. Without `snapshot`, begins a new snapshot of
 /// `root` compared with its parent (the enqueuer's run); with one, continues it with
 /// no parent (a worker's batch: the enqueuer put only changed files in batches).
+/// A batch loads none of the store's chunks: its readers and writer ask the catalog
+/// about the chunks they see, which costs a batch what its files hold, not what the
+/// store holds.
 pub(crate) fn begin_shared(
     root: &Path,
     walk: &Walk,
@@ -78,7 +85,10 @@ pub(crate) fn begin_shared(
 ) -> Result<Begun, IngestError> {
     let lock = store.lock_shared()?;
     let catalog = store.catalog()?;
-    let known = catalog.known_chunks().map_err(StoreError::from)?;
+    let (known, lookup) = match snapshot {
+        Some(_) => (HashSet::new(), Some(store.catalog()?)),
+        None => (catalog.known_chunks().map_err(StoreError::from)?, None),
+    };
     let (snapshot, parent) = match snapshot {
         Some(id) => (id, Parent::default()),
         None => {
@@ -103,6 +113,7 @@ pub(crate) fn begin_shared(
         totals: Totals::new(snapshot, parent.id, walk),
         parent,
         known,
+        lookup,
         distinct: HashSet::new(),
     })
 }

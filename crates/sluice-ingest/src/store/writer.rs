@@ -195,6 +195,18 @@ impl StoreWriter {
 
     /// Queues a file to be recorded once all its chunks are durable.
     pub fn add_file(&mut self, file: FileRow) -> Result<(), StoreError> {
+        // A shared writer starts knowing no chunk: the ones its readers found already
+        // stored (by anyone) are durable, and the catalog says which.
+        if let Some(lookup) = &self.lookup {
+            for hash in &file.chunks {
+                if !self.sent.contains(hash)
+                    && !self.appended_set.contains(hash)
+                    && lookup.has_chunk(hash)?
+                {
+                    self.sent.insert(*hash);
+                }
+            }
+        }
         self.waiting.push(file);
         if self.appended_bytes >= COMMIT_BYTES {
             self.hand_over(false)?;
