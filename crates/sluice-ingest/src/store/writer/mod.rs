@@ -17,6 +17,8 @@ use std::time::Instant;
 
 pub use crate::store::write_stats::WriteStats;
 
+mod waiting;
+
 /// Files waiting before a commit is due.
 const COMMIT_FILES: usize = 1024;
 /// Stored bytes appended before a commit is due.
@@ -193,38 +195,6 @@ impl StoreWriter {
         }
     }
 
-    /// Queues a file to be recorded once all its chunks are durable.
-    pub fn add_file(&mut self, file: FileRow) -> Result<(), StoreError> {
-        // A shared writer starts knowing no chunk: the ones its readers found already
-        // stored (by anyone) are durable, and the catalog says which.
-        if let Some(lookup) = &self.lookup {
-            for hash in &file.chunks {
-                if !self.sent.contains(hash)
-                    && !self.appended_set.contains(hash)
-                    && lookup.has_chunk(hash)?
-                {
-                    self.sent.insert(*hash);
-                }
-            }
-        }
-        self.waiting.push(file);
-        if self.appended_bytes >= COMMIT_BYTES {
-            self.hand_over(false)?;
-        } else if self.waiting.len() >= self.check_at {
-            // Files naming only chunks already handed over need no fsync of their own.
-            let ready = self.take_ready(false);
-            self.check_at = self.waiting.len() + COMMIT_FILES;
-            if !ready.is_empty() {
-                self.committer.send(Batch {
-                    sync: None,
-                    chunks: Vec::new(),
-                    files: ready,
-                })?;
-            }
-        }
-        Ok(())
-    }
-
     /// Fsyncs the open pack, then in one transaction records the chunks appended since
     /// the last commit and every waiting file whose chunks are all recorded by it;
     /// returns once that, and everything handed over before, is committed.
@@ -270,21 +240,6 @@ impl StoreWriter {
             chunks,
             files,
         })
-    }
-
-    /// Takes the waiting files whose chunks are all handed over (or, with `appended`,
-    /// about to be, in the open pack).
-    fn take_ready(&mut self, appended: bool) -> Vec<FileRow> {
-        let (sent, open) = (&self.sent, &self.appended_set);
-        let (ready, still): (Vec<FileRow>, Vec<FileRow>) = std::mem::take(&mut self.waiting)
-            .into_iter()
-            .partition(|file| {
-                file.chunks
-                    .iter()
-                    .all(|hash| sent.contains(hash) || (appended && open.contains(hash)))
-            });
-        self.waiting = still;
-        ready
     }
 
     /// Commits what is left and closes the snapshot (`complete` false for a stopped
