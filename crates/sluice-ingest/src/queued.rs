@@ -127,15 +127,10 @@ pub fn worker(args: &WorkerArgs, url: &str, store_dir: &Path, json: bool) -> Res
     while !signals.triggered() {
         std::thread::sleep(SIGNAL_POLL);
     }
-    // The counts are read once the batches in hand have ended (or the deadline
-    // passed), since the handle is gone after the join.
-    worker.stop_handle().stop(crate::SIGNAL_DEADLINE);
-    let deadline = std::time::Instant::now() + crate::SIGNAL_DEADLINE + SIGNAL_POLL;
-    while worker.metrics().total().running > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(SIGNAL_POLL);
-    }
-    let metrics = worker.metrics().total();
-    let stopped = runtime.block_on(worker.join());
+    // The counts are the stop report's: taken once every result was written (a
+    // batch snoozed back at the stop is written after its handler returned).
+    let stopped = runtime.block_on(worker.shutdown(crate::SIGNAL_DEADLINE));
+    let metrics = stopped.metrics.total();
     runtime.shutdown_timeout(Duration::from_secs(1));
     let line = if json {
         serde_json::json!({

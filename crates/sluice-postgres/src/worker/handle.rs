@@ -74,6 +74,7 @@ impl WorkerHandle {
                 StopReport {
                     drained: false,
                     handed_back: self.shared.handed_back.load(Ordering::Relaxed),
+                    metrics: self.shared.metrics.snapshot(),
                 }
             }
         }
@@ -125,12 +126,15 @@ impl StopHandle {
 }
 
 /// How a worker's stop went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopReport {
     /// Every held task ended within the deadline.
     pub drained: bool,
     /// Tasks handed back at the deadline.
     pub handed_back: usize,
+    /// The worker's final counts, once every result was written: read before the
+    /// join, [`WorkerHandle::metrics`] may miss the results still being written.
+    pub metrics: WorkerMetrics,
 }
 
 /// Runs the worker's loops and its orderly end.
@@ -158,5 +162,6 @@ async fn supervise(shared: Arc<Shared>) -> StopReport {
     StopReport {
         drained: !shared.abandon.is_cancelled(),
         handed_back,
+        metrics: shared.metrics.snapshot(),
     }
 }
