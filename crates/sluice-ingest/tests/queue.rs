@@ -7,7 +7,8 @@
 mod common;
 
 use common::queue::{
-    TestResult, WorkerProcess, check_same, content, database, enqueuer, make_tree, single_process,
+    TestResult, WorkerProcess, check_same, content, database, enqueuer, json_report, make_tree,
+    single_process,
 };
 use common::scratch;
 use sluice_ingest::distributed::QUEUE;
@@ -27,13 +28,7 @@ fn three_worker_processes_ingest_what_one_process_does() -> TestResult {
         .map(|_| WorkerProcess::start(&store, &url, 30))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let out = enqueuer(&store, &url, &tree).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuer(&store, &url, &tree).output()?)?;
     assert_eq!(
         report["totals"]["files_read"].as_u64(),
         Some(48),
@@ -50,13 +45,7 @@ fn three_worker_processes_ingest_what_one_process_does() -> TestResult {
     // and still record every file.
     let copy = dir.join("copy");
     make_tree(&copy)?;
-    let out = enqueuer(&store, &url, &copy).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuer(&store, &url, &copy).output()?)?;
     let totals = &report["totals"];
     assert_eq!(totals["files_read"].as_u64(), Some(48), "{report}");
     // 48 files, 4 directories and a link.
@@ -88,13 +77,7 @@ fn three_worker_processes_ingest_what_one_process_does() -> TestResult {
     assert!(busy >= 2, "only {busy} worker(s) took batches");
 
     // An unchanged tree: nothing to read, nothing enqueued, the same snapshot.
-    let again = enqueuer(&store, &url, &tree).output()?;
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&again.stdout)?;
+    let report = json_report(enqueuer(&store, &url, &tree).output()?)?;
     assert_eq!(report["totals"]["files_unchanged"].as_u64(), Some(48));
     assert_eq!(content(&store)?.0, content(&single)?.0);
     std::fs::remove_dir_all(&dir)?;
@@ -135,13 +118,7 @@ fn a_worker_killed_mid_batch_loses_nothing() -> TestResult {
     slow.0.kill()?;
     slow.0.wait()?;
 
-    let out = enqueuing.wait_with_output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuing.wait_with_output()?)?;
     assert_eq!(
         report["totals"]["files_read"].as_u64(),
         Some(48),

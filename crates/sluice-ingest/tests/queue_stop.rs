@@ -7,7 +7,8 @@
 mod common;
 
 use common::queue::{
-    TestResult, WorkerProcess, check_same, content, database, enqueuer, make_tree, single_process,
+    TestResult, WorkerProcess, check_same, content, database, enqueuer, json_report, make_tree,
+    single_process,
 };
 use common::scratch;
 use sluice_ingest::distributed::QUEUE;
@@ -45,13 +46,7 @@ fn a_stopped_enqueuer_cancels_its_batches_and_the_next_run_completes() -> TestRe
         .args(["-TERM", &waiting.id().to_string()])
         .status()?;
     assert!(sent.success());
-    let out = waiting.wait_with_output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(waiting.wait_with_output()?)?;
     assert_eq!(report["totals"]["stopped"], true, "{report}");
     assert_eq!(report["totals"]["files_read"].as_u64(), Some(0));
     let status = runtime.block_on(queue.status())?;
@@ -68,13 +63,7 @@ fn a_stopped_enqueuer_cancels_its_batches_and_the_next_run_completes() -> TestRe
     let workers = (0..2)
         .map(|_| WorkerProcess::start(&store, &url, 0))
         .collect::<Result<Vec<_>, _>>()?;
-    let out = enqueuer(&store, &url, &tree).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuer(&store, &url, &tree).output()?)?;
     assert_eq!(
         report["totals"]["files_read"].as_u64(),
         Some(48),
@@ -95,13 +84,7 @@ fn a_worker_given_another_store_refuses_the_batches_and_the_run_says_so() -> Tes
     make_tree(&tree)?;
     let url = database()?;
     let elsewhere = WorkerProcess::start(&dir.join("elsewhere"), &url, 0)?;
-    let out = enqueuer(&dir.join("store"), &url, &tree).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuer(&dir.join("store"), &url, &tree).output()?)?;
     let problems = report["totals"]["problems"]
         .as_array()
         .ok_or("no problems listed")?;
@@ -152,13 +135,7 @@ fn a_worker_stopped_mid_batch_hands_it_back_to_another() -> TestResult {
     );
 
     let fast = WorkerProcess::start(&store, &url, 0)?;
-    let out = enqueuing.wait_with_output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let report = json_report(enqueuing.wait_with_output()?)?;
     assert_eq!(
         report["totals"]["files_read"].as_u64(),
         Some(48),

@@ -136,6 +136,16 @@ pub fn content(store: &Path) -> Result<Content, Box<dyn std::error::Error>> {
     Ok((files, latest.complete, chunks))
 }
 
+/// The JSON report of a run that must have succeeded (its stderr shown if not).
+pub fn json_report(out: Output) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 /// Ingests `tree` into a store of its own in one process; answers the store.
 pub fn single_process(dir: &Path, tree: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let store = dir.join("single");
