@@ -37,7 +37,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
     (
         "policies",
         "`run_cpu` with retry + timeout + breaker, none triggered",
-        Some(5),
+        Some(4),
     ),
     ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(4)),
     ("io", "`run_io(f).wait()`", Some(4)),
@@ -78,7 +78,11 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
             .run_cpu(move || i + 1)
             .wait(),
         // For `--run` only (callgrind): keyed admission over one key and over 100.
-        "keyed-1" => mgr.task("keyed").key(&keys[0]).run_cpu(move || i + 1).wait(),
+        "keyed-1" => mgr
+            .task("keyed")
+            .key(&keys[0])
+            .run_cpu(move || i + 1)
+            .wait(),
         "keyed-100" => mgr
             .task("keyed")
             .key(&keys[(i % 100) as usize])

@@ -7,7 +7,7 @@ use crate::policy::Policy;
 use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::{KeyState, Keys, OnKeyFailure};
 use crate::policy::limit::Dependency;
-use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
+use crate::policy::retry::{Holds, NoRetry, Retry, Retrying, Transient};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
 use crate::task::{ClosureSetup, TaskHandle, TaskInfo, submit_closure, submit_future};
@@ -399,7 +399,13 @@ impl<'m> TaskBuilder<'m, NoRetry> {
         if self.policy.deadline.is_some() {
             // A deadline for the whole task is kept by a driver of one attempt.
             let work = Mutex::new(Some(work));
-            return self.drive_closure(route, None, Transient, move || take(&work));
+            return self.drive_closure(
+                route,
+                None,
+                Transient,
+                (),
+                move |_: &Arc<dyn Holds<()>>| take(&work),
+            );
         }
         let inner = self.mgr.inner();
         if let Some(refused) =

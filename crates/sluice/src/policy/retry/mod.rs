@@ -20,7 +20,7 @@ mod driver;
 pub(crate) use budgets::Budgets;
 pub use classify::{RetryIf, Transient, When};
 pub use config::{Retry, RetryBuilder, RetryConfigError};
-pub(crate) use driver::{Driver, Launch, Plan};
+pub(crate) use driver::{Driver, Holds, Launch, Plan, SharedLaunch};
 
 /// The retry state of a [`TaskBuilder`](crate::TaskBuilder) with no retry policy: its
 /// work runs once, so it may be an `FnOnce`.
