@@ -5,8 +5,8 @@
 use super::per_key::PerKey;
 use crate::lock::lock;
 use crate::snapshot::KeyedBreakersView;
-use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
 use foldhash::HashMap;
+use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 

@@ -9,8 +9,8 @@
 
 use crate::lock::lock;
 use crate::snapshot::RetryBudgetView;
-use sluice_core::{BudgetConfig, RetryBudget};
 use foldhash::HashMap;
+use sluice_core::{BudgetConfig, RetryBudget};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
