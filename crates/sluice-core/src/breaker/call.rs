@@ -4,6 +4,7 @@ use super::circuit::Shared;
 use super::state::{Ticket, Transition};
 use crate::loom::lock;
 use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::Ordering;
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;
@@ -89,6 +90,12 @@ impl Call {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recheck(mut self) -> Result<Call, Rejected> {
+        // Still current (the usual case): known from the published generation, which
+        // a result that opens or closes the breaker stores before it lets the lock go.
+        if self.ticket.generation == self.breaker.generation.load(Ordering::Acquire) {
+            self.ticket.transition = None;
+            return Ok(self);
+        }
         // Read before locking: the clock is the caller's code.
         let now = self.breaker.clock.now();
         let mut machine = lock(&self.breaker.machine);
@@ -110,7 +117,16 @@ impl Call {
         // call is still armed and its drop gives a probe slot back.
         let now = self.breaker.clock.now();
         self.armed = false;
-        lock(&self.breaker.machine).record(&self.ticket, failed, elapsed, now)
+        let mut machine = lock(&self.breaker.machine);
+        let transition = machine.record(&self.ticket, failed, elapsed, now);
+        if transition.is_some() {
+            // Published before the lock goes: whoever sees the move under the lock,
+            // or a recheck sees the new generation, sees it after this store.
+            self.breaker
+                .generation
+                .store(machine.generation(), Ordering::Release);
+        }
+        transition
     }
 }
 

@@ -3,10 +3,12 @@
 //! A keyed task is looked up by its key in the key queue (at submission and when it
 //! passes its turn on) and in its route's key metrics (at submission, start, end and
 //! answer): hashed afresh each time, the key cost about a third of a tiny keyed task.
-//! Hashed once here (with SipHash and a per-process seed, as std's maps do, since keys
-//! often come from the program's input), the maps only pass the stored hash through.
+//! Hashed once here, the maps only pass the stored hash through. The hash is foldhash
+//! with a per-process random seed, as hashbrown's default maps use: keys often come
+//! from the program's input, so the seed is not fixed, and SipHash alone would still
+//! cost more than every other step of admitting a key.
 
-use std::collections::hash_map::RandomState;
+use foldhash::fast::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -26,7 +28,7 @@ static SEED: OnceLock<RandomState> = OnceLock::new();
 impl TaskKey {
     /// `name` as a key, hashed now.
     pub(crate) fn new(name: &str) -> Self {
-        let hash = SEED.get_or_init(RandomState::new).hash_one(name);
+        let hash = SEED.get_or_init(RandomState::default).hash_one(name);
         TaskKey {
             hash,
             name: Arc::from(name),
