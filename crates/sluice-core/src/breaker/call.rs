@@ -57,6 +57,28 @@ impl Call {
         self.ticket.generation
     }
 
+    /// Whether the breaker has neither opened nor closed since this call was admitted:
+    /// then [`recheck`](Self::recheck) would hand it back as it is. Reads one atomic,
+    /// so a caller that keeps the call in place can skip the recheck's move.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{BreakerConfig, CircuitBreaker, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build()?;
+    /// let breaker = CircuitBreaker::new(config, Arc::new(ManualClock::new()));
+    /// let queued = breaker.try_acquire()?;
+    /// assert!(queued.is_current());
+    /// breaker.try_acquire()?.failure(Duration::from_millis(3)); // opens it
+    /// assert!(!queued.is_current(), "it must be rechecked before it runs");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        self.ticket.generation == self.breaker.generation.load(Ordering::Acquire)
+    }
+
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
         self.ticket.probe
@@ -92,7 +114,7 @@ impl Call {
     pub fn recheck(mut self) -> Result<Call, Rejected> {
         // Still current (the usual case): known from the published generation, which
         // a result that opens or closes the breaker stores before it lets the lock go.
-        if self.ticket.generation == self.breaker.generation.load(Ordering::Acquire) {
+        if self.is_current() {
             self.ticket.transition = None;
             return Ok(self);
         }
