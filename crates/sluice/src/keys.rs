@@ -11,11 +11,12 @@
 //! while it has anything pending or running, so a remembered key is still there.
 
 use crate::lock::lock;
+use crate::policy::keyed::{ByKeyHash, TaskKey};
 use crate::snapshot::Latency;
 use serde::Serialize;
 use sluice_core::{Histogram, Outcome};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// One route's keys.
@@ -30,7 +31,7 @@ pub(crate) struct KeyMetrics {
 #[derive(Default)]
 struct Table {
     /// By key.
-    keys: HashMap<Arc<str>, Stats>,
+    keys: HashMap<TaskKey, Stats, ByKeyHash>,
     /// Every key not tracked.
     other: Stats,
     /// Arrivals of untracked keys while the table was full.
@@ -182,7 +183,7 @@ impl Stats {
 impl Table {
     /// The entry a task counted in `bucket` falls from. A key with anything pending or
     /// running is never evicted, so a task counted under its key finds it still there.
-    fn of(&mut self, key: &Arc<str>, bucket: Bucket) -> &mut Stats {
+    fn of(&mut self, key: &TaskKey, bucket: Bucket) -> &mut Stats {
         // One lookup and no clone of the key: it is there (see above). Were it not, its
         // fall would go to "other", which is where an untracked key's tasks count.
         match bucket {
@@ -205,7 +206,7 @@ impl KeyMetrics {
 
     /// A task of `key` was submitted: pending until answered. Returns where it
     /// was counted, for [`answered`](Self::answered).
-    pub(crate) fn submitted(&self, key: &Arc<str>) -> Bucket {
+    pub(crate) fn submitted(&self, key: &TaskKey) -> Bucket {
         let mut table = lock(&self.table);
         let (bucket, stats) = self.place(&mut table, key, true);
         stats.pending += 1;
@@ -215,7 +216,7 @@ impl KeyMetrics {
     /// A task of `key`, counted pending in `bucket`, was answered with `outcome`.
     pub(crate) fn answered(
         &self,
-        key: &Arc<str>,
+        key: &TaskKey,
         bucket: Bucket,
         outcome: Outcome,
         (queue_wait, run_time): (Option<Duration>, Option<Duration>),
@@ -227,14 +228,14 @@ impl KeyMetrics {
     }
 
     /// A task of `key` refused at submission: submitted and answered at once.
-    pub(crate) fn rejected(&self, key: &Arc<str>) {
+    pub(crate) fn rejected(&self, key: &TaskKey) {
         let bucket = self.submitted(key);
         self.answered(key, bucket, Outcome::Rejected, (None, None));
     }
 
     /// A body of `key` began. Returns where it was counted, for
     /// [`body_ended`](Self::body_ended).
-    pub(crate) fn body_started(&self, key: &Arc<str>) -> Bucket {
+    pub(crate) fn body_started(&self, key: &TaskKey) -> Bucket {
         let mut table = lock(&self.table);
         let (bucket, stats) = self.place(&mut table, key, false);
         stats.running += 1;
@@ -243,24 +244,24 @@ impl KeyMetrics {
     }
 
     /// A body of `key`, counted running in `bucket`, ended.
-    pub(crate) fn body_ended(&self, key: &Arc<str>, bucket: Bucket) {
+    pub(crate) fn body_ended(&self, key: &TaskKey, bucket: Bucket) {
         let mut table = lock(&self.table);
         let stats = table.of(key, bucket);
         stats.running = stats.running.saturating_sub(1);
     }
 
     /// An attempt of a task of `key` failed and is tried again.
-    pub(crate) fn retried(&self, key: &Arc<str>) {
+    pub(crate) fn retried(&self, key: &TaskKey) {
         self.add(key, |stats| stats.retries += 1);
     }
 
     /// A body of `key` ended after its task had been answered (it timed out).
-    pub(crate) fn abandoned(&self, key: &Arc<str>) {
+    pub(crate) fn abandoned(&self, key: &TaskKey) {
         self.add(key, |stats| stats.abandoned += 1);
     }
 
     /// Adds to a count that only grows: under the key if tracked, else "other".
-    fn add(&self, key: &Arc<str>, add: impl FnOnce(&mut Stats)) {
+    fn add(&self, key: &TaskKey, add: impl FnOnce(&mut Stats)) {
         let mut table = lock(&self.table);
         let bucket = if table.keys.contains_key(key) {
             Bucket::Key
@@ -275,7 +276,7 @@ impl KeyMetrics {
     fn place<'t>(
         &self,
         table: &'t mut Table,
-        key: &Arc<str>,
+        key: &TaskKey,
         arrival: bool,
     ) -> (Bucket, &'t mut Stats) {
         // A table with room needs one lookup (the entry below); a full one asks first
@@ -305,7 +306,7 @@ impl KeyMetrics {
         let mut keys: Vec<KeySnapshot> = table
             .keys
             .iter()
-            .map(|(key, stats)| stats.snapshot(Some(key.to_string())))
+            .map(|(key, stats)| stats.snapshot(Some(key.name().to_string())))
             .collect();
         keys.sort_by(|a, b| b.ended.cmp(&a.ended).then_with(|| a.key.cmp(&b.key)));
         if table.other.total() > 0 || !table.other.idle() {

@@ -1,6 +1,7 @@
 //! A route: one backend with its admission gate and its counters.
 
 use crate::keys::KeyMetrics;
+use crate::policy::keyed::TaskKey;
 use crate::records::{RecordSink, TaskRecord, deliver};
 use crate::task::TaskInfo;
 use serde::Serialize;
@@ -67,7 +68,7 @@ pub(crate) struct Route {
 impl Route {
     /// A task refused without running (shutting down, an open breaker): counted as
     /// submitted and rejected, and recorded.
-    pub(crate) fn reject(&self, name: Option<&Arc<str>>, key: Option<&Arc<str>>) {
+    pub(crate) fn reject(&self, name: Option<&Arc<str>>, key: Option<&TaskKey>) {
         self.counters.submitted();
         self.counters.ended(Outcome::Rejected);
         if let (Some(keys), Some(key)) = (&self.keys, key) {
@@ -80,7 +81,7 @@ impl Route {
                 &TaskRecord {
                     id: info.id,
                     name: info.name,
-                    key: info.key,
+                    key: info.key.map(|key| key.name().clone()),
                     route: self.kind.clone(),
                     attempts: 0,
                     queue_wait: None,

@@ -8,7 +8,8 @@
 //!
 //! `allocations --run ROW N` runs only ROW's round trips, N of them, and prints
 //! nothing: a fixed workload for `valgrind --tool=callgrind` (instructions per task
-//! are the difference of two runs with different N, divided by the difference).
+//! are the difference of two runs with different N, divided by the difference). Two
+//! rows are for `--run` only: `keyed-1` (every task on one key) and `keyed-100`.
 
 #![forbid(unsafe_code)]
 
@@ -36,7 +37,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
     (
         "policies",
         "`run_cpu` with retry + timeout + breaker, none triggered",
-        Some(5),
+        Some(4),
     ),
     ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(4)),
     ("io", "`run_io(f).wait()`", Some(4)),
@@ -74,6 +75,17 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
         "keyed" => mgr
             .task("keyed")
             .key(&keys[(i % 8) as usize])
+            .run_cpu(move || i + 1)
+            .wait(),
+        // For `--run` only (callgrind): keyed admission over one key and over 100.
+        "keyed-1" => mgr
+            .task("keyed")
+            .key(&keys[0])
+            .run_cpu(move || i + 1)
+            .wait(),
+        "keyed-100" => mgr
+            .task("keyed")
+            .key(&keys[(i % 100) as usize])
             .run_cpu(move || i + 1)
             .wait(),
         "io" => mgr.run_io(async move { i + 1 }).wait(),
@@ -117,7 +129,7 @@ fn main() {
         && flag == "--run"
     {
         let n: u64 = n.parse().expect("N is a number");
-        let keys: Vec<String> = (0..8).map(|k| format!("key-{k}")).collect();
+        let keys: Vec<String> = (0..100).map(|k| format!("key-{k}")).collect();
         let retry = Retry::default();
         for i in 0..n {
             round_trip(&mgr, row, i, &keys, &retry);

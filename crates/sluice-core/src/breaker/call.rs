@@ -4,6 +4,7 @@ use super::circuit::Shared;
 use super::state::{Ticket, Transition};
 use crate::loom::lock;
 use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::Ordering;
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;
@@ -56,6 +57,28 @@ impl Call {
         self.ticket.generation
     }
 
+    /// Whether the breaker has neither opened nor closed since this call was admitted:
+    /// then [`recheck`](Self::recheck) would hand it back as it is. Reads one atomic,
+    /// so a caller that keeps the call in place can skip the recheck's move.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{BreakerConfig, CircuitBreaker, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let config = BreakerConfig::builder().consecutive_failures(1).build()?;
+    /// let breaker = CircuitBreaker::new(config, Arc::new(ManualClock::new()));
+    /// let queued = breaker.try_acquire()?;
+    /// assert!(queued.is_current());
+    /// breaker.try_acquire()?.failure(Duration::from_millis(3)); // opens it
+    /// assert!(!queued.is_current(), "it must be rechecked before it runs");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        self.ticket.generation == self.breaker.generation.load(Ordering::Acquire)
+    }
+
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
         self.ticket.probe
@@ -89,6 +112,12 @@ impl Call {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recheck(mut self) -> Result<Call, Rejected> {
+        // Still current (the usual case): known from the published generation, which
+        // a result that opens or closes the breaker stores before it lets the lock go.
+        if self.is_current() {
+            self.ticket.transition = None;
+            return Ok(self);
+        }
         // Read before locking: the clock is the caller's code.
         let now = self.breaker.clock.now();
         let mut machine = lock(&self.breaker.machine);
@@ -110,7 +139,16 @@ impl Call {
         // call is still armed and its drop gives a probe slot back.
         let now = self.breaker.clock.now();
         self.armed = false;
-        lock(&self.breaker.machine).record(&self.ticket, failed, elapsed, now)
+        let mut machine = lock(&self.breaker.machine);
+        let transition = machine.record(&self.ticket, failed, elapsed, now);
+        if transition.is_some() {
+            // Published before the lock goes: whoever sees the move under the lock,
+            // or a recheck sees the new generation, sees it after this store.
+            self.breaker
+                .generation
+                .store(machine.generation(), Ordering::Release);
+        }
+        transition
     }
 }
 

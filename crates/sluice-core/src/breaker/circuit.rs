@@ -8,6 +8,7 @@ use super::clock::Clock;
 use super::config::BreakerConfig;
 use super::state::{BreakerState, Machine};
 use crate::loom::lock;
+use crate::loom::sync::atomic::AtomicU64;
 use crate::loom::sync::{Arc, Mutex};
 use std::fmt;
 
@@ -54,6 +55,10 @@ pub(super) struct Shared {
     config: BreakerConfig,
     /// The state machine, under the one lock.
     pub(super) machine: Mutex<Machine>,
+    /// The machine's generation, stored under the lock whenever a result moves it on:
+    /// a call that waited asks whether it is still current without the clock or the
+    /// lock ([`Call::recheck`]), as nearly every call is.
+    pub(super) generation: AtomicU64,
 }
 
 /// A breaker's state and counts at one moment.
@@ -107,6 +112,7 @@ impl CircuitBreaker {
             shared: Arc::new(Shared {
                 clock,
                 machine: Mutex::new(Machine::new(config.clone())),
+                generation: AtomicU64::new(0),
                 config,
             }),
         }
@@ -115,6 +121,12 @@ impl CircuitBreaker {
     /// Leave for one call, or [`Rejected`] while open (with the time left until
     /// half-open) or while half-open with every probe out.
     pub fn try_acquire(&self) -> Result<Call, Rejected> {
+        // Closed, as nearly always: admitted without reading the clock.
+        let closed = lock(&self.shared.machine).acquire_closed();
+        if let Some(ticket) = closed {
+            return Ok(Call::new(self.shared.clone(), ticket));
+        }
+        // Read before locking: the clock is the caller's code.
         let now = self.shared.clock.now();
         let ticket = lock(&self.shared.machine).acquire(now)?;
         Ok(Call::new(self.shared.clone(), ticket))

@@ -108,6 +108,20 @@ impl Machine {
         }
     }
 
+    /// Admits a call if the breaker is closed, which needs no clock; `None` otherwise
+    /// (then [`acquire`](Self::acquire) decides, at a time read outside the lock).
+    pub(super) fn acquire_closed(&mut self) -> Option<Ticket> {
+        if self.state != BreakerState::Closed {
+            return None;
+        }
+        self.totals.calls += 1;
+        Some(Ticket {
+            generation: self.generation,
+            probe: false,
+            transition: None,
+        })
+    }
+
     /// Admits a call at time `now`, or refuses it. The first admission after the
     /// recovery time moves the breaker to half-open and reports it on the ticket.
     pub(super) fn acquire(&mut self, now: Duration) -> Result<Ticket, Rejected> {

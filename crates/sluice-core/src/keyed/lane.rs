@@ -6,7 +6,8 @@
 //! tombstones outnumber live entries, so a cancel costs amortised O(1) and a lane never
 //! holds more than about twice its live entries.
 
-use std::collections::{HashMap, VecDeque};
+use super::tickets::Items;
+use std::collections::VecDeque;
 
 /// Below this many entries a lane is never compacted nor shrunk: not worth the pass.
 const SMALL: usize = 32;
@@ -34,7 +35,7 @@ impl Lane {
 
     /// Removes and returns the first live ticket number; tombstones before it go too.
     /// `items` holds every live ticket number.
-    pub(super) fn pop_live<V>(&mut self, items: &HashMap<u64, V>) -> Option<u64> {
+    pub(super) fn pop_live<V>(&mut self, items: &Items<V>) -> Option<u64> {
         if self.live == 0 {
             self.clear();
             return None;
@@ -55,7 +56,7 @@ impl Lane {
 
     /// Counts `gone` entries as cancelled: their numbers are already out of `items`.
     /// Compacts when tombstones outnumber live entries.
-    pub(super) fn forget<V>(&mut self, gone: usize, items: &HashMap<u64, V>) {
+    pub(super) fn forget<V>(&mut self, gone: usize, items: &Items<V>) {
         self.live = self.live.saturating_sub(gone);
         if self.live == 0 {
             self.clear();

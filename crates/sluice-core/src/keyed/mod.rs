@@ -87,6 +87,7 @@ mod lane;
 mod order;
 mod queue;
 mod state;
+mod tickets;
 
 pub use answers::{CancelledRest, Submitted, Ticket};
 pub use order::KeyOrder;

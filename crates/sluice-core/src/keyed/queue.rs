@@ -5,8 +5,9 @@ use super::order::KeyOrder;
 use super::state::State;
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
+use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 /// Orders items by key before they run, in one of three [`KeyOrder`] modes.
 ///
@@ -23,17 +24,40 @@ use std::hash::Hash;
 /// lock, so they must be quick and must not panic: a key whose hashing panics leaves the
 /// queue's accounting for that key unspecified (never unsafe).
 ///
+/// Keys are hashed by `S`, std's `RandomState` unless the queue is made
+/// [`with_hasher`](Self::with_hasher).
+///
 /// [`finish_and_cancel_rest`]: Self::finish_and_cancel_rest
-pub struct KeyedQueue<K, T> {
+pub struct KeyedQueue<K, T, S = RandomState> {
     /// All the bookkeeping, under one lock.
-    state: Mutex<State<K, T>>,
+    state: Mutex<State<K, T, S>>,
 }
 
 impl<K: Hash + Eq + Clone, T> KeyedQueue<K, T> {
     /// An empty queue that keeps `ordering`.
     pub fn new(ordering: KeyOrder) -> Self {
+        Self::with_hasher(ordering, RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> KeyedQueue<K, T, S> {
+    /// An empty queue that keeps `ordering` and hashes its keys with `hasher`: for keys
+    /// that carry a hash computed once (a key looked up at every submit and finish need
+    /// not be hashed at each).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{KeyedQueue, KeyOrder, Submitted};
+    /// use std::collections::hash_map::RandomState;
+    ///
+    /// let queue = KeyedQueue::with_hasher(KeyOrder::PerKey, RandomState::new());
+    /// assert_eq!(queue.submit("alice", 1), Submitted::Run(1));
+    /// assert_eq!(queue.finish(&"alice"), None);
+    /// ```
+    pub fn with_hasher(ordering: KeyOrder, hasher: S) -> Self {
         KeyedQueue {
-            state: Mutex::new(State::new(ordering)),
+            state: Mutex::new(State::new(ordering, hasher)),
         }
     }
 
@@ -116,9 +140,10 @@ impl<K: Hash + Eq + Clone, T> KeyedQueue<K, T> {
     }
 }
 
-impl<K, T> fmt::Debug for KeyedQueue<K, T>
+impl<K, T, S> fmt::Debug for KeyedQueue<K, T, S>
 where
     K: Hash + Eq + Clone,
+    S: BuildHasher + Clone,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = lock(&self.state);

@@ -21,8 +21,9 @@
 use super::answers::{CancelledRest, Submitted, Ticket};
 use super::lane::Lane;
 use super::order::KeyOrder;
+use super::tickets::Items;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 /// Maps that grew past this many entries are given back once they are empty again.
 const RECLAIM_ABOVE: usize = 64;
@@ -50,8 +51,8 @@ impl KeyState {
     }
 }
 
-/// What the queue's mutex guards.
-pub(super) struct State<K, T> {
+/// What the queue's mutex guards; `S` hashes the keys.
+pub(super) struct State<K, T, S> {
     /// The mode chosen at construction.
     ordering: KeyOrder,
     /// The number the next queued item's ticket gets.
@@ -59,21 +60,21 @@ pub(super) struct State<K, T> {
     /// Items holding a turn now, over all keys.
     running: usize,
     /// Every queued item, by ticket number.
-    items: HashMap<u64, Waiting<K, T>>,
+    items: Items<Waiting<K, T>>,
     /// Every key with a running or a queued item; idle keys are removed.
-    keys: HashMap<K, KeyState>,
+    keys: HashMap<K, KeyState, S>,
     /// `Strict` only: every queued item in global submission order.
     global: Lane,
 }
 
-impl<K: Hash + Eq + Clone, T> State<K, T> {
-    pub(super) fn new(ordering: KeyOrder) -> Self {
+impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> State<K, T, S> {
+    pub(super) fn new(ordering: KeyOrder, hasher: S) -> Self {
         State {
             ordering,
             next_ticket: 0,
             running: 0,
-            items: HashMap::new(),
-            keys: HashMap::new(),
+            items: Items::default(),
+            keys: HashMap::with_hasher(hasher),
             global: Lane::default(),
         }
     }
@@ -210,10 +211,10 @@ impl<K: Hash + Eq + Clone, T> State<K, T> {
     /// Gives back the memory of maps that grew large and are empty again.
     fn reclaim(&mut self) {
         if self.keys.is_empty() && self.keys.capacity() > RECLAIM_ABOVE {
-            self.keys = HashMap::new();
+            self.keys = HashMap::with_hasher(self.keys.hasher().clone());
         }
         if self.items.is_empty() && self.items.capacity() > RECLAIM_ABOVE {
-            self.items = HashMap::new();
+            self.items = Items::default();
         }
     }
 }

@@ -187,7 +187,7 @@ impl ConcurrencyManager {
         &self,
         route: &Route,
         name: Option<&Arc<str>>,
-        key: Option<&Arc<str>>,
+        key: Option<&crate::policy::keyed::TaskKey>,
     ) -> Option<TaskHandle<T, E>> {
         if !self.inner.closed.load(Ordering::Acquire) {
             return None;

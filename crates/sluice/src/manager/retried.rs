@@ -4,8 +4,10 @@
 use super::TaskBuilder;
 use crate::TaskError;
 use crate::policy::breaker::{self, Guarded};
-use crate::policy::keyed::start as start_task;
-use crate::policy::retry::{Driver, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, When};
+use crate::policy::keyed::{TaskKey, start as start_task};
+use crate::policy::retry::{
+    Driver, Holds, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
+};
 use crate::route::Route;
 use crate::task::{
     AttemptSink, ClosureSetup, Control, Reply, TaskHandle, TaskInfo, launch_closure, launch_future,
@@ -193,11 +195,17 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         C: RetryIf<E>,
     {
         let (builder, retry, classify) = self.split();
-        let work = Arc::new(work);
-        builder.drive_closure(route, Some(retry), classify, move || {
-            let work = work.clone();
-            Some(move || work())
-        })
+        // The work lives in the driver; each attempt reaches it through the driver.
+        builder.drive_closure(
+            route,
+            Some(retry),
+            classify,
+            work,
+            |driver: &Arc<dyn Holds<F>>| {
+                let driver = driver.clone();
+                Some(move || (driver.held())())
+            },
+        )
     }
 
     /// The policies without the retry, the retry, and its judge.
@@ -223,17 +231,20 @@ impl<R> TaskBuilder<'_, R> {
     }
 
     /// Submits closure work to `route` as a driver of attempts: `make` gives each
-    /// attempt its work (`None`: there is none left — an `FnOnce` already used).
+    /// attempt its work (`None`: there is none left — an `FnOnce` already used), given
+    /// the driver as the holder of `shared`, which it keeps for the attempts.
     /// Without `retry`, one attempt (a task with a deadline of its own).
-    pub(super) fn drive_closure<M, F, T, E, C>(
+    pub(super) fn drive_closure<S, M, F, T, E, C>(
         self,
         route: &Arc<Route>,
         retry: Option<Retry>,
         classify: C,
+        shared: S,
         make: M,
     ) -> TaskHandle<T, E>
     where
-        M: Fn() -> Option<F> + Send + Sync + 'static,
+        S: Send + Sync + 'static,
+        M: Fn(&Arc<dyn Holds<S>>) -> Option<F> + Send + Sync + 'static,
         F: FnOnce() -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
@@ -252,21 +263,24 @@ impl<R> TaskBuilder<'_, R> {
         };
         let info = self.task_info();
         let attempt_info = info.clone();
-        let launch =
-            move |sink: Arc<dyn AttemptSink<T, E>>, attempt: u32| -> Option<Arc<dyn Control>> {
-                let (guard, work) = guards.prepare(&sink, attempt, &make)?;
-                let setup = ClosureSetup {
-                    route: &attempt_route,
-                    scope: &scope,
-                    deadline: deadline.clone(),
-                    guard,
-                    priority,
-                    dependency: dependency.clone(),
-                };
-                let reply =
-                    Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
-                Some(launch_closure(setup, reply, work))
+        let launch = move |sink: Arc<dyn AttemptSink<T, E>>,
+                           holder: Arc<dyn Holds<S>>,
+                           attempt: u32|
+              -> Option<Arc<dyn Control>> {
+            let (guard, work) = guards.prepare(&sink, attempt, || make(&holder))?;
+            let setup = ClosureSetup {
+                route: &attempt_route,
+                scope: &scope,
+                deadline: deadline.clone(),
+                guard,
+                priority,
+                dependency: dependency.clone(),
             };
+            let reply =
+                Reply::to_driver(attempt_route.clone(), sink, attempt, attempt_info.clone());
+            Some(launch_closure(setup, reply, work))
+        };
+        let launch = SharedLaunch { shared, launch };
         self.drive(route, retry, classify, launch, (None, info, unknown))
     }
 
@@ -397,7 +411,8 @@ impl AttemptGuards {
         let breakers = &builder.mgr.inner().breakers;
         AttemptGuards {
             breaker: builder.policy.breaker.as_ref().map(|name| {
-                let found = breakers.get(name, builder.policy.key.as_ref());
+                let key = builder.policy.key.as_ref().map(TaskKey::name);
+                let found = breakers.get(name, key);
                 (name.clone(), found)
             }),
             name: builder.policy.name.clone(),

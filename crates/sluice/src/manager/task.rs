@@ -5,9 +5,9 @@ use crate::TaskError;
 use crate::lock::take;
 use crate::policy::Policy;
 use crate::policy::breaker::{self, Guarded};
-use crate::policy::keyed::{KeyState, Keys, OnKeyFailure};
+use crate::policy::keyed::{KeyState, Keys, OnKeyFailure, TaskKey};
 use crate::policy::limit::Dependency;
-use crate::policy::retry::{NoRetry, Retry, Retrying, Transient};
+use crate::policy::retry::{Holds, NoRetry, Retry, Retrying, Transient};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
 use crate::task::{ClosureSetup, TaskHandle, TaskInfo, submit_closure, submit_future};
@@ -243,7 +243,7 @@ impl<'m, R> TaskBuilder<'m, R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn key(mut self, key: impl AsRef<str>) -> Self {
-        self.policy.key = Some(Arc::from(key.as_ref()));
+        self.policy.key = Some(TaskKey::new(key.as_ref()));
         self
     }
 
@@ -301,7 +301,7 @@ impl<'m, R> TaskBuilder<'m, R> {
         match breaker::admit(
             &inner.breakers,
             name,
-            self.policy.key.as_ref(),
+            self.policy.key.as_ref().map(TaskKey::name),
             self.policy.name.as_deref(),
         ) {
             Ok(guard) => Ok(Some(guard)),
@@ -399,7 +399,13 @@ impl<'m> TaskBuilder<'m, NoRetry> {
         if self.policy.deadline.is_some() {
             // A deadline for the whole task is kept by a driver of one attempt.
             let work = Mutex::new(Some(work));
-            return self.drive_closure(route, None, Transient, move || take(&work));
+            return self.drive_closure(
+                route,
+                None,
+                Transient,
+                (),
+                move |_: &Arc<dyn Holds<()>>| take(&work),
+            );
         }
         let inner = self.mgr.inner();
         if let Some(refused) =

@@ -34,7 +34,7 @@ pub(crate) struct Policy {
     /// The dependency whose adaptive limit it waits for, by name.
     pub(crate) limit: Option<Arc<str>>,
     /// The key that orders it, if any.
-    pub(crate) key: Option<Arc<str>>,
+    pub(crate) key: Option<keyed::TaskKey>,
     /// What its final failure does to the tasks of its key behind it.
     pub(crate) on_key_failure: OnKeyFailure,
     /// Its place in its gate's queue.

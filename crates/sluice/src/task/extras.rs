@@ -81,6 +81,13 @@ impl Extras {
         let Some(riders) = self.0.as_ref() else {
             return Ok(());
         };
+        // Nearly always still current: the call stays where it is.
+        if crate::lock::lock(&riders.guard)
+            .as_ref()
+            .is_none_or(|guard| guard.call.is_current())
+        {
+            return Ok(());
+        }
         let guard = breaker::recheck(take(&riders.guard), task)?;
         *crate::lock::lock(&riders.guard) = guard;
         Ok(())

@@ -1,6 +1,7 @@
 //! Who a task is, for its `tracing` span: a number unique in the process, its name and
 //! key, and for an attempt of a retried task, which attempt.
 
+use crate::policy::keyed::TaskKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,12 +16,12 @@ pub(crate) struct TaskInfo {
     /// Given with `mgr.task(name)`.
     pub(crate) name: Option<Arc<str>>,
     /// Given with `.key(..)`.
-    pub(crate) key: Option<Arc<str>>,
+    pub(crate) key: Option<TaskKey>,
 }
 
 impl TaskInfo {
     /// A new task's identity.
-    pub(crate) fn new(name: Option<Arc<str>>, key: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(name: Option<Arc<str>>, key: Option<TaskKey>) -> Self {
         TaskInfo {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,
@@ -41,7 +42,7 @@ pub(crate) fn span(
         id = info.id,
         name = info.name.as_deref(),
         route = %route,
-        key = info.key.as_deref(),
+        key = info.key.as_ref().map(|key| &**key.name()),
         attempt,
         thread = std::thread::current().name(),
     )

@@ -9,7 +9,7 @@ use crate::TaskError;
 use crate::keys::{Bucket, KeyMetrics};
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
-use crate::policy::keyed::TurnHeld;
+use crate::policy::keyed::{TaskKey, TurnHeld};
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, Completer, OneShot, Outcome, TokenCell};
@@ -162,7 +162,7 @@ impl<T, E> Reply<T, E> {
     }
 
     /// The route's per-key metrics and this task's key, if both.
-    fn keyed(&self) -> Option<(&KeyMetrics, &Arc<str>)> {
+    fn keyed(&self) -> Option<(&KeyMetrics, &TaskKey)> {
         Some((self.route.keys.as_ref()?, self.info.key.as_ref()?))
     }
 
@@ -379,7 +379,7 @@ impl<T, E> Reply<T, E> {
         TaskRecord {
             id: self.info.id,
             name: self.info.name.clone(),
-            key: self.info.key.clone(),
+            key: self.info.key.as_ref().map(|key| key.name().clone()),
             route: self.route.kind.clone(),
             attempts,
             queue_wait,

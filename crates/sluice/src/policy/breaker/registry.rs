@@ -5,14 +5,15 @@
 use super::per_key::PerKey;
 use crate::lock::lock;
 use crate::snapshot::KeyedBreakersView;
+use foldhash::HashMap;
 use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 /// Every breaker of a manager.
 pub(crate) struct Breakers {
-    /// By name.
+    /// By name; looked up for every task that names a breaker, so hashed with a fast
+    /// hash (the names are the program's own, registered at build time).
     named: HashMap<String, Named>,
     /// The clock each breaker reads, per-key ones included.
     clock: Arc<dyn Clock>,
@@ -48,7 +49,7 @@ impl Breakers {
         clock: Arc<dyn Clock>,
         tracked: usize,
     ) -> Result<Self, Duplicate> {
-        let mut named = HashMap::new();
+        let mut named = HashMap::default();
         let entries = shared
             .into_iter()
             .map(|(name, config)| (name, config, false))

@@ -3,7 +3,7 @@
 //! could never end is refused (`TaskError::WaitOnOwnKey`) and an inline run never
 //! starts a task whose turn has not come.
 
-use super::{KeyState, Keys};
+use super::{KeyState, Keys, TaskKey};
 use crate::lock::lock;
 use sluice_core::KeyOrder;
 use std::sync::Arc;
@@ -15,14 +15,14 @@ pub(crate) struct TurnHeld {
     /// The queue the turn belongs to.
     keys: Arc<Keys>,
     /// The key.
-    key: Arc<str>,
+    key: TaskKey,
 }
 
 impl TurnHeld {
     /// Whether a task waiting in `keys` under `key` can get its turn only once this
     /// turn is handed on: the same queue, and the same key — or any key in strict order,
     /// where one task of the manager runs at a time.
-    fn blocks(&self, keys: &Arc<Keys>, key: &Arc<str>) -> bool {
+    fn blocks(&self, keys: &Arc<Keys>, key: &TaskKey) -> bool {
         Arc::ptr_eq(&self.keys, keys)
             && (self.keys.ordering() == KeyOrder::Strict || self.key == *key)
     }

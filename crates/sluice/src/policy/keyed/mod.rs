@@ -2,8 +2,10 @@
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
 mod held;
+mod task_key;
 
 pub(crate) use held::TurnHeld;
+pub(crate) use task_key::{ByKeyHash, TaskKey};
 
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
@@ -21,7 +23,7 @@ pub(crate) trait Turnable: Send + Sync {
     fn cancel_waiting(&self) -> bool;
 
     /// The key it was submitted under.
-    fn key(&self) -> Arc<str>;
+    fn key(&self) -> TaskKey;
 }
 
 /// What a task kind (closure or future) offers to key ordering and submission.
@@ -56,9 +58,9 @@ impl<X: KeyedTask> Turnable for X {
         live
     }
 
-    fn key(&self) -> Arc<str> {
+    fn key(&self) -> TaskKey {
         self.key_state()
-            .map_or_else(|| Arc::from(""), |keyed| keyed.key.clone())
+            .map_or_else(|| TaskKey::new(""), |keyed| keyed.key.clone())
     }
 }
 
@@ -87,11 +89,11 @@ pub enum OnKeyFailure {
 }
 
 /// The manager's key queue: which task of each key may go to its gate.
-pub(crate) type Keys = KeyedQueue<Arc<str>, Arc<dyn Turnable>>;
+pub(crate) type Keys = KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>;
 
 /// Makes a keyed queue for the manager.
 pub(crate) fn keys(order: KeyOrder) -> Arc<Keys> {
-    Arc::new(KeyedQueue::new(order))
+    Arc::new(KeyedQueue::with_hasher(order, ByKeyHash::default()))
 }
 
 /// A key's turn, held by one task; dropping it hands the turn to the next task of the
@@ -100,7 +102,7 @@ pub(crate) struct Turn {
     /// The queue the turn belongs to.
     keys: Arc<Keys>,
     /// The key.
-    key: Arc<str>,
+    key: TaskKey,
     /// Set when the holder failed and its policy cancels the rest of the key.
     cancel_rest: bool,
 }
@@ -183,7 +185,7 @@ pub(crate) fn drain(keys: &Keys) -> usize {
 /// the place in the queue it holds.
 pub(crate) struct KeyState {
     /// The key it was submitted under.
-    pub(crate) key: Arc<str>,
+    pub(crate) key: TaskKey,
     /// What a final failure does to the tasks behind it.
     on_failure: OnKeyFailure,
     /// The turn, once it has it; and whether the task has already been released.
@@ -193,7 +195,7 @@ pub(crate) struct KeyState {
 }
 
 impl KeyState {
-    pub(crate) fn new(key: Arc<str>, on_failure: OnKeyFailure) -> Self {
+    pub(crate) fn new(key: TaskKey, on_failure: OnKeyFailure) -> Self {
         KeyState {
             key,
             on_failure,
@@ -272,8 +274,8 @@ mod tests {
         fn cancel_waiting(&self) -> bool {
             false
         }
-        fn key(&self) -> Arc<str> {
-            Arc::from("k")
+        fn key(&self) -> TaskKey {
+            TaskKey::new("k")
         }
     }
 
@@ -284,7 +286,7 @@ mod tests {
     fn a_turn_reaching_a_released_task_is_handed_on() {
         for order in [KeyOrder::PerKey, KeyOrder::Strict] {
             let queue = keys(order);
-            let key: Arc<str> = Arc::from("k");
+            let key = TaskKey::new("k");
             assert!(matches!(
                 queue.submit(key.clone(), Arc::new(Idle)),
                 Submitted::Run(_)
@@ -308,7 +310,7 @@ mod tests {
     #[test]
     fn a_live_task_holds_its_turn_until_released() {
         let queue = keys(KeyOrder::Strict);
-        let key: Arc<str> = Arc::from("k");
+        let key = TaskKey::new("k");
         assert!(matches!(
             queue.submit(key.clone(), Arc::new(Idle)),
             Submitted::Run(_)

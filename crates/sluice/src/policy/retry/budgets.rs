@@ -9,8 +9,8 @@
 
 use crate::lock::lock;
 use crate::snapshot::RetryBudgetView;
+use foldhash::HashMap;
 use sluice_core::{BudgetConfig, RetryBudget};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ const WARN_EVERY: Duration = Duration::from_secs(1);
 /// The retry budgets of a manager, one per task name, made when a name first retries.
 #[derive(Default)]
 pub(crate) struct Budgets {
-    /// By task name.
+    /// By task name; looked up for every retried task, so hashed with a fast hash
+    /// (task names are the program's own).
     by_name: Mutex<HashMap<Arc<str>, Arc<NamedBudget>>>,
 }
 

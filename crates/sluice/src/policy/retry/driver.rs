@@ -13,6 +13,7 @@
 
 use super::RetryIf;
 use super::budgets::NamedBudget;
+use super::launch::{Holds, Launch};
 use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::keyed::{KeyState, KeyedTask, TurnHeld};
@@ -26,21 +27,6 @@ use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-
-/// Starts attempt `n` as a task of its route, answering `sink`; `None` if it was
-/// answered without a body (a breaker refused it), `sink` already told.
-///
-/// A generic parameter of the driver rather than a box: one allocation fewer for
-/// every retried task and map.
-pub(crate) trait Launch<T, E>:
-    Fn(Arc<dyn AttemptSink<T, E>>, u32) -> Option<Arc<dyn Control>> + Send + Sync + 'static
-{
-}
-
-impl<T, E, X> Launch<T, E> for X where
-    X: Fn(Arc<dyn AttemptSink<T, E>>, u32) -> Option<Arc<dyn Control>> + Send + Sync + 'static
-{
-}
 
 /// What the driver needs of the manager and the task's policies.
 pub(crate) struct Plan {
@@ -229,7 +215,8 @@ where
             lock(&self.state).attempt_timer = Some(timer);
         }
         let sink: Arc<dyn AttemptSink<T, E>> = self.clone();
-        match (self.launch)(sink, attempt) {
+        let holder: Arc<dyn Holds<L::Shared>> = self.clone();
+        match self.launch.launch(sink, holder, attempt) {
             // No body will end: count it ended now.
             None => self.body_ended(attempt),
             Some(control) => {
@@ -636,6 +623,18 @@ where
 
     fn drop_unstarted(&self) {
         self.settle_unstarted();
+    }
+}
+
+impl<T, E, C, L> Holds<L::Shared> for Driver<T, E, C, L>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    C: RetryIf<E>,
+    L: Launch<T, E>,
+{
+    fn held(&self) -> &L::Shared {
+        self.launch.shared()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Retry: a task whose work can be called again (`Fn`, not `FnOnce`) is run as a
-//! series of attempts by a driver (`driver.rs`), paused by an exponential backoff with
+//! series of attempts by a driver (`driver.rs`, which starts them through `launch.rs`
+//! and keeps the work they call), paused by an exponential backoff with
 //! jitter, limited by attempts, total time, the task's deadline and the retry budget of
 //! its name (`budgets.rs`), and judged by a [`RetryIf`] (`classify.rs`). The policy
 //! itself is [`Retry`] (`config.rs`).
@@ -16,11 +17,13 @@ mod budgets;
 mod classify;
 mod config;
 mod driver;
+mod launch;
 
 pub(crate) use budgets::Budgets;
 pub use classify::{RetryIf, Transient, When};
 pub use config::{Retry, RetryBuilder, RetryConfigError};
-pub(crate) use driver::{Driver, Launch, Plan};
+pub(crate) use driver::{Driver, Plan};
+pub(crate) use launch::{Holds, Launch, SharedLaunch};
 
 /// The retry state of a [`TaskBuilder`](crate::TaskBuilder) with no retry policy: its
 /// work runs once, so it may be an `FnOnce`.
