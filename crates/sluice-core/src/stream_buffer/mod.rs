@@ -249,6 +249,30 @@ impl<T> StreamBuffer<T> {
         refused
     }
 
+    /// Fills the reserved places named in `values` (any places, in any order) under
+    /// one lock and with at most one wake-up of the consumer: the results an io
+    /// stream's driver collected in one poll. Answers the values back if the buffer
+    /// was cancelled (or a place was not reserved), to be dropped outside the lock.
+    pub fn push_each(&self, values: impl IntoIterator<Item = (u64, T)>) -> Vec<T> {
+        let mut state = self.lock();
+        let mut refused = Vec::new();
+        let mut wake = false;
+        for (seq, value) in values {
+            if state.cancelled {
+                refused.push(value);
+                continue;
+            }
+            match state.place(seq, value) {
+                Ok(deliverable) => wake |= deliverable,
+                Err(value) => refused.push(value),
+            }
+        }
+        if wake {
+            self.wake_consumer(state);
+        }
+        refused
+    }
+
     /// No more reservations will come. Places reserved and never filled are skipped
     /// once every reservation is settled (filled or given back).
     pub fn close(&self) {

@@ -134,11 +134,17 @@ where
 impl<O, E> IoStream<O, E> {
     /// An item's answer goes to its place.
     fn item_done(&self, seq: u64, admitted: Option<Admitted>, result: ItemResult<O, E>) {
-        self.policy.answered(admitted, &result);
+        self.item_counted(admitted, &result);
+        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
+    }
+
+    /// An item's answer counted (its breaker told, fail-fast, progress) before it goes
+    /// to its place.
+    fn item_counted(&self, admitted: Option<Admitted>, result: &ItemResult<O, E>) {
+        self.policy.answered(admitted, result);
         if self.fail_fast && result.is_err() {
             self.failed.store(true, Ordering::Release);
         }
-        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
         if let Some(progress) = &self.progress {
             progress.advance(1);
         }

@@ -42,7 +42,7 @@ impl<O, E> IoStream<O, E> {
     }
 
     /// Runs one item under the item timeout and answers it in its place; the caller
-    /// stops it at the map's stop (the driver, by dropping it).
+    /// stops it at the map's stop.
     pub(super) async fn answer_item<Fut>(
         &self,
         seq: u64,
@@ -50,6 +50,32 @@ impl<O, E> IoStream<O, E> {
         call: Call,
         framed: InFrame<Fut>,
     ) where
+        Fut: Future<Output = ItemResult<O, E>>,
+    {
+        let result = self.ran_item(call, framed).await;
+        self.item_done(seq, admitted, result);
+    }
+
+    /// Runs one item under the item timeout and counts its answer, which the caller
+    /// puts in place `seq` (the driver: with the others answered in the same poll).
+    pub(super) async fn counted_item<Fut>(
+        &self,
+        seq: u64,
+        admitted: Option<Admitted>,
+        call: Call,
+        framed: InFrame<Fut>,
+    ) -> (u64, ItemResult<O, E>)
+    where
+        Fut: Future<Output = ItemResult<O, E>>,
+    {
+        let result = self.ran_item(call, framed).await;
+        self.item_counted(admitted, &result);
+        (seq, result)
+    }
+
+    /// Runs one item under the item timeout, its dependency's call around it.
+    async fn ran_item<Fut>(&self, call: Call, framed: InFrame<Fut>) -> ItemResult<O, E>
+    where
         Fut: Future<Output = ItemResult<O, E>>,
     {
         let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
@@ -64,12 +90,11 @@ impl<O, E> IoStream<O, E> {
             }
             drop(permit);
         }
-        let result = match ran {
+        match ran {
             Some(Ok(result)) => result,
             Some(Err(message)) => Err(TaskError::Panicked(message)),
             None => Err(TaskError::TimedOut),
-        };
-        self.item_done(seq, admitted, result);
+        }
     }
 
     /// Runs `next` and each item of its key parked behind it, in turn: each asks the

@@ -97,6 +97,7 @@ where
     let stop = map.stop.cancelled();
     tokio::pin!(stop);
     let mut running = FuturesUnordered::new();
+    let mut answered = Vec::new();
     let mut ended: Option<Ended> = None;
     loop {
         if let Some(end) = ended.take_if(|_| running.is_empty()) {
@@ -111,13 +112,24 @@ where
                 }
                 return (Outcome::Cancelled, Err(TaskError::Cancelled));
             }
-            Some(()) = running.next(), if !running.is_empty() => {}
+            Some(answer) = running.next(), if !running.is_empty() => {
+                // Every item answered in this poll goes to the buffer under one lock,
+                // with one wake-up of the consumer. (Polling with a no-op waker here
+                // loses no wake-up: the set is polled with the task's own before the
+                // driver sleeps.)
+                answered.push(answer);
+                while let Some(Some(answer)) = running.next().now_or_never() {
+                    answered.push(answer);
+                }
+                let refused = map.buffer.push_each(answered.drain(..));
+                drop_quietly(refused, "a streamed map's results");
+            }
             step = poll_fn(|cx| match steps.as_mut().as_pin_mut() {
                 Some(steps) => steps.poll_next(cx),
                 None => Poll::Ready(None),
             }), if ended.is_none() => match step {
                 Some(Step::Run { seq, admitted, call, framed }) => {
-                    running.push(map.answer_item(seq, Some(admitted), call, framed));
+                    running.push(map.counted_item(seq, Some(admitted), call, framed));
                 }
                 Some(Step::Handled) => {}
                 Some(Step::End(end)) => {
