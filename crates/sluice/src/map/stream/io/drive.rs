@@ -6,8 +6,8 @@
 //! workers stay busy enough that the timer is driven late, so every item's sleep ends
 //! late too (measured: 1 ms sleeps ended 1.4 ms late in median against 1.15 ms for
 //! `buffer_unordered`, and a fifth fewer items were in flight). Polled here, an item's
-//! wake-up is a flag in the set and the completions of one timer tick are answered in
-//! one poll. The cost: an unkeyed stream's futures share one worker thread, as
+//! wake-up is a flag in the set, and the answers of one poll go to the buffer under
+//! one lock with one wake-up of the consumer (`StreamBuffer::push_each`). The cost: an unkeyed stream's futures share one worker thread, as
 //! `buffer_unordered`'s do; CPU-heavy work belongs on the cpu route.
 //!
 //! Keyed items still run in tasks of their own (`chain.rs`): an item hands its key's
