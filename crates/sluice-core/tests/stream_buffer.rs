@@ -201,3 +201,54 @@ fn a_refill_moves_a_batch_and_keeps_it_counted_until_the_next() {
         Refill::End { resume: 0 }
     );
 }
+
+/// Counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_async_producer_is_woken_as_soon_as_one_place_frees() {
+    // The io stream's driver starts one item per place: had it waited for half the
+    // buffer, the items in flight would drop by that much between its wake-ups.
+    let buffer = StreamBuffer::new(8, false);
+    assert_eq!(granted(buffer.reserve(8)), (0, 8));
+    for seq in 0..8 {
+        assert_eq!(buffer.push(seq, seq), None);
+    }
+    let wakes = Arc::new(CountWakes(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(
+        buffer.poll_reserve(&mut cx, 1).is_pending(),
+        "the buffer is full"
+    );
+    assert_eq!(value(buffer.try_take()), (0, 0));
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(matches!(
+        buffer.poll_reserve(&mut cx, 1),
+        std::task::Poll::Ready(Reserve::Granted { first: 8, count: 1 })
+    ));
+}
+
+#[test]
+fn push_each_fills_places_in_any_order_with_one_wake() {
+    let buffer = StreamBuffer::new(4, true);
+    assert_eq!(granted(buffer.reserve(4)), (0, 4));
+    let wakes = Arc::new(CountWakes(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(buffer.poll_take(&mut cx).is_pending(), "nothing pushed yet");
+    assert!(buffer.push_each([(2, "c"), (0, "a"), (1, "b")]).is_empty());
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(value(buffer.try_take()).0, "a");
+    assert_eq!(value(buffer.try_take()).0, "b");
+    assert_eq!(value(buffer.try_take()).0, "c");
+    // Cancelled: every value is handed back to be dropped by the caller.
+    drop(buffer.cancel());
+    assert_eq!(buffer.push_each([(3, "d")]), ["d"]);
+}

@@ -35,6 +35,7 @@
 //! assert!(matches!(buffer.try_take(), Taken::End));
 //! ```
 
+mod push;
 mod state;
 mod take;
 
@@ -209,44 +210,6 @@ impl<T> StreamBuffer<T> {
             let keep = state.slots.len().saturating_sub(unused);
             state.slots.truncate(keep);
         }
-    }
-
-    /// Fills the reserved place `seq`. Answers the value back if the buffer was
-    /// cancelled, so that the caller drops it outside the lock.
-    pub fn push(&self, seq: u64, value: T) -> Option<T> {
-        let mut state = self.lock();
-        if state.cancelled {
-            return Some(value);
-        }
-        match state.place(seq, value) {
-            Ok(true) => {
-                self.wake_consumer(state);
-                None
-            }
-            Ok(false) => None,
-            Err(value) => Some(value),
-        }
-    }
-
-    /// Fills the reserved places `first..` with `values` under one lock (a unit's
-    /// results at once). Answers the values back if the buffer was cancelled.
-    pub fn push_many(&self, first: u64, values: Vec<T>) -> Vec<T> {
-        let mut state = self.lock();
-        if state.cancelled {
-            return values;
-        }
-        let mut wake = false;
-        let mut refused = Vec::new();
-        for (seq, value) in (first..).zip(values) {
-            match state.place(seq, value) {
-                Ok(deliverable) => wake |= deliverable,
-                Err(value) => refused.push(value),
-            }
-        }
-        if wake {
-            self.wake_consumer(state);
-        }
-        refused
     }
 
     /// No more reservations will come. Places reserved and never filled are skipped

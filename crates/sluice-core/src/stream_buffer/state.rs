@@ -109,11 +109,19 @@ impl<T> State<T> {
     }
 
     /// After a value left: how many parked producers to resume, and the async
-    /// producer's waker if it waits.
+    /// producer's waker if it waits. Parked producers wait for half the capacity (a
+    /// resumed puller takes a unit); the async producer — the io stream's driver, which
+    /// starts one item per place, and whose consumer takes results in batches — as soon as
+    /// there is room, so that the items in flight stay near the io limit rather than
+    /// dropping by half the buffer between wake-ups.
     pub(super) fn freed(&mut self) -> (usize, Option<Waker>) {
-        if self.room() < self.resume_at() {
+        if self.room() == 0 {
             return (0, None);
         }
-        (std::mem::take(&mut self.parked), self.producer.take())
+        let producer = self.producer.take();
+        if self.room() < self.resume_at() {
+            return (0, producer);
+        }
+        (std::mem::take(&mut self.parked), producer)
     }
 }

@@ -1,27 +1,28 @@
 //! Streamed maps on the io route: a driver that starts item futures as room, input
 //! and permits allow; each item fills its own place in the buffer.
 //!
-//! The driver, one task on the runtime, loops: reserve a place (waiting for the
-//! consumer when the buffer is full: backpressure), take the next item from the input
-//! stream, wait at the io gate (at most the io limit of items run at once), and spawn
-//! the item's future. It never collects results; so a slow item holds up only the
-//! places after it in an ordered stream, and nothing in an unordered one.
+//! The driver, one task on the runtime (`io/drive.rs`), loops: reserve a place
+//! (waiting for the consumer when the buffer is full: backpressure), take the next
+//! item from the input stream, wait at the io gate (at most the io limit of items run
+//! at once), and add the item's future to the set it polls itself, as
+//! `buffer_unordered` does; keyed items run in tasks of their own (`io/chain.rs`). It
+//! never collects results; so a slow item holds up only the places after it in an
+//! ordered stream, and nothing in an unordered one.
 
 mod chain;
+mod drive;
 
-use chain::{Work, pass_turn};
+use drive::drive;
 
-use super::keyed::{Claim, KeyOrderOf};
+use super::keyed::KeyOrderOf;
 use super::policy::Admitted;
 use super::{ItemPolicy, ItemResult, MapStream, StreamControl, StreamOptions};
-use crate::task::{InFrame, IoSide, Reply, TaskHandle, TaskInfo, drop_quietly, take_message};
+use crate::task::{IoSide, Reply, TaskHandle, TaskInfo, drop_quietly};
 use crate::{Progress, TaskError};
 use futures_core::Stream;
-use futures_util::{FutureExt, StreamExt};
-use sluice_core::{CancelToken, Lease, Outcome, Reserve, StreamBuffer};
+use sluice_core::{CancelToken, Outcome, StreamBuffer};
 use std::convert::Infallible;
-use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -130,150 +131,20 @@ where
     )
 }
 
-/// Starts items until the input ends, the map stops, or (fail-fast) an item failed.
-async fn drive<S, F, Fut, O, E>(
-    map: &Arc<IoStream<O, E>>,
-    runtime: &tokio::runtime::Handle,
-    (items, keys): (S, KeyOrderOf<S::Item, Fut>),
-    f: F,
-    done: tokio::sync::mpsc::Sender<()>,
-) -> (Outcome, Result<(), TaskError>)
-where
-    S: Stream + Send + 'static,
-    S::Item: Send,
-    F: Fn(S::Item) -> Fut + Send + 'static,
-    Fut: Future<Output = ItemResult<O, E>> + Send + 'static,
-    O: Send + 'static,
-    E: Send + 'static,
-{
-    let gate = &map.reply.route.gate;
-    // One wait for the stop, made once: a fresh `cancelled()` in every select would
-    // register with the token's lock again for every item.
-    let stop = map.stop.cancelled();
-    tokio::pin!(stop);
-    let mut items = std::pin::pin!(items);
-    let cancelled = (Outcome::Cancelled, Err(TaskError::Cancelled));
-    loop {
-        if map.failed.load(Ordering::Acquire) {
-            return (Outcome::Failed, Ok(()));
-        }
-        let reserved = tokio::select! {
-            biased;
-            () = &mut stop => return cancelled,
-            reserved = poll_fn(|cx| map.buffer.poll_reserve(cx, 1)) => reserved,
-        };
-        let Reserve::Granted { first: seq, .. } = reserved else {
-            // The consumer is gone.
-            return cancelled;
-        };
-        // The input is user code too: its panic ends the map, said as its last element.
-        let next = tokio::select! {
-            biased;
-            () = &mut stop => return cancelled,
-            next = AssertUnwindSafe(items.next()).catch_unwind() => next,
-        };
-        let item = match next {
-            Ok(Some(item)) => item,
-            Ok(None) => {
-                map.buffer.unreserve(1);
-                return (Outcome::Succeeded, Ok(()));
-            }
-            Err(payload) => {
-                map.buffer.unreserve(1);
-                let message = format!("the input stream panicked: {}", take_message(payload));
-                return (Outcome::Panicked, Err(TaskError::Panicked(message)));
-            }
-        };
-        // Keyed: the future is made now, and awaited in its key's turn, by the task of
-        // the item before it if that one is not done.
-        let work = match &keys {
-            None => Work::Item(item),
-            Some(keys) => {
-                keys.register(seq, std::slice::from_ref(&item));
-                match catch_unwind(AssertUnwindSafe(|| f(item))) {
-                    Ok(future) => match keys.claim(seq, future) {
-                        Claim::Run(future) => Work::Made(future),
-                        Claim::Parked => continue,
-                        Claim::Broken(future, message) => {
-                            drop_quietly(future, "an item whose key was not taken");
-                            map.item_done(seq, None, Err(TaskError::Panicked(message)));
-                            continue;
-                        }
-                    },
-                    Err(payload) => {
-                        let panicked = Err(TaskError::Panicked(take_message(payload)));
-                        map.item_done(seq, None, panicked);
-                        pass_turn(map, runtime, keys, seq, &done);
-                        continue;
-                    }
-                }
-            }
-        };
-        // The breaker first: while it is open the item answers `Rejected` unrun.
-        let admitted = match map.policy.admit() {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                drop_quietly(work, "an item refused by its breaker");
-                map.item_done(seq, None, Err(refused));
-                if let Some(keys) = &keys {
-                    pass_turn(map, runtime, keys, seq, &done);
-                }
-                continue;
-            }
-        };
-        // The dependency's permit before the route's: waiting for a slow service holds
-        // no slot of the route.
-        let call = match &map.policy.dependency {
-            Some(dependency) => tokio::select! {
-                biased;
-                () = &mut stop => return cancelled,
-                permit = dependency.gate.acquire() => Some((dependency.clone(), permit)),
-            },
-            None => None,
-        };
-        let permit = tokio::select! {
-            biased;
-            () = &mut stop => return cancelled,
-            permit = gate.acquire() => permit,
-        };
-        let made = match work {
-            Work::Made(future) => Ok(future),
-            Work::Item(item) => catch_unwind(AssertUnwindSafe(|| f(item))),
-        };
-        let future = match made {
-            Ok(future) => future,
-            Err(payload) => {
-                drop((permit, call));
-                let panicked = Err(TaskError::Panicked(take_message(payload)));
-                map.item_done(seq, Some(admitted), panicked);
-                continue;
-            }
-        };
-        // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle
-        // it awaits lends its slot while it is suspended.
-        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
-        let item_map = map.clone();
-        let item_done = done.clone();
-        let item_keys = keys.clone();
-        runtime.spawn(async move {
-            if item_map.run_item(seq, Some(admitted), call, framed).await
-                && let Some(keys) = item_keys
-            {
-                item_map.chain(&*keys, keys.done(seq)).await;
-            }
-            drop(item_done);
-        });
-    }
-}
-
 impl<O, E> IoStream<O, E> {
     /// An item's answer goes to its place.
     fn item_done(&self, seq: u64, admitted: Option<Admitted>, result: ItemResult<O, E>) {
-        self.policy.answered(admitted, &result);
+        self.item_counted(admitted, &result);
+        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
+    }
+
+    /// An item's answer counted (its breaker told, fail-fast, progress) before it goes
+    /// to its place.
+    fn item_counted(&self, admitted: Option<Admitted>, result: &ItemResult<O, E>) {
+        self.policy.answered(admitted, result);
         if self.fail_fast && result.is_err() {
             self.failed.store(true, Ordering::Release);
         }
-        drop_quietly(self.buffer.push(seq, result), "a streamed map's result");
         if let Some(progress) = &self.progress {
             progress.advance(1);
         }

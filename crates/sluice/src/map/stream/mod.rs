@@ -7,8 +7,9 @@
 //!   pulls the input at a time, and the others never wait for it: an input that blocks
 //!   holds one thread, not the pool.
 //! - `io.rs` (io route): a driver on the runtime that reserves a place, pulls an item
-//!   (from an iterator or a `Stream`), takes its permits and spawns the item's future,
-//!   which fills its place itself (`io/chain.rs`).
+//!   (from an iterator or a `Stream`), takes its permits and polls the item's future
+//!   itself among the others in flight (`io/drive.rs`); each fills its own place
+//!   (`io/chain.rs`, where keyed items run in tasks of their own).
 //! - `keyed.rs`: per-key order — an item waiting for its key is parked with its place,
 //!   and run by whoever finishes the item before it. `retry.rs`: retry per item, in
 //!   the item's place.
@@ -108,6 +109,12 @@ pub(crate) trait StreamControl: Send + Sync {
 /// least two threads (one puller may block, the other runs the stage before); a
 /// blocking consumer *inside* a CPU task produces on its own thread instead of
 /// blocking when its own map has work.
+///
+/// An `io` stream polls the futures of its items in one task on the runtime, as
+/// `buffer_unordered` does (keyed items excepted: each runs in a task of its own), so
+/// that hundreds in flight cost no task and no hand-off each; the price is that CPU
+/// work inside those futures runs on one worker thread at a time. Heavy CPU work
+/// belongs in a `cpu` stage chained after the `io` one.
 ///
 /// If the map itself ends early for a reason other than its items — `abort_pending`,
 /// `shutdown`, or [`cancel`](Self::cancel) — the stream ends with one last element

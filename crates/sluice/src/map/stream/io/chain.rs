@@ -31,37 +31,70 @@ impl<O, E> IoStream<O, E> {
     where
         Fut: Future<Output = ItemResult<O, E>>,
     {
-        let limited = async {
-            let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
-            let ran = match self.item_timeout {
-                Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
-                None => Some(framed.await),
-            };
-            if let (Some((dependency, permit)), Some(began)) = (call, began) {
-                let dropped = !matches!(ran, Some(Ok(Ok(_))));
-                if dependency.end_call(began, Some(dropped)) {
-                    dependency.sync_limit();
-                }
-                drop(permit);
-            }
-            ran
-        };
-        let ran = tokio::select! {
+        tokio::select! {
             biased;
-            () = self.stop.cancelled() => None,
-            ran = limited => Some(ran),
+            () = self.stop.cancelled() => {
+                self.cut.store(true, Ordering::Release);
+                false
+            }
+            () = self.answer_item(seq, admitted, call, framed) => true,
+        }
+    }
+
+    /// Runs one item under the item timeout and answers it in its place; the caller
+    /// stops it at the map's stop.
+    pub(super) async fn answer_item<Fut>(
+        &self,
+        seq: u64,
+        admitted: Option<Admitted>,
+        call: Call,
+        framed: InFrame<Fut>,
+    ) where
+        Fut: Future<Output = ItemResult<O, E>>,
+    {
+        let result = self.ran_item(call, framed).await;
+        self.item_done(seq, admitted, result);
+    }
+
+    /// Runs one item under the item timeout and counts its answer, which the caller
+    /// puts in place `seq` (the driver: with the others answered in the same poll).
+    pub(super) async fn counted_item<Fut>(
+        &self,
+        seq: u64,
+        admitted: Option<Admitted>,
+        call: Call,
+        framed: InFrame<Fut>,
+    ) -> (u64, ItemResult<O, E>)
+    where
+        Fut: Future<Output = ItemResult<O, E>>,
+    {
+        let result = self.ran_item(call, framed).await;
+        self.item_counted(admitted, &result);
+        (seq, result)
+    }
+
+    /// Runs one item under the item timeout, its dependency's call around it.
+    async fn ran_item<Fut>(&self, call: Call, framed: InFrame<Fut>) -> ItemResult<O, E>
+    where
+        Fut: Future<Output = ItemResult<O, E>>,
+    {
+        let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
+        let ran = match self.item_timeout {
+            Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
+            None => Some(framed.await),
         };
-        let Some(ran) = ran else {
-            self.cut.store(true, Ordering::Release);
-            return false;
-        };
-        let result = match ran {
+        if let (Some((dependency, permit)), Some(began)) = (call, began) {
+            let dropped = !matches!(ran, Some(Ok(Ok(_))));
+            if dependency.end_call(began, Some(dropped)) {
+                dependency.sync_limit();
+            }
+            drop(permit);
+        }
+        match ran {
             Some(Ok(result)) => result,
             Some(Err(message)) => Err(TaskError::Panicked(message)),
             None => Err(TaskError::TimedOut),
-        };
-        self.item_done(seq, admitted, result);
-        true
+        }
     }
 
     /// Runs `next` and each item of its key parked behind it, in turn: each asks the
