@@ -30,6 +30,8 @@ pub(crate) struct Settlement {
     pub(crate) kind: String,
     /// Its key, for the metrics.
     pub(crate) key: Option<String>,
+    /// Its FIFO chain, if any.
+    pub(crate) chain: Option<String>,
     /// Whether its key is counted one by one (decided at its claim).
     pub(crate) tracked: bool,
     /// What to write.
@@ -180,10 +182,23 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
             }
         }
     }
+    // Chains first, in key order, then task rows: as every writer of a chain does.
+    let mut chains: Vec<&str> = batch
+        .iter()
+        .filter(|settled| matches!(settled.action, Action::Finish { .. }))
+        .filter_map(|settled| settled.chain.as_deref())
+        .collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let name: &str = &shared.queue.name;
     let mut accepted = HashSet::new();
     let mut wake_others = false;
     let mut client = shared.queue.client().await?;
     let tx = client.transaction().await?;
+    if !chains.is_empty() {
+        tx.execute(queries::LOCK_LIVE_CHAINS, &[&name, &chains])
+            .await?;
+    }
     if !f_ids.is_empty() {
         let rows = tx
             .query(
@@ -191,22 +206,9 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
                 &[&f_ids, &f_attempts, &f_states, &f_errors, &owner],
             )
             .await?;
-        let mut queues = Vec::new();
-        let mut chains = Vec::new();
         for row in &rows {
             accepted.insert(row.get::<_, i64>(0));
-            if let Some(chain) = row.get::<_, Option<String>>(2) {
-                queues.push(row.get::<_, String>(1));
-                chains.push(chain);
-            }
-        }
-        if !chains.is_empty() {
-            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
-                .await?;
-            wake_others = tx
-                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
-                .await?
-                > 0;
+            wake_others |= row.get::<_, bool>(1);
         }
     }
     if !r_ids.is_empty() {
@@ -220,7 +222,6 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
         accepted.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
     }
     if wake_others {
-        let name: &str = &shared.queue.name;
         tx.execute(queries::NOTIFY, &[&name]).await?;
     }
     tx.commit().await?;
