@@ -101,7 +101,13 @@ impl Queue {
         if let (Some(chain), Some(new_id)) = (&chain, new_id) {
             tx.execute(
                 queries::LINK_CHAINS,
-                &[&queue, &vec![chain], &vec![tail], &vec![new_id], &vec![new_id]],
+                &[
+                    &queue,
+                    &vec![chain],
+                    &vec![tail],
+                    &vec![new_id],
+                    &vec![new_id],
+                ],
             )
             .await?;
         }

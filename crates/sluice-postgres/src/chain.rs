@@ -36,6 +36,9 @@ pub(crate) struct Ends {
     pub(crate) firsts: Vec<TaskId>,
     /// Their last new task.
     pub(crate) lasts: Vec<TaskId>,
+    /// Chains locked for the batch that received nothing (every task skipped): their
+    /// rows go if they are empty.
+    pub(crate) unused: Vec<String>,
 }
 
 impl<'a> Batch<'a> {
@@ -104,6 +107,7 @@ impl<'a> Batch<'a> {
                 .filter(|id| inserted.contains(id))
                 .collect();
             let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else {
+                ends.unused.push((*key).to_owned());
                 continue;
             };
             let old_tail = tails.get(*key).copied().flatten();
@@ -130,7 +134,12 @@ mod tests {
 
     #[test]
     fn a_batch_links_after_each_chains_tail_and_skips_what_was_not_inserted() {
-        let keys = vec![Some("a".to_owned()), None, Some("a".to_owned()), Some("b".to_owned())];
+        let keys = vec![
+            Some("a".to_owned()),
+            None,
+            Some("a".to_owned()),
+            Some("b".to_owned()),
+        ];
         let batch = Batch::new(&keys);
         let tails = HashMap::from([("a".to_owned(), Some(7)), ("b".to_owned(), None)]);
         let links = batch.link(4, &[10, 11, 12, 13], &tails);
@@ -142,5 +151,9 @@ mod tests {
         assert_eq!(ends.keys, vec!["a", "b"]);
         assert_eq!(ends.old_tails, vec![Some(7), None]);
         assert_eq!((ends.firsts, ends.lasts), (vec![12, 13], vec![12, 13]));
+
+        let ends = batch.ends(&[10, 11, 12, 13], &HashSet::from([10, 12]), &tails);
+        assert_eq!(ends.keys, vec!["a"]);
+        assert_eq!(ends.unused, vec!["b"]);
     }
 }

@@ -2,12 +2,12 @@
 //! visible to the workers when that transaction commits and announced with
 //! `pg_notify` in it.
 
+use crate::chain::{Batch, Links};
 use crate::enqueue::{NewTask, TaskId, millis};
 use crate::error::Result;
 use crate::payload::Payload;
 use crate::queries;
 use crate::queue::Queue;
-use crate::chain::{Batch, Links};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -160,6 +160,11 @@ impl Queue {
                 let (ids, prevs, nexts) = &ends.relink;
                 client
                     .execute(queries::RELINK, &[ids, prevs, nexts])
+                    .await?;
+            }
+            if !ends.unused.is_empty() {
+                client
+                    .execute(queries::DROP_EMPTY_CHAINS, &[&name, &ends.unused])
                     .await?;
             }
             client

@@ -53,6 +53,11 @@ tails AS (UPDATE sluice_task t SET next_id = l.first_id FROM l WHERE t.id = l.ol
 UPDATE sluice_chain c SET head_id = COALESCE(c.head_id, l.first_id), tail_id = l.last_id
 FROM l WHERE c.queue = $1 AND c.fifo_key = l.k";
 
+/// Removes chains `$2` of queue `$1` that are empty (locked for an enqueue whose
+/// tasks were all skipped by their unique keys).
+pub(crate) const DROP_EMPTY_CHAINS: &str = "\
+DELETE FROM sluice_chain WHERE queue = $1 AND fifo_key = ANY($2::text[]) AND tail_id IS NULL";
+
 /// Sets the links of tasks `$1` to `$2` and `$3`: an enqueue whose unique keys skipped
 /// some tasks of a chain relinks the ones it inserted.
 pub(crate) const RELINK: &str = "\
@@ -130,7 +135,8 @@ RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
 /// 'cancelled'), appending errors `$4`; moves them to the history and unlinks them
 /// from their chains (locked first: [`LOCK_LIVE_CHAINS`]). Returns the rows that
 /// matched (the others were fenced off), and whether each one's successor became head.
-pub const FINISH: &str = concat!("\
+pub const FINISH: &str = concat!(
+    "\
 WITH done AS (
     DELETE FROM sluice_task t
     USING unnest($1::int8[], $2::int4[], $3::text[], $4::jsonb[]) AS f(id, attempt, state, err)
@@ -219,7 +225,8 @@ pub(crate) const PENDING_CHAIN: &str =
 
 /// Moves pending task `$1` to the history as cancelled, unlinking it from its chain
 /// (locked first).
-pub(crate) const CANCEL_PENDING: &str = concat!("\
+pub(crate) const CANCEL_PENDING: &str = concat!(
+    "\
 WITH done AS (DELETE FROM sluice_task WHERE id = $1 AND state = 'pending' RETURNING *)
 , moved AS (INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
                               attempt, max_attempts, timeout_ms, lease_owner, errors,
