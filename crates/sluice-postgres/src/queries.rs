@@ -34,7 +34,7 @@ RETURNING fifo_key, tail_id";
 
 /// Locks the existing chains `$2` of queue `$1` in key order (a chain of a live task
 /// always exists), before a statement that removes their tasks.
-pub const LOCK_LIVE_CHAINS: &str = "\
+pub(crate) const LOCK_LIVE_CHAINS: &str = "\
 SELECT fifo_key FROM sluice_chain WHERE queue = $1 AND fifo_key = ANY($2::text[])
 ORDER BY fifo_key FOR UPDATE";
 
@@ -131,17 +131,28 @@ WHERE state = 'pending' AND id = ANY(ARRAY(
 RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
           cancel_requested, payload_bytes, fifo_key";
 
-/// Ends tasks `$1` (attempts `$2`) of owner `$5` in states `$3` ('completed', 'dead',
-/// 'cancelled'), appending errors `$4`; moves them to the history and unlinks them
-/// from their chains (locked first: [`LOCK_LIVE_CHAINS`]). Returns the rows that
-/// matched (the others were fenced off), and whether each one's successor became head.
-pub const FINISH: &str = concat!(
+/// Writes a worker's results in one statement (one round trip, atomic on its own):
+/// ends tasks `$3` (attempts `$4`) in states `$5` ('completed', 'dead', 'cancelled'),
+/// appending errors `$6`, moving them to the history and unlinking them from their
+/// chains; puts tasks `$8` (attempts `$9`) back to pending after `$10` ms, appending
+/// errors `$11`, where `$12` (a snooze or a hand-back) without counting the attempt (a
+/// head stays head: its chain waits for it). Every write is fenced by owner `$1`; a
+/// task not matched was taken over, and its result is refused. The chains `$7` of the
+/// ended tasks (queue `$2`) are locked before any task row: `done` joins the count of
+/// the locked rows, so no task is deleted before every lock is held, whatever the plan.
+/// Notifies queue `$2` when a successor became head or a task went back to pending.
+/// Returns the ids whose write was accepted (and one row with a NULL id if notified).
+pub const SETTLE: &str = concat!(
     "\
-WITH done AS (
+WITH locked AS (
+    SELECT 1 FROM sluice_chain WHERE queue = $2 AND fifo_key = ANY($7::text[])
+    ORDER BY fifo_key FOR UPDATE
+), done AS (
     DELETE FROM sluice_task t
-    USING unnest($1::int8[], $2::int4[], $3::text[], $4::jsonb[]) AS f(id, attempt, state, err)
+    USING unnest($3::int8[], $4::int4[], $5::text[], $6::jsonb[]) AS f(id, attempt, state, err),
+          (SELECT count(*) AS n FROM locked) l
     WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-      AND t.lease_owner = $5
+      AND t.lease_owner = $1 AND l.n >= 0
     RETURNING t.*, f.state AS final_state, f.err AS final_err
 ), moved AS (
     INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
@@ -153,22 +164,26 @@ WITH done AS (
     FROM done
 )",
     unlink_done!(),
-    "SELECT id, next_id IS NOT NULL FROM done"
+    "\
+, released AS (
+    UPDATE sluice_task t SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+           run_at = now() + r.delay_ms * interval '1 millisecond',
+           max_attempts = t.max_attempts + CASE WHEN r.free THEN 1 ELSE 0 END,
+           errors = t.errors || COALESCE(r.err, '[]'::jsonb)
+    FROM unnest($8::int8[], $9::int4[], $10::int8[], $11::jsonb[], $12::bool[])
+         AS r(id, attempt, delay_ms, err, free)
+    WHERE t.id = r.id AND t.attempt = r.attempt AND t.state = 'running'
+      AND t.lease_owner = $1
+    RETURNING t.id
+), woke AS (
+    SELECT pg_notify('sluice_task', $2)
+    WHERE EXISTS (SELECT 1 FROM done WHERE next_id IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM released)
+)
+SELECT id FROM done
+UNION ALL SELECT id FROM released
+UNION ALL SELECT NULL FROM woke"
 );
-
-/// Puts tasks `$1` (attempts `$2`) of owner `$6` back to pending after `$3` ms,
-/// appending errors `$4`; where `$5` (a snooze or a hand-back) the attempt does not
-/// count against `max_attempts`. A head stays head: its chain waits for it.
-pub(crate) const RELEASE: &str = "\
-UPDATE sluice_task t SET state = 'pending', lease_owner = NULL, lease_until = NULL,
-       run_at = now() + f.delay_ms * interval '1 millisecond',
-       max_attempts = t.max_attempts + CASE WHEN f.free THEN 1 ELSE 0 END,
-       errors = t.errors || COALESCE(f.err, '[]'::jsonb)
-FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::jsonb[], $5::bool[])
-     AS f(id, attempt, delay_ms, err, free)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-  AND t.lease_owner = $6
-RETURNING t.id";
 
 /// Extends the leases of tasks `$1` held by owner `$2` by `$3` ms; answers which are
 /// still held, and whether someone asked to cancel them.

@@ -1,4 +1,4 @@
-//! Writing results back: batched (whatever has arrived, one transaction) and fenced by
+//! Writing results back: batched (whatever has arrived, one statement) and fenced by
 //! (id, attempt, owner), so that a worker that lost a lease never writes over the
 //! worker that took the task over.
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Settlements written in one transaction at most.
+/// Settlements written in one statement at most.
 const MAX_BATCH: usize = 512;
 
 /// Tries of one batch's write before it is given up (its leases then expire and the
@@ -71,9 +71,12 @@ pub(crate) enum Why {
 }
 
 /// Receives settlements until every sender is gone, writing whatever has arrived in
-/// one transaction each time.
+/// one statement each time.
 pub(crate) async fn settle_loop(shared: Arc<Shared>, mut rx: UnboundedReceiver<Settlement>) {
     while let Some(first) = rx.recv().await {
+        // A claimed batch ends in a burst: one turn of the scheduler lets the rest of
+        // it arrive, so that it is written together rather than its first task alone.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -159,7 +162,7 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
     }
 }
 
-/// Writes one batch in one transaction; answers the ids whose write was accepted.
+/// Writes one batch in one statement; answers the ids whose write was accepted.
 async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>> {
     let owner: &str = &shared.id;
     let (mut f_ids, mut f_attempts, mut f_states, mut f_errors) = (vec![], vec![], vec![], vec![]);
@@ -182,7 +185,6 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
             }
         }
     }
-    // Chains first, in key order, then task rows: as every writer of a chain does.
     let mut chains: Vec<&str> = batch
         .iter()
         .filter(|settled| matches!(settled.action, Action::Finish { .. }))
@@ -191,39 +193,31 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
     chains.sort_unstable();
     chains.dedup();
     let name: &str = &shared.queue.name;
-    let mut accepted = HashSet::new();
-    let mut wake_others = false;
-    let mut client = shared.queue.client().await?;
-    let tx = client.transaction().await?;
-    if !chains.is_empty() {
-        tx.execute(queries::LOCK_LIVE_CHAINS, &[&name, &chains])
-            .await?;
-    }
-    if !f_ids.is_empty() {
-        let rows = tx
-            .query(
-                queries::FINISH,
-                &[&f_ids, &f_attempts, &f_states, &f_errors, &owner],
-            )
-            .await?;
-        for row in &rows {
-            accepted.insert(row.get::<_, i64>(0));
-            wake_others |= row.get::<_, bool>(1);
-        }
-    }
-    if !r_ids.is_empty() {
-        let rows = tx
-            .query(
-                queries::RELEASE,
-                &[&r_ids, &r_attempts, &r_delays, &r_errors, &r_free, &owner],
-            )
-            .await?;
-        wake_others |= !rows.is_empty();
-        accepted.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
-    }
-    if wake_others {
-        tx.execute(queries::NOTIFY, &[&name]).await?;
-    }
-    tx.commit().await?;
+    let client = shared.queue.client().await?;
+    // Prepared once per pooled connection: one round trip per batch after that.
+    let settle = client.prepare_cached(queries::SETTLE).await?;
+    let rows = client
+        .query(
+            &settle,
+            &[
+                &owner,
+                &name,
+                &f_ids,
+                &f_attempts,
+                &f_states,
+                &f_errors,
+                &chains,
+                &r_ids,
+                &r_attempts,
+                &r_delays,
+                &r_errors,
+                &r_free,
+            ],
+        )
+        .await?;
+    let accepted = rows
+        .iter()
+        .filter_map(|row| row.get::<_, Option<i64>>(0))
+        .collect();
     Ok(accepted)
 }

@@ -1,6 +1,7 @@
 //! The raw side: the queue's own statements (`sluice_postgres::testing::sql`) in a
 //! plain loop per claimer on its own connection, no Sluice code: claim a batch, then
-//! finish it in one transaction (which makes the next task of each key its head).
+//! finish it in one statement (which makes the next task of each key its head), both
+//! prepared once per connection as the workers' are.
 
 use crate::{ENQUEUE_CHUNK, GIVE_UP, Row, key_of};
 use sluice_postgres::testing::sql;
@@ -137,7 +138,7 @@ async fn enqueue_all(mut client: Client, queue: &str, row: Row) -> Result<(), Er
 
 /// Claims and finishes until every task of the row is done.
 async fn claim_loop(
-    mut client: Client,
+    client: Client,
     queue: &str,
     owner: &str,
     row: Row,
@@ -145,13 +146,18 @@ async fn claim_loop(
 ) -> Result<(), Error> {
     let kinds = vec!["noop".to_owned()];
     let limit = row.batch as i64;
+    let claim = client.prepare(sql::CLAIM).await?;
+    let settle = client.prepare(sql::SETTLE).await?;
+    let (no_ids, no_attempts, no_delays) =
+        (Vec::<i64>::new(), Vec::<i32>::new(), Vec::<i64>::new());
+    let (no_errors, no_free) = (Vec::<Option<serde_json::Value>>::new(), Vec::<bool>::new());
     let began = Instant::now();
     while done.load(Ordering::Relaxed) < row.tasks {
         if began.elapsed() > GIVE_UP {
             return Err("the raw loop gave up waiting for its tasks".into());
         }
         let rows = client
-            .query(sql::CLAIM, &[&owner, &30_000i64, &queue, &kinds, &limit])
+            .query(&claim, &[&owner, &30_000i64, &queue, &kinds, &limit])
             .await?;
         if rows.is_empty() {
             // Nothing ready: the producer or another claimer's heads come soon.
@@ -165,18 +171,28 @@ async fn claim_loop(
         chains.dedup();
         let states = vec!["completed"; ids.len()];
         let errors: Vec<Option<serde_json::Value>> = vec![None; ids.len()];
-        let tx = client.transaction().await?;
-        if !chains.is_empty() {
-            tx.execute(sql::LOCK_LIVE_CHAINS, &[&queue, &chains])
-                .await?;
-        }
-        let finished = tx
-            .query(sql::FINISH, &[&ids, &attempts, &states, &errors, &owner])
-            .await?;
-        if finished.iter().any(|r| r.get::<_, bool>(1)) {
-            tx.execute(sql::NOTIFY, &[&queue]).await?;
-        }
-        tx.commit().await?;
+        let finished: Vec<i64> = client
+            .query(
+                &settle,
+                &[
+                    &owner,
+                    &queue,
+                    &ids,
+                    &attempts,
+                    &states,
+                    &errors,
+                    &chains,
+                    &no_ids,
+                    &no_attempts,
+                    &no_delays,
+                    &no_errors,
+                    &no_free,
+                ],
+            )
+            .await?
+            .iter()
+            .filter_map(|r| r.get(0))
+            .collect();
         done.fetch_add(finished.len(), Ordering::Relaxed);
     }
     Ok(())
