@@ -34,7 +34,7 @@ RETURNING fifo_key, tail_id";
 
 /// Locks the existing chains `$2` of queue `$1` in key order (a chain of a live task
 /// always exists), before a statement that removes their tasks.
-pub(crate) const LOCK_LIVE_CHAINS: &str = "\
+pub const LOCK_LIVE_CHAINS: &str = "\
 SELECT fifo_key FROM sluice_chain WHERE queue = $1 AND fifo_key = ANY($2::text[])
 ORDER BY fifo_key FOR UPDATE";
 
@@ -131,28 +131,25 @@ WHERE state = 'pending' AND id = ANY(ARRAY(
 RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
           cancel_requested, payload_bytes, fifo_key";
 
-/// Writes a worker's results in one statement (one round trip, atomic on its own):
+/// Writes a worker's results in one statement:
 /// ends tasks `$3` (attempts `$4`) in states `$5` ('completed', 'dead', 'cancelled'),
 /// appending errors `$6`, moving them to the history and unlinking them from their
-/// chains; puts tasks `$8` (attempts `$9`) back to pending after `$10` ms, appending
-/// errors `$11`, where `$12` (a snooze or a hand-back) without counting the attempt (a
+/// chains; puts tasks `$7` (attempts `$8`) back to pending after `$9` ms, appending
+/// errors `$10`, where `$11` (a snooze or a hand-back) without counting the attempt (a
 /// head stays head: its chain waits for it). Every write is fenced by owner `$1`; a
-/// task not matched was taken over, and its result is refused. The chains `$7` of the
-/// ended tasks (queue `$2`) are locked before any task row: `done` joins the count of
-/// the locked rows, so no task is deleted before every lock is held, whatever the plan.
-/// Notifies queue `$2` when a successor became head or a task went back to pending.
-/// Returns the ids whose write was accepted (and one row with a NULL id if notified).
+/// task not matched was taken over, and its result is refused. The chains of the ended
+/// tasks must be locked first, by a statement of their own ([`LOCK_LIVE_CHAINS`], in
+/// the same transaction): this statement's snapshot must be taken after the locks, or
+/// it would not see a task that an enqueue appended while it waited. Notifies queue
+/// `$2` when a successor became head or a task went back to pending. Returns the ids
+/// whose write was accepted (and one row with a NULL id if it notified).
 pub const SETTLE: &str = concat!(
     "\
-WITH locked AS (
-    SELECT 1 FROM sluice_chain WHERE queue = $2 AND fifo_key = ANY($7::text[])
-    ORDER BY fifo_key FOR UPDATE
-), done AS (
+WITH done AS (
     DELETE FROM sluice_task t
-    USING unnest($3::int8[], $4::int4[], $5::text[], $6::jsonb[]) AS f(id, attempt, state, err),
-          (SELECT count(*) AS n FROM locked) l
+    USING unnest($3::int8[], $4::int4[], $5::text[], $6::jsonb[]) AS f(id, attempt, state, err)
     WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-      AND t.lease_owner = $1 AND l.n >= 0
+      AND t.lease_owner = $1
     RETURNING t.*, f.state AS final_state, f.err AS final_err
 ), moved AS (
     INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
@@ -170,7 +167,7 @@ WITH locked AS (
            run_at = now() + r.delay_ms * interval '1 millisecond',
            max_attempts = t.max_attempts + CASE WHEN r.free THEN 1 ELSE 0 END,
            errors = t.errors || COALESCE(r.err, '[]'::jsonb)
-    FROM unnest($8::int8[], $9::int4[], $10::int8[], $11::jsonb[], $12::bool[])
+    FROM unnest($7::int8[], $8::int4[], $9::int8[], $10::jsonb[], $11::bool[])
          AS r(id, attempt, delay_ms, err, free)
     WHERE t.id = r.id AND t.attempt = r.attempt AND t.state = 'running'
       AND t.lease_owner = $1

@@ -11,6 +11,7 @@ use sluice_postgres::{Cancelled, NewTask, Queue, Work, WorkerHandle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// What each key's handler saw, in order.
 type Seen = Arc<Mutex<HashMap<String, Vec<u32>>>>;
@@ -149,5 +150,75 @@ async fn a_version_2_database_migrates_its_live_chains() {
     assert_eq!(seen["k"], [0, 1, 2, 3, 4]);
     assert_eq!(seen["j"], [0, 1, 2, 3, 4]);
     assert_eq!(seen["free"], [9]);
+    assert_eq!(sql(&queue, "SELECT 1 FROM sluice_chain").await, 0);
+}
+
+#[tokio::test]
+async fn a_head_that_waited_for_its_chain_sees_the_task_appended_meanwhile() {
+    let queue = queue().await;
+    queue.enqueue(step("k", 0)).await.expect("enqueue");
+    let (started, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (tell, wait) = (started.clone(), gate.clone());
+    let running = worker(&queue)
+        .handler(handler("step", move |_task, n: u32| {
+            let (tell, wait) = (tell.clone(), wait.clone());
+            Work::io(async move {
+                if n == 0 {
+                    tell.notify_one();
+                    wait.notified().await;
+                }
+                Ok(())
+            })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    started.notified().await;
+
+    // An enqueue into the key, left open: it holds the key's chain while the head ends.
+    let (mut client, connection) = tokio_postgres::connect(queue.url(), tokio_postgres::NoTls)
+        .await
+        .expect("a direct connection");
+    tokio::spawn(connection);
+    let tx = client.transaction().await.expect("a transaction");
+    queue
+        .enqueue_many_in(&tx, vec![step("k", 1)])
+        .await
+        .expect("enqueue");
+    gate.notify_one();
+    common::wait_for("the head's result waiting for its chain", || async {
+        let waiting = "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+        (sql(&queue, waiting).await > 0).then_some(())
+    })
+    .await;
+    tx.commit().await.expect("commit");
+
+    wait_for_status(&queue, "the appended task", |s| s.count("completed") == 2).await;
+    running.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(sql(&queue, "SELECT 1 FROM sluice_chain").await, 0);
+}
+
+#[tokio::test]
+async fn keys_appended_while_their_heads_finish_all_run_in_order() {
+    let queue = queue().await;
+    let seen = Seen::default();
+    // Two workers finish heads while the producer appends to the same keys: a leaving
+    // head must see a successor appended while it waited for its chain.
+    let workers = [
+        recording_worker(&queue, &seen),
+        recording_worker(&queue, &seen),
+    ];
+    for round in 0..400u32 {
+        let tasks = (0..4).map(|n| step(&format!("k{}", n % 2), round * 2 + n / 2));
+        queue.enqueue_many(tasks.collect()).await.expect("enqueue");
+    }
+    wait_for_status(&queue, "every task", |s| s.count("completed") == 1600).await;
+    for running in workers {
+        running.shutdown(Duration::from_secs(5)).await;
+    }
+    let expected: Vec<u32> = (0..800).collect();
+    for (key, order) in seen.lock().expect("lock").iter() {
+        assert_eq!(order, &expected, "key {key}");
+    }
     assert_eq!(sql(&queue, "SELECT 1 FROM sluice_chain").await, 0);
 }

@@ -34,6 +34,6 @@ pub use server::{DATABASE_URL_VAR, TestServer, TestServerError};
 /// that drive the same protocol without the worker, to compare against it.
 pub mod sql {
     pub use crate::queries::{
-        CLAIM, ENQUEUE, LINK_CHAINS, LOCK_CHAINS, NOTIFY, RESERVE_IDS, SETTLE,
+        CLAIM, ENQUEUE, LINK_CHAINS, LOCK_CHAINS, LOCK_LIVE_CHAINS, NOTIFY, RESERVE_IDS, SETTLE,
     };
 }

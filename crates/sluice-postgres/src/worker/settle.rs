@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_postgres::types::ToSql;
 
 /// Settlements written in one statement at most.
 const MAX_BATCH: usize = 512;
@@ -194,27 +195,39 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
     chains.dedup();
     let name: &str = &shared.queue.name;
     let client = shared.queue.client().await?;
-    // Prepared once per pooled connection: one round trip per batch after that.
+    // Prepared once per pooled connection.
     let settle = client.prepare_cached(queries::SETTLE).await?;
-    let rows = client
-        .query(
-            &settle,
-            &[
-                &owner,
-                &name,
-                &f_ids,
-                &f_attempts,
-                &f_states,
-                &f_errors,
-                &chains,
-                &r_ids,
-                &r_attempts,
-                &r_delays,
-                &r_errors,
-                &r_free,
-            ],
-        )
-        .await?;
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &owner,
+        &name,
+        &f_ids,
+        &f_attempts,
+        &f_states,
+        &f_errors,
+        &r_ids,
+        &r_attempts,
+        &r_delays,
+        &r_errors,
+        &r_free,
+    ];
+    let rows = if chains.is_empty() {
+        // One statement is atomic on its own: one round trip.
+        client.query(&settle, &params).await?
+    } else {
+        // The chains are locked by a statement of their own, before SETTLE takes its
+        // snapshot (see `queries::SETTLE`); the four are sent together, in this order
+        // (`biased`): one round trip still.
+        let lock = client.prepare_cached(queries::LOCK_LIVE_CHAINS).await?;
+        let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &chains];
+        let ((), _, rows, ()) = tokio::try_join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.query(&lock, &lock_params),
+            client.query(&settle, &params),
+            client.batch_execute("COMMIT"),
+        )?;
+        rows
+    };
     let accepted = rows
         .iter()
         .filter_map(|row| row.get::<_, Option<i64>>(0))

@@ -148,6 +148,7 @@ async fn claim_loop(
     let limit = row.batch as i64;
     let claim = client.prepare(sql::CLAIM).await?;
     let settle = client.prepare(sql::SETTLE).await?;
+    let lock = client.prepare(sql::LOCK_LIVE_CHAINS).await?;
     let (no_ids, no_attempts, no_delays) =
         (Vec::<i64>::new(), Vec::<i32>::new(), Vec::<i64>::new());
     let (no_errors, no_free) = (Vec::<Option<serde_json::Value>>::new(), Vec::<bool>::new());
@@ -171,28 +172,34 @@ async fn claim_loop(
         chains.dedup();
         let states = vec!["completed"; ids.len()];
         let errors: Vec<Option<serde_json::Value>> = vec![None; ids.len()];
-        let finished: Vec<i64> = client
-            .query(
-                &settle,
-                &[
-                    &owner,
-                    &queue,
-                    &ids,
-                    &attempts,
-                    &states,
-                    &errors,
-                    &chains,
-                    &no_ids,
-                    &no_attempts,
-                    &no_delays,
-                    &no_errors,
-                    &no_free,
-                ],
-            )
-            .await?
-            .iter()
-            .filter_map(|r| r.get(0))
-            .collect();
+        let params: [&(dyn ToSql + Sync); 11] = [
+            &owner,
+            &queue,
+            &ids,
+            &attempts,
+            &states,
+            &errors,
+            &no_ids,
+            &no_attempts,
+            &no_delays,
+            &no_errors,
+            &no_free,
+        ];
+        let finished = if chains.is_empty() {
+            client.query(&settle, &params).await?
+        } else {
+            // Chains locked first, then SETTLE, in one transaction sent at once.
+            let lock_params: [&(dyn ToSql + Sync); 2] = [&queue, &chains];
+            let ((), _, rows, ()) = tokio::try_join!(
+                biased;
+                client.batch_execute("BEGIN"),
+                client.query(&lock, &lock_params),
+                client.query(&settle, &params),
+                client.batch_execute("COMMIT"),
+            )?;
+            rows
+        };
+        let finished: Vec<i64> = finished.iter().filter_map(|r| r.get(0)).collect();
         done.fetch_add(finished.len(), Ordering::Relaxed);
     }
     Ok(())
