@@ -103,7 +103,7 @@ async fn unique_keys_skipped_inside_a_keyed_batch_leave_its_chain_whole() {
     let running = recording_worker(&queue, &seen);
     wait_for_status(&queue, "every kept task", |s| s.count("completed") == 4).await;
     running.shutdown(Duration::from_secs(5)).await;
-    let seen = seen.lock().expect("lock");
+    let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen["k"], [0, 1, 3, 5]);
     assert!(!seen.contains_key("j"));
     assert_eq!(sql(&queue, "SELECT 1 FROM sluice_chain").await, 0);
@@ -146,7 +146,7 @@ async fn a_version_2_database_migrates_its_live_chains() {
     let running = recording_worker(&queue, &seen);
     wait_for_status(&queue, "every task", |s| s.count("completed") == 11).await;
     running.shutdown(Duration::from_secs(5)).await;
-    let seen = seen.lock().expect("lock");
+    let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen["k"], [0, 1, 2, 3, 4]);
     assert_eq!(seen["j"], [0, 1, 2, 3, 4]);
     assert_eq!(seen["free"], [9]);
