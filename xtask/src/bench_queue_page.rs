@@ -96,7 +96,8 @@ pub fn section(m: &Measured, table: &str, quick: bool) -> String {
          size as in the row, `max_in_flight` twice that, a no-op on the io route). The \
          **raw loop** is that many claimers, each a plain loop on its own connection \
          running the queue's own statements (`sluice_postgres::testing::sql`: the same \
-         enqueue, claim, finish and head promotion) with no Sluice code. In each round \
+         enqueue, claim, and settle after the chain locks, prepared once per \
+         connection) with no Sluice code. In each round \
          the two sides of a row run back to back, each first in every other row; the \
          ratio is the median over {rounds} round(s) of Sluice's tasks/s over the raw \
          loop's in the same round, with the lowest and highest. Tasks per run: 2,000 \

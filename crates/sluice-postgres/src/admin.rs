@@ -51,15 +51,11 @@ impl Queue {
             let queue: String = row.get(0);
             let chain: Option<String> = row.get(1);
             if let Some(chain) = &chain {
-                tx.execute(queries::LOCK_CHAINS, &[&vec![&queue], &vec![chain]])
+                tx.execute(queries::LOCK_LIVE_CHAINS, &[&queue, &vec![chain]])
                     .await?;
             }
             // Still pending? (It may have been claimed since it was read.)
-            let dequeued = tx.execute(queries::CANCEL_PENDING, &[&id]).await?;
-            if let Some(chain) = &chain {
-                tx.execute(queries::PROMOTE_HEADS, &[&vec![&queue], &vec![chain]])
-                    .await?;
-            }
+            let dequeued = tx.query(queries::CANCEL_PENDING, &[&id]).await?.len();
             tx.execute(queries::NOTIFY, &[&queue]).await?;
             tx.commit().await?;
             if dequeued == 1 {
@@ -91,17 +87,29 @@ impl Queue {
         };
         let queue: String = row.get(0);
         let chain: Option<String> = row.get(1);
+        let mut tail: Option<TaskId> = None;
         if let Some(chain) = &chain {
-            tx.execute(queries::LOCK_CHAINS, &[&vec![&queue], &vec![chain]])
+            let locked = tx
+                .query_one(queries::LOCK_CHAINS, &[&queue, &vec![chain]])
                 .await?;
+            tail = locked.get(1);
         }
         let new_id: Option<TaskId> = tx
-            .query_opt(queries::REQUEUE_DEAD, &[&id])
+            .query_opt(queries::REQUEUE_DEAD, &[&id, &tail])
             .await?
             .map(|row| row.get(0));
-        if let Some(chain) = &chain {
-            tx.execute(queries::PROMOTE_HEADS, &[&vec![&queue], &vec![chain]])
-                .await?;
+        if let (Some(chain), Some(new_id)) = (&chain, new_id) {
+            tx.execute(
+                queries::LINK_CHAINS,
+                &[
+                    &queue,
+                    &vec![chain],
+                    &vec![tail],
+                    &vec![new_id],
+                    &vec![new_id],
+                ],
+            )
+            .await?;
         }
         tx.execute(queries::NOTIFY, &[&queue]).await?;
         tx.commit().await?;

@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod chain;
 mod enqueue;
 mod error;
 #[cfg(feature = "metrics")]

@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_bytes_payload.sql",
         include_str!("../migrations/0002_bytes_payload.sql"),
     ),
+    (
+        3,
+        "0003_chain_heads.sql",
+        include_str!("../migrations/0003_chain_heads.sql"),
+    ),
 ];
 
 /// Applies the migrations this database lacks, each recorded in `sluice_migrations`,

@@ -2,13 +2,15 @@
 //! visible to the workers when that transaction commits and announced with
 //! `pg_notify` in it.
 
+use crate::chain::{Batch, Links};
 use crate::enqueue::{NewTask, TaskId, millis};
 use crate::error::Result;
 use crate::payload::Payload;
 use crate::queries;
 use crate::queue::Queue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 impl Queue {
     /// Enqueues one task; answers its id, or `None` when its unique key is already
@@ -83,14 +85,7 @@ impl Queue {
             return Ok(Vec::new());
         }
         let fifo_keys: Vec<Option<String>> = tasks.iter().map(NewTask::fifo_key).collect();
-        let chains: Vec<String> = fifo_keys
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let queues = vec![self.name.to_string(); chains.len()];
+        let batch = Batch::new(&fifo_keys);
         let kinds: Vec<&str> = tasks.iter().map(|t| t.kind()).collect();
         let keys: Vec<Option<&str>> = tasks.iter().map(|t| t.key.as_deref()).collect();
         let (payloads, bytes): (Vec<Option<&serde_json::Value>>, Vec<Option<&[u8]>>) = tasks
@@ -108,13 +103,35 @@ impl Queue {
             .collect();
         let timeouts: Vec<Option<i64>> = tasks.iter().map(|t| t.timeout.map(millis)).collect();
         let uniques: Vec<Option<&str>> = tasks.iter().map(|t| t.unique_key.as_deref()).collect();
-
-        if !chains.is_empty() {
-            client
-                .execute(queries::LOCK_CHAINS, &[&queues, &chains])
-                .await?;
-        }
         let name: &str = &self.name;
+
+        // Chained tasks: lock their chains (reading the tails) and reserve ids, in one
+        // round trip, so that each task is inserted already linked.
+        let mut reserved = Vec::new();
+        let mut tails = HashMap::new();
+        let links = if batch.is_empty() {
+            Links {
+                ids: vec![None; tasks.len()],
+                prevs: vec![None; tasks.len()],
+                nexts: vec![None; tasks.len()],
+            }
+        } else {
+            let count = i64::try_from(tasks.len()).unwrap_or(i64::MAX);
+            let chains = batch.keys();
+            let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &chains];
+            let reserve_params: [&(dyn ToSql + Sync); 1] = [&count];
+            let (locked, ids) = tokio::try_join!(
+                client.query(queries::LOCK_CHAINS, &lock_params),
+                client.query(queries::RESERVE_IDS, &reserve_params),
+            )?;
+            tails = locked
+                .iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, Option<i64>>(1)))
+                .collect();
+            reserved = ids.iter().map(|row| row.get::<_, i64>(0)).collect();
+            reserved.sort_unstable();
+            batch.link(tasks.len(), &reserved, &tails)
+        };
         let rows = client
             .query(
                 queries::ENQUEUE,
@@ -130,16 +147,48 @@ impl Queue {
                     &timeouts,
                     &uniques,
                     &bytes,
+                    &links.ids,
+                    &links.prevs,
+                    &links.nexts,
                 ],
             )
             .await?;
-        if !chains.is_empty() {
+        let inserted: HashSet<TaskId> = rows.iter().map(|row| row.get::<_, i64>(0)).collect();
+        if !batch.is_empty() {
+            let ends = batch.ends(&reserved, &inserted, &tails);
+            if !ends.relink.0.is_empty() {
+                let (ids, prevs, nexts) = &ends.relink;
+                client
+                    .execute(queries::RELINK, &[ids, prevs, nexts])
+                    .await?;
+            }
+            if !ends.unused.is_empty() {
+                client
+                    .execute(queries::DROP_EMPTY_CHAINS, &[&name, &ends.unused])
+                    .await?;
+            }
             client
-                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
+                .execute(
+                    queries::LINK_CHAINS,
+                    &[
+                        &name,
+                        &ends.keys,
+                        &ends.old_tails,
+                        &ends.firsts,
+                        &ends.lasts,
+                    ],
+                )
                 .await?;
         }
         client.execute(queries::NOTIFY, &[&name]).await?;
 
+        if !batch.is_empty() {
+            return Ok(links
+                .ids
+                .iter()
+                .map(|id| id.filter(|id| inserted.contains(id)))
+                .collect());
+        }
         // Inserted rows come back in input order (ids grow); a task is missing only
         // when its unique key was live already or repeated earlier in the batch.
         let inserted_uniques: HashSet<String> = rows

@@ -6,10 +6,14 @@
 //! of a worker that lost its lease, refused and counted. The attempt only grows, so a
 //! task claimed again never matches an older run's result.
 //!
-//! Per-key order: only a chain's head (its oldest live task) is claimable. A head
-//! leaves the hot table when it finishes, and the next task of its chain is promoted
-//! in the same transaction, under the chain's advisory lock; enqueue takes the same
-//! lock, so a new task and a leaving head never miss each other.
+//! Per-key order: a chain (a key's tasks, or a queue's strict tasks) is a linked list
+//! of its live tasks in enqueue order (`prev_id`, `next_id`), with a row in
+//! `sluice_chain` naming its head and tail; only a head (`prev_id IS NULL`) is
+//! claimable. A task leaving the hot table unlinks itself in the statement that
+//! deletes it, so its successor becomes head by primary key, never by a search of the
+//! task table. Every writer of a chain (enqueue, finish, cancel, re-queue) first locks
+//! its `sluice_chain` rows in key order, before any task row: a new task and a
+//! leaving head never miss each other, and no two writers wait in a cycle.
 
 /// The channel that enqueue notifies (the payload is the queue's name).
 pub(crate) const CHANNEL: &str = "sluice_task";
@@ -20,33 +24,90 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x736c_7569_6365_3031;
 /// Held by the maintenance leader for as long as its connection lives ("sluicemt").
 pub(crate) const LEADER_LOCK: i64 = 0x736c_7569_6365_6d74;
 
-/// Takes the advisory locks of chains `($1[i], $2[i])` in one order, so that two
-/// transactions never wait for each other in a cycle.
+/// Locks the chains `$2` of queue `$1` (creating the missing ones) in key order, and
+/// answers each one's tail (NULL when empty): enqueue appends after it.
 pub const LOCK_CHAINS: &str = "\
-SELECT pg_advisory_xact_lock(h) FROM (
-    SELECT DISTINCT hashtextextended(q || chr(31) || k, 0) AS h
-    FROM unnest($1::text[], $2::text[]) AS u(q, k) ORDER BY h) s";
+INSERT INTO sluice_chain AS c (queue, fifo_key)
+SELECT $1, k FROM (SELECT DISTINCT k FROM unnest($2::text[]) AS u(k)) s ORDER BY k
+ON CONFLICT (queue, fifo_key) DO UPDATE SET tail_id = c.tail_id
+RETURNING fifo_key, tail_id";
 
-/// Marks the oldest live task of each chain `($1[i], $2[i])` as its head.
-pub const PROMOTE_HEADS: &str = "\
-UPDATE sluice_task SET is_head = true
-WHERE NOT is_head AND id IN (
-    SELECT h.id FROM unnest($1::text[], $2::text[]) AS u(q, k),
-    LATERAL (SELECT id FROM sluice_task t WHERE t.queue = u.q AND t.fifo_key = u.k
-             ORDER BY t.id LIMIT 1) h)";
+/// Locks the existing chains `$2` of queue `$1` in key order (a chain of a live task
+/// always exists), before a statement that removes their tasks.
+pub const LOCK_LIVE_CHAINS: &str = "\
+SELECT fifo_key FROM sluice_chain WHERE queue = $1 AND fifo_key = ANY($2::text[])
+ORDER BY fifo_key FOR UPDATE";
+
+/// Reserves `$1` task ids, growing, so that enqueue links a batch's chains as it
+/// inserts them.
+pub const RESERVE_IDS: &str = "\
+SELECT nextval(pg_get_serial_sequence('sluice_task', 'id')) FROM generate_series(1, $1::int8)";
+
+/// After an enqueue into locked chains `$2` of queue `$1`: links each chain's old tail
+/// `$3` (NULL when it was empty) to its first new task `$4`, and makes `$5` the tail
+/// (and `$4` the head of an empty chain).
+pub const LINK_CHAINS: &str = "\
+WITH l AS (SELECT * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[])
+               AS l(k, old_tail, first_id, last_id)),
+tails AS (UPDATE sluice_task t SET next_id = l.first_id FROM l WHERE t.id = l.old_tail)
+UPDATE sluice_chain c SET head_id = COALESCE(c.head_id, l.first_id), tail_id = l.last_id
+FROM l WHERE c.queue = $1 AND c.fifo_key = l.k";
+
+/// Removes chains `$2` of queue `$1` that are empty (locked for an enqueue whose
+/// tasks were all skipped by their unique keys).
+pub(crate) const DROP_EMPTY_CHAINS: &str = "\
+DELETE FROM sluice_chain WHERE queue = $1 AND fifo_key = ANY($2::text[]) AND tail_id IS NULL";
+
+/// Sets the links of tasks `$1` to `$2` and `$3`: an enqueue whose unique keys skipped
+/// some tasks of a chain relinks the ones it inserted.
+pub(crate) const RELINK: &str = "\
+UPDATE sluice_task t SET prev_id = f.prev_id, next_id = f.next_id
+FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS f(id, prev_id, next_id)
+WHERE t.id = f.id";
+
+/// The tail of a statement whose CTE `done` deleted tasks (`RETURNING *`) from their
+/// locked chains: unlinks each (its successor takes its `prev_id`, so a leaving head's
+/// successor becomes head; its predecessor takes its `next_id`) and updates or removes
+/// the chain's row. The removed tasks are never neighbours of each other (a finish
+/// removes heads of distinct chains, a cancel one task).
+macro_rules! unlink_done {
+    () => {
+        "
+, nexts AS (UPDATE sluice_task t SET prev_id = d.prev_id FROM done d WHERE t.id = d.next_id)
+, prevs AS (UPDATE sluice_task t SET next_id = d.next_id FROM done d WHERE t.id = d.prev_id)
+, emptied AS (
+    DELETE FROM sluice_chain c USING done d
+    WHERE c.queue = d.queue AND c.fifo_key = d.fifo_key
+      AND d.prev_id IS NULL AND d.next_id IS NULL)
+, ends AS (
+    UPDATE sluice_chain c
+    SET head_id = CASE WHEN d.prev_id IS NULL THEN d.next_id ELSE c.head_id END,
+        tail_id = CASE WHEN d.next_id IS NULL THEN d.prev_id ELSE c.tail_id END
+    FROM done d
+    WHERE c.queue = d.queue AND c.fifo_key = d.fifo_key
+      AND (d.prev_id IS NULL) <> (d.next_id IS NULL))
+"
+    };
+}
 
 /// Inserts a batch of tasks into queue `$1`, in input order; a unique key already live
-/// in the queue is skipped. Heads are promoted afterwards ([`PROMOTE_HEADS`]).
+/// in the queue is skipped. Ids `$12` are reserved ([`RESERVE_IDS`]) or NULL (the
+/// next of the sequence), links `$13`, `$14` set ([`LINK_CHAINS`] then links the
+/// chains' old tails).
 pub const ENQUEUE: &str = "\
-INSERT INTO sluice_task (queue, kind, key, fifo_key, payload, priority, run_at,
-                         max_attempts, timeout_ms, unique_key, payload_bytes)
-SELECT $1, u.kind, u.key, u.fifo_key, u.payload, u.priority,
+INSERT INTO sluice_task (id, queue, kind, key, fifo_key, payload, priority, run_at,
+                         max_attempts, timeout_ms, unique_key, payload_bytes, prev_id,
+                         next_id)
+SELECT COALESCE(u.id, nextval(pg_get_serial_sequence('sluice_task', 'id'))), $1, u.kind,
+       u.key, u.fifo_key, u.payload, u.priority,
        now() + u.delay_ms * interval '1 millisecond', u.max_attempts, u.timeout_ms,
-       u.unique_key, u.payload_bytes
+       u.unique_key, u.payload_bytes, u.prev_id, u.next_id
 FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int2[], $7::int8[],
-            $8::int4[], $9::int8[], $10::text[], $11::bytea[])
+            $8::int4[], $9::int8[], $10::text[], $11::bytea[], $12::int8[], $13::int8[],
+            $14::int8[])
      WITH ORDINALITY AS u(kind, key, fifo_key, payload, priority, delay_ms,
-                          max_attempts, timeout_ms, unique_key, payload_bytes, ord)
+                          max_attempts, timeout_ms, unique_key, payload_bytes, id, prev_id,
+                          next_id, ord)
 ORDER BY u.ord
 ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id, unique_key";
@@ -63,22 +124,32 @@ UPDATE sluice_task SET state = 'running', lease_owner = $1,
        lease_until = now() + $2::int8 * interval '1 millisecond', attempt = attempt + 1
 WHERE state = 'pending' AND id = ANY(ARRAY(
     SELECT id FROM sluice_task
-    WHERE queue = $3 AND state = 'pending' AND (fifo_key IS NULL OR is_head)
+    WHERE queue = $3 AND state = 'pending' AND prev_id IS NULL
       AND run_at <= now() AND kind = ANY($4::text[])
     ORDER BY priority DESC, run_at, id
     LIMIT $5 FOR UPDATE SKIP LOCKED))
 RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
-          cancel_requested, payload_bytes";
+          cancel_requested, payload_bytes, fifo_key";
 
-/// Ends tasks `$1` (attempts `$2`) of owner `$5` in states `$3` ('completed', 'dead',
-/// 'cancelled'), appending errors `$4`; moves them to the history. Returns the rows
-/// that matched (the others were fenced off) and their chains.
-pub const FINISH: &str = "\
+/// Writes a worker's results in one statement:
+/// ends tasks `$3` (attempts `$4`) in states `$5` ('completed', 'dead', 'cancelled'),
+/// appending errors `$6`, moving them to the history and unlinking them from their
+/// chains; puts tasks `$7` (attempts `$8`) back to pending after `$9` ms, appending
+/// errors `$10`, where `$11` (a snooze or a hand-back) without counting the attempt (a
+/// head stays head: its chain waits for it). Every write is fenced by owner `$1`; a
+/// task not matched was taken over, and its result is refused. The chains of the ended
+/// tasks must be locked first, by a statement of their own ([`LOCK_LIVE_CHAINS`], in
+/// the same transaction): this statement's snapshot must be taken after the locks, or
+/// it would not see a task that an enqueue appended while it waited. Notifies queue
+/// `$2` when a successor became head or a task went back to pending. Returns the ids
+/// whose write was accepted (and one row with a NULL id if it notified).
+pub const SETTLE: &str = concat!(
+    "\
 WITH done AS (
     DELETE FROM sluice_task t
-    USING unnest($1::int8[], $2::int4[], $3::text[], $4::jsonb[]) AS f(id, attempt, state, err)
+    USING unnest($3::int8[], $4::int4[], $5::text[], $6::jsonb[]) AS f(id, attempt, state, err)
     WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-      AND t.lease_owner = $5
+      AND t.lease_owner = $1
     RETURNING t.*, f.state AS final_state, f.err AS final_err
 ), moved AS (
     INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
@@ -88,22 +159,28 @@ WITH done AS (
            max_attempts, timeout_ms, lease_owner,
            errors || COALESCE(final_err, '[]'::jsonb), created_at, payload_bytes
     FROM done
+)",
+    unlink_done!(),
+    "\
+, released AS (
+    UPDATE sluice_task t SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+           run_at = now() + r.delay_ms * interval '1 millisecond',
+           max_attempts = t.max_attempts + CASE WHEN r.free THEN 1 ELSE 0 END,
+           errors = t.errors || COALESCE(r.err, '[]'::jsonb)
+    FROM unnest($7::int8[], $8::int4[], $9::int8[], $10::jsonb[], $11::bool[])
+         AS r(id, attempt, delay_ms, err, free)
+    WHERE t.id = r.id AND t.attempt = r.attempt AND t.state = 'running'
+      AND t.lease_owner = $1
+    RETURNING t.id
+), woke AS (
+    SELECT pg_notify('sluice_task', $2)
+    WHERE EXISTS (SELECT 1 FROM done WHERE next_id IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM released)
 )
-SELECT id, queue, fifo_key FROM done";
-
-/// Puts tasks `$1` (attempts `$2`) of owner `$6` back to pending after `$3` ms,
-/// appending errors `$4`; where `$5` (a snooze or a hand-back) the attempt does not
-/// count against `max_attempts`. A head stays head: its chain waits for it.
-pub(crate) const RELEASE: &str = "\
-UPDATE sluice_task t SET state = 'pending', lease_owner = NULL, lease_until = NULL,
-       run_at = now() + f.delay_ms * interval '1 millisecond',
-       max_attempts = t.max_attempts + CASE WHEN f.free THEN 1 ELSE 0 END,
-       errors = t.errors || COALESCE(f.err, '[]'::jsonb)
-FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::jsonb[], $5::bool[])
-     AS f(id, attempt, delay_ms, err, free)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-  AND t.lease_owner = $6
-RETURNING t.id";
+SELECT id FROM done
+UNION ALL SELECT id FROM released
+UNION ALL SELECT NULL FROM woke"
+);
 
 /// Extends the leases of tasks `$1` held by owner `$2` by `$3` ms; answers which are
 /// still held, and whether someone asked to cancel them.
@@ -158,27 +235,34 @@ RETURNING id";
 pub(crate) const PENDING_CHAIN: &str =
     "SELECT queue, fifo_key FROM sluice_task WHERE id = $1 AND state = 'pending'";
 
-/// Moves pending task `$1` to the history as cancelled.
-pub(crate) const CANCEL_PENDING: &str = "\
-WITH gone AS (DELETE FROM sluice_task WHERE id = $1 AND state = 'pending' RETURNING *)
-INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
+/// Moves pending task `$1` to the history as cancelled, unlinking it from its chain
+/// (locked first).
+pub(crate) const CANCEL_PENDING: &str = concat!(
+    "\
+WITH done AS (DELETE FROM sluice_task WHERE id = $1 AND state = 'pending' RETURNING *)
+, moved AS (INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
                               attempt, max_attempts, timeout_ms, lease_owner, errors,
                               created_at, payload_bytes)
 SELECT id, queue, kind, key, fifo_key, payload, 'cancelled', priority, attempt,
-       max_attempts, timeout_ms, lease_owner, errors, created_at, payload_bytes FROM gone";
+       max_attempts, timeout_ms, lease_owner, errors, created_at, payload_bytes FROM done
+)",
+    unlink_done!(),
+    "SELECT id FROM done"
+);
 
 /// The chain of dead task `$1`, for re-queueing it.
 pub(crate) const DEAD_CHAIN: &str =
     "SELECT queue, fifo_key FROM sluice_task_done WHERE id = $1 AND state = 'dead' FOR UPDATE";
 
-/// Moves dead task `$1` back to the hot table as a new pending task at the end of its
-/// chain, with its attempts reset and its past errors kept.
+/// Moves dead task `$1` back to the hot table as a new pending task after `$2` (the
+/// tail of its locked chain, NULL when empty: [`LINK_CHAINS`] then links it), with its
+/// attempts reset and its past errors kept.
 pub(crate) const REQUEUE_DEAD: &str = "\
 WITH gone AS (DELETE FROM sluice_task_done WHERE id = $1 AND state = 'dead' RETURNING *)
 INSERT INTO sluice_task (queue, kind, key, fifo_key, payload, priority, max_attempts,
-                         timeout_ms, errors, payload_bytes)
+                         timeout_ms, errors, payload_bytes, prev_id)
 SELECT queue, kind, key, fifo_key, payload, priority, max_attempts, timeout_ms, errors,
-       payload_bytes
+       payload_bytes, $2::int8
 FROM gone
 RETURNING id";
 

@@ -33,5 +33,7 @@ pub use server::{DATABASE_URL_VAR, TestServer, TestServerError};
 /// The statements the queue runs (`queries.rs`), for benchmarks and stress judges
 /// that drive the same protocol without the worker, to compare against it.
 pub mod sql {
-    pub use crate::queries::{CLAIM, ENQUEUE, FINISH, LOCK_CHAINS, NOTIFY, PROMOTE_HEADS};
+    pub use crate::queries::{
+        CLAIM, ENQUEUE, LINK_CHAINS, LOCK_CHAINS, LOCK_LIVE_CHAINS, NOTIFY, RESERVE_IDS, SETTLE,
+    };
 }

@@ -139,7 +139,9 @@ impl WorkerBuilder {
         self
     }
 
-    /// Claims at most `tasks` per round trip (default 10).
+    /// Claims at most `tasks` per round trip (default 10). A busy worker claims again
+    /// once it has room for half a batch (or half of `max_in_flight`, if smaller), so
+    /// that it claims in batches rather than a task each time one ends.
     pub fn batch_size(mut self, tasks: usize) -> Self {
         self.settings.batch = tasks;
         self

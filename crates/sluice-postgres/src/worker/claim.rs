@@ -20,13 +20,26 @@ pub(crate) async fn claim_loop(
 ) {
     let mut pause = Duration::from_millis(100);
     loop {
-        // Room first: a worker never holds more than `max_in_flight` tasks.
+        // Room first: a worker never holds more than `max_in_flight` tasks. It waits
+        // for room for half a batch, so that a busy worker claims in batches rather
+        // than one task each time one ends.
+        let floor = shared
+            .settings
+            .batch
+            .min(shared.settings.max_in_flight)
+            .div_ceil(2);
+        let room = u32::try_from(floor).unwrap_or(u32::MAX);
         let first = tokio::select! {
-            permit = shared.room.clone().acquire_owned() => permit,
+            permit = shared.room.clone().acquire_many_owned(room) => permit,
             () = shared.stop.cancelled() => return,
         };
-        let Ok(first) = first else { return };
-        let mut permits = vec![first];
+        let Ok(mut first) = first else { return };
+        let mut permits = Vec::with_capacity(shared.settings.batch);
+        while first.num_permits() > 1 {
+            let Some(one) = first.split(1) else { break };
+            permits.push(one);
+        }
+        permits.push(first);
         while permits.len() < shared.settings.batch {
             match shared.room.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
@@ -99,9 +112,10 @@ async fn claim(shared: &Shared, limit: usize) -> Result<Vec<Claimed>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let name: &str = &shared.queue.name;
     let owner: &str = &shared.id;
+    let statement = client.prepare_cached(queries::CLAIM).await?;
     let rows = client
         .query(
-            queries::CLAIM,
+            &statement,
             &[&owner, &lease_ms, &name, &shared.kinds, &limit],
         )
         .await?;

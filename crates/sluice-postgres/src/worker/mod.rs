@@ -7,7 +7,7 @@
 //!   or the poll interval when nothing is ready.
 //! - `run.rs` (one per task): submits the handler's work to its route, turns the
 //!   answer into a settlement (done, retry, dead, snooze, cancelled, handed back).
-//! - `settle.rs`: writes settlements in batches, one transaction each, fenced by
+//! - `settle.rs`: writes settlements in batches, one statement each, fenced by
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
 //!   the worker is alive.

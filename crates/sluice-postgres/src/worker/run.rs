@@ -28,6 +28,8 @@ pub(crate) struct Claimed {
     priority: i16,
     /// Someone asked to cancel it while an earlier attempt ran.
     cancel_requested: bool,
+    /// Its FIFO chain, locked when it finishes.
+    chain: Option<String>,
 }
 
 impl Claimed {
@@ -48,6 +50,7 @@ impl Claimed {
                 .map(Duration::from_millis),
             priority: row.get(7),
             cancel_requested: row.get(8),
+            chain: row.get(10),
         }
     }
 }
@@ -66,6 +69,7 @@ pub(crate) async fn run_task(
     let attempt = task.info.attempt;
     let kind = task.info.kind.clone();
     let key = task.info.key.clone();
+    let chain = task.chain.clone();
     let action = run(&shared, task, tracked, &cancel).await;
     if let Action::Release {
         why: Why::HandedBack,
@@ -82,6 +86,7 @@ pub(crate) async fn run_task(
         attempt,
         kind,
         key,
+        chain,
         tracked,
         action,
     });

@@ -1,4 +1,4 @@
-//! Writing results back: batched (whatever has arrived, one transaction) and fenced by
+//! Writing results back: batched (whatever has arrived, one statement) and fenced by
 //! (id, attempt, owner), so that a worker that lost a lease never writes over the
 //! worker that took the task over.
 
@@ -11,8 +11,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_postgres::types::ToSql;
 
-/// Settlements written in one transaction at most.
+/// Settlements written in one statement at most.
 const MAX_BATCH: usize = 512;
 
 /// Tries of one batch's write before it is given up (its leases then expire and the
@@ -30,6 +31,8 @@ pub(crate) struct Settlement {
     pub(crate) kind: String,
     /// Its key, for the metrics.
     pub(crate) key: Option<String>,
+    /// Its FIFO chain, if any.
+    pub(crate) chain: Option<String>,
     /// Whether its key is counted one by one (decided at its claim).
     pub(crate) tracked: bool,
     /// What to write.
@@ -69,9 +72,12 @@ pub(crate) enum Why {
 }
 
 /// Receives settlements until every sender is gone, writing whatever has arrived in
-/// one transaction each time.
+/// one statement each time.
 pub(crate) async fn settle_loop(shared: Arc<Shared>, mut rx: UnboundedReceiver<Settlement>) {
     while let Some(first) = rx.recv().await {
+        // A claimed batch ends in a burst: one turn of the scheduler lets the rest of
+        // it arrive, so that it is written together rather than its first task alone.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -157,7 +163,7 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
     }
 }
 
-/// Writes one batch in one transaction; answers the ids whose write was accepted.
+/// Writes one batch in one statement; answers the ids whose write was accepted.
 async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>> {
     let owner: &str = &shared.id;
     let (mut f_ids, mut f_attempts, mut f_states, mut f_errors) = (vec![], vec![], vec![], vec![]);
@@ -180,49 +186,51 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
             }
         }
     }
-    let mut accepted = HashSet::new();
-    let mut wake_others = false;
-    let mut client = shared.queue.client().await?;
-    let tx = client.transaction().await?;
-    if !f_ids.is_empty() {
-        let rows = tx
-            .query(
-                queries::FINISH,
-                &[&f_ids, &f_attempts, &f_states, &f_errors, &owner],
-            )
-            .await?;
-        let mut queues = Vec::new();
-        let mut chains = Vec::new();
-        for row in &rows {
-            accepted.insert(row.get::<_, i64>(0));
-            if let Some(chain) = row.get::<_, Option<String>>(2) {
-                queues.push(row.get::<_, String>(1));
-                chains.push(chain);
-            }
-        }
-        if !chains.is_empty() {
-            tx.execute(queries::LOCK_CHAINS, &[&queues, &chains])
-                .await?;
-            wake_others = tx
-                .execute(queries::PROMOTE_HEADS, &[&queues, &chains])
-                .await?
-                > 0;
-        }
-    }
-    if !r_ids.is_empty() {
-        let rows = tx
-            .query(
-                queries::RELEASE,
-                &[&r_ids, &r_attempts, &r_delays, &r_errors, &r_free, &owner],
-            )
-            .await?;
-        wake_others |= !rows.is_empty();
-        accepted.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
-    }
-    if wake_others {
-        let name: &str = &shared.queue.name;
-        tx.execute(queries::NOTIFY, &[&name]).await?;
-    }
-    tx.commit().await?;
+    let mut chains: Vec<&str> = batch
+        .iter()
+        .filter(|settled| matches!(settled.action, Action::Finish { .. }))
+        .filter_map(|settled| settled.chain.as_deref())
+        .collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let name: &str = &shared.queue.name;
+    let client = shared.queue.client().await?;
+    // Prepared once per pooled connection.
+    let settle = client.prepare_cached(queries::SETTLE).await?;
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &owner,
+        &name,
+        &f_ids,
+        &f_attempts,
+        &f_states,
+        &f_errors,
+        &r_ids,
+        &r_attempts,
+        &r_delays,
+        &r_errors,
+        &r_free,
+    ];
+    let rows = if chains.is_empty() {
+        // One statement is atomic on its own: one round trip.
+        client.query(&settle, &params).await?
+    } else {
+        // The chains are locked by a statement of their own, before SETTLE takes its
+        // snapshot (see `queries::SETTLE`); the four are sent together, in this order
+        // (`biased`): one round trip still.
+        let lock = client.prepare_cached(queries::LOCK_LIVE_CHAINS).await?;
+        let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &chains];
+        let ((), _, rows, ()) = tokio::try_join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.query(&lock, &lock_params),
+            client.query(&settle, &params),
+            client.batch_execute("COMMIT"),
+        )?;
+        rows
+    };
+    let accepted = rows
+        .iter()
+        .filter_map(|row| row.get::<_, Option<i64>>(0))
+        .collect();
     Ok(accepted)
 }

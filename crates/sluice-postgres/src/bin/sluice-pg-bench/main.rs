@@ -85,9 +85,19 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => None,
     };
+    // `--workers N`: only the rows of that many workers.
+    let only_workers = match args.iter().position(|a| a == "--workers") {
+        Some(at) => Some(
+            args.get(at + 1)
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or("--workers takes 1, 2, 4 or 8")?,
+        ),
+        None => None,
+    };
     let grid: Vec<Row> = grid(quick)
         .into_iter()
         .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
+        .filter(|row| only_workers.is_none_or(|workers| row.workers == workers))
         .collect();
     // Line by line as rows end, so that a long run shows its progress.
     let mut out = std::io::stdout();
