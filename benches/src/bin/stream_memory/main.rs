@@ -137,13 +137,14 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
     let hwm = vm_hwm_kib()?;
     Ok(format!(
         "scenario=pipeline stage={} scale={scale} items={} bytes={} seconds={:.3} \
-         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} read_ahead={read_ahead} failed={}",
+         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} units={} read_ahead={read_ahead} failed={}",
         stage.name(),
         done.items,
         done.bytes,
         done.seconds,
         done.cpu_seconds,
         pieces.len(),
+        pieces.units(),
         done.failed,
     ))
 }

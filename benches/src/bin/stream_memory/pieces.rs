@@ -6,6 +6,13 @@
 //! that the input itself costs no memory that grows with the number of items. Files
 //! are cut into pieces so that what one item holds is bounded whatever the files' sizes
 //! (a toolchain holds files of 100 MB and more), as an ingestion program's chunker does.
+//!
+//! The pieces travel in *units* of at most [`PIECE_BYTES`]: a piece of a large file
+//! alone, or the pieces of several small files together, read in one blocking call.
+//! Most files of a toolchain are a few KiB: one read item, with its hand-off to a
+//! blocking thread and back, per file cost more CPU than the copying itself (53 µs per
+//! piece of 22 KB on average), and the read stage competed with the cpu stage for the
+//! two cores.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +31,17 @@ pub struct Piece {
     pub len: usize,
 }
 
-/// The distinct pieces, and how many items make one pass of the asked bytes.
+/// Pieces read together: one piece of a large file, or several of small files, at
+/// most [`PIECE_BYTES`] in all.
+pub type Unit = Arc<[Piece]>;
+
+/// The distinct pieces in units, and how many units make one pass of the asked bytes.
 pub struct Pieces {
     /// In walk order (directories sorted by name).
-    list: Arc<[Piece]>,
-    /// Items of one pass: the list, cycled until the asked bytes are reached.
+    list: Arc<[Unit]>,
+    /// How many pieces the units hold.
+    pieces: usize,
+    /// Units of one pass: the list, cycled until the asked bytes are reached.
     per_pass: usize,
 }
 
@@ -69,29 +82,59 @@ impl Pieces {
         if list.is_empty() {
             return Err(format!("no readable bytes under {}", root.display()));
         }
-        let mut per_pass = list.len();
+        let pieces = list.len();
+        let units = units(list);
+        let mut per_pass = units.len();
         let mut pass_bytes = total;
         // A small tree: cycled over until one pass holds the asked bytes.
         let mut next = 0;
         while pass_bytes < bytes {
-            pass_bytes += list[next % list.len()].len as u64;
+            pass_bytes += units[next % units.len()]
+                .iter()
+                .map(|piece| piece.len as u64)
+                .sum::<u64>();
             per_pass += 1;
             next += 1;
         }
         Ok(Pieces {
-            list: list.into(),
+            list: units.into(),
+            pieces,
             per_pass,
         })
     }
 
     /// How many distinct pieces there are.
     pub fn len(&self) -> usize {
+        self.pieces
+    }
+
+    /// How many units of them.
+    pub fn units(&self) -> usize {
         self.list.len()
     }
 
-    /// `scale` passes of the pieces, lazily.
-    pub fn iter(&self, scale: usize) -> impl Iterator<Item = Piece> + Send + 'static {
+    /// `scale` passes of the units, lazily.
+    pub fn iter(&self, scale: usize) -> impl Iterator<Item = Unit> + Send + 'static {
         let list = self.list.clone();
         (0..self.per_pass * scale).map(move |i| list[i % list.len()].clone())
     }
+}
+
+/// The pieces in walk order, grouped into units of at most [`PIECE_BYTES`].
+fn units(list: Vec<Piece>) -> Vec<Unit> {
+    let mut units = Vec::new();
+    let mut unit: Vec<Piece> = Vec::new();
+    let mut unit_bytes = 0;
+    for piece in list {
+        if !unit.is_empty() && unit_bytes + piece.len as u64 > PIECE_BYTES {
+            units.push(Unit::from(std::mem::take(&mut unit)));
+            unit_bytes = 0;
+        }
+        unit_bytes += piece.len as u64;
+        unit.push(piece);
+    }
+    if !unit.is_empty() {
+        units.push(Unit::from(unit));
+    }
+    units
 }

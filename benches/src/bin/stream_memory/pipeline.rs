@@ -6,7 +6,7 @@
 //! each piece is hashed (BLAKE3) and compressed (zstd, level 1, one compressor per
 //! worker thread through `cpu_init`), and the consumer writes one line per piece.
 
-use crate::pieces::{Piece, Pieces};
+use crate::pieces::{Piece, Pieces, Unit};
 use sluice::{ConcurrencyManager, ItemResult, StreamOptions};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -130,8 +130,16 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
             (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
             for read in read_stage(&mgr, pieces, scale, read_ahead) {
                 match read {
-                    Ok((piece, bytes)) if bytes.len() == piece.len => done.count(piece.len),
-                    _ => done.failed += 1,
+                    Ok(read) => {
+                        for (piece, bytes) in read {
+                            if bytes.len() == piece.len {
+                                done.count(piece.len);
+                            } else {
+                                done.failed += 1;
+                            }
+                        }
+                    }
+                    Err(_) => done.failed += 1,
                 }
             }
         }
@@ -141,27 +149,27 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
                     "the cpu stage alone runs at scale 1 (its input is held in memory)".into(),
                 );
             }
-            let loaded: Vec<(Piece, Vec<u8>)> = pieces
+            let loaded: Vec<Vec<(Piece, Vec<u8>)>> = pieces
                 .iter(1)
-                .map(|piece| read_piece_now(&piece).map(|bytes| (piece, bytes)))
+                .map(|unit| read_unit_now(&unit))
                 .collect::<io::Result<_>>()
                 .map_err(|e| format!("reading the pieces into memory: {e}"))?;
             (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
             let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
                 loaded,
                 compressor,
-                |zstd, (piece, bytes)| digest(zstd, piece, &bytes),
+                |zstd, read| digests(zstd, read),
             );
-            for digest in digests {
-                match digest {
-                    Ok(Ok(digest)) => done.count(digest.piece.len),
+            for digests in digests {
+                match digests {
+                    Ok(Ok(digests)) => digests.iter().for_each(|d| done.count(d.piece.len)),
                     _ => done.failed += 1,
                 }
             }
         }
         Stage::Write => {
             (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
-            for piece in pieces.iter(scale) {
+            for piece in pieces.iter(scale).flat_map(|unit| unit.to_vec()) {
                 let made_up = Digest {
                     hash: blake3::hash(&piece.offset.to_le_bytes()),
                     compressed: piece.len / 2,
@@ -177,16 +185,18 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
             let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
                 read,
                 compressor,
-                |zstd, read: ItemResult<(Piece, Vec<u8>), io::Error>| match read {
-                    Ok((piece, bytes)) => digest(zstd, piece, &bytes),
+                |zstd, read: ItemResult<Vec<(Piece, Vec<u8>)>, io::Error>| match read {
+                    Ok(read) => digests(zstd, read),
                     Err(error) => Err(io::Error::other(error.to_string())),
                 },
             );
-            for digest in digests {
-                match digest {
-                    Ok(Ok(digest)) => {
-                        write_line(&mut out, &digest)?;
-                        done.count(digest.piece.len);
+            for digests in digests {
+                match digests {
+                    Ok(Ok(digests)) => {
+                        for digest in &digests {
+                            write_line(&mut out, digest)?;
+                            done.count(digest.piece.len);
+                        }
                     }
                     _ => done.failed += 1,
                 }
@@ -208,28 +218,32 @@ impl Done {
     }
 }
 
-/// Stage one: every piece read, as an unordered stream with a small buffer.
+/// Stage one: every unit of pieces read, as an unordered stream with a small buffer.
 fn read_stage(
     mgr: &ConcurrencyManager,
     pieces: &Pieces,
     scale: usize,
     read_ahead: usize,
-) -> sluice::MapStream<(Piece, Vec<u8>), io::Error> {
+) -> sluice::MapStream<Vec<(Piece, Vec<u8>)>, io::Error> {
     mgr.stream(StreamOptions::new().unordered().buffer(read_ahead))
-        .try_io(pieces.iter(scale), |piece| async move {
+        .try_io(pieces.iter(scale), |unit| async move {
             // File reads block: on tokio's blocking threads, as `tokio::fs` does.
-            tokio::task::spawn_blocking(move || read_piece_now(&piece).map(|bytes| (piece, bytes)))
+            tokio::task::spawn_blocking(move || read_unit_now(&unit))
                 .await
                 .map_err(io::Error::other)?
         })
 }
 
-/// The bytes of `piece`, read on this thread.
-fn read_piece_now(piece: &Piece) -> io::Result<Vec<u8>> {
-    let file = File::open(&piece.path)?;
-    let mut bytes = vec![0; piece.len];
-    file.read_exact_at(&mut bytes, piece.offset)?;
-    Ok(bytes)
+/// The bytes of each piece of `unit`, read on this thread.
+fn read_unit_now(unit: &Unit) -> io::Result<Vec<(Piece, Vec<u8>)>> {
+    unit.iter()
+        .map(|piece| {
+            let file = File::open(&piece.path)?;
+            let mut bytes = vec![0; piece.len];
+            file.read_exact_at(&mut bytes, piece.offset)?;
+            Ok((piece.clone(), bytes))
+        })
+        .collect()
 }
 
 /// A worker thread's compressor.
@@ -237,7 +251,17 @@ fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
     zstd::bulk::Compressor::new(ZSTD_LEVEL)
 }
 
-/// Stage two: the piece hashed and compressed.
+/// Stage two: each piece of a unit hashed and compressed.
+fn digests(
+    zstd: &mut io::Result<zstd::bulk::Compressor<'static>>,
+    read: Vec<(Piece, Vec<u8>)>,
+) -> io::Result<Vec<Digest>> {
+    read.into_iter()
+        .map(|(piece, bytes)| digest(zstd, piece, &bytes))
+        .collect()
+}
+
+/// One piece hashed and compressed.
 fn digest(
     zstd: &mut io::Result<zstd::bulk::Compressor<'static>>,
     piece: Piece,
