@@ -155,11 +155,9 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
                 .collect::<io::Result<_>>()
                 .map_err(|e| format!("reading the pieces into memory: {e}"))?;
             (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
-            let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
-                loaded,
-                compressor,
-                |zstd, read| digests(zstd, read),
-            );
+            let digests = mgr
+                .stream(StreamOptions::new().unordered())
+                .cpu_init(loaded, compressor, digests);
             for digests in digests {
                 match digests {
                     Ok(Ok(digests)) => digests.iter().for_each(|d| done.count(d.piece.len)),
