@@ -97,10 +97,11 @@ fn a_plain_cpu_task_allocates_at_most_twice() {
     assert_within("run_cpu(f).wait()", measured, 2);
 }
 
-/// Issue 20's bound: the attempt (task and its policies' box), its job on the pool and
-/// the retry driver, which also keeps the work its attempts call.
+/// Issue 20's bound is four; it takes three: the attempt (with its policies inline),
+/// its job on the pool and the retry driver, which also keeps the work its attempts
+/// call.
 #[test]
-fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_four_times() {
+fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_three_times() {
     let _one = one_at_a_time();
     let mgr = manager();
     let retry = Retry::default();
@@ -114,7 +115,7 @@ fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_four_time
             .wait();
         assert_eq!(answer, Ok(i + 1));
     });
-    assert_within("retry + timeout + breaker", measured, 4);
+    assert_within("retry + timeout + breaker", measured, 3);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Tasks whose work is a future: the io route.
 
-use super::extras::Extras;
+use super::extras::{Extras, Travelling};
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
 use super::{
@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -165,7 +165,7 @@ where
                     let Some(future) = self.take_future() else {
                         return;
                     };
-                    self.reply.started();
+                    let started = self.reply.started();
                     let held = match self.extras.keyed() {
                         Some(keyed) => keyed.turn_held(),
                         None => self.reply.driver_turn(),
@@ -173,11 +173,11 @@ where
                     let owner = Owner::Task(self.clone());
                     let future = InFrame::owned(future, owner, lease).holding(held);
                     let timeout = self.timeout;
-                    // Only a breaker needs the duration, so only then is the clock
-                    // read. Its call stays in the task (not in this future's state,
-                    // which the runtime's cell carries for every task) until the end;
-                    // a runtime that drops the future gives it back in `SettleOnDrop`.
-                    let began = self.extras.has_guard().then(Instant::now);
+                    // Only a breaker needs the duration, timed from the body's start.
+                    // Its call stays in the task (not in this future's state, which
+                    // the runtime's cell carries for every task) until the end; a
+                    // runtime that drops the future gives it back in `SettleOnDrop`.
+                    let began = self.extras.has_guard().then_some(started);
                     let dependency = self.extras.dependency();
                     if let Some(call) = dependency {
                         call.begin();
