@@ -97,10 +97,11 @@ fn a_plain_cpu_task_allocates_at_most_twice() {
     assert_within("run_cpu(f).wait()", measured, 2);
 }
 
-/// Issue 20's bound: the attempt (task and its policies' box), its job on the pool and
-/// the retry driver, which also keeps the work its attempts call.
+/// Issue 20's bound is four; it takes three: the attempt (with its policies inline),
+/// its job on the pool and the retry driver, which also keeps the work its attempts
+/// call.
 #[test]
-fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_four_times() {
+fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_three_times() {
     let _one = one_at_a_time();
     let mgr = manager();
     let retry = Retry::default();
@@ -114,7 +115,7 @@ fn a_task_with_untriggered_retry_timeout_and_breaker_allocates_at_most_four_time
             .wait();
         assert_eq!(answer, Ok(i + 1));
     });
-    assert_within("retry + timeout + breaker", measured, 4);
+    assert_within("retry + timeout + breaker", measured, 3);
 }
 
 #[test]
@@ -126,6 +127,30 @@ fn an_io_task_stays_within_its_count() {
         assert_eq!(answer, Ok(i + 1));
     });
     assert_within("run_io(f).wait()", measured, IO_BOUND);
+}
+
+/// A retried `run_io` with a timeout and a breaker, none triggered: six (seven while
+/// the attempt boxed its policies; now kept inline, as a closure attempt's are).
+#[test]
+fn a_retried_io_task_with_untriggered_timeout_and_breaker_stays_within_its_count() {
+    let _one = one_at_a_time();
+    let mgr = manager();
+    let retry = Retry::default();
+    let measured = allocations_per_task(|i| {
+        let answer = mgr
+            .task("fetch")
+            .timeout(Duration::from_secs(60))
+            .breaker("service")
+            .retry(retry.clone())
+            .run_io(move || async move { i + 1 })
+            .wait();
+        assert_eq!(answer, Ok(i + 1));
+    });
+    assert_within(
+        "retried run_io + timeout + breaker",
+        measured,
+        RETRIED_IO_BOUND,
+    );
 }
 
 #[test]
@@ -165,6 +190,7 @@ fn a_keyed_task_stays_within_its_count() {
 
 /// Today's counts of the rows the issue sets no bound for.
 const IO_BOUND: u32 = 4;
+const RETRIED_IO_BOUND: u32 = 6;
 const BLOCKING_BOUND: u32 = 1;
 const CHUNK_BOUND: u32 = 1;
 const KEYED_BOUND: u32 = 4;

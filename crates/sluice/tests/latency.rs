@@ -75,3 +75,40 @@ fn each_attempt_and_each_map_counts_once() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn a_retried_tasks_first_attempt_waits_for_its_key_in_queue_wait_as_a_plain_task_does() -> TestResult
+{
+    watchdog("a retried task's key wait", || {
+        let mgr = ConcurrencyManager::builder()
+            .cpu_threads(2)
+            .throttle(ThrottleConfig::disabled())
+            .build()?;
+        // The first task holds the key until 50 ms after the second, retried, was
+        // submitted behind it.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = mgr
+            .task("holder")
+            .key("account-7")
+            .run_cpu(move || released.recv().is_ok());
+        let retried = mgr
+            .task("retried")
+            .key("account-7")
+            .retry(common::quick_retry(3)?)
+            .run_cpu(|| 7);
+        std::thread::sleep(Duration::from_millis(50));
+        release.send(())?;
+        assert!(holder.wait()?);
+        assert_eq!(retried.wait()?, 7);
+        let cpu = mgr
+            .snapshot()
+            .route(&RouteKind::Cpu)
+            .cloned()
+            .ok_or("cpu")?;
+        assert_eq!(cpu.queue_wait.count, 2);
+        // Its queue wait runs from its submission, as a plain keyed task's does: the
+        // 50 ms its key was held are in it.
+        assert!(cpu.queue_wait.max_us >= 45_000.0, "{:?}", cpu.queue_wait);
+        Ok(())
+    })
+}

@@ -1,6 +1,6 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
-use super::extras::Extras;
+use super::extras::{Extras, InlineExtras, Travelling};
 use super::reply::{Reply, settle};
 use super::{
     Answering, Control, Owning, Slot, TaskHandle, TaskInfo, drop_quietly, run_owned, take_message,
@@ -19,11 +19,10 @@ use sluice_core::{
 use sluice_exec::{Executor, Job, Runnable};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
 
 /// A closure task, shared by its handle, its place in the gate's queue and its job:
 /// one allocation for a task with no policy, its token and its answer's slot inside.
-struct ClosureTask<F, T, E> {
+struct ClosureTask<F, T, E, X = Extras> {
     /// Who owns the task's fate: inside the task, so task, token and answer's slot
     /// (in `reply`) are one allocation.
     token: TokenCell,
@@ -33,8 +32,9 @@ struct ClosureTask<F, T, E> {
     work: Mutex<Option<F>>,
     /// The answer, sent once.
     reply: Reply<T, E>,
-    /// Its deadline, breaker call, key and dependency call, if it has any.
-    extras: Extras,
+    /// Its deadline, breaker call, key and dependency call, if it has any: boxed for a
+    /// task the caller submitted (`Extras`), inline for a retried task's attempt.
+    extras: X,
     /// Its place in the gate's queue.
     priority: Priority,
     /// Its admission permit from dispatch to run: the job that carries the task to its
@@ -73,7 +73,7 @@ where
 {
     let (state, keys) = keyed.unzip();
     let reply = Reply::in_place(setup.route.clone(), info);
-    let task = closure_task(setup, reply, state, work);
+    let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, work);
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
     TaskHandle::within(task)
@@ -91,28 +91,31 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let task = closure_task(setup, reply, None, work);
+    // Its policies inline: an attempt nearly always carries some (a timeout, a
+    // breaker's call), and a box for them would be an allocation per attempt.
+    let task: Arc<ClosureTask<F, T, E, InlineExtras>> = closure_task(setup, reply, None, work);
     start_task(task.clone(), None);
     task
 }
 
-fn closure_task<F, T, E>(
+fn closure_task<F, T, E, X>(
     setup: ClosureSetup<'_>,
     reply: Reply<T, E>,
     keyed: Option<KeyState>,
     work: F,
-) -> Arc<ClosureTask<F, T, E>>
+) -> Arc<ClosureTask<F, T, E, X>>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     Arc::new_cyclic(|me| ClosureTask {
         token: setup.scope.cell(),
         me: me.clone(),
         work: Mutex::new(Some(work)),
         reply,
-        extras: Extras::new(
+        extras: X::new(
             setup
                 .deadline
                 .map(|deadline| (deadline, me.clone() as Weak<dyn Expirable>)),
@@ -125,11 +128,12 @@ where
     })
 }
 
-impl<F, T, E> ClosureTask<F, T, E>
+impl<F, T, E, X> ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     /// Runs the work on this thread if this call claims the task, holding `permit`
     /// (none when a waiter runs it inline) until the work ends; `me` is the task.
@@ -143,7 +147,7 @@ where
                 }
                 let work = take(&self.work);
                 let Some(work) = work else { return };
-                self.reply.started();
+                let began = self.reply.started();
                 let dependency = self.extras.dependency();
                 if let Some(call) = dependency {
                     call.begin();
@@ -155,12 +159,9 @@ where
                     .extras
                     .deadline()
                     .and_then(|(deadline, me)| deadline.arm(me));
-                // The breaker's call leaves the task now that it runs; only a breaker
-                // needs the body's duration, so only then is the clock read.
-                let guard = self
-                    .extras
-                    .take_guard()
-                    .map(|guard| (guard, Instant::now()));
+                // The breaker's call leaves the task now that it runs, timed from the
+                // body's start.
+                let guard = self.extras.take_guard().map(|guard| (guard, began));
                 let span = self.reply.span();
                 let _entered = span.enter();
                 let held = self.turn_held();
@@ -249,11 +250,12 @@ where
     }
 }
 
-impl<F, T, E> Control for ClosureTask<F, T, E>
+impl<F, T, E, X> Control for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn cancel(&self) -> bool {
         // Running closure work sees the token itself (`is_cancelled`).
@@ -305,11 +307,12 @@ where
     }
 }
 
-impl<F, T, E> Expirable for ClosureTask<F, T, E>
+impl<F, T, E, X> Expirable for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn time_out(&self) -> bool {
         let answered = self.reply.timed_out();
@@ -336,11 +339,12 @@ pub(crate) fn execute(executor: &dyn Executor, job: Job) {
     }
 }
 
-impl<F, T, E> KeyedTask for ClosureTask<F, T, E>
+impl<F, T, E, X> KeyedTask for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn token(&self) -> &TokenCell {
         &self.token
@@ -375,11 +379,12 @@ where
     }
 }
 
-impl<F, T, E> ClosureTask<F, T, E>
+impl<F, T, E, X> ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     /// Hands the admitted task to its backend with `permit`; the permit comes back if
     /// the task was settled while it waited.
@@ -395,11 +400,12 @@ where
 }
 
 /// The task as its own place in its gate's queue.
-impl<F, T, E> SharedDeferred for ClosureTask<F, T, E>
+impl<F, T, E, X> SharedDeferred for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn admit(self: Arc<Self>, permit: Permit) -> Option<Permit> {
         self.dispatch(permit)
@@ -417,11 +423,12 @@ where
 /// The task as its backend's job, with the permit `dispatch` left in it. If the
 /// backend drops it unrun, the task is settled as cancelled; the permit goes back
 /// either way.
-impl<F, T, E> Runnable for ClosureTask<F, T, E>
+impl<F, T, E, X> Runnable for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn run(self: Arc<Self>) {
         let permit = take(&self.permit);
@@ -437,22 +444,24 @@ where
     }
 }
 
-impl<F, T, E> Owning for ClosureTask<F, T, E>
+impl<F, T, E, X> Owning for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn token(&self) -> &TokenCell {
         &self.token
     }
 }
 
-impl<F, T, E> Answering<T, E> for ClosureTask<F, T, E>
+impl<F, T, E, X> Answering<T, E> for ClosureTask<F, T, E, X>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
         &self.reply.slot

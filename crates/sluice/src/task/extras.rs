@@ -2,10 +2,14 @@
 //! timeout's deadline, its breaker's admitted call, its key, its call through a
 //! dependency's limit.
 //!
-//! They live in one box that a plain task never allocates, so a task with no policy
-//! pays one pointer for them. Submitting many small tasks is bound by how much memory
-//! each one touches (a million of them in flight is a gigabyte at 1 KiB each), and
-//! these were more than half of a closure task's size.
+//! A task submitted by the caller keeps them in one box that a plain task never
+//! allocates ([`Extras`]), so a task with no policy pays one pointer for them.
+//! Submitting many small tasks is bound by how much memory each one touches (a million
+//! of them in flight is a gigabyte at 1 KiB each), and these were more than half of a
+//! closure task's size. An attempt of a retried task keeps them inline
+//! ([`InlineExtras`]): attempts are few at a time (one per retried task), nearly all of
+//! them carry a timeout or a breaker's call, and the box was an allocation of its own
+//! for every attempt.
 
 use crate::TaskError;
 use crate::lock::take;
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 pub(crate) struct Extras(Option<Box<Riders>>);
 
 /// The policies themselves.
-struct Riders {
+pub(crate) struct Riders {
     /// When the body must answer by, if it has a timeout; with the task itself, which
     /// the deadline's timer holds while it is armed.
     deadline: Option<(Deadline, Weak<dyn Expirable>)>,
@@ -32,53 +36,49 @@ struct Riders {
     dependency: Option<DependencyCall>,
 }
 
-impl Extras {
-    /// Boxes whichever policies are present; nothing at all when none is.
-    pub(crate) fn new(
+/// A task's travelling policies, kept inline: an attempt's, never boxed.
+pub(crate) struct InlineExtras(Riders);
+
+/// Where a task keeps its travelling policies, and what it asks of them.
+pub(crate) trait Travelling: Send + Sync + 'static {
+    /// Keeps whichever policies are present.
+    fn new(
         deadline: Option<(Deadline, Weak<dyn Expirable>)>,
         guard: Option<Guarded>,
         keyed: Option<KeyState>,
         dependency: Option<DependencyCall>,
-    ) -> Self {
-        if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
-            return Extras(None);
-        }
-        Extras(Some(Box::new(Riders {
-            deadline,
-            guard: Mutex::new(guard),
-            keyed,
-            dependency,
-        })))
-    }
+    ) -> Self;
+
+    /// The policies, if it keeps any.
+    fn riders(&self) -> Option<&Riders>;
 
     /// Its deadline and the task it times out, while the task lives.
-    pub(crate) fn deadline(&self) -> Option<(&Deadline, Arc<dyn Expirable>)> {
-        let (deadline, task) = self.0.as_ref()?.deadline.as_ref()?;
+    fn deadline(&self) -> Option<(&Deadline, Arc<dyn Expirable>)> {
+        let (deadline, task) = self.riders()?.deadline.as_ref()?;
         Some((deadline, task.upgrade()?))
     }
 
     /// Its key state, if it has a key.
-    pub(crate) fn keyed(&self) -> Option<&KeyState> {
-        self.0.as_ref()?.keyed.as_ref()
+    fn keyed(&self) -> Option<&KeyState> {
+        self.riders()?.keyed.as_ref()
     }
 
     /// Its dependency call, if it has one.
-    pub(crate) fn dependency(&self) -> Option<&DependencyCall> {
-        self.0.as_ref()?.dependency.as_ref()
+    fn dependency(&self) -> Option<&DependencyCall> {
+        self.riders()?.dependency.as_ref()
     }
 
     /// Whether it still holds its breaker's call.
-    pub(crate) fn has_guard(&self) -> bool {
-        self.0
-            .as_ref()
+    fn has_guard(&self) -> bool {
+        self.riders()
             .is_some_and(|riders| crate::lock::lock(&riders.guard).is_some())
     }
 
     /// Asks its breaker again as its body is about to start, keeping the call it goes
     /// on with; the `Rejected` answer if the breaker opened while it waited (see
     /// [`breaker::recheck`]).
-    pub(crate) fn recheck_guard<E>(&self, task: Option<&str>) -> Result<(), TaskError<E>> {
-        let Some(riders) = self.0.as_ref() else {
+    fn recheck_guard<E>(&self, task: Option<&str>) -> Result<(), TaskError<E>> {
+        let Some(riders) = self.riders() else {
             return Ok(());
         };
         // Nearly always still current: the call stays where it is.
@@ -95,7 +95,51 @@ impl Extras {
 
     /// Takes its breaker's call (once: the body that starts takes it, or the task
     /// settled unstarted gives it back).
-    pub(crate) fn take_guard(&self) -> Option<Guarded> {
-        take(&self.0.as_ref()?.guard)
+    fn take_guard(&self) -> Option<Guarded> {
+        take(&self.riders()?.guard)
+    }
+}
+
+impl Travelling for Extras {
+    /// Boxes whichever policies are present; nothing at all when none is.
+    fn new(
+        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
+        guard: Option<Guarded>,
+        keyed: Option<KeyState>,
+        dependency: Option<DependencyCall>,
+    ) -> Self {
+        if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
+            return Extras(None);
+        }
+        Extras(Some(Box::new(Riders {
+            deadline,
+            guard: Mutex::new(guard),
+            keyed,
+            dependency,
+        })))
+    }
+
+    fn riders(&self) -> Option<&Riders> {
+        self.0.as_deref()
+    }
+}
+
+impl Travelling for InlineExtras {
+    fn new(
+        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
+        guard: Option<Guarded>,
+        keyed: Option<KeyState>,
+        dependency: Option<DependencyCall>,
+    ) -> Self {
+        InlineExtras(Riders {
+            deadline,
+            guard: Mutex::new(guard),
+            keyed,
+            dependency,
+        })
+    }
+
+    fn riders(&self) -> Option<&Riders> {
+        Some(&self.0)
     }
 }

@@ -1,6 +1,6 @@
 //! Tasks whose work is a future: the io route.
 
-use super::extras::Extras;
+use super::extras::{Extras, InlineExtras, Travelling};
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
 use super::{
@@ -24,13 +24,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// A future task, shared by its handle, its place in the gate's queue and the
 /// runtime task that polls it.
-struct FutureTask<Fut, T, E> {
+struct FutureTask<Fut, T, E, X = Extras> {
     /// Who owns the task's fate: inside the task, which the running future's frame
     /// holds, so task, token and answer's slot are one allocation.
     token: TokenCell,
@@ -48,8 +48,9 @@ struct FutureTask<Fut, T, E> {
     timeout: Option<Duration>,
     /// Its place in the gate's queue.
     priority: Priority,
-    /// Its breaker's call, key and dependency call, if it has any.
-    extras: Extras,
+    /// Its breaker's call, key and dependency call, if it has any: boxed for a task
+    /// the caller submitted (`Extras`), inline for a retried task's attempt.
+    extras: X,
 }
 
 /// Where a future task runs, shared by every io task of a manager.
@@ -84,7 +85,8 @@ where
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
     // The answer's slot lives in the task: one allocation for both.
     let reply = Reply::in_place(io.route.clone(), info);
-    let task = future_task(io, (policy, guard, dependency), reply, state, future);
+    let task: Arc<FutureTask<Fut, T, E>> =
+        future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();
     start_task(task.clone(), keys);
     TaskHandle::within(task)
@@ -105,7 +107,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    let task = future_task(io, (policy, guard, dependency), reply, None, future);
+    // Its policies inline, as a closure attempt's: no box of their own per attempt.
+    let task: Arc<FutureTask<Fut, T, E, InlineExtras>> =
+        future_task(io, (policy, guard, dependency), reply, None, future);
     start_task(task.clone(), None);
     task
 }
@@ -114,13 +118,13 @@ where
 /// call, its dependency.
 type Resolved = (Policy, Option<Guarded>, Option<Arc<Dependency>>);
 
-fn future_task<Fut, T, E>(
+fn future_task<Fut, T, E, X: Travelling>(
     io: &IoSide,
     (policy, guard, dependency): Resolved,
     reply: Reply<T, E>,
     keyed: Option<KeyState>,
     future: Fut,
-) -> Arc<FutureTask<Fut, T, E>> {
+) -> Arc<FutureTask<Fut, T, E, X>> {
     Arc::new(FutureTask {
         token: io.scope.cell(),
         stop: StopSignal::default(),
@@ -130,15 +134,16 @@ fn future_task<Fut, T, E>(
         priority: policy.priority,
         reply,
         pool: io.pool.clone(),
-        extras: Extras::new(None, guard, keyed, dependency.map(DependencyCall::new)),
+        extras: X::new(None, guard, keyed, dependency.map(DependencyCall::new)),
     })
 }
 
-impl<Fut, T, E> FutureTask<Fut, T, E>
+impl<Fut, T, E, X> FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn take_future(&self) -> Option<Fut> {
         take(&self.future)
@@ -165,7 +170,7 @@ where
                     let Some(future) = self.take_future() else {
                         return;
                     };
-                    self.reply.started();
+                    let started = self.reply.started();
                     let held = match self.extras.keyed() {
                         Some(keyed) => keyed.turn_held(),
                         None => self.reply.driver_turn(),
@@ -173,11 +178,11 @@ where
                     let owner = Owner::Task(self.clone());
                     let future = InFrame::owned(future, owner, lease).holding(held);
                     let timeout = self.timeout;
-                    // Only a breaker needs the duration, so only then is the clock
-                    // read. Its call stays in the task (not in this future's state,
-                    // which the runtime's cell carries for every task) until the end;
-                    // a runtime that drops the future gives it back in `SettleOnDrop`.
-                    let began = self.extras.has_guard().then(Instant::now);
+                    // Only a breaker needs the duration, timed from the body's start.
+                    // Its call stays in the task (not in this future's state, which
+                    // the runtime's cell carries for every task) until the end; a
+                    // runtime that drops the future gives it back in `SettleOnDrop`.
+                    let began = self.extras.has_guard().then_some(started);
                     let dependency = self.extras.dependency();
                     if let Some(call) = dependency {
                         call.begin();
@@ -326,23 +331,25 @@ impl<F> Drop for InFrame<F> {
 /// Ends the task's lease however the runtime task ends, and settles the task if the
 /// runtime drops it mid-flight (a runtime shut down under it): unstarted, it is
 /// cancelled; started, its run ends as cancelled.
-struct SettleOnDrop<Fut, T, E>
+struct SettleOnDrop<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     /// The task.
-    task: Arc<FutureTask<Fut, T, E>>,
+    task: Arc<FutureTask<Fut, T, E, X>>,
     /// Its admission slot, released here.
     lease: Lease,
 }
 
-impl<Fut, T, E> Drop for SettleOnDrop<Fut, T, E>
+impl<Fut, T, E, X> Drop for SettleOnDrop<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn drop(&mut self) {
         let task = &self.task;
@@ -365,11 +372,12 @@ where
     }
 }
 
-impl<Fut, T, E> Control for FutureTask<Fut, T, E>
+impl<Fut, T, E, X> Control for FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn cancel(&self) -> bool {
         self.reply.cancel_with(
@@ -392,11 +400,12 @@ where
     }
 }
 
-impl<Fut, T, E> KeyedTask for FutureTask<Fut, T, E>
+impl<Fut, T, E, X> KeyedTask for FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn token(&self) -> &TokenCell {
         &self.token
@@ -431,13 +440,14 @@ where
 }
 
 /// The task's place in the io gate's queue.
-struct Queued<Fut, T, E>(Arc<FutureTask<Fut, T, E>>);
+struct Queued<Fut, T, E, X>(Arc<FutureTask<Fut, T, E, X>>);
 
-impl<Fut, T, E> Queued<Fut, T, E>
+impl<Fut, T, E, X> Queued<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     /// Spawns the admitted task's future with `permit`; the permit comes back if the
     /// task was settled while it waited.
@@ -451,11 +461,12 @@ where
     }
 }
 
-impl<Fut, T, E> Deferred for Queued<Fut, T, E>
+impl<Fut, T, E, X> Deferred for Queued<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
         self.dispatch(permit)
@@ -470,22 +481,24 @@ where
     }
 }
 
-impl<Fut, T, E> Answering<T, E> for FutureTask<Fut, T, E>
+impl<Fut, T, E, X> Answering<T, E> for FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
         &self.reply.slot
     }
 }
 
-impl<Fut, T, E> Owning for FutureTask<Fut, T, E>
+impl<Fut, T, E, X> Owning for FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Travelling,
 {
     fn token(&self) -> &TokenCell {
         &self.token

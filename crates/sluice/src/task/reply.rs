@@ -37,6 +37,12 @@ pub(crate) trait AttemptSink<T, E>: Send + Sync {
     fn turn_held(&self) -> Option<TurnHeld> {
         None
     }
+
+    /// When attempt `attempt` counts as submitted, if not when it is launched: the
+    /// first attempt of a task, when the task was.
+    fn submitted(&self, _attempt: u32) -> Option<Instant> {
+        None
+    }
 }
 
 /// A breaker's call and when it was admitted, until the answer records it.
@@ -57,8 +63,9 @@ enum To<T, E> {
     /// The caller, through the reply's own slot, which its handle reaches through the
     /// task (a closure task: one allocation for the task and its answer).
     InPlace,
-    /// A retry driver, with the attempt's number.
-    Driver(Arc<dyn AttemptSink<T, E>>, u32),
+    /// A retry driver: the one in the reply's `attempt`, which holds it once (a
+    /// second reference here would be two atomic operations more per attempt).
+    Driver,
 }
 
 /// The one place a task's answer goes out. Whoever takes it first records the outcome;
@@ -115,7 +122,7 @@ impl<T, E> Reply<T, E> {
     }
 
     fn to_caller(route: Arc<Route>, to: To<T, E>, info: TaskInfo) -> Self {
-        let reply = Self::with(route, to, None, info);
+        let reply = Self::with(route, to, None, info, Instant::now());
         if let Some((keys, key)) = reply.keyed() {
             *lock(&reply.pending_in) = Some(keys.submitted(key));
         }
@@ -131,8 +138,17 @@ impl<T, E> Reply<T, E> {
         number: u32,
         info: TaskInfo,
     ) -> Self {
-        let to = To::Driver(driver.clone(), number);
-        Self::with(route, to, Some(AttemptOf { driver, number }), info)
+        // A first attempt is submitted with its task: its queue wait runs from the
+        // task's submission (as a task's own body's does, key wait included), and the
+        // clock is read once for both.
+        let queued = driver.submitted(number).unwrap_or_else(Instant::now);
+        Self::with(
+            route,
+            To::Driver,
+            Some(AttemptOf { driver, number }),
+            info,
+            queued,
+        )
     }
 
     fn with(
@@ -140,6 +156,7 @@ impl<T, E> Reply<T, E> {
         to: To<T, E>,
         attempt: Option<AttemptOf<T, E>>,
         info: TaskInfo,
+        queued: Instant,
     ) -> Self {
         Reply {
             route,
@@ -148,7 +165,7 @@ impl<T, E> Reply<T, E> {
             attempt,
             body_ended: AtomicBool::new(false),
             guard: None,
-            queued: Instant::now(),
+            queued,
             began: Mutex::new(None),
             info,
             timed: AtomicBool::new(false),
@@ -189,8 +206,9 @@ impl<T, E> Reply<T, E> {
     }
 
     /// The body begins: counted as started, and the time since submission recorded as
-    /// the route's queue wait.
-    pub(crate) fn started(&self) {
+    /// the route's queue wait. Returns when it began, for whoever else times the body
+    /// (a breaker's call), so that the clock is read once.
+    pub(crate) fn started(&self) -> Instant {
         self.route.counters.started();
         let now = Instant::now();
         self.route.queue_wait.record_duration(now - self.queued);
@@ -201,6 +219,12 @@ impl<T, E> Reply<T, E> {
         if let Some(attempt) = &self.attempt {
             attempt.driver.body_started(attempt.number, now);
         }
+        now
+    }
+
+    /// When the task was submitted.
+    pub(crate) fn submitted(&self) -> Instant {
+        self.queued
     }
 
     /// The first body of a task run as attempts began at `at` (later ones change
@@ -445,7 +469,11 @@ impl<T, E> Reply<T, E> {
                 },
                 "an unread answer",
             ),
-            To::Driver(driver, number) => driver.answered(number, outcome, answer),
+            To::Driver => match &self.attempt {
+                Some(attempt) => attempt.driver.answered(attempt.number, outcome, answer),
+                // Only an attempt's reply is made to a driver (`to_driver`).
+                None => drop_quietly(answer, "an attempt's answer without its driver"),
+            },
         }
         true
     }

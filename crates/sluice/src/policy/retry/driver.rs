@@ -192,8 +192,10 @@ where
         };
         // The last attempt's answer (a user's error) goes outside the lock, quietly: on
         // the timer thread, a panic in its `Drop` would kill the thread and strand this
-        // attempt unlaunched.
-        drop_quietly(was, "a retried attempt's answer");
+        // attempt unlaunched. Only a pause holds one (a first attempt was waiting).
+        if let Phase::Backoff { .. } = was {
+            drop_quietly(was, "a retried attempt's answer");
+        }
         if attempt == 1
             && let Some(budget) = &self.plan.budget
         {
@@ -525,6 +527,10 @@ where
 
     fn turn_held(&self) -> Option<TurnHeld> {
         self.keyed.as_ref()?.turn_held()
+    }
+
+    fn submitted(&self, attempt: u32) -> Option<Instant> {
+        (attempt == 1).then(|| self.reply.submitted())
     }
 
     fn body_ended(&self, _attempt: u32) {
