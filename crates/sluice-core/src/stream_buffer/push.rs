@@ -24,22 +24,7 @@ impl<T> StreamBuffer<T> {
     /// Fills the reserved places `first..` with `values` under one lock (a unit's
     /// results at once). Answers the values back if the buffer was cancelled.
     pub fn push_many(&self, first: u64, values: Vec<T>) -> Vec<T> {
-        let mut state = self.lock();
-        if state.cancelled {
-            return values;
-        }
-        let mut wake = false;
-        let mut refused = Vec::new();
-        for (seq, value) in (first..).zip(values) {
-            match state.place(seq, value) {
-                Ok(deliverable) => wake |= deliverable,
-                Err(value) => refused.push(value),
-            }
-        }
-        if wake {
-            self.wake_consumer(state);
-        }
-        refused
+        self.push_each((first..).zip(values))
     }
 
     /// Fills the reserved places named in `values` (any places, in any order) under

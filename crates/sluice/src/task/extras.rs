@@ -18,7 +18,7 @@ use crate::policy::breaker::Guarded;
 use crate::policy::keyed::KeyState;
 use crate::policy::limit::DependencyCall;
 use crate::policy::timeout::{Deadline, Expirable};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 /// A task's travelling policies; empty (no allocation) when it has none.
 pub(crate) struct Extras(Option<Box<Riders>>);
@@ -40,14 +40,24 @@ pub(crate) struct Riders {
 pub(crate) struct InlineExtras(Riders);
 
 /// Where a task keeps its travelling policies, and what it asks of them.
-pub(crate) trait Travelling: Send + Sync + 'static {
+pub(crate) trait Travelling: Sized + Send + Sync + 'static {
     /// Keeps whichever policies are present.
     fn new(
         deadline: Option<(Deadline, Weak<dyn Expirable>)>,
         guard: Option<Guarded>,
         keyed: Option<KeyState>,
         dependency: Option<DependencyCall>,
-    ) -> Self;
+    ) -> Self {
+        Self::keep(Riders {
+            deadline,
+            guard: Mutex::new(guard),
+            keyed,
+            dependency,
+        })
+    }
+
+    /// Keeps `riders` where this kind of task keeps them.
+    fn keep(riders: Riders) -> Self;
 
     /// The policies, if it keeps any.
     fn riders(&self) -> Option<&Riders>;
@@ -102,21 +112,17 @@ pub(crate) trait Travelling: Send + Sync + 'static {
 
 impl Travelling for Extras {
     /// Boxes whichever policies are present; nothing at all when none is.
-    fn new(
-        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
-        guard: Option<Guarded>,
-        keyed: Option<KeyState>,
-        dependency: Option<DependencyCall>,
-    ) -> Self {
-        if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
-            return Extras(None);
-        }
-        Extras(Some(Box::new(Riders {
-            deadline,
-            guard: Mutex::new(guard),
-            keyed,
-            dependency,
-        })))
+    fn keep(mut riders: Riders) -> Self {
+        // Owned: the guard is looked at without locking.
+        let guard = riders
+            .guard
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let none = riders.deadline.is_none()
+            && guard.is_none()
+            && riders.keyed.is_none()
+            && riders.dependency.is_none();
+        Extras((!none).then(|| Box::new(riders)))
     }
 
     fn riders(&self) -> Option<&Riders> {
@@ -125,18 +131,8 @@ impl Travelling for Extras {
 }
 
 impl Travelling for InlineExtras {
-    fn new(
-        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
-        guard: Option<Guarded>,
-        keyed: Option<KeyState>,
-        dependency: Option<DependencyCall>,
-    ) -> Self {
-        InlineExtras(Riders {
-            deadline,
-            guard: Mutex::new(guard),
-            keyed,
-            dependency,
-        })
+    fn keep(riders: Riders) -> Self {
+        InlineExtras(riders)
     }
 
     fn riders(&self) -> Option<&Riders> {
