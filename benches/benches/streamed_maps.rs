@@ -43,13 +43,13 @@ fn all_streams(c: &mut Criterion) {
         b.iter(|| streams::io_anchor(&fx, IO_ITEMS, false))
     });
     io.bench_function("sluice_unordered", |b| {
-        b.iter(|| streams::io_sluice(&fx, &mgr, IO_ITEMS, false))
+        b.iter(|| streams::io_sluice(&fx, &mgr, IO_ITEMS, false, None))
     });
     io.bench_function("buffered", |b| {
         b.iter(|| streams::io_anchor(&fx, IO_ITEMS, true))
     });
     io.bench_function("sluice_ordered", |b| {
-        b.iter(|| streams::io_sluice(&fx, &mgr, IO_ITEMS, true))
+        b.iter(|| streams::io_sluice(&fx, &mgr, IO_ITEMS, true, None))
     });
     io.finish();
     let mut cpu = group(c, "stream_cpu_1us", CPU_ITEMS);

@@ -29,8 +29,8 @@ use std::hint::black_box;
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-/// Most io items in flight on each side: Sluice's `io_limit` and stream buffer, the
-/// anchor's `buffer_unordered` / `buffered` limit.
+/// Most io items in flight on each side: Sluice's `io_limit`, the anchor's
+/// `buffer_unordered` / `buffered` limit.
 pub const IN_FLIGHT: usize = 256;
 /// Results a cpu stream produces ahead of its reader, per thread, on both sides:
 /// Sluice's default buffer for the cpu route.
@@ -73,9 +73,19 @@ pub fn io_anchor(fx: &Fixture, n: u64, ordered: bool) -> u64 {
     })
 }
 
-/// The same items through `mgr.stream(..).io(0..n, f)`, awaited on the caller runtime.
-pub fn io_sluice(fx: &Fixture, mgr: &ConcurrencyManager, n: u64, ordered: bool) -> u64 {
-    let mut options = StreamOptions::new().buffer(IN_FLIGHT);
+/// The same items through `mgr.stream(..).io(0..n, f)`, awaited on the caller runtime,
+/// with the stream's default buffer (twice the io limit) or `buffer` places.
+pub fn io_sluice(
+    fx: &Fixture,
+    mgr: &ConcurrencyManager,
+    n: u64,
+    ordered: bool,
+    buffer: Option<usize>,
+) -> u64 {
+    let mut options = StreamOptions::new();
+    if let Some(places) = buffer {
+        options = options.buffer(places);
+    }
     if !ordered {
         options = options.unordered();
     }

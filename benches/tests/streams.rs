@@ -17,7 +17,9 @@ fn io_rows_fold_every_item_once_on_both_sides() {
     let n = 600;
     for ordered in [false, true] {
         assert_eq!(streams::io_anchor(&fx, n, ordered), xor_of(n));
-        assert_eq!(streams::io_sluice(&fx, &mgr, n, ordered), xor_of(n));
+        for buffer in [None, Some(streams::IN_FLIGHT)] {
+            assert_eq!(streams::io_sluice(&fx, &mgr, n, ordered, buffer), xor_of(n));
+        }
     }
 }
 
