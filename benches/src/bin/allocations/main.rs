@@ -8,8 +8,9 @@
 //!
 //! `allocations --run ROW N` runs only ROW's round trips, N of them, and prints
 //! nothing: a fixed workload for `valgrind --tool=callgrind` (instructions per task
-//! are the difference of two runs with different N, divided by the difference). Two
-//! rows are for `--run` only: `keyed-1` (every task on one key) and `keyed-100`.
+//! are the difference of two runs with different N, divided by the difference). Three
+//! rows are for `--run` only: `keyed-1` (every task on one key), `keyed-100` and
+//! `keyed-10k`.
 
 #![forbid(unsafe_code)]
 
@@ -77,7 +78,7 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
             .key(&keys[(i % 8) as usize])
             .run_cpu(move || i + 1)
             .wait(),
-        // For `--run` only (callgrind): keyed admission over one key and over 100.
+        // For `--run` only (callgrind): keyed admission over one key, 100 and 10,000.
         "keyed-1" => mgr
             .task("keyed")
             .key(&keys[0])
@@ -86,6 +87,11 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
         "keyed-100" => mgr
             .task("keyed")
             .key(&keys[(i % 100) as usize])
+            .run_cpu(move || i + 1)
+            .wait(),
+        "keyed-10k" => mgr
+            .task("keyed")
+            .key(&keys[(i % 10_000) as usize])
             .run_cpu(move || i + 1)
             .wait(),
         "io" => mgr.run_io(async move { i + 1 }).wait(),
@@ -129,7 +135,7 @@ fn main() {
         && flag == "--run"
     {
         let n: u64 = n.parse().expect("N is a number");
-        let keys: Vec<String> = (0..100).map(|k| format!("key-{k}")).collect();
+        let keys: Vec<String> = (0..10_000).map(|k| format!("key-{k}")).collect();
         let retry = Retry::default();
         for i in 0..n {
             round_trip(&mgr, row, i, &keys, &retry);
