@@ -10,32 +10,33 @@
 //! was counted ([`Bucket`]) and its fall goes to the same place; a key is never evicted
 //! while it has anything pending or running, so a remembered key is still there.
 
-use crate::lock::lock;
 use crate::policy::keyed::{ByKeyHash, TaskKey};
 use crate::snapshot::Latency;
 use serde::Serialize;
 use sluice_core::{Histogram, Outcome};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// One route's keys.
 pub(crate) struct KeyMetrics {
     /// How many keys are tracked one by one.
     max_keys: usize,
-    /// The tracked keys, and "other".
-    table: Mutex<Table>,
+    /// The tracked keys, and "other": read to count under a key, written only to add
+    /// or evict one.
+    table: RwLock<Table>,
+    /// Arrivals of untracked keys while the table was full.
+    misses: AtomicU64,
 }
 
 /// The tracked keys and the rest.
 #[derive(Default)]
 struct Table {
     /// By key.
-    keys: HashMap<TaskKey, Stats, ByKeyHash>,
+    keys: HashMap<TaskKey, Arc<Stats>, ByKeyHash>,
     /// Every key not tracked.
-    other: Stats,
-    /// Arrivals of untracked keys while the table was full.
-    misses: u64,
+    other: Arc<Stats>,
 }
 
 /// When the table is full, one arrival of an untracked key in this many looks for an
@@ -45,34 +46,34 @@ struct Table {
 /// tasks over 10,000 keys went from 3.4x to about 1.8x the unkeyed ones).
 const EVICT_EVERY: u64 = 32;
 
-/// Where a task's rise of a pending or running count was counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bucket {
-    /// Under its own key.
-    Key,
-    /// Under "other".
-    Other,
-}
+/// Where a task's rise of a pending or running count was counted: the counts its fall
+/// goes to, held by the task, so that a fall (a body's end, an answer) takes no lock
+/// and looks nothing up. Made once per rise and consumed by its fall, so no count
+/// falls twice.
+pub(crate) struct Bucket(Arc<Stats>);
 
-/// One key's (or "other"'s) counts.
+/// One key's (or "other"'s) counts: atomics, so that the tasks of a key count their
+/// falls without the table's lock. A rise is counted under the table's read lock and
+/// a key is evicted under its write lock, only when nothing is pending or running, so
+/// no task holds the counts of an evicted key.
 #[derive(Default)]
 struct Stats {
     /// Tasks ended, per outcome, in the order of [`Outcome::ALL`].
-    outcomes: [u64; 6],
+    outcomes: [AtomicU64; 6],
     /// Tasks submitted and not yet answered.
-    pending: u64,
+    pending: AtomicU64,
     /// Bodies running (a retried task's attempts, a timed-out body still running).
-    running: u64,
+    running: AtomicU64,
     /// The most bodies seen running at once.
-    high_water: u64,
+    high_water: AtomicU64,
     /// Failed attempts tried again.
-    retries: u64,
+    retries: AtomicU64,
     /// Bodies that ended after their task timed out.
-    abandoned: u64,
+    abandoned: AtomicU64,
     /// Time from submission to the body's start.
-    queue_wait: Option<Histogram>,
+    queue_wait: OnceLock<Histogram>,
     /// Time the body ran.
-    run_time: Option<Histogram>,
+    run_time: OnceLock<Histogram>,
 }
 
 /// One key (or "other") at one moment, in
@@ -117,57 +118,75 @@ pub struct KeySnapshot {
 
 impl Stats {
     fn total(&self) -> u64 {
-        self.outcomes.iter().sum()
+        self.outcomes
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
+    /// Nothing pending or running. Acquire: a task's last fall comes after its other
+    /// counts, so counts read after this see them all (an eviction's absorb).
     fn idle(&self) -> bool {
-        self.pending == 0 && self.running == 0
+        self.pending.load(Ordering::Acquire) == 0 && self.running.load(Ordering::Acquire) == 0
     }
 
-    fn record(
-        &mut self,
-        outcome: Outcome,
-        queue_wait: Option<Duration>,
-        run_time: Option<Duration>,
-    ) {
+    /// A task's answer: its outcome and latencies, then its pending count's fall
+    /// (last, Release: see [`idle`](Self::idle)).
+    fn answered(&self, outcome: Outcome, queue_wait: Option<Duration>, run_time: Option<Duration>) {
         if let Some(slot) = Outcome::ALL.iter().position(|o| *o == outcome) {
-            self.outcomes[slot] += 1;
+            self.outcomes[slot].fetch_add(1, Ordering::Relaxed);
         }
-        let histogram = |h: &mut Option<Histogram>, value: Option<Duration>| {
+        let histogram = |h: &OnceLock<Histogram>, value: Option<Duration>| {
             if let Some(value) = value {
-                h.get_or_insert_with(Histogram::single)
-                    .record_duration(value);
+                h.get_or_init(Histogram::single).record_duration(value);
             }
         };
-        histogram(&mut self.queue_wait, queue_wait);
-        histogram(&mut self.run_time, run_time);
+        histogram(&self.queue_wait, queue_wait);
+        histogram(&self.run_time, run_time);
+        self.pending.fetch_sub(1, Ordering::Release);
     }
 
-    /// Adds `other`'s counts (an evicted key's) into these.
-    fn absorb(&mut self, other: Stats) {
-        for (mine, theirs) in self.outcomes.iter_mut().zip(other.outcomes) {
-            *mine += theirs;
+    /// A body began.
+    fn body_started(&self) {
+        let running = self.running.fetch_add(1, Ordering::Relaxed) + 1;
+        // A read first: a new high is rare, and a read leaves the line shared.
+        if running > self.high_water.load(Ordering::Relaxed) {
+            self.high_water.fetch_max(running, Ordering::Relaxed);
         }
-        self.retries += other.retries;
-        self.abandoned += other.abandoned;
-        self.high_water = self.high_water.max(other.high_water);
+    }
+
+    /// Adds `other`'s counts (an idle evicted key's) into these.
+    fn absorb(&self, other: &Stats) {
+        for (mine, theirs) in self.outcomes.iter().zip(&other.outcomes) {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let add = |mine: &AtomicU64, theirs: &AtomicU64| {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        };
+        add(&self.retries, &other.retries);
+        add(&self.abandoned, &other.abandoned);
+        self.high_water
+            .fetch_max(other.high_water.load(Ordering::Relaxed), Ordering::Relaxed);
         // Latencies of an evicted key are not carried over: "other" keeps the counts
         // exact, and its latencies describe the keys it counted from the start.
     }
 
     fn snapshot(&self, key: Option<String>) -> KeySnapshot {
         let latency =
-            |h: &Option<Histogram>| h.as_ref().map(|h| h.snapshot().into()).unwrap_or_default();
-        let [succeeded, failed, panicked, cancelled, timed_out, rejected] = self.outcomes;
+            |h: &OnceLock<Histogram>| h.get().map(|h| h.snapshot().into()).unwrap_or_default();
+        let [succeeded, failed, panicked, cancelled, timed_out, rejected] =
+            self.outcomes.each_ref().map(|n| n.load(Ordering::Relaxed));
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let (pending, running) = (load(&self.pending), load(&self.running));
         KeySnapshot {
             key,
-            pending: self.pending,
-            waiting: self.pending.saturating_sub(self.running),
-            running: self.running,
-            high_water: self.high_water,
-            retries: self.retries,
-            abandoned: self.abandoned,
-            ended: self.total(),
+            pending,
+            waiting: pending.saturating_sub(running),
+            running,
+            high_water: load(&self.high_water),
+            retries: load(&self.retries),
+            abandoned: load(&self.abandoned),
+            ended: succeeded + failed + panicked + cancelled + timed_out + rejected,
             succeeded,
             failed,
             panicked,
@@ -180,51 +199,47 @@ impl Stats {
     }
 }
 
-impl Table {
-    /// The entry a task counted in `bucket` falls from. A key with anything pending or
-    /// running is never evicted, so a task counted under its key finds it still there.
-    fn of(&mut self, key: &TaskKey, bucket: Bucket) -> &mut Stats {
-        // One lookup and no clone of the key: it is there (see above). Were it not, its
-        // fall would go to "other", which is where an untracked key's tasks count.
-        match bucket {
-            Bucket::Key => match self.keys.get_mut(key) {
-                Some(stats) => stats,
-                None => &mut self.other,
-            },
-            Bucket::Other => &mut self.other,
-        }
-    }
+/// Reads `table`, poisoned or not (nothing is left half-updated under it).
+fn read(table: &RwLock<Table>) -> RwLockReadGuard<'_, Table> {
+    table
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `table`, poisoned or not.
+fn write(table: &RwLock<Table>) -> RwLockWriteGuard<'_, Table> {
+    table
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl KeyMetrics {
     pub(crate) fn new(max_keys: usize) -> Self {
         KeyMetrics {
             max_keys,
-            table: Mutex::new(Table::default()),
+            table: RwLock::new(Table::default()),
+            misses: AtomicU64::new(0),
         }
     }
 
     /// A task of `key` was submitted: pending until answered. Returns where it
     /// was counted, for [`answered`](Self::answered).
     pub(crate) fn submitted(&self, key: &TaskKey) -> Bucket {
-        let mut table = lock(&self.table);
-        let (bucket, stats) = self.place(&mut table, key, true);
-        stats.pending += 1;
-        bucket
+        self.rise(key, true, |stats| {
+            stats.pending.fetch_add(1, Ordering::Relaxed);
+        })
     }
 
-    /// A task of `key`, counted pending in `bucket`, was answered with `outcome`.
+    /// A task counted pending in `bucket` was answered with `outcome` (of `_key`,
+    /// which the bucket already names: no lock, no look-up).
     pub(crate) fn answered(
         &self,
-        key: &TaskKey,
+        _key: &TaskKey,
         bucket: Bucket,
         outcome: Outcome,
         (queue_wait, run_time): (Option<Duration>, Option<Duration>),
     ) {
-        let mut table = lock(&self.table);
-        let stats = table.of(key, bucket);
-        stats.pending = stats.pending.saturating_sub(1);
-        stats.record(outcome, queue_wait, run_time);
+        bucket.0.answered(outcome, queue_wait, run_time);
     }
 
     /// A task of `key` refused at submission: submitted and answered at once.
@@ -236,55 +251,75 @@ impl KeyMetrics {
     /// A body of `key` began. Returns where it was counted, for
     /// [`body_ended`](Self::body_ended).
     pub(crate) fn body_started(&self, key: &TaskKey) -> Bucket {
-        let mut table = lock(&self.table);
-        let (bucket, stats) = self.place(&mut table, key, false);
-        stats.running += 1;
-        stats.high_water = stats.high_water.max(stats.running);
-        bucket
+        self.rise(key, false, Stats::body_started)
     }
 
-    /// A body of `key`, counted running in `bucket`, ended.
-    pub(crate) fn body_ended(&self, key: &TaskKey, bucket: Bucket) {
-        let mut table = lock(&self.table);
-        let stats = table.of(key, bucket);
-        stats.running = stats.running.saturating_sub(1);
+    /// A body counted running in `bucket` ended (of `_key`, which the bucket names).
+    pub(crate) fn body_ended(&self, _key: &TaskKey, bucket: Bucket) {
+        bucket.0.running.fetch_sub(1, Ordering::Release);
     }
 
     /// An attempt of a task of `key` failed and is tried again.
     pub(crate) fn retried(&self, key: &TaskKey) {
-        self.add(key, |stats| stats.retries += 1);
+        self.add(key, |stats| &stats.retries);
     }
 
     /// A body of `key` ended after its task had been answered (it timed out).
     pub(crate) fn abandoned(&self, key: &TaskKey) {
-        self.add(key, |stats| stats.abandoned += 1);
+        self.add(key, |stats| &stats.abandoned);
     }
 
-    /// Adds to a count that only grows: under the key if tracked, else "other".
-    fn add(&self, key: &TaskKey, add: impl FnOnce(&mut Stats)) {
-        let mut table = lock(&self.table);
-        let bucket = if table.keys.contains_key(key) {
-            Bucket::Key
-        } else {
-            Bucket::Other
+    /// Adds one to a count that only grows: under the key if tracked, else "other".
+    fn add(&self, key: &TaskKey, count: impl FnOnce(&Stats) -> &AtomicU64) {
+        let table = read(&self.table);
+        let stats = table.keys.get(key).unwrap_or(&table.other);
+        count(stats).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a rise (`rise`) where `key`'s rises are counted: its own entry, or
+    /// "other"; under the table's lock, so that no key is evicted between the look-up
+    /// and the count. A tracked key (the usual case) takes only the read lock; an
+    /// untracked one is added, if the table has room, under the write lock.
+    fn rise(&self, key: &TaskKey, arrival: bool, rise: impl Fn(&Stats)) -> Bucket {
+        let evict = {
+            let table = read(&self.table);
+            if let Some(stats) = table.keys.get(key) {
+                rise(stats);
+                return Bucket(stats.clone());
+            }
+            let full = table.keys.len() >= self.max_keys;
+            if full && !self.evicts(arrival) {
+                rise(&table.other);
+                return Bucket(table.other.clone());
+            }
+            full
         };
-        add(table.of(key, bucket));
+        let mut table = write(&self.table);
+        let stats = self.place(&mut table, key, evict);
+        rise(&stats);
+        Bucket(stats)
     }
 
-    /// Where `key`'s rises are counted: its own entry (made, if need be and `arrival`
-    /// is a task's submission, in place of the least-counted idle key), or "other".
-    fn place<'t>(
-        &self,
-        table: &'t mut Table,
-        key: &TaskKey,
-        arrival: bool,
-    ) -> (Bucket, &'t mut Stats) {
-        // A table with room needs one lookup (the entry below); a full one asks first
-        // whether the key is tracked.
-        if table.keys.len() >= self.max_keys && !table.keys.contains_key(key) {
-            table.misses += u64::from(arrival);
-            if !arrival || self.max_keys == 0 || !table.misses.is_multiple_of(EVICT_EVERY) {
-                return (Bucket::Other, &mut table.other);
+    /// Whether this lookup of an untracked key, the table being full, is the one in
+    /// [`EVICT_EVERY`] that looks for a key to replace (only a task's arrival counts).
+    fn evicts(&self, arrival: bool) -> bool {
+        if !arrival || self.max_keys == 0 {
+            return false;
+        }
+        let misses = self.misses.fetch_add(1, Ordering::Relaxed) + 1;
+        misses.is_multiple_of(EVICT_EVERY)
+    }
+
+    /// Under the write lock: `key`'s entry — there already (another thread added it
+    /// meanwhile), made if the table has room, or, if this lookup is one that may
+    /// `evict`, made in place of the least-counted idle key — else "other".
+    fn place(&self, table: &mut Table, key: &TaskKey, evict: bool) -> Arc<Stats> {
+        if let Some(stats) = table.keys.get(key) {
+            return stats.clone();
+        }
+        if table.keys.len() >= self.max_keys {
+            if !evict {
+                return table.other.clone();
             }
             let least = table
                 .keys
@@ -293,16 +328,16 @@ impl KeyMetrics {
                 .min_by_key(|(_, stats)| stats.total())
                 .map(|(key, _)| key.clone());
             match least.and_then(|least| table.keys.remove(&least)) {
-                Some(evicted) => table.other.absorb(evicted),
-                None => return (Bucket::Other, &mut table.other),
+                Some(evicted) => table.other.absorb(&evicted),
+                None => return table.other.clone(),
             }
         }
-        (Bucket::Key, table.keys.entry(key.clone()).or_default())
+        table.keys.entry(key.clone()).or_default().clone()
     }
 
     /// The tracked keys, most tasks first, then "other" if it counted anything.
     pub(crate) fn snapshot(&self) -> Vec<KeySnapshot> {
-        let table = lock(&self.table);
+        let table = read(&self.table);
         let mut keys: Vec<KeySnapshot> = table
             .keys
             .iter()
