@@ -10,7 +10,9 @@
 //! nothing: a fixed workload for `valgrind --tool=callgrind` (instructions per task
 //! are the difference of two runs with different N, divided by the difference). Three
 //! rows are for `--run` only: `keyed-1` (every task on one key), `keyed-100` and
-//! `keyed-10k`.
+//! `keyed-10k`. `allocations --burst KEYS N` submits N tiny tasks at once over KEYS
+//! keys (0: no key) and then waits for them, as the policy bench's keyed admission
+//! rows do.
 
 #![forbid(unsafe_code)]
 
@@ -109,6 +111,22 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
     black_box(answer.expect("the task runs"));
 }
 
+/// `n` tiny tasks submitted at once over `keys` keys in turn (none: no key), then
+/// waited for: the policy bench's keyed admission rows, for callgrind (`--burst`), where
+/// most keyed tasks wait in their key's queue rather than run at once.
+fn burst(mgr: &ConcurrencyManager, keys: usize, n: u64) {
+    let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
+    let handles: Vec<_> = (0..n)
+        .map(|i| match names.get(i as usize % keys.max(1)) {
+            Some(key) => mgr.task("keyed").key(key).run_cpu(move || i + 1),
+            None => mgr.run_cpu(move || i + 1),
+        })
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
+}
+
 /// Allocations and bytes per task of `row`.
 fn measure(mgr: &ConcurrencyManager, row: &str) -> (f64, f64) {
     let keys: Vec<String> = (0..8).map(|k| format!("key-{k}")).collect();
@@ -131,6 +149,14 @@ fn measure(mgr: &ConcurrencyManager, row: &str) -> (f64, f64) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mgr = manager();
+    if let [flag, keys, n] = args.as_slice()
+        && flag == "--burst"
+    {
+        let keys: usize = keys.parse().expect("KEYS is a number");
+        let n: u64 = n.parse().expect("N is a number");
+        burst(&mgr, keys, n);
+        return;
+    }
     if let [flag, row, n] = args.as_slice()
         && flag == "--run"
     {
