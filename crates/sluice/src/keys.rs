@@ -155,6 +155,27 @@ impl Stats {
         }
     }
 
+    /// Fresh counts for a new key, with `evicted`'s histograms emptied if nobody else
+    /// holds it (a task that has just counted its last fall may still): a table full
+    /// of keys that come and go would otherwise allocate and zero two histograms
+    /// (8 KiB) at each eviction.
+    fn recycling(evicted: Arc<Stats>) -> Stats {
+        let Some(evicted) = Arc::into_inner(evicted) else {
+            return Stats::default();
+        };
+        let emptied = |h: OnceLock<Histogram>| {
+            let mut h = h.into_inner()?;
+            h.clear();
+            Some(h)
+        };
+        let lock = |h: Option<Histogram>| h.map_or_else(OnceLock::new, OnceLock::from);
+        Stats {
+            queue_wait: lock(emptied(evicted.queue_wait)),
+            run_time: lock(emptied(evicted.run_time)),
+            ..Stats::default()
+        }
+    }
+
     /// Adds `other`'s counts (an idle evicted key's) into these.
     fn absorb(&self, other: &Stats) {
         for (mine, theirs) in self.outcomes.iter().zip(&other.outcomes) {
@@ -327,10 +348,13 @@ impl KeyMetrics {
                 .filter(|(_, stats)| stats.idle())
                 .min_by_key(|(_, stats)| stats.total())
                 .map(|(key, _)| key.clone());
-            match least.and_then(|least| table.keys.remove(&least)) {
-                Some(evicted) => table.other.absorb(&evicted),
-                None => return table.other.clone(),
-            }
+            let Some(evicted) = least.and_then(|least| table.keys.remove(&least)) else {
+                return table.other.clone();
+            };
+            table.other.absorb(&evicted);
+            let stats = Arc::new(Stats::recycling(evicted));
+            table.keys.insert(key.clone(), stats.clone());
+            return stats;
         }
         table.keys.entry(key.clone()).or_default().clone()
     }

@@ -123,11 +123,11 @@ impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> State<K, T, S> {
         state.running -= 1;
         self.running -= 1;
         if self.ordering == KeyOrder::PerKey
-            && let Some(seq) = state.lane.pop_live(&self.items)
+            && let Some(waiting) = state.lane.pop_item(&mut self.items)
         {
             state.running += 1;
             self.running += 1;
-            return self.items.remove(&seq).map(|waiting| waiting.item);
+            return Some(waiting.item);
         }
         if state.is_idle() {
             self.remove_key(key);
