@@ -177,6 +177,32 @@ impl Histogram {
         self.record(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
     }
 
+    /// Empties the histogram for reuse, keeping its memory: cheaper than a new one,
+    /// which allocates and zeroes its buckets (about 4 KiB a shard). Takes `&mut self`,
+    /// so nobody records meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::Histogram;
+    ///
+    /// let mut waits = Histogram::single();
+    /// waits.record(250);
+    /// waits.clear();
+    /// assert_eq!(waits.snapshot().count(), 0);
+    /// waits.record(10);
+    /// assert_eq!(waits.snapshot().max(), 10);
+    /// ```
+    pub fn clear(&mut self) {
+        for shard in self.shards.iter_mut() {
+            for bucket in shard.buckets.iter_mut() {
+                bucket.store(0, Ordering::Relaxed);
+            }
+            shard.sum.store(0, Ordering::Relaxed);
+            shard.max.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// The histogram now.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut buckets = vec![0u64; BUCKETS];

@@ -193,7 +193,7 @@ const IO_BOUND: u32 = 4;
 const RETRIED_IO_BOUND: u32 = 6;
 const BLOCKING_BOUND: u32 = 1;
 const CHUNK_BOUND: u32 = 1;
-const KEYED_BOUND: u32 = 4;
+const KEYED_BOUND: u32 = 3;
 
 #[test]
 fn a_named_task_submitted_in_a_loop_does_not_copy_its_name() {

@@ -8,8 +8,11 @@
 //!
 //! `allocations --run ROW N` runs only ROW's round trips, N of them, and prints
 //! nothing: a fixed workload for `valgrind --tool=callgrind` (instructions per task
-//! are the difference of two runs with different N, divided by the difference). Two
-//! rows are for `--run` only: `keyed-1` (every task on one key) and `keyed-100`.
+//! are the difference of two runs with different N, divided by the difference). Three
+//! rows are for `--run` only: `keyed-1` (every task on one key), `keyed-100` and
+//! `keyed-10k`. `allocations --burst KEYS N` submits N tiny tasks at once over KEYS
+//! keys (0: no key) and then waits for them, as the policy bench's keyed admission
+//! rows do.
 
 #![forbid(unsafe_code)]
 
@@ -39,7 +42,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
         "`run_cpu` with retry + timeout + breaker, none triggered",
         Some(3),
     ),
-    ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(4)),
+    ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(3)),
     ("io", "`run_io(f).wait()`", Some(4)),
     ("blocking", "`run_io_blocking(f).wait()`", Some(1)),
     ("chunk", "`run_chunk(f).wait()`", Some(1)),
@@ -77,7 +80,7 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
             .key(&keys[(i % 8) as usize])
             .run_cpu(move || i + 1)
             .wait(),
-        // For `--run` only (callgrind): keyed admission over one key and over 100.
+        // For `--run` only (callgrind): keyed admission over one key, 100 and 10,000.
         "keyed-1" => mgr
             .task("keyed")
             .key(&keys[0])
@@ -86,6 +89,11 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
         "keyed-100" => mgr
             .task("keyed")
             .key(&keys[(i % 100) as usize])
+            .run_cpu(move || i + 1)
+            .wait(),
+        "keyed-10k" => mgr
+            .task("keyed")
+            .key(&keys[(i % 10_000) as usize])
             .run_cpu(move || i + 1)
             .wait(),
         "io" => mgr.run_io(async move { i + 1 }).wait(),
@@ -101,6 +109,22 @@ fn round_trip(mgr: &ConcurrencyManager, row: &str, i: u64, keys: &[String], retr
         }
     };
     black_box(answer.expect("the task runs"));
+}
+
+/// `n` tiny tasks submitted at once over `keys` keys in turn (none: no key), then
+/// waited for: the policy bench's keyed admission rows, for callgrind (`--burst`), where
+/// most keyed tasks wait in their key's queue rather than run at once.
+fn burst(mgr: &ConcurrencyManager, keys: usize, n: u64) {
+    let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
+    let handles: Vec<_> = (0..n)
+        .map(|i| match names.get(i as usize % keys.max(1)) {
+            Some(key) => mgr.task("keyed").key(key).run_cpu(move || i + 1),
+            None => mgr.run_cpu(move || i + 1),
+        })
+        .collect();
+    for handle in handles {
+        black_box(handle.wait().expect("the task runs"));
+    }
 }
 
 /// Allocations and bytes per task of `row`.
@@ -125,11 +149,19 @@ fn measure(mgr: &ConcurrencyManager, row: &str) -> (f64, f64) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mgr = manager();
+    if let [flag, keys, n] = args.as_slice()
+        && flag == "--burst"
+    {
+        let keys: usize = keys.parse().expect("KEYS is a number");
+        let n: u64 = n.parse().expect("N is a number");
+        burst(&mgr, keys, n);
+        return;
+    }
     if let [flag, row, n] = args.as_slice()
         && flag == "--run"
     {
         let n: u64 = n.parse().expect("N is a number");
-        let keys: Vec<String> = (0..100).map(|k| format!("key-{k}")).collect();
+        let keys: Vec<String> = (0..10_000).map(|k| format!("key-{k}")).collect();
         let retry = Retry::default();
         for i in 0..n {
             round_trip(&mgr, row, i, &keys, &retry);

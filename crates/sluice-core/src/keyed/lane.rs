@@ -54,6 +54,28 @@ impl Lane {
         None
     }
 
+    /// Removes the first live entry from the lane and its item from `items`, in one
+    /// look-up of `items` (`pop_live` and a removal would take two); tombstones before
+    /// it go too. Only for a lane whose entries are in no other lane (`PerKey`).
+    pub(super) fn pop_item<V>(&mut self, items: &mut Items<V>) -> Option<V> {
+        if self.live == 0 {
+            self.clear();
+            return None;
+        }
+        while let Some(seq) = self.order.pop_front() {
+            if let Some(item) = items.remove(&seq) {
+                self.live -= 1;
+                if self.live == 0 {
+                    self.clear();
+                }
+                return Some(item);
+            }
+        }
+        // Unreachable while `live` is right; recover an empty lane if it is not.
+        self.live = 0;
+        None
+    }
+
     /// Counts `gone` entries as cancelled: their numbers are already out of `items`.
     /// Compacts when tombstones outnumber live entries.
     pub(super) fn forget<V>(&mut self, gone: usize, items: &Items<V>) {

@@ -23,6 +23,7 @@ use super::lane::Lane;
 use super::order::KeyOrder;
 use super::tickets::Items;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, Hash};
 
 /// Maps that grew past this many entries are given back once they are empty again.
@@ -89,20 +90,27 @@ impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> State<K, T, S> {
     }
 
     pub(super) fn submit(&mut self, key: K, item: T) -> Submitted<T> {
+        let seq = self.next_ticket;
+        let strict = self.ordering == KeyOrder::Strict;
+        let global_free = self.running == 0 && self.global.is_empty();
+        // One look-up of the key: its entry decides, and is counted in, at once.
+        let entry = self.keys.entry(key);
         let may_run = match self.ordering {
             KeyOrder::Relaxed => true,
-            KeyOrder::PerKey => self.keys.get(&key).is_none_or(KeyState::is_idle),
-            KeyOrder::Strict => self.running == 0 && self.global.is_empty(),
+            KeyOrder::PerKey => match &entry {
+                Entry::Occupied(state) => state.get().is_idle(),
+                Entry::Vacant(_) => true,
+            },
+            KeyOrder::Strict => global_free,
         };
         if may_run {
-            self.keys.entry(key).or_default().running += 1;
+            entry.or_default().running += 1;
             self.running += 1;
             return Submitted::Run(item);
         }
-        let seq = self.next_ticket;
-        let lane_key = key.clone();
-        self.keys.entry(lane_key).or_default().lane.push(seq);
-        if self.ordering == KeyOrder::Strict {
+        let key = entry.key().clone();
+        entry.or_default().lane.push(seq);
+        if strict {
             self.global.push(seq);
         }
         self.items.insert(seq, Waiting { key, item });
@@ -115,11 +123,11 @@ impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> State<K, T, S> {
         state.running -= 1;
         self.running -= 1;
         if self.ordering == KeyOrder::PerKey
-            && let Some(seq) = state.lane.pop_live(&self.items)
+            && let Some(waiting) = state.lane.pop_item(&mut self.items)
         {
             state.running += 1;
             self.running += 1;
-            return self.items.remove(&seq).map(|waiting| waiting.item);
+            return Some(waiting.item);
         }
         if state.is_idle() {
             self.remove_key(key);

@@ -22,6 +22,9 @@ pub const AREA: Area = Area {
 /// A never-triggered policy costs at most 5% of a 10 µs task.
 const IDLE_POLICY: Target = Target::Ratio(1.05);
 
+/// Admission through the key queue costs at most 30% more than none (issue 20).
+const KEYED_ADMISSION: Target = Target::Ratio(1.3);
+
 fn rows(ctx: &'static Ctx) -> Vec<Pair> {
     let n = ctx.sizes.policy_tasks;
     let trips = ctx.sizes.trips;
@@ -38,7 +41,7 @@ fn rows(ctx: &'static Ctx) -> Vec<Pair> {
         .target(target)
     };
     let keyed = ctx.sizes.keyed_tasks;
-    let keys = |keys: usize, note: &str| {
+    let keys = |keys: usize, note: &str, target: Target| {
         Pair::new(
             format!(
                 "keyed admission, tiny tasks over {} key{}{note}",
@@ -50,6 +53,7 @@ fn rows(ctx: &'static Ctx) -> Vec<Pair> {
             move || policy::unkeyed_tasks(ctx.fx(), keyed),
             move || policy::keyed_tasks(ctx.fx(), keyed, keys),
         )
+        .target(target)
     };
     vec![
         policies(1, false, Target::Measure),
@@ -72,8 +76,12 @@ fn rows(ctx: &'static Ctx) -> Vec<Pair> {
             move || policy::tasks_on(&ctx.fx().mgr, n, 10),
         )
         .target(IDLE_POLICY),
-        keys(1, " (serial by design)"),
-        keys(100, ""),
-        keys(10_000, ""),
+        // One key runs its tasks one at a time, but tasks this small are bound by
+        // their submission, not their run: measured, one key costs what 100 do
+        // (quiet machine: 1.92x and 2.02x unkeyed; callgrind, submitted at once:
+        // 1.37x and 1.56x the instructions), so its row prices admission too.
+        keys(1, " (one at a time by design)", KEYED_ADMISSION),
+        keys(100, "", KEYED_ADMISSION),
+        keys(10_000, "", KEYED_ADMISSION),
     ]
 }

@@ -31,7 +31,7 @@ impl TurnHeld {
 impl KeyState {
     /// The turn it holds now, if it holds one.
     pub(crate) fn turn_held(&self) -> Option<TurnHeld> {
-        let held = lock(&self.turn);
+        let held = lock(&self.held);
         let turn = held.turn.as_ref()?;
         Some(TurnHeld {
             keys: turn.keys.clone(),
@@ -41,7 +41,7 @@ impl KeyState {
 
     /// Whether it may run: it holds its turn, or has been released (settled).
     pub(crate) fn may_run(&self) -> bool {
-        let held = lock(&self.turn);
+        let held = lock(&self.held);
         held.turn.is_some() || held.released
     }
 
@@ -49,7 +49,8 @@ impl KeyState {
     /// the holder ends. (A handle exists only once its task has been submitted, and
     /// by then a task that was queued knows where it waits.)
     pub(crate) fn waits_behind(&self, held: &TurnHeld) -> bool {
-        lock(&self.waiting)
+        lock(&self.held)
+            .waiting
             .as_ref()
             .is_some_and(|waiting| held.blocks(&waiting.keys, &self.key))
     }

@@ -188,10 +188,9 @@ pub(crate) struct KeyState {
     pub(crate) key: TaskKey,
     /// What a final failure does to the tasks behind it.
     on_failure: OnKeyFailure,
-    /// The turn, once it has it; and whether the task has already been released.
-    turn: Mutex<Held>,
-    /// Its place in the queue while it waits.
-    waiting: Mutex<Option<Waiting>>,
+    /// Its turn or its place in the queue, and whether it has been released: one lock,
+    /// taken once when the turn comes and once when the task ends.
+    held: Mutex<Held>,
 }
 
 impl KeyState {
@@ -199,14 +198,20 @@ impl KeyState {
         KeyState {
             key,
             on_failure,
-            turn: Mutex::new(Held::default()),
-            waiting: Mutex::new(None),
+            held: Mutex::new(Held::default()),
         }
     }
 
-    /// Remembers where the task waits.
+    /// Remembers where the task waits — unless its turn has come meanwhile (the place
+    /// is stale), or it was released meanwhile (it leaves the queue now).
     pub(crate) fn wait_at(&self, waiting: Waiting) {
-        *lock(&self.waiting) = Some(waiting);
+        let mut held = lock(&self.held);
+        if held.released {
+            drop(held);
+            waiting.leave();
+        } else if held.turn.is_none() {
+            held.waiting = Some(waiting);
+        }
     }
 
     /// Keeps the turn while the task is live (true: send it to its gate); hands it on
@@ -215,13 +220,14 @@ impl KeyState {
     /// last reference to go, and a caller holding that reference while it waits for a
     /// later task of the key would wait for ever.
     pub(crate) fn hold(&self, turn: Turn, live: bool) -> bool {
-        lock(&self.waiting).take();
-        let mut held = lock(&self.turn);
+        let mut held = lock(&self.held);
+        let waited = held.waiting.take();
         if live && !held.released {
             held.turn = Some(turn);
             return true;
         }
         drop(held);
+        drop(waited);
         // Dropped outside the lock: handing the turn on starts the next task.
         drop(turn);
         false
@@ -231,14 +237,16 @@ impl KeyState {
     /// waits, and hands the turn on — cancelling the rest of the key first if it failed
     /// and its policy says so.
     pub(crate) fn release(&self, outcome: Outcome) {
-        if let Some(waiting) = lock(&self.waiting).take() {
+        let (waiting, turn) = {
+            let mut held = lock(&self.held);
+            held.released = true;
+            (held.waiting.take(), held.turn.take())
+        };
+        // Both outside the lock: leaving takes the queue's, and handing the turn on
+        // starts the next task.
+        if let Some(waiting) = waiting {
             waiting.leave();
         }
-        let turn = {
-            let mut held = lock(&self.turn);
-            held.released = true;
-            held.turn.take()
-        };
         if let Some(mut turn) = turn {
             let failed = matches!(
                 outcome,
@@ -247,7 +255,6 @@ impl KeyState {
             if failed && self.on_failure == OnKeyFailure::CancelRest {
                 turn.cancel_rest();
             }
-            // Dropped outside the locks: handing the turn on starts the next task.
             drop(turn);
         }
     }
@@ -258,6 +265,8 @@ impl KeyState {
 struct Held {
     /// The turn, from when it is handed to the task until the task is released.
     turn: Option<Turn>,
+    /// Its place in the queue while it waits.
+    waiting: Option<Waiting>,
     /// The task has ended or been settled: a turn that reaches it now goes straight on.
     released: bool,
 }
