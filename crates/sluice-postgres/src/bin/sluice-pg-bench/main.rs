@@ -6,12 +6,14 @@
 //!
 //! Output, one line per measurement (`key=value` fields):
 //! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S
-//! cpu_us_per_task=C` (C: this process's user and system CPU during the run over its
-//! tasks, the client's cost per task) and `wake ms=M`. `--quick` runs a tenth of the
+//! cpu_us_per_task=C server_us_per_task=P` (C: this process's user and system CPU
+//! during the run over its tasks, the client's cost per task; P: the server's) and
+//! `wake ms=M`. `--quick` runs a tenth of the
 //! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
 //! `--keys N` and `--sync on|off` keep only the rows that match; `--no-wake` skips the
 //! wake-up samples.
 
+mod cpu;
 mod raw;
 mod sluice_side;
 
@@ -71,6 +73,8 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
     admin.batch_execute("SELECT pg_reload_conf()").await?;
+    let backend: i32 = admin.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+    let postmaster = cpu::postmaster_of(u32::try_from(backend)?)?;
     let base = server.fresh_database().await?;
     // Migrates the schema, which the raw side expects.
     sluice_postgres::Queue::connect_with(&base, 1).await?;
@@ -137,22 +141,25 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             };
             for side in sides {
                 let queue = format!("bench_{serial}_{side}");
-                let cpu_before = cpu_seconds()?;
+                let (cpu_before, server_before) =
+                    (cpu::own_seconds()?, cpu::server_seconds(postmaster)?);
                 let took = match side {
                     "raw" => raw::run(&url(row.sync), &queue, *row).await?,
                     _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
                 };
-                let cpu = cpu_seconds()? - cpu_before;
+                let cpu = cpu::own_seconds()? - cpu_before;
+                let server = cpu::server_seconds(postmaster)? - server_before;
                 writeln!(
                     out,
-                    "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4} cpu_us_per_task={:.1}",
+                    "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4} cpu_us_per_task={:.1} server_us_per_task={:.1}",
                     row.workers,
                     row.batch,
                     row.keys,
                     if row.sync { "on" } else { "off" },
                     row.tasks,
                     took.as_secs_f64(),
-                    cpu * 1e6 / row.tasks as f64
+                    cpu * 1e6 / row.tasks as f64,
+                    server * 1e6 / row.tasks as f64
                 )?;
             }
         }
@@ -193,30 +200,6 @@ fn grid(quick: bool) -> Vec<Row> {
         }
     }
     rows
-}
-
-/// CPU time this process has used so far, user and system, all its threads (ended
-/// ones included), in seconds: fields 14 and 15 of `/proc/self/stat`, in the kernel's
-/// USER_HZ, which is 100 on every architecture Linux ships (so 10 ms steps: a run's
-/// figure is good to a percent or two).
-fn cpu_seconds() -> Result<f64, String> {
-    const USER_HZ: f64 = 100.0;
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
-    // The command name (field 2) may hold spaces; the fields after it are plain.
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or("no command name in /proc/self/stat")?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let mut next = || -> Result<f64, String> {
-        fields
-            .next()
-            .and_then(|t| t.parse::<f64>().ok())
-            .ok_or_else(|| "no CPU times in /proc/self/stat".to_owned())
-    };
-    let (user, system) = (next()?, next()?);
-    Ok((user + system) / USER_HZ)
 }
 
 /// The key of task `n` in a row with `keys` keys.
