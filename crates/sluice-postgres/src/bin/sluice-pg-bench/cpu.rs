@@ -45,7 +45,10 @@ pub fn server_seconds(postmaster: u32) -> Result<f64, String> {
     let entries = std::fs::read_dir("/proc").map_err(|e| format!("reading /proc: {e}"))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         // A process that ended meanwhile is in its parent's reaped times next time.

@@ -73,7 +73,10 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
     admin.batch_execute("SELECT pg_reload_conf()").await?;
-    let backend: i32 = admin.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+    let backend: i32 = admin
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
     let postmaster = cpu::postmaster_of(u32::try_from(backend)?)?;
     let base = server.fresh_database().await?;
     // Migrates the schema, which the raw side expects.
