@@ -180,9 +180,12 @@ impl Worker {
 }
 
 impl Shared {
-    /// Records that this worker holds task `id` in `attempt`.
-    pub(crate) fn hold(&self, id: TaskId, attempt: i32, cancel: Arc<Notify>) {
-        self.held().insert(id, Held { attempt, cancel });
+    /// Records that this worker holds each task `(id, attempt, cancel)`, under one lock.
+    pub(crate) fn hold_all(&self, tasks: impl Iterator<Item = (TaskId, i32, Arc<Notify>)>) {
+        let mut held = self.held();
+        for (id, attempt, cancel) in tasks {
+            held.insert(id, Held { attempt, cancel });
+        }
     }
 
     /// Forgets task `id` in `attempt` (settled). A later attempt of the same task,

@@ -141,9 +141,10 @@ async fn write_part_with_retries(shared: &Shared, batch: Vec<Settlement>) {
     );
 }
 
-/// Counts each settlement as accepted (by its action) or refused (fenced off).
+/// Counts each settlement as accepted (by its action) or refused (fenced off), under
+/// one lock for the batch.
 fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
-    for settled in batch {
+    let tasks = batch.iter().map(|settled| {
         let taken = accepted.contains(&settled.id);
         if !taken {
             tracing::debug!(
@@ -152,45 +153,46 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
                 "sluice-postgres: late result refused"
             );
         }
-        shared.metrics.settled(
-            &settled.kind,
+        let how = (&settled.action, taken);
+        (
+            settled.kind.as_str(),
             settled.key.as_deref(),
             settled.tracked,
-            |counts: &mut KindMetrics| {
-                let slot = match (&settled.action, taken) {
-                    (_, false) => &mut counts.refused,
-                    (
-                        Action::Finish {
-                            state: "completed", ..
-                        },
-                        true,
-                    ) => &mut counts.completed,
-                    (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
-                    (Action::Finish { .. }, true) => &mut counts.cancelled,
-                    (
-                        Action::Release {
-                            why: Why::Retried, ..
-                        },
-                        true,
-                    ) => &mut counts.retried,
-                    (
-                        Action::Release {
-                            why: Why::Snoozed, ..
-                        },
-                        true,
-                    ) => &mut counts.snoozed,
-                    (
-                        Action::Release {
-                            why: Why::HandedBack,
-                            ..
-                        },
-                        true,
-                    ) => &mut counts.handed_back,
-                };
-                *slot += 1;
-            },
-        );
-    }
+            how,
+        )
+    });
+    shared
+        .metrics
+        .settled_all(tasks, |counts: &mut KindMetrics, how| match *how {
+            (_, false) => &mut counts.refused,
+            (
+                Action::Finish {
+                    state: "completed", ..
+                },
+                true,
+            ) => &mut counts.completed,
+            (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
+            (Action::Finish { .. }, true) => &mut counts.cancelled,
+            (
+                Action::Release {
+                    why: Why::Retried, ..
+                },
+                true,
+            ) => &mut counts.retried,
+            (
+                Action::Release {
+                    why: Why::Snoozed, ..
+                },
+                true,
+            ) => &mut counts.snoozed,
+            (
+                Action::Release {
+                    why: Why::HandedBack,
+                    ..
+                },
+                true,
+            ) => &mut counts.handed_back,
+        });
 }
 
 /// Writes one batch in one statement; answers the ids whose write was accepted.
