@@ -1,5 +1,6 @@
-//! Running one claimed task through the manager, and turning its answer into a
-//! settlement: done, retry (backoff with jitter), dead, snooze, cancelled, handed back.
+//! Running a claimed batch's tasks through the manager, concurrently in one driver,
+//! and turning each answer into a settlement: done, retry (backoff with jitter), dead,
+//! snooze, cancelled, handed back.
 
 use super::Shared;
 use super::handler::{Body, HandlerError, TaskInfo};
