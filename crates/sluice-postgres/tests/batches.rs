@@ -50,3 +50,29 @@ async fn a_task_settles_while_another_of_its_batch_still_runs() {
     assert_eq!((total.completed, total.handed_back), (1, 1));
     gate.add_permits(1);
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_in_handle_fails_only_its_own_task() {
+    let queue = queue().await;
+    // Claimed together: making task 0's work panics, task 1's does not.
+    let tasks = (0..2u32)
+        .map(|n| NewTask::new("fragile", &n).expect("task").max_attempts(2))
+        .collect::<Vec<_>>();
+    queue.enqueue_many(tasks).await.expect("enqueue");
+    let running = worker(&queue)
+        .batch_size(2)
+        .handler(handler("fragile", |_task, n: u32| {
+            assert!(n != 0, "task 0 cannot be handled");
+            Work::io(async { Ok(()) })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    let counts = wait_for("task 1 completed and task 0 dead", || async {
+        let total = running.metrics().total();
+        (total.completed == 1 && total.dead == 1).then_some(total)
+    })
+    .await;
+    assert_eq!(counts.retried, 1, "task 0's first attempt was retried");
+    running.shutdown(Duration::from_secs(5)).await;
+}

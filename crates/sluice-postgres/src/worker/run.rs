@@ -146,9 +146,25 @@ async fn run(shared: &Shared, task: Claimed, tracked: bool, cancel: &Notify) -> 
             why: Why::HandedBack,
         };
     };
-    let work = match handler.start(task.info.clone(), task.payload) {
-        Ok(work) => work,
-        Err(error) => return failed(shared, &task.info, error),
+    // A handler's `handle` that panics fails its attempt, as a body that panics does:
+    // unwinding would end the batch's driver, and with it the other tasks of the batch
+    // (held, their leases extended, and never settled).
+    let info = task.info.clone();
+    let payload = task.payload;
+    let work = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.start(info, payload)
+    })) {
+        Ok(Ok(work)) => work,
+        Ok(Err(error)) => return failed(shared, &task.info, error),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let error = HandlerError::Retry(format!("panicked in handle: {message}"));
+            return failed(shared, &task.info, error);
+        }
     };
     let mut builder = shared
         .mgr
