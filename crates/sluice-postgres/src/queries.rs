@@ -123,9 +123,9 @@ pub const NOTIFY: &str = "SELECT pg_notify('sluice_task', $1)";
 /// The locked rows are updated by their `ctid` (a TID scan, whatever the statistics
 /// say): by `id`, the generic plan a connection keeps after five claims was a
 /// sequential scan whenever those claims came while the table was nearly empty (a
-/// fresh queue being filled), and every later claim then compared each pending task
-/// with each claimed id (a fresh server's first bench run, 3–4 s instead of 0.6 s).
-/// A row locked `FOR UPDATE` keeps its `ctid` until this statement updates it.
+/// fresh queue being filled: seen in the bench's server log), and every later claim
+/// would then compare each pending task with each claimed id. A row locked `FOR
+/// UPDATE` keeps its `ctid` until this statement updates it.
 pub const CLAIM: &str = "\
 UPDATE sluice_task SET state = 'running', lease_owner = $1,
        lease_until = now() + $2::int8 * interval '1 millisecond', attempt = attempt + 1
