@@ -119,11 +119,18 @@ pub const NOTIFY: &str = "SELECT pg_notify('sluice_task', $1)";
 /// lease of `$2` ms. Locked rows are skipped: never two owners of one task. A task
 /// whose cancel was asked while it ran and that came back to pending is claimed too,
 /// and recorded as cancelled without running.
+///
+/// The locked rows are updated by their `ctid` (a TID scan, whatever the statistics
+/// say): by `id`, the generic plan a connection keeps after five claims was a
+/// sequential scan whenever those claims came while the table was nearly empty (a
+/// fresh queue being filled: seen in the bench's server log), and every later claim
+/// would then compare each pending task with each claimed id. A row locked `FOR
+/// UPDATE` keeps its `ctid` until this statement updates it.
 pub const CLAIM: &str = "\
 UPDATE sluice_task SET state = 'running', lease_owner = $1,
        lease_until = now() + $2::int8 * interval '1 millisecond', attempt = attempt + 1
-WHERE state = 'pending' AND id = ANY(ARRAY(
-    SELECT id FROM sluice_task
+WHERE state = 'pending' AND ctid = ANY(ARRAY(
+    SELECT ctid FROM sluice_task
     WHERE queue = $3 AND state = 'pending' AND prev_id IS NULL
       AND run_at <= now() AND kind = ANY($4::text[])
     ORDER BY priority DESC, run_at, id
@@ -143,34 +150,54 @@ RETURNING id, kind, key, payload, attempt, max_attempts, timeout_ms, priority,
 /// it would not see a task that an enqueue appended while it waited. Notifies queue
 /// `$2` when a successor became head or a task went back to pending. Returns the ids
 /// whose write was accepted (and one row with a NULL id if it notified).
+///
+/// A task appears at most once in `$3` and `$7` together (the writer splits a batch
+/// where one task appears twice: an attempt whose lease was lost, and the next).
+///
+/// Each task is found by its primary key and its arrays' entries by position
+/// (`array_position`), whatever the planner's statistics say: no join with the
+/// arrays. With `USING unnest(..) f WHERE t.id = f.id AND t.state = 'running' AND
+/// t.lease_owner = $1`, a plan (custom ones above all: they know the arrays' length)
+/// estimated one running task of this owner, scanned for it first (the partial index
+/// `sluice_task_leases`, every dead entry of every task that ever ran included, or the
+/// whole table), and then read the unnested arrays again for each task it found: for
+/// hundreds of tasks, 0.1–3 s a statement once a burst of tasks had passed and before
+/// autovacuum had come by (the bench's second Sluice run on a fresh server took
+/// 31–37 s for 20,000 tasks). So the ids are `ANY(ARRAY(SELECT unnest(..)))`, an
+/// array whose length no plan knows, which makes the primary key the
+/// cheap path, and the fence's `state` test is `IS NOT DISTINCT FROM`, which does not
+/// imply the leases index's predicate.
 pub const SETTLE: &str = concat!(
     "\
 WITH done AS (
     DELETE FROM sluice_task t
-    USING unnest($3::int8[], $4::int4[], $5::text[], $6::jsonb[]) AS f(id, attempt, state, err)
-    WHERE t.id = f.id AND t.attempt = f.attempt AND t.state = 'running'
-      AND t.lease_owner = $1
-    RETURNING t.*, f.state AS final_state, f.err AS final_err
+    WHERE t.id = ANY(ARRAY(SELECT unnest($3::int8[])))
+      AND t.attempt = ($4::int4[])[array_position($3::int8[], t.id)]
+      AND t.state IS NOT DISTINCT FROM 'running' AND t.lease_owner = $1
+    RETURNING t.*, array_position($3::int8[], t.id) AS at
 ), moved AS (
     INSERT INTO sluice_task_done (id, queue, kind, key, fifo_key, payload, state, priority,
                                   attempt, max_attempts, timeout_ms, lease_owner, errors,
                                   created_at, payload_bytes)
-    SELECT id, queue, kind, key, fifo_key, payload, final_state, priority, attempt,
+    SELECT id, queue, kind, key, fifo_key, payload, ($5::text[])[at], priority, attempt,
            max_attempts, timeout_ms, lease_owner,
-           errors || COALESCE(final_err, '[]'::jsonb), created_at, payload_bytes
+           errors || COALESCE(($6::jsonb[])[at], '[]'::jsonb), created_at, payload_bytes
     FROM done
 )",
     unlink_done!(),
     "\
 , released AS (
     UPDATE sluice_task t SET state = 'pending', lease_owner = NULL, lease_until = NULL,
-           run_at = now() + r.delay_ms * interval '1 millisecond',
-           max_attempts = t.max_attempts + CASE WHEN r.free THEN 1 ELSE 0 END,
-           errors = t.errors || COALESCE(r.err, '[]'::jsonb)
-    FROM unnest($7::int8[], $8::int4[], $9::int8[], $10::jsonb[], $11::bool[])
-         AS r(id, attempt, delay_ms, err, free)
-    WHERE t.id = r.id AND t.attempt = r.attempt AND t.state = 'running'
-      AND t.lease_owner = $1
+           run_at = now() + ($9::int8[])[array_position($7::int8[], t.id)]
+                            * interval '1 millisecond',
+           max_attempts = t.max_attempts
+                          + CASE WHEN ($11::bool[])[array_position($7::int8[], t.id)]
+                                 THEN 1 ELSE 0 END,
+           errors = t.errors
+                    || COALESCE(($10::jsonb[])[array_position($7::int8[], t.id)], '[]'::jsonb)
+    WHERE t.id = ANY(ARRAY(SELECT unnest($7::int8[])))
+      AND t.attempt = ($8::int4[])[array_position($7::int8[], t.id)]
+      AND t.state IS NOT DISTINCT FROM 'running' AND t.lease_owner = $1
     RETURNING t.id
 ), woke AS (
     SELECT pg_notify('sluice_task', $2)
@@ -183,10 +210,12 @@ UNION ALL SELECT NULL FROM woke"
 );
 
 /// Extends the leases of tasks `$1` held by owner `$2` by `$3` ms; answers which are
-/// still held, and whether someone asked to cancel them.
+/// still held, and whether someone asked to cancel them. By primary key, whatever the
+/// statistics say (see [`SETTLE`]).
 pub(crate) const HEARTBEAT: &str = "\
 UPDATE sluice_task SET lease_until = now() + $3::int8 * interval '1 millisecond'
-WHERE id = ANY($1::int8[]) AND lease_owner = $2 AND state = 'running'
+WHERE id = ANY(ARRAY(SELECT unnest($1::int8[]))) AND lease_owner = $2
+  AND state IS NOT DISTINCT FROM 'running'
 RETURNING id, cancel_requested";
 
 /// Records that worker `$1` of queue `$2` is alive.

@@ -2,14 +2,14 @@
 //! notification (or the poll interval) when nothing is ready.
 
 use super::Shared;
-use super::run::{Claimed, run_task};
+use super::run::{Claimed, Started, run_batch};
 use super::settle::Settlement;
 use crate::error::Result;
 use crate::queries;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio_util::task::TaskTracker;
 
 /// Claims until the worker stops; each task runs on `tracker` and settles to `settle`.
@@ -78,31 +78,48 @@ pub(crate) async fn claim_loop(
     }
 }
 
-/// Starts each claimed task with one permit; the permits left over are dropped.
+/// Starts each claimed task with one permit (the permits left over are dropped): the
+/// batch runs in one driver on `tracker`, its counts and its holds each taken under
+/// one lock, rather than a tokio task, a lock of the counts and one of the holds per
+/// task.
 fn start_all(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     settle: &UnboundedSender<Settlement>,
-    claimed: Vec<Claimed>,
+    mut claimed: Vec<Claimed>,
     mut permits: Vec<OwnedSemaphorePermit>,
 ) {
-    for task in claimed {
-        let Some(permit) = permits.pop() else { break };
-        let tracked = shared
-            .metrics
-            .claimed(&task.info.kind, task.info.key.as_deref());
-        // Held from now on, so that the next heartbeat extends its lease.
-        let cancel = Arc::new(tokio::sync::Notify::new());
-        shared.hold(task.info.id, task.info.attempt, cancel.clone());
-        tracker.spawn(run_task(
-            shared.clone(),
-            task,
-            tracked,
-            cancel,
-            settle.clone(),
-            permit,
-        ));
+    claimed.truncate(permits.len());
+    if claimed.is_empty() {
+        return;
     }
+    let tracked = shared.metrics.claimed_all(
+        claimed
+            .iter()
+            .map(|task| (task.info.kind.as_str(), task.info.key.as_deref())),
+    );
+    let cancels: Vec<Arc<Notify>> = claimed.iter().map(|_| Arc::new(Notify::new())).collect();
+    // Held from now on, so that the next heartbeat extends their leases.
+    shared.hold_all(
+        claimed
+            .iter()
+            .zip(&cancels)
+            .map(|(task, cancel)| (task.info.id, task.info.attempt, cancel.clone())),
+    );
+    let batch: Vec<Started> = claimed
+        .into_iter()
+        .zip(tracked)
+        .zip(cancels)
+        .filter_map(|((task, tracked), cancel)| {
+            Some(Started {
+                task,
+                tracked,
+                cancel,
+                permit: permits.pop()?,
+            })
+        })
+        .collect();
+    tracker.spawn(run_batch(shared.clone(), batch, settle.clone()));
 }
 
 /// Claims up to `limit` ready tasks of the registered kinds.

@@ -108,30 +108,42 @@ impl Metrics {
         }
     }
 
-    /// A task of `kind` and `key` was claimed; answers whether its key is tracked
-    /// (to give to the task's later counts).
-    pub(crate) fn claimed(&self, kind: &str, key: Option<&str>) -> bool {
+    /// Tasks of these kinds and keys were claimed; answers, for each, whether its key
+    /// is tracked (to give to the task's later counts). One lock for the batch.
+    pub(crate) fn claimed_all<'a>(
+        &self,
+        tasks: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Vec<bool> {
         let limit = self.key_limit;
-        self.with(kind, |entry| {
-            entry.counts.claimed += 1;
-            key.is_some_and(|key| entry.keys.claimed(key, limit))
-        })
+        let mut kinds = self.lock();
+        tasks
+            .map(|(kind, key)| {
+                Self::apply(&mut kinds, kind, |entry| {
+                    entry.counts.claimed += 1;
+                    key.is_some_and(|key| entry.keys.claimed(key, limit))
+                })
+            })
+            .collect()
     }
 
-    /// A task of `kind` and `key` was settled; `change` counts how.
-    pub(crate) fn settled(
+    /// Tasks of these kinds and keys (tracked or not) were settled; `slot` says which
+    /// count each adds one to. One lock for the batch.
+    pub(crate) fn settled_all<'a, T: 'a>(
         &self,
-        kind: &str,
-        key: Option<&str>,
-        tracked: bool,
-        change: impl Fn(&mut KindMetrics),
+        tasks: impl Iterator<Item = (&'a str, Option<&'a str>, bool, T)>,
+        slot: impl for<'c> Fn(&'c mut KindMetrics, &T) -> &'c mut u64,
     ) {
-        self.with(kind, |entry| {
-            change(&mut entry.counts);
-            if let Some(key) = key {
-                entry.keys.settled(key, tracked, change);
-            }
-        });
+        let mut kinds = self.lock();
+        for (kind, key, tracked, how) in tasks {
+            Self::apply(&mut kinds, kind, |entry| {
+                *slot(&mut entry.counts, &how) += 1;
+                if let Some(key) = key {
+                    entry
+                        .keys
+                        .settled(key, tracked, |counts| *slot(counts, &how) += 1);
+                }
+            });
+        }
     }
 
     /// A task of `kind` and `key` was submitted to the manager.
@@ -160,19 +172,30 @@ impl Metrics {
 
     /// Runs `f` on `kind`'s entry, made on first use.
     fn with<T>(&self, kind: &str, f: impl FnOnce(&mut KindEntry) -> T) -> T {
-        let mut kinds = self
-            .kinds
+        Self::apply(&mut self.lock(), kind, f)
+    }
+
+    /// The counts by kind, locked.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, KindEntry>> {
+        self.kinds
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on `kind`'s entry in `kinds`, made on first use.
+    fn apply<T>(
+        kinds: &mut BTreeMap<String, KindEntry>,
+        kind: &str,
+        f: impl FnOnce(&mut KindEntry) -> T,
+    ) -> T {
         if let Some(entry) = kinds.get_mut(kind) {
             return f(entry);
         }
-        let entry = kinds.entry(kind.to_owned()).or_insert_with(|| KindEntry {
+        f(kinds.entry(kind.to_owned()).or_insert_with(|| KindEntry {
             counts: KindMetrics::default(),
             times: Histogram::single(),
             keys: KeyTable::new(),
-        });
-        f(entry)
+        }))
     }
 
     /// A copy of the counts, with the run times' mean and p99.

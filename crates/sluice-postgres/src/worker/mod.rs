@@ -3,10 +3,11 @@
 //!
 //! A started worker is five loops on the runtime that started it:
 //! - `claim.rs`: takes room (at most `max_in_flight` tasks held), claims a batch with
-//!   `FOR UPDATE SKIP LOCKED`, starts each task (`run.rs`); sleeps on a notification
+//!   `FOR UPDATE SKIP LOCKED`, starts the batch (`run.rs`); sleeps on a notification
 //!   or the poll interval when nothing is ready.
-//! - `run.rs` (one per task): submits the handler's work to its route, turns the
-//!   answer into a settlement (done, retry, dead, snooze, cancelled, handed back).
+//! - `run.rs` (one driver per claimed batch, its tasks concurrent in it): submits
+//!   each task's work to its route, turns the answer into a settlement (done, retry,
+//!   dead, snooze, cancelled, handed back).
 //! - `settle.rs`: writes settlements in batches, one statement each, fenced by
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
@@ -180,9 +181,12 @@ impl Worker {
 }
 
 impl Shared {
-    /// Records that this worker holds task `id` in `attempt`.
-    pub(crate) fn hold(&self, id: TaskId, attempt: i32, cancel: Arc<Notify>) {
-        self.held().insert(id, Held { attempt, cancel });
+    /// Records that this worker holds each task `(id, attempt, cancel)`, under one lock.
+    pub(crate) fn hold_all(&self, tasks: impl Iterator<Item = (TaskId, i32, Arc<Notify>)>) {
+        let mut held = self.held();
+        for (id, attempt, cancel) in tasks {
+            held.insert(id, Held { attempt, cancel });
+        }
     }
 
     /// Forgets task `id` in `attempt` (settled). A later attempt of the same task,

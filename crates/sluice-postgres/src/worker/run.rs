@@ -1,11 +1,14 @@
-//! Running one claimed task through the manager, and turning its answer into a
-//! settlement: done, retry (backoff with jitter), dead, snooze, cancelled, handed back.
+//! Running a claimed batch's tasks through the manager, concurrently in one driver,
+//! and turning each answer into a settlement: done, retry (backoff with jitter), dead,
+//! snooze, cancelled, handed back.
 
 use super::Shared;
 use super::handler::{Body, HandlerError, TaskInfo};
 use super::settle::{Action, Settlement, Why};
 use crate::payload::Payload;
 use crate::status::error_record;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use sluice::{Priority, TaskError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,22 +58,47 @@ impl Claimed {
     }
 }
 
-/// Runs `task` and sends its settlement; the permit (room for one held task) is
-/// dropped at the end.
-pub(crate) async fn run_task(
+/// A claimed task about to run, with what it runs with.
+pub(crate) struct Started {
+    /// The task.
+    pub(crate) task: Claimed,
+    /// Whether its key is counted one by one.
+    pub(crate) tracked: bool,
+    /// Notified when someone asks to cancel it.
+    pub(crate) cancel: Arc<Notify>,
+    /// Its room among the held tasks, given back when it is settled.
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// Runs a claimed batch's tasks concurrently in one driver; each sends its settlement
+/// as soon as it ends, whatever the others do.
+pub(crate) async fn run_batch(
     shared: Arc<Shared>,
-    task: Claimed,
-    tracked: bool,
-    cancel: Arc<Notify>,
+    batch: Vec<Started>,
     settle: UnboundedSender<Settlement>,
-    permit: OwnedSemaphorePermit,
 ) {
+    let mut running: FuturesUnordered<_> = batch
+        .into_iter()
+        .map(|started| run_task(&shared, started, &settle))
+        .collect();
+    while running.next().await.is_some() {}
+}
+
+/// Runs one task and sends its settlement; its permit (room for one held task) is
+/// dropped at the end.
+async fn run_task(shared: &Shared, started: Started, settle: &UnboundedSender<Settlement>) {
+    let Started {
+        task,
+        tracked,
+        cancel,
+        permit,
+    } = started;
     let id = task.info.id;
     let attempt = task.info.attempt;
     let kind = task.info.kind.clone();
     let key = task.info.key.clone();
     let chain = task.chain.clone();
-    let action = run(&shared, task, tracked, &cancel).await;
+    let action = run(shared, task, tracked, &cancel).await;
     if let Action::Release {
         why: Why::HandedBack,
         ..
@@ -118,9 +146,25 @@ async fn run(shared: &Shared, task: Claimed, tracked: bool, cancel: &Notify) -> 
             why: Why::HandedBack,
         };
     };
-    let work = match handler.start(task.info.clone(), task.payload) {
-        Ok(work) => work,
-        Err(error) => return failed(shared, &task.info, error),
+    // A handler's `handle` that panics fails its attempt, as a body that panics does:
+    // unwinding would end the batch's driver, and with it the other tasks of the batch
+    // (held, their leases extended, and never settled).
+    let info = task.info.clone();
+    let payload = task.payload;
+    let work = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.start(info, payload)
+    })) {
+        Ok(Ok(work)) => work,
+        Ok(Err(error)) => return failed(shared, &task.info, error),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let error = HandlerError::Retry(format!("panicked in handle: {message}"));
+            return failed(shared, &task.info, error);
+        }
     };
     let mut builder = shared
         .mgr

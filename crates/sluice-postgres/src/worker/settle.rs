@@ -89,8 +89,38 @@ pub(crate) async fn settle_loop(shared: Arc<Shared>, mut rx: UnboundedReceiver<S
     }
 }
 
-/// Writes `batch`, trying again with backoff while the database is unreachable.
+/// Writes `batch`, trying again with backoff while the database is unreachable; in
+/// parts where one task appears twice (see [`distinct_parts`]).
 async fn write_with_retries(shared: &Shared, batch: Vec<Settlement>) {
+    for part in distinct_parts(batch) {
+        write_part_with_retries(shared, part).await;
+    }
+}
+
+/// `batch` in parts in which each task appears once, in order: `SETTLE` finds a task's
+/// entries by its id. A task appears twice only when an attempt whose lease was lost
+/// settles next to the attempt that took it over, here, so nearly always one part.
+fn distinct_parts(batch: Vec<Settlement>) -> Vec<Vec<Settlement>> {
+    let mut parts: Vec<Vec<Settlement>> = Vec::new();
+    let mut seen: Vec<HashSet<TaskId>> = Vec::new();
+    for settled in batch {
+        // The first part that does not hold this task yet keeps the order per task.
+        let at = seen
+            .iter()
+            .position(|ids| !ids.contains(&settled.id))
+            .unwrap_or(seen.len());
+        if at == seen.len() {
+            seen.push(HashSet::new());
+            parts.push(Vec::new());
+        }
+        seen[at].insert(settled.id);
+        parts[at].push(settled);
+    }
+    parts
+}
+
+/// Writes one part, trying again with backoff while the database is unreachable.
+async fn write_part_with_retries(shared: &Shared, batch: Vec<Settlement>) {
     let mut pause = Duration::from_millis(50);
     for attempt in 1..=WRITE_TRIES {
         match write(shared, &batch).await {
@@ -111,9 +141,10 @@ async fn write_with_retries(shared: &Shared, batch: Vec<Settlement>) {
     );
 }
 
-/// Counts each settlement as accepted (by its action) or refused (fenced off).
+/// Counts each settlement as accepted (by its action) or refused (fenced off), under
+/// one lock for the batch.
 fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
-    for settled in batch {
+    let tasks = batch.iter().map(|settled| {
         let taken = accepted.contains(&settled.id);
         if !taken {
             tracing::debug!(
@@ -122,45 +153,46 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
                 "sluice-postgres: late result refused"
             );
         }
-        shared.metrics.settled(
-            &settled.kind,
+        let how = (&settled.action, taken);
+        (
+            settled.kind.as_str(),
             settled.key.as_deref(),
             settled.tracked,
-            |counts: &mut KindMetrics| {
-                let slot = match (&settled.action, taken) {
-                    (_, false) => &mut counts.refused,
-                    (
-                        Action::Finish {
-                            state: "completed", ..
-                        },
-                        true,
-                    ) => &mut counts.completed,
-                    (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
-                    (Action::Finish { .. }, true) => &mut counts.cancelled,
-                    (
-                        Action::Release {
-                            why: Why::Retried, ..
-                        },
-                        true,
-                    ) => &mut counts.retried,
-                    (
-                        Action::Release {
-                            why: Why::Snoozed, ..
-                        },
-                        true,
-                    ) => &mut counts.snoozed,
-                    (
-                        Action::Release {
-                            why: Why::HandedBack,
-                            ..
-                        },
-                        true,
-                    ) => &mut counts.handed_back,
-                };
-                *slot += 1;
-            },
-        );
-    }
+            how,
+        )
+    });
+    shared
+        .metrics
+        .settled_all(tasks, |counts: &mut KindMetrics, how| match *how {
+            (_, false) => &mut counts.refused,
+            (
+                Action::Finish {
+                    state: "completed", ..
+                },
+                true,
+            ) => &mut counts.completed,
+            (Action::Finish { state: "dead", .. }, true) => &mut counts.dead,
+            (Action::Finish { .. }, true) => &mut counts.cancelled,
+            (
+                Action::Release {
+                    why: Why::Retried, ..
+                },
+                true,
+            ) => &mut counts.retried,
+            (
+                Action::Release {
+                    why: Why::Snoozed, ..
+                },
+                true,
+            ) => &mut counts.snoozed,
+            (
+                Action::Release {
+                    why: Why::HandedBack,
+                    ..
+                },
+                true,
+            ) => &mut counts.handed_back,
+        });
 }
 
 /// Writes one batch in one statement; answers the ids whose write was accepted.
@@ -233,4 +265,37 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
         .filter_map(|row| row.get::<_, Option<i64>>(0))
         .collect();
     Ok(accepted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Action, Settlement, distinct_parts};
+
+    /// A completed attempt `attempt` of task `id`.
+    fn done(id: i64, attempt: i32) -> Settlement {
+        Settlement {
+            id,
+            attempt,
+            kind: "k".into(),
+            key: None,
+            chain: None,
+            tracked: false,
+            action: Action::Finish {
+                state: "completed",
+                error: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_task_settled_twice_in_one_batch_is_written_in_two_parts() {
+        // Task 2's first attempt lost its lease; its second ran here too.
+        let parts = distinct_parts(vec![done(1, 1), done(2, 1), done(3, 1), done(2, 2)]);
+        let ids: Vec<Vec<(i64, i32)>> = parts
+            .iter()
+            .map(|part| part.iter().map(|s| (s.id, s.attempt)).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![(1, 1), (2, 1), (3, 1)], vec![(2, 2)]]);
+        assert_eq!(distinct_parts(vec![done(1, 1), done(2, 1)]).len(), 1);
+    }
 }

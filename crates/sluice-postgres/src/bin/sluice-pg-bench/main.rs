@@ -5,10 +5,15 @@
 //! "Queue" section of `docs/benchmarks.md`.
 //!
 //! Output, one line per measurement (`key=value` fields):
-//! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S`
-//! and `wake ms=M`. `--quick` runs a tenth of the tasks once; `--rounds N` sets the
-//! rounds (default 3); `--batch N` keeps only that claim batch's rows.
+//! `run workers=W batch=B keys=K sync=on|off side=raw|sluice round=R tasks=N seconds=S
+//! cpu_us_per_task=C server_us_per_task=P` (C: this process's user and system CPU
+//! during the run over its tasks, the client's cost per task; P: the server's) and
+//! `wake ms=M`. `--quick` runs a tenth of the
+//! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
+//! `--keys N` and `--sync on|off` keep only the rows that match; `--no-wake` skips the
+//! wake-up samples.
 
+mod cpu;
 mod raw;
 mod sluice_side;
 
@@ -68,6 +73,11 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
     admin.batch_execute("SELECT pg_reload_conf()").await?;
+    let backend: i32 = admin
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let postmaster = cpu::postmaster_of(u32::try_from(backend)?)?;
     let base = server.fresh_database().await?;
     // Migrates the schema, which the raw side expects.
     sluice_postgres::Queue::connect_with(&base, 1).await?;
@@ -94,10 +104,31 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => None,
     };
+    // `--keys N`: only the rows of that many keys (0: unkeyed).
+    let only_keys = match args.iter().position(|a| a == "--keys") {
+        Some(at) => Some(
+            args.get(at + 1)
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or("--keys takes 0 or 2000")?,
+        ),
+        None => None,
+    };
+    // `--sync on|off`: only the rows with that synchronous_commit.
+    let only_sync = match args.iter().position(|a| a == "--sync") {
+        Some(at) => Some(match args.get(at + 1).map(String::as_str) {
+            Some("on") => true,
+            Some("off") => false,
+            _ => return Err("--sync takes on or off".into()),
+        }),
+        None => None,
+    };
+    let wake = !args.iter().any(|a| a == "--no-wake");
     let grid: Vec<Row> = grid(quick)
         .into_iter()
         .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
         .filter(|row| only_workers.is_none_or(|workers| row.workers == workers))
+        .filter(|row| only_keys.is_none_or(|keys| row.keys == keys))
+        .filter(|row| only_sync.is_none_or(|sync| row.sync == sync))
         .collect();
     // Line by line as rows end, so that a long run shows its progress.
     let mut out = std::io::stdout();
@@ -113,22 +144,31 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             };
             for side in sides {
                 let queue = format!("bench_{serial}_{side}");
+                let (cpu_before, server_before) =
+                    (cpu::own_seconds()?, cpu::server_seconds(postmaster)?);
                 let took = match side {
                     "raw" => raw::run(&url(row.sync), &queue, *row).await?,
                     _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
                 };
+                let cpu = cpu::own_seconds()? - cpu_before;
+                let server = cpu::server_seconds(postmaster)? - server_before;
                 writeln!(
                     out,
-                    "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4}",
+                    "run workers={} batch={} keys={} sync={} side={side} round={round} tasks={} seconds={:.4} cpu_us_per_task={:.1} server_us_per_task={:.1}",
                     row.workers,
                     row.batch,
                     row.keys,
                     if row.sync { "on" } else { "off" },
                     row.tasks,
-                    took.as_secs_f64()
+                    took.as_secs_f64(),
+                    cpu * 1e6 / row.tasks as f64,
+                    server * 1e6 / row.tasks as f64
                 )?;
             }
         }
+    }
+    if !wake {
+        return Ok(());
     }
     let samples = if quick { 10 } else { 50 };
     for latency in sluice_side::wake_ups(&url(false), samples).await? {

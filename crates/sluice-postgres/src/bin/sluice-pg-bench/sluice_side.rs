@@ -5,11 +5,17 @@
 use crate::{ENQUEUE_CHUNK, GIVE_UP, Row, key_of};
 use sluice::ConcurrencyManager;
 use sluice_postgres::{Handler, NewTask, Queue, TaskInfo, Work, Worker};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// The no-op handler; tells `started` (if any) when each task began.
-struct Noop(Option<mpsc::UnboundedSender<Instant>>);
+/// The no-op handler; tells `started` (if any) when each task began, and counts the
+/// tasks it ran in `ran` (if any).
+struct Noop(
+    Option<mpsc::UnboundedSender<Instant>>,
+    Option<Arc<AtomicUsize>>,
+);
 
 impl Handler for Noop {
     type Payload = serde_json::Value;
@@ -22,7 +28,13 @@ impl Handler for Noop {
         if let Some(started) = &self.0 {
             let _ = started.send(Instant::now());
         }
-        Work::io(async { Ok(()) })
+        let ran = self.1.clone();
+        Work::io(async move {
+            if let Some(ran) = ran {
+                ran.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -41,10 +53,11 @@ pub async fn run(url: &str, queue: &str, row: Row) -> Result<Duration, Box<dyn s
         .await?
         .named(queue);
     let mgr = manager()?;
+    let ran = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..row.workers {
         let worker = Worker::builder(&queue, mgr.clone())
-            .handler(Noop(None))
+            .handler(Noop(None, Some(ran.clone())))
             .batch_size(row.batch)
             .max_in_flight(row.batch * 2)
             .build()?
@@ -66,6 +79,16 @@ pub async fn run(url: &str, queue: &str, row: Row) -> Result<Duration, Box<dyn s
             .collect::<Result<Vec<_>, sluice_postgres::Error>>()?;
         queue.enqueue_many(tasks).await?;
         n = end;
+    }
+    // The clock stops when the last result is written, as the workers' counts say;
+    // they are read only once every task has run, because a snapshot of the counts
+    // (every tracked key's run times) every half millisecond would cost the workers'
+    // process more than the raw loops' counter costs theirs.
+    while ran.load(Ordering::Relaxed) < row.tasks {
+        if began.elapsed() > GIVE_UP {
+            return Err("the Sluice workers gave up waiting for their tasks".into());
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
     }
     loop {
         let completed: u64 = workers.iter().map(|w| w.metrics().total().completed).sum();
@@ -93,7 +116,7 @@ pub async fn wake_ups(
     let queue = Queue::connect_with(url, 4).await?.named("bench_wake");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let worker = Worker::builder(&queue, manager()?)
-        .handler(Noop(Some(tx)))
+        .handler(Noop(Some(tx), None))
         .batch_size(1)
         .build()?
         .start();
