@@ -22,7 +22,7 @@ mod launch;
 pub(crate) use budgets::Budgets;
 pub use classify::{RetryIf, Transient, When};
 pub use config::{Retry, RetryBuilder, RetryConfigError};
-pub(crate) use driver::{Driver, Plan};
+pub(crate) use driver::{Driver, FirstAttempt, Plan, Successor};
 pub(crate) use launch::{Holds, Launch, SharedLaunch};
 
 /// The retry state of a [`TaskBuilder`](crate::TaskBuilder) with no retry policy: its
