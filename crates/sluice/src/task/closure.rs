@@ -217,7 +217,11 @@ where
                 // The breaker's call leaves the task now that it runs, timed from the
                 // body's start.
                 let guard = self.extras.take_guard().map(|guard| (guard, began));
-                let span = self.reply.span();
+                let span = if P::FIRST_ATTEMPT {
+                    self.reply.span_of_attempt(1)
+                } else {
+                    self.reply.span()
+                };
                 let _entered = span.enter();
                 let held = self.turn_held();
                 let outcome = run_owned(me, slot, held, || {

@@ -25,6 +25,9 @@ pub(crate) enum Cancel {
 ///
 /// Every method is called with the task's own reply and token; `()` answers as usual.
 pub(crate) trait Promotion<T, E>: Send + Sync + 'static {
+    /// Whether the task is the first attempt of a retried task (its span says so).
+    const FIRST_ATTEMPT: bool = true;
+
     /// The body ended with `outcome` and `answer`: given back to be answered as usual,
     /// or `None` if the task went on to a driver (or had, at its timeout: the body's
     /// late end was counted abandoned).
@@ -67,6 +70,8 @@ pub(crate) trait Promotion<T, E>: Send + Sync + 'static {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Promotion<T, E> for () {
+    const FIRST_ATTEMPT: bool = false;
+
     #[inline]
     fn ended(
         &self,

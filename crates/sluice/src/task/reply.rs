@@ -205,6 +205,12 @@ impl<T, E> Reply<T, E> {
         )
     }
 
+    /// The span a retried task's attempt `number` runs in, for a first attempt that is
+    /// the task itself (its reply is the caller's, not an attempt's).
+    pub(crate) fn span_of_attempt(&self, number: u32) -> tracing::Span {
+        super::info::span(&self.info, &self.route.kind, Some(number))
+    }
+
     /// The body begins: counted as started, and the time since submission recorded as
     /// the route's queue wait. Returns when it began, for whoever else times the body
     /// (a breaker's call), so that the clock is read once.
