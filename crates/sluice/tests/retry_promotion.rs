@@ -247,3 +247,78 @@ fn a_retried_task_refused_as_it_starts_is_answered_once_and_passes_its_turn_on()
         Ok(())
     })
 }
+
+#[test]
+fn abort_pending_cancels_a_retried_task_still_queued_for_its_first_attempt() -> TestResult {
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(2)
+        .cpu_limit(1)
+        .build()?;
+    watchdog("abort a queued first attempt", move || -> TestResult {
+        let (release, gate) = mpsc::channel::<()>();
+        let (running, started) = mpsc::channel::<()>();
+        // Holds the route's one slot, so the retried task waits at the gate.
+        let busy = mgr.run_cpu(move || {
+            running.send(()).ok();
+            gate.recv().ok()
+        });
+        started.recv()?;
+        let calls = Arc::new(AtomicU32::new(0));
+        let work = calls.clone();
+        let queued = mgr
+            .task("import")
+            .retry(quick_retry(3)?)
+            .try_run_cpu(move || {
+                work.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("busy")
+            });
+        assert!(mgr.abort_pending() >= 1);
+        assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+        release.send(())?;
+        busy.wait()?;
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "it never ran");
+        let_go("the aborted task let its work go", &calls);
+        let cpu = counts(&mgr, RouteKind::Cpu);
+        assert_eq!((cpu.submitted, cpu.cancelled, cpu.retries), (2, 1, 0));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_first_attempt_that_fails_after_shutdown_began_is_not_retried() -> TestResult {
+    let mgr = ConcurrencyManager::builder().cpu_threads(2).build()?;
+    watchdog("fail after shutdown began", move || -> TestResult {
+        let (fail_now, failing) = mpsc::channel::<()>();
+        let (running, started) = mpsc::channel::<()>();
+        let calls = Arc::new(AtomicU32::new(0));
+        let work = calls.clone();
+        let failing = Arc::new(Mutex::new(failing));
+        let handle = mgr
+            .task("import")
+            .retry(quick_retry(3)?)
+            .try_run_cpu(move || {
+                if work.fetch_add(1, Ordering::SeqCst) == 0 {
+                    running.send(()).ok();
+                    let _ = failing.lock().map(|failing| failing.recv());
+                }
+                Err::<(), _>("busy")
+            });
+        started.recv()?;
+        let stopper = mgr.clone();
+        let shutdown = std::thread::spawn(move || stopper.shutdown(Duration::from_secs(10)));
+        eventually("shutdown began", || {
+            mgr.run_cpu(|| ()).wait() == Err(TaskError::ShuttingDown)
+        });
+        fail_now.send(())?;
+        assert_eq!(handle.wait(), Err(TaskError::Failed("busy")));
+        let report = shutdown.join().map_err(|_| "shutdown panicked")?;
+        assert!(report.drained, "{report:?}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "no retry begins once shutdown has"
+        );
+        let_go("the task let its work go", &calls);
+        Ok(())
+    })
+}
