@@ -76,6 +76,20 @@ fn task_spans_carry_id_name_route_key_attempt_and_thread() -> TestResult {
             async move { if call == 1 { Err("503") } else { Ok(call) } }
         });
         assert_eq!(fetched.wait(), Ok(2));
+        // A retried CPU task's first attempt is the task itself: still attempt 1.
+        let tries = common::Calls::default();
+        let counted = tries.clone();
+        let parsed = mgr
+            .task("reparse")
+            .retry(common::quick_retry(2)?)
+            .try_run_cpu(move || {
+                if counted.next() == 1 {
+                    Err("torn")
+                } else {
+                    Ok(2)
+                }
+            });
+        assert_eq!(parsed.wait(), Ok(2));
         let stuck = mgr
             .task("stuck")
             .timeout(Duration::from_millis(5))
@@ -99,6 +113,13 @@ fn task_spans_carry_id_name_route_key_attempt_and_thread() -> TestResult {
             "attempts share the task's id"
         );
         assert_ne!(id(&attempts[0]), id(&parse[0]));
+        let cpu_attempts = capture.lines(&["sluice.task", "name=reparse", "route=cpu"]);
+        assert_eq!(cpu_attempts.len(), 2, "{cpu_attempts:?}");
+        assert!(
+            cpu_attempts[0].contains("attempt=1") && cpu_attempts[1].contains("attempt=2"),
+            "{cpu_attempts:?}"
+        );
+        assert_eq!(id(&cpu_attempts[0]), id(&cpu_attempts[1]));
         assert!(!capture.lines(&["event", "stuck", "timed out"]).is_empty());
         assert!(
             !capture.lines(&["event", "retry"]).is_empty(),

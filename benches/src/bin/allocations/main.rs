@@ -40,7 +40,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
     (
         "policies",
         "`run_cpu` with retry + timeout + breaker, none triggered",
-        Some(3),
+        Some(2),
     ),
     ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(3)),
     ("io", "`run_io(f).wait()`", Some(4)),

@@ -4,6 +4,7 @@
 //! `run.rs` (one task each) and `maps.rs` (many items through one function).
 
 mod maps;
+mod promote;
 mod retried;
 mod run;
 mod stream_builder;

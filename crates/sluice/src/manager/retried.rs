@@ -3,6 +3,7 @@
 
 use super::TaskBuilder;
 use crate::TaskError;
+use crate::lock::take;
 use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::{TaskKey, start as start_task};
 use crate::policy::retry::{
@@ -15,7 +16,7 @@ use crate::task::{
 use sluice_core::{Backoff, CircuitBreaker, Outcome};
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 impl<'m, C> TaskBuilder<'m, Retrying<C>> {
@@ -195,17 +196,12 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         C: RetryIf<E>,
     {
         let (builder, retry, classify) = self.split();
-        // The work lives in the driver; each attempt reaches it through the driver.
-        builder.drive_closure(
-            route,
-            Some(retry),
-            classify,
-            work,
-            |driver: &Arc<dyn Holds<F>>| {
-                let driver = driver.clone();
-                Some(move || (driver.held())())
-            },
-        )
+        if builder.policy.deadline.is_none() {
+            // Its first attempt is an ordinary task, which makes a driver only when a
+            // failure may be retried.
+            return builder.retried_first(route, retry, classify, work);
+        }
+        builder.retried_driver(route, retry, classify, work, None)
     }
 
     /// The policies without the retry, the retry, and its judge.
@@ -224,6 +220,38 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
     }
 }
 
+impl TaskBuilder<'_, NoRetry> {
+    /// Submits a retried closure task as a driver of attempts from the start (a task
+    /// with a deadline, or one its breaker refused at submission: `refused`, the first
+    /// attempt's answer).
+    pub(super) fn retried_driver<F, T, E, C>(
+        self,
+        route: &Arc<Route>,
+        retry: Retry,
+        classify: C,
+        work: F,
+        refused: Option<TaskError<E>>,
+    ) -> TaskHandle<T, E>
+    where
+        F: Fn() -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        C: RetryIf<E>,
+    {
+        // The work lives in the driver; each attempt reaches it through the driver.
+        self.drive_closure(
+            route,
+            (Some(retry), refused),
+            classify,
+            work,
+            |driver: &Arc<dyn Holds<F>>| {
+                let driver = driver.clone();
+                Some(move || (driver.held())())
+            },
+        )
+    }
+}
+
 impl<R> TaskBuilder<'_, R> {
     /// What each attempt of this task asks of its breaker.
     pub(super) fn attempt_guards(&self) -> AttemptGuards {
@@ -233,11 +261,12 @@ impl<R> TaskBuilder<'_, R> {
     /// Submits closure work to `route` as a driver of attempts: `make` gives each
     /// attempt its work (`None`: there is none left — an `FnOnce` already used), given
     /// the driver as the holder of `shared`, which it keeps for the attempts.
-    /// Without `retry`, one attempt (a task with a deadline of its own).
+    /// Without `retry`, one attempt (a task with a deadline of its own). `refused`: the
+    /// first attempt's answer, if the breaker refused it at submission.
     pub(super) fn drive_closure<S, M, F, T, E, C>(
         self,
         route: &Arc<Route>,
-        retry: Option<Retry>,
+        (retry, refused): (Option<Retry>, Option<TaskError<E>>),
         classify: C,
         shared: S,
         make: M,
@@ -263,10 +292,17 @@ impl<R> TaskBuilder<'_, R> {
         };
         let info = self.task_info();
         let attempt_info = info.clone();
+        let refused = Mutex::new(refused);
         let launch = move |sink: Arc<dyn AttemptSink<T, E>>,
                            holder: Arc<dyn Holds<S>>,
                            attempt: u32|
               -> Option<Arc<dyn Control>> {
+            if attempt == 1
+                && let Some(refusal) = take(&refused)
+            {
+                sink.answered(attempt, Outcome::Rejected, Err(refusal));
+                return None;
+            }
             let (guard, work) = guards.prepare(&sink, attempt, || make(&holder))?;
             let setup = ClosureSetup {
                 route: &attempt_route,
@@ -357,28 +393,8 @@ impl<R> TaskBuilder<'_, R> {
         if let Some(name) = unknown {
             return TaskHandle::answered(TaskError::UnknownBreaker(name.to_string()));
         }
+        let plan = self.plan(retry.as_ref(), attempt_timeout);
         let inner = self.mgr.inner();
-        let name = self.policy.name.clone();
-        let budget = match (&retry, &name) {
-            (Some(retry), Some(name)) => retry
-                .budget()
-                .and_then(|config| inner.budgets.of(name, config)),
-            _ => None,
-        };
-        let plan = Plan {
-            name,
-            max_attempts: retry.as_ref().map_or(1, Retry::max_attempts),
-            backoff: retry
-                .as_ref()
-                .map_or(Backoff::exponential(Duration::ZERO), Retry::backoff),
-            max_elapsed: retry.as_ref().and_then(Retry::max_elapsed),
-            budget,
-            attempt_timeout,
-            seed: retry.as_ref().and_then(Retry::next_seed),
-            timers: inner.timers.clone(),
-            closed: inner.closed.clone(),
-            scope: inner.scope.clone(),
-        };
         let (state, keys) = self.keyed(inner).unzip();
         // Token and answer's slot live in the driver: one allocation for the three.
         let driver = Driver::new(
@@ -393,6 +409,31 @@ impl<R> TaskBuilder<'_, R> {
         route.counters.submitted();
         start_task(driver.clone(), keys);
         TaskHandle::within(driver)
+    }
+
+    /// A driver's plan under `retry` (one attempt without), keeping each attempt's
+    /// `attempt_timeout` itself if given.
+    pub(super) fn plan(&self, retry: Option<&Retry>, attempt_timeout: Option<Duration>) -> Plan {
+        let inner = self.mgr.inner();
+        let name = self.policy.name.clone();
+        let budget = match (retry, &name) {
+            (Some(retry), Some(name)) => retry
+                .budget()
+                .and_then(|config| inner.budgets.of(name, config)),
+            _ => None,
+        };
+        Plan {
+            name,
+            max_attempts: retry.map_or(1, Retry::max_attempts),
+            backoff: retry.map_or(Backoff::exponential(Duration::ZERO), Retry::backoff),
+            max_elapsed: retry.and_then(Retry::max_elapsed),
+            budget,
+            attempt_timeout,
+            seed: retry.and_then(Retry::next_seed),
+            timers: inner.timers.clone(),
+            closed: inner.closed.clone(),
+            scope: inner.scope.clone(),
+        }
     }
 }
 
@@ -451,7 +492,7 @@ impl AttemptGuards {
     }
 
     /// The attempt's admitted call (none without a breaker), or its rejection.
-    fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
+    pub(super) fn admit<E>(&self) -> Result<Option<Guarded>, TaskError<E>> {
         match &self.breaker {
             None => Ok(None),
             Some((name, None)) => Err(TaskError::UnknownBreaker(name.to_string())),

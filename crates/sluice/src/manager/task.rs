@@ -401,7 +401,7 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             let work = Mutex::new(Some(work));
             return self.drive_closure(
                 route,
-                None,
+                (None, None),
                 Transient,
                 (),
                 move |_: &Arc<dyn Holds<()>>| take(&work),

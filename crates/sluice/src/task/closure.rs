@@ -1,6 +1,7 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
 use super::extras::{Extras, InlineExtras, Travelling};
+use super::promotion::{Cancel, Keeps, Promotion};
 use super::reply::{Reply, settle};
 use super::{
     Answering, Control, Owning, Slot, TaskHandle, TaskInfo, drop_quietly, run_owned, take_message,
@@ -9,6 +10,7 @@ use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
 use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
 use crate::policy::limit::{Dependency, DependencyCall};
+use crate::policy::retry::{FirstAttempt, Holds};
 use crate::policy::timeout::{Deadline, Expirable};
 use crate::route::Route;
 use crate::{RouteKind, TaskError};
@@ -22,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 /// A closure task, shared by its handle, its place in the gate's queue and its job:
 /// one allocation for a task with no policy, its token and its answer's slot inside.
-struct ClosureTask<F, T, E, X = Extras> {
+struct ClosureTask<F, T, E, X = Extras, P = ()> {
     /// Who owns the task's fate: inside the task, so task, token and answer's slot
     /// (in `reply`) are one allocation.
     token: TokenCell,
@@ -40,6 +42,9 @@ struct ClosureTask<F, T, E, X = Extras> {
     /// Its admission permit from dispatch to run: the job that carries the task to its
     /// backend is the task itself, with no box of its own.
     permit: Mutex<Option<Permit>>,
+    /// Where its answer may go instead of its caller: a retried task's first attempt
+    /// may hand the task over to a retry driver (nothing, `()`, for other tasks).
+    then: P,
 }
 
 /// What a closure task is given besides its work and its answer.
@@ -73,7 +78,7 @@ where
 {
     let (state, keys) = keyed.unzip();
     let reply = Reply::in_place(setup.route.clone(), info);
-    let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, work);
+    let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, |_| (work, ()));
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
     TaskHandle::within(task)
@@ -93,47 +98,97 @@ where
 {
     // Its policies inline: an attempt nearly always carries some (a timeout, a
     // breaker's call), and a box for them would be an allocation per attempt.
-    let task: Arc<ClosureTask<F, T, E, InlineExtras>> = closure_task(setup, reply, None, work);
+    let task: Arc<ClosureTask<F, T, E, InlineExtras>> =
+        closure_task(setup, reply, None, |_| (work, ()));
     start_task(task.clone(), None);
     task
 }
 
-fn closure_task<F, T, E, X>(
+/// Submits the first attempt of a retried closure task, whose work `work` the task
+/// keeps for later attempts: an ordinary closure task until a failure may be retried,
+/// when `then` (made given the task, as the holder of the work and as the first
+/// attempt a driver answers through) hands the task over to a retry driver.
+pub(crate) fn submit_first<W, T, E, P>(
+    setup: ClosureSetup<'_>,
+    info: TaskInfo,
+    keyed: Option<(KeyState, &Arc<Keys>)>,
+    then: impl FnOnce(Weak<dyn Holds<W>>, Weak<dyn FirstAttempt<T, E>>) -> P,
+) -> TaskHandle<T, E>
+where
+    W: Fn() -> Result<T, E> + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    P: Promotion<T, E> + Keeps<W>,
+{
+    let (state, keys) = keyed.unzip();
+    let reply = Reply::in_place(setup.route.clone(), info);
+    // Its policies inline, as an attempt's: a retried task nearly always carries some.
+    let task: Arc<ClosureTask<_, T, E, InlineExtras, P>> =
+        closure_task(setup, reply, state, |me| {
+            let holder: Weak<dyn Holds<W>> = me.clone();
+            let first: Weak<dyn FirstAttempt<T, E>> = me.clone();
+            (call_held(holder.clone()), then(holder, first))
+        });
+    task.reply.route.counters.submitted();
+    start_task(task.clone(), keys);
+    TaskHandle::within(task)
+}
+
+/// The body of a first attempt: the work its task keeps, called once.
+fn call_held<W, T, E>(holder: Weak<dyn Holds<W>>) -> impl FnOnce() -> Result<T, E> + Send + 'static
+where
+    W: Fn() -> Result<T, E> + Send + Sync + 'static,
+{
+    move || match holder.upgrade() {
+        Some(task) => (task.held())(),
+        // Unreachable: a task runs its body through a reference of its own. Caught as
+        // the attempt's panic if it ever were.
+        None => panic!("a retried task's first attempt outlived its task"),
+    }
+}
+
+fn closure_task<F, T, E, X, P>(
     setup: ClosureSetup<'_>,
     reply: Reply<T, E>,
     keyed: Option<KeyState>,
-    work: F,
-) -> Arc<ClosureTask<F, T, E, X>>
+    parts: impl FnOnce(&Weak<ClosureTask<F, T, E, X, P>>) -> (F, P),
+) -> Arc<ClosureTask<F, T, E, X, P>>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
-    Arc::new_cyclic(|me| ClosureTask {
-        token: setup.scope.cell(),
-        me: me.clone(),
-        work: Mutex::new(Some(work)),
-        reply,
-        extras: X::new(
-            setup
-                .deadline
-                .map(|deadline| (deadline, me.clone() as Weak<dyn Expirable>)),
-            setup.guard,
-            keyed,
-            setup.dependency.map(DependencyCall::new),
-        ),
-        priority: setup.priority,
-        permit: Mutex::new(None),
+    Arc::new_cyclic(|me| {
+        let (work, then) = parts(me);
+        ClosureTask {
+            token: setup.scope.cell(),
+            me: me.clone(),
+            work: Mutex::new(Some(work)),
+            reply,
+            extras: X::new(
+                setup
+                    .deadline
+                    .map(|deadline| (deadline, me.clone() as Weak<dyn Expirable>)),
+                setup.guard,
+                keyed,
+                setup.dependency.map(DependencyCall::new),
+            ),
+            priority: setup.priority,
+            permit: Mutex::new(None),
+            then,
+        }
     })
 }
 
-impl<F, T, E, X> ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     /// Runs the work on this thread if this call claims the task, holding `permit`
     /// (none when a waiter runs it inline) until the work ends; `me` is the task.
@@ -162,7 +217,11 @@ where
                 // The breaker's call leaves the task now that it runs, timed from the
                 // body's start.
                 let guard = self.extras.take_guard().map(|guard| (guard, began));
-                let span = self.reply.span();
+                let span = if P::FIRST_ATTEMPT {
+                    self.reply.span_of_attempt(1)
+                } else {
+                    self.reply.span()
+                };
                 let _entered = span.enter();
                 let held = self.turn_held();
                 let outcome = run_owned(me, slot, held, || {
@@ -176,7 +235,12 @@ where
                     if let Some(call) = dependency {
                         call.measure(outcome);
                     }
-                    self.reply.finished(outcome, answer);
+                    // A retried task's first attempt may go on to a retry driver here.
+                    if let Some((outcome, answer)) =
+                        self.then.ended(&self.reply, &self.token, outcome, answer)
+                    {
+                        self.reply.finished(outcome, answer);
+                    }
                     outcome
                 });
                 if let Some(timer) = timer {
@@ -186,11 +250,15 @@ where
                 if let Some(call) = dependency {
                     call.release();
                 }
-                // Only now, with the body really ended, may the key's next task start.
-                if let Some(keyed) = self.extras.keyed() {
+                // Only now, with the body really ended, may the key's next task start;
+                // a driver the task went on to passes the turn on after its last body.
+                if let Some(keyed) = self.extras.keyed()
+                    && !self.then.promoted()
+                {
                     keyed.release(outcome);
                 }
                 self.reply.body_ended();
+                self.then.body_ended();
             }
             Err(StartError::Cancelled) => self.drop_unstarted(),
             Err(StartError::Claimed) => {}
@@ -223,8 +291,12 @@ where
         if let Some(call) = self.extras.dependency() {
             call.end(Outcome::Rejected);
         }
-        self.reply.rejected_at_start(answer);
-        if let Some(keyed) = self.extras.keyed() {
+        if let Some(answer) = self.then.refused(&self.reply, &self.token, answer) {
+            self.reply.rejected_at_start(answer);
+        }
+        if let Some(keyed) = self.extras.keyed()
+            && !self.then.promoted()
+        {
             keyed.release(Outcome::Rejected);
         }
         self.reply.body_ended();
@@ -250,26 +322,35 @@ where
     }
 }
 
-impl<F, T, E, X> Control for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> Control for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn cancel(&self) -> bool {
+        if self.reply.is_answered() {
+            return false;
+        }
         // Running closure work sees the token itself (`is_cancelled`).
-        self.reply.cancel_with(
-            &self.token,
-            || {
+        match self.then.cancel(&self.token) {
+            Cancel::Token(CancelOutcome::BeforeStart) => {
                 self.drop_unstarted();
                 true
-            },
-            || {},
-        )
+            }
+            Cancel::Token(CancelOutcome::Requested) => true,
+            Cancel::Token(CancelOutcome::AlreadyCancelled) => false,
+            Cancel::Forwarded(cancelled) => cancelled,
+        }
     }
 
     fn help(&self) {
+        // A task gone on to a driver: its next attempt may be the one to run here.
+        if let Some(driver) = self.then.successor() {
+            return driver.help();
+        }
         // Not before its dependency has admitted it: run inline, it would call the
         // service past the dependency's limit. Nor before its key's turn has come: run
         // inline, it would run beside (or before) the task of its key that holds it.
@@ -307,14 +388,18 @@ where
     }
 }
 
-impl<F, T, E, X> Expirable for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> Expirable for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn time_out(&self) -> bool {
+        if let Some(answered) = self.then.timed_out(&self.reply, &self.token) {
+            return answered;
+        }
         let answered = self.reply.timed_out();
         if answered {
             self.token.cancel();
@@ -339,12 +424,13 @@ pub(crate) fn execute(executor: &dyn Executor, job: Job) {
     }
 }
 
-impl<F, T, E, X> KeyedTask for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> KeyedTask for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn token(&self) -> &TokenCell {
         &self.token
@@ -379,12 +465,13 @@ where
     }
 }
 
-impl<F, T, E, X> ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     /// Hands the admitted task to its backend with `permit`; the permit comes back if
     /// the task was settled while it waited.
@@ -400,12 +487,13 @@ where
 }
 
 /// The task as its own place in its gate's queue.
-impl<F, T, E, X> SharedDeferred for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> SharedDeferred for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn admit(self: Arc<Self>, permit: Permit) -> Option<Permit> {
         self.dispatch(permit)
@@ -423,12 +511,13 @@ where
 /// The task as its backend's job, with the permit `dispatch` left in it. If the
 /// backend drops it unrun, the task is settled as cancelled; the permit goes back
 /// either way.
-impl<F, T, E, X> Runnable for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> Runnable for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn run(self: Arc<Self>) {
         let permit = take(&self.permit);
@@ -444,26 +533,64 @@ where
     }
 }
 
-impl<F, T, E, X> Owning for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> Owning for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn token(&self) -> &TokenCell {
         &self.token
     }
 }
 
-impl<F, T, E, X> Answering<T, E> for ClosureTask<F, T, E, X>
+impl<F, T, E, X, P> Answering<T, E> for ClosureTask<F, T, E, X, P>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
+    P: Promotion<T, E>,
 {
     fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
         &self.reply.slot
+    }
+}
+
+/// A retried task's first attempt, as its driver sees it.
+impl<F, T, E, X, P> FirstAttempt<T, E> for ClosureTask<F, T, E, X, P>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    X: Travelling,
+    P: Promotion<T, E>,
+{
+    fn reply(&self) -> &Reply<T, E> {
+        &self.reply
+    }
+
+    fn keyed(&self) -> Option<&KeyState> {
+        self.extras.keyed()
+    }
+
+    fn unlink(&self) {
+        self.then.unlink();
+    }
+}
+
+/// A retried task's first attempt keeps the work every attempt calls.
+impl<F, T, E, X, P, W> Holds<W> for ClosureTask<F, T, E, X, P>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    X: Travelling,
+    P: Promotion<T, E> + Keeps<W>,
+{
+    fn held(&self) -> &W {
+        self.then.work()
     }
 }

@@ -2,6 +2,8 @@
 //! waiter), answered once through its handle.
 //!
 //! - `closure.rs`: work that is a closure (cpu, chunk, io-blocking, custom routes).
+//! - `promotion.rs`: where a retried task's first attempt may hand its task over to a
+//!   retry driver.
 //! - `extras.rs`: the policies a task carries (breaker call, key, dependency), boxed
 //!   only when it has one.
 //! - `future.rs`: work that is a future (the io route).
@@ -24,10 +26,11 @@ mod future;
 mod handle;
 mod info;
 mod panic;
+mod promotion;
 mod reply;
 mod stop;
 
-pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure};
+pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure, submit_first};
 pub use context::is_cancelled;
 pub(crate) use context::{
     Owner, Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned, run_polled,
@@ -38,4 +41,5 @@ pub use handle::TaskHandle;
 pub(crate) use handle::{Answering, Control};
 pub(crate) use info::TaskInfo;
 pub(crate) use panic::{CatchUnwind, Quiet, drop_quietly, panic_message, quietly, take_message};
+pub(crate) use promotion::{Cancel, Keeps, Promotion};
 pub(crate) use reply::{AttemptSink, Reply};

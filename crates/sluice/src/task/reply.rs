@@ -205,6 +205,12 @@ impl<T, E> Reply<T, E> {
         )
     }
 
+    /// The span a retried task's attempt `number` runs in, for a first attempt that is
+    /// the task itself (its reply is the caller's, not an attempt's).
+    pub(crate) fn span_of_attempt(&self, number: u32) -> tracing::Span {
+        super::info::span(&self.info, &self.route.kind, Some(number))
+    }
+
     /// The body begins: counted as started, and the time since submission recorded as
     /// the route's queue wait. Returns when it began, for whoever else times the body
     /// (a breaker's call), so that the clock is read once.
@@ -290,14 +296,7 @@ impl<T, E> Reply<T, E> {
     pub(crate) fn finished(&self, outcome: Outcome, answer: Result<T, TaskError<E>>) -> bool {
         // A driver that settles on its way out (a map's) may call this twice: only the
         // first call is the body's end.
-        let first_end = !self.timed.swap(true, Ordering::AcqRel);
-        if first_end && let Some(began) = *lock(&self.began) {
-            self.route.run_time.record_duration(began.elapsed());
-            // Before the answer, so that a caller that heard sees the body ended.
-            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.running_in)) {
-                keys.body_ended(key, bucket);
-            }
-        }
+        let first_end = self.body_timed();
         let sent = self.send(outcome, answer, |route, attempt| {
             if attempt {
                 route.counters.attempt_ended();
@@ -312,6 +311,52 @@ impl<T, E> Reply<T, E> {
             }
         }
         sent
+    }
+
+    /// Records the body's run time and its end for its key, once; true the first time.
+    fn body_timed(&self) -> bool {
+        let first_end = !self.timed.swap(true, Ordering::AcqRel);
+        if first_end && let Some(began) = *lock(&self.began) {
+            self.route.run_time.record_duration(began.elapsed());
+            // Before the answer, so that a caller that heard sees the body ended.
+            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.running_in)) {
+                keys.body_ended(key, bucket);
+            }
+        }
+        first_end
+    }
+
+    /// The body of a retried task's first attempt ended and the task went on to a retry
+    /// driver, which answers later through this reply: the body is timed and leaves the
+    /// in-flight count as an attempt's does; nothing is answered or counted as an
+    /// outcome.
+    pub(crate) fn attempt_finished(&self) {
+        if self.body_timed() {
+            self.route.counters.attempt_ended();
+        }
+    }
+
+    /// The body of a retried task's first attempt ended after the attempt timed out and
+    /// the task went on to a retry driver: counted as abandoned, as a timed-out body's
+    /// late end is.
+    pub(crate) fn attempt_abandoned(&self) {
+        if self.body_timed() {
+            self.route.counters.abandoned();
+            if let Some((keys, key)) = self.keyed() {
+                keys.abandoned(key);
+            }
+        }
+    }
+
+    /// The first attempt's body runs on past its timeout, the task gone on to a retry
+    /// driver: the body's policies see it as timed out.
+    pub(crate) fn mark_timed_out(&self) {
+        self.early.store(true, Ordering::Release);
+    }
+
+    /// When the body began, if it did.
+    pub(crate) fn body_began(&self) -> Option<Instant> {
+        *lock(&self.began)
     }
 
     /// A started task's deadline passed while its body runs: answers `TimedOut` now; the

@@ -10,6 +10,13 @@
 //! The key's turn is held from the first attempt to the end of the last body, so order
 //! survives retries, and a timed-out body still running keeps the next task of its key
 //! waiting.
+//!
+//! A retried closure task starts without a driver: its first attempt is an ordinary
+//! task (its caller's answer, key state and token inside) that makes one only when a
+//! failure may be retried ([`Driver::promoted`]). The driver then answers through that
+//! task ([`FirstAttempt`]) and keeps its key's turn there; the two hold each other
+//! until the driver is done and no body of the task runs, when the first task lets it
+//! go ([`FirstAttempt::unlink`]).
 
 use super::RetryIf;
 use super::budgets::NamedBudget;
@@ -54,14 +61,51 @@ pub(crate) struct Plan {
     pub(crate) scope: CancelScope,
 }
 
+/// The first attempt of a retried closure task, which made a driver when it failed:
+/// the driver answers through it and keeps its key's turn there.
+pub(crate) trait FirstAttempt<T, E>: Send + Sync {
+    /// The caller's answer, counted on the route once.
+    fn reply(&self) -> &Reply<T, E>;
+
+    /// The task's key, if it has one.
+    fn keyed(&self) -> Option<&KeyState>;
+
+    /// The driver is done and no body of the task runs: the first task lets it go (the
+    /// two held each other).
+    fn unlink(&self);
+}
+
+/// What a promoted first attempt holds of its driver: its cancel and help, and where its
+/// body's end and (for a timed-out body) its answer go.
+pub(crate) trait Successor<T, E>: Control + AttemptSink<T, E> {}
+
+impl<T, E, X: Control + AttemptSink<T, E>> Successor<T, E> for X {}
+
+/// Where a driver's answer and key state are.
+// Inline, not boxed: the driver is one allocation either way, and a box would be one
+// more for every driver made from the start (io, deadline and refused tasks).
+#[allow(clippy::large_enum_variant)]
+enum Origin<T, E> {
+    /// Its own: a driver from the start.
+    Own {
+        /// The caller's answer, counted on the route once.
+        reply: Reply<T, E>,
+        /// Its key, if it has one.
+        keyed: Option<KeyState>,
+    },
+    /// In the first attempt that made it.
+    First(Arc<dyn FirstAttempt<T, E>>),
+}
+
 /// One retried task.
 pub(crate) struct Driver<T, E, C, L> {
     /// The task's own token: pending until its first attempt, so that cancellation and
     /// `abort_pending` settle it without attempts while it waits for its key. Inside
-    /// the driver, as the caller's answer's slot is (in `reply`): one allocation.
+    /// the driver, as the caller's answer's slot is (in `reply`): one allocation. A
+    /// promoted driver's starts started.
     token: TokenCell,
-    /// The caller's answer, counted on the route once.
-    reply: Reply<T, E>,
+    /// The caller's answer and the task's key.
+    origin: Origin<T, E>,
     /// Starts an attempt.
     launch: L,
     /// Which failures are worth another attempt.
@@ -70,8 +114,6 @@ pub(crate) struct Driver<T, E, C, L> {
     plan: Plan,
     /// Where it stands.
     state: Mutex<State<T, E>>,
-    /// Its key, if it has one.
-    keyed: Option<KeyState>,
     /// Itself, for the attempts and timers it starts.
     me: Weak<Self>,
 }
@@ -99,6 +141,30 @@ struct State<T, E> {
     expiring: Option<u32>,
     /// The jitter's source, made at the first retry.
     rng: Option<Rng>,
+}
+
+impl<T, E> State<T, E> {
+    /// A driver in `phase` with `attempts` launched and `bodies` running.
+    fn new(
+        phase: Phase<T, E>,
+        attempts: u32,
+        bodies: u32,
+        began: Option<Instant>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        State {
+            phase,
+            attempts,
+            bodies,
+            began,
+            deadline,
+            deadline_timer: None,
+            attempt_timer: None,
+            outcome: None,
+            expiring: None,
+            rng: None,
+        }
+    }
 }
 
 /// What the driver is doing.
@@ -140,23 +206,11 @@ where
         let deadline = deadline.and_then(|after| Instant::now().checked_add(after));
         let driver = Arc::new_cyclic(|me| Driver {
             token,
-            reply,
+            origin: Origin::Own { reply, keyed },
             launch,
             classify,
             plan,
-            state: Mutex::new(State {
-                phase: Phase::Waiting,
-                attempts: 0,
-                bodies: 0,
-                began: None,
-                deadline,
-                deadline_timer: None,
-                attempt_timer: None,
-                outcome: None,
-                expiring: None,
-                rng: None,
-            }),
-            keyed,
+            state: Mutex::new(State::new(Phase::Waiting, 0, 0, None, deadline)),
             me: me.clone(),
         });
         if let Some(at) = deadline {
@@ -173,6 +227,56 @@ where
             lock(&driver.state).deadline_timer = Some(timer);
         }
         driver
+    }
+
+    /// The driver of a task whose first attempt, `first`, failed (or timed out, its body
+    /// still running: `bodies` is 1) and may be retried: it takes the task over as if
+    /// it had launched that attempt, whose answer it must be given next
+    /// ([`AttemptSink::answered`], attempt 1). `token` is its own, started; `began` is
+    /// when the first attempt's body began, for `max_elapsed`.
+    pub(crate) fn promoted(
+        first: Arc<dyn FirstAttempt<T, E>>,
+        token: TokenCell,
+        (launch, classify, plan): (L, C, Plan),
+        bodies: u32,
+        began: Option<Instant>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Driver {
+            token,
+            origin: Origin::First(first),
+            launch,
+            classify,
+            plan,
+            state: Mutex::new(State::new(Phase::Running(None), 1, bodies, began, None)),
+            me: me.clone(),
+        })
+    }
+
+    /// The caller's answer.
+    fn reply(&self) -> &Reply<T, E> {
+        match &self.origin {
+            Origin::Own { reply, .. } => reply,
+            Origin::First(first) => first.reply(),
+        }
+    }
+
+    /// The task's key, if it has one.
+    fn keyed(&self) -> Option<&KeyState> {
+        match &self.origin {
+            Origin::Own { keyed, .. } => keyed.as_ref(),
+            Origin::First(first) => first.keyed(),
+        }
+    }
+
+    /// The task is answered and no body of it runs: its key's turn passes on, and a
+    /// first attempt that made this driver lets it go.
+    fn completed(&self, outcome: Outcome) {
+        if let Some(keyed) = self.keyed() {
+            keyed.release(outcome);
+        }
+        if let Origin::First(first) = &self.origin {
+            first.unlink();
+        }
     }
 
     /// Launches the next attempt.
@@ -277,7 +381,7 @@ where
             && !budget.withdraw()
         {
             budget.refused(state.attempts);
-            self.reply.note_budget_refused();
+            self.reply().note_budget_refused();
             return None;
         }
         Some(delay)
@@ -322,9 +426,9 @@ where
         if let Some(control) = running {
             control.expire();
         }
-        self.reply.settled(outcome, answer);
-        if release && let Some(keyed) = &self.keyed {
-            keyed.release(outcome);
+        self.reply().settled(outcome, answer);
+        if release {
+            self.completed(outcome);
         }
         // A pause's last answer (a user's error) is dropped after the bookkeeping, and
         // quietly.
@@ -370,10 +474,10 @@ where
     fn deadline_passed(&self) {
         if self.token.claim_cancelled() {
             // Still waiting for its key's turn: settled without an attempt.
-            if let Some(keyed) = &self.keyed {
+            if let Some(keyed) = self.keyed() {
                 keyed.release(Outcome::TimedOut);
             }
-            self.reply
+            self.reply()
                 .settled(Outcome::TimedOut, Err(TaskError::TimedOut));
             return;
         }
@@ -432,8 +536,8 @@ where
         if let Some(timer) = timer {
             timer.cancel();
         }
-        self.reply.cancelled_unstarted();
-        if let Some(keyed) = &self.keyed {
+        self.reply().cancelled_unstarted();
+        if let Some(keyed) = self.keyed() {
             keyed.release(Outcome::Cancelled);
         }
     }
@@ -515,22 +619,22 @@ where
         if state.attempts != attempt || !matches!(state.phase, Phase::Running(_)) {
             return;
         }
-        self.reply.note_attempt(attempt);
-        self.reply.first_body_began(at);
+        self.reply().note_attempt(attempt);
+        self.reply().first_body_began(at);
         if attempt > 1 {
             // A retry is an attempt that ran again, not a pause that was decided.
-            self.reply.route.counters.retried();
-            self.reply.key_retried();
+            self.reply().route.counters.retried();
+            self.reply().key_retried();
         }
         drop(state);
     }
 
     fn turn_held(&self) -> Option<TurnHeld> {
-        self.keyed.as_ref()?.turn_held()
+        self.keyed()?.turn_held()
     }
 
     fn submitted(&self, attempt: u32) -> Option<Instant> {
-        (attempt == 1).then(|| self.reply.submitted())
+        (attempt == 1).then(|| self.reply().submitted())
     }
 
     fn body_ended(&self, _attempt: u32) {
@@ -539,8 +643,8 @@ where
         let release = state.bodies == 0 && matches!(state.phase, Phase::Done);
         let outcome = state.outcome;
         drop(state);
-        if release && let (Some(keyed), Some(outcome)) = (&self.keyed, outcome) {
-            keyed.release(outcome);
+        if release && let Some(outcome) = outcome {
+            self.completed(outcome);
         }
     }
 }
@@ -553,7 +657,7 @@ where
     L: Launch<T, E>,
 {
     fn cancel(&self) -> bool {
-        if self.reply.is_answered() {
+        if self.reply().is_answered() {
             return false;
         }
         match self.token.cancel() {
@@ -592,9 +696,7 @@ where
     }
 
     fn waits_behind(&self, held: &TurnHeld) -> bool {
-        self.keyed
-            .as_ref()
-            .is_some_and(|keyed| keyed.waits_behind(held))
+        self.keyed().is_some_and(|keyed| keyed.waits_behind(held))
     }
 }
 
@@ -610,7 +712,7 @@ where
     }
 
     fn key_state(&self) -> Option<&KeyState> {
-        self.keyed.as_ref()
+        self.keyed()
     }
 
     fn dependency(&self) -> Option<&DependencyCall> {
@@ -652,6 +754,6 @@ where
     L: Launch<T, E>,
 {
     fn answer_slot(&self) -> &OneShot<Result<T, TaskError<E>>> {
-        &self.reply.slot
+        &self.reply().slot
     }
 }

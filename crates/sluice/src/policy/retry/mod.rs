@@ -3,7 +3,9 @@
 //! and keeps the work they call), paused by an exponential backoff with
 //! jitter, limited by attempts, total time, the task's deadline and the retry budget of
 //! its name (`budgets.rs`), and judged by a [`RetryIf`] (`classify.rs`). The policy
-//! itself is [`Retry`] (`config.rs`).
+//! itself is [`Retry`] (`config.rs`). A retried closure task makes its driver only
+//! when its first attempt, an ordinary task, fails and may be retried
+//! (`manager/promote.rs`; the driver then answers through that task, `FirstAttempt`).
 //!
 //! Queued work: a retried task is one task to its caller and its counters; each
 //! attempt is an ordinary task of its route, which waits at the gate like any other
@@ -22,7 +24,7 @@ mod launch;
 pub(crate) use budgets::Budgets;
 pub use classify::{RetryIf, Transient, When};
 pub use config::{Retry, RetryBuilder, RetryConfigError};
-pub(crate) use driver::{Driver, Plan};
+pub(crate) use driver::{Driver, FirstAttempt, Plan, Successor};
 pub(crate) use launch::{Holds, Launch, SharedLaunch};
 
 /// The retry state of a [`TaskBuilder`](crate::TaskBuilder) with no retry policy: its
