@@ -5,7 +5,8 @@
 //! walk ─► entries ─► read + chunk + hash (chunk-route stream, one item a file) ─► files done ─┐
 //!                 │     (+ its small new chunks, compressed by the reader)            │
 //!                 └─ first sight of a large chunk: raw, over a bounded channel        ├─► writer (this thread)
-//!                        └─► compress (cpu stream over the channel) ─► compressed ────┘
+//!                        ├─► compress (cpu stream over the channel) ─► compressed ────┤
+//!                        └─ channel full: compressed by the reader ─► compressed ─────┘
 //! ```
 //!
 //! A new chunk of at most [`INLINE_MAX`] bytes (a small file, or a file's last chunk)
@@ -13,6 +14,10 @@
 //! cache, and travels back with its file's answer: on a tree of sources (16 k files of
 //! ~23 KB) a trip through the compress stage per chunk — a channel send, a puller's
 //! wake-up, a result and the writer's wake-up — cost as much as compressing it.
+//! A reader that finds the compress stage's channel full compresses the chunk itself
+//! and sends it straight to the writer (over a second bounded channel) rather than
+//! wait: no reader sleeps while there is a chunk to compress, so both cores stay busy
+//! through a run of large new files however the compress stage's pullers are placed.
 //!
 //! The two stages run on different pools (the chunk pool reads, the CPU pool
 //! compresses): a reader blocked on the full channel holds a chunk thread, never the
@@ -25,6 +30,7 @@
 //! of the first stage: files in flight finish, and the snapshot is committed as partial.
 
 use crate::claims::Claims;
+use crate::compress::Compression;
 use crate::engines::common::{self, Begun, Packed};
 use crate::hash::ChunkHash;
 pub use crate::options::{IngestError, IngestOptions, ProgressFn};
@@ -32,12 +38,12 @@ use crate::read::{self, ReadError, ReadFile};
 use crate::report::Totals;
 use crate::store::Store;
 use crate::walk::{Entry, Walk};
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// New chunks up to this many bytes are compressed by their reader (see the module's
@@ -140,7 +146,12 @@ pub(crate) fn run_entries(
     let taken = Arc::new(AtomicU64::new(0));
     let (read_tx, read_rx) = channel::<(usize, PathBuf)>();
     let (chunk_tx, chunk_rx) = sync_channel::<(ChunkHash, Vec<u8>)>(window);
-    let files = read_stage(mgr, read_rx, opts, &claims, chunk_tx, stop, &taken);
+    let (packed_tx, packed_rx) = futures::channel::mpsc::channel::<Packed>(window);
+    let outlets = Outlets {
+        raw: chunk_tx,
+        packed: packed_tx,
+    };
+    let files = read_stage(mgr, read_rx, opts, &claims, outlets, stop, &taken);
     let compression = opts.compression;
     let chunks = mgr
         .stream(StreamOptions::new().unordered().buffer(window))
@@ -150,7 +161,11 @@ pub(crate) fn run_entries(
     let walked = entries
         .map(Message::Walked)
         .chain(futures::stream::iter([Message::WalkEnded]));
-    let stages = futures::stream::select(files.map(Message::File), chunks.map(Message::Chunk));
+    let compressed = futures::stream::select(
+        chunks.map(Message::Chunk),
+        packed_rx.map(|packed| Message::Chunk(Ok(packed))),
+    );
+    let stages = futures::stream::select(files.map(Message::File), compressed);
     let merged = futures::stream::select(walked, stages);
     // Files sent to be read, by index; the sender is dropped when the walk ends.
     let mut to_read: Vec<Entry> = Vec::new();
@@ -214,6 +229,30 @@ pub(crate) fn run_entries(
     Ok(run)
 }
 
+/// Where a reader sends a large new chunk: raw to the compress stage, or, when its
+/// channel is full, compressed by the reader itself straight to the writer.
+struct Outlets {
+    /// To the compress stage.
+    raw: SyncSender<(ChunkHash, Vec<u8>)>,
+    /// To the writer, compressed.
+    packed: futures::channel::mpsc::Sender<Packed>,
+}
+
+impl Outlets {
+    /// Sends a new chunk on; `false` once the writer or the compress stage has gone.
+    fn send(&self, hash: ChunkHash, raw: Vec<u8>, compression: Compression) -> bool {
+        match self.raw.try_send((hash, raw)) {
+            Ok(()) => true,
+            Err(TrySendError::Full((hash, raw))) => {
+                // The compress stage is behind: this reader compresses rather than sleep.
+                let packed = common::pack(hash, raw, compression);
+                futures::executor::block_on(self.packed.clone().send(packed)).is_ok()
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
 /// Stage one: every file to read (as the writer sends them), on the chunk pool (many small files: units of
 /// several), at most `window` files' results ahead of the writer; each file is read,
 /// chunked and hashed, and the first reader of a chunk sends it raw to the compress
@@ -224,7 +263,7 @@ fn read_stage(
     paths: Receiver<(usize, PathBuf)>,
     opts: &IngestOptions,
     claims: &Arc<Mutex<Claims>>,
-    chunk_tx: SyncSender<(ChunkHash, Vec<u8>)>,
+    outlets: Outlets,
     stop: &Arc<AtomicBool>,
     taken: &Arc<AtomicU64>,
 ) -> sluice::MapStream<FileDone> {
@@ -266,7 +305,7 @@ fn read_stage(
                         packed.push(common::pack(hash, raw, compression));
                         return true;
                     }
-                    chunk_tx.send((hash, raw)).is_ok()
+                    outlets.send(hash, raw, compression)
                 };
                 // A panic in the read is this file's problem, not the run's: it keeps the
                 // file's index, which an item's own panic answer would not, and the
