@@ -9,8 +9,8 @@
 //!                        └─ channel full: compressed by the reader ─► compressed ─────┘
 //! ```
 //!
-//! A new chunk of at most [`INLINE_MAX`] bytes (a small file, or a file's last chunk)
-//! is compressed by the reader that cut it, while its bytes are still in the core's
+//! A new chunk shorter than the minimum chunk size and [`INLINE_MAX`] (a small file,
+//! or a file's last chunk) is compressed by the reader that cut it, while its bytes are still in the core's
 //! cache, and travels back with its file's answer: on a tree of sources (16 k files of
 //! ~23 KB) a trip through the compress stage per chunk — a channel send, a puller's
 //! wake-up, a result and the writer's wake-up — cost as much as compressing it.
@@ -46,9 +46,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// New chunks up to this many bytes are compressed by their reader (see the module's
-/// text); larger ones go to the compress stage, which spreads them over the CPU pool.
-/// The answers waiting for the writer hold at most one such chunk or two per file.
+/// New chunks shorter than this and than the minimum chunk size are compressed by
+/// their reader (see the module's text); the others go to the compress stage, which
+/// spreads them over the CPU pool. Only a file's last chunk can be shorter than the
+/// minimum, so an answer waiting for the writer holds at most one such chunk.
 pub const INLINE_MAX: usize = 128 * 1024;
 
 /// What the read stage answers for one file: its index among the files sent to be
@@ -283,6 +284,7 @@ fn read_stage(
     });
     let (sizes, hook, claims) = (opts.sizes, opts.hook.clone(), Arc::clone(claims));
     let compression = opts.compression;
+    let inline_below = INLINE_MAX.min(sizes.min as usize);
     // One chunker buffer per reading thread (up to twice the maximum chunk), kept from
     // file to file: allocated per file, and freed on other threads, it left glibc's
     // per-thread arenas holding their high-water marks.
@@ -301,7 +303,7 @@ fn read_stage(
                     if !first {
                         return true;
                     }
-                    if raw.len() <= INLINE_MAX {
+                    if raw.len() < inline_below {
                         packed.push(common::pack(hash, raw, compression));
                         return true;
                     }
