@@ -2,25 +2,33 @@
 //! overlap, with memory bounded by their buffers whatever the tree or a file's size.
 //!
 //! ```text
-//! walk ─► entries ─► read + chunk + hash (chunk-route stream, one item a file) ─► files done ─┐
-//!                 │     (+ its small new chunks, compressed by the reader)            │
-//!                 └─ first sight of a large chunk: raw, over a bounded channel        ├─► writer (this thread)
-//!                        ├─► compress (cpu stream over the channel) ─► compressed ────┤
-//!                        └─ channel full: compressed by the reader ─► compressed ─────┘
+//! walk ─► entries ─► read + chunk + hash + compress the new chunks ─► files done ──────┐
+//!                    (chunk-route stream, one item a file; a file's    (+ its last     │
+//!                     large new chunks go to the writer as they are     chunk, if new) │
+//!                     compressed, over a bounded channel) ─► compressed ───────────────┼─► writer
+//!                 └─ fewer files in flight than cores: large new chunks raw, over a    │   (this thread)
+//!                    bounded channel ─► compress (cpu stream over it) ─► compressed ───┘
 //! ```
 //!
-//! A new chunk shorter than the minimum chunk size and [`INLINE_MAX`] (a small file,
-//! or a file's last chunk) is compressed by the reader that cut it, while its bytes are still in the core's
-//! cache, and travels back with its file's answer: on a tree of sources (16 k files of
-//! ~23 KB) a trip through the compress stage per chunk — a channel send, a puller's
-//! wake-up, a result and the writer's wake-up — cost as much as compressing it.
-//! A reader that finds the compress stage's channel full compresses the chunk itself
-//! and sends it straight to the writer (over a second bounded channel) rather than
-//! wait: no reader sleeps while there is a chunk to compress, so both cores stay busy
-//! through a run of large new files however the compress stage's pullers are placed.
+//! The reader that cuts a new chunk compresses it, while its bytes are still in the
+//! core's cache: with as many files in flight as cores, each core runs one reader and
+//! nothing else, as the sequential version runs its one thread, and the run costs the
+//! same CPU time as that version. Handing every chunk to a compress stage on the CPU
+//! pool instead (how this pipeline began) cost ~7% more CPU on the bench tree — four
+//! busy threads on two cores, the chunk carried from one core's cache to the other's,
+//! and per chunk a channel send, a puller's wake-up and the writer's wake-up, which on
+//! 16 k source files of ~23 KB (one chunk each) cost as much as compressing them —
+//! and, with its readers asleep on the full channel, it sometimes ran on one core.
+//! The compress stage remains for a run with fewer files in flight than cores (one
+//! large file, or the last files of a tree): a large chunk goes there while its
+//! channel has room, so that the idle cores compress it; with the channel full, its
+//! reader compresses it rather than wait. A file's last chunk (shorter than the
+//! minimum, and [`INLINE_MAX`]) travels back with its file's answer; the other
+//! chunks a reader compresses go straight to the writer, so memory stays bounded by
+//! the channels whatever a file's size.
 //!
 //! The two stages run on different pools (the chunk pool reads, the CPU pool
-//! compresses): a reader blocked on the full channel holds a chunk thread, never the
+//! compresses): a reader blocked on a full channel holds a chunk thread, never the
 //! thread that would empty the channel.
 //!
 //! The calling thread is the store's one writer: it takes the walk's entries and both
@@ -42,14 +50,14 @@ use futures::{SinkExt, Stream, StreamExt};
 use sluice::{ConcurrencyManager, StreamOptions, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// New chunks shorter than this and than the minimum chunk size are compressed by
-/// their reader (see the module's text); the others go to the compress stage, which
-/// spreads them over the CPU pool. Only a file's last chunk can be shorter than the
-/// minimum, so an answer waiting for the writer holds at most one such chunk.
+/// A new chunk shorter than this and than the minimum chunk size travels back to the
+/// writer with its file's answer (see the module's text). Only a file's last chunk
+/// can be shorter than the minimum, so an answer waiting for the writer holds at most
+/// one such chunk.
 pub const INLINE_MAX: usize = 128 * 1024;
 
 /// What the read stage answers for one file: its index among the files sent to be
@@ -151,6 +159,8 @@ pub(crate) fn run_entries(
     let outlets = Outlets {
         raw: chunk_tx,
         packed: packed_tx,
+        reading: AtomicUsize::new(0),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
     };
     let files = read_stage(mgr, read_rx, opts, &claims, outlets, stop, &taken);
     let compression = opts.compression;
@@ -230,35 +240,42 @@ pub(crate) fn run_entries(
     Ok(run)
 }
 
-/// Where a reader sends a large new chunk: raw to the compress stage, or, when its
-/// channel is full, compressed by the reader itself straight to the writer.
+/// Where a reader sends a large new chunk: compressed by itself, straight to the
+/// writer; or, while fewer files are being read than there are cores, raw to the
+/// compress stage if its channel has room.
 struct Outlets {
     /// To the compress stage.
     raw: SyncSender<(ChunkHash, Vec<u8>)>,
     /// To the writer, compressed.
     packed: futures::channel::mpsc::Sender<Packed>,
+    /// Files being read now.
+    reading: AtomicUsize,
+    /// The machine's cores: with fewer files being read, some are idle.
+    cores: usize,
 }
 
 impl Outlets {
     /// Sends a new chunk on; `false` once the writer or the compress stage has gone.
     fn send(&self, hash: ChunkHash, raw: Vec<u8>, compression: Compression) -> bool {
-        match self.raw.try_send((hash, raw)) {
-            Ok(()) => true,
-            Err(TrySendError::Full((hash, raw))) => {
-                // The compress stage is behind: this reader compresses rather than sleep.
-                let packed = common::pack(hash, raw, compression);
-                futures::executor::block_on(self.packed.clone().send(packed)).is_ok()
+        let (hash, raw) = if self.reading.load(Ordering::Relaxed) < self.cores {
+            match self.raw.try_send((hash, raw)) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(chunk)) => chunk,
+                Err(TrySendError::Disconnected(_)) => return false,
             }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
+        } else {
+            (hash, raw)
+        };
+        let packed = common::pack(hash, raw, compression);
+        futures::executor::block_on(self.packed.clone().send(packed)).is_ok()
     }
 }
 
 /// Stage one: every file to read (as the writer sends them), on the chunk pool (many small files: units of
 /// several), at most `window` files' results ahead of the writer; each file is read,
-/// chunked and hashed, and the first reader of a chunk sends it raw to the compress
-/// stage, or compresses it itself when it is small ([`INLINE_MAX`]). Answers each
-/// file's index with how its read ended and the small chunks it compressed.
+/// chunked and hashed, and the first reader of a chunk compresses it (or hands it to
+/// the compress stage: see [`Outlets`]). Answers each file's index with how its read
+/// ended and its last chunk, compressed, if that was new and short.
 fn read_stage(
     mgr: &ConcurrencyManager,
     paths: Receiver<(usize, PathBuf)>,
@@ -293,6 +310,7 @@ fn read_stage(
             input,
             Vec::new,
             move |scratch, (index, path): (usize, PathBuf)| {
+                outlets.reading.fetch_add(1, Ordering::Relaxed);
                 let mut packed = Vec::new();
                 let mut send = |hash, raw: Vec<u8>| {
                     // Only the first reader of a chunk sends it: the rest name it.
@@ -315,6 +333,7 @@ fn read_stage(
                 let read = catch_unwind(AssertUnwindSafe(|| {
                     read::read_file_with(&path, sizes, hook.as_ref(), scratch, &mut send)
                 }));
+                outlets.reading.fetch_sub(1, Ordering::Relaxed);
                 let result = read.unwrap_or_else(|_| {
                     Err(ReadError::Io(std::io::Error::other("the read panicked")))
                 });
