@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// A new chunk shorter than this and than the minimum chunk size travels back to the
 /// writer with its file's answer (see the module's text). Only a file's last chunk
 /// can be shorter than the minimum, so an answer waiting for the writer holds at most
-/// one such chunk.
+/// one such chunk per attempt at reading its file.
 pub const INLINE_MAX: usize = 128 * 1024;
 
 /// What the read stage answers for one file: its index among the files sent to be

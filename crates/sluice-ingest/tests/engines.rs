@@ -167,9 +167,10 @@ fn every_engine_records_the_same_catalog() -> TestResult {
     Ok(())
 }
 
-/// Many small files (each one chunk, shorter than the minimum: compressed by its
-/// reader) and large compressible files (chunks for the compress stage, or for their
-/// reader when its channel is full, as it often is with a window of one).
+/// Many small files (each one chunk, shorter than the minimum: back with its file's
+/// answer) and large compressible files (chunks compressed by their reader, or by the
+/// compress stage while fewer files are in flight than cores and its channel, of one
+/// place here, has room).
 fn make_mixed_tree(root: &Path) -> std::io::Result<()> {
     for dir in 0..3u32 {
         let at = root.join(format!("src/{dir}"));
