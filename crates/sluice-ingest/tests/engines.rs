@@ -167,6 +167,66 @@ fn every_engine_records_the_same_catalog() -> TestResult {
     Ok(())
 }
 
+/// Many small files (each one chunk, shorter than the minimum: back with its file's
+/// answer) and large compressible files (chunks compressed by their reader, or by the
+/// compress stage while fewer files are in flight than cores and its channel, of one
+/// place here, has room).
+fn make_mixed_tree(root: &Path) -> std::io::Result<()> {
+    for dir in 0..3u32 {
+        let at = root.join(format!("src/{dir}"));
+        std::fs::create_dir_all(&at)?;
+        for file in 0..40u32 {
+            let text = format!("fn item_{dir}_{file}() {{ {} }}\n", file % 7).repeat(12);
+            std::fs::write(at.join(format!("{file}.rs")), text)?;
+        }
+    }
+    std::fs::create_dir_all(root.join("lib"))?;
+    for file in 0..4u32 {
+        let lines: String = (0..12_000u32)
+            .map(|line| format!("{file} {line} {:x}\n", line.wrapping_mul(2_654_435_761)))
+            .collect();
+        std::fs::write(root.join(format!("lib/{file}.txt")), &lines)?;
+        std::fs::write(root.join(format!("lib/{file}-copy.txt")), &lines)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn small_chunks_compressed_by_readers_and_large_ones_store_what_the_sequential_engine_does()
+-> TestResult {
+    let mut seen = Vec::new();
+    for engine in [Engine::Sluice, Engine::Sequential] {
+        let dir = scratch(&format!("mixed-{}", engine.name()))?;
+        let tree = dir.join("tree");
+        make_mixed_tree(&tree)?;
+        let store = Store::open(&dir.join("store"))?;
+        let opts = IngestOptions {
+            window: 1,
+            ..small_options()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = ingest_tree_with(&manager()?, &tree, &store, &opts, &stop, engine)?;
+        let t = &report.totals;
+        assert_eq!((t.files_read, t.write.files_recorded), (128, 128 + 5));
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert!(
+            report.compression_ratio > 2.0,
+            "{}",
+            report.compression_ratio
+        );
+        assert!(
+            verify::verify(&store)?.ok(),
+            "{} fails verify",
+            engine.name()
+        );
+        seen.push((outcome(&store, t.snapshot, t)?, t.write.bytes_stored));
+        std::fs::remove_dir_all(&dir)?;
+    }
+    // The same files, chunks and stored bytes, whichever thread compressed a chunk.
+    assert_eq!(seen[0], seen[1]);
+    Ok(())
+}
+
 #[test]
 fn the_engine_is_chosen_on_the_command_line_and_a_bad_name_is_refused() -> TestResult {
     let dir = scratch("engine-cli")?;

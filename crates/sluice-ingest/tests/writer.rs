@@ -83,3 +83,46 @@ fn every_file_is_recorded_after_its_chunks_across_packs_and_batches() -> TestRes
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn files_waiting_on_the_open_pack_are_recorded_before_it_fills() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("sluice-writer-waiting-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir)?;
+    let snapshot = store
+        .catalog()?
+        .begin_snapshot(Path::new("/tree"), None, "{}", 0)?;
+    // One pack for everything, far from full and from the bytes that make a commit
+    // due: as a tree of small sources looks for thousands of files.
+    let mut writer = StoreWriter::new(
+        &store,
+        store.lock()?,
+        store.catalog()?,
+        snapshot,
+        HashSet::new(),
+        1 << 30,
+    )?;
+    let files = 5000;
+    for i in 0..files {
+        let data = format!("small file {i}");
+        let hash = ChunkHash::of(data.as_bytes());
+        writer.add_chunk(hash, data.as_bytes(), 0, data.len() as u32)?;
+        writer.add_file(file(&format!("f{i:05}"), vec![hash]))?;
+    }
+    // No commit asked for: the first thousands are recorded all the same, by the
+    // writer's own thread, so the run's last transaction is not all of them.
+    let reader = store.catalog()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut recorded = reader.files(snapshot, Path::new(""))?.len();
+    while recorded < 4096 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        recorded = reader.files(snapshot, Path::new(""))?.len();
+    }
+    assert!((4096..files).contains(&recorded), "{recorded} recorded");
+    let (stats, lost) = writer.finish(true, 0)?;
+    assert!(lost.is_empty());
+    assert_eq!((stats.files_recorded, stats.packs), (files as u64, 1));
+    assert_eq!(reader.files(snapshot, Path::new(""))?.len(), files);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -22,7 +22,8 @@ impl StoreWriter {
             }
         }
         self.waiting.push(file);
-        if self.appended_bytes >= COMMIT_BYTES {
+        let waited = self.waiting.len() >= self.commit_at && !self.appended.is_empty();
+        if self.appended_bytes >= COMMIT_BYTES || waited {
             self.hand_over(false)?;
         } else if self.waiting.len() >= self.check_at {
             // Files naming only chunks already handed over need no fsync of their own.
