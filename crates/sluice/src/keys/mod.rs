@@ -56,6 +56,22 @@ const EVICT_EVERY: u64 = 32;
 /// falls twice.
 pub(crate) struct Bucket(Arc<Stats>);
 
+impl Bucket {
+    /// The task counted pending here was answered with `outcome`: no lock, no look-up.
+    pub(crate) fn answered(
+        self,
+        outcome: Outcome,
+        (queue_wait, run_time): (Option<Duration>, Option<Duration>),
+    ) {
+        self.0.answered(outcome, queue_wait, run_time);
+    }
+
+    /// The body counted running here ended.
+    pub(crate) fn body_ended(self) {
+        self.0.running.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// Reads `table`, poisoned or not (nothing is left half-updated under it).
 fn read(table: &RwLock<Table>) -> RwLockReadGuard<'_, Table> {
     table
@@ -87,33 +103,16 @@ impl KeyMetrics {
         })
     }
 
-    /// A task counted pending in `bucket` was answered with `outcome` (of `_key`,
-    /// which the bucket already names: no lock, no look-up).
-    pub(crate) fn answered(
-        &self,
-        _key: &TaskKey,
-        bucket: Bucket,
-        outcome: Outcome,
-        (queue_wait, run_time): (Option<Duration>, Option<Duration>),
-    ) {
-        bucket.0.answered(outcome, queue_wait, run_time);
-    }
-
     /// A task of `key` refused at submission: submitted and answered at once.
     pub(crate) fn rejected(&self, key: &TaskKey) {
-        let bucket = self.submitted(key);
-        self.answered(key, bucket, Outcome::Rejected, (None, None));
+        self.submitted(key)
+            .answered(Outcome::Rejected, (None, None));
     }
 
     /// A body of `key` began. Returns where it was counted, for
-    /// [`body_ended`](Self::body_ended).
+    /// [`Bucket::body_ended`].
     pub(crate) fn body_started(&self, key: &TaskKey) -> Bucket {
         self.rise(key, false, Stats::body_started)
-    }
-
-    /// A body counted running in `bucket` ended (of `_key`, which the bucket names).
-    pub(crate) fn body_ended(&self, _key: &TaskKey, bucket: Bucket) {
-        bucket.0.running.fetch_sub(1, Ordering::Release);
     }
 
     /// An attempt of a task of `key` failed and is tried again.

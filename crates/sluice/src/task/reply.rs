@@ -319,8 +319,8 @@ impl<T, E> Reply<T, E> {
         if first_end && let Some(began) = *lock(&self.began) {
             self.route.run_time.record_duration(began.elapsed());
             // Before the answer, so that a caller that heard sees the body ended.
-            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.running_in)) {
-                keys.body_ended(key, bucket);
+            if let Some(bucket) = take(&self.running_in) {
+                bucket.body_ended();
             }
         }
         first_end
@@ -489,8 +489,8 @@ impl<T, E> Reply<T, E> {
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
         if let To::Caller(_) | To::InPlace = &to {
-            if let (Some((keys, key)), Some(bucket)) = (self.keyed(), take(&self.pending_in)) {
-                keys.answered(key, bucket, outcome, self.times());
+            if let Some(bucket) = take(&self.pending_in) {
+                bucket.answered(outcome, self.times());
             }
             if let Some(sink) = &self.route.records {
                 deliver(sink, &self.record(outcome));
