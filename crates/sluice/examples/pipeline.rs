@@ -1,8 +1,9 @@
 //! A three-stage pipeline over a real directory, streamed end to end:
-//! read files (io) → hash and compress them (cpu) → write a summary (io).
+//! read files in pieces (io) → hash and compress each piece (cpu) → write a summary.
 //!
 //! No stage collects: each takes the stream of the one before, the stages overlap,
-//! and memory is the stages' buffers, whatever the size of the tree.
+//! and memory is the stages' buffers of pieces of at most [`PIECE`] bytes, whatever the
+//! size of the tree or of its largest file.
 //!
 //! ```sh
 //! cargo run --release -p sluice --example pipeline -- [DIR] [SUMMARY]
@@ -13,13 +14,33 @@
 
 use futures::StreamExt;
 use sluice::{ConcurrencyManager, StreamOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// What stage two makes of a file.
+/// The most bytes of a file read as one item: a large file is several pieces, so that
+/// no buffer holds a whole file.
+const PIECE: u64 = 1 << 20;
+
+/// A piece of a file to read, or a place the walk could not read.
+enum Found {
+    Piece {
+        path: Arc<Path>,
+        offset: u64,
+        len: u64,
+    },
+    Unreadable {
+        path: PathBuf,
+        error: io::Error,
+    },
+}
+
+/// What stage two makes of a piece.
 struct Digest {
-    path: PathBuf,
+    path: Arc<Path>,
+    offset: u64,
     bytes: usize,
     compressed: usize,
     hash: blake3::Hash,
@@ -38,30 +59,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let began = Instant::now();
     let mgr = ConcurrencyManager::builder().build()?;
 
-    // Stage 1 (io): read every file of the tree; the walk itself is lazy.
-    let files = walk(&root);
+    // Stage 1 (io): read every piece of every file; the walk itself is lazy, and a
+    // slow stage two stops it (at most 16 pieces wait).
     let read = mgr
-        .stream(StreamOptions::new().unordered().buffer(64))
-        .try_io(files, |path| async move {
-            let bytes = tokio::fs::read(&path).await?;
-            Ok::<_, std::io::Error>((path, bytes))
+        .stream(StreamOptions::new().unordered().buffer(16))
+        .try_io(walk(&root), |found| async move {
+            match found {
+                Found::Piece { path, offset, len } => {
+                    let mut file = tokio::fs::File::open(&path).await?;
+                    file.seek(io::SeekFrom::Start(offset)).await?;
+                    let mut bytes = Vec::with_capacity(len as usize);
+                    (&mut file).take(len).read_to_end(&mut bytes).await?;
+                    Ok((path, offset, bytes))
+                }
+                Found::Unreadable { path, error } => Err(io::Error::new(
+                    error.kind(),
+                    format!("{}: {error}", path.display()),
+                )),
+            }
         });
 
-    // Stage 2 (cpu): hash and compress each file as it arrives.
-    let digests = mgr
-        .stream(StreamOptions::new().unordered())
-        .cpu(read, |read| {
-            read.map(|(path, bytes)| Digest {
+    // Stage 2 (cpu): hash and compress each piece as it arrives, with one zstd
+    // compressor per worker thread (made by `init` once per thread, never per item).
+    let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
+        read,
+        || zstd::bulk::Compressor::new(1),
+        |zstd, read| -> io::Result<Digest> {
+            let (path, offset, bytes) = read.map_err(|e| io::Error::other(e.to_string()))?;
+            let zstd = zstd
+                .as_mut()
+                .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+            Ok(Digest {
                 hash: blake3::hash(&bytes),
-                compressed: run_length(&bytes),
+                compressed: zstd.compress(&bytes)?.len(),
                 bytes: bytes.len(),
+                offset,
                 path,
             })
-        });
+        },
+    );
 
-    // Stage 3 (io): one writer appends each line of the summary as results come.
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&summary)?);
-    let (mut files, mut bytes, mut compressed, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    // Stage 3: one writer appends each line of the summary as results come.
+    let mut out = io::BufWriter::new(std::fs::File::create(&summary)?);
+    let (mut pieces, mut bytes, mut compressed, mut failed) = (0u64, 0u64, 0u64, 0u64);
     let mut lines = futures::executor::block_on_stream(digests.map(|digest| match digest {
         Ok(Ok(digest)) => Ok(digest),
         Ok(Err(error)) => Err(error.to_string()),
@@ -70,10 +110,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in &mut lines {
         match line {
             Ok(d) => {
-                files += 1;
+                pieces += 1;
                 bytes += d.bytes as u64;
                 compressed += d.compressed as u64;
-                writeln!(out, "{} {:>9} {}", d.hash, d.bytes, d.path.display())?;
+                let (hash, len, path) = (d.hash, d.bytes, d.path.display());
+                writeln!(out, "{hash} {len:>9} {path}@{}", d.offset)?;
             }
             Err(error) => {
                 failed += 1;
@@ -84,38 +125,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     out.flush()?;
     let seconds = began.elapsed().as_secs_f64();
     println!(
-        "{files} files, {bytes} bytes ({compressed} run-length encoded), {failed} unreadable, \
-         in {seconds:.2} s; summary in {}",
+        "{pieces} pieces, {bytes} bytes ({compressed} compressed with zstd), {failed} \
+         unreadable, in {seconds:.2} s; summary in {}",
         summary.display()
     );
     mgr.shutdown(std::time::Duration::from_secs(5));
     Ok(())
 }
 
-/// The files under `root`, lazily (directories read as the walk goes).
-fn walk(root: &Path) -> impl Iterator<Item = PathBuf> + Send + 'static {
+/// The pieces of the files under `root`, lazily (directories read as the walk goes);
+/// what cannot be read is an item too, so that it reaches the summary.
+fn walk(root: &Path) -> impl Iterator<Item = Found> + Send + 'static {
     let mut pending = vec![root.to_path_buf()];
+    let mut file: Option<(Arc<Path>, u64, u64)> = None;
     std::iter::from_fn(move || {
-        while let Some(path) = pending.pop() {
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_dir() => {
-                    if let Ok(entries) = std::fs::read_dir(&path) {
-                        pending.extend(entries.flatten().map(|entry| entry.path()));
-                    }
+        loop {
+            if let Some((path, offset, size)) = &mut file {
+                if *offset < *size {
+                    let len = (*size - *offset).min(PIECE);
+                    let piece = Found::Piece {
+                        path: path.clone(),
+                        offset: *offset,
+                        len,
+                    };
+                    *offset += len;
+                    return Some(piece);
                 }
-                Ok(meta) if meta.is_file() => return Some(path),
-                _ => {}
+                file = None;
+            }
+            let path = pending.pop()?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => match std::fs::read_dir(&path) {
+                    Ok(entries) => {
+                        for entry in entries {
+                            match entry {
+                                Ok(entry) => pending.push(entry.path()),
+                                Err(error) => return Some(Found::Unreadable { path, error }),
+                            }
+                        }
+                    }
+                    Err(error) => return Some(Found::Unreadable { path, error }),
+                },
+                // An empty file is one empty piece, so that it is listed.
+                Ok(meta) if meta.is_file() => file = Some((Arc::from(path), 0, meta.len().max(1))),
+                Ok(_) => {}
+                Err(error) => return Some(Found::Unreadable { path, error }),
             }
         }
-        None
     })
-}
-
-/// The size of `bytes` run-length encoded: a compression stage's CPU work, without a
-/// codec dependency in this example.
-fn run_length(bytes: &[u8]) -> usize {
-    bytes
-        .chunk_by(|a, b| a == b)
-        .map(|run| 1 + run.len().div_ceil(255))
-        .sum()
 }

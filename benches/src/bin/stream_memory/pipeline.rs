@@ -6,7 +6,7 @@
 //! each piece is hashed (BLAKE3) and compressed (zstd, level 1, one compressor per
 //! worker thread through `cpu_init`), and the consumer writes one line per piece.
 
-use crate::pieces::{Piece, Pieces, Unit};
+use crate::pieces::{PIECE_BYTES, Piece, Pieces, Unit};
 use sluice::{ConcurrencyManager, ItemResult, StreamOptions};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -130,15 +130,7 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
             (began, cpu_began) = (Instant::now(), crate::cpu_seconds()?);
             for read in read_stage(&mgr, pieces, scale, read_ahead) {
                 match read {
-                    Ok(read) => {
-                        for (piece, bytes) in read {
-                            if bytes.len() == piece.len {
-                                done.count(piece.len);
-                            } else {
-                                done.failed += 1;
-                            }
-                        }
-                    }
+                    Ok(read) => read.unit.iter().for_each(|piece| done.count(piece.len)),
                     Err(_) => done.failed += 1,
                 }
             }
@@ -149,7 +141,7 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
                     "the cpu stage alone runs at scale 1 (its input is held in memory)".into(),
                 );
             }
-            let loaded: Vec<Vec<(Piece, Vec<u8>)>> = pieces
+            let loaded: Vec<Read> = pieces
                 .iter(1)
                 .map(|unit| read_unit_now(&unit))
                 .collect::<io::Result<_>>()
@@ -183,7 +175,7 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
             let digests = mgr.stream(StreamOptions::new().unordered()).cpu_init(
                 read,
                 compressor,
-                |zstd, read: ItemResult<Vec<(Piece, Vec<u8>)>, io::Error>| match read {
+                |zstd, read: ItemResult<Read, io::Error>| match read {
                     Ok(read) => digests(zstd, read),
                     Err(error) => Err(io::Error::other(error.to_string())),
                 },
@@ -222,7 +214,7 @@ fn read_stage(
     pieces: &Pieces,
     scale: usize,
     read_ahead: usize,
-) -> sluice::MapStream<Vec<(Piece, Vec<u8>)>, io::Error> {
+) -> sluice::MapStream<Read, io::Error> {
     mgr.stream(StreamOptions::new().unordered().buffer(read_ahead))
         .try_io(pieces.iter(scale), |unit| async move {
             // File reads block: on tokio's blocking threads, as `tokio::fs` does.
@@ -232,48 +224,67 @@ fn read_stage(
         })
 }
 
-/// The bytes of each piece of `unit`, read on this thread.
-fn read_unit_now(unit: &Unit) -> io::Result<Vec<(Piece, Vec<u8>)>> {
-    unit.iter()
-        .map(|piece| {
-            let file = File::open(&piece.path)?;
-            let mut bytes = vec![0; piece.len];
-            file.read_exact_at(&mut bytes, piece.offset)?;
-            Ok((piece.clone(), bytes))
-        })
-        .collect()
+/// A unit's pieces, read: their bytes one after the other in one buffer.
+struct Read {
+    unit: Unit,
+    bytes: Vec<u8>,
 }
 
-/// A worker thread's compressor.
-fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
-    zstd::bulk::Compressor::new(ZSTD_LEVEL)
+/// The bytes of each piece of `unit`, read on this thread into one buffer.
+///
+/// Every buffer has the same capacity, a unit's most ([`PIECE_BYTES`]), whatever the
+/// unit holds: glibc serves a freed block to the next request of its size, so buffers of
+/// one size reuse each other's memory, where buffers of each piece's size (and a
+/// compressed copy per piece) left holes that a longer run kept finding new peaks in —
+/// peak RSS that grew with the number of items, though no more were held at once.
+fn read_unit_now(unit: &Unit) -> io::Result<Read> {
+    let mut bytes = Vec::with_capacity(PIECE_BYTES as usize);
+    for piece in unit.iter() {
+        let start = bytes.len();
+        bytes.resize(start + piece.len, 0);
+        File::open(&piece.path)?.read_exact_at(&mut bytes[start..], piece.offset)?;
+    }
+    Ok(Read {
+        unit: unit.clone(),
+        bytes,
+    })
+}
+
+/// A worker thread's compressor, and the buffer it compresses into, made once per
+/// thread (a compressed copy allocated per piece would be a large block per piece).
+struct Zstd {
+    compressor: zstd::bulk::Compressor<'static>,
+    out: Vec<u8>,
+}
+
+/// A worker thread's [`Zstd`].
+fn compressor() -> io::Result<Zstd> {
+    Ok(Zstd {
+        compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+        out: Vec::with_capacity(zstd::zstd_safe::compress_bound(PIECE_BYTES as usize)),
+    })
 }
 
 /// Stage two: each piece of a unit hashed and compressed.
-fn digests(
-    zstd: &mut io::Result<zstd::bulk::Compressor<'static>>,
-    read: Vec<(Piece, Vec<u8>)>,
-) -> io::Result<Vec<Digest>> {
-    read.into_iter()
-        .map(|(piece, bytes)| digest(zstd, piece, &bytes))
-        .collect()
-}
-
-/// One piece hashed and compressed.
-fn digest(
-    zstd: &mut io::Result<zstd::bulk::Compressor<'static>>,
-    piece: Piece,
-    bytes: &[u8],
-) -> io::Result<Digest> {
+fn digests(zstd: &mut io::Result<Zstd>, read: Read) -> io::Result<Vec<Digest>> {
     let zstd = zstd
         .as_mut()
         .map_err(|e| io::Error::new(e.kind(), format!("making a compressor: {e}")))?;
-    let compressed = zstd.compress(bytes)?.len();
-    Ok(Digest {
-        hash: blake3::hash(bytes),
-        compressed,
-        piece,
-    })
+    let mut start = 0;
+    read.unit
+        .iter()
+        .map(|piece| {
+            let bytes = &read.bytes[start..start + piece.len];
+            start += piece.len;
+            zstd.out.clear();
+            let compressed = zstd.compressor.compress_to_buffer(bytes, &mut zstd.out)?;
+            Ok(Digest {
+                hash: blake3::hash(bytes),
+                compressed,
+                piece: piece.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Stage three: one line of the summary.
