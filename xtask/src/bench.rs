@@ -131,7 +131,12 @@ A verdict reads the interval, not the median alone: **meets** when all of it is 
 the target, **misses** when all of it is past, **unclear** when it straddles the
 target; an unclear row is measured again, in batches, until it is clear or it reaches
 three times its rounds (or a time cap), and the rounds column says how many it had.
-Rows are grouped by area, one table each:
+A row's rounds are not taken in one stretch: the runner makes three passes over all
+the rows, each giving every row a third of its rounds (after a warm-up run of each
+side), so a row's rounds come from stretches minutes apart and its interval is as wide
+as the machine's drift over the run makes it — a row measured in one stretch of
+seconds saw only that stretch's machine, and two runs of the page disagreed on rows
+near their targets. Rows are grouped by area, one table each:
 
 | area | Sluice | anchor | target |
 | --- | --- | --- | --- |

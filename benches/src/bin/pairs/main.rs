@@ -7,7 +7,8 @@
 //! bootstrap interval of the median, one table per area. A row's verdict reads the
 //! interval: meets or misses when all of it is on one side of the target, unclear when
 //! it straddles the target; an unclear row gets more rounds, in batches, until it is
-//! clear or its bound is reached (`Sizes::more`).
+//! clear or its bound is reached (`Sizes::more`). A row's rounds are spread over the
+//! whole run, in passes over every row (`passes.rs` says why).
 //!
 //! `pairs [--quick | --smoke] [--area NAME[,NAME…]] [--only TEXT]` prints Markdown on
 //! stdout and each row's progress on stderr. `--area` keeps the areas whose name (as
@@ -16,6 +17,7 @@
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
 //! - `confidence.rs`: the bootstrap interval, the verdict rule, the extra rounds;
+//! - `passes.rs`: the passes over the rows, and each pass's share of a row's rounds;
 //! - `table.rs`: the Markdown and the verdicts;
 //! - `suite/`: the rows, one file per area, and the sizes of each mode.
 
@@ -24,11 +26,13 @@
 
 pub(crate) mod confidence;
 pub(crate) mod measure;
+pub(crate) mod passes;
 pub(crate) mod suite;
 pub(crate) mod table;
 
-use measure::measure;
-use std::time::Instant;
+use measure::{Measured, Pair};
+use passes::PASSES;
+use std::time::{Duration, Instant};
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
@@ -86,6 +90,25 @@ fn parse() -> Args {
     parsed
 }
 
+/// A row of the run and what it has measured so far.
+struct Row {
+    pair: Pair,
+    /// Its rounds before any extension: shared out over the passes.
+    first: usize,
+    m: Measured,
+    /// Time spent measuring it, for the bound on its extension.
+    spent: Duration,
+}
+
+impl Row {
+    /// `rounds` more rounds of the row.
+    fn measure(&mut self, rounds: usize) {
+        let began = Instant::now();
+        self.m.pass(&self.pair, rounds);
+        self.spent += began.elapsed();
+    }
+}
+
 fn main() {
     run("the system allocator (glibc)");
 }
@@ -115,48 +138,85 @@ pub(crate) fn run(allocator: &str) {
             names.join(", ")
         ));
     }
-    let (mut misses, mut unclear) = (Vec::new(), Vec::new());
-    let (mut targets, mut shown) = (0, 0);
+    // Every kept row, by area, with what it has measured so far.
+    let mut plan: Vec<(suite::Area, Vec<Row>)> = Vec::new();
     for area in areas {
-        let rows: Vec<_> = (area.rows)(ctx)
+        let rows: Vec<Row> = (area.rows)(ctx)
             .into_iter()
             .filter(|p| p.name.contains(&args.only) || p.anchor_label.contains(&args.only))
+            .map(|pair| Row {
+                first: pair.rounds.unwrap_or(ctx.sizes.rounds),
+                pair,
+                m: Measured::new(),
+                spent: Duration::ZERO,
+            })
             .collect();
-        if rows.is_empty() {
-            continue;
+        if !rows.is_empty() {
+            plan.push((area, rows));
         }
-        (area.prepare)(ctx);
-        let ideal = rows.iter().any(|p| p.ideal.is_some());
-        println!("{}", table::heading(area.title, area.note, ideal));
-        for pair in &rows {
-            let started = Instant::now();
-            let first = pair.rounds.unwrap_or(ctx.sizes.rounds);
-            let mut m = measure(pair, first);
-            while let Some(batch) = confidence::more(
-                table::judge(pair, &m).0.reading(),
-                m.rounds(),
-                first,
-                started.elapsed(),
-                ctx.sizes.more,
-            ) {
+    }
+    if plan.is_empty() {
+        usage(&format!("no row matches {:?}", args.only));
+    }
+    let passes = if args.mode == Mode::Smoke { 1 } else { PASSES };
+    for pass in 0..passes {
+        for (area, rows) in &mut plan {
+            (area.prepare)(ctx);
+            for row in rows.iter_mut() {
+                let rounds = passes::share(row.first, pass, passes);
+                row.measure(rounds);
                 eprintln!(
-                    "pairs: {}: {}: unclear after {} rounds, {batch} more",
+                    "pairs: pass {}/{passes}: {}: {} vs {}: {:.3} after {} rounds",
+                    pass + 1,
                     area.key,
-                    pair.name,
-                    m.rounds()
+                    row.pair.name,
+                    row.pair.anchor_label,
+                    row.m.ratio(),
+                    row.m.rounds()
                 );
-                m.more(pair, batch);
             }
-            let (line, verdict) = table::row(pair, &m, ideal);
+        }
+    }
+    // Rows still unclear get more rounds, in further passes over them, each pass a
+    // share of a first batch, until they are clear or their bound is reached.
+    loop {
+        let mut extended = false;
+        for (area, rows) in &mut plan {
+            for row in rows.iter_mut() {
+                let Some(batch) = confidence::more(
+                    table::judge(&row.pair, &row.m).0.reading(),
+                    row.m.rounds(),
+                    row.first,
+                    row.spent,
+                    ctx.sizes.more,
+                ) else {
+                    continue;
+                };
+                let rounds = batch.min(row.first.div_ceil(passes));
+                (area.prepare)(ctx);
+                eprintln!(
+                    "pairs: {}: {}: unclear after {} rounds, {rounds} more",
+                    area.key,
+                    row.pair.name,
+                    row.m.rounds()
+                );
+                row.measure(rounds);
+                extended = true;
+            }
+        }
+        if !extended {
+            break;
+        }
+    }
+    let (mut misses, mut unclear) = (Vec::new(), Vec::new());
+    let (mut targets, mut shown) = (0, 0);
+    for (area, rows) in &plan {
+        let ideal = rows.iter().any(|row| row.pair.ideal.is_some());
+        println!("{}", table::heading(area.title, area.note, ideal));
+        for row in rows {
+            let (pair, m) = (&row.pair, &row.m);
+            let (line, verdict) = table::row(pair, m, ideal);
             println!("{line}");
-            eprintln!(
-                "pairs: {}: {} vs {}: {:.3} ({:.1} s)",
-                area.key,
-                pair.name,
-                pair.anchor_label,
-                m.ratio(),
-                started.elapsed().as_secs_f64()
-            );
             shown += 1;
             if verdict != Verdict::Measure {
                 targets += 1;
@@ -181,9 +241,11 @@ pub(crate) fn run(allocator: &str) {
     let sizes = &ctx.sizes;
     println!(
         "{} interleaved rounds per row unless the row says otherwise (submitting blocking \
-         calls: {}; the keyed scenarios: {} and {}); a row whose interval straddles its \
-         target gets batches of more rounds, up to {}× its first rounds or {} s in all \
-         (the rounds column gives each row's). {threads} threads on each side, {} round \
+         calls: {}; the keyed scenarios: {} and {}), shared out over {passes} pass(es) \
+         over all the rows, so that each row's rounds come from the whole run's stretch \
+         of the machine, each pass's share after a warm-up run of each side; a row whose interval straddles its \
+         target gets batches of more rounds, in further passes, up to {}× its first \
+         rounds or {} s of its own measuring in all (the rounds column gives each row's). {threads} threads on each side, {} round \
          trips per measurement; 95% intervals by bootstrap (2,000 resamples of the \
          rounds, seeded); global allocator: {allocator}; wall time {:.0} s.",
         sizes.rounds,

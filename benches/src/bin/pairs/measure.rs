@@ -143,24 +143,31 @@ fn time(run: &dyn Fn(), ops: usize) -> f64 {
     began.elapsed().as_secs_f64() * 1e9 / ops as f64
 }
 
-/// Runs `pair` for `rounds` rounds, the two sides interleaved, after a warm-up run of
-/// each side if the pair wants one.
-pub fn measure(pair: &Pair, rounds: usize) -> Measured {
-    if pair.warm_up {
-        // One untimed run of each side first: thread start-up, page faults, caches.
-        (pair.anchor)();
-        (pair.ours)();
-    }
-    let mut m = Measured {
-        anchor: Vec::new(),
-        ours: Vec::new(),
-        ratios: Vec::new(),
-    };
-    m.more(pair, rounds);
-    m
-}
-
 impl Measured {
+    /// Nothing measured yet.
+    pub fn new() -> Self {
+        Measured {
+            anchor: Vec::new(),
+            ours: Vec::new(),
+            ratios: Vec::new(),
+        }
+    }
+
+    /// One pass's share of `pair`'s rounds: `rounds` more, the two sides interleaved,
+    /// after a warm-up run of each side if the pair wants one (each pass comes back to
+    /// the row after the others have run: its threads parked, its caches cold).
+    pub fn pass(&mut self, pair: &Pair, rounds: usize) {
+        if rounds == 0 {
+            return;
+        }
+        if pair.warm_up {
+            // One untimed run of each side first: thread start-up, page faults, caches.
+            (pair.anchor)();
+            (pair.ours)();
+        }
+        self.more(pair, rounds);
+    }
+
     /// The rounds measured so far.
     pub fn rounds(&self) -> usize {
         self.ratios.len()
