@@ -19,6 +19,10 @@ pub const OVERLAP: f64 = 1.10;
 pub const RSS_DRIFT: f64 = 0.10;
 /// How many times more items the second RSS run has.
 pub const SCALE: usize = 10;
+/// A round's run of the cpu stage alone on one cpu thread.
+pub const SPARE_CPU: &str = "cpu, 1 thread";
+/// A round's run of the pipeline with one cpu thread.
+pub const SPARE_ALL: &str = "all, 1 cpu thread";
 
 /// The sizes of a run.
 pub struct Plan {
@@ -70,36 +74,54 @@ pub fn run(quick: bool) -> Result<(), String> {
         .join("target")
         .join("stream-memory-summary.txt");
     let results = scenario(&program, &["results", "--items", &plan.results.to_string()])?;
-    let pipeline = |stage: &str, scale: usize| -> Result<Fields, String> {
-        let args = [
-            "pipeline",
-            "--root",
-            &root.to_string_lossy(),
-            "--stage",
-            stage,
-            "--scale",
-            &scale.to_string(),
-            "--mib",
-            &plan.mib.to_string(),
-            "--summary",
-            &summary.to_string_lossy(),
-        ];
-        scenario(&program, &args)
-    };
+    let pipeline =
+        |stage: &str, scale: usize, cpu_threads: Option<usize>| -> Result<Fields, String> {
+            let mut args = vec![
+                "pipeline",
+                "--root",
+                &root.to_string_lossy(),
+                "--stage",
+                stage,
+                "--scale",
+                &scale.to_string(),
+                "--mib",
+                &plan.mib.to_string(),
+                "--summary",
+                &summary.to_string_lossy(),
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+            if let Some(threads) = cpu_threads {
+                args.extend(["--cpu-threads".to_owned(), threads.to_string()]);
+            }
+            scenario(
+                &program,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        };
     // Once untimed, so that every timed run reads from the page cache.
-    pipeline("read", 1)?;
-    let stages = ["read", "cpu", "write", "all"];
+    pipeline("read", 1, None)?;
+    // The last two are the cpu stage alone and the pipeline with the cpu route on one
+    // thread, a core left to the reads: how the stages overlap where the slowest does not
+    // take every core.
+    let stages = ["read", "cpu", "write", "all", SPARE_CPU, SPARE_ALL];
     let mut rounds = Vec::new();
     for round in 0..plan.rounds {
         let mut runs = HashMap::new();
         // Rotated each round, so that no stage always runs first after a pause.
         for i in 0..stages.len() {
             let stage = stages[(i + round) % stages.len()];
-            runs.insert(stage, pipeline(stage, 1)?);
+            let run = match stage {
+                SPARE_CPU => pipeline("cpu", 1, Some(1))?,
+                SPARE_ALL => pipeline("all", 1, Some(1))?,
+                _ => pipeline(stage, 1, None)?,
+            };
+            runs.insert(stage, run);
         }
         rounds.push(runs);
     }
-    let scaled = pipeline("all", SCALE)?;
+    let scaled = pipeline("all", SCALE, None)?;
     let measured = Measured {
         results,
         rounds,
@@ -162,6 +184,13 @@ pub fn overlap(round: &std::collections::HashMap<&'static str, Fields>) -> f64 {
     let secs = |stage| round.get(stage).map_or(f64::NAN, |r| number(r, "seconds"));
     let slowest = secs("read").max(secs("cpu")).max(secs("write"));
     secs("all") / slowest
+}
+
+/// The pipeline's wall time over the cpu stage's alone, both with one cpu thread: the
+/// overlap where the slowest stage leaves a core to the others.
+pub fn spare_overlap(round: &std::collections::HashMap<&'static str, Fields>) -> f64 {
+    let secs = |stage| round.get(stage).map_or(f64::NAN, |r| number(r, "seconds"));
+    secs(SPARE_ALL) / secs(SPARE_CPU).max(secs("read")).max(secs("write"))
 }
 
 /// The least wall time the three stages' CPU time allows on this machine's cores, over

@@ -5,7 +5,7 @@
 //! ```sh
 //! stream_memory results [--items N] [--buffer B] [--max-rss-mb M]
 //! stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K]
-//!                        [--mib M] [--read-ahead N] [--summary FILE]
+//!                        [--mib M] [--read-ahead N] [--cpu-threads N] [--summary FILE]
 //! ```
 //!
 //! - `results`: `stream_cpu(0..N, |i| vec![i as u8; 10_240])`, each result checked
@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage: stream_memory results [--items N] [--buffer B] [--max-rss-mb M]\n       \
-stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--read-ahead N] [--summary FILE]";
+stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--read-ahead N] [--cpu-threads N] [--summary FILE]";
 
 /// The size of each result of the `results` scenario, as in issue 17.
 const RESULT_BYTES: usize = 10_240;
@@ -109,6 +109,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
     let mut scale: usize = 1;
     let mut mib: u64 = 1024;
     let mut read_ahead = pipeline::READ_AHEAD;
+    let mut cpu_threads: Option<usize> = None;
     let mut summary = std::env::temp_dir().join("sluice-stream-memory-summary.txt");
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -118,6 +119,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
             "--scale" => scale = number(flag, args.next())?,
             "--mib" => mib = number(flag, args.next())?,
             "--read-ahead" => read_ahead = number(flag, args.next())?,
+            "--cpu-threads" => cpu_threads = Some(number(flag, args.next())?),
             "--summary" => summary = PathBuf::from(text(flag, args.next())?),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -131,13 +133,14 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
         stage,
         scale,
         read_ahead,
+        cpu_threads,
         summary: &summary,
     };
     let done = pipeline::run(&plan, &pieces)?;
     let hwm = vm_hwm_kib()?;
     Ok(format!(
         "scenario=pipeline stage={} scale={scale} items={} bytes={} seconds={:.3} \
-         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} units={} read_ahead={read_ahead} failed={}",
+         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} units={} read_ahead={read_ahead} cpu_threads={} failed={}",
         stage.name(),
         done.items,
         done.bytes,
@@ -145,6 +148,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
         done.cpu_seconds,
         pieces.len(),
         pieces.units(),
+        cpu_threads.map_or_else(|| "default".to_owned(), |n| n.to_string()),
         done.failed,
     ))
 }

@@ -88,6 +88,9 @@ pub struct Plan<'a> {
     pub scale: usize,
     /// The read stage's buffer.
     pub read_ahead: usize,
+    /// The cpu route's threads (the manager's default, one per core, when `None`): one
+    /// on a two-core machine leaves a core to the reads, to see the stages overlap.
+    pub cpu_threads: Option<usize>,
     /// Where the summary goes.
     pub summary: &'a Path,
 }
@@ -98,6 +101,7 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
         stage,
         scale,
         read_ahead,
+        cpu_threads,
         summary,
     } = *plan;
     // The io route's runtime, with as many blocking threads as reads in flight: tokio's
@@ -110,8 +114,11 @@ pub fn run(plan: &Plan<'_>, pieces: &Pieces) -> Result<Done, String> {
         .enable_time()
         .build()
         .map_err(|e| format!("building the io runtime: {e}"))?;
-    let mgr = ConcurrencyManager::builder()
-        .io_handle(runtime.handle().clone())
+    let mut builder = ConcurrencyManager::builder().io_handle(runtime.handle().clone());
+    if let Some(threads) = cpu_threads {
+        builder = builder.cpu_threads(threads);
+    }
+    let mgr = builder
         .build()
         .map_err(|e| format!("building the manager: {e}"))?;
     let mut out = BufWriter::new(
