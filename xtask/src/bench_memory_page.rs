@@ -140,7 +140,7 @@ What decides these figures:
   stage alone keeps both cores busy, so any CPU the reads take adds to the pipeline's
   time: the 1.10 target cannot be met here, only that floor. With the cpu route on one
   thread, so that the cpu stage alone leaves a core to the reads, the pipeline's time
-  over that stage's is the overlap itself (the row "a core left to the reads"). Reading one piece per item
+  over that stage's is the overlap itself (the row of a core left to the reads). Reading one piece per item
   (48 k items of 22 KB on average, most files of a toolchain being small) cost 53 µs of
   CPU per piece, mostly the hand-off to a blocking thread and back (`perf`:
   `finish_task_switch`, spin-unlocks); units of up to 1 MiB (about 1,100 items) cut
