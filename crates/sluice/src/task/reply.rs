@@ -126,11 +126,13 @@ impl<T, E> Reply<T, E> {
 
     #[inline(always)]
     fn to_caller(route: Arc<Route>, to: To<T, E>, info: TaskInfo) -> Self {
-        let reply = Self::with(route, to, None, info, Instant::now());
-        if let Some((keys, key)) = reply.keyed() {
-            *lock(&reply.pending_in) = Some(keys.submitted(key));
-        }
-        reply
+        // Counted before the reply is made, so that the reply is one expression the
+        // compiler can build in place (a reply changed after it was made was copied).
+        let pending = match (&route.keys, &info.key) {
+            (Some(keys), Some(key)) => Some(keys.submitted(key)),
+            _ => None,
+        };
+        Self::with(route, to, None, info, (Instant::now(), pending))
     }
 
     /// A reply to a retry driver, for its attempt `number` of the task `info` names.
@@ -151,7 +153,7 @@ impl<T, E> Reply<T, E> {
             To::Driver,
             Some(AttemptOf { driver, number }),
             info,
-            queued,
+            (queued, None),
         )
     }
 
@@ -161,7 +163,7 @@ impl<T, E> Reply<T, E> {
         to: To<T, E>,
         attempt: Option<AttemptOf<T, E>>,
         info: TaskInfo,
-        queued: Instant,
+        (queued, pending): (Instant, Option<Bucket>),
     ) -> Self {
         Reply {
             route,
@@ -176,7 +178,7 @@ impl<T, E> Reply<T, E> {
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             budget_refused: AtomicBool::new(false),
-            pending_in: Mutex::new(None),
+            pending_in: Mutex::new(pending),
             running_in: Mutex::new(None),
             items: None,
             slot: OneShot::new(),
