@@ -55,10 +55,30 @@ impl Outcome {
 }
 
 /// Lock-free outcome counters for one route (or one key, one name).
+///
+/// The submitting thread's counter and the workers' sit on cache lines of their own:
+/// a burst of submissions would otherwise pull the line the workers count on away from
+/// them once per task, and back (the same reason the histograms are sharded).
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Counted by whoever submits.
+    submit: SubmitSide,
+    /// Counted by whoever runs and answers.
+    run: RunSide,
+}
+
+/// The counter the submitting thread moves, alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct SubmitSide {
     /// Tasks accepted for running.
     submitted: AtomicU64,
+}
+
+/// The counters the running side moves, on lines of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct RunSide {
     /// Tasks whose body began.
     started: AtomicU64,
     /// One counter per [`Outcome`], indexed by `Outcome::index`.
@@ -128,19 +148,23 @@ impl Counters {
 
     /// A task was accepted.
     pub fn submitted(&self) {
-        self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.submit.submitted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A task's body began (each attempt of a retried task is a body of its own).
     pub fn started(&self) {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        self.high_water.fetch_max(now, Ordering::Relaxed);
+        self.run.started.fetch_add(1, Ordering::Relaxed);
+        let now = self.run.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        // Read first: the mark only rises, so a count at or under it changes nothing,
+        // and the common case stays a load instead of a read-modify-write.
+        if now > self.run.high_water.load(Ordering::Relaxed) {
+            self.run.high_water.fetch_max(now, Ordering::Relaxed);
+        }
     }
 
     /// A task whose body had begun ended with `outcome`.
     pub fn finished(&self, outcome: Outcome) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.run.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.ended(outcome);
     }
 
@@ -149,7 +173,7 @@ impl Counters {
     pub fn ended(&self, outcome: Outcome) {
         // Release pairs with the Acquire in `snapshot`: whoever sees this outcome also
         // sees the submission that preceded it.
-        self.outcomes[outcome.index()].fetch_add(1, Ordering::Release);
+        self.run.outcomes[outcome.index()].fetch_add(1, Ordering::Release);
     }
 
     /// A task whose body is still running was answered (timed out): its outcome counts
@@ -161,25 +185,25 @@ impl Counters {
 
     /// A body whose task was answered early has ended; its result is dropped.
     pub fn abandoned(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.abandoned.fetch_add(1, Ordering::Relaxed);
+        self.run.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.run.abandoned.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One attempt of a retried task ended, its answer passed to the retry policy
     /// rather than counted: the body leaves the in-flight count, the task's outcome
     /// is counted once, when its last attempt is answered.
     pub fn attempt_ended(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.run.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A failed attempt will be tried again.
     pub fn retried(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.run.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The count of one outcome.
     pub fn count(&self, outcome: Outcome) -> u64 {
-        self.outcomes[outcome.index()].load(Ordering::Acquire)
+        self.run.outcomes[outcome.index()].load(Ordering::Acquire)
     }
 
     /// A copy of every counter. Outcomes are read before `submitted`, so a snapshot
@@ -187,12 +211,12 @@ impl Counters {
     pub fn snapshot(&self) -> CountersSnapshot {
         let [succeeded, failed, panicked, cancelled, timed_out, rejected] =
             Outcome::ALL.map(|outcome| self.count(outcome));
-        let in_flight = self.in_flight.load(Ordering::Relaxed);
-        let high_water = self.high_water.load(Ordering::Relaxed);
-        let abandoned = self.abandoned.load(Ordering::Relaxed);
-        let retries = self.retries.load(Ordering::Relaxed);
-        let started = self.started.load(Ordering::Relaxed);
-        let submitted = self.submitted.load(Ordering::Relaxed);
+        let in_flight = self.run.in_flight.load(Ordering::Relaxed);
+        let high_water = self.run.high_water.load(Ordering::Relaxed);
+        let abandoned = self.run.abandoned.load(Ordering::Relaxed);
+        let retries = self.run.retries.load(Ordering::Relaxed);
+        let started = self.run.started.load(Ordering::Relaxed);
+        let submitted = self.submit.submitted.load(Ordering::Relaxed);
         CountersSnapshot {
             submitted,
             started,

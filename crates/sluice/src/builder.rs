@@ -456,12 +456,7 @@ impl ManagerBuilder {
         );
         let scope = CancelScope::new();
         let stop = CancellationToken::new();
-        let io_side = IoSide {
-            route: io.clone(),
-            scope: scope.clone(),
-            pool: io_pool.clone(),
-            stop: stop.clone(),
-        };
+        let io_side = IoSide::new(io.clone(), scope.clone(), io_pool.clone(), stop.clone());
         let cpu = Route::new(
             RouteKind::Cpu,
             cpu_pool,

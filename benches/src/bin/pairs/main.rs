@@ -13,7 +13,10 @@
 //! `pairs [--quick | --smoke] [--area NAME[,NAME…]] [--only TEXT]` prints Markdown on
 //! stdout and each row's progress on stderr. `--area` keeps the areas whose name (as
 //! `route_roundtrip`) or heading contains one of the NAMEs; `--only` keeps the rows
-//! whose name or anchor contains TEXT.
+//! whose name or anchor contains TEXT. `pairs --run SIDE ROUTE N` runs one side
+//! (`sluice` or `anchor`) of one submit-throughput row (`cpu`, `io`, `blocking` or
+//! `chunk`) once, over N tasks, and prints nothing: a fixed workload for `perf` and
+//! `valgrind --tool=callgrind`, one side at a time.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
 //! - `confidence.rs`: the bootstrap interval, the verdict rule, the extra rounds;
@@ -36,7 +39,7 @@ use std::time::{Duration, Instant};
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
-const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]";
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk N";
 
 /// What the command line asks for.
 struct Args {
@@ -113,9 +116,38 @@ fn main() {
     run("the system allocator (glibc)");
 }
 
+/// `--run SIDE ROUTE N`: one side of one submit-throughput row, once, for a profiler.
+fn run_one(side: &str, route: &str, n: &str) {
+    use sluice_benches::submit;
+    let Ok(n) = n.parse::<usize>() else {
+        usage(&format!("--run needs a task count, not {n:?}"))
+    };
+    let row: fn(&sluice_benches::Fixture, usize) = match (side, route) {
+        ("sluice", "cpu") => submit::cpu_sluice,
+        ("anchor", "cpu") => submit::cpu_anchor,
+        ("sluice", "io") => submit::io_sluice,
+        ("anchor", "io") => submit::io_anchor,
+        ("sluice", "blocking") => submit::blocking_sluice,
+        ("anchor", "blocking") => submit::blocking_anchor,
+        ("sluice", "chunk") => submit::chunk_sluice,
+        ("anchor", "chunk") => submit::chunk_anchor,
+        _ => usage(&format!(
+            "--run takes sluice|anchor and cpu|io|blocking|chunk, not {side:?} {route:?}"
+        )),
+    };
+    let fixture = sluice_benches::Fixture::new(sluice_benches::threads());
+    row(&fixture, n);
+}
+
 /// The runner, `allocator` naming the global allocator on the page (`pairs-mimalloc`
 /// calls this with its own).
 pub(crate) fn run(allocator: &str) {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, side, route, n] = raw.as_slice()
+        && flag == "--run"
+    {
+        return run_one(side, route, n);
+    }
     let args = parse();
     let began = Instant::now();
     let threads = sluice_benches::threads();

@@ -77,7 +77,8 @@ where
     E: Send + 'static,
 {
     let (state, keys) = keyed.unzip();
-    let reply = Reply::in_place(setup.route.clone(), info);
+    let route = setup.route.clone();
+    let reply = move || Reply::in_place(route, info);
     let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, |_| (work, ()));
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
@@ -99,7 +100,7 @@ where
     // Its policies inline: an attempt nearly always carries some (a timeout, a
     // breaker's call), and a box for them would be an allocation per attempt.
     let task: Arc<ClosureTask<F, T, E, InlineExtras>> =
-        closure_task(setup, reply, None, |_| (work, ()));
+        closure_task(setup, move || reply, None, |_| (work, ()));
     start_task(task.clone(), None);
     task
 }
@@ -121,7 +122,8 @@ where
     P: Promotion<T, E> + Keeps<W>,
 {
     let (state, keys) = keyed.unzip();
-    let reply = Reply::in_place(setup.route.clone(), info);
+    let route = setup.route.clone();
+    let reply = move || Reply::in_place(route, info);
     // Its policies inline, as an attempt's: a retried task nearly always carries some.
     let task: Arc<ClosureTask<_, T, E, InlineExtras, P>> =
         closure_task(setup, reply, state, |me| {
@@ -147,9 +149,13 @@ where
     }
 }
 
+/// Makes the task. Its reply is made by `reply` where the task is built, not passed
+/// in made: a `Reply` is a few hundred bytes, and each move of it by value was a
+/// `memcpy` per task.
+#[inline(always)]
 fn closure_task<F, T, E, X, P>(
     setup: ClosureSetup<'_>,
-    reply: Reply<T, E>,
+    reply: impl FnOnce() -> Reply<T, E>,
     keyed: Option<KeyState>,
     parts: impl FnOnce(&Weak<ClosureTask<F, T, E, X, P>>) -> (F, P),
 ) -> Arc<ClosureTask<F, T, E, X, P>>
@@ -166,7 +172,7 @@ where
             token: setup.scope.cell(),
             me: me.clone(),
             work: Mutex::new(Some(work)),
-            reply,
+            reply: reply(),
             extras: X::new(
                 setup
                     .deadline

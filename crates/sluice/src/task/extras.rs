@@ -111,6 +111,26 @@ pub(crate) trait Travelling: Sized + Send + Sync + 'static {
 }
 
 impl Travelling for Extras {
+    /// Nothing at all when no policy is present, decided before `Riders` is built: a
+    /// plain task would otherwise build one on the stack and copy it around only to
+    /// drop it, a few hundred instructions per task.
+    fn new(
+        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
+        guard: Option<Guarded>,
+        keyed: Option<KeyState>,
+        dependency: Option<DependencyCall>,
+    ) -> Self {
+        if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
+            return Extras(None);
+        }
+        Extras(Some(Box::new(Riders {
+            deadline,
+            guard: Mutex::new(guard),
+            keyed,
+            dependency,
+        })))
+    }
+
     /// Boxes whichever policies are present; nothing at all when none is.
     fn keep(mut riders: Riders) -> Self {
         // Owned: the guard is looked at without locking.

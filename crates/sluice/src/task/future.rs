@@ -15,8 +15,9 @@ use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_t
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::timeout::within;
 use crate::route::Route;
+use pin_project_lite::pin_project;
 use sluice_core::{
-    CancelScope, CancelToken, Deferred, Lease, Lent, OneShot, Outcome, Permit, Priority,
+    CancelScope, CancelToken, Lease, Lent, OneShot, Outcome, Permit, Priority, SharedDeferred,
     StartError, TokenCell,
 };
 use sluice_exec::IoPool;
@@ -36,14 +37,12 @@ struct FutureTask<Fut, T, E, X = Extras> {
     token: TokenCell,
     /// Asks the running future to stop: this task's cancel.
     stop: StopSignal,
-    /// Fires to drop every running future: the manager's shutdown past its deadline.
-    shutdown: CancellationToken,
     /// The work, until it is polled.
     future: Mutex<Option<Fut>>,
     /// The answer, sent once.
     reply: Reply<T, E>,
-    /// Where it runs.
-    pool: Arc<IoPool>,
+    /// Where it runs, and the manager's shutdown token.
+    runs_on: Arc<RunsOn>,
     /// How long its future may run, from its first poll.
     timeout: Option<Duration>,
     /// Its place in the gate's queue.
@@ -51,6 +50,16 @@ struct FutureTask<Fut, T, E, X = Extras> {
     /// Its breaker's call, key and dependency call, if it has any: boxed for a task
     /// the caller submitted (`Extras`), inline for a retried task's attempt.
     extras: X,
+}
+
+/// What every io task of a manager runs with, behind one `Arc` the task holds: cloning
+/// a `CancellationToken` takes its tree's lock, and the pool's `Arc` was a second
+/// shared count to move, on each task's submission and again on its drop.
+pub(crate) struct RunsOn {
+    /// The runtime.
+    pool: Arc<IoPool>,
+    /// Fires to drop every running future (shutdown past its deadline).
+    shutdown: CancellationToken,
 }
 
 /// Where a future task runs, shared by every io task of a manager.
@@ -64,6 +73,31 @@ pub(crate) struct IoSide {
     pub(crate) pool: Arc<IoPool>,
     /// Fires to drop every running future (shutdown past its deadline).
     pub(crate) stop: CancellationToken,
+    /// The two above, as a future task holds them.
+    runs_on: Arc<RunsOn>,
+}
+
+impl IoSide {
+    /// The io route of a manager: `route` admitting into `pool`, its tasks cancelled
+    /// with `scope` and their running futures dropped when `stop` fires.
+    pub(crate) fn new(
+        route: Arc<Route>,
+        scope: CancelScope,
+        pool: Arc<IoPool>,
+        stop: CancellationToken,
+    ) -> Self {
+        let runs_on = Arc::new(RunsOn {
+            pool: pool.clone(),
+            shutdown: stop.clone(),
+        });
+        IoSide {
+            route,
+            scope,
+            pool,
+            stop,
+            runs_on,
+        }
+    }
 }
 
 /// Submits `future` to the io route: it waits for its key's turn if it has a key, then
@@ -128,12 +162,11 @@ fn future_task<Fut, T, E, X: Travelling>(
     Arc::new(FutureTask {
         token: io.scope.cell(),
         stop: StopSignal::default(),
-        shutdown: io.stop.clone(),
         future: Mutex::new(Some(future)),
         timeout: policy.timeout,
         priority: policy.priority,
         reply,
-        pool: io.pool.clone(),
+        runs_on: io.runs_on.clone(),
         extras: X::new(None, guard, keyed, dependency.map(DependencyCall::new)),
     })
 }
@@ -189,10 +222,11 @@ where
                     }
                     // Dropped at the deadline: a future can be stopped from outside.
                     let timed = within(timeout, future).instrument(self.reply.span());
-                    let result = match until_stopped(timed, &self.stop, &self.shutdown).await {
-                        None => Ended::Cancelled,
-                        Some(result) => result.map_or(Ended::TimedOut, Ended::Done),
-                    };
+                    let result =
+                        match until_stopped(timed, &self.stop, &self.runs_on.shutdown).await {
+                            None => Ended::Cancelled,
+                            Some(result) => result.map_or(Ended::TimedOut, Ended::Done),
+                        };
                     let (outcome, answer) = match result {
                         Ended::Done(result) => settle(result),
                         Ended::Cancelled => (Outcome::Cancelled, Err(TaskError::Cancelled)),
@@ -262,22 +296,33 @@ enum Ended<T> {
     TimedOut,
 }
 
-/// Polls a future inside its task's frame, so that code it runs sees
-/// [`is_cancelled`](crate::is_cancelled), a blocking `wait()` in it can lend the task's
-/// slot, and a handle it leaves pending gets the slot lent while the task is suspended.
-/// Ends the lease when dropped.
-pub(crate) struct InFrame<F> {
-    /// The user's future, panics caught.
-    inner: CatchUnwind<F>,
-    /// The task's cancellation.
-    token: Owner,
-    /// Its admission slot.
-    lease: Lease,
-    /// The slot, lent while the task is suspended on a handle.
-    lent: Option<Lent>,
-    /// Its key's turn, if it holds one (see `context.rs`); boxed, since this future
-    /// is in the runtime's cell of every io task and few of them have a key.
-    held: Option<Box<TurnHeld>>,
+pin_project! {
+    /// Polls a future inside its task's frame, so that code it runs sees
+    /// [`is_cancelled`](crate::is_cancelled), a blocking `wait()` in it can lend the task's
+    /// slot, and a handle it leaves pending gets the slot lent while the task is suspended.
+    /// Ends the lease when dropped.
+    pub(crate) struct InFrame<F> {
+        // The user's future, panics caught.
+        #[pin]
+        inner: CatchUnwind<F>,
+        // The task's cancellation.
+        token: Owner,
+        // Its admission slot.
+        lease: Lease,
+        // The slot, lent while the task is suspended on a handle.
+        lent: Option<Lent>,
+        // Its key's turn, if it holds one (see `context.rs`); boxed, since this future
+        // is in the runtime's cell of every io task and few of them have a key.
+        held: Option<Box<TurnHeld>>,
+    }
+
+    impl<F> PinnedDrop for InFrame<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            *this.lent = None;
+            this.lease.end();
+        }
+    }
 }
 
 impl<F> InFrame<F> {
@@ -306,25 +351,18 @@ impl<F> InFrame<F> {
 impl<F: Future> Future for InFrame<F> {
     type Output = Result<F::Output, String>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
         // Running again: take the slot back (whatever the limit) before any of its code.
-        this.lent = None;
+        *this.lent = None;
         let held = this.held.as_deref().cloned();
-        let (poll, wants_lend) = run_polled_as(this.token.clone(), &this.lease, held, || {
-            Pin::new(&mut this.inner).poll(cx)
-        });
+        let inner = this.inner;
+        let (poll, wants_lend) =
+            run_polled_as(this.token.clone(), this.lease, held, || inner.poll(cx));
         if poll.is_pending() && wants_lend {
-            this.lent = this.lease.lend();
+            *this.lent = this.lease.lend();
         }
         poll
-    }
-}
-
-impl<F> Drop for InFrame<F> {
-    fn drop(&mut self) {
-        self.lent = None;
-        self.lease.end();
     }
 }
 
@@ -426,12 +464,14 @@ where
     fn enqueue(self: Arc<Self>) {
         // Room and nobody waiting: admitted here, with no box for a place in the queue.
         if let Some(permit) = self.reply.route.gate.try_acquire() {
-            drop(Queued(self).dispatch(permit));
+            drop(self.dispatch(permit));
             return;
         }
+        // The task is its own place in the queue, as a closure task is: a box for the
+        // place was an allocation per queued task.
         let gate = self.reply.route.gate.clone();
         let priority = self.priority;
-        gate.enqueue_at(Box::new(Queued(self)), priority);
+        gate.enqueue_shared_at(self, priority);
     }
 
     fn drop_unstarted(&self) {
@@ -439,10 +479,7 @@ where
     }
 }
 
-/// The task's place in the io gate's queue.
-struct Queued<Fut, T, E, X>(Arc<FutureTask<Fut, T, E, X>>);
-
-impl<Fut, T, E, X> Queued<Fut, T, E, X>
+impl<Fut, T, E, X> FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -451,31 +488,32 @@ where
 {
     /// Spawns the admitted task's future with `permit`; the permit comes back if the
     /// task was settled while it waited.
-    fn dispatch(self, permit: Permit) -> Option<Permit> {
-        if !self.0.token.is_pending() {
+    fn dispatch(self: Arc<Self>, permit: Permit) -> Option<Permit> {
+        if !self.token.is_pending() {
             return Some(permit);
         }
-        let pool = self.0.pool.clone();
-        pool.spawn(self.0.run(permit));
+        let runs_on = self.runs_on.clone();
+        runs_on.pool.spawn(self.run(permit));
         None
     }
 }
 
-impl<Fut, T, E, X> Deferred for Queued<Fut, T, E, X>
+/// The task as its own place in the io gate's queue: nothing is allocated for it.
+impl<Fut, T, E, X> SharedDeferred for FutureTask<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     X: Travelling,
 {
-    fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+    fn admit(self: Arc<Self>, permit: Permit) -> Option<Permit> {
         self.dispatch(permit)
     }
 
-    fn abort(self: Box<Self>) -> bool {
-        let aborted = self.0.token.claim_cancelled();
+    fn abort(self: Arc<Self>) -> bool {
+        let aborted = self.token.claim_cancelled();
         if aborted {
-            self.0.drop_unstarted();
+            self.drop_unstarted();
         }
         aborted
     }

@@ -2,6 +2,7 @@
 //! user values (payloads, errors, results, captures, futures) so that a `Drop` that
 //! panics cannot unwind through the manager's bookkeeping.
 
+use pin_project_lite::pin_project;
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -60,43 +61,45 @@ pub(crate) fn quietly(f: impl FnOnce(), what: &'static str) {
     }
 }
 
-/// Polls the inner future inside `catch_unwind`: a panic becomes `Err(message)`.
-/// The future is dropped quietly (see [`drop_quietly`]) wherever this wrapper is: at a
-/// timeout, a cancel or a runtime's shutdown, its `Drop` must not unwind through the
-/// task's settling.
-pub(crate) struct CatchUnwind<F> {
-    /// The user's future, boxed so this wrapper is `Unpin` whatever it is; `None` once
-    /// dropped.
-    inner: Option<Pin<Box<F>>>,
-}
+pin_project! {
+    /// Polls the inner future inside `catch_unwind`: a panic becomes `Err(message)`.
+    /// The future is dropped quietly (see [`drop_quietly`]) wherever this wrapper is: at a
+    /// timeout, a cancel or a runtime's shutdown, its `Drop` must not unwind through the
+    /// task's settling.
+    pub(crate) struct CatchUnwind<F> {
+        // The user's future, kept inline and pinned where this wrapper is (a box for it
+        // was an allocation per io task); `None` once dropped.
+        #[pin]
+        inner: Option<F>,
+    }
 
-impl<F> CatchUnwind<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        CatchUnwind {
-            inner: Some(Box::pin(inner)),
+    impl<F> PinnedDrop for CatchUnwind<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut inner = this.project().inner;
+            // Dropped in place; an assignment whose drop unwinds still stores `None`,
+            // so the future is never dropped twice.
+            quietly(|| inner.set(None), "a future");
         }
     }
 }
 
-impl<F> Drop for CatchUnwind<F> {
-    fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            drop_quietly(inner, "a future");
-        }
+impl<F> CatchUnwind<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        CatchUnwind { inner: Some(inner) }
     }
 }
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // A panicking future is never polled again (it is dropped right after), so the
         // state it may have left half-updated is never observed.
-        let Some(inner) = self.inner.as_mut() else {
+        let Some(inner) = self.project().inner.as_pin_mut() else {
             // Only `drop` takes the future, so this is never reached.
             return Poll::Pending;
         };
-        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(take_message(payload))),

@@ -13,7 +13,7 @@ use crate::policy::keyed::{TaskKey, TurnHeld};
 use crate::records::{TaskRecord, deliver};
 use crate::route::Route;
 use sluice_core::{CancelOutcome, Completer, OneShot, Outcome, TokenCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,8 +86,10 @@ pub(crate) struct Reply<T, E> {
     guard: Option<Box<GuardSlot>>,
     /// When the task (or attempt) was submitted: its queue wait runs from here.
     queued: Instant,
-    /// When its body began, until its run time is recorded.
-    began: Mutex<Option<Instant>>,
+    /// When its body began, as nanoseconds after `queued` plus one; zero until it
+    /// began. An atomic rather than a locked `Option<Instant>`: a third of the size,
+    /// and no lock taken at the body's start and end.
+    began: AtomicU64,
     /// Who the task is, for its span.
     pub(crate) info: TaskInfo,
     /// Set by the first `finished`: the body's run time is recorded, and a late end
@@ -117,16 +119,20 @@ impl<T, E> Reply<T, E> {
 
     /// A reply to the caller through its own [`slot`](Self::slot), which the caller's
     /// handle reaches through the task that holds the reply.
+    #[inline(always)]
     pub(crate) fn in_place(route: Arc<Route>, info: TaskInfo) -> Self {
         Self::to_caller(route, To::InPlace, info)
     }
 
+    #[inline(always)]
     fn to_caller(route: Arc<Route>, to: To<T, E>, info: TaskInfo) -> Self {
-        let reply = Self::with(route, to, None, info, Instant::now());
-        if let Some((keys, key)) = reply.keyed() {
-            *lock(&reply.pending_in) = Some(keys.submitted(key));
-        }
-        reply
+        // Counted before the reply is made, so that the reply is one expression the
+        // compiler can build in place (a reply changed after it was made was copied).
+        let pending = match (&route.keys, &info.key) {
+            (Some(keys), Some(key)) => Some(keys.submitted(key)),
+            _ => None,
+        };
+        Self::with(route, to, None, info, (Instant::now(), pending))
     }
 
     /// A reply to a retry driver, for its attempt `number` of the task `info` names.
@@ -147,16 +153,17 @@ impl<T, E> Reply<T, E> {
             To::Driver,
             Some(AttemptOf { driver, number }),
             info,
-            queued,
+            (queued, None),
         )
     }
 
+    #[inline(always)]
     fn with(
         route: Arc<Route>,
         to: To<T, E>,
         attempt: Option<AttemptOf<T, E>>,
         info: TaskInfo,
-        queued: Instant,
+        (queued, pending): (Instant, Option<Bucket>),
     ) -> Self {
         Reply {
             route,
@@ -166,12 +173,12 @@ impl<T, E> Reply<T, E> {
             body_ended: AtomicBool::new(false),
             guard: None,
             queued,
-            began: Mutex::new(None),
+            began: AtomicU64::new(0),
             info,
             timed: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             budget_refused: AtomicBool::new(false),
-            pending_in: Mutex::new(None),
+            pending_in: Mutex::new(pending),
             running_in: Mutex::new(None),
             items: None,
             slot: OneShot::new(),
@@ -218,7 +225,7 @@ impl<T, E> Reply<T, E> {
         self.route.counters.started();
         let now = Instant::now();
         self.route.queue_wait.record_duration(now - self.queued);
-        *lock(&self.began) = Some(now);
+        self.began.store(self.since_queued(now), Ordering::Release);
         if let Some((keys, key)) = self.keyed() {
             *lock(&self.running_in) = Some(keys.body_started(key));
         }
@@ -226,6 +233,13 @@ impl<T, E> Reply<T, E> {
             attempt.driver.body_started(attempt.number, now);
         }
         now
+    }
+
+    /// `at` as `began` stores it: nanoseconds after submission, plus one (never zero).
+    fn since_queued(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.queued).as_nanos();
+        // Saturates after 584 years.
+        u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
     }
 
     /// When the task was submitted.
@@ -237,7 +251,13 @@ impl<T, E> Reply<T, E> {
     /// nothing): its record's queue wait ends and its run time starts there. Nothing
     /// is counted on the route, whose counts are the attempts'.
     pub(crate) fn first_body_began(&self, at: Instant) {
-        lock(&self.began).get_or_insert(at);
+        // Only the first: a later attempt's start leaves it as it is.
+        let _ = self.began.compare_exchange(
+            0,
+            self.since_queued(at),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// The retry budget of the task's name refused the retry its policy asked for:
@@ -316,7 +336,7 @@ impl<T, E> Reply<T, E> {
     /// Records the body's run time and its end for its key, once; true the first time.
     fn body_timed(&self) -> bool {
         let first_end = !self.timed.swap(true, Ordering::AcqRel);
-        if first_end && let Some(began) = *lock(&self.began) {
+        if first_end && let Some(began) = self.body_began() {
             self.route.run_time.record_duration(began.elapsed());
             // Before the answer, so that a caller that heard sees the body ended.
             if let Some(bucket) = take(&self.running_in) {
@@ -356,7 +376,10 @@ impl<T, E> Reply<T, E> {
 
     /// When the body began, if it did.
     pub(crate) fn body_began(&self) -> Option<Instant> {
-        *lock(&self.began)
+        match self.began.load(Ordering::Acquire) {
+            0 => None,
+            stored => Some(self.queued + Duration::from_nanos(stored - 1)),
+        }
     }
 
     /// A started task's deadline passed while its body runs: answers `TimedOut` now; the
@@ -431,7 +454,7 @@ impl<T, E> Reply<T, E> {
 
     /// The task's queue wait and run time (so far), if its body began.
     fn times(&self) -> (Option<Duration>, Option<Duration>) {
-        let began = *lock(&self.began);
+        let began = self.body_began();
         (
             began.map(|began| began - self.queued),
             began.map(|began| began.elapsed()),
