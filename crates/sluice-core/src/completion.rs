@@ -14,9 +14,9 @@
 //! ```
 
 use crate::loom::lock;
-use crate::spin::spin_until;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::spin::spin_until;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

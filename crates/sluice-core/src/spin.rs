@@ -118,3 +118,88 @@ fn spin(done: &impl Fn() -> bool, started: &impl Fn() -> bool) -> bool {
 pub(crate) fn spin_until(done: impl Fn() -> bool, _started: impl Fn() -> bool) -> bool {
     done()
 }
+
+#[cfg(all(test, not(sluice_loom)))]
+mod tests {
+    use super::{MISSES, REST, spin_until};
+    use std::cell::Cell;
+
+    /// Waits for work that no worker takes up; returns how often the waiter asked
+    /// whether it had started (zero: it parked at once).
+    fn wait_for_untaken_work() -> u32 {
+        let asked = Cell::new(0);
+        let caught = spin_until(
+            || false,
+            || {
+                asked.set(asked.get() + 1);
+                false
+            },
+        );
+        assert!(!caught, "nothing answers this wait");
+        asked.get()
+    }
+
+    #[test]
+    fn an_answer_already_there_is_taken_without_asking_anything() {
+        let asked = Cell::new(false);
+        assert!(spin_until(
+            || true,
+            || {
+                asked.set(true);
+                true
+            }
+        ));
+        assert!(!asked.get());
+    }
+
+    #[test]
+    fn a_spin_that_keeps_missing_rests_then_tries_again() {
+        for _ in 0..MISSES {
+            assert!(wait_for_untaken_work() > 0, "a fresh thread spins");
+        }
+        for wait in 0..REST {
+            assert_eq!(
+                wait_for_untaken_work(),
+                0,
+                "wait {wait} of the rest parks at once"
+            );
+        }
+        assert!(
+            wait_for_untaken_work() > 0,
+            "after its rest the thread spins again"
+        );
+    }
+
+    #[test]
+    fn a_caught_answer_clears_the_misses() {
+        for _ in 0..MISSES - 1 {
+            wait_for_untaken_work();
+        }
+        let looks = Cell::new(0);
+        let caught = spin_until(
+            || {
+                looks.set(looks.get() + 1);
+                looks.get() > 3
+            },
+            || true,
+        );
+        assert!(caught, "the answer came while the waiter spun");
+        assert!(
+            wait_for_untaken_work() > 0,
+            "one miss after a catch does not rest"
+        );
+    }
+
+    #[test]
+    fn work_running_elsewhere_is_spun_on_until_it_answers() {
+        let looks = Cell::new(0u32);
+        let caught = spin_until(
+            || {
+                looks.set(looks.get() + 1);
+                looks.get() > 20
+            },
+            || true,
+        );
+        assert!(caught);
+    }
+}
