@@ -16,6 +16,7 @@
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::spin::spin_until;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -57,13 +58,6 @@ pub struct OneShot<T> {
     /// Mirrors `Slot::closed`, set after it, so a waiter can spin without the lock.
     closed: AtomicBool,
 }
-
-/// How many rounds a blocking waiter spins before it sleeps: each round spins twice as
-/// long as the one before, a few microseconds in all. Short work often finishes within
-/// that, and a thread that never sleeps saves the futex round trip of a wakeup (about
-/// 5 µs on a virtual machine), which is most of a round trip to a pool.
-#[cfg(not(sluice_loom))]
-const SPIN_ROUNDS: u32 = 7;
 
 /// What the mutex guards.
 struct Slot<T> {
@@ -167,30 +161,37 @@ impl<T> OneShot<T> {
         }
     }
 
-    /// Spins briefly while the slot is open; true if it closed meanwhile.
-    #[cfg(not(sluice_loom))]
-    fn spin_until_closed(&self) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            if self.closed.load(Ordering::Acquire) {
-                return true;
-            }
-            for _ in 0..(1u32 << round) {
-                std::hint::spin_loop();
-            }
-        }
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Loom explores every iteration of a spin loop; under it, waiters sleep at once.
-    #[cfg(sluice_loom)]
-    fn spin_until_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
     /// Blocks until the slot closes and takes the value; `None` if it closed unfilled
-    /// (or the value was taken already).
+    /// (or the value was taken already). It may spin a few µs first, as
+    /// [`wait_for_work`](Self::wait_for_work) does for work already taken up.
     pub fn wait(&self) -> Option<T> {
-        self.spin_until_closed();
+        self.wait_for_work(|| true)
+    }
+
+    /// As [`wait`](Self::wait), for a slot that work not yet run will fill: `started`
+    /// says whether a worker has taken that work up. The waiter spins a few µs before
+    /// it parks only while the work runs elsewhere (an answer can then come within the
+    /// spin; work nobody runs yet may be waiting for this very core) and while spinning
+    /// has been paying off on this thread (`spin.rs`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::OneShot;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let slot = Arc::new(OneShot::<u32>::new());
+    /// let started = Arc::new(AtomicBool::new(false));
+    /// let (filler, runs) = (slot.clone(), started.clone());
+    /// std::thread::spawn(move || {
+    ///     runs.store(true, Ordering::Release);
+    ///     filler.complete(7)
+    /// });
+    /// assert_eq!(slot.wait_for_work(|| started.load(Ordering::Acquire)), Some(7));
+    /// ```
+    pub fn wait_for_work(&self, started: impl Fn() -> bool) -> Option<T> {
+        spin_until(|| self.closed.load(Ordering::Acquire), started);
         let mut slot = lock(&self.slot);
         while !slot.closed {
             slot.sleepers += 1;

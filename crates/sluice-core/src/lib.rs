@@ -49,6 +49,7 @@ mod loom;
 mod retry;
 #[allow(unsafe_code)] // Measured need; each block has a SAFETY comment and loom tests.
 mod slots;
+mod spin;
 mod stream_buffer;
 
 pub use breaker::{

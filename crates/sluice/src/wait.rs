@@ -47,11 +47,14 @@ pub(crate) fn block_on_slot<T>(
 }
 
 fn wait_in_place<T>(completion: &OneShot<T>, control: Option<&dyn Control>) -> Option<T> {
+    // The waiter spins before it parks only while a worker runs the task: queued work
+    // may be waiting for the very core the waiter would spin on.
+    let started = || control.is_none_or(Control::started);
     if !in_task() {
         if let Some(control) = control {
             control.help_small();
         }
-        return completion.wait();
+        return completion.wait_for_work(started);
     }
     if let Some(control) = control {
         control.help();
@@ -60,7 +63,7 @@ fn wait_in_place<T>(completion: &OneShot<T>, control: Option<&dyn Control>) -> O
         }
     }
     let _lent = lend_current();
-    completion.wait()
+    completion.wait_for_work(started)
 }
 
 /// Runs `f`, which blocks, without freezing a multi-thread runtime the caller may be a

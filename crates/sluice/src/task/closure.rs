@@ -352,6 +352,10 @@ where
         }
     }
 
+    fn started(&self) -> bool {
+        self.token.is_started()
+    }
+
     fn help(&self) {
         // A task gone on to a driver: its next attempt may be the one to run here.
         if let Some(driver) = self.then.successor() {

@@ -431,6 +431,10 @@ where
     /// A future cannot run on a caller's thread; the runtime makes progress on its own.
     fn help(&self) {}
 
+    fn started(&self) -> bool {
+        self.token.is_started()
+    }
+
     fn waits_behind(&self, held: &TurnHeld) -> bool {
         self.extras
             .keyed()

@@ -29,6 +29,13 @@ pub(crate) trait Control: Send + Sync {
     /// the waiting thread, which would only sleep meanwhile. Nothing by default.
     fn help_small(&self) {}
 
+    /// Whether a worker has taken the task up (it runs, or has run): a blocking waiter
+    /// spins briefly before it parks only then (`OneShot::wait_for_work`). True by
+    /// default: a task that cannot tell is treated as running.
+    fn started(&self) -> bool {
+        true
+    }
+
     /// Whether the task still waits for its key's turn behind `held`, a turn that a
     /// running task holds: then it cannot start before that task ends.
     fn waits_behind(&self, _held: &TurnHeld) -> bool {
