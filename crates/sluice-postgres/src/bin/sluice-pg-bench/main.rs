@@ -12,7 +12,9 @@
 //! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
 //! `--keys N` and `--sync on|off` keep only the rows that match; `--no-wake` skips the
 //! wake-up samples; `--no-warm-up` skips the untimed runs (one of each side, unkeyed
-//! and keyed) that warm a fresh server before the first row.
+//! and keyed) that warm a fresh server before the first row; `--manager-runtime` starts
+//! the Sluice side's workers on the manager's io runtime instead of the bench's own
+//! (the tasks they submit then need no wake-up of another runtime's threads).
 
 mod cpu;
 mod raw;
@@ -127,6 +129,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let wake = !args.iter().any(|a| a == "--no-wake");
+    let on_manager = args.iter().any(|a| a == "--manager-runtime");
     let grid: Vec<Row> = grid(quick)
         .into_iter()
         .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
@@ -148,7 +151,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                 tasks: WARM_UP_TASKS / if quick { 10 } else { 1 },
             };
             raw::run(&url(false), &format!("warm_up_{n}_raw"), row).await?;
-            sluice_side::run(&url(false), &format!("warm_up_{n}_sluice"), row).await?;
+            sluice_side::run(&url(false), &format!("warm_up_{n}_sluice"), row, on_manager).await?;
         }
     }
     // Line by line as rows end, so that a long run shows its progress.
@@ -169,7 +172,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                     (cpu::own_seconds()?, cpu::server_seconds(postmaster)?);
                 let took = match side {
                     "raw" => raw::run(&url(row.sync), &queue, *row).await?,
-                    _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
+                    _ => sluice_side::run(&url(row.sync), &queue, *row, on_manager).await?,
                 };
                 let cpu = cpu::own_seconds()? - cpu_before;
                 let server = cpu::server_seconds(postmaster)? - server_before;

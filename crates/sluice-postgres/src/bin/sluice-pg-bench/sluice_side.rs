@@ -46,9 +46,15 @@ fn manager() -> Result<ConcurrencyManager, Box<dyn std::error::Error>> {
         .build()?)
 }
 
-/// Runs `row` on queue `queue`; answers the time from the first enqueue to the last
+/// Runs `row` on queue `queue`, the workers' loops on the manager's io runtime if
+/// `on_manager` (else on this one); answers the time from the first enqueue to the last
 /// completion.
-pub async fn run(url: &str, queue: &str, row: Row) -> Result<Duration, Box<dyn std::error::Error>> {
+pub async fn run(
+    url: &str,
+    queue: &str,
+    row: Row,
+    on_manager: bool,
+) -> Result<Duration, Box<dyn std::error::Error>> {
     let queue = Queue::connect_with(url, row.workers * 2 + 2)
         .await?
         .named(queue);
@@ -61,8 +67,13 @@ pub async fn run(url: &str, queue: &str, row: Row) -> Result<Duration, Box<dyn s
             .handler(Noop(None, Some(ran.clone())))
             .batch_size(row.batch)
             .max_in_flight(row.batch * 2)
-            .build()?
-            .start();
+            .build()?;
+        let worker = if on_manager {
+            // Its loops on the manager's io runtime, beside the tasks they submit.
+            mgr.io_handle().spawn(async move { worker.start() }).await?
+        } else {
+            worker.start()
+        };
         workers.push(worker);
     }
     // The workers' own start (the listener's connection, the first claim) before the
