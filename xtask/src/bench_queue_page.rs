@@ -97,7 +97,9 @@ pub fn section(m: &Measured, table: &str, quick: bool) -> String {
          **raw loop** is that many claimers, each a plain loop on its own connection \
          running the queue's own statements (`sluice_postgres::testing::sql`: the same \
          enqueue, claim, and settle after the chain locks, prepared once per \
-         connection) with no Sluice code. In each round \
+         connection) with no Sluice code. Both sides open their connections and \
+         start their claimers before the clock, and one untimed run of each side, \
+         unkeyed and keyed, warms the fresh server before the first row. In each round \
          the two sides of a row run back to back, each first in every other row; the \
          ratio is the median over {rounds} round(s) of Sluice's tasks/s over the raw \
          loop's in the same round, with the lowest and highest. Tasks per run: 2,000 \

@@ -102,6 +102,17 @@ fn a_worker_killed_mid_batch_loses_nothing() -> TestResult {
     let fast = (0..2)
         .map(|_| WorkerProcess::start(&store, &url, 30))
         .collect::<Result<Vec<_>, _>>()?;
+    // All three up and listening before the batches exist: on a loaded machine the
+    // slow one could otherwise start after the fast two had taken every batch (16
+    // batches of about 0.1 s each), and never hold one.
+    let until = Instant::now() + Duration::from_secs(60);
+    while runtime.block_on(queue.status())?.workers_alive < 3 {
+        assert!(
+            Instant::now() < until,
+            "the three workers never all started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let enqueuing = enqueuer(&store, &url, &tree)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

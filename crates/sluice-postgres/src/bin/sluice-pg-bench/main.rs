@@ -11,7 +11,10 @@
 //! `wake ms=M`. `--quick` runs a tenth of the
 //! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
 //! `--keys N` and `--sync on|off` keep only the rows that match; `--no-wake` skips the
-//! wake-up samples.
+//! wake-up samples; `--no-warm-up` skips the untimed runs (one of each side, unkeyed
+//! and keyed) that warm a fresh server before the first row; `--manager-runtime` starts
+//! the Sluice side's workers on the manager's io runtime instead of the bench's own
+//! (the tasks they submit then need no wake-up of another runtime's threads).
 
 mod cpu;
 mod raw;
@@ -35,6 +38,9 @@ pub struct Row {
     /// Tasks enqueued and run.
     pub tasks: usize,
 }
+
+/// Tasks of each untimed warm-up run (see `--no-warm-up`).
+pub const WARM_UP_TASKS: usize = 10_000;
 
 /// Tasks enqueued per producer transaction.
 pub const ENQUEUE_CHUNK: usize = 1000;
@@ -123,6 +129,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let wake = !args.iter().any(|a| a == "--no-wake");
+    let on_manager = args.iter().any(|a| a == "--manager-runtime");
     let grid: Vec<Row> = grid(quick)
         .into_iter()
         .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
@@ -130,6 +137,23 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|row| only_keys.is_none_or(|keys| row.keys == keys))
         .filter(|row| only_sync.is_none_or(|sync| row.sync == sync))
         .collect();
+    // A fresh server's first runs are slow (its tables and indexes grow, their files
+    // extended page by page, and the first backends fill their caches): one untimed
+    // run of each side first, unkeyed and keyed, so that round 1 of the first rows
+    // measures the queue rather than the server's warm-up.
+    if !grid.is_empty() && !args.iter().any(|a| a == "--no-warm-up") {
+        for (n, keys) in [0, 2000].into_iter().enumerate() {
+            let row = Row {
+                workers: 2,
+                batch: 100,
+                keys,
+                sync: false,
+                tasks: WARM_UP_TASKS / if quick { 10 } else { 1 },
+            };
+            raw::run(&url(false), &format!("warm_up_{n}_raw"), row).await?;
+            sluice_side::run(&url(false), &format!("warm_up_{n}_sluice"), row, on_manager).await?;
+        }
+    }
     // Line by line as rows end, so that a long run shows its progress.
     let mut out = std::io::stdout();
     let mut serial = 0;
@@ -148,7 +172,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                     (cpu::own_seconds()?, cpu::server_seconds(postmaster)?);
                 let took = match side {
                     "raw" => raw::run(&url(row.sync), &queue, *row).await?,
-                    _ => sluice_side::run(&url(row.sync), &queue, *row).await?,
+                    _ => sluice_side::run(&url(row.sync), &queue, *row, on_manager).await?,
                 };
                 let cpu = cpu::own_seconds()? - cpu_before;
                 let server = cpu::server_seconds(postmaster)? - server_before;
