@@ -176,10 +176,12 @@ How to read the verdicts:
   a scenario pays that on both sides; the blocking row, with `thread::sleep`, shows how
   much of a miss is the timer and how much the threads' wake-ups on a busy machine.
 
-Why `wait()` beats its anchor: a blocking `wait()` spins for a few microseconds
-before it parks (`sluice-core/src/completion.rs`), and short work usually finishes
-within that, so the caller skips the futex round trip of a wakeup; the anchor's
-`blocking_recv` parks at once. Async callers must not spin, so in the async rows
+Why `wait()` beats its anchor on an idle machine: a blocking `wait()` spins for a few
+microseconds before it parks, while a worker runs its task (`sluice-core/src/spin.rs`),
+and short work usually finishes within that, so the caller skips the futex round trip
+of a wakeup; the anchor's `blocking_recv` parks at once. Beside a busy core the spin
+would keep the task's worker from the waiter's core, so a thread whose last two spins
+missed parks at once for its next 16 waits, as the anchor does. Async callers must not spin, so in the async rows
 both sides park and wake the caller once per round trip. Most of that time is the
 kernel's on both sides (rayon's idle workers yield in a loop, and the woken caller
 competes with them for two cores); what Sluice adds is its own work on the path —
