@@ -1,6 +1,6 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
-use super::extras::{Extras, InlineExtras, Travelling};
+use super::extras::{Extras, InlineExtras, KeyOnly, Travelling};
 use super::promotion::{Cancel, Keeps, Promotion};
 use super::reply::{Reply, settle};
 use super::{
@@ -78,6 +78,20 @@ where
 {
     let (state, keys) = keyed.unzip();
     let reply = Reply::in_place(setup.route.clone(), info);
+    let only_key = KeyOnly::fits(
+        setup.deadline.as_ref(),
+        setup.guard.as_ref(),
+        state.as_ref(),
+        setup.dependency.is_some(),
+    );
+    if only_key {
+        // Its key state inline: no box for its policies.
+        let task: Arc<ClosureTask<F, T, E, KeyOnly>> =
+            closure_task(setup, reply, state, |_| (work, ()));
+        task.reply.route.counters.submitted();
+        start_task(task.clone(), keys);
+        return TaskHandle::within(task);
+    }
     let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, |_| (work, ()));
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);
