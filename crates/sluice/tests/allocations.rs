@@ -129,6 +129,26 @@ fn an_io_task_stays_within_its_count() {
     assert_within("run_io(f).wait()", measured, IO_BOUND);
 }
 
+/// A keyed `run_io` with no other policy makes one more than a plain one: the turn its
+/// running future's frame carries (boxed, as its frame keeps it). Its key state lives
+/// in the task, not in a box of its policies (six before).
+#[test]
+fn a_keyed_io_task_stays_within_an_io_tasks_count() {
+    let _one = one_at_a_time();
+    let mgr = manager();
+    let keys: Vec<String> = (0..8).map(|k| format!("key-{k}")).collect();
+    let measured = allocations_per_task(|i| {
+        let key = &keys[(i % 8) as usize];
+        let answer = mgr
+            .task("keyed")
+            .key(key)
+            .run_io(async move { i + 1 })
+            .wait();
+        assert_eq!(answer, Ok(i + 1));
+    });
+    assert_within("keyed run_io(f).wait()", measured, IO_BOUND + 1);
+}
+
 /// A retried `run_io` with a timeout and a breaker, none triggered: six (seven while
 /// the attempt boxed its policies; now kept inline, as a closure attempt's are).
 #[test]
