@@ -81,7 +81,7 @@ impl Route {
                 &TaskRecord {
                     id: info.id,
                     name: info.name,
-                    key: info.key.map(|key| key.name().clone()),
+                    key: info.key.as_ref().map(TaskKey::shared),
                     route: self.kind.clone(),
                     attempts: 0,
                     queue_wait: None,

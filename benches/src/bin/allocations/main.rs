@@ -42,7 +42,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
         "`run_cpu` with retry + timeout + breaker, none triggered",
         Some(2),
     ),
-    ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(3)),
+    ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(2)),
     ("io", "`run_io(f).wait()`", Some(3)),
     ("blocking", "`run_io_blocking(f).wait()`", Some(1)),
     ("chunk", "`run_chunk(f).wait()`", Some(1)),

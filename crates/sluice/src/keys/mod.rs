@@ -66,6 +66,15 @@ impl Bucket {
         self.0.answered(outcome, queue_wait, run_time);
     }
 
+    /// The body of the task counted pending here began: counted running in the same
+    /// place, which cannot be evicted while the task is pending, with no lock and no
+    /// look-up (the table's read lock is one cache line every thread's tasks write).
+    /// Returns where it was counted, for [`body_ended`](Self::body_ended).
+    pub(crate) fn body_started(&self) -> Bucket {
+        self.0.body_started();
+        Bucket(self.0.clone())
+    }
+
     /// The body counted running here ended.
     pub(crate) fn body_ended(self) {
         self.0.running.fetch_sub(1, Ordering::Release);

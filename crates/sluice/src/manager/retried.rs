@@ -5,7 +5,7 @@ use super::TaskBuilder;
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::breaker::{self, Guarded};
-use crate::policy::keyed::{TaskKey, start as start_task};
+use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{
     Driver, Holds, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
 };
@@ -452,7 +452,7 @@ impl AttemptGuards {
         let breakers = &builder.mgr.inner().breakers;
         AttemptGuards {
             breaker: builder.policy.breaker.as_ref().map(|name| {
-                let key = builder.policy.key.as_ref().map(TaskKey::name);
+                let key = builder.policy.key.as_ref();
                 let found = breakers.get(name, key);
                 (name.clone(), found)
             }),

@@ -301,7 +301,7 @@ impl<'m, R> TaskBuilder<'m, R> {
         match breaker::admit(
             &inner.breakers,
             name,
-            self.policy.key.as_ref().map(TaskKey::name),
+            self.policy.key.as_ref(),
             self.policy.name.as_deref(),
         ) {
             Ok(guard) => Ok(Some(guard)),

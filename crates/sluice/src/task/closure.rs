@@ -1,6 +1,6 @@
 //! Tasks whose work is a closure: the cpu, chunk, io-blocking and custom routes.
 
-use super::extras::{Extras, InlineExtras, Travelling};
+use super::extras::{Extras, InlineExtras, KeyOnly, Travelling};
 use super::promotion::{Cancel, Keeps, Promotion};
 use super::reply::{Reply, settle};
 use super::{
@@ -79,6 +79,20 @@ where
     let (state, keys) = keyed.unzip();
     let route = setup.route.clone();
     let reply = move || Reply::in_place(route, info);
+    let only_key = KeyOnly::fits(
+        setup.deadline.as_ref(),
+        setup.guard.as_ref(),
+        state.as_ref(),
+        setup.dependency.is_some(),
+    );
+    if only_key {
+        // Its key state inline: no box for its policies.
+        let task: Arc<ClosureTask<F, T, E, KeyOnly>> =
+            closure_task(setup, reply, state, |_| (work, ()));
+        task.reply.route.counters.submitted();
+        start_task(task.clone(), keys);
+        return TaskHandle::within(task);
+    }
     let task: Arc<ClosureTask<F, T, E>> = closure_task(setup, reply, state, |_| (work, ()));
     task.reply.route.counters.submitted();
     start_task(task.clone(), keys);

@@ -9,7 +9,9 @@
 //! closure task's size. An attempt of a retried task keeps them inline
 //! ([`InlineExtras`]): attempts are few at a time (one per retried task), nearly all of
 //! them carry a timeout or a breaker's call, and the box was an allocation of its own
-//! for every attempt.
+//! for every attempt. A task whose only such policy is its key keeps its key state
+//! inline too ([`KeyOnly`]): a keyed task is as often as not a tiny one, and the box
+//! was a third of its allocations.
 
 use crate::TaskError;
 use crate::lock::take;
@@ -38,6 +40,22 @@ pub(crate) struct Riders {
 
 /// A task's travelling policies, kept inline: an attempt's, never boxed.
 pub(crate) struct InlineExtras(Riders);
+
+/// A task's key state, inline, when its key is its only travelling policy.
+pub(crate) struct KeyOnly(Option<KeyState>);
+
+impl KeyOnly {
+    /// Whether a task with these policies keeps them all as a [`KeyOnly`]: nothing
+    /// but a key.
+    pub(crate) fn fits(
+        deadline: Option<&Deadline>,
+        guard: Option<&Guarded>,
+        keyed: Option<&KeyState>,
+        dependency: bool,
+    ) -> bool {
+        deadline.is_none() && guard.is_none() && keyed.is_some() && !dependency
+    }
+}
 
 /// Where a task keeps its travelling policies, and what it asks of them.
 pub(crate) trait Travelling: Sized + Send + Sync + 'static {
@@ -147,6 +165,26 @@ impl Travelling for Extras {
 
     fn riders(&self) -> Option<&Riders> {
         self.0.as_deref()
+    }
+}
+
+impl Travelling for KeyOnly {
+    /// Keeps the key state; chosen only where [`KeyOnly::fits`], so nothing else is
+    /// there to keep.
+    fn keep(riders: Riders) -> Self {
+        debug_assert!(
+            riders.deadline.is_none() && riders.dependency.is_none(),
+            "a task with more than a key kept as KeyOnly"
+        );
+        KeyOnly(riders.keyed)
+    }
+
+    fn riders(&self) -> Option<&Riders> {
+        None
+    }
+
+    fn keyed(&self) -> Option<&KeyState> {
+        self.0.as_ref()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tasks whose work is a future: the io route.
 
-use super::extras::{Extras, InlineExtras, Travelling};
+use super::extras::{Extras, InlineExtras, KeyOnly, Travelling};
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
 use super::{
@@ -119,6 +119,14 @@ where
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
     // The answer's slot lives in the task: one allocation for both.
     let reply = Reply::in_place(io.route.clone(), info);
+    if KeyOnly::fits(None, guard.as_ref(), state.as_ref(), dependency.is_some()) {
+        // Its key state inline: no box for its policies.
+        let task: Arc<FutureTask<Fut, T, E, KeyOnly>> =
+            future_task(io, (policy, guard, dependency), reply, state, future);
+        io.route.counters.submitted();
+        start_task(task.clone(), keys);
+        return TaskHandle::within(task);
+    }
     let task: Arc<FutureTask<Fut, T, E>> =
         future_task(io, (policy, guard, dependency), reply, state, future);
     io.route.counters.submitted();

@@ -42,7 +42,7 @@ pub(crate) fn span(
         id = info.id,
         name = info.name.as_deref(),
         route = %route,
-        key = info.key.as_ref().map(|key| &**key.name()),
+        key = info.key.as_ref().map(|key| key.name()),
         attempt,
         thread = std::thread::current().name(),
     )

@@ -95,6 +95,9 @@ pub(crate) struct Reply<T, E> {
     /// Set by the first `finished`: the body's run time is recorded, and a late end
     /// counted abandoned, once.
     timed: AtomicBool,
+    /// The body's run time in nanoseconds as the first `finished` measured it (0: not
+    /// yet): the answer reports the same time without reading the clock again.
+    ran_nanos: AtomicU64,
     /// Attempts whose body started, as a retry driver reports them (0: the task's
     /// own body, or none started).
     attempts: AtomicU32,
@@ -176,6 +179,7 @@ impl<T, E> Reply<T, E> {
             began: AtomicU64::new(0),
             info,
             timed: AtomicBool::new(false),
+            ran_nanos: AtomicU64::new(0),
             attempts: AtomicU32::new(0),
             budget_refused: AtomicBool::new(false),
             pending_in: Mutex::new(pending),
@@ -227,7 +231,9 @@ impl<T, E> Reply<T, E> {
         self.route.queue_wait.record_duration(now - self.queued);
         self.began.store(self.since_queued(now), Ordering::Release);
         if let Some((keys, key)) = self.keyed() {
-            *lock(&self.running_in) = Some(keys.body_started(key));
+            // Where its key counted it pending, if it did (an attempt is not).
+            let running = lock(&self.pending_in).as_ref().map(Bucket::body_started);
+            *lock(&self.running_in) = Some(running.unwrap_or_else(|| keys.body_started(key)));
         }
         if let Some(attempt) = &self.attempt {
             attempt.driver.body_started(attempt.number, now);
@@ -337,7 +343,10 @@ impl<T, E> Reply<T, E> {
     fn body_timed(&self) -> bool {
         let first_end = !self.timed.swap(true, Ordering::AcqRel);
         if first_end && let Some(began) = self.body_began() {
-            self.route.run_time.record_duration(began.elapsed());
+            let ran = began.elapsed();
+            self.route.run_time.record_duration(ran);
+            let nanos = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+            self.ran_nanos.store(nanos, Ordering::Relaxed);
             // Before the answer, so that a caller that heard sees the body ended.
             if let Some(bucket) = take(&self.running_in) {
                 bucket.body_ended();
@@ -452,13 +461,15 @@ impl<T, E> Reply<T, E> {
         self.attempts.fetch_max(number, Ordering::Relaxed);
     }
 
-    /// The task's queue wait and run time (so far), if its body began.
+    /// The task's queue wait and run time (as its end measured it, else so far), if
+    /// its body began.
     fn times(&self) -> (Option<Duration>, Option<Duration>) {
         let began = self.body_began();
-        (
-            began.map(|began| began - self.queued),
-            began.map(|began| began.elapsed()),
-        )
+        let ran = match self.ran_nanos.load(Ordering::Relaxed) {
+            0 => began.map(|began| began.elapsed()),
+            nanos => Some(Duration::from_nanos(nanos)),
+        };
+        (began.map(|began| began - self.queued), ran)
     }
 
     /// The task's record, for the route's sink.
@@ -471,7 +482,7 @@ impl<T, E> Reply<T, E> {
         TaskRecord {
             id: self.info.id,
             name: self.info.name.clone(),
-            key: self.info.key.as_ref().map(|key| key.name().clone()),
+            key: self.info.key.as_ref().map(TaskKey::shared),
             route: self.route.kind.clone(),
             attempts,
             queue_wait,

@@ -19,6 +19,7 @@ mod registry;
 pub(crate) use registry::{Breakers, Duplicate, Listing};
 
 use crate::TaskError;
+use crate::policy::keyed::TaskKey;
 use sluice_core::{Call, CircuitBreaker, Outcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use std::time::Duration;
 pub(crate) fn admit<E>(
     breakers: &Breakers,
     name: &Arc<str>,
-    key: Option<&Arc<str>>,
+    key: Option<&TaskKey>,
     task: Option<&str>,
 ) -> Result<Guarded, TaskError<E>> {
     let Some(breaker) = breakers.get(name, key) else {

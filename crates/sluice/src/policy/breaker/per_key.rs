@@ -12,6 +12,7 @@
 //! Memory: at most `tracked` breakers, or, when more are open, half-open or in use,
 //! those plus `tracked / 2` — whatever the number of keys seen.
 
+use crate::policy::keyed::TaskKey;
 use sluice_core::{BreakerConfig, BreakerState, CircuitBreaker, Clock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,9 @@ pub(super) struct PerKey {
     config: BreakerConfig,
     /// How many idle breakers may be kept; also how many the snapshot lists.
     tracked: usize,
-    /// The breakers kept, by key; `None` is the unkeyed tasks' one.
-    by_key: HashMap<Option<Arc<str>>, CircuitBreaker>,
+    /// The breakers kept, by key (its hash computed once, its text inline if short:
+    /// no allocation to look one up); `None` is the unkeyed tasks' one.
+    by_key: HashMap<Option<TaskKey>, CircuitBreaker>,
     /// The size at which the next new key sweeps.
     sweep_at: usize,
     /// Breakers forgotten so far.
@@ -54,7 +56,7 @@ impl PerKey {
     }
 
     /// The breaker of `key`, made (reading `clock`) if the key has none kept.
-    pub(super) fn get(&mut self, key: Option<&Arc<str>>, clock: &Arc<dyn Clock>) -> CircuitBreaker {
+    pub(super) fn get(&mut self, key: Option<&TaskKey>, clock: &Arc<dyn Clock>) -> CircuitBreaker {
         if let Some(breaker) = self.by_key.get(&key.cloned()) {
             return breaker.clone();
         }
@@ -101,7 +103,7 @@ impl PerKey {
                 let closed = snapshot.state == BreakerState::Closed;
                 (
                     (closed, u64::MAX - snapshot.calls),
-                    key.clone(),
+                    key.as_ref().map(TaskKey::shared),
                     breaker.clone(),
                 )
             })

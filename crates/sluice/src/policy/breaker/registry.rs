@@ -4,6 +4,7 @@
 
 use super::per_key::PerKey;
 use crate::lock::lock;
+use crate::policy::keyed::TaskKey;
 use crate::snapshot::KeyedBreakersView;
 use foldhash::HashMap;
 use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
@@ -74,7 +75,7 @@ impl Breakers {
     }
 
     /// The breaker a task named `name` with `key` uses; `None` if no breaker has the name.
-    pub(crate) fn get(&self, name: &str, key: Option<&Arc<str>>) -> Option<CircuitBreaker> {
+    pub(crate) fn get(&self, name: &str, key: Option<&TaskKey>) -> Option<CircuitBreaker> {
         match self.named.get(name)? {
             Named::Shared(breaker) => Some(breaker.clone()),
             Named::PerKey(per_key) => Some(lock(per_key).get(key, &self.clock)),

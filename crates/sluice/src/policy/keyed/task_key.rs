@@ -8,10 +8,17 @@
 //! from the program's input, so the seed is not fixed, and SipHash alone would still
 //! cost more than every other step of admitting a key.
 //!
-//! Each thread also keeps the keys it gave lately (up to [`KEPT`]), by hash, and hands
-//! out a clone when a key comes again: no allocation for it (nor a free on a worker's thread, which
-//! contends for the allocator's lock), and the maps that hold the key find it by
-//! pointer, without comparing the strings.
+//! A short key (up to [`INLINE`] bytes: ids, tenants, file names' stems) is kept in the
+//! key itself, so copying it touches nothing shared. A task's key is copied half a
+//! dozen times between the caller's thread and the workers' (its state, its identity,
+//! its turn, the queue's entry), and as one shared `Arc` every copy and drop was an
+//! atomic operation on the one cache line all the key's tasks share: measured, the
+//! largest single cost of a keyed task's admission after the queue's own lock.
+//!
+//! A longer key is shared: each thread keeps the long keys it gave lately (up to
+//! [`KEPT`]), by hash, and hands out a clone when a key comes again: no allocation for
+//! it (nor a free on a worker's thread, which contends for the allocator's lock), and
+//! the maps that hold the key find it by pointer, without comparing the strings.
 
 use foldhash::fast::RandomState;
 use std::cell::RefCell;
@@ -20,35 +27,60 @@ use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
+/// The longest key kept inline, in bytes: the key then fits in 32 bytes with its hash.
+pub(crate) const INLINE: usize = 22;
+
 /// A task key and its hash.
 #[derive(Clone)]
 pub(crate) struct TaskKey {
     /// The key's hash, by the process's seed.
     hash: u64,
     /// The key.
-    name: Arc<str>,
+    name: Name,
+}
+
+/// A key's text: inline if short, else shared.
+#[derive(Clone)]
+enum Name {
+    /// The first `len` bytes of `bytes`, copied from a `&str` (so valid UTF-8); the
+    /// rest are zero, so two inline names are equal exactly when their arrays are.
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// A long key, shared by the tasks given it lately on one thread.
+    Shared(Arc<str>),
 }
 
 /// The seed every key of the process is hashed with.
 static SEED: OnceLock<RandomState> = OnceLock::new();
 
-/// How many keys each thread keeps: a thread that gives more, emptied, starts again.
-/// Room for the keys of most programs' loops, in about 8 KiB a thread.
+/// How many long keys each thread keeps: a thread that gives more, emptied, starts
+/// again. Room for the keys of most programs' loops, in about 8 KiB a thread.
 const KEPT: usize = 128;
 
 thread_local! {
-    /// This thread's keys given lately, by hash.
+    /// This thread's long keys given lately, by hash.
     static RECENT: RefCell<HashMap<u64, TaskKey, ByKeyHash>> =
         RefCell::new(HashMap::default());
 }
 
 impl TaskKey {
-    /// `name` as a key, hashed now: a clone of this thread's if it gave the key lately.
+    /// `name` as a key, hashed now: kept inline if short, else a clone of this
+    /// thread's if it gave the key lately.
     pub(crate) fn new(name: &str) -> Self {
         let hash = SEED.get_or_init(RandomState::default).hash_one(name);
+        if name.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            return TaskKey {
+                hash,
+                name: Name::Inline {
+                    len: name.len() as u8,
+                    bytes,
+                },
+            };
+        }
         let made = || TaskKey {
             hash,
-            name: Arc::from(name),
+            name: Name::Shared(Arc::from(name)),
         };
         RECENT
             .try_with(|recent| {
@@ -57,7 +89,7 @@ impl TaskKey {
                     return made();
                 };
                 if let Some(kept) = recent.get(&hash)
-                    && *kept.name == *name
+                    && kept.name() == name
                 {
                     return kept.clone();
                 }
@@ -74,8 +106,23 @@ impl TaskKey {
     }
 
     /// The key itself.
-    pub(crate) fn name(&self) -> &Arc<str> {
-        &self.name
+    pub(crate) fn name(&self) -> &str {
+        match &self.name {
+            // Always valid: copied from a `&str`, and cut where that ended.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Name::Shared(name) => name,
+        }
+    }
+
+    /// The key as a shared string, for what keeps it beyond the task (a record, a
+    /// per-key breaker): a new one for an inline key.
+    pub(crate) fn shared(&self) -> Arc<str> {
+        match &self.name {
+            Name::Inline { .. } => Arc::from(self.name()),
+            Name::Shared(name) => name.clone(),
+        }
     }
 }
 
@@ -87,8 +134,16 @@ impl Hash for TaskKey {
 
 impl PartialEq for TaskKey {
     fn eq(&self, other: &Self) -> bool {
-        // The same task's key (the usual case) is the same allocation.
-        self.hash == other.hash && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
+        self.hash == other.hash
+            && match (&self.name, &other.name) {
+                (Name::Inline { len, bytes }, Name::Inline { len: l, bytes: b }) => {
+                    len == l && bytes == b
+                }
+                // The same task's key (the usual case) is the same allocation.
+                (Name::Shared(a), Name::Shared(b)) => Arc::ptr_eq(a, b) || a == b,
+                // A name is inline exactly when it is short: never equal.
+                _ => false,
+            }
     }
 }
 
@@ -96,7 +151,7 @@ impl Eq for TaskKey {}
 
 impl fmt::Debug for TaskKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.name, f)
+        fmt::Debug::fmt(self.name(), f)
     }
 }
 
@@ -128,33 +183,68 @@ impl Hasher for PassThrough {
 
 #[cfg(test)]
 mod tests {
-    use super::{ByKeyHash, KEPT, TaskKey};
+    use super::{ByKeyHash, INLINE, KEPT, Name, TaskKey};
     use std::collections::HashMap;
     use std::sync::Arc;
+
+    /// A key longer than [`INLINE`], so shared.
+    fn long(name: &str) -> String {
+        format!("{name}-{}", "x".repeat(INLINE))
+    }
+
+    /// The shared text of a long key.
+    fn shared(key: &TaskKey) -> &Arc<str> {
+        match &key.name {
+            Name::Shared(name) => name,
+            Name::Inline { .. } => panic!("{key:?} is inline"),
+        }
+    }
 
     #[test]
     fn keys_of_one_name_are_one_entry_and_other_names_are_not() {
         let mut counts: HashMap<TaskKey, u32, ByKeyHash> = HashMap::default();
-        for name in ["alice", "bob", "alice", "alice"] {
+        let (alice, bob) = (long("alice"), long("bob"));
+        for name in ["alice", "bob", "alice", "alice", &alice, &bob, &alice] {
             *counts.entry(TaskKey::new(name)).or_default() += 1;
         }
-        assert_eq!(counts.len(), 2);
+        assert_eq!(counts.len(), 4);
         assert_eq!(counts[&TaskKey::new("alice")], 3);
         assert_eq!(counts[&TaskKey::new("bob")], 1);
+        assert_eq!(counts[&TaskKey::new(&alice)], 2);
+        assert_eq!(counts[&TaskKey::new(&bob)], 1);
         assert!(!counts.contains_key(&TaskKey::new("carol")));
+        assert!(!counts.contains_key(&TaskKey::new("")));
+        assert!(!counts.contains_key(&TaskKey::new(&long("carol"))));
     }
 
     #[test]
-    fn a_key_given_again_is_shared_and_another_is_not() {
-        let first = TaskKey::new("tenant-7");
-        let again = TaskKey::new("tenant-7");
-        assert!(Arc::ptr_eq(first.name(), again.name()), "not shared");
+    fn short_keys_are_inline_and_keep_their_text() {
+        for name in ["", "a", "tenant-7", "\u{e9}t\u{e9}", &"y".repeat(INLINE)] {
+            let key = TaskKey::new(name);
+            assert!(matches!(key.name, Name::Inline { .. }), "{name:?}");
+            assert_eq!(key.name(), name);
+            assert_eq!(&*key.shared(), name);
+            assert_eq!(key, TaskKey::new(name));
+        }
+        let just_over = "y".repeat(INLINE + 1);
+        let key = TaskKey::new(&just_over);
+        assert_eq!(shared(&key).len(), INLINE + 1);
+        assert_eq!(key.name(), just_over);
+        assert_ne!(key, TaskKey::new(&just_over[..INLINE]));
+    }
+
+    #[test]
+    fn a_long_key_given_again_is_shared_and_another_is_not() {
+        let name = long("tenant-7");
+        let first = TaskKey::new(&name);
+        let again = TaskKey::new(&name);
+        assert!(Arc::ptr_eq(shared(&first), shared(&again)), "not shared");
         assert_eq!(first, again);
-        let other = TaskKey::new("tenant-8");
+        let other = TaskKey::new(&long("tenant-8"));
         assert_ne!(first, other);
-        assert_eq!(&**other.name(), "tenant-8");
+        assert_eq!(other.name(), long("tenant-8"));
         // Given on another thread, the key is made there, and still equal.
-        let there = std::thread::spawn(|| TaskKey::new("tenant-7"))
+        let there = std::thread::spawn(move || TaskKey::new(&name))
             .join()
             .expect("the thread ends");
         assert_eq!(there, first);
@@ -163,12 +253,12 @@ mod tests {
     #[test]
     fn a_thread_keeps_a_bounded_number_of_keys() {
         let kept = std::thread::spawn(|| {
-            let first = TaskKey::new("key-0");
+            let first = TaskKey::new(&long("key-0"));
             for n in 1..=KEPT {
-                TaskKey::new(&format!("key-{n}"));
+                TaskKey::new(&long(&format!("key-{n}")));
             }
             // The cache was emptied when full: "key-0" is made afresh.
-            !Arc::ptr_eq(first.name(), TaskKey::new("key-0").name())
+            !Arc::ptr_eq(shared(&first), shared(&TaskKey::new(&long("key-0"))))
         })
         .join()
         .expect("the thread ends");
