@@ -38,6 +38,23 @@ pub(crate) struct Riders {
     dependency: Option<DependencyCall>,
 }
 
+impl Riders {
+    /// Whichever policies are present.
+    fn of(
+        deadline: Option<(Deadline, Weak<dyn Expirable>)>,
+        guard: Option<Guarded>,
+        keyed: Option<KeyState>,
+        dependency: Option<DependencyCall>,
+    ) -> Self {
+        Riders {
+            deadline,
+            guard: Mutex::new(guard),
+            keyed,
+            dependency,
+        }
+    }
+}
+
 /// A task's travelling policies, kept inline: an attempt's, never boxed.
 pub(crate) struct InlineExtras(Riders);
 
@@ -66,12 +83,7 @@ pub(crate) trait Travelling: Sized + Send + Sync + 'static {
         keyed: Option<KeyState>,
         dependency: Option<DependencyCall>,
     ) -> Self {
-        Self::keep(Riders {
-            deadline,
-            guard: Mutex::new(guard),
-            keyed,
-            dependency,
-        })
+        Self::keep(Riders::of(deadline, guard, keyed, dependency))
     }
 
     /// Keeps `riders` where this kind of task keeps them.
@@ -141,12 +153,9 @@ impl Travelling for Extras {
         if deadline.is_none() && guard.is_none() && keyed.is_none() && dependency.is_none() {
             return Extras(None);
         }
-        Extras(Some(Box::new(Riders {
-            deadline,
-            guard: Mutex::new(guard),
-            keyed,
-            dependency,
-        })))
+        Extras(Some(Box::new(Riders::of(
+            deadline, guard, keyed, dependency,
+        ))))
     }
 
     /// Boxes whichever policies are present; nothing at all when none is.
