@@ -138,11 +138,11 @@ What decides these figures:
   CPU, so the read and cpu stages compete for the same two cores; the row of the
   stages' CPU time says where the pipeline would be if each stage cost in it what it
   costs alone. The cpu stage alone keeps both cores busy, so any CPU the reads take
-  adds to the pipeline's time; what brings the pipeline under that row (1.045 against
-  1.158 in this commit's run, with one round of three at 1.28) is that its pieces are
-  hashed and compressed just after they are read, in cache, where the cpu stage alone
-  takes them from a gigabyte held in memory: 3.18 s of CPU for the pipeline against
-  3.57 s for its stages alone. With the cpu route on one
+  adds to the pipeline's time. The pipeline can come under that row, since its pieces
+  are hashed and compressed just after they are read, in cache, where the cpu stage
+  alone takes them from a gigabyte held in memory, but it rarely does: two runs of the
+  same commit (2026-12-07) gave 1.045 (rounds 1.03–1.28; 3.18 s of CPU against 3.57 s
+  for the stages alone) and 1.253 (rounds 1.22–1.26). With the cpu route on one
   thread, so that the cpu stage alone leaves a core to the reads, the pipeline's time
   over that stage's is the overlap itself (the row of a core left to the reads). Reading one piece per item
   (48 k items of 22 KB on average, most files of a toolchain being small) cost 53 µs of
