@@ -74,32 +74,29 @@ pub fn run(quick: bool) -> Result<(), String> {
         .join("target")
         .join("stream-memory-summary.txt");
     let results = scenario(&program, &["results", "--items", &plan.results.to_string()])?;
-    let pipeline =
-        |stage: &str, scale: usize, cpu_threads: Option<usize>| -> Result<Fields, String> {
-            let mut args = vec![
-                "pipeline",
-                "--root",
-                &root.to_string_lossy(),
-                "--stage",
-                stage,
-                "--scale",
-                &scale.to_string(),
-                "--mib",
-                &plan.mib.to_string(),
-                "--summary",
-                &summary.to_string_lossy(),
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
-            if let Some(threads) = cpu_threads {
-                args.extend(["--cpu-threads".to_owned(), threads.to_string()]);
-            }
-            scenario(
-                &program,
-                &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            )
-        };
+    let (root_arg, summary_arg) = (root.to_string_lossy(), summary.to_string_lossy());
+    let mib = plan.mib.to_string();
+    let pipeline = |stage: &str, scale: usize, cpu_threads: Option<usize>| {
+        let scale = scale.to_string();
+        let threads = cpu_threads.map(|n| n.to_string());
+        let mut args = vec![
+            "pipeline",
+            "--root",
+            &root_arg,
+            "--stage",
+            stage,
+            "--scale",
+            &scale,
+            "--mib",
+            &mib,
+            "--summary",
+            &summary_arg,
+        ];
+        if let Some(threads) = &threads {
+            args.extend(["--cpu-threads", threads]);
+        }
+        scenario(&program, &args)
+    };
     // Once untimed, so that every timed run reads from the page cache.
     pipeline("read", 1, None)?;
     // The last two are the cpu stage alone and the pipeline with the cpu route on one
