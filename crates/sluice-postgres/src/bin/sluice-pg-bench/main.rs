@@ -93,32 +93,11 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // `--batch N`: only the rows of that claim batch.
-    let only_batch = match args.iter().position(|a| a == "--batch") {
-        Some(at) => Some(
-            args.get(at + 1)
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or("--batch takes 1, 10 or 100")?,
-        ),
-        None => None,
-    };
+    let only_batch = number_flag(&args, "--batch", "--batch takes 1, 10 or 100")?;
     // `--workers N`: only the rows of that many workers.
-    let only_workers = match args.iter().position(|a| a == "--workers") {
-        Some(at) => Some(
-            args.get(at + 1)
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or("--workers takes 1, 2, 4 or 8")?,
-        ),
-        None => None,
-    };
+    let only_workers = number_flag(&args, "--workers", "--workers takes 1, 2, 4 or 8")?;
     // `--keys N`: only the rows of that many keys (0: unkeyed).
-    let only_keys = match args.iter().position(|a| a == "--keys") {
-        Some(at) => Some(
-            args.get(at + 1)
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or("--keys takes 0 or 2000")?,
-        ),
-        None => None,
-    };
+    let only_keys = number_flag(&args, "--keys", "--keys takes 0 or 2000")?;
     // `--sync on|off`: only the rows with that synchronous_commit.
     let only_sync = match args.iter().position(|a| a == "--sync") {
         Some(at) => Some(match args.get(at + 1).map(String::as_str) {
@@ -199,6 +178,18 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(out, "wake ms={:.3}", latency.as_secs_f64() * 1e3)?;
     }
     Ok(())
+}
+
+/// The whole number after `flag`, if `flag` is given; `problem` when it is not one.
+fn number_flag(args: &[String], flag: &str, problem: &str) -> Result<Option<usize>, String> {
+    match args.iter().position(|a| a == flag) {
+        Some(at) => args
+            .get(at + 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(Some)
+            .ok_or_else(|| problem.to_owned()),
+        None => Ok(None),
+    }
 }
 
 /// Every row: 1, 2, 4, 8 workers × batch 1, 10, 100 × unkeyed and 2,000 keys ×
