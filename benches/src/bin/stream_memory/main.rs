@@ -6,6 +6,7 @@
 //! stream_memory results [--items N] [--buffer B] [--max-rss-mb M]
 //! stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K]
 //!                        [--mib M] [--read-ahead N] [--cpu-threads N] [--summary FILE]
+//!                        [--cold]
 //! ```
 //!
 //! - `results`: `stream_cpu(0..N, |i| vec![i as u8; 10_240])`, each result checked
@@ -13,13 +14,15 @@
 //!   above the bound (CI's smoke check).
 //! - `pipeline`: read (io) → hash and compress (cpu) → write a summary (the consumer)
 //!   over pieces of the real files under `--root` (see `pieces.rs`), or one stage alone
-//!   (see `pipeline.rs`).
+//!   (see `pipeline.rs`). With `--cold` the files are put out of the page cache first
+//!   (see `cold.rs`), so that the reads come from the disk.
 //!
 //! Each run prints one line of `key=value` fields on stdout, which xtask reads.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cold;
 mod pieces;
 mod pipeline;
 
@@ -30,7 +33,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage: stream_memory results [--items N] [--buffer B] [--max-rss-mb M]\n       \
-stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--read-ahead N] [--cpu-threads N] [--summary FILE]";
+stream_memory pipeline --root DIR [--stage read|cpu|write|all] [--scale K] [--mib M] [--read-ahead N] [--cpu-threads N] [--summary FILE] [--cold]";
 
 /// The size of each result of the `results` scenario, as in issue 17.
 const RESULT_BYTES: usize = 10_240;
@@ -111,6 +114,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
     let mut read_ahead = pipeline::READ_AHEAD;
     let mut cpu_threads: Option<usize> = None;
     let mut summary = std::env::temp_dir().join("sluice-stream-memory-summary.txt");
+    let mut cold = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -121,6 +125,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
             "--read-ahead" => read_ahead = number(flag, args.next())?,
             "--cpu-threads" => cpu_threads = Some(number(flag, args.next())?),
             "--summary" => summary = PathBuf::from(text(flag, args.next())?),
+            "--cold" => cold = true,
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -129,6 +134,7 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
         return Err("--scale must be at least 1".into());
     }
     let pieces = pieces::Pieces::under(&root, mib * 1024 * 1024)?;
+    let evicted = if cold { cold::evict(&pieces)? } else { 0 };
     let plan = pipeline::Plan {
         stage,
         scale,
@@ -140,7 +146,8 @@ fn pipeline_run(args: &[String]) -> Result<String, String> {
     let hwm = vm_hwm_kib()?;
     Ok(format!(
         "scenario=pipeline stage={} scale={scale} items={} bytes={} seconds={:.3} \
-         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} units={} read_ahead={read_ahead} cpu_threads={} failed={}",
+         cpu_seconds={:.2} vmhwm_kib={hwm} distinct_pieces={} units={} read_ahead={read_ahead} cpu_threads={} failed={} \
+         evicted_files={evicted}",
         stage.name(),
         done.items,
         done.bytes,

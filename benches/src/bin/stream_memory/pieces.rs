@@ -113,6 +113,11 @@ impl Pieces {
         self.list.len()
     }
 
+    /// Every distinct piece once, in walk order.
+    pub fn distinct(&self) -> impl Iterator<Item = &Piece> {
+        self.list.iter().flat_map(|unit| unit.iter())
+    }
+
     /// `scale` passes of the units, lazily.
     pub fn iter(&self, scale: usize) -> impl Iterator<Item = Unit> + Send + 'static {
         let list = self.list.clone();
