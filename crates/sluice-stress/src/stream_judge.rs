@@ -58,9 +58,9 @@ pub struct Reading {
     ended: Option<Element>,
     /// Ordered: the last element was `Cancelled`, an item's place or the map's end.
     pending_end: bool,
-    /// Ordered: places skipped. A map cut short with items in flight closes its buffer
-    /// with holes, and `StreamBuffer` skips them (see `tests/stream_ordered_hole.rs`):
-    /// allowed only when the stream then ends early.
+    /// Ordered: places answered `Cancelled`. A map cut short answers `Cancelled` in the
+    /// place of each item still in flight and keeps every other answer in its own place
+    /// (see `tests/stream_ordered_hole.rs`): allowed only when the stream then ends early.
     skipped: u32,
 }
 
@@ -125,17 +125,16 @@ impl Reading {
             return Err(format!("{element:?} is the value of no item of its map"));
         }
         let item = if self.plan.ordered {
+            // Every place answers: its item's own answer or `Cancelled`, never a hole
+            // (an element naming a later item came in an earlier item's place).
             let place = items_seen + self.skipped;
-            match named {
-                Some(named) if named > place => self.skipped += named - place,
-                Some(named) if named < place => {
-                    return Err(format!(
-                        "element {items_seen} of an ordered stream was {element:?}"
-                    ));
-                }
-                _ => {}
+            if named.is_some_and(|named| named != place) {
+                return Err(format!(
+                    "element {} of an ordered stream (place {place}) was {element:?}",
+                    items_seen + self.skipped
+                ));
             }
-            Some(items_seen + self.skipped)
+            Some(place)
         } else {
             named
         };
@@ -262,14 +261,19 @@ mod tests {
     fn each_broken_promise_is_caught() {
         let i = index();
         let ok = |n| Element::Ok(item_value(i, n));
-        // Out of order: a place skipped (only a map cut short may), then one gone back to.
+        // Out of order: a later item in an earlier item's place (a hole), or one gone
+        // back to.
         let mut r = Reading::new(i, Route::StreamCpu, plan(true));
-        assert_eq!(r.take(ok(1)), Ok(()));
+        assert!(r.take(ok(1)).is_err(), "a hole in an ordered stream");
+        let mut r = Reading::new(i, Route::StreamCpu, plan(true));
+        assert_eq!(r.take(ok(0)), Ok(()));
         assert!(r.take(ok(0)).is_err());
+        // A place answered `Cancelled` (only a map cut short may), with no early end.
         let mut r = Reading::new(i, Route::StreamCpu, plan(true));
+        assert_eq!(r.take(Element::Cancelled), Ok(()));
         assert_eq!(r.take(ok(1)), Ok(()));
         assert_eq!(r.take(ok(2)), Ok(()));
-        assert!(r.end().2.is_some(), "a skip with no early end");
+        assert!(r.end().2.is_some(), "a cancelled place with no early end");
         // Twice, unordered.
         let mut r = Reading::new(i, Route::StreamCpu, plan(false));
         assert_eq!(r.take(ok(2)), Ok(()));
