@@ -428,6 +428,55 @@ fn idle_keys_are_removed() {
     }
 }
 
+/// Hashes every key to the same number: tickets carry their key's hash, so keys that
+/// share one must still each find their own items.
+#[derive(Default)]
+struct Colliding;
+
+impl std::hash::Hasher for Colliding {
+    fn finish(&self) -> u64 {
+        7
+    }
+    fn write(&mut self, _bytes: &[u8]) {}
+}
+
+#[test]
+fn keys_whose_hashes_collide_keep_their_own_items() {
+    type Same = std::hash::BuildHasherDefault<Colliding>;
+    for mode in [KeyOrder::PerKey, KeyOrder::Strict] {
+        let queue: KeyedQueue<char, u32, Same> = KeyedQueue::with_hasher(mode, Same::default());
+        assert_eq!(run(queue.submit('a', 0)), 0);
+        let a1 = queued(queue.submit('a', 1));
+        let b = queue.submit('b', 10);
+        let b_ticket = match (mode, b) {
+            (KeyOrder::Strict, Submitted::Queued(ticket)) => Some(ticket),
+            (_, Submitted::Run(10)) => None,
+            (_, other) => panic!("{mode:?}: b answered {other:?}"),
+        };
+        let b1 = queued(queue.submit('b', 11));
+        let a2 = queued(queue.submit('a', 2));
+        assert_eq!(queue.cancel(b1), Some(11), "{mode:?}: b's own item");
+        assert_eq!(queue.cancel(b1), None, "{mode:?}: cancelled already");
+        assert_eq!(queue.cancel(a1), Some(1), "{mode:?}: a's own item");
+        match mode {
+            KeyOrder::Strict => {
+                // The queue's turn goes to b's first item, then a's last.
+                assert_eq!(queue.finish(&'a'), Some(10), "{mode:?}");
+                assert_eq!(b_ticket.and_then(|ticket| queue.cancel(ticket)), None);
+                assert_eq!(queue.finish(&'b'), Some(2), "{mode:?}");
+                assert_eq!(queue.finish(&'a'), None, "{mode:?}");
+            }
+            _ => {
+                assert_eq!(queue.finish(&'a'), Some(2), "{mode:?}");
+                assert_eq!(queue.cancel(a2), None, "{mode:?}: it runs now");
+                assert_eq!(queue.finish(&'a'), None, "{mode:?}");
+                assert_eq!(queue.finish(&'b'), None, "{mode:?}");
+            }
+        }
+        assert_eq!((queue.len(), queue.active_keys()), (0, 0), "{mode:?}");
+    }
+}
+
 #[test]
 fn debug_shows_counts_not_keys() {
     struct Opaque;

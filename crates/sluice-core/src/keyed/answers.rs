@@ -19,7 +19,12 @@ pub enum Submitted<T> {
 /// something only to the queue that issued it: shown to another queue it may name an
 /// unrelated item there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ticket(pub(super) u64);
+pub struct Ticket {
+    /// The item's number in the queue: distinct, in submission order.
+    pub(super) seq: u64,
+    /// The hash of the item's key, to find the key's lane.
+    pub(super) hash: u64,
+}
 
 /// The answer to
 /// [`KeyedQueue::finish_and_cancel_rest`](super::KeyedQueue::finish_and_cancel_rest).

@@ -12,7 +12,7 @@
 //! it is retried, so order survives retries; `finish` returns the item that holds the
 //! turn next. A final failure can take the rest of its key down with it
 //! ([`KeyedQueue::finish_and_cancel_rest`], answering a [`CancelledRest`]); a ticket
-//! takes one queued item out ([`KeyedQueue::cancel`], amortised O(1), the others keep
+//! takes one queued item out ([`KeyedQueue::cancel`], O(log n) amortised, the others keep
 //! their order); [`KeyedQueue::drain_all`] empties the waiting room at shutdown.
 //!
 //! Invariants, each checked by the loom models in `tests/loom_keyed.rs` and the tests in
@@ -83,11 +83,11 @@
 //! ```
 
 mod answers;
+mod busy;
 mod lane;
 mod order;
 mod queue;
 mod state;
-mod tickets;
 
 pub use answers::{CancelledRest, Submitted, Ticket};
 pub use order::KeyOrder;

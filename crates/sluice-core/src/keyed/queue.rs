@@ -29,6 +29,8 @@ use std::hash::{BuildHasher, Hash};
 ///
 /// [`finish_and_cancel_rest`]: Self::finish_and_cancel_rest
 pub struct KeyedQueue<K, T, S = RandomState> {
+    /// The mode chosen at construction, read without the lock.
+    ordering: KeyOrder,
     /// All the bookkeeping, under one lock.
     state: Mutex<State<K, T, S>>,
 }
@@ -57,13 +59,14 @@ impl<K: Hash + Eq + Clone, T, S: BuildHasher + Clone> KeyedQueue<K, T, S> {
     /// ```
     pub fn with_hasher(ordering: KeyOrder, hasher: S) -> Self {
         KeyedQueue {
+            ordering,
             state: Mutex::new(State::new(ordering, hasher)),
         }
     }
 
     /// The mode chosen at construction.
     pub fn ordering(&self) -> KeyOrder {
-        lock(&self.state).ordering()
+        self.ordering
     }
 
     /// Offers `item` under `key`. [`Submitted::Run`] hands it back to be started now:
@@ -149,7 +152,7 @@ where
         let state = lock(&self.state);
         let (running, queued, active_keys) = state.counts();
         f.debug_struct("KeyedQueue")
-            .field("ordering", &state.ordering())
+            .field("ordering", &self.ordering)
             .field("running", &running)
             .field("queued", &queued)
             .field("active_keys", &active_keys)

@@ -127,9 +127,16 @@ impl Drop for Turn {
         };
         if let Some(next) = next {
             // In strict order the next task may be of another key: the turn is its now.
+            // Otherwise it is of this key, which is not read from the task: the task's
+            // memory is cold here, and the key's copy at hand is the same.
+            let key = if self.keys.ordering() == KeyOrder::Strict {
+                next.key()
+            } else {
+                self.key.clone()
+            };
             let turn = Turn {
                 keys: self.keys.clone(),
-                key: next.key(),
+                key,
                 cancel_rest: false,
             };
             next.take_turn(turn);
