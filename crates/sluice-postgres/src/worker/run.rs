@@ -10,8 +10,9 @@ use crate::status::error_record;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use sluice::{Priority, TaskError};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
@@ -70,71 +71,153 @@ pub(crate) struct Started {
     pub(crate) permit: OwnedSemaphorePermit,
 }
 
+/// A claimed batch's driver: what its tasks settle through, and the tasks not under
+/// way yet. Dropped unpolled (the manager's runtime shut down before it ran), it
+/// hands them back.
+struct Driver {
+    /// What the worker's loops share.
+    shared: Arc<Shared>,
+    /// Where settlements go.
+    settle: UnboundedSender<Settlement>,
+    /// Tasks not yet under way.
+    waiting: Vec<Started>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        for started in std::mem::take(&mut self.waiting) {
+            drop(Unsettled::new(self, started));
+        }
+    }
+}
+
 /// Runs a claimed batch's tasks concurrently in one driver; each sends its settlement
-/// as soon as it ends, whatever the others do.
-pub(crate) async fn run_batch(
+/// as soon as it ends, whatever the others do. However the driver ends, each task is
+/// settled once: dropped midway, it hands back the tasks it still holds.
+pub(crate) fn run_batch(
     shared: Arc<Shared>,
     batch: Vec<Started>,
     settle: UnboundedSender<Settlement>,
-) {
-    let mut running: FuturesUnordered<_> = batch
-        .into_iter()
-        .map(|started| run_task(&shared, started, &settle))
-        .collect();
-    while running.next().await.is_some() {}
-}
-
-/// Runs one task and sends its settlement; its permit (room for one held task) is
-/// dropped at the end.
-async fn run_task(shared: &Shared, started: Started, settle: &UnboundedSender<Settlement>) {
-    let Started {
-        mut task,
-        tracked,
-        cancel,
-        permit,
-    } = started;
-    let id = task.info.id;
-    let attempt = task.info.attempt;
-    // The payload goes to the handler; the rest stays here for the settlement, whose
-    // kind, key and chain are moved rather than copied (three allocations a task).
-    let payload = std::mem::replace(&mut task.payload, Payload::Json(serde_json::Value::Null));
-    let action = run(shared, &task, payload, tracked, &cancel).await;
-    let Claimed {
-        info: TaskInfo { kind, key, .. },
-        chain,
-        ..
-    } = task;
-    if let Action::Release {
-        why: Why::HandedBack,
-        ..
-    } = action
-    {
-        shared
-            .handed_back
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut driver = Driver {
+        shared,
+        settle,
+        waiting: batch,
+    };
+    async move {
+        let batch = std::mem::take(&mut driver.waiting);
+        let driver = &driver;
+        let mut running: FuturesUnordered<_> = batch
+            .into_iter()
+            .map(|started| run_task(Unsettled::new(driver, started)))
+            .collect();
+        while running.next().await.is_some() {}
     }
-    // A send fails only once the settle loop is gone, which waits for every task.
-    let _ = settle.send(Settlement {
-        id,
-        attempt,
-        kind,
-        key,
-        chain,
-        tracked,
-        action,
-    });
-    shared.release(id, attempt);
-    drop(permit);
 }
 
-/// What to write for `task` once it has run (or could not).
-async fn run(
-    shared: &Shared,
-    task: &Claimed,
-    payload: Payload,
+/// A held task until its settlement is sent. Dropped before that (its driver dropped
+/// with the runtime it ran on), it is handed back, and the worker stops claiming: the
+/// manager it runs tasks through is gone, so more would only be handed back too.
+struct Unsettled<'d> {
+    /// Its batch's driver.
+    driver: &'d Driver,
+    /// The task.
+    task: Claimed,
+    /// Whether its key is counted one by one.
     tracked: bool,
-    cancel: &Notify,
-) -> Action {
+    /// Notified when someone asks to cancel it.
+    cancel: Arc<Notify>,
+    /// When its body went to the manager (counted as running since).
+    began: Option<Instant>,
+    /// Its room among the held tasks; `None` once its settlement is sent.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<'d> Unsettled<'d> {
+    /// `started`, settled through `driver`.
+    fn new(driver: &'d Driver, started: Started) -> Self {
+        Unsettled {
+            driver,
+            task: started.task,
+            tracked: started.tracked,
+            cancel: started.cancel,
+            began: None,
+            permit: Some(started.permit),
+        }
+    }
+
+    /// Sends the task's settlement (once), forgets the hold and gives its room back.
+    /// Its kind, key and chain are moved into the settlement rather than copied.
+    fn settle(&mut self, action: Action) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let shared = &*self.driver.shared;
+        let info = &mut self.task.info;
+        if let Some(began) = self.began.take() {
+            let elapsed = began.elapsed();
+            shared
+                .metrics
+                .ended(&info.kind, info.key.as_deref(), self.tracked, elapsed);
+        }
+        if let Action::Release {
+            why: Why::HandedBack,
+            ..
+        } = action
+        {
+            shared
+                .handed_back
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (id, attempt) = (info.id, info.attempt);
+        // A send fails only once the settle loop is gone, which waits for every task.
+        let _ = self.driver.settle.send(Settlement {
+            id,
+            attempt,
+            kind: std::mem::take(&mut info.kind),
+            key: info.key.take(),
+            chain: self.task.chain.take(),
+            tracked: self.tracked,
+            action,
+        });
+        shared.release(id, attempt);
+        drop(permit);
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if self.permit.is_none() {
+            return;
+        }
+        tracing::warn!(
+            id = self.task.info.id,
+            "sluice-postgres: the manager's runtime ended under a held task; handed back"
+        );
+        self.driver.shared.stop.cancel();
+        self.settle(Action::Release {
+            delay: Duration::ZERO,
+            error: None,
+            why: Why::HandedBack,
+        });
+    }
+}
+
+/// Runs one task and sends its settlement.
+async fn run_task(mut task: Unsettled<'_>) {
+    // The payload goes to the handler; the rest stays for the settlement.
+    let payload = std::mem::replace(
+        &mut task.task.payload,
+        Payload::Json(serde_json::Value::Null),
+    );
+    let action = run(&mut task, payload).await;
+    task.settle(action);
+}
+
+/// What to write for a task once it has run (or could not).
+async fn run(unsettled: &mut Unsettled<'_>, payload: Payload) -> Action {
+    let shared: &Shared = &unsettled.driver.shared;
+    let task = &unsettled.task;
     let worker = shared.id.as_str();
     let attempt = task.info.attempt;
     if task.cancel_requested {
@@ -159,7 +242,7 @@ async fn run(
     };
     // A handler's `handle` that panics fails its attempt, as a body that panics does:
     // unwinding would end the batch's driver, and with it the other tasks of the batch
-    // (held, their leases extended, and never settled).
+    // (each then handed back rather than run).
     let info = task.info.clone();
     let work = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         handler.start(info, payload)
@@ -195,26 +278,24 @@ async fn run(
         Body::Blocking(body) => builder.try_run_io_blocking(body),
         Body::Chunk(body) => builder.try_run_chunk(body),
     };
-    let kind = task.info.kind.as_str();
-    let key = task.info.key.as_deref();
-    shared.metrics.started(kind, key, tracked);
-    let began = std::time::Instant::now();
+    shared
+        .metrics
+        .started(&task.info.kind, task.info.key.as_deref(), unsettled.tracked);
+    unsettled.began = Some(Instant::now());
     let mut handle = std::pin::pin!(handle);
     let mut cancel_asked = false;
     let answer = tokio::select! {
         answer = &mut handle => answer,
-        () = cancel.notified() => {
+        () = unsettled.cancel.notified() => {
             cancel_asked = true;
             handle.cancel();
             handle.await
         }
         () = shared.abandon.cancelled() => {
             handle.cancel();
-            shared.metrics.ended(kind, key, tracked, began.elapsed());
             return Action::Release { delay: Duration::ZERO, error: None, why: Why::HandedBack };
         }
     };
-    shared.metrics.ended(kind, key, tracked, began.elapsed());
     match answer {
         Ok(()) => finish("completed", None),
         Err(TaskError::Failed(error)) => failed(shared, &task.info, error),
