@@ -2,7 +2,8 @@
 //! notification (or the poll interval) when nothing is ready.
 
 use super::Shared;
-use super::run::{Claimed, Started, run_batch};
+use super::driver::run_batch;
+use super::run::{Claimed, Started};
 use super::settle::Settlement;
 use crate::error::Result;
 use crate::queries;
@@ -122,7 +123,7 @@ fn start_all(
     // On the manager's io runtime: each task is submitted from there and its answer
     // wakes the driver there, one hop between runtimes per batch rather than two per
     // task. A runtime shut down under the driver drops it; its tasks are then handed
-    // back (`run.rs`), so every one is still settled once.
+    // back (`driver.rs`), so every one is still settled once.
     let driver = tracker.track_future(run_batch(shared.clone(), batch, settle.clone()));
     drop(shared.mgr.io_handle().spawn(driver));
 }

@@ -6,11 +6,11 @@
 //! - `claim.rs`: takes room (at most `max_in_flight` tasks held), claims a batch with
 //!   `FOR UPDATE SKIP LOCKED`, starts the batch (`run.rs`); sleeps on a notification
 //!   or the poll interval when nothing is ready.
-//! - `run.rs` (one driver per claimed batch, its tasks concurrent in it, on the
+//! - `driver.rs` (one driver per claimed batch, its tasks concurrent in it, on the
 //!   manager's io runtime, so that submitting a task and hearing its answer cross no
-//!   runtime): submits each task's work to its route, turns the answer into a
-//!   settlement (done, retry, dead, snooze, cancelled, handed back); a driver dropped
-//!   with that runtime hands its tasks back.
+//!   runtime): settles each task once, and a driver dropped with that runtime hands
+//!   its tasks back; `run.rs` submits each task's work to its route and turns the
+//!   answer into a settlement (done, retry, dead, snooze, cancelled, handed back).
 //! - `settle.rs`: writes settlements in batches, one statement each, fenced by
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
@@ -22,6 +22,7 @@
 
 mod builder;
 mod claim;
+mod driver;
 mod handle;
 pub(crate) mod handler;
 mod heartbeat;
