@@ -2,7 +2,8 @@
 //! notification (or the poll interval) when nothing is ready.
 
 use super::Shared;
-use super::run::{Claimed, Started, run_batch};
+use super::driver::run_batch;
+use super::run::{Claimed, Started};
 use super::settle::Settlement;
 use crate::error::Result;
 use crate::queries;
@@ -79,9 +80,9 @@ pub(crate) async fn claim_loop(
 }
 
 /// Starts each claimed task with one permit (the permits left over are dropped): the
-/// batch runs in one driver on `tracker`, its counts and its holds each taken under
-/// one lock, rather than a tokio task, a lock of the counts and one of the holds per
-/// task.
+/// batch runs in one driver, tracked by `tracker`, its counts and its holds each taken
+/// under one lock, rather than a tokio task, a lock of the counts and one of the holds
+/// per task.
 fn start_all(
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
@@ -119,7 +120,12 @@ fn start_all(
             })
         })
         .collect();
-    tracker.spawn(run_batch(shared.clone(), batch, settle.clone()));
+    // On the manager's io runtime: each task is submitted from there and its answer
+    // wakes the driver there, one hop between runtimes per batch rather than two per
+    // task. A runtime shut down under the driver drops it; its tasks are then handed
+    // back (`driver.rs`), so every one is still settled once.
+    let driver = tracker.track_future(run_batch(shared.clone(), batch, settle.clone()));
+    drop(shared.mgr.io_handle().spawn(driver));
 }
 
 /// Claims up to `limit` ready tasks of the registered kinds.

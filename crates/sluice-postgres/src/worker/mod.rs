@@ -1,13 +1,16 @@
 //! [`Worker`]: claims tasks of its registered kinds in batches, runs each through a
 //! Sluice `ConcurrencyManager` route, and writes results back, batched and fenced.
 //!
-//! A started worker is five loops on the runtime that started it:
+//! A started worker is five loops on the runtime that started it, and a driver per
+//! claimed batch on the manager's io runtime:
 //! - `claim.rs`: takes room (at most `max_in_flight` tasks held), claims a batch with
 //!   `FOR UPDATE SKIP LOCKED`, starts the batch (`run.rs`); sleeps on a notification
 //!   or the poll interval when nothing is ready.
-//! - `run.rs` (one driver per claimed batch, its tasks concurrent in it): submits
-//!   each task's work to its route, turns the answer into a settlement (done, retry,
-//!   dead, snooze, cancelled, handed back).
+//! - `driver.rs` (one driver per claimed batch, its tasks concurrent in it, on the
+//!   manager's io runtime, so that submitting a task and hearing its answer cross no
+//!   runtime): settles each task once, and a driver dropped with that runtime hands
+//!   its tasks back; `run.rs` submits each task's work to its route and turns the
+//!   answer into a settlement (done, retry, dead, snooze, cancelled, handed back).
 //! - `settle.rs`: writes settlements in batches, one statement each, fenced by
 //!   (id, attempt, owner); counts the refused ones.
 //! - `heartbeat.rs`: extends the leases of held tasks, reads cancel requests, says
@@ -19,6 +22,7 @@
 
 mod builder;
 mod claim;
+mod driver;
 mod handle;
 pub(crate) mod handler;
 mod heartbeat;
@@ -171,7 +175,10 @@ impl Worker {
     /// they open, live on the tokio runtime this is called from (outside one, on the
     /// manager's io runtime): a pool's connection dies with the runtime that opened it,
     /// so they belong to the application's runtime, not to a manager dropped with the
-    /// worker. Handlers' work runs on the manager's routes either way.
+    /// worker. Each claimed batch is driven on the manager's io runtime (where
+    /// [`Handler::handle`](crate::Handler::handle) is called), and handlers' work runs
+    /// on the manager's routes. A manager shut down under the worker ends it: the tasks
+    /// it holds are handed back and it claims no more.
     pub fn start(self) -> WorkerHandle {
         let shared = self.shared;
         let runtime = tokio::runtime::Handle::try_current()

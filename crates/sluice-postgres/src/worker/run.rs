@@ -1,18 +1,16 @@
-//! Running a claimed batch's tasks through the manager, concurrently in one driver,
-//! and turning each answer into a settlement: done, retry (backoff with jitter), dead,
+//! Running a claimed task through the manager (in its batch's driver, `driver.rs`)
+//! and turning the answer into a settlement: done, retry (backoff with jitter), dead,
 //! snooze, cancelled, handed back.
 
 use super::Shared;
+use super::driver::Unsettled;
 use super::handler::{Body, HandlerError, TaskInfo};
-use super::settle::{Action, Settlement, Why};
+use super::settle::{Action, Why};
 use crate::payload::Payload;
 use crate::status::error_record;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use sluice::{Priority, TaskError};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 /// The shortest snooze of a task refused by an open breaker.
@@ -24,7 +22,7 @@ pub(crate) struct Claimed {
     /// What the handler sees.
     pub(crate) info: TaskInfo,
     /// The payload, not yet deserialized.
-    payload: Payload,
+    pub(super) payload: Payload,
     /// Each attempt's timeout.
     timeout: Option<Duration>,
     /// The task's priority.
@@ -32,7 +30,7 @@ pub(crate) struct Claimed {
     /// Someone asked to cancel it while an earlier attempt ran.
     cancel_requested: bool,
     /// Its FIFO chain, locked when it finishes.
-    chain: Option<String>,
+    pub(super) chain: Option<String>,
 }
 
 impl Claimed {
@@ -70,71 +68,10 @@ pub(crate) struct Started {
     pub(crate) permit: OwnedSemaphorePermit,
 }
 
-/// Runs a claimed batch's tasks concurrently in one driver; each sends its settlement
-/// as soon as it ends, whatever the others do.
-pub(crate) async fn run_batch(
-    shared: Arc<Shared>,
-    batch: Vec<Started>,
-    settle: UnboundedSender<Settlement>,
-) {
-    let mut running: FuturesUnordered<_> = batch
-        .into_iter()
-        .map(|started| run_task(&shared, started, &settle))
-        .collect();
-    while running.next().await.is_some() {}
-}
-
-/// Runs one task and sends its settlement; its permit (room for one held task) is
-/// dropped at the end.
-async fn run_task(shared: &Shared, started: Started, settle: &UnboundedSender<Settlement>) {
-    let Started {
-        mut task,
-        tracked,
-        cancel,
-        permit,
-    } = started;
-    let id = task.info.id;
-    let attempt = task.info.attempt;
-    // The payload goes to the handler; the rest stays here for the settlement, whose
-    // kind, key and chain are moved rather than copied (three allocations a task).
-    let payload = std::mem::replace(&mut task.payload, Payload::Json(serde_json::Value::Null));
-    let action = run(shared, &task, payload, tracked, &cancel).await;
-    let Claimed {
-        info: TaskInfo { kind, key, .. },
-        chain,
-        ..
-    } = task;
-    if let Action::Release {
-        why: Why::HandedBack,
-        ..
-    } = action
-    {
-        shared
-            .handed_back
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    // A send fails only once the settle loop is gone, which waits for every task.
-    let _ = settle.send(Settlement {
-        id,
-        attempt,
-        kind,
-        key,
-        chain,
-        tracked,
-        action,
-    });
-    shared.release(id, attempt);
-    drop(permit);
-}
-
-/// What to write for `task` once it has run (or could not).
-async fn run(
-    shared: &Shared,
-    task: &Claimed,
-    payload: Payload,
-    tracked: bool,
-    cancel: &Notify,
-) -> Action {
+/// What to write for a task once it has run (or could not).
+pub(super) async fn run(unsettled: &mut Unsettled<'_>, payload: Payload) -> Action {
+    let shared: &Shared = unsettled.shared();
+    let task = &unsettled.task;
     let worker = shared.id.as_str();
     let attempt = task.info.attempt;
     if task.cancel_requested {
@@ -159,7 +96,7 @@ async fn run(
     };
     // A handler's `handle` that panics fails its attempt, as a body that panics does:
     // unwinding would end the batch's driver, and with it the other tasks of the batch
-    // (held, their leases extended, and never settled).
+    // (each then handed back rather than run).
     let info = task.info.clone();
     let work = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         handler.start(info, payload)
@@ -195,26 +132,24 @@ async fn run(
         Body::Blocking(body) => builder.try_run_io_blocking(body),
         Body::Chunk(body) => builder.try_run_chunk(body),
     };
-    let kind = task.info.kind.as_str();
-    let key = task.info.key.as_deref();
-    shared.metrics.started(kind, key, tracked);
-    let began = std::time::Instant::now();
+    shared
+        .metrics
+        .started(&task.info.kind, task.info.key.as_deref(), unsettled.tracked);
+    unsettled.began = Some(Instant::now());
     let mut handle = std::pin::pin!(handle);
     let mut cancel_asked = false;
     let answer = tokio::select! {
         answer = &mut handle => answer,
-        () = cancel.notified() => {
+        () = unsettled.cancel.notified() => {
             cancel_asked = true;
             handle.cancel();
             handle.await
         }
         () = shared.abandon.cancelled() => {
             handle.cancel();
-            shared.metrics.ended(kind, key, tracked, began.elapsed());
             return Action::Release { delay: Duration::ZERO, error: None, why: Why::HandedBack };
         }
     };
-    shared.metrics.ended(kind, key, tracked, began.elapsed());
     match answer {
         Ok(()) => finish("completed", None),
         Err(TaskError::Failed(error)) => failed(shared, &task.info, error),

@@ -10,7 +10,8 @@
 //! during the run over its tasks, the client's cost per task; P: the server's) and
 //! `wake ms=M`. `--quick` runs a tenth of the
 //! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
-//! `--keys N` and `--sync on|off` keep only the rows that match; `--no-wake` skips the
+//! `--keys N` and `--sync on|off` keep only the rows that match; `--side raw|sluice`
+//! runs only that side of each row (to profile one side); `--no-wake` skips the
 //! wake-up samples; `--no-warm-up` skips the untimed runs (one of each side, unkeyed
 //! and keyed) that warm a fresh server before the first row; `--manager-runtime` starts
 //! the Sluice side's workers on the manager's io runtime instead of the bench's own
@@ -107,6 +108,14 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         }),
         None => None,
     };
+    // `--side raw|sluice`: only that side of each row (a profile of one side).
+    let only_side = match args.iter().position(|a| a == "--side") {
+        Some(at) => match args.get(at + 1).map(String::as_str) {
+            Some(side @ ("raw" | "sluice")) => Some(side.to_owned()),
+            _ => return Err("--side takes raw or sluice".into()),
+        },
+        None => None,
+    };
     let wake = !args.iter().any(|a| a == "--no-wake");
     let on_manager = args.iter().any(|a| a == "--manager-runtime");
     let grid: Vec<Row> = grid(quick)
@@ -146,6 +155,9 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
                 ["sluice", "raw"]
             };
             for side in sides {
+                if only_side.as_deref().is_some_and(|only| only != side) {
+                    continue;
+                }
                 let queue = format!("bench_{serial}_{side}");
                 let (cpu_before, server_before) =
                     (cpu::own_seconds()?, cpu::server_seconds(postmaster)?);
