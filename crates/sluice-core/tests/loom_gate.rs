@@ -627,10 +627,16 @@ fn pass_on_racing_a_lowered_limit_stays_within_it() {
         let work = std::sync::Arc::new(SharedProbe(Mutex::new(Some(work))));
         gate.enqueue_shared_at(work, Priority::Normal);
 
+        let lowered = Arc::new(AtomicBool::new(false));
         let controller = {
             let gate = gate.clone();
-            thread::spawn(move || gate.set_limit(0))
+            let lowered = lowered.clone();
+            thread::spawn(move || {
+                gate.set_limit(0);
+                lowered.store(true, SeqCst);
+            })
         };
+        let lowered_before = lowered.load(SeqCst);
         let passed_on = match permit.pass_on() {
             Some((next, passed)) => {
                 assert!(next.run_here(passed).is_none(), "a holding probe keeps it");
@@ -640,6 +646,11 @@ fn pass_on_racing_a_lowered_limit_stays_within_it() {
         };
         controller.join().expect("controller panicked");
 
+        // A limit lowered to zero before the pass is in force: nothing passes.
+        assert!(
+            !(lowered_before && passed_on),
+            "passed on past a lowered limit"
+        );
         // Passed on only before the limit fell; otherwise it waits for room.
         assert_eq!(record.admitted(), usize::from(passed_on));
         assert_eq!(gate.in_flight(), held.count());
