@@ -13,7 +13,9 @@
 //!   permit, and a second waiter gets the permit the dropped one would have had;
 //! - queued [`Deferred`] work racing a release and `drain_deferred` is admitted or
 //!   aborted exactly once, never both, and in-flight returns to zero; the same for
-//!   work queued as its own place ([`SharedDeferred`], `enqueue_shared_at`);
+//!   work queued as its own place ([`SharedDeferred`], `enqueue_shared_at`), and
+//!   for a holder passing its permit straight to the head (`Permit::pass_on`), which
+//!   also never passes it past a limit lowered meanwhile;
 //! - work queued at different priorities (and a blocked thread, which waits at
 //!   `Normal`) racing a release is admitted exactly once within the limit, and the
 //!   `High` one first whenever both were queued before the release.
@@ -565,6 +567,97 @@ fn shared_enqueue_racing_drain_and_release_runs_or_aborts_once() {
         record.assert_exactly_once();
         assert_eq!(drained, record.aborted());
         assert_eq!(gate.in_flight(), record.admitted());
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// A holder that ends passes its permit straight to the queued work at the head
+/// (`Permit::pass_on`, a worker running the next queued task itself) while a newcomer
+/// queues as its own place and the gate is drained: each piece of work is admitted or
+/// aborted exactly once, never past the limit, and the gate ends empty.
+#[test]
+fn pass_on_racing_shared_enqueue_and_drain_runs_or_aborts_once() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (first, first_record) = held.probe(Mode::Hold);
+        let (second, second_record) = held.probe(Mode::Hold);
+        let first = std::sync::Arc::new(SharedProbe(Mutex::new(Some(first))));
+        let second = std::sync::Arc::new(SharedProbe(Mutex::new(Some(second))));
+        gate.enqueue_shared_at(first, Priority::Normal);
+
+        let enqueuer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.enqueue_shared_at(second, Priority::Normal))
+        };
+        let drainer = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.drain_deferred())
+        };
+        if let Some((next, passed)) = permit.pass_on() {
+            assert!(next.run_here(passed).is_none(), "a holding probe keeps it");
+        }
+        enqueuer.join().expect("enqueuer panicked");
+        let drained = drainer.join().expect("drainer panicked");
+
+        assert!(gate.in_flight() <= 1);
+        assert_eq!(gate.in_flight(), held.count());
+        held.release_all();
+        first_record.assert_exactly_once();
+        second_record.assert_exactly_once();
+        assert!(drained <= 2);
+        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(gate.waiting(), 0);
+    });
+}
+
+/// A permit passed on while the throttle lowers the limit: the room goes on only if a
+/// release would have handed it on, so nothing runs past the lowered limit once it
+/// is in force, and the queued work is admitted once the limit is raised again.
+#[test]
+fn pass_on_racing_a_lowered_limit_stays_within_it() {
+    loom::model(|| {
+        let gate = Gate::new(1);
+        let held = Held::default();
+        let permit = gate.try_acquire().expect("the gate is open");
+        let (work, record) = held.probe(Mode::Hold);
+        let work = std::sync::Arc::new(SharedProbe(Mutex::new(Some(work))));
+        gate.enqueue_shared_at(work, Priority::Normal);
+
+        let lowered = Arc::new(AtomicBool::new(false));
+        let controller = {
+            let gate = gate.clone();
+            let lowered = lowered.clone();
+            thread::spawn(move || {
+                gate.set_limit(0);
+                lowered.store(true, SeqCst);
+            })
+        };
+        let lowered_before = lowered.load(SeqCst);
+        let passed_on = match permit.pass_on() {
+            Some((next, passed)) => {
+                assert!(next.run_here(passed).is_none(), "a holding probe keeps it");
+                true
+            }
+            None => false,
+        };
+        controller.join().expect("controller panicked");
+
+        // A limit lowered to zero before the pass is in force: nothing passes.
+        assert!(
+            !(lowered_before && passed_on),
+            "passed on past a lowered limit"
+        );
+        // Passed on only before the limit fell; otherwise it waits for room.
+        assert_eq!(record.admitted(), usize::from(passed_on));
+        assert_eq!(gate.in_flight(), held.count());
+        held.release_all();
+        assert_eq!(gate.in_flight(), 0);
+        gate.set_limit(1);
+        record.assert_exactly_once();
         held.release_all();
         assert_eq!(gate.in_flight(), 0);
         assert_eq!(gate.waiting(), 0);

@@ -13,7 +13,7 @@ use sluice::throttle::ThrottleConfig;
 use sluice::{BreakerConfig, ConcurrencyManager};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -254,6 +254,55 @@ fn an_io_task_queued_at_its_gate_stays_within_its_count() {
     });
     let measured = per_round / (QUEUED + 1) as f64;
     assert_within("run_io queued behind io_limit(1)", measured, IO_BOUND);
+}
+
+/// CPU tasks queued at their gate behind `cpu_limit(1)` are run, each in its turn, by
+/// the pool's thread that ended the one before, with the permit it ended with: no
+/// trip through rayon's queue, so no job box. Each round's tasks make one allocation
+/// each (the task), and the round one more, the holder's job; a queued task made two
+/// (its job box too) when the gate handed each to rayon.
+#[test]
+fn cpu_tasks_queued_at_their_gate_skip_the_pools_queue() {
+    static RELEASED: AtomicBool = AtomicBool::new(false);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let _one = one_at_a_time();
+    let mgr = ConcurrencyManager::builder()
+        .cpu_threads(2)
+        .cpu_limit(1)
+        .throttle(ThrottleConfig::disabled())
+        .build()
+        .expect("the manager builds");
+    let per_round = allocations_per_task(|i| {
+        RELEASED.store(false, Ordering::Release);
+        RAN.store(0, Ordering::Release);
+        // Holds the only slot until every other task of the round has queued.
+        let holder = mgr.run_cpu(|| {
+            while !RELEASED.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+        });
+        let queued: [_; QUEUED] = std::array::from_fn(|k| {
+            mgr.run_cpu(move || {
+                RAN.fetch_add(1, Ordering::AcqRel);
+                i + k as u64
+            })
+        });
+        RELEASED.store(true, Ordering::Release);
+        // Waited for once all have run: a waiter would run a queued task itself.
+        while RAN.load(Ordering::Acquire) < QUEUED {
+            std::thread::yield_now();
+        }
+        assert_eq!(holder.wait(), Ok(()));
+        for (k, handle) in queued.into_iter().enumerate() {
+            assert_eq!(handle.wait(), Ok(i + k as u64));
+        }
+    });
+    let measured = per_round / (QUEUED + 1) as f64;
+    // One per task, and the holder's job: (9 + 1) / 9.
+    assert!(
+        measured <= 1.2,
+        "run_cpu queued behind cpu_limit(1): {measured:.2} allocations per task, more than 1.2"
+    );
 }
 
 /// Today's counts of the rows the issue sets no bound for. An io task: the task, its

@@ -77,6 +77,14 @@ impl<T> RankedQueue<T> {
 
     /// The entry with the smallest rank, the older one on a tie.
     pub(super) fn pop_front(&mut self) -> Option<T> {
+        let lane = self.front_lane()?;
+        let (_, item) = self.lanes[lane].pop_front()?;
+        self.len -= 1;
+        Some(item)
+    }
+
+    /// The lane whose head has the smallest rank (the older one on a tie).
+    fn front_lane(&self) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
@@ -89,9 +97,24 @@ impl<T> RankedQueue<T> {
             })
             .min()?
             .1;
-        let (_, item) = self.lanes[lane].pop_front()?;
-        self.len -= 1;
-        Some(item)
+        Some(lane)
+    }
+
+    /// The entry with the smallest rank, if `take` turns it into `Ok`; one it hands
+    /// back as `Err` keeps its place and rank at the head.
+    pub(super) fn pop_front_map<U>(&mut self, take: impl FnOnce(T) -> Result<U, T>) -> Option<U> {
+        let lane = self.front_lane()?;
+        let (seq, item) = self.lanes[lane].pop_front()?;
+        match take(item) {
+            Ok(out) => {
+                self.len -= 1;
+                Some(out)
+            }
+            Err(item) => {
+                self.lanes[lane].push_front((seq, item));
+                None
+            }
+        }
     }
 
     /// Keeps the entries `keep` approves, each in its lane with its rank.

@@ -39,6 +39,15 @@ pub trait SharedDeferred: Send + Sync + 'static {
 
     /// As [`Deferred::abort`].
     fn abort(self: StdArc<Self>) -> bool;
+
+    /// Called with a permit passed on to this work by a holder that ends
+    /// ([`Permit::pass_on`]), on the holder's thread, instead of `admit`: runs the
+    /// work here if it may run on this thread, else as `admit`. Returns the permit if
+    /// it is free again (the work ran and ended, or it was settled meanwhile), for the
+    /// caller to pass on or drop.
+    fn run_here(self: StdArc<Self>, permit: Permit) -> Option<Permit> {
+        self.admit(permit)
+    }
 }
 
 /// Queued work's place: boxed, or the work's own `Arc`.
@@ -304,6 +313,29 @@ impl Inner {
         }
         let handoffs = this.hand_back(1);
         Self::deliver(this, handoffs);
+    }
+
+    /// For a holder passing its permit on: the work at the head of the queue if that
+    /// is shared work and the holder's room is still the gate's to give, taken out of
+    /// the queue with the holder's permit now counted for it (the count does not
+    /// move). The room goes on exactly when a release would hand it to that head: in
+    /// flight, the holder included, is within the limit (a lowered limit drains first).
+    pub(super) fn take_next_shared(&self) -> Option<StdArc<dyn SharedDeferred>> {
+        if self.word.load(Ordering::Acquire) & WAITING == 0 {
+            return None;
+        }
+        let mut state = lock(&self.state);
+        let (limit, in_flight) = self.counts();
+        if in_flight > limit {
+            return None;
+        }
+        let work = state.queue.pop_front_map(|waiter| match waiter {
+            Waiter::Deferred(Work::Shared(work)) => Ok(work),
+            // A thread, a future or boxed work: the ordinary release hands it on.
+            other => Err(other),
+        })?;
+        self.left(&state);
+        Some(work)
     }
 
     /// Admits waiters in order of rank while there is room. Called under the lock;

@@ -162,14 +162,27 @@ pub(crate) fn run_as_task<R>(
 }
 
 /// Runs `body` as `task`, which keeps its token inside itself; otherwise as
-/// [`run_as_task`].
+/// [`run_as_task`], except that a permit the frame still holds at its end (not lent
+/// while the task ran) is handed back instead of released, so that the thread may
+/// pass it straight on to the next task queued at its gate (`Permit::pass_on`).
 pub(crate) fn run_owned<R>(
     task: Arc<dyn Owning>,
     slot: Slot,
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
-) -> R {
-    run_in_frame(Owner::Task(task), slot, held, body).0
+) -> (R, Option<Permit>) {
+    let mut kept = None;
+    let value = in_frame(Owner::Task(task), slot, held, body, |frame| match frame {
+        Some(Frame {
+            slot: Slot::Permit(permit),
+            ..
+        }) => {
+            kept = Some(permit);
+            false
+        }
+        other => end_frame(other),
+    });
+    (value.0, kept)
 }
 
 /// Whether `awaited` waits for its key's turn behind a turn that a task running on this
@@ -216,6 +229,18 @@ fn run_in_frame<R>(
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> (R, bool) {
+    in_frame(token, slot, held, body, end_frame)
+}
+
+/// Runs `body` in a frame, which `end` ends once `body` returned (`end_frame` if it
+/// unwinds).
+fn in_frame<R>(
+    token: Owner,
+    slot: Slot,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+    end: impl FnOnce(Option<Frame>) -> bool,
+) -> (R, bool) {
     /// Pops the frame if `body` unwinds.
     struct PopOnUnwind {
         /// False once the frame was popped normally.
@@ -232,15 +257,21 @@ fn run_in_frame<R>(
     let mut guard = PopOnUnwind { armed: true };
     let value = body();
     guard.armed = false;
-    (value, pop_frame())
-}
-
-/// Pops the innermost frame and ends what it owns; answers whether a handle left
-/// pending in it asked its runner to lend.
-fn pop_frame() -> bool {
     // Outside the borrow: ending a lease releases a permit, which may admit work that
     // looks at this thread's frames.
-    match CURRENT.with(|current| current.borrow_mut().pop()) {
+    let frame = CURRENT.with(|current| current.borrow_mut().pop());
+    (value, end(frame))
+}
+
+/// Pops the innermost frame and ends what it owns.
+fn pop_frame() -> bool {
+    end_frame(CURRENT.with(|current| current.borrow_mut().pop()))
+}
+
+/// Ends what a popped frame owns; answers whether a handle left pending in it asked
+/// its runner to lend.
+fn end_frame(frame: Option<Frame>) -> bool {
+    match frame {
         Some(Frame {
             slot: Slot::OwnedLease(lease),
             ..

@@ -117,8 +117,11 @@ where
 {
     let (state, keys) = keyed.unzip();
     let info = TaskInfo::new(policy.name.clone(), policy.key.clone());
-    // The answer's slot lives in the task: one allocation for both.
-    let reply = Reply::in_place(io.route.clone(), info);
+    // The answer's slot lives in the task: one allocation for both. Made where the
+    // task is built, as a closure task's reply is: each move of it by value was a
+    // `memcpy` of a few hundred bytes.
+    let route = io.route.clone();
+    let reply = move || Reply::in_place(route, info);
     if KeyOnly::fits(None, guard.as_ref(), state.as_ref(), dependency.is_some()) {
         // Its key state inline: no box for its policies.
         let task: Arc<FutureTask<Fut, T, E, KeyOnly>> =
@@ -151,7 +154,7 @@ where
 {
     // Its policies inline, as a closure attempt's: no box of their own per attempt.
     let task: Arc<FutureTask<Fut, T, E, InlineExtras>> =
-        future_task(io, (policy, guard, dependency), reply, None, future);
+        future_task(io, (policy, guard, dependency), move || reply, None, future);
     start_task(task.clone(), None);
     task
 }
@@ -160,10 +163,11 @@ where
 /// call, its dependency.
 type Resolved = (Policy, Option<Guarded>, Option<Arc<Dependency>>);
 
+#[inline(always)]
 fn future_task<Fut, T, E, X: Travelling>(
     io: &IoSide,
     (policy, guard, dependency): Resolved,
-    reply: Reply<T, E>,
+    reply: impl FnOnce() -> Reply<T, E>,
     keyed: Option<KeyState>,
     future: Fut,
 ) -> Arc<FutureTask<Fut, T, E, X>> {
@@ -173,7 +177,7 @@ fn future_task<Fut, T, E, X: Travelling>(
         future: Mutex::new(Some(future)),
         timeout: policy.timeout,
         priority: policy.priority,
-        reply,
+        reply: reply(),
         runs_on: io.runs_on.clone(),
         extras: X::new(None, guard, keyed, dependency.map(DependencyCall::new)),
     })
