@@ -13,10 +13,10 @@
 //!   [`REST`] waits, then tries one spin again; if that one misses too, it rests twice
 //!   as long, up to [`LONGEST_REST`]. An idle machine keeps its spins; a loaded one
 //!   parks at once, as a waiter that never spins does, but for one spin in
-//!   [`LONGEST_REST`] + 1 once the load has lasted (a spin that misses costs up to
-//!   [`RUN`] of the waiter's core, which beside a busy core is the worker's core too:
-//!   one in every [`REST`] waits was about 0.6 µs a round trip, half the loaded rows'
-//!   gap to rayon's).
+//!   [`LONGEST_REST`] + 1 once the load has lasted. A spin that misses costs up to
+//!   [`RUN`] of the waiter's core, which beside a busy core is the worker's core too;
+//!   with a fixed rest, two spins in every [`REST`] + 2 waits missed under a lasting
+//!   load, up to about 1 µs a round trip.
 //!
 //! The state is the waiting thread's own (a thread-local), so nothing here is shared.
 //! Under loom the waiter never spins: loom would explore every turn of the loop.
