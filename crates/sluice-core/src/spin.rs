@@ -10,13 +10,9 @@
 //!   core cannot take it before we park), and for at most [`RUN`] in all;
 //! - while spinning has been paying off on this thread: after [`MISSES`] spins in a
 //!   row that ended without the answer, the thread parks at once for its next
-//!   [`REST`] waits, then tries one spin again; if that one misses too, it rests twice
-//!   as long, up to [`LONGEST_REST`]. An idle machine keeps its spins; a loaded one
-//!   parks at once, as a waiter that never spins does, but for one spin in
-//!   [`LONGEST_REST`] + 1 once the load has lasted. A spin that misses costs up to
-//!   [`RUN`] of the waiter's core, which beside a busy core is the worker's core too;
-//!   with a fixed rest, two spins in every [`REST`] + 2 waits missed under a lasting
-//!   load, up to about 1 µs a round trip.
+//!   [`REST`] waits, then tries a spin again. An idle machine keeps its spins; a loaded
+//!   one parks at once, as a waiter that never spins does, but for one spin in
+//!   [`REST`].
 //!
 //! The state is the waiting thread's own (a thread-local), so nothing here is shared.
 //! Under loom the waiter never spins: loom would explore every turn of the loop.
@@ -40,17 +36,9 @@ const RUN: Duration = Duration::from_micros(10);
 #[cfg(not(sluice_loom))]
 const MISSES: u32 = 2;
 
-/// Waits a resting thread parks at once before it spins again, after a streak of
-/// misses.
+/// Waits a resting thread parks at once before it spins again.
 #[cfg(not(sluice_loom))]
 const REST: u32 = 16;
-
-/// The longest rest: each spin after a rest that misses doubles the next one, up to
-/// this, so a lasting load costs one spin in this many waits; a spin that catches its
-/// answer brings the rest back to [`REST`]. At about 20 µs a loaded round trip, a
-/// machine whose load has gone is noticed within about 20 ms.
-#[cfg(not(sluice_loom))]
-const LONGEST_REST: u32 = 1024;
 
 /// Pause hints between two looks at the clock: a look costs tens of ns, a hint from
 /// one to a hundred depending on the processor.
@@ -65,15 +53,11 @@ struct Streak {
     misses: u32,
     /// Waits left to park at once.
     resting: u32,
-    /// The length of the next rest.
-    next_rest: u32,
 }
 
 #[cfg(not(sluice_loom))]
 crate::loom::thread_local! {
-    static STREAK: Cell<Streak> = const {
-        Cell::new(Streak { misses: 0, resting: 0, next_rest: REST })
-    };
+    static STREAK: Cell<Streak> = const { Cell::new(Streak { misses: 0, resting: 0 }) };
 }
 
 /// Spins while the answer may come soon (see the module's text); true if `done` turned
@@ -86,23 +70,17 @@ pub(crate) fn spin_until(done: impl Fn() -> bool, started: impl Fn() -> bool) ->
     let mut streak = STREAK.with(Cell::get);
     if streak.resting > 0 {
         streak.resting -= 1;
-        if streak.resting == 0 {
-            // The spin after a rest is a probe: one miss is enough to rest again.
-            streak.misses = MISSES - 1;
-        }
         STREAK.with(|s| s.set(streak));
         return false;
     }
     let caught = spin(&done, &started);
     if caught {
         streak.misses = 0;
-        streak.next_rest = REST;
     } else {
         streak.misses += 1;
         if streak.misses >= MISSES {
             streak.misses = 0;
-            streak.resting = streak.next_rest;
-            streak.next_rest = (streak.next_rest * 2).min(LONGEST_REST);
+            streak.resting = REST;
         }
     }
     STREAK.with(|s| s.set(streak));
@@ -143,7 +121,7 @@ pub(crate) fn spin_until(done: impl Fn() -> bool, _started: impl Fn() -> bool) -
 
 #[cfg(all(test, not(sluice_loom)))]
 mod tests {
-    use super::{LONGEST_REST, MISSES, REST, spin_until};
+    use super::{MISSES, REST, spin_until};
     use std::cell::Cell;
 
     /// Waits for work that no worker takes up; returns how often the waiter asked
@@ -190,62 +168,6 @@ mod tests {
             wait_for_untaken_work() > 0,
             "after its rest the thread spins again"
         );
-    }
-
-    /// Parks at once for `waits` waits, then spins on the next.
-    fn rest_for(waits: u32) {
-        for wait in 0..waits {
-            assert_eq!(wait_for_untaken_work(), 0, "wait {wait} of the rest parks");
-        }
-        assert!(
-            wait_for_untaken_work() > 0,
-            "after its rest the thread spins"
-        );
-    }
-
-    #[test]
-    fn a_spin_that_misses_after_a_rest_rests_twice_as_long_up_to_a_bound() {
-        for _ in 0..MISSES {
-            wait_for_untaken_work();
-        }
-        // Each `rest_for` ends with the probe's miss.
-        let mut rest = REST;
-        while rest < LONGEST_REST {
-            rest_for(rest);
-            rest *= 2;
-        }
-        rest_for(LONGEST_REST);
-        rest_for(LONGEST_REST);
-    }
-
-    #[test]
-    fn a_probe_that_catches_its_answer_brings_the_short_rest_back() {
-        for _ in 0..MISSES {
-            wait_for_untaken_work();
-        }
-        rest_for(REST);
-        rest_for(2 * REST);
-        for _ in 0..4 * REST {
-            assert_eq!(wait_for_untaken_work(), 0);
-        }
-        let looks = Cell::new(0u32);
-        assert!(
-            spin_until(
-                || {
-                    looks.set(looks.get() + 1);
-                    looks.get() > 3
-                },
-                || true,
-            ),
-            "the probe catches its answer"
-        );
-        for _ in 0..MISSES {
-            assert!(
-                wait_for_untaken_work() > 0,
-                "spins until a streak of misses"
-            );
-        }
-        rest_for(REST);
     }
 
     #[test]
