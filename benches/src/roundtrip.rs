@@ -196,3 +196,36 @@ pub fn chunk_async_sluice(fx: &Fixture, n: usize) {
         }
     });
 }
+
+/// The round-trip rows by name, for `pairs --run` (a fixed workload for a profiler).
+pub const NAMES: [&str; 8] = [
+    "trip-cpu-wait",
+    "trip-cpu-await",
+    "trip-io-wait",
+    "trip-io-await",
+    "trip-blocking-wait",
+    "trip-blocking-await",
+    "trip-chunk-wait",
+    "trip-chunk-await",
+];
+
+/// One side (`sluice` or `anchor`) of the round-trip row named `name` (one of
+/// [`NAMES`]).
+pub fn by_name(side: &str, name: &str) -> Option<fn(&Fixture, usize)> {
+    let sluice = side == "sluice";
+    if !sluice && side != "anchor" {
+        return None;
+    }
+    let pick = |s: fn(&Fixture, usize), a: fn(&Fixture, usize)| if sluice { s } else { a };
+    Some(match name {
+        "trip-cpu-wait" => pick(cpu_sync_sluice, cpu_sync_anchor),
+        "trip-cpu-await" => pick(cpu_async_sluice, cpu_async_anchor),
+        "trip-io-wait" => pick(io_sync_sluice, io_sync_anchor),
+        "trip-io-await" => pick(io_async_sluice, io_async_anchor),
+        "trip-blocking-wait" => pick(blocking_sync_sluice, blocking_sync_anchor),
+        "trip-blocking-await" => pick(blocking_async_sluice, blocking_async_anchor),
+        "trip-chunk-wait" => pick(chunk_sync_sluice, chunk_sync_anchor),
+        "trip-chunk-await" => pick(chunk_async_sluice, chunk_async_anchor),
+        _ => return None,
+    })
+}

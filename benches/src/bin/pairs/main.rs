@@ -15,7 +15,9 @@
 //! `route_roundtrip`) or heading contains one of the NAMEs; `--only` keeps the rows
 //! whose name or anchor contains TEXT. `pairs --run SIDE ROUTE N` runs one side
 //! (`sluice` or `anchor`) of one submit-throughput row (`cpu`, `io`, `blocking` or
-//! `chunk`) once, over N tasks, and prints nothing: a fixed workload for `perf` and
+//! `chunk`), or of one round-trip row (`trip-cpu-wait`, `trip-cpu-await`, … as in
+//! `roundtrip::NAMES`; prefixed `loaded-`, beside a hog), once, over N tasks, and
+//! prints nothing: a fixed workload for `perf` and
 //! `valgrind --tool=callgrind`, one side at a time.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
-const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk N";
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk|[loaded-]trip-ROUTE-wait|await N";
 
 /// What the command line asks for.
 struct Args {
@@ -118,7 +120,8 @@ fn main() {
 
 /// `--run SIDE ROUTE N`: one side of one submit-throughput row, once, for a profiler.
 fn run_one(side: &str, route: &str, n: &str) {
-    use sluice_benches::submit;
+    use sluice_benches::hog::Hog;
+    use sluice_benches::{roundtrip as rt, submit};
     let Ok(n) = n.parse::<usize>() else {
         usage(&format!("--run needs a task count, not {n:?}"))
     };
@@ -131,12 +134,19 @@ fn run_one(side: &str, route: &str, n: &str) {
         ("anchor", "blocking") => submit::blocking_anchor,
         ("sluice", "chunk") => submit::chunk_sluice,
         ("anchor", "chunk") => submit::chunk_anchor,
-        _ => usage(&format!(
-            "--run takes sluice|anchor and cpu|io|blocking|chunk, not {side:?} {route:?}"
-        )),
+        _ => match rt::by_name(side, route.trim_start_matches("loaded-")) {
+            Some(row) => row,
+            None => usage(&format!(
+                "--run takes sluice|anchor and cpu|io|blocking|chunk or a round trip \
+                 ({}, each maybe prefixed loaded-), not {side:?} {route:?}",
+                rt::NAMES.join("|")
+            )),
+        },
     };
     let fixture = sluice_benches::Fixture::new(sluice_benches::threads());
+    let hog = route.starts_with("loaded-").then(Hog::start);
     row(&fixture, n);
+    drop(hog);
 }
 
 /// The runner, `allocator` naming the global allocator on the page (`pairs-mimalloc`

@@ -10,7 +10,11 @@
 //! Why not `spawn_blocking`: an idle tokio blocking thread parks on a futex at once, so
 //! every round trip pays a wakeup. Here an idle thread first spins for up to 50 µs
 //! (at most two at a time) watching for a claim, so a caller that submits its next call
-//! soon after its last answer reaches a thread without a system call.
+//! soon after its last answer reaches a thread without a system call. Beside a busy
+//! core a spinner can be slow to see its claim (it yielded its core to a thread that
+//! keeps it for a time slice); after two slow pickups in a row, idle threads park at
+//! once for a while, as tokio's do, then spin again to see whether it pays
+//! (`streak.rs`).
 //!
 //! # The protocol
 //!
@@ -42,6 +46,7 @@
 //! own, and no thread is joined, so it never blocks.
 
 mod pool;
+mod streak;
 mod worker;
 
 pub(crate) use pool::BlockingPool;

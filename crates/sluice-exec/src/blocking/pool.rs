@@ -1,5 +1,6 @@
 //! The blocking pool's handle: the queue, the counts of who does what, and submission.
 
+use super::streak::Streak;
 use super::worker;
 use crate::Job;
 use std::collections::VecDeque;
@@ -8,7 +9,7 @@ use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 /// How long an idle thread waits for work before it exits: tokio's default for its own
@@ -31,6 +32,8 @@ pub(super) struct State {
     pub(super) park_claims: usize,
     /// Set once by `shutdown`; from then on nothing is queued.
     pub(super) stopping: bool,
+    /// Whether spinning has been paying off, and when a spinner was last claimed.
+    pub(super) streak: Streak,
     /// The number in the next thread's name.
     next_name: usize,
 }
@@ -96,6 +99,7 @@ impl BlockingPool {
             parked: 0,
             park_claims: 0,
             stopping: false,
+            streak: Streak::default(),
             next_name: 0,
         };
         BlockingPool {
@@ -127,6 +131,7 @@ impl BlockingPool {
         let mut wake = false;
         let start = if state.spinning > 0 {
             state.spinning -= 1;
+            state.streak.claimed(Instant::now());
             shared.spin_claims.fetch_add(1, Ordering::Release);
             None
         } else if state.parked > 0 {

@@ -73,16 +73,18 @@ fn run_job(job: Job) {
     }
 }
 
-/// Waits, idle, until a submitter claims this thread (spinning first if no other thread
-/// spins), the pool stops, or the keep-alive passes. Entered with the queue empty.
+/// Waits, idle, until a submitter claims this thread (spinning first if fewer than
+/// [`MAX_SPINNING`] threads spin and spinning has been paying off, `streak.rs`), the
+/// pool stops, or the keep-alive passes. Entered with the queue empty.
 fn idle<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>) -> Idle<'a> {
-    if state.spinning < MAX_SPINNING {
+    if state.spinning < MAX_SPINNING && state.streak.may_spin() {
         state.spinning += 1;
         drop(state);
         spin_until_claimed(shared);
         state = shared.lock();
         if shared.take_spin_claim(&mut state) {
             // The claimer already counted this thread out of `spinning`.
+            state.streak.picked_up(Instant::now());
             return Idle::Resume(state);
         }
         state.spinning -= 1;
