@@ -150,21 +150,26 @@ What decides these figures:
   costs alone. The cpu stage alone keeps both cores busy, so any CPU the reads take
   adds to the pipeline's time. The pipeline can come under that row, since its pieces
   are hashed and compressed just after they are read, in cache, where the cpu stage
-  alone takes them from a gigabyte held in memory, but it rarely does: two runs of the
-  same commit (2026-12-07) gave 1.045 (rounds 1.03–1.28; 3.18 s of CPU against 3.57 s
-  for the stages alone) and 1.253 (rounds 1.22–1.26). With the cpu route on one
-  thread, so that the cpu stage alone leaves a core to the reads, the pipeline's time
-  over that stage's is the overlap itself (the row of a core left to the reads). Reading one piece per item
+  alone takes them from a gigabyte held in memory, but runs of the same commit have
+  given anything from about 1.05 to 1.25. With the cpu route on one thread, so that
+  the cpu stage alone leaves a core to the reads, the pipeline's time over that
+  stage's is the overlap itself (the row of a core left to the reads). The rows *from
+  disk* put the files out of the page cache before the read stage alone and before the
+  pipeline (`stream_memory --cold`: `posix_fadvise(DONTNEED)` on each file; pages a
+  running `rustc` maps stay): the read stage is then the slowest, but it is not free
+  of CPU either — on this virtual machine a cold gigabyte costs 1.6 s of CPU, three
+  times a warm one — and a reading thread that wakes from its IO finds both cores
+  taken by the cpu stage, so the disk idles between its reads: the pipeline over the
+  read stage alone came out between 0.95 and 1.28 by round. Reading one piece per item
   (48 k items of 22 KB on average, most files of a toolchain being small) cost 53 µs of
   CPU per piece, mostly the hand-off to a blocking thread and back (`perf`:
   `finish_task_switch`, spin-unlocks); units of up to 1 MiB (about 1,100 items) cut
-  the read stage's CPU from 1.5–2.3 s to 0.5 s and the pipeline's wall time from
-  1.5–2.0× the cpu stage's to 1.3×, its CPU floor. Other
-  builds share this machine (load averages of 6–7 while this was written), and when
-  they leave this program about one core — compare each run's CPU time with its wall
-  time — the pipeline takes about the sum of its stages, not the slowest: the overlap
-  figure moved from 0.97 to 1.76 between runs of the same commit. 16 reads ahead
-  instead of 4 ran the pipeline faster on the loaded machine, with twice the peak RSS
+  the read stage's CPU from 1.5–2.3 s to 0.5 s, and reading into the unit buffer's
+  spare capacity instead of zeroing it first took `memset` (6% of the read stage's
+  samples) out. Other builds share this machine, and when they leave this program
+  about one core — compare each run's CPU time with its wall time — the pipeline
+  takes about the sum of its stages, not the slowest. 16 reads ahead instead of 4 ran
+  the pipeline faster on a loaded machine, with twice the peak RSS
   (`stream_memory pipeline --read-ahead N`).
 ";
 
