@@ -130,8 +130,7 @@ impl Reading {
             let place = items_seen + self.skipped;
             if named.is_some_and(|named| named != place) {
                 return Err(format!(
-                    "element {} of an ordered stream (place {place}) was {element:?}",
-                    items_seen + self.skipped
+                    "place {place} of an ordered stream was {element:?}"
                 ));
             }
             Some(place)
