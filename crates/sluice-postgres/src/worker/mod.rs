@@ -42,7 +42,7 @@ use builder::Settings;
 use handler::ErasedHandler;
 use sluice::ConcurrencyManager;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -119,8 +119,6 @@ pub(crate) struct Shared {
     pub(crate) done: CancellationToken,
     /// Counts by kind.
     pub(crate) metrics: metrics::Metrics,
-    /// Tasks handed back at the stop deadline.
-    pub(crate) handed_back: AtomicUsize,
 }
 
 /// A task this worker holds.
@@ -161,7 +159,6 @@ impl Worker {
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
                 done: CancellationToken::new(),
-                handed_back: AtomicUsize::new(0),
             }),
         }
     }
