@@ -1,12 +1,13 @@
 //! A stop report's "handed back" counts the tasks the database took back because the
 //! worker stopped: not a hand-back fenced off (the task was another worker's by then),
 //! not a snooze answered while the worker was running, but a snooze answered once it
-//! was stopping (the task goes back to pending, as at the deadline).
+//! was stopping (the task goes back to pending, as at the deadline). A worker that
+//! stopped claiming on its own, its manager closing, still keeps a stop's deadline.
 
 mod common;
 
-use common::{handler, queue, sql, wait_for, worker};
-use sluice_postgres::{HandlerError, NewTask, Work};
+use common::{handler, manager, queue, sql, wait_for, worker};
+use sluice_postgres::{HandlerError, NewTask, Work, Worker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -90,4 +91,58 @@ async fn a_snooze_answered_once_the_worker_stops_is_counted_as_handed_back() {
     let total = report.metrics.total();
     assert_eq!((total.snoozed, total.handed_back), (1, 1));
     assert_eq!(report.handed_back, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_worker_that_stopped_claiming_as_its_manager_closed_still_keeps_its_stop_deadline() {
+    let queue = queue().await;
+    queue
+        .enqueue(NewTask::new("stubborn", &0u32).expect("task"))
+        .await
+        .expect("enqueue");
+    // An io task that ignores cancellation: the manager's shutdown waits for it.
+    let gate = Arc::new(Semaphore::new(0));
+    let gate_in = gate.clone();
+    let mgr = manager();
+    let running = Worker::builder(&queue, mgr.clone())
+        .max_in_flight(2)
+        .poll_interval(Duration::from_millis(20))
+        .handler(handler("stubborn", move |_task, _n: u32| {
+            let gate = gate_in.clone();
+            Work::io(async move {
+                let _open = gate.acquire().await;
+                Ok(())
+            })
+        }))
+        .build()
+        .expect("worker")
+        .start();
+    wait_for("the task running", || async {
+        (running.metrics().total().running == 1).then_some(())
+    })
+    .await;
+
+    // The manager starts closing (for up to a minute, while the task runs); the
+    // worker, polling, sees it and stops claiming on its own.
+    let closing = {
+        let mgr = mgr.clone();
+        tokio::task::spawn_blocking(move || mgr.shutdown(Duration::from_secs(60)))
+    };
+    wait_for("the manager closing", || async {
+        mgr.is_shutting_down().then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A stop asked now still hands the held task back at its deadline, rather than
+    // leaving it held until the manager gives up on it.
+    let stop = running.stop_handle();
+    stop.stop(Duration::from_millis(100));
+    let report = tokio::time::timeout(Duration::from_secs(30), running.join())
+        .await
+        .expect("the worker stopped at its deadline");
+    assert!(!report.drained, "{report:?}");
+    assert_eq!(report.handed_back, 1, "{report:?}");
+    gate.add_permits(1);
+    closing.await.expect("the manager's shutdown");
 }

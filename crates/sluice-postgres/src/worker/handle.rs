@@ -3,6 +3,7 @@
 
 use super::{Shared, WorkerMetrics, claim, heartbeat, listen, settle};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
@@ -105,10 +106,10 @@ impl StopHandle {
     /// # }
     /// ```
     pub fn stop(&self, deadline: Duration) {
-        if self.shared.stop.is_cancelled() {
+        self.shared.stop.cancel();
+        if self.shared.deadline_set.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.shared.stop.cancel();
         let abandon = self.shared.abandon.clone();
         let done = self.shared.done.clone();
         self.runtime.spawn(async move {
