@@ -233,20 +233,10 @@ pub fn parse_into(measured: &mut Measured, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The `q` quantile of `values` (nearest rank; NaN for none).
-pub fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench_queue_page::quantile;
 
     /// Reads one run's lines into a fresh [`Measured`].
     fn parse(text: &str) -> Result<Measured, String> {

@@ -3,7 +3,7 @@
 //! is (and kept by `cargo xtask bench` when it rewrites the page).
 
 use crate::bench_queue::confidence::{Interval, Reading, SEED, median_interval, read_at_least};
-use crate::bench_queue::{FIRST_ROUNDS, LIMITS, Measured, RUN_CAP, RowKey, RowRuns, quantile};
+use crate::bench_queue::{FIRST_ROUNDS, LIMITS, Measured, RUN_CAP, RowKey, RowRuns};
 use crate::page_section::Section;
 use std::fmt::Write as _;
 
@@ -203,4 +203,15 @@ pub fn write(section: &str) -> Result<(), String> {
 /// when it rewrites the page.
 pub fn existing(page: &str) -> Option<&str> {
     SECTION.existing(page)
+}
+
+/// The `q` quantile of `values` (nearest rank; NaN for none).
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
