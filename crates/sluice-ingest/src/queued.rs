@@ -128,7 +128,10 @@ pub fn worker(args: &WorkerArgs, url: &str, store_dir: &Path, json: bool) -> Res
         std::thread::sleep(SIGNAL_POLL);
     }
     // The counts are the stop report's: taken once every result was written (a
-    // batch snoozed back at the stop is written after its handler returned).
+    // batch snoozed back at the stop is written after its handler returned). Its
+    // "handed back" holds the batches the queue took back because of the stop, the
+    // ones snoozed by the shutdown among them; not a batch snoozed earlier because
+    // the store was locked, nor a hand-back refused because the lease had lapsed.
     let stopped = runtime.block_on(worker.shutdown(crate::SIGNAL_DEADLINE));
     let metrics = stopped.metrics.total();
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -136,7 +139,7 @@ pub fn worker(args: &WorkerArgs, url: &str, store_dir: &Path, json: bool) -> Res
         serde_json::json!({
             "batches_done": metrics.completed,
             "batches_failed": metrics.retried + metrics.dead,
-            "handed_back": stopped.handed_back + metrics.snoozed as usize,
+            "handed_back": stopped.handed_back,
             "drained": stopped.drained,
         })
         .to_string()
@@ -146,7 +149,7 @@ pub fn worker(args: &WorkerArgs, url: &str, store_dir: &Path, json: bool) -> Res
             "worker stopped: {} batches done, {} failed, {} handed back\n",
             metrics.completed,
             metrics.retried + metrics.dead,
-            stopped.handed_back + metrics.snoozed as usize
+            stopped.handed_back
         )
     };
     crate::show::line(&line)

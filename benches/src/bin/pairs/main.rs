@@ -21,7 +21,8 @@
 //! `valgrind --tool=callgrind`, one side at a time.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
-//! - `confidence.rs`: the bootstrap interval, the verdict rule, the extra rounds;
+//! - `../../../shared/confidence.rs`: the bootstrap interval, the verdict rule, the
+//!   extra rounds (shared with `cargo xtask bench queue`);
 //! - `passes.rs`: the passes over the rows, and each pass's share of a row's rounds;
 //! - `table.rs`: the Markdown and the verdicts;
 //! - `suite/`: the rows, one file per area, and the sizes of each mode.
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "../../../shared/confidence.rs"]
 pub(crate) mod confidence;
 pub(crate) mod measure;
 pub(crate) mod passes;

@@ -35,6 +35,12 @@ pub(crate) async fn claim_loop(
             () = shared.stop.cancelled() => return,
         };
         let Ok(mut first) = first else { return };
+        // A manager shutting down would only have a new batch handed back at once,
+        // each task claimed and released for nothing: the worker stops instead.
+        if shared.mgr.is_shutting_down() {
+            shared.stop.cancel();
+            return;
+        }
         let mut permits = Vec::with_capacity(shared.settings.batch);
         while first.num_permits() > 1 {
             let Some(one) = first.split(1) else { break };

@@ -107,15 +107,6 @@ impl<'d> Unsettled<'d> {
                 .metrics
                 .ended(&info.kind, info.key.as_deref(), self.tracked, elapsed);
         }
-        if let Action::Release {
-            why: Why::HandedBack,
-            ..
-        } = action
-        {
-            shared
-                .handed_back
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
         let (id, attempt) = (info.id, info.attempt);
         // A send fails only once the settle loop is gone, which waits for every task.
         let _ = self.driver.settle.send(Settlement {

@@ -71,11 +71,7 @@ impl WorkerHandle {
             Ok(report) => report,
             Err(error) => {
                 tracing::error!(%error, "sluice-postgres: the worker's supervisor failed");
-                StopReport {
-                    drained: false,
-                    handed_back: self.shared.handed_back.load(Ordering::Relaxed),
-                    metrics: self.shared.metrics.snapshot(),
-                }
+                StopReport::from(false, self.shared.metrics.snapshot())
             }
         }
     }
@@ -110,10 +106,10 @@ impl StopHandle {
     /// # }
     /// ```
     pub fn stop(&self, deadline: Duration) {
-        if self.shared.stop.is_cancelled() {
+        self.shared.stop.cancel();
+        if self.shared.deadline_set.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.shared.stop.cancel();
         let abandon = self.shared.abandon.clone();
         let done = self.shared.done.clone();
         self.runtime.spawn(async move {
@@ -130,7 +126,10 @@ impl StopHandle {
 pub struct StopReport {
     /// Every held task ended within the deadline.
     pub drained: bool,
-    /// Tasks handed back at the deadline.
+    /// Tasks the queue took back because the worker stopped: held at the deadline,
+    /// or answered with a snooze once the stop was asked (or the manager shut down).
+    /// Only those the database accepted: a hand-back fenced off (the task was another
+    /// worker's by then) is counted in `metrics` as refused instead.
     pub handed_back: usize,
     /// The worker's final counts, once every result was written: read before the
     /// join, [`WorkerHandle::metrics`] may miss the results still being written.
@@ -157,11 +156,19 @@ async fn supervise(shared: Arc<Shared>) -> StopReport {
             .execute(crate::queries::WORKER_GONE, &[&shared.id])
             .await;
     }
-    let handed_back = shared.handed_back.load(Ordering::Relaxed);
-    tracing::info!(worker = %shared.id, handed_back, "sluice-postgres: worker stopped");
-    StopReport {
-        drained: !shared.abandon.is_cancelled(),
-        handed_back,
-        metrics: shared.metrics.snapshot(),
+    let report = StopReport::from(!shared.abandon.is_cancelled(), shared.metrics.snapshot());
+    tracing::info!(worker = %shared.id, handed_back = report.handed_back, "sluice-postgres: worker stopped");
+    report
+}
+
+impl StopReport {
+    /// The report of a stop that `drained` (or not) and ended with `metrics`.
+    fn from(drained: bool, metrics: WorkerMetrics) -> Self {
+        let handed_back = usize::try_from(metrics.total().handed_back).unwrap_or(usize::MAX);
+        StopReport {
+            drained,
+            handed_back,
+            metrics,
+        }
     }
 }

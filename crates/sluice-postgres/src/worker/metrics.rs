@@ -22,7 +22,9 @@ pub struct KindMetrics {
     pub snoozed: u64,
     /// Cancelled on request.
     pub cancelled: u64,
-    /// Handed back at a stop deadline.
+    /// Handed back because the worker stopped (held at the stop's deadline, or
+    /// snoozed by the handler once the stop was asked) or its manager shut down;
+    /// only those the database took back (a fenced-off one is counted as refused).
     pub handed_back: u64,
     /// Results refused because this worker no longer held the task's lease: another
     /// worker took it over (late results are never written).

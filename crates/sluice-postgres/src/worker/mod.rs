@@ -42,7 +42,7 @@ use builder::Settings;
 use handler::ErasedHandler;
 use sluice::ConcurrencyManager;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -115,12 +115,14 @@ pub(crate) struct Shared {
     pub(crate) stop: CancellationToken,
     /// Set when the stop deadline passes: held tasks are handed back at once.
     pub(crate) abandon: CancellationToken,
+    /// Whether a stop's deadline is set: the first `StopHandle::stop` sets it, even
+    /// when the worker had already stopped claiming on its own (its manager shutting
+    /// down), so that the tasks it holds are still handed back at that deadline.
+    pub(crate) deadline_set: AtomicBool,
     /// Set when every held task is settled: the heartbeat and listener end.
     pub(crate) done: CancellationToken,
     /// Counts by kind.
     pub(crate) metrics: metrics::Metrics,
-    /// Tasks handed back at the stop deadline.
-    pub(crate) handed_back: AtomicUsize,
 }
 
 /// A task this worker holds.
@@ -160,8 +162,8 @@ impl Worker {
                 wake: Notify::new(),
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
+                deadline_set: AtomicBool::new(false),
                 done: CancellationToken::new(),
-                handed_back: AtomicUsize::new(0),
             }),
         }
     }

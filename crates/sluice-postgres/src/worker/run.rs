@@ -200,10 +200,17 @@ pub(super) async fn run(unsettled: &mut Unsettled<'_>, payload: Payload) -> Acti
 fn failed(shared: &Shared, task: &TaskInfo, error: HandlerError) -> Action {
     let record = |text: &str| Some(error_record(task.attempt, text, &shared.id));
     match error {
+        // Once the worker is stopping (or its manager shutting down, which stops it
+        // too), a snooze gives the task back to the queue for another worker: a
+        // handler that notices the shutdown answers so.
         HandlerError::Snooze(delay) => Action::Release {
             delay,
             error: None,
-            why: Why::Snoozed,
+            why: if shared.stop.is_cancelled() || shared.mgr.is_shutting_down() {
+                Why::HandedBack
+            } else {
+                Why::Snoozed
+            },
         },
         HandlerError::Permanent(text) => finish("dead", record(&text)),
         HandlerError::Retry(text) if task.attempt >= task.max_attempts => {

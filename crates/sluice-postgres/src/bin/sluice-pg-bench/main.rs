@@ -10,7 +10,9 @@
 //! during the run over its tasks, the client's cost per task; P: the server's) and
 //! `wake ms=M`. `--quick` runs a tenth of the
 //! tasks once; `--rounds N` sets the rounds (default 3); `--batch N`, `--workers N`,
-//! `--keys N` and `--sync on|off` keep only the rows that match; `--side raw|sluice`
+//! `--keys N` and `--sync on|off` keep only the rows that match; `--row
+//! SYNC:KEYS:BATCH:WORKERS` (as `off:0:100:2`, repeatable) keeps only the rows named
+//! (how `cargo xtask bench queue` gives its unclear rows more rounds); `--side raw|sluice`
 //! runs only that side of each row (to profile one side); `--no-wake` skips the
 //! wake-up samples; `--no-warm-up` skips the untimed runs (one of each side, unkeyed
 //! and keyed) that warm a fresh server before the first row; `--manager-runtime` starts
@@ -116,14 +118,32 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         },
         None => None,
     };
+    let named = named_rows(&args)?;
+    let every = grid(quick);
+    if let Some(&(sync, keys, batch, workers)) =
+        named.iter().find(|&&(sync, keys, batch, workers)| {
+            !every.iter().any(|row| {
+                (row.sync, row.keys, row.batch, row.workers) == (sync, keys, batch, workers)
+            })
+        })
+    {
+        return Err(format!(
+            "--row {}:{keys}:{batch}:{workers} is not a row of the grid",
+            if sync { "on" } else { "off" }
+        )
+        .into());
+    }
     let wake = !args.iter().any(|a| a == "--no-wake");
     let on_manager = args.iter().any(|a| a == "--manager-runtime");
-    let grid: Vec<Row> = grid(quick)
+    let grid: Vec<Row> = every
         .into_iter()
         .filter(|row| only_batch.is_none_or(|batch| row.batch == batch))
         .filter(|row| only_workers.is_none_or(|workers| row.workers == workers))
         .filter(|row| only_keys.is_none_or(|keys| row.keys == keys))
         .filter(|row| only_sync.is_none_or(|sync| row.sync == sync))
+        .filter(|row| {
+            named.is_empty() || named.contains(&(row.sync, row.keys, row.batch, row.workers))
+        })
         .collect();
     // A fresh server's first runs are slow (its tables and indexes grow, their files
     // extended page by page, and the first backends fill their caches): one untimed
@@ -202,6 +222,30 @@ fn number_flag(args: &[String], flag: &str, problem: &str) -> Result<Option<usiz
             .ok_or_else(|| problem.to_owned()),
         None => Ok(None),
     }
+}
+
+/// The rows named by `--row SYNC:KEYS:BATCH:WORKERS` flags, as (sync, keys, batch,
+/// workers); empty when there are none.
+fn named_rows(args: &[String]) -> Result<Vec<(bool, usize, usize, usize)>, String> {
+    let problem = |given: &str| {
+        format!("--row takes SYNC:KEYS:BATCH:WORKERS, as off:0:100:2 (got `{given}`)")
+    };
+    let mut rows = Vec::new();
+    for (at, _) in args.iter().enumerate().filter(|(_, a)| *a == "--row") {
+        let given = args.get(at + 1).map(String::as_str).unwrap_or_default();
+        let parts: Vec<&str> = given.split(':').collect();
+        let [sync, keys, batch, workers] = parts[..] else {
+            return Err(problem(given));
+        };
+        let sync = match sync {
+            "on" => true,
+            "off" => false,
+            _ => return Err(problem(given)),
+        };
+        let number = |text: &str| text.parse::<usize>().map_err(|_| problem(given));
+        rows.push((sync, number(keys)?, number(batch)?, number(workers)?));
+    }
+    Ok(rows)
 }
 
 /// Every row: 1, 2, 4, 8 workers × batch 1, 10, 100 × unkeyed and 2,000 keys ×

@@ -5,8 +5,15 @@
 //! and taking each resample's median shows how far the median could move on another
 //! run of the same machine. The resampler is seeded, so the same rounds always give the
 //! same interval, and the page says the same thing when the figures do.
+//!
+//! One file, two readers: the `pairs` runner (its `main.rs`) and `cargo xtask bench
+//! queue` (`xtask/src/bench_queue.rs`) include it by `#[path]`, so that both pages read
+//! their rows by the same rule. It needs nothing but `std`: xtask is built first on a
+//! fresh clone and must stay light.
 
-use crate::measure::median;
+// Each reader uses part of the rule: `pairs` reads a ceiling, the queue page a floor.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 /// How much of the resampled medians the interval holds.
@@ -56,7 +63,7 @@ impl SplitMix {
 }
 
 /// The [`LEVEL`] bootstrap interval of the median of `values` (percentile method,
-/// medians taken as [`median`] takes them), or `None` when there are no values.
+/// medians taken as `median` takes them), or `None` when there are no values.
 pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
     if values.is_empty() {
         return None;
@@ -80,6 +87,14 @@ pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
     })
 }
 
+/// The median as both readers' tables take it: the upper of the two middle values
+/// when there are two (`values` is not empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 /// Reads `interval` against `bound` (the figure at most `bound` meets): meets when
 /// even its upper end is within, misses when even its lower end is past, unclear
 /// otherwise.
@@ -87,6 +102,19 @@ pub fn read(interval: Interval, bound: f64) -> Reading {
     if interval.hi <= bound {
         Reading::Meets
     } else if interval.lo > bound {
+        Reading::Misses
+    } else {
+        Reading::Unclear
+    }
+}
+
+/// Reads `interval` against `floor` (the figure at least `floor` meets): meets when
+/// even its lower end reaches it, misses when even its upper end falls short, unclear
+/// otherwise.
+pub fn read_at_least(interval: Interval, floor: f64) -> Reading {
+    if interval.lo >= floor {
+        Reading::Meets
+    } else if interval.hi < floor {
         Reading::Misses
     } else {
         Reading::Unclear
@@ -204,6 +232,17 @@ mod tests {
         assert_eq!(read(at(1.00, 1.06), 1.05), Reading::Unclear);
         // A lower end exactly at the bound could still meet it.
         assert_eq!(read(at(1.05, 1.06), 1.05), Reading::Unclear);
+    }
+
+    #[test]
+    fn an_interval_above_the_floor_meets_below_it_misses_across_it_is_unclear() {
+        let at = |lo, hi| Interval { lo, hi };
+        assert_eq!(read_at_least(at(0.81, 0.95), 0.8), Reading::Meets);
+        assert_eq!(read_at_least(at(0.80, 0.95), 0.8), Reading::Meets);
+        assert_eq!(read_at_least(at(0.60, 0.79), 0.8), Reading::Misses);
+        assert_eq!(read_at_least(at(0.74, 0.91), 0.8), Reading::Unclear);
+        // An upper end exactly at the floor could still meet it.
+        assert_eq!(read_at_least(at(0.70, 0.80), 0.8), Reading::Unclear);
     }
 
     #[test]
