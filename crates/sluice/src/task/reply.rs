@@ -353,7 +353,11 @@ impl<T, E> Reply<T, E> {
             self.route.run_time.record(nanos);
             self.ran_nanos.store(nanos, Ordering::Relaxed);
             // Before the answer, so that a caller that heard sees the body ended.
-            if let Some(bucket) = take(&self.running_in) {
+            // Only a keyed task's key counts its body (`started`): an unkeyed one
+            // skips the lock.
+            if self.info.key.is_some()
+                && let Some(bucket) = take(&self.running_in)
+            {
                 bucket.body_ended();
             }
         }
@@ -528,7 +532,11 @@ impl<T, E> Reply<T, E> {
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
         if let To::Caller(_) | To::InPlace = &to {
-            if let Some(bucket) = take(&self.pending_in) {
+            // Only a keyed task is counted pending (`to_caller`): an unkeyed one
+            // skips the lock.
+            if self.info.key.is_some()
+                && let Some(bucket) = take(&self.pending_in)
+            {
                 bucket.answered(outcome, self.times());
             }
             if let Some(sink) = &self.route.records {
