@@ -43,7 +43,7 @@ const ROWS: [(&str, &str, Option<u32>); 7] = [
         Some(2),
     ),
     ("keyed", "`run_cpu` with a key (8 keys in turn)", Some(2)),
-    ("io", "`run_io(f).wait()`", Some(3)),
+    ("io", "`run_io(f).wait()`", Some(2)),
     ("blocking", "`run_io_blocking(f).wait()`", Some(1)),
     ("chunk", "`run_chunk(f).wait()`", Some(1)),
     ("named", "`task(name).run_cpu(f).wait()`", Some(2)),

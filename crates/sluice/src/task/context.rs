@@ -29,6 +29,52 @@ pub(crate) enum Slot {
         /// Set by a handle that returned `Pending` inside this frame.
         wants_lend: Cell<bool>,
     },
+    /// A runner's permit not yet lent (an io task's), lent in this frame to the
+    /// runner's poll and handed back at its end: made a lease only if a wait in the
+    /// poll lends it, so a future that never waits on a handle allocates no lease.
+    PolledPermit {
+        /// The runner's permit.
+        permit: Permit,
+        /// Set by a handle that returned `Pending` inside this frame.
+        wants_lend: Cell<bool>,
+    },
+}
+
+/// What a polled task's runner holds between its polls: its permit, until a wait
+/// lends it and it becomes a lease (a shared allocation, made only then).
+pub(crate) enum Holding {
+    /// The permit, never lent.
+    Permit(Permit),
+    /// The permit as a lease, lent at least once.
+    Lease(Lease),
+    /// Nothing: ended, or released by a poll that unwound.
+    Ended,
+}
+
+impl Holding {
+    /// Releases the slot's room until the guard drops: the permit becomes a lease
+    /// first if it is not one yet. `None` if it is lent out already or ended.
+    pub(crate) fn lend(&mut self) -> Option<Lent> {
+        if let Holding::Permit(_) = self
+            && let Holding::Permit(permit) = std::mem::replace(self, Holding::Ended)
+        {
+            *self = Holding::Lease(Lease::new(permit));
+        }
+        match self {
+            Holding::Lease(lease) => lease.lend(),
+            Holding::Permit(_) | Holding::Ended => None,
+        }
+    }
+
+    /// Gives the slot back for good: the permit is released, or the lease ended (a
+    /// guard still lent out then takes nothing back).
+    pub(crate) fn end(&mut self) {
+        match std::mem::replace(self, Holding::Ended) {
+            Holding::Permit(permit) => drop(permit),
+            Holding::Lease(lease) => lease.end(),
+            Holding::Ended => {}
+        }
+    }
 }
 
 /// Whose cancellation a frame reads.
@@ -110,7 +156,7 @@ pub(crate) fn in_task() -> bool {
 pub(crate) fn request_lend() {
     CURRENT.with(|current| {
         if let Some(Frame {
-            slot: Slot::Polled { wants_lend, .. },
+            slot: Slot::Polled { wants_lend, .. } | Slot::PolledPermit { wants_lend, .. },
             ..
         }) = current.borrow().last()
         {
@@ -141,6 +187,15 @@ pub(crate) fn lend_current() -> Option<Lent> {
                     let lent = lease.clone();
                     frame.slot = Slot::Polled { lease, wants_lend };
                     Some(lent)
+                }
+                // A lease from now on: the runner takes it back as one at the poll's end.
+                Slot::PolledPermit { permit, wants_lend } => {
+                    let lease = Lease::new(permit);
+                    frame.slot = Slot::Polled {
+                        lease: lease.clone(),
+                        wants_lend,
+                    };
+                    Some(lease)
                 }
             }
         })
@@ -206,21 +261,45 @@ pub(crate) fn run_polled<R>(
     held: Option<TurnHeld>,
     body: impl FnOnce() -> R,
 ) -> (R, bool) {
-    run_polled_as(Owner::Token(token.clone()), lease, held, body)
-}
-
-/// As [`run_polled`], for the task `owner` names.
-pub(crate) fn run_polled_as<R>(
-    owner: Owner,
-    lease: &Lease,
-    held: Option<TurnHeld>,
-    body: impl FnOnce() -> R,
-) -> (R, bool) {
     let slot = Slot::Polled {
         lease: lease.clone(),
         wants_lend: Cell::new(false),
     };
-    run_in_frame(owner, slot, held, body)
+    run_in_frame(Owner::Token(token.clone()), slot, held, body)
+}
+
+/// As [`run_polled`], for the task `owner` names, whose runner holds `slot`: lent to
+/// the poll's frame (moved, not shared) and put back at its end, a lease if a wait in
+/// the poll made it one.
+pub(crate) fn run_polled_as<R>(
+    owner: Owner,
+    slot: &mut Holding,
+    held: Option<TurnHeld>,
+    body: impl FnOnce() -> R,
+) -> (R, bool) {
+    let wants_lend = Cell::new(false);
+    let slot_in_frame = match std::mem::replace(slot, Holding::Ended) {
+        Holding::Permit(permit) => Slot::PolledPermit { permit, wants_lend },
+        Holding::Lease(lease) => Slot::Polled { lease, wants_lend },
+        Holding::Ended => Slot::Free,
+    };
+    in_frame(owner, slot_in_frame, held, body, |frame| match frame {
+        Some(Frame {
+            slot: Slot::PolledPermit { permit, wants_lend },
+            ..
+        }) => {
+            *slot = Holding::Permit(permit);
+            wants_lend.get()
+        }
+        Some(Frame {
+            slot: Slot::Polled { lease, wants_lend },
+            ..
+        }) => {
+            *slot = Holding::Lease(lease);
+            wants_lend.get()
+        }
+        other => end_frame(other),
+    })
 }
 
 fn run_in_frame<R>(
@@ -283,6 +362,14 @@ fn end_frame(frame: Option<Frame>) -> bool {
             slot: Slot::Polled { wants_lend, .. },
             ..
         }) => wants_lend.get(),
+        // Only a poll that unwound leaves it here: its permit is released with it.
+        Some(Frame {
+            slot: Slot::PolledPermit { permit, .. },
+            ..
+        }) => {
+            drop(permit);
+            false
+        }
         _ => false,
     }
 }

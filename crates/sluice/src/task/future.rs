@@ -4,7 +4,7 @@ use super::extras::{Extras, InlineExtras, KeyOnly, Travelling};
 use super::reply::{Reply, settle};
 use super::stop::{StopSignal, until_stopped};
 use super::{
-    Answering, CatchUnwind, Control, Owner, Owning, TaskHandle, TaskInfo, drop_quietly,
+    Answering, CatchUnwind, Control, Holding, Owner, Owning, TaskHandle, TaskInfo, drop_quietly,
     run_polled_as,
 };
 use crate::TaskError;
@@ -196,14 +196,17 @@ where
 
     /// The runtime task. The guard is made before the future, so that a runtime that
     /// drops it without ever polling it still settles the task.
+    ///
+    /// The permit is held as it is, not as a [`Lease`]: it becomes one (an allocation
+    /// shared with the guards it lends) only if the future waits on a handle, which
+    /// few do; until the body starts the guard holds it, then the running future.
     fn run(self: Arc<Self>, permit: Permit) -> impl Future<Output = ()> + Send + 'static {
-        let lease = Lease::new(permit);
         let settle_on_drop = SettleOnDrop {
             task: self.clone(),
-            lease: lease.clone(),
+            permit: Some(permit),
         };
         async move {
-            let _settle_on_drop = settle_on_drop;
+            let mut settle_on_drop = settle_on_drop;
             match self.token.try_start() {
                 Ok(()) => {
                     // Its breaker may have opened while it waited: asked again now.
@@ -221,7 +224,11 @@ where
                         None => self.reply.driver_turn(),
                     };
                     let owner = Owner::Task(self.clone());
-                    let future = InFrame::owned(future, owner, lease).holding(held);
+                    let slot = settle_on_drop
+                        .permit
+                        .take()
+                        .map_or(Holding::Ended, Holding::Permit);
+                    let future = InFrame::owned(future, owner, slot).holding(held);
                     let timeout = self.timeout;
                     // Only a breaker needs the duration, timed from the body's start.
                     // Its call stays in the task (not in this future's state, which
@@ -312,15 +319,15 @@ pin_project! {
     /// Polls a future inside its task's frame, so that code it runs sees
     /// [`is_cancelled`](crate::is_cancelled), a blocking `wait()` in it can lend the task's
     /// slot, and a handle it leaves pending gets the slot lent while the task is suspended.
-    /// Ends the lease when dropped.
+    /// Gives its slot back when dropped.
     pub(crate) struct InFrame<F> {
         // The user's future, panics caught.
         #[pin]
         inner: CatchUnwind<F>,
         // The task's cancellation.
         token: Owner,
-        // Its admission slot.
-        lease: Lease,
+        // Its admission slot: its permit, a lease once lent.
+        slot: Holding,
         // The slot, lent while the task is suspended on a handle.
         lent: Option<Lent>,
         // Its key's turn, if it holds one (see `context.rs`); boxed, since this future
@@ -332,22 +339,22 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             *this.lent = None;
-            this.lease.end();
+            this.slot.end();
         }
     }
 }
 
 impl<F> InFrame<F> {
     pub(crate) fn new(future: F, token: CancelToken, lease: Lease) -> Self {
-        Self::owned(future, Owner::Token(token), lease)
+        Self::owned(future, Owner::Token(token), Holding::Lease(lease))
     }
 
-    /// The same, for the task `owner` names.
-    pub(crate) fn owned(future: F, owner: Owner, lease: Lease) -> Self {
+    /// The same, for the task `owner` names, holding `slot`.
+    pub(crate) fn owned(future: F, owner: Owner, slot: Holding) -> Self {
         InFrame {
             inner: CatchUnwind::new(future),
             token: owner,
-            lease,
+            slot,
             lent: None,
             held: None,
         }
@@ -370,17 +377,17 @@ impl<F: Future> Future for InFrame<F> {
         let held = this.held.as_deref().cloned();
         let inner = this.inner;
         let (poll, wants_lend) =
-            run_polled_as(this.token.clone(), this.lease, held, || inner.poll(cx));
+            run_polled_as(this.token.clone(), this.slot, held, || inner.poll(cx));
         if poll.is_pending() && wants_lend {
-            *this.lent = this.lease.lend();
+            *this.lent = this.slot.lend();
         }
         poll
     }
 }
 
-/// Ends the task's lease however the runtime task ends, and settles the task if the
-/// runtime drops it mid-flight (a runtime shut down under it): unstarted, it is
-/// cancelled; started, its run ends as cancelled.
+/// Releases the task's permit if the runtime task ends before its body started, and
+/// settles the task if the runtime drops it mid-flight (a runtime shut down under it):
+/// unstarted, it is cancelled; started, its run ends as cancelled.
 struct SettleOnDrop<Fut, T, E, X>
 where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -390,8 +397,9 @@ where
 {
     /// The task.
     task: Arc<FutureTask<Fut, T, E, X>>,
-    /// Its admission slot, released here.
-    lease: Lease,
+    /// Its admission permit until its body starts (then the running future's, whose
+    /// drop releases it), released here.
+    permit: Option<Permit>,
 }
 
 impl<Fut, T, E, X> Drop for SettleOnDrop<Fut, T, E, X>
@@ -418,7 +426,7 @@ where
             keyed.release(Outcome::Cancelled);
         }
         task.reply.body_ended();
-        self.lease.end();
+        drop(self.permit.take());
     }
 }
 

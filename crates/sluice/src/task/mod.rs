@@ -33,8 +33,8 @@ mod stop;
 pub(crate) use closure::{ClosureSetup, execute, launch_closure, submit_closure, submit_first};
 pub use context::is_cancelled;
 pub(crate) use context::{
-    Owner, Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned, run_polled,
-    run_polled_as,
+    Holding, Owner, Owning, Slot, in_task, lend_current, request_lend, run_as_task, run_owned,
+    run_polled, run_polled_as,
 };
 pub(crate) use future::{InFrame, IoSide, launch_future, submit_future};
 pub use handle::TaskHandle;

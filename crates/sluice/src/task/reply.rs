@@ -228,8 +228,11 @@ impl<T, E> Reply<T, E> {
     pub(crate) fn started(&self) -> Instant {
         self.route.counters.started();
         let now = Instant::now();
-        self.route.queue_wait.record_duration(now - self.queued);
-        self.began.store(self.since_queued(now), Ordering::Release);
+        // The wait is what `began` stores, less one: one subtraction of the two
+        // instants (each is a `timespec` normalisation) serves both.
+        let began = self.since_queued(now);
+        self.route.queue_wait.record(began - 1);
+        self.began.store(began, Ordering::Release);
         if let Some((keys, key)) = self.keyed() {
             // Where its key counted it pending, if it did (an attempt is not).
             let running = lock(&self.pending_in).as_ref().map(Bucket::body_started);
@@ -342,13 +345,19 @@ impl<T, E> Reply<T, E> {
     /// Records the body's run time and its end for its key, once; true the first time.
     fn body_timed(&self) -> bool {
         let first_end = !self.timed.swap(true, Ordering::AcqRel);
-        if first_end && let Some(began) = self.body_began() {
-            let ran = began.elapsed();
-            self.route.run_time.record_duration(ran);
-            let nanos = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+        let began = self.began.load(Ordering::Acquire);
+        if first_end && began != 0 {
+            // Both as offsets from submission: one subtraction of instants, not the
+            // start's instant rebuilt (an addition) and then subtracted from now.
+            let nanos = self.since_queued(Instant::now()).saturating_sub(began);
+            self.route.run_time.record(nanos);
             self.ran_nanos.store(nanos, Ordering::Relaxed);
             // Before the answer, so that a caller that heard sees the body ended.
-            if let Some(bucket) = take(&self.running_in) {
+            // Only a keyed task's key counts its body (`started`): an unkeyed one
+            // skips the lock.
+            if self.info.key.is_some()
+                && let Some(bucket) = take(&self.running_in)
+            {
                 bucket.body_ended();
             }
         }
@@ -523,7 +532,11 @@ impl<T, E> Reply<T, E> {
         // Counted before the answer leaves, so a caller who has its answer sees it counted.
         count(&self.route, self.attempt.is_some());
         if let To::Caller(_) | To::InPlace = &to {
-            if let Some(bucket) = take(&self.pending_in) {
+            // Only a keyed task is counted pending (`to_caller`): an unkeyed one
+            // skips the lock.
+            if self.info.key.is_some()
+                && let Some(bucket) = take(&self.pending_in)
+            {
                 bucket.answered(outcome, self.times());
             }
             if let Some(sink) = &self.route.records {
