@@ -34,7 +34,7 @@ impl KeyState {
         let held = lock(&self.held);
         let turn = held.turn.as_ref()?;
         Some(TurnHeld {
-            keys: turn.keys.clone(),
+            keys: turn.keys.clone()?,
             key: turn.key.clone(),
         })
     }

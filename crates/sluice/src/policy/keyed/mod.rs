@@ -99,8 +99,11 @@ pub(crate) fn keys(order: KeyOrder) -> Arc<Keys> {
 /// A key's turn, held by one task; dropping it hands the turn to the next task of the
 /// key (or, in strict order, of the manager).
 pub(crate) struct Turn {
-    /// The queue the turn belongs to.
-    keys: Arc<Keys>,
+    /// The queue the turn belongs to: `None` only once dropping the turn has moved it
+    /// into the turn of the task that holds it next (the count of the queue's `Arc` is
+    /// on the line its lock is on, which the caller's submits also write: a clone and
+    /// a drop per turn handed on were two more writes to it).
+    keys: Option<Arc<Keys>>,
     /// The key.
     key: TaskKey,
     /// Set when the holder failed and its policy cancels the rest of the key.
@@ -108,6 +111,15 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
+    /// The turn of `key` in `keys`, just handed out.
+    fn new(keys: Arc<Keys>, key: TaskKey) -> Self {
+        Turn {
+            keys: Some(keys),
+            key,
+            cancel_rest: false,
+        }
+    }
+
     /// Marks that the holder failed and the tasks behind it must be cancelled.
     pub(crate) fn cancel_rest(&mut self) {
         self.cancel_rest = true;
@@ -116,30 +128,28 @@ impl Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let Some(keys) = self.keys.take() else {
+            return;
+        };
         let next = if self.cancel_rest {
-            let rest = self.keys.finish_and_cancel_rest(&self.key);
+            let rest = keys.finish_and_cancel_rest(&self.key);
             for task in rest.cancelled {
                 task.cancel_waiting();
             }
             rest.next
         } else {
-            self.keys.finish(&self.key)
+            keys.finish(&self.key)
         };
         if let Some(next) = next {
             // In strict order the next task may be of another key: the turn is its now.
             // Otherwise it is of this key, which is not read from the task: the task's
             // memory is cold here, and the key's copy at hand is the same.
-            let key = if self.keys.ordering() == KeyOrder::Strict {
+            let key = if keys.ordering() == KeyOrder::Strict {
                 next.key()
             } else {
                 self.key.clone()
             };
-            let turn = Turn {
-                keys: self.keys.clone(),
-                key,
-                cancel_rest: false,
-            };
-            next.take_turn(turn);
+            next.take_turn(Turn::new(keys, key));
         }
     }
 }
@@ -165,12 +175,7 @@ fn submit(keys: &Arc<Keys>, task: Arc<dyn Turnable>) -> Option<Waiting> {
     let key = task.key();
     match keys.submit(key.clone(), task) {
         Submitted::Run(task) => {
-            let turn = Turn {
-                keys: keys.clone(),
-                key,
-                cancel_rest: false,
-            };
-            task.take_turn(turn);
+            task.take_turn(Turn::new(keys.clone(), key));
             None
         }
         Submitted::Queued(ticket) => Some(Waiting {
@@ -310,11 +315,7 @@ mod tests {
             assert_eq!(queue.running(), 1);
             let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
             state.release(Outcome::Cancelled);
-            let turn = Turn {
-                keys: queue.clone(),
-                key,
-                cancel_rest: false,
-            };
+            let turn = Turn::new(queue.clone(), key);
             assert!(
                 !state.hold(turn, true),
                 "{order:?}: a released task kept the turn"
@@ -332,11 +333,7 @@ mod tests {
             Submitted::Run(_)
         ));
         let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
-        let turn = Turn {
-            keys: queue.clone(),
-            key,
-            cancel_rest: false,
-        };
+        let turn = Turn::new(queue.clone(), key);
         assert!(state.hold(turn, true));
         assert_eq!(queue.running(), 1);
         state.release(Outcome::Succeeded);
