@@ -11,7 +11,6 @@
 //! never evicted while it has anything pending or running, so no task holds the counts
 //! of an evicted key. The counts themselves are in `stats.rs`.
 
-mod latency;
 mod stats;
 
 pub use stats::KeySnapshot;

@@ -1,11 +1,10 @@
 //! One key's (or "other"'s) counts, and what a snapshot shows of them.
 
-use super::latency::Latencies;
 use crate::snapshot::Latency;
 use serde::Serialize;
-use sluice_core::Outcome;
-use std::sync::Arc;
+use sluice_core::{Histogram, Outcome};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// One key's (or "other"'s) counts: atomics, so that the tasks of a key count their
@@ -41,9 +40,10 @@ pub(super) struct Ran {
     pub(super) retries: AtomicU64,
     /// Bodies that ended after their task timed out.
     pub(super) abandoned: AtomicU64,
-    /// Time from submission to the body's start, and time the body ran (each on lines
-    /// of its own: read at every record, written once per shard).
-    latencies: [Latencies; 2],
+    /// Time from submission to the body's start.
+    queue_wait: OnceLock<Histogram>,
+    /// Time the body ran.
+    run_time: OnceLock<Histogram>,
 }
 
 impl std::ops::Deref for Stats {
@@ -125,11 +125,13 @@ impl Stats {
         queue_wait: Option<Duration>,
         run_time: Option<Duration>,
     ) {
-        for (latencies, value) in self.latencies.iter().zip([queue_wait, run_time]) {
+        let histogram = |h: &OnceLock<Histogram>, value: Option<Duration>| {
             if let Some(value) = value {
-                latencies.record(value);
+                h.get_or_init(Histogram::single).record_duration(value);
             }
-        }
+        };
+        histogram(&self.queue_wait, queue_wait);
+        histogram(&self.run_time, run_time);
         // Every outcome has its slot; the last one stands for any other, so that an
         // answer always ends its task's pending.
         let slot = Outcome::ALL
@@ -156,11 +158,17 @@ impl Stats {
         let Some(evicted) = Arc::into_inner(evicted) else {
             return Stats::default();
         };
-        let [queue_wait, run_time] = evicted.ran.latencies;
+        let emptied = |h: OnceLock<Histogram>| {
+            let mut h = h.into_inner()?;
+            h.clear();
+            Some(h)
+        };
+        let lock = |h: Option<Histogram>| h.map_or_else(OnceLock::new, OnceLock::from);
         Stats {
             submitted: AtomicU64::new(0),
             ran: Ran {
-                latencies: [queue_wait.emptied(), run_time.emptied()],
+                queue_wait: lock(emptied(evicted.ran.queue_wait)),
+                run_time: lock(emptied(evicted.ran.run_time)),
                 ..Ran::default()
             },
         }
@@ -186,7 +194,8 @@ impl Stats {
     }
 
     pub(super) fn snapshot(&self, key: Option<String>) -> KeySnapshot {
-        let latency = |l: &Latencies| l.snapshot().map(Latency::from).unwrap_or_default();
+        let latency =
+            |h: &OnceLock<Histogram>| h.get().map(|h| h.snapshot().into()).unwrap_or_default();
         let [succeeded, failed, panicked, cancelled, timed_out, rejected] =
             self.outcomes.each_ref().map(|n| n.load(Ordering::Relaxed));
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
@@ -206,8 +215,8 @@ impl Stats {
             cancelled,
             timed_out,
             rejected,
-            queue_wait: latency(&self.latencies[0]),
-            run_time: latency(&self.latencies[1]),
+            queue_wait: latency(&self.queue_wait),
+            run_time: latency(&self.run_time),
         }
     }
 }

@@ -10,6 +10,7 @@ pub(crate) use task_key::{ByKeyHash, TaskKey};
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
 use sluice_core::{KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket, TokenCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A task that can wait for a key's turn. Implemented for every [`KeyedTask`].
@@ -89,11 +90,32 @@ pub enum OnKeyFailure {
 }
 
 /// The manager's key queue: which task of each key may go to its gate.
-pub(crate) type Keys = KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>;
+pub(crate) struct Keys {
+    /// Which queue this is, unique in the process: a turn carries it, so that a
+    /// running task's frame knows its queue without a clone of the queue's `Arc`,
+    /// whose count is on the line the queue's lock is on.
+    id: u64,
+    /// The queue.
+    queue: KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>,
+}
+
+impl std::ops::Deref for Keys {
+    type Target = KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.queue
+    }
+}
+
+/// The id the next key queue gets.
+static NEXT_QUEUE: AtomicU64 = AtomicU64::new(0);
 
 /// Makes a keyed queue for the manager.
 pub(crate) fn keys(order: KeyOrder) -> Arc<Keys> {
-    Arc::new(KeyedQueue::with_hasher(order, ByKeyHash::default()))
+    Arc::new(Keys {
+        id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
+        queue: KeyedQueue::with_hasher(order, ByKeyHash::default()),
+    })
 }
 
 /// A key's turn, held by one task; dropping it hands the turn to the next task of the
@@ -104,6 +126,9 @@ pub(crate) struct Turn {
     /// on the line its lock is on, which the caller's submits also write: a clone and
     /// a drop per turn handed on were two more writes to it).
     keys: Option<Arc<Keys>>,
+    /// The queue's id and whether it keeps strict order, read once when the turn
+    /// was first handed out: what a running task's frame is told of its turn.
+    queue: (u64, bool),
     /// The key.
     key: TaskKey,
     /// Set when the holder failed and its policy cancels the rest of the key.
@@ -114,6 +139,7 @@ impl Turn {
     /// The turn of `key` in `keys`, just handed out.
     fn new(keys: Arc<Keys>, key: TaskKey) -> Self {
         Turn {
+            queue: (keys.id, keys.ordering() == KeyOrder::Strict),
             keys: Some(keys),
             key,
             cancel_rest: false,
@@ -144,12 +170,17 @@ impl Drop for Turn {
             // In strict order the next task may be of another key: the turn is its now.
             // Otherwise it is of this key, which is not read from the task: the task's
             // memory is cold here, and the key's copy at hand is the same.
-            let key = if keys.ordering() == KeyOrder::Strict {
+            let key = if self.queue.1 {
                 next.key()
             } else {
                 self.key.clone()
             };
-            next.take_turn(Turn::new(keys, key));
+            next.take_turn(Turn {
+                keys: Some(keys),
+                queue: self.queue,
+                key,
+                cancel_rest: false,
+            });
         }
     }
 }
