@@ -2,7 +2,7 @@
 //! and counts every other key's tasks under "other". A new key takes the place of the
 //! least-counted *idle* tracked key (nothing pending or running; its counts move to
 //! "other") — once the table is full, at one arrival of an untracked key in
-//! [`EVICT_EVERY`] — so keys that carry much of the traffic stay tracked while rare
+//! [`EVICT_EVERY`], less often while the looks find every tracked key busy — so keys that carry much of the traffic stay tracked while rare
 //! ones come and go, and the totals always add up: the tracked keys plus "other" are
 //! every keyed task of the route.
 //!
@@ -35,12 +35,28 @@ pub(crate) struct KeyMetrics {
 }
 
 /// The tracked keys and the rest.
-#[derive(Default)]
 struct Table {
     /// By key.
     keys: HashMap<TaskKey, Arc<Stats>, ByKeyHash>,
     /// Every key not tracked.
     other: Arc<Stats>,
+    /// The arrival of an untracked key (counted in `misses`) that looks for an idle
+    /// key to replace next, once the table is full.
+    next_scan: u64,
+    /// Arrivals between two looks: [`EVICT_EVERY`], doubled after each look that
+    /// found no idle key, up to [`EVICT_AT_MOST_EVERY`].
+    scan_every: u64,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            keys: HashMap::default(),
+            other: Arc::default(),
+            next_scan: EVICT_EVERY,
+            scan_every: EVICT_EVERY,
+        }
+    }
 }
 
 /// When the table is full, one arrival of an untracked key in this many looks for an
@@ -49,6 +65,13 @@ struct Table {
 /// one-off keys costs a scan of the table only now and then (measured: tiny keyed
 /// tasks over 10,000 keys went from 3.4x to about 1.8x the unkeyed ones).
 const EVICT_EVERY: u64 = 32;
+
+/// The longest wait between two looks for an idle key, in arrivals of untracked keys:
+/// while every tracked key stays busy (a burst over more keys than are tracked), each
+/// look reads every tracked key's counts, lines the workers write, and finds nothing.
+/// Measured on tiny tasks over 10,000 keys, looking every 32 arrivals was a dozen
+/// such lines per task.
+const EVICT_AT_MOST_EVERY: u64 = 1024;
 
 /// Where a task's rise of a pending or running count was counted: the counts its fall
 /// goes to, held by the task, so that a fall (a body's end, an answer) takes no lock
@@ -108,7 +131,7 @@ impl KeyMetrics {
     /// was counted, for [`answered`](Self::answered).
     pub(crate) fn submitted(&self, key: &TaskKey) -> Bucket {
         self.rise(key, true, |stats| {
-            stats.pending.fetch_add(1, Ordering::Relaxed);
+            stats.submitted.fetch_add(1, Ordering::Relaxed);
         })
     }
 
@@ -153,7 +176,7 @@ impl KeyMetrics {
                 return Bucket(stats.clone());
             }
             let full = table.keys.len() >= self.max_keys;
-            if full && !self.evicts(arrival) {
+            if full && !self.evicts(arrival, table.next_scan) {
                 rise(&table.other);
                 return Bucket(table.other.clone());
             }
@@ -165,14 +188,15 @@ impl KeyMetrics {
         Bucket(stats)
     }
 
-    /// Whether this lookup of an untracked key, the table being full, is the one in
-    /// [`EVICT_EVERY`] that looks for a key to replace (only a task's arrival counts).
-    fn evicts(&self, arrival: bool) -> bool {
+    /// Whether this lookup of an untracked key, the table being full, is one that
+    /// looks for a key to replace: the arrival numbered `next_scan` or a later one
+    /// (only a task's arrival counts).
+    fn evicts(&self, arrival: bool, next_scan: u64) -> bool {
         if !arrival || self.max_keys == 0 {
             return false;
         }
         let misses = self.misses.fetch_add(1, Ordering::Relaxed) + 1;
-        misses.is_multiple_of(EVICT_EVERY)
+        misses >= next_scan
     }
 
     /// Under the write lock: `key`'s entry — there already (another thread added it
@@ -192,7 +216,14 @@ impl KeyMetrics {
                 .filter(|(_, stats)| stats.idle())
                 .min_by_key(|(_, stats)| stats.total())
                 .map(|(key, _)| key.clone());
-            let Some(evicted) = least.and_then(|least| table.keys.remove(&least)) else {
+            let evicted = least.and_then(|least| table.keys.remove(&least));
+            // Under the write lock: no other look decides meanwhile.
+            table.scan_every = match evicted {
+                Some(_) => EVICT_EVERY,
+                None => (table.scan_every * 2).min(EVICT_AT_MOST_EVERY),
+            };
+            table.next_scan = self.misses.load(Ordering::Relaxed) + table.scan_every;
+            let Some(evicted) = evicted else {
                 return table.other.clone();
             };
             table.other.absorb(&evicted);

@@ -11,12 +11,27 @@ use std::time::Duration;
 /// falls without the table's lock. A rise is counted under the table's read lock and
 /// a key is evicted under its write lock, only when nothing is pending or running, so
 /// no task holds the counts of an evicted key.
+///
+/// The submitting thread writes only [`submitted`](Self::submitted), the workers only
+/// the rest, on lines of their own: with a pending count that the caller raised and
+/// the workers lowered, every task moved that line from one core to the other and
+/// back. Pending is what was submitted and has not ended.
 #[derive(Default)]
+#[repr(C)]
 pub(super) struct Stats {
-    /// Tasks ended, per outcome, in the order of [`Outcome::ALL`].
+    /// Tasks submitted (the caller's side).
+    pub(super) submitted: AtomicU64,
+    /// Everything the workers count.
+    ran: Ran,
+}
+
+/// What the workers' threads count, away from the caller's line.
+#[derive(Default)]
+#[repr(align(128))]
+pub(super) struct Ran {
+    /// Tasks ended, per outcome, in the order of [`Outcome::ALL`]; their sum is what
+    /// `submitted` is no longer pending.
     outcomes: [AtomicU64; 6],
-    /// Tasks submitted and not yet answered.
-    pub(super) pending: AtomicU64,
     /// Bodies running (a retried task's attempts, a timed-out body still running).
     pub(super) running: AtomicU64,
     /// The most bodies seen running at once.
@@ -29,6 +44,14 @@ pub(super) struct Stats {
     queue_wait: OnceLock<Histogram>,
     /// Time the body ran.
     run_time: OnceLock<Histogram>,
+}
+
+impl std::ops::Deref for Stats {
+    type Target = Ran;
+
+    fn deref(&self) -> &Ran {
+        &self.ran
+    }
 }
 
 /// One key (or "other") at one moment, in
@@ -72,30 +95,36 @@ pub struct KeySnapshot {
 }
 
 impl Stats {
+    /// Tasks ended. Acquire: an answer's outcome is counted last, so counts read
+    /// after this see the rest of the answers it counts.
     pub(super) fn total(&self) -> u64 {
         self.outcomes
             .iter()
-            .map(|n| n.load(Ordering::Relaxed))
+            .map(|n| n.load(Ordering::Acquire))
             .sum()
     }
 
-    /// Nothing pending or running. Acquire: a task's last fall comes after its other
-    /// counts, so counts read after this see them all (an eviction's absorb).
-    pub(super) fn idle(&self) -> bool {
-        self.pending.load(Ordering::Acquire) == 0 && self.running.load(Ordering::Acquire) == 0
+    /// Tasks submitted and not yet answered: the ended ones read first, so that every
+    /// answer counted was of a task whose submission is counted too.
+    fn pending(&self) -> u64 {
+        let ended = self.total();
+        self.submitted.load(Ordering::Acquire).saturating_sub(ended)
     }
 
-    /// A task's answer: its outcome and latencies, then its pending count's fall
-    /// (last, Release: see [`idle`](Self::idle)).
+    /// Nothing pending or running: counts read after this see every fall (an
+    /// eviction's absorb).
+    pub(super) fn idle(&self) -> bool {
+        self.pending() == 0 && self.running.load(Ordering::Acquire) == 0
+    }
+
+    /// A task's answer: its latencies, then its outcome, which ends its pending (last,
+    /// Release: see [`idle`](Self::idle)).
     pub(super) fn answered(
         &self,
         outcome: Outcome,
         queue_wait: Option<Duration>,
         run_time: Option<Duration>,
     ) {
-        if let Some(slot) = Outcome::ALL.iter().position(|o| *o == outcome) {
-            self.outcomes[slot].fetch_add(1, Ordering::Relaxed);
-        }
         let histogram = |h: &OnceLock<Histogram>, value: Option<Duration>| {
             if let Some(value) = value {
                 h.get_or_init(Histogram::single).record_duration(value);
@@ -103,7 +132,13 @@ impl Stats {
         };
         histogram(&self.queue_wait, queue_wait);
         histogram(&self.run_time, run_time);
-        self.pending.fetch_sub(1, Ordering::Release);
+        // Every outcome has its slot; the last one stands for any other, so that an
+        // answer always ends its task's pending.
+        let slot = Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(Outcome::ALL.len() - 1);
+        self.outcomes[slot].fetch_add(1, Ordering::Release);
     }
 
     /// A body began.
@@ -130,14 +165,20 @@ impl Stats {
         };
         let lock = |h: Option<Histogram>| h.map_or_else(OnceLock::new, OnceLock::from);
         Stats {
-            queue_wait: lock(emptied(evicted.queue_wait)),
-            run_time: lock(emptied(evicted.run_time)),
-            ..Stats::default()
+            submitted: AtomicU64::new(0),
+            ran: Ran {
+                queue_wait: lock(emptied(evicted.ran.queue_wait)),
+                run_time: lock(emptied(evicted.ran.run_time)),
+                ..Ran::default()
+            },
         }
     }
 
     /// Adds `other`'s counts (an idle evicted key's) into these.
     pub(super) fn absorb(&self, other: &Stats) {
+        // Submitted as many as ended (it is idle): what these have pending stays so.
+        self.submitted
+            .fetch_add(other.submitted.load(Ordering::Relaxed), Ordering::Relaxed);
         for (mine, theirs) in self.outcomes.iter().zip(&other.outcomes) {
             mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -158,7 +199,7 @@ impl Stats {
         let [succeeded, failed, panicked, cancelled, timed_out, rejected] =
             self.outcomes.each_ref().map(|n| n.load(Ordering::Relaxed));
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let (pending, running) = (load(&self.pending), load(&self.running));
+        let (pending, running) = (self.pending(), load(&self.running));
         KeySnapshot {
             key,
             pending,

@@ -10,6 +10,7 @@ pub(crate) use task_key::{ByKeyHash, TaskKey};
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
 use sluice_core::{KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket, TokenCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A task that can wait for a key's turn. Implemented for every [`KeyedTask`].
@@ -89,18 +90,45 @@ pub enum OnKeyFailure {
 }
 
 /// The manager's key queue: which task of each key may go to its gate.
-pub(crate) type Keys = KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>;
+pub(crate) struct Keys {
+    /// Which queue this is, unique in the process: a turn carries it, so that a
+    /// running task's frame knows its queue without a clone of the queue's `Arc`,
+    /// whose count is on the line the queue's lock is on.
+    id: u64,
+    /// The queue.
+    queue: KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>,
+}
+
+impl std::ops::Deref for Keys {
+    type Target = KeyedQueue<TaskKey, Arc<dyn Turnable>, ByKeyHash>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.queue
+    }
+}
+
+/// The id the next key queue gets.
+static NEXT_QUEUE: AtomicU64 = AtomicU64::new(0);
 
 /// Makes a keyed queue for the manager.
 pub(crate) fn keys(order: KeyOrder) -> Arc<Keys> {
-    Arc::new(KeyedQueue::with_hasher(order, ByKeyHash::default()))
+    Arc::new(Keys {
+        id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
+        queue: KeyedQueue::with_hasher(order, ByKeyHash::default()),
+    })
 }
 
 /// A key's turn, held by one task; dropping it hands the turn to the next task of the
 /// key (or, in strict order, of the manager).
 pub(crate) struct Turn {
-    /// The queue the turn belongs to.
-    keys: Arc<Keys>,
+    /// The queue the turn belongs to: `None` only once dropping the turn has moved it
+    /// into the turn of the task that holds it next (the count of the queue's `Arc` is
+    /// on the line its lock is on, which the caller's submits also write: a clone and
+    /// a drop per turn handed on were two more writes to it).
+    keys: Option<Arc<Keys>>,
+    /// The queue's id and whether it keeps strict order, read once when the turn
+    /// was first handed out: what a running task's frame is told of its turn.
+    queue: (u64, bool),
     /// The key.
     key: TaskKey,
     /// Set when the holder failed and its policy cancels the rest of the key.
@@ -108,6 +136,16 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
+    /// The turn of `key` in `keys`, just handed out.
+    fn new(keys: Arc<Keys>, key: TaskKey) -> Self {
+        Turn {
+            queue: (keys.id, keys.ordering() == KeyOrder::Strict),
+            keys: Some(keys),
+            key,
+            cancel_rest: false,
+        }
+    }
+
     /// Marks that the holder failed and the tasks behind it must be cancelled.
     pub(crate) fn cancel_rest(&mut self) {
         self.cancel_rest = true;
@@ -116,30 +154,33 @@ impl Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let Some(keys) = self.keys.take() else {
+            return;
+        };
         let next = if self.cancel_rest {
-            let rest = self.keys.finish_and_cancel_rest(&self.key);
+            let rest = keys.finish_and_cancel_rest(&self.key);
             for task in rest.cancelled {
                 task.cancel_waiting();
             }
             rest.next
         } else {
-            self.keys.finish(&self.key)
+            keys.finish(&self.key)
         };
         if let Some(next) = next {
             // In strict order the next task may be of another key: the turn is its now.
             // Otherwise it is of this key, which is not read from the task: the task's
             // memory is cold here, and the key's copy at hand is the same.
-            let key = if self.keys.ordering() == KeyOrder::Strict {
+            let key = if self.queue.1 {
                 next.key()
             } else {
                 self.key.clone()
             };
-            let turn = Turn {
-                keys: self.keys.clone(),
+            next.take_turn(Turn {
+                keys: Some(keys),
+                queue: self.queue,
                 key,
                 cancel_rest: false,
-            };
-            next.take_turn(turn);
+            });
         }
     }
 }
@@ -165,12 +206,7 @@ fn submit(keys: &Arc<Keys>, task: Arc<dyn Turnable>) -> Option<Waiting> {
     let key = task.key();
     match keys.submit(key.clone(), task) {
         Submitted::Run(task) => {
-            let turn = Turn {
-                keys: keys.clone(),
-                key,
-                cancel_rest: false,
-            };
-            task.take_turn(turn);
+            task.take_turn(Turn::new(keys.clone(), key));
             None
         }
         Submitted::Queued(ticket) => Some(Waiting {
@@ -310,11 +346,7 @@ mod tests {
             assert_eq!(queue.running(), 1);
             let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
             state.release(Outcome::Cancelled);
-            let turn = Turn {
-                keys: queue.clone(),
-                key,
-                cancel_rest: false,
-            };
+            let turn = Turn::new(queue.clone(), key);
             assert!(
                 !state.hold(turn, true),
                 "{order:?}: a released task kept the turn"
@@ -332,11 +364,7 @@ mod tests {
             Submitted::Run(_)
         ));
         let state = KeyState::new(key.clone(), OnKeyFailure::Continue);
-        let turn = Turn {
-            keys: queue.clone(),
-            key,
-            cancel_rest: false,
-        };
+        let turn = Turn::new(queue.clone(), key);
         assert!(state.hold(turn, true));
         assert_eq!(queue.running(), 1);
         state.release(Outcome::Succeeded);
