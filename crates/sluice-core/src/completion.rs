@@ -142,7 +142,10 @@ impl<T> OneShot<T> {
 
     /// Whether the slot has closed (filled, or closed unfilled).
     pub fn is_closed(&self) -> bool {
-        lock(&self.slot).closed
+        // The mirror, not the lock: a `wait()` asks this twice before it blocks. The
+        // mirror is set under the lock with the value, so a caller that then takes the
+        // lock (to take the value) finds the value there.
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The value if it is there now, without waiting.
