@@ -67,6 +67,13 @@ pub(crate) trait Control: Send + Sync {
 /// Dropping the handle does not cancel the task (as with tokio's `JoinHandle`); call
 /// [`cancel`](Self::cancel) for that. See [`wait`](Self::wait) for what waiting does
 /// inside a task, and for the one way a blocking wait can still deadlock.
+///
+/// Awaited from outside the manager's tasks, the handle of a closure (`run_cpu`,
+/// `run_io_blocking`, `run_chunk`) may spin on its first poll for up to 10 µs, while a
+/// worker runs the closure, before it returns `Pending`: a short call's answer is then
+/// taken without the caller's runtime parking and being woken. A thread whose spins
+/// keep missing the answer stops spinning for a while, so long calls cost the caller's
+/// runtime little.
 #[must_use = "a dropped handle lets the task run on, unobserved"]
 pub struct TaskHandle<T, E = Infallible> {
     /// Where the answer arrives, and the task behind it.
