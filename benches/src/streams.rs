@@ -147,3 +147,28 @@ pub fn small_stream_cpu(mgr: &ConcurrencyManager, maps: usize, f: impl Item) {
         black_box(results.expect("the map runs"));
     }
 }
+
+/// The streamed io rows by name, for `pairs --run` (a fixed workload for a profiler).
+pub const NAMES: [&str; 2] = ["stream-io-unordered", "stream-io-ordered"];
+
+/// One side (`sluice` or `anchor`) of the streamed io row named `name` (one of
+/// [`NAMES`]), over `n` items; Sluice's side on a manager of its own, as in the rows.
+pub fn by_name(side: &str, name: &str) -> Option<fn(&Fixture, usize)> {
+    Some(match (side, name) {
+        ("sluice", "stream-io-unordered") => |fx, n| io_run(fx, n, false),
+        ("sluice", "stream-io-ordered") => |fx, n| io_run(fx, n, true),
+        ("anchor", "stream-io-unordered") => |fx, n| {
+            black_box(io_anchor(fx, n as u64, false));
+        },
+        ("anchor", "stream-io-ordered") => |fx, n| {
+            black_box(io_anchor(fx, n as u64, true));
+        },
+        _ => return None,
+    })
+}
+
+/// [`io_sluice`] on a fresh [`manager`] of the fixture's width.
+fn io_run(fx: &Fixture, n: usize, ordered: bool) {
+    let mgr = manager(crate::threads());
+    black_box(io_sluice(fx, &mgr, n as u64, ordered, None));
+}

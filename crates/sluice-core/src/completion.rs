@@ -142,7 +142,10 @@ impl<T> OneShot<T> {
 
     /// Whether the slot has closed (filled, or closed unfilled).
     pub fn is_closed(&self) -> bool {
-        lock(&self.slot).closed
+        // The mirror, not the lock: a `wait()` asks this twice before it blocks. The
+        // mirror is set under the lock with the value, so a caller that then takes the
+        // lock (to take the value) finds the value there.
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The value if it is there now, without waiting.
@@ -202,6 +205,29 @@ impl<T> OneShot<T> {
             slot.sleepers -= 1;
         }
         slot.value.take()
+    }
+
+    /// Spins a few µs while the slot may close soon, as [`wait_for_work`](Self::wait_for_work)
+    /// does before it parks, under the same rules (`started` says whether a worker has
+    /// taken the work up; a thread whose spins keep missing rests): true if it closed
+    /// meanwhile. For a future's first poll, so that a short task's answer is taken
+    /// without the caller's runtime parking and being woken for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::OneShot;
+    /// use std::sync::Arc;
+    ///
+    /// let slot = Arc::new(OneShot::<u32>::new());
+    /// let filler = slot.clone();
+    /// std::thread::spawn(move || filler.complete(7));
+    /// // Whether it caught the answer depends on the threads' timing; the answer comes.
+    /// let _caught = slot.spin_for_work(|| true);
+    /// assert_eq!(slot.wait(), Some(7));
+    /// ```
+    pub fn spin_for_work(&self, started: impl Fn() -> bool) -> bool {
+        spin_until(|| self.closed.load(Ordering::Acquire), started)
     }
 
     /// Blocks until the slot closes or `deadline` passes; `None` on timeout.

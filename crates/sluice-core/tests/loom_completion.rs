@@ -143,3 +143,19 @@ fn abandon_racing_complete_drops_the_value_once() {
         assert_eq!(drops.load(SeqCst), 1);
     });
 }
+
+#[test]
+fn a_slot_seen_closed_without_its_lock_has_its_value_for_the_taker() {
+    loom::model(|| {
+        let (completer, completion) = completion::<u32>();
+        let filler = thread::spawn(move || completer.complete(7));
+        // `is_closed` reads the lock-free mirror: once it says closed, the value must
+        // be there for whoever takes the lock next.
+        if completion.is_closed() {
+            assert_eq!(completion.try_take(), Some(7));
+        } else {
+            assert_eq!(completion.wait(), Some(7));
+        }
+        filler.join().expect("filler panicked");
+    });
+}

@@ -16,7 +16,8 @@
 //! whose name or anchor contains TEXT. `pairs --run SIDE ROUTE N` runs one side
 //! (`sluice` or `anchor`) of one submit-throughput row (`cpu`, `io`, `blocking` or
 //! `chunk`), or of one round-trip row (`trip-cpu-wait`, `trip-cpu-await`, … as in
-//! `roundtrip::NAMES`; prefixed `loaded-`, beside a hog), once, over N tasks, and
+//! `roundtrip::NAMES`; prefixed `loaded-`, beside a hog), or of a streamed io row
+//! (`stream-io-unordered`, `stream-io-ordered`: N items), once, over N tasks, and
 //! prints nothing: a fixed workload for `perf` and
 //! `valgrind --tool=callgrind`, one side at a time.
 //!
@@ -43,7 +44,7 @@ use std::time::{Duration, Instant};
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
-const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk|[loaded-]trip-ROUTE-wait|await N";
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk|[loaded-]trip-ROUTE-wait|await|stream-io-(un)ordered N";
 
 /// What the command line asks for.
 struct Args {
@@ -136,12 +137,16 @@ fn run_one(side: &str, route: &str, n: &str) {
         ("anchor", "blocking") => submit::blocking_anchor,
         ("sluice", "chunk") => submit::chunk_sluice,
         ("anchor", "chunk") => submit::chunk_anchor,
-        _ => match rt::by_name(side, route.trim_start_matches("loaded-")) {
+        _ => match rt::by_name(side, route.trim_start_matches("loaded-"))
+            .or_else(|| sluice_benches::streams::by_name(side, route))
+        {
             Some(row) => row,
             None => usage(&format!(
-                "--run takes sluice|anchor and cpu|io|blocking|chunk or a round trip \
-                 ({}, each maybe prefixed loaded-), not {side:?} {route:?}",
-                rt::NAMES.join("|")
+                "--run takes sluice|anchor and cpu|io|blocking|chunk, a round trip \
+                 ({}, each maybe prefixed loaded-) or a streamed io map ({}), not \
+                 {side:?} {route:?}",
+                rt::NAMES.join("|"),
+                sluice_benches::streams::NAMES.join("|")
             )),
         },
     };

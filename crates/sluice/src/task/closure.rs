@@ -379,6 +379,10 @@ where
         self.token.is_started()
     }
 
+    fn spins_when_awaited(&self) -> bool {
+        true
+    }
+
     fn help(&self) {
         // A task gone on to a driver: its next attempt may be the one to run here.
         if let Some(driver) = self.then.successor() {

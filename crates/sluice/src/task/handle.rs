@@ -1,7 +1,7 @@
 //! The caller's side of a task: await it, or wait for it from synchronous code.
 
 use super::context::waits_behind_this_thread;
-use super::request_lend;
+use super::{in_task, request_lend};
 use crate::TaskError;
 use crate::policy::keyed::TurnHeld;
 use crate::wait::block_on_slot;
@@ -36,6 +36,16 @@ pub(crate) trait Control: Send + Sync {
         true
     }
 
+    /// Whether an awaiting future's first poll may spin a few µs for the answer, as a
+    /// blocking waiter does: only for closures on a pool's threads, which an awake
+    /// worker takes up within the spin's pickup time. An io future's worker is woken
+    /// through the runtime's driver, too late for that, and a map or a retry driver
+    /// cannot tell when its answer comes; each would make the spin a loss. False by
+    /// default.
+    fn spins_when_awaited(&self) -> bool {
+        false
+    }
+
     /// Whether the task still waits for its key's turn behind `held`, a turn that a
     /// running task holds: then it cannot start before that task ends.
     fn waits_behind(&self, _held: &TurnHeld) -> bool {
@@ -57,10 +67,19 @@ pub(crate) trait Control: Send + Sync {
 /// Dropping the handle does not cancel the task (as with tokio's `JoinHandle`); call
 /// [`cancel`](Self::cancel) for that. See [`wait`](Self::wait) for what waiting does
 /// inside a task, and for the one way a blocking wait can still deadlock.
+///
+/// Awaited from outside the manager's tasks, the handle of a closure (`run_cpu`,
+/// `run_io_blocking`, `run_chunk`) may spin on its first poll for up to 10 µs, while a
+/// worker runs the closure, before it returns `Pending`: a short call's answer is then
+/// taken without the caller's runtime parking and being woken. A thread whose spins
+/// keep missing the answer stops spinning for a while, so long calls cost the caller's
+/// runtime little.
 #[must_use = "a dropped handle lets the task run on, unobserved"]
 pub struct TaskHandle<T, E = Infallible> {
     /// Where the answer arrives, and the task behind it.
     source: Source<T, E>,
+    /// Whether it has been polled: only the first poll spins for the answer.
+    polled: bool,
 }
 
 /// A task that keeps its answer's slot inside itself, so that task and slot are one
@@ -93,6 +112,7 @@ impl<T, E> TaskHandle<T, E> {
                 completion,
                 control,
             },
+            polled: false,
         }
     }
 
@@ -100,6 +120,7 @@ impl<T, E> TaskHandle<T, E> {
     pub(crate) fn within(task: Arc<dyn Answering<T, E>>) -> Self {
         TaskHandle {
             source: Source::Within(task),
+            polled: false,
         }
     }
 
@@ -253,10 +274,26 @@ impl<T, E> Future for TaskHandle<T, E> {
     type Output = Result<T, TaskError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.slot().poll_take(cx) {
+        let this = self.get_mut();
+        if !std::mem::replace(&mut this.polled, true)
+            && this.control().is_some_and(Control::spins_when_awaited)
+            && !in_task()
+        {
+            // The first poll of a closure's handle, from outside the manager's tasks,
+            // spins a few µs for the answer, as `wait()` does before it parks
+            // (`sluice_core::spin`: only while a worker runs the task, and not on a
+            // thread whose spins keep missing): a short task's answer is then taken
+            // without the caller's runtime parking and a wake-up from the worker (a
+            // futex or eventfd round trip each). Not inside a task, whose runtime's
+            // other tasks would wait on the spin.
+            let control = this.control();
+            this.slot()
+                .spin_for_work(|| control.is_none_or(Control::started));
+        }
+        match this.slot().poll_take(cx) {
             Poll::Ready(answer) => Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled))),
             Poll::Pending => {
-                if self.control().is_some_and(waits_behind_this_thread) {
+                if this.control().is_some_and(waits_behind_this_thread) {
                     return Poll::Ready(Err(TaskError::WaitOnOwnKey));
                 }
                 // Awaited from inside a task: its slot is lent while it is suspended,

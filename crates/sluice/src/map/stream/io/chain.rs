@@ -58,15 +58,15 @@ impl<O, E> IoStream<O, E> {
 
     /// Runs one item under the item timeout and counts its answer, which the caller
     /// puts in place `seq` (the driver: with the others answered in the same poll).
-    pub(super) async fn counted_item<Fut>(
+    pub(super) async fn counted_item<Framed>(
         &self,
         seq: u64,
         admitted: Option<Admitted>,
         call: Call,
-        framed: InFrame<Fut>,
+        framed: Framed,
     ) -> (u64, ItemResult<O, E>)
     where
-        Fut: Future<Output = ItemResult<O, E>>,
+        Framed: Future<Output = Result<ItemResult<O, E>, String>>,
     {
         let result = self.ran_item(call, framed).await;
         self.item_counted(admitted, &result);
@@ -74,9 +74,11 @@ impl<O, E> IoStream<O, E> {
     }
 
     /// Runs one item under the item timeout, its dependency's call around it.
-    async fn ran_item<Fut>(&self, call: Call, framed: InFrame<Fut>) -> ItemResult<O, E>
+    /// `framed` is the item's future in its frame ([`InFrame`]), boxed or not, whose
+    /// panic comes out as its message.
+    async fn ran_item<Framed>(&self, call: Call, framed: Framed) -> ItemResult<O, E>
     where
-        Fut: Future<Output = ItemResult<O, E>>,
+        Framed: Future<Output = Result<ItemResult<O, E>, String>>,
     {
         let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
         let ran = match self.item_timeout {
