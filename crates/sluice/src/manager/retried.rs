@@ -4,7 +4,8 @@
 use super::TaskBuilder;
 use crate::TaskError;
 use crate::lock::take;
-use crate::policy::breaker::{self, Guarded};
+use crate::policy::breaker::{self, Breakers, Guarded};
+use crate::policy::keyed::TaskKey;
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{
     Driver, Holds, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
@@ -81,8 +82,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().cpu.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().cpu, work)
     }
 
     /// As [`ConcurrencyManager::run_chunk`](crate::ConcurrencyManager::run_chunk),
@@ -105,8 +107,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().chunk.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().chunk, work)
     }
 
     /// As [`ConcurrencyManager::run_io_blocking`](crate::ConcurrencyManager::run_io_blocking),
@@ -129,8 +132,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().io_blocking.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().io_blocking, work)
     }
 
     /// As [`ConcurrencyManager::run_on`](crate::ConcurrencyManager::run_on), retried:
@@ -448,6 +452,23 @@ pub(super) struct AttemptGuards {
 }
 
 impl AttemptGuards {
+    /// The guards of a task named `name` whose breaker is `breaker`, for `key`: the
+    /// breaker looked up in `breakers`.
+    pub(super) fn looked_up(
+        breakers: &Breakers,
+        breaker: Option<Arc<str>>,
+        key: Option<&TaskKey>,
+        name: Option<Arc<str>>,
+    ) -> Self {
+        AttemptGuards {
+            breaker: breaker.map(|breaker| {
+                let found = breakers.get(&breaker, key);
+                (breaker, found)
+            }),
+            name,
+        }
+    }
+
     fn of<R>(builder: &TaskBuilder<'_, R>) -> Self {
         let breakers = &builder.mgr.inner().breakers;
         AttemptGuards {
@@ -458,6 +479,12 @@ impl AttemptGuards {
             }),
             name: builder.policy.name.clone(),
         }
+    }
+
+    /// The breaker's name, if the task names one: kept by a first attempt, which
+    /// looks its breaker up again only if it is promoted.
+    pub(super) fn into_breaker_name(self) -> Option<Arc<str>> {
+        self.breaker.map(|(name, _)| name)
     }
 
     /// The breaker's name if the task names one that is not registered.
