@@ -522,7 +522,6 @@ impl ManagerBuilder {
             );
         let closed = Arc::new(AtomicBool::new(false));
         let promotion = Arc::new(PromotionParts {
-            breakers: breakers.clone(),
             timers: timers.clone(),
             scope: scope.clone(),
             closed: closed.clone(),

@@ -12,10 +12,9 @@
 //! them.
 
 use super::TaskBuilder;
-use super::retried::AttemptGuards;
+use super::retried::{AttemptGuards, NamedBreaker};
 use crate::TaskError;
 use crate::lock::lock;
-use crate::policy::breaker::Breakers;
 use crate::policy::limit::Dependency;
 use crate::policy::retry::{
     Driver, FirstAttempt, Holds, NamedBudget, NoRetry, Plan, Retry, RetryIf, Successor,
@@ -66,9 +65,10 @@ enum At {
     Over,
 }
 
-/// What a driver is made of: only what cannot be found again at the promotion (the
-/// manager's parts are reached through `manager` then), since nearly every task is
-/// never promoted and each part kept was a copy, and a shared count touched, per task.
+/// What a driver is made of, kept small: nearly every task is never promoted, and
+/// each part kept was a copy and a shared count touched per task. The plan and the
+/// attempts' timeout and guards are made from it at the promotion; the manager's
+/// timers, scope and shutdown flag come through one shared [`PromotionParts`].
 struct Kit<W, C, T, E> {
     /// The first task, which the driver answers through.
     first: Weak<dyn FirstAttempt<T, E>>,
@@ -87,8 +87,8 @@ struct Kit<W, C, T, E> {
 
 /// What each attempt after the first is launched with, besides the manager's parts.
 struct AttemptParts {
-    /// The task's breaker's name, looked up again for the attempts.
-    breaker: Option<Arc<str>>,
+    /// The task's breaker, for the attempts.
+    breaker: Option<NamedBreaker>,
     /// Its timeout.
     timeout: Option<Duration>,
     /// Its place in the gate's queue.
@@ -105,8 +105,6 @@ struct AttemptParts {
 /// and shared by every retried task as one count: each of these kept by each task was
 /// a count of its own to raise and drop, on lines every task and worker touches.
 pub(crate) struct PromotionParts {
-    /// The breakers, by name: an attempt's breaker is looked up again at promotion.
-    pub(crate) breakers: Arc<Breakers>,
     /// The timer thread: attempts' timeouts and backoffs.
     pub(crate) timers: Arc<Timers>,
     /// The manager's cancellation.
@@ -173,7 +171,7 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             dependency: dependency.clone(),
         };
         let attempt = AttemptParts {
-            breaker: guards.into_breaker_name(),
+            breaker: guards.into_breaker(),
             timeout: self.policy.timeout,
             priority,
             dependency,
@@ -249,12 +247,7 @@ where
         let began = plan
             .max_elapsed
             .map(|_| reply.body_began().unwrap_or_else(|| reply.submitted()));
-        let guards = AttemptGuards::looked_up(
-            &manager.breakers,
-            breaker,
-            info.key.as_ref(),
-            info.name.clone(),
-        );
+        let guards = AttemptGuards::with(breaker, info.name.clone());
         let deadline = timeout.map(|after| Deadline {
             after,
             timers: manager.timers.clone(),

@@ -4,8 +4,7 @@
 use super::TaskBuilder;
 use crate::TaskError;
 use crate::lock::take;
-use crate::policy::breaker::{self, Breakers, Guarded};
-use crate::policy::keyed::TaskKey;
+use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{
     Driver, Holds, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
@@ -446,27 +445,20 @@ impl<R> TaskBuilder<'_, R> {
 pub(super) struct AttemptGuards {
     /// The task's breaker, if it names one: its name, and the breaker or `None` if no
     /// breaker of that name is registered.
-    breaker: Option<(Arc<str>, Option<CircuitBreaker>)>,
+    breaker: Option<NamedBreaker>,
     /// The task's name, for the log.
     name: Option<Arc<str>>,
 }
 
+/// A task's breaker's name, and the breaker or `None` if no breaker of that name is
+/// registered.
+pub(super) type NamedBreaker = (Arc<str>, Option<CircuitBreaker>);
+
 impl AttemptGuards {
-    /// The guards of a task named `name` whose breaker is `breaker`, for `key`: the
-    /// breaker looked up in `breakers`.
-    pub(super) fn looked_up(
-        breakers: &Breakers,
-        breaker: Option<Arc<str>>,
-        key: Option<&TaskKey>,
-        name: Option<Arc<str>>,
-    ) -> Self {
-        AttemptGuards {
-            breaker: breaker.map(|breaker| {
-                let found = breakers.get(&breaker, key);
-                (breaker, found)
-            }),
-            name,
-        }
+    /// The guards of a task named `name` whose breaker (its name, and the breaker if
+    /// one of that name is registered) is `breaker`.
+    pub(super) fn with(breaker: Option<NamedBreaker>, name: Option<Arc<str>>) -> Self {
+        AttemptGuards { breaker, name }
     }
 
     fn of<R>(builder: &TaskBuilder<'_, R>) -> Self {
@@ -481,10 +473,11 @@ impl AttemptGuards {
         }
     }
 
-    /// The breaker's name, if the task names one: kept by a first attempt, which
-    /// looks its breaker up again only if it is promoted.
-    pub(super) fn into_breaker_name(self) -> Option<Arc<str>> {
-        self.breaker.map(|(name, _)| name)
+    /// The breaker, if the task names one: kept by a first attempt for its later
+    /// attempts (the task's name is its reply's, not kept twice). Kept, not looked up
+    /// again: the task holds its per-key breaker, so the registry does not forget it.
+    pub(super) fn into_breaker(self) -> Option<NamedBreaker> {
+        self.breaker
     }
 
     /// The breaker's name if the task names one that is not registered.
