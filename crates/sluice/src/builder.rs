@@ -2,7 +2,7 @@
 
 use crate::BuildError;
 use crate::limit::LimitConfig;
-use crate::manager::{ConcurrencyManager, Defaults, Inner};
+use crate::manager::{ConcurrencyManager, Defaults, Inner, PromotionParts};
 use crate::policy::breaker::{Breakers, Duplicate};
 use crate::policy::keyed::keys;
 use crate::policy::limit::{Dependencies, DuplicateDependency};
@@ -512,6 +512,20 @@ impl ManagerBuilder {
         } else {
             None
         };
+        let breakers = Arc::new(breakers);
+        let timers =
+            Arc::new(
+                Timers::start().map_err(|source| sluice_exec::ExecError::Thread {
+                    name: "sluice-timers".into(),
+                    source,
+                })?,
+            );
+        let closed = Arc::new(AtomicBool::new(false));
+        let promotion = Arc::new(PromotionParts {
+            timers: timers.clone(),
+            scope: scope.clone(),
+            closed: closed.clone(),
+        });
         Ok(ConcurrencyManager::from_inner(Inner {
             cpu,
             chunk,
@@ -521,21 +535,17 @@ impl ManagerBuilder {
             throttle,
             summary,
             dependencies,
-            breakers: Arc::new(breakers),
+            breakers,
             keys: keys(self.key_order),
-            timers: Arc::new(
-                Timers::start().map_err(|source| sluice_exec::ExecError::Thread {
-                    name: "sluice-timers".into(),
-                    source,
-                })?,
-            ),
+            timers,
             budgets: Budgets::default(),
             defaults: self.defaults,
             io_pool,
             io_side,
             scope,
             stop,
-            closed: Arc::new(AtomicBool::new(false)),
+            closed,
+            promotion,
         }))
     }
 }

@@ -109,6 +109,24 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 pub(crate) struct Armed {
     /// The deadline thread.
     shared: Arc<Shared>,
+    /// Which timer.
+    ticket: Ticket,
+}
+
+/// Cancels a timer armed by [`Timers::arm_here`], borrowing the timers rather than
+/// holding them: a running body's timeout, armed and cancelled within the body's run
+/// while its task holds the timers anyway. Holding them was an increment and a
+/// decrement per task of a count every worker shares.
+pub(crate) struct ArmedHere<'a> {
+    /// The deadline thread.
+    shared: &'a Shared,
+    /// Which timer.
+    ticket: Ticket,
+}
+
+/// Which timer an armed handle cancels.
+#[derive(Clone, Copy)]
+struct Ticket {
     /// Its slot.
     slot: usize,
     /// The slot's generation when armed.
@@ -131,7 +149,25 @@ impl Timers {
 
     /// Calls `fire` at `at` unless the returned handle cancels it first.
     pub(crate) fn arm(&self, at: Instant, kind: TimerKind, fire: Fire) -> Armed {
-        let mut slab = lock(&self.shared.slab);
+        Armed {
+            shared: self.shared.clone(),
+            ticket: self.shared.arm(at, kind, fire),
+        }
+    }
+
+    /// As [`arm`](Self::arm), with a handle that borrows the timers.
+    pub(crate) fn arm_here(&self, at: Instant, kind: TimerKind, fire: Fire) -> ArmedHere<'_> {
+        ArmedHere {
+            shared: &self.shared,
+            ticket: self.shared.arm(at, kind, fire),
+        }
+    }
+}
+
+impl Shared {
+    /// Arms a timer that calls `fire` at `at`, waking the thread if it sleeps past it.
+    fn arm(&self, at: Instant, kind: TimerKind, fire: Fire) -> Ticket {
+        let mut slab = lock(&self.slab);
         slab.generation += 1;
         let generation = slab.generation;
         let wake_early = slab.sleeping_until.is_some_and(|until| at < until);
@@ -153,13 +189,25 @@ impl Timers {
         };
         drop(slab);
         if wake_early {
-            self.shared.wake.notify_one();
+            self.wake.notify_one();
         }
-        Armed {
-            shared: self.shared.clone(),
-            slot,
-            generation,
-        }
+        Ticket { slot, generation }
+    }
+
+    /// Cancels the timer of `ticket` if it has not fired.
+    fn cancel(&self, ticket: Ticket) {
+        let removed = {
+            let mut slab = lock(&self.slab);
+            let live = matches!(&slab.slots[ticket.slot], Some(entry) if entry.generation == ticket.generation);
+            if live {
+                slab.free.push(ticket.slot);
+                slab.slots[ticket.slot].take()
+            } else {
+                None
+            }
+        };
+        // The closure's captures are dropped outside the lock.
+        drop(removed);
     }
 }
 
@@ -192,18 +240,14 @@ impl Timers {
 impl Armed {
     /// Cancels the deadline if it has not fired.
     pub(crate) fn cancel(self) {
-        let removed = {
-            let mut slab = lock(&self.shared.slab);
-            let live = matches!(&slab.slots[self.slot], Some(entry) if entry.generation == self.generation);
-            if live {
-                slab.free.push(self.slot);
-                slab.slots[self.slot].take()
-            } else {
-                None
-            }
-        };
-        // The closure's captures are dropped outside the lock.
-        drop(removed);
+        self.shared.cancel(self.ticket);
+    }
+}
+
+impl ArmedHere<'_> {
+    /// Cancels the deadline if it has not fired.
+    pub(crate) fn cancel(self) {
+        self.shared.cancel(self.ticket);
     }
 }
 

@@ -134,10 +134,50 @@ impl Call {
         Ok(Call::new(self.breaker.clone(), ticket))
     }
 
+    /// Whether this call's elapsed time is looked at: its breaker has a slow-call
+    /// limit. Without one, [`success`](Self::success) and [`failure`](Self::failure)
+    /// ignore the time they are given, so a caller that would read a clock only to
+    /// time the call may pass [`Duration::ZERO`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sluice_core::{BreakerConfig, CircuitBreaker, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let untimed = BreakerConfig::builder().consecutive_failures(5).build()?;
+    /// let breaker = CircuitBreaker::new(untimed, Arc::new(ManualClock::new()));
+    /// let call = breaker.try_acquire()?;
+    /// assert!(!call.is_timed());
+    /// call.success(Duration::ZERO);
+    ///
+    /// let timed = BreakerConfig::builder()
+    ///     .consecutive_failures(5)
+    ///     .slow_call(Duration::from_secs(1))
+    ///     .build()?;
+    /// let breaker = CircuitBreaker::new(timed, Arc::new(ManualClock::new()));
+    /// let call = breaker.try_acquire()?;
+    /// assert!(call.is_timed(), "a slow success counts as a failure");
+    /// call.success(Duration::from_millis(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_timed(&self) -> bool {
+        self.breaker.config.slow_call().is_some()
+    }
+
     fn record(mut self, failed: bool, elapsed: Duration) -> Option<Transition> {
+        // The time is needed only to open the breaker (when its open period ends),
+        // which a success can do only through a failure rate: a success that cannot
+        // open it does not read the clock, one call per task through a breaker.
+        let config = &self.breaker.config;
+        let may_open = failed || config.is_slow(elapsed) || config.success_may_open();
         // Read before locking: the clock is the caller's code. Should it panic, the
         // call is still armed and its drop gives a probe slot back.
-        let now = self.breaker.clock.now();
+        let now = if may_open {
+            self.breaker.clock.now()
+        } else {
+            Duration::ZERO
+        };
         self.armed = false;
         let mut machine = lock(&self.breaker.machine);
         let transition = machine.record(&self.ticket, failed, elapsed, now);

@@ -52,7 +52,7 @@ pub(super) struct Shared {
     /// Where the breaker reads the time.
     pub(super) clock: Arc<dyn Clock>,
     /// A copy of the settings the machine has, readable without the lock.
-    config: BreakerConfig,
+    pub(super) config: BreakerConfig,
     /// The state machine, under the one lock.
     pub(super) machine: Mutex<Machine>,
     /// The machine's generation, stored under the lock whenever a result moves it on:

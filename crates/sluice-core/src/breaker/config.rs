@@ -116,6 +116,14 @@ impl BreakerConfig {
     pub(super) fn is_slow(&self, elapsed: Duration) -> bool {
         self.slow_call.is_some_and(|limit| elapsed > limit)
     }
+
+    /// Whether a success (not slow) can open the breaker: only through the failure
+    /// rate, which a success lowers but may bring to its minimum of calls. A
+    /// consecutive-failures count (at least 1, checked by `build`) is reset by it, and
+    /// a half-open probe's success closes the breaker, never opens it.
+    pub(super) fn success_may_open(&self) -> bool {
+        self.failure_rate.is_some()
+    }
 }
 
 impl Default for BreakerConfigBuilder {

@@ -180,6 +180,12 @@ impl Machine {
                     0
                 };
                 self.window.push(failed);
+                // `now` is zero for a success that `BreakerConfig::success_may_open`
+                // says cannot open it (`Call::record` skips the clock then).
+                debug_assert!(
+                    failed || self.config.success_may_open() || !self.should_trip(),
+                    "a success opened a breaker whose config says it cannot"
+                );
                 self.should_trip().then(|| self.open(now))
             }
             BreakerState::HalfOpen if ticket.probe => {

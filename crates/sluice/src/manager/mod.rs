@@ -17,6 +17,8 @@ mod task_maps;
 pub use stream_builder::StreamBuilder;
 pub use task::TaskBuilder;
 
+pub(crate) use promote::PromotionParts;
+
 use crate::TaskError;
 use crate::builder::ManagerBuilder;
 use crate::policy::breaker::Breakers;
@@ -116,6 +118,9 @@ pub(crate) struct Inner {
     pub(crate) stop: CancellationToken,
     /// Set once shutdown begins: new work is refused, and no retry begins.
     pub(crate) closed: Arc<AtomicBool>,
+    /// What a retried task's first attempt needs to make its retry driver, shared by
+    /// every such task as one count.
+    pub(crate) promotion: Arc<PromotionParts>,
 }
 
 /// Policies set in the builder for every task.

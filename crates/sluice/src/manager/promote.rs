@@ -12,20 +12,24 @@
 //! them.
 
 use super::TaskBuilder;
-use super::retried::AttemptGuards;
+use super::retried::{AttemptGuards, NamedBreaker};
 use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::limit::Dependency;
-use crate::policy::retry::{Driver, FirstAttempt, Holds, NoRetry, Plan, Retry, RetryIf, Successor};
+use crate::policy::retry::{
+    Driver, FirstAttempt, Holds, NamedBudget, NoRetry, Plan, Retry, RetryIf, Successor,
+};
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
 use crate::task::{
     AttemptSink, Cancel, ClosureSetup, Control, Keeps, Promotion, Reply, TaskHandle, drop_quietly,
     launch_closure, submit_first,
 };
+use crate::timers::Timers;
 use sluice_core::{CancelScope, Outcome, Priority, TokenCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 /// What a retried closure task's first attempt keeps for a retry.
 pub(super) struct Promotable<W, C, T, E> {
@@ -61,7 +65,10 @@ enum At {
     Over,
 }
 
-/// What a driver is made of.
+/// What a driver is made of, kept small: nearly every task is never promoted, and
+/// each part kept was a copy and a shared count touched per task. The plan and the
+/// attempts' timeout and guards are made from it at the promotion; the manager's
+/// timers, scope and shutdown flag come through one shared [`PromotionParts`].
 struct Kit<W, C, T, E> {
     /// The first task, which the driver answers through.
     first: Weak<dyn FirstAttempt<T, E>>,
@@ -69,24 +76,41 @@ struct Kit<W, C, T, E> {
     holder: Weak<dyn Holds<W>>,
     /// Which failures are retried.
     classify: C,
-    /// Attempts, backoff, budget.
-    plan: Plan,
+    /// Attempts, backoff, budget: the driver's plan is made from it.
+    retry: Retry,
+    /// The jitter's seed, drawn at submission (the n-th task submitted with a seeded
+    /// policy has the n-th seed, whenever it retries).
+    seed: Option<u64>,
     /// What each later attempt is launched with.
     attempt: AttemptParts,
 }
 
-/// What each attempt after the first is launched with.
+/// What each attempt after the first is launched with, besides the manager's parts.
 struct AttemptParts {
-    /// What it asks of the task's breaker.
-    guards: AttemptGuards,
+    /// The task's breaker, for the attempts.
+    breaker: Option<NamedBreaker>,
     /// Its timeout.
-    deadline: Option<Deadline>,
+    timeout: Option<Duration>,
     /// Its place in the gate's queue.
     priority: Priority,
     /// The dependency whose limit it waits for.
     dependency: Option<Arc<Dependency>>,
+    /// The manager's parts a driver and its attempts use.
+    manager: Arc<PromotionParts>,
+    /// The task's retry budget, which its submission paid into.
+    budget: Option<Arc<NamedBudget>>,
+}
+
+/// What a first attempt's promotion needs of its manager, made once with the manager
+/// and shared by every retried task as one count: each of these kept by each task was
+/// a count of its own to raise and drop, on lines every task and worker touches.
+pub(crate) struct PromotionParts {
+    /// The timer thread: attempts' timeouts and backoffs.
+    pub(crate) timers: Arc<Timers>,
     /// The manager's cancellation.
-    scope: CancelScope,
+    pub(crate) scope: CancelScope,
+    /// Set once shutdown begins: no retry begins then.
+    pub(crate) closed: Arc<AtomicBool>,
 }
 
 impl<'m> TaskBuilder<'m, NoRetry> {
@@ -129,26 +153,30 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             }
         };
         let inner = self.mgr.inner();
-        let plan = self.plan(Some(&retry), None);
-        if let Some(budget) = &plan.budget {
+        let budget = match (retry.budget(), &self.policy.name) {
+            (Some(config), Some(name)) => inner.budgets.of(name, config),
+            _ => None,
+        };
+        if let Some(budget) = &budget {
             budget.deposit();
         }
-        let deadline = self.attempt_deadline();
+        let seed = retry.next_seed();
         let priority = self.policy.priority;
         let setup = ClosureSetup {
             route,
             scope: &inner.scope,
-            deadline: deadline.clone(),
+            deadline: self.attempt_deadline(),
             guard,
             priority,
             dependency: dependency.clone(),
         };
         let attempt = AttemptParts {
-            guards,
-            deadline,
+            breaker: guards.into_breaker(),
+            timeout: self.policy.timeout,
             priority,
             dependency,
-            scope: inner.scope.clone(),
+            manager: inner.promotion.clone(),
+            budget,
         };
         submit_first(
             setup,
@@ -163,7 +191,8 @@ impl<'m> TaskBuilder<'m, NoRetry> {
                         first,
                         holder,
                         classify,
-                        plan,
+                        retry,
+                        seed,
                         attempt,
                     }),
                     driver: None,
@@ -192,19 +221,39 @@ where
     fn promote(self, reply: &Reply<T, E>, bodies: u32) -> Option<Arc<dyn Successor<T, E>>> {
         let first = self.first.upgrade()?;
         let holder = self.holder.upgrade()?;
-        let route = reply.route.clone();
-        let info = reply.info.clone();
-        let began = self
-            .plan
-            .max_elapsed
-            .map(|_| reply.body_began().unwrap_or_else(|| reply.submitted()));
         let AttemptParts {
-            guards,
-            deadline,
+            breaker,
+            timeout,
             priority,
             dependency,
-            scope,
+            manager,
+            budget,
         } = self.attempt;
+        let route = reply.route.clone();
+        let info = reply.info.clone();
+        let retry = &self.retry;
+        let plan = Plan {
+            name: info.name.clone(),
+            max_attempts: retry.max_attempts(),
+            backoff: retry.backoff(),
+            max_elapsed: retry.max_elapsed(),
+            budget,
+            attempt_timeout: None,
+            seed: self.seed,
+            timers: manager.timers.clone(),
+            closed: manager.closed.clone(),
+            scope: manager.scope.clone(),
+        };
+        let began = plan
+            .max_elapsed
+            .map(|_| reply.body_began().unwrap_or_else(|| reply.submitted()));
+        let guards = AttemptGuards::with(breaker, info.name.clone());
+        let deadline = timeout.map(|after| Deadline {
+            after,
+            timers: manager.timers.clone(),
+            name: info.name.clone(),
+        });
+        let scope = manager.scope.clone();
         // The driver's own token, started: the first task's is its first body's.
         let token: TokenCell = scope.cell();
         // An abort that lands just now refuses it: the driver then sees a cancelled
@@ -226,13 +275,7 @@ where
             let reply = Reply::to_driver(route.clone(), sink, attempt, info.clone());
             Some(launch_closure(setup, reply, work))
         };
-        let driver = Driver::promoted(
-            first,
-            token,
-            (launch, self.classify, self.plan),
-            bodies,
-            began,
-        );
+        let driver = Driver::promoted(first, token, (launch, self.classify, plan), bodies, began);
         Some(driver)
     }
 }
@@ -264,15 +307,15 @@ where
         let retry = stage
             .kit
             .as_ref()
-            .is_some_and(|kit| may_retry(answer, kit.plan.max_attempts))
+            .is_some_and(|kit| may_retry(answer, kit.retry.max_attempts()))
             && !token.is_cancelled()
             && !reply.is_answered();
-        let driver = match stage.kit.take() {
-            Some(kit) if retry => kit.promote(reply, bodies),
-            kit => {
-                stage.kit = kit;
-                None
-            }
+        // Taken only to promote: a task that answers itself leaves its kit in place
+        // (moving it out and back was two copies of a few hundred bytes per task).
+        let driver = if retry {
+            stage.kit.take().and_then(|kit| kit.promote(reply, bodies))
+        } else {
+            None
         };
         match driver {
             Some(driver) => {

@@ -81,8 +81,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().cpu.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().cpu, work)
     }
 
     /// As [`ConcurrencyManager::run_chunk`](crate::ConcurrencyManager::run_chunk),
@@ -105,8 +106,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().chunk.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().chunk, work)
     }
 
     /// As [`ConcurrencyManager::run_io_blocking`](crate::ConcurrencyManager::run_io_blocking),
@@ -129,8 +131,9 @@ impl<'m, C> TaskBuilder<'m, Retrying<C>> {
         E: Send + 'static,
         C: RetryIf<E>,
     {
-        let route = self.mgr.inner().io_blocking.clone();
-        self.retried_closure(&route, work)
+        // Borrowed, not cloned: a clone is a count every task and worker touches.
+        let mgr = self.mgr;
+        self.retried_closure(&mgr.inner().io_blocking, work)
     }
 
     /// As [`ConcurrencyManager::run_on`](crate::ConcurrencyManager::run_on), retried:
@@ -442,12 +445,22 @@ impl<R> TaskBuilder<'_, R> {
 pub(super) struct AttemptGuards {
     /// The task's breaker, if it names one: its name, and the breaker or `None` if no
     /// breaker of that name is registered.
-    breaker: Option<(Arc<str>, Option<CircuitBreaker>)>,
+    breaker: Option<NamedBreaker>,
     /// The task's name, for the log.
     name: Option<Arc<str>>,
 }
 
+/// A task's breaker's name, and the breaker or `None` if no breaker of that name is
+/// registered.
+pub(super) type NamedBreaker = (Arc<str>, Option<CircuitBreaker>);
+
 impl AttemptGuards {
+    /// The guards of a task named `name` whose breaker (its name, and the breaker if
+    /// one of that name is registered) is `breaker`.
+    pub(super) fn with(breaker: Option<NamedBreaker>, name: Option<Arc<str>>) -> Self {
+        AttemptGuards { breaker, name }
+    }
+
     fn of<R>(builder: &TaskBuilder<'_, R>) -> Self {
         let breakers = &builder.mgr.inner().breakers;
         AttemptGuards {
@@ -458,6 +471,13 @@ impl AttemptGuards {
             }),
             name: builder.policy.name.clone(),
         }
+    }
+
+    /// The breaker, if the task names one: kept by a first attempt for its later
+    /// attempts (the task's name is its reply's, not kept twice). Kept, not looked up
+    /// again: the task holds its per-key breaker, so the registry does not forget it.
+    pub(super) fn into_breaker(self) -> Option<NamedBreaker> {
+        self.breaker
     }
 
     /// The breaker's name if the task names one that is not registered.

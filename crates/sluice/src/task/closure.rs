@@ -238,7 +238,7 @@ where
                 let timer = self
                     .extras
                     .deadline()
-                    .and_then(|(deadline, me)| deadline.arm(me));
+                    .and_then(|(deadline, me)| deadline.arm(began, me));
                 // The breaker's call leaves the task now that it runs, timed from the
                 // body's start.
                 let guard = self.extras.take_guard().map(|guard| (guard, began));
@@ -254,7 +254,7 @@ where
                     let (outcome, answer) = settle(result);
                     let outcome = self.policy_outcome(outcome);
                     if let Some((guard, began)) = guard {
-                        guard.record(outcome, began.elapsed());
+                        guard.record_since(outcome, began);
                     }
                     // Measured before the answer, so a caller that heard sees it counted.
                     if let Some(call) = dependency {

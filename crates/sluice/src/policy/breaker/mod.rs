@@ -22,7 +22,7 @@ use crate::TaskError;
 use crate::policy::keyed::TaskKey;
 use sluice_core::{Call, CircuitBreaker, Outcome, Transition};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Asks the breaker `name` (for `key`, if it is a per-key breaker) to admit one call of
 /// the task `task`: its call, or the error the task is answered with.
@@ -118,6 +118,18 @@ impl Guarded {
         if let Some(transition) = transition {
             log_transition(&name, transition);
         }
+    }
+
+    /// [`record`](Self::record)s a body that began at `began`, reading the clock for
+    /// its run time only if the breaker looks at it (a slow-call limit): otherwise it
+    /// is one clock call per task for nothing.
+    pub(crate) fn record_since(self, outcome: Outcome, began: Instant) {
+        let elapsed = if self.call.is_timed() {
+            began.elapsed()
+        } else {
+            Duration::ZERO
+        };
+        self.record(outcome, elapsed);
     }
 }
 

@@ -21,7 +21,7 @@ mod config;
 mod driver;
 mod launch;
 
-pub(crate) use budgets::Budgets;
+pub(crate) use budgets::{Budgets, NamedBudget};
 pub use classify::{RetryIf, Transient, When};
 pub use config::{Retry, RetryBuilder, RetryConfigError};
 pub(crate) use driver::{Driver, FirstAttempt, Plan, Successor};

@@ -7,7 +7,7 @@ mod within;
 pub(crate) use within::within;
 
 use crate::RouteKind;
-use crate::timers::{Armed, Fire, TimerKind, Timers};
+use crate::timers::{ArmedHere, Fire, TimerKind, Timers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,14 +24,16 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    /// Starts the clock for a body that just started: at the deadline `task` is
+    /// Starts the clock for a body that started at `began`: at the deadline `task` is
     /// answered `TimedOut` and asked to stop, unless it has been answered by then.
-    /// Cancel the returned handle when the body ends. (A timeout too long to add to now
-    /// arms nothing.)
-    pub(crate) fn arm(&self, task: Arc<dyn Expirable>) -> Option<Armed> {
-        let at = Instant::now().checked_add(self.after)?;
+    /// Cancel the returned handle when the body ends. (A timeout too long to add to
+    /// `began` arms nothing.) The body's start is passed in, not read here: the task
+    /// read the clock for it already, and a second reading a moment later is the
+    /// same deadline for one more clock call per task.
+    pub(crate) fn arm(&self, began: Instant, task: Arc<dyn Expirable>) -> Option<ArmedHere<'_>> {
+        let at = began.checked_add(self.after)?;
         let fire = Fire::Expire(task, self.after, self.name.clone());
-        Some(self.timers.arm(at, TimerKind::Deadline, fire))
+        Some(self.timers.arm_here(at, TimerKind::Deadline, fire))
     }
 }
 
