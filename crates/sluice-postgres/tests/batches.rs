@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{handler, manager, queue, wait_for, wait_for_status, worker};
+use common::{gated, handler, manager, queue, wait_for, wait_for_status, worker};
 use sluice_postgres::{NewTask, Work, Worker};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 #[tokio::test]
 async fn a_task_settles_while_another_of_its_batch_still_runs() {
@@ -18,19 +17,10 @@ async fn a_task_settles_while_another_of_its_batch_still_runs() {
         .map(|n| NewTask::new("gated", &n).expect("task"))
         .collect::<Vec<_>>();
     queue.enqueue_many(tasks).await.expect("enqueue");
-    let gate = Arc::new(Semaphore::new(0));
-    let gate_in = gate.clone();
+    let (gate, held) = gated("gated", |n| n == 0, |_| Ok(()));
     let running = worker(&queue)
         .batch_size(2)
-        .handler(handler("gated", move |_task, n: u32| {
-            let gate = gate_in.clone();
-            Work::io(async move {
-                if n == 0 {
-                    let _open = gate.acquire().await;
-                }
-                Ok(())
-            })
-        }))
+        .handler(held)
         .build()
         .expect("worker")
         .start();

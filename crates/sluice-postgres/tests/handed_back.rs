@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::{handler, manager, queue, sql, wait_for, worker};
-use sluice_postgres::{HandlerError, NewTask, Work, Worker};
-use std::sync::Arc;
+use common::{gated, manager, queue, sql, wait_for, worker};
+use sluice_postgres::{HandlerError, NewTask, Worker};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 #[tokio::test]
 async fn a_hand_back_fenced_off_is_refused_and_not_counted() {
@@ -19,16 +17,9 @@ async fn a_hand_back_fenced_off_is_refused_and_not_counted() {
         .enqueue(NewTask::new("held", &0u32).expect("task"))
         .await
         .expect("enqueue");
-    let gate = Arc::new(Semaphore::new(0));
-    let gate_in = gate.clone();
+    let (gate, held) = gated("held", |_| true, |_| Ok(()));
     let running = worker(&queue)
-        .handler(handler("held", move |_task, _n: u32| {
-            let gate = gate_in.clone();
-            Work::io(async move {
-                let _open = gate.acquire().await;
-                Ok(())
-            })
-        }))
+        .handler(held)
         .build()
         .expect("worker")
         .start();
@@ -61,19 +52,14 @@ async fn a_snooze_answered_once_the_worker_stops_is_counted_as_handed_back() {
     queue.enqueue_many(tasks).await.expect("enqueue");
     // Task 0 snoozes at once, while the worker runs; task 1 waits for its gate and
     // snoozes after the stop.
-    let gate = Arc::new(Semaphore::new(0));
-    let gate_in = gate.clone();
+    let (gate, sleepy) = gated(
+        "sleepy",
+        |n| n == 1,
+        |_| Err(HandlerError::Snooze(Duration::from_secs(3600))),
+    );
     let running = worker(&queue)
         .batch_size(2)
-        .handler(handler("sleepy", move |_task, n: u32| {
-            let gate = gate_in.clone();
-            Work::io(async move {
-                if n == 1 {
-                    let _open = gate.acquire().await;
-                }
-                Err(HandlerError::Snooze(Duration::from_secs(3600)))
-            })
-        }))
+        .handler(sleepy)
         .build()
         .expect("worker")
         .start();
@@ -101,19 +87,12 @@ async fn a_worker_that_stopped_claiming_as_its_manager_closed_still_keeps_its_st
         .await
         .expect("enqueue");
     // An io task that ignores cancellation: the manager's shutdown waits for it.
-    let gate = Arc::new(Semaphore::new(0));
-    let gate_in = gate.clone();
+    let (gate, stubborn) = gated("stubborn", |_| true, |_| Ok(()));
     let mgr = manager();
     let running = Worker::builder(&queue, mgr.clone())
         .max_in_flight(2)
         .poll_interval(Duration::from_millis(20))
-        .handler(handler("stubborn", move |_task, _n: u32| {
-            let gate = gate_in.clone();
-            Work::io(async move {
-                let _open = gate.acquire().await;
-                Ok(())
-            })
-        }))
+        .handler(stubborn)
         .build()
         .expect("worker")
         .start();

@@ -6,10 +6,14 @@ use serde::de::DeserializeOwned;
 use sluice::ConcurrencyManager;
 use sluice::retry::Backoff;
 use sluice_postgres::testing::TestServer;
-use sluice_postgres::{Handler, Queue, Status, TaskInfo, Work, Worker, WorkerBuilder};
+use sluice_postgres::{
+    Handler, HandlerError, Queue, Status, TaskInfo, Work, Worker, WorkerBuilder,
+};
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// A queue in a database of its own.
 pub async fn queue() -> Queue {
@@ -74,6 +78,30 @@ where
     fn handle(&self, task: TaskInfo, payload: P) -> Work {
         (self.work)(task, payload)
     }
+}
+
+/// A handler of `kind` over `u32` payloads: a task whose payload `held` picks waits
+/// for the returned gate (closed at first; `add_permits` opens it one task at a time)
+/// before it answers `answer(payload)`; the others answer at once.
+pub fn gated<H, A>(kind: &'static str, held: H, answer: A) -> (Arc<Semaphore>, impl Handler)
+where
+    H: Fn(u32) -> bool + Send + Sync + 'static,
+    A: Fn(u32) -> Result<(), HandlerError> + Send + Sync + 'static,
+{
+    let gate = Arc::new(Semaphore::new(0));
+    let gate_in = gate.clone();
+    let answer = Arc::new(answer);
+    let work = handler(kind, move |_task, n: u32| {
+        let gate = held(n).then(|| gate_in.clone());
+        let answer = answer.clone();
+        Work::io(async move {
+            if let Some(gate) = gate {
+                let _open = gate.acquire().await;
+            }
+            answer(n)
+        })
+    });
+    (gate, work)
 }
 
 /// Waits until `done` holds for the queue's status; fails the test after a minute
