@@ -328,3 +328,46 @@ fn a_named_task_submitted_in_a_loop_does_not_copy_its_name() {
     });
     assert_within("task(name).run_cpu(f).wait()", measured, 2);
 }
+
+/// Items per map in the per-item rows: the map's own allocations (its task, its
+/// driver, the result's `Vec`) spread over them.
+const ITEMS: u64 = 200;
+
+/// An item of `map_io` or an io stream makes what its running future needs and no
+/// lease: its permit becomes one only if the item's future waits on a handle, as a
+/// `run_io`'s does.
+#[test]
+fn an_io_map_item_makes_no_lease_unless_it_lends() {
+    use futures::StreamExt;
+    let _one = one_at_a_time();
+    let mgr = manager();
+    let map = allocations_per_task(|i| {
+        let answer = mgr.map_io(0..ITEMS, move |n| async move { n + i }).wait();
+        assert_eq!(answer.map(|all| all.len() as u64), Ok(ITEMS));
+    }) / ITEMS as f64;
+    let stream = allocations_per_task(|i| {
+        let answers = futures::executor::block_on(
+            mgr.stream_io(0..ITEMS, move |n| async move { n + i })
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(answers.len() as u64, ITEMS);
+    }) / ITEMS as f64;
+    // What the map itself makes (its task, its driver, the result's `Vec`), spread
+    // over its items, adds under 0.2 per item.
+    assert!(
+        map <= MAP_IO_ITEM_BOUND + 0.2,
+        "map_io: {map:.2} allocations per item, more than {MAP_IO_ITEM_BOUND}"
+    );
+    assert!(
+        stream <= STREAM_IO_ITEM_BOUND + 0.2,
+        "stream_io: {stream:.2} allocations per item, more than {STREAM_IO_ITEM_BOUND}"
+    );
+}
+
+/// A `map_io` item: the tokio task it is spawned as, whose future holds its permit as
+/// it is (2.07 per item while the permit was always made a lease).
+const MAP_IO_ITEM_BOUND: f64 = 1.0;
+/// A `stream_io` item: its future boxed once by the stream's starter, and its node in
+/// the driver's `FuturesUnordered` (3.13 per item while the permit was always made a
+/// lease).
+const STREAM_IO_ITEM_BOUND: f64 = 2.0;

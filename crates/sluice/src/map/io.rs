@@ -3,7 +3,7 @@
 use crate::policy::limit::Dependency;
 use crate::task::{Control, InFrame, IoSide, Quiet, Reply, TaskHandle, TaskInfo, take_message};
 use crate::{Progress, TaskError};
-use sluice_core::{CancelToken, Lease, Outcome};
+use sluice_core::{CancelToken, Outcome};
 use sluice_exec::IoPool;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -179,8 +179,8 @@ where
         };
         // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle it
         // awaits lends its slot while it is suspended.
-        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit))
-            .holding(map.reply.driver_turn());
+        let framed =
+            InFrame::new(future, map.token.clone(), permit).holding(map.reply.driver_turn());
         let measured = async move {
             let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
             let output = framed.await;

@@ -17,8 +17,8 @@ use crate::policy::timeout::within;
 use crate::route::Route;
 use pin_project_lite::pin_project;
 use sluice_core::{
-    CancelScope, CancelToken, Lease, Lent, OneShot, Outcome, Permit, Priority, SharedDeferred,
-    StartError, TokenCell,
+    CancelScope, CancelToken, Lent, OneShot, Outcome, Permit, Priority, SharedDeferred, StartError,
+    TokenCell,
 };
 use sluice_exec::IoPool;
 use std::future::Future;
@@ -345,8 +345,10 @@ pin_project! {
 }
 
 impl<F> InFrame<F> {
-    pub(crate) fn new(future: F, token: CancelToken, lease: Lease) -> Self {
-        Self::owned(future, Owner::Token(token), Holding::Lease(lease))
+    /// A map's item, holding its admission `permit`: a lease is made of it only if a
+    /// wait in the item lends it, as for a `run_io`.
+    pub(crate) fn new(future: F, token: CancelToken, permit: Permit) -> Self {
+        Self::owned(future, Owner::Token(token), Holding::Permit(permit))
     }
 
     /// The same, for the task `owner` names, holding `slot`.

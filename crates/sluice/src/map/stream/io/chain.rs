@@ -10,7 +10,7 @@ use crate::map::stream::keyed::KeyOrder;
 use crate::map::stream::policy::Admitted;
 use crate::policy::limit::Dependency;
 use crate::task::{InFrame, drop_quietly};
-use sluice_core::{Lease, Permit};
+use sluice_core::Permit;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -137,7 +137,7 @@ impl<O, E> IoStream<O, E> {
                 () = self.stop.cancelled() => return,
                 permit = self.reply.route.gate.acquire() => permit,
             };
-            let framed = InFrame::new(future, self.token.clone(), Lease::new(permit));
+            let framed = InFrame::new(future, self.token.clone(), permit);
             if !self.run_item(seq, Some(admitted), call, framed).await {
                 return;
             }

@@ -23,7 +23,7 @@ use crate::task::{InFrame, drop_quietly, take_message};
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use sluice_core::{Lease, Outcome, Reserve};
+use sluice_core::{Outcome, Reserve};
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -248,7 +248,7 @@ where
         };
         // Each item runs in a frame of its own: it sees `is_cancelled()`, and a handle
         // it awaits lends its slot while it is suspended.
-        let framed = InFrame::new(future, map.token.clone(), Lease::new(permit));
+        let framed = InFrame::new(future, map.token.clone(), permit);
         let Some(keys) = &self.keys else {
             return Step::Run {
                 seq,
