@@ -12,12 +12,12 @@
 //! them.
 
 use super::TaskBuilder;
-use super::retried::{AttemptGuards, NamedBreaker};
+use super::retried::{AttemptGuards, NamedBreaker, PlanParts};
 use crate::TaskError;
 use crate::lock::lock;
 use crate::policy::limit::Dependency;
 use crate::policy::retry::{
-    Driver, FirstAttempt, Holds, NamedBudget, NoRetry, Plan, Retry, RetryIf, Successor,
+    Driver, FirstAttempt, Holds, NamedBudget, NoRetry, Retry, RetryIf, Successor,
 };
 use crate::policy::timeout::Deadline;
 use crate::route::Route;
@@ -153,10 +153,7 @@ impl<'m> TaskBuilder<'m, NoRetry> {
             }
         };
         let inner = self.mgr.inner();
-        let budget = match (retry.budget(), &self.policy.name) {
-            (Some(config), Some(name)) => inner.budgets.of(name, config),
-            _ => None,
-        };
+        let budget = self.budget(&retry);
         if let Some(budget) = &budget {
             budget.deposit();
         }
@@ -231,19 +228,13 @@ where
         } = self.attempt;
         let route = reply.route.clone();
         let info = reply.info.clone();
-        let retry = &self.retry;
-        let plan = Plan {
+        let plan = PlanParts {
             name: info.name.clone(),
-            max_attempts: retry.max_attempts(),
-            backoff: retry.backoff(),
-            max_elapsed: retry.max_elapsed(),
             budget,
-            attempt_timeout: None,
             seed: self.seed,
-            timers: manager.timers.clone(),
-            closed: manager.closed.clone(),
-            scope: manager.scope.clone(),
-        };
+            attempt_timeout: None,
+        }
+        .under(Some(&self.retry), &manager);
         let began = plan
             .max_elapsed
             .map(|_| reply.body_began().unwrap_or_else(|| reply.submitted()));

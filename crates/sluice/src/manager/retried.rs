@@ -2,12 +2,13 @@
 //! work is an `Fn`), and tasks with a deadline for the whole task.
 
 use super::TaskBuilder;
+use super::promote::PromotionParts;
 use crate::TaskError;
 use crate::lock::take;
 use crate::policy::breaker::{self, Guarded};
 use crate::policy::keyed::start as start_task;
 use crate::policy::retry::{
-    Driver, Holds, Launch, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
+    Driver, Holds, Launch, NamedBudget, NoRetry, Plan, Retry, RetryIf, Retrying, SharedLaunch, When,
 };
 use crate::route::Route;
 use crate::task::{
@@ -418,24 +419,49 @@ impl<R> TaskBuilder<'_, R> {
     /// `attempt_timeout` itself if given.
     pub(super) fn plan(&self, retry: Option<&Retry>, attempt_timeout: Option<Duration>) -> Plan {
         let inner = self.mgr.inner();
-        let name = self.policy.name.clone();
-        let budget = match (retry, &name) {
-            (Some(retry), Some(name)) => retry
-                .budget()
-                .and_then(|config| inner.budgets.of(name, config)),
-            _ => None,
+        let plan = PlanParts {
+            name: self.policy.name.clone(),
+            budget: retry.and_then(|retry| self.budget(retry)),
+            seed: retry.and_then(Retry::next_seed),
+            attempt_timeout,
         };
+        plan.under(retry, &inner.promotion)
+    }
+
+    /// The retry budget `retry` asks for under the task's name, if both are given.
+    pub(super) fn budget(&self, retry: &Retry) -> Option<Arc<NamedBudget>> {
+        let name = self.policy.name.as_ref()?;
+        let config = retry.budget()?;
+        self.mgr.inner().budgets.of(name, config)
+    }
+}
+
+/// What a driver's plan takes of its task, besides the `Retry` and the manager's parts.
+pub(super) struct PlanParts {
+    /// The task's name, for logs.
+    pub(super) name: Option<Arc<str>>,
+    /// The name's retry budget.
+    pub(super) budget: Option<Arc<NamedBudget>>,
+    /// The jitter's seed, drawn at submission.
+    pub(super) seed: Option<u64>,
+    /// A time limit the driver keeps on each attempt.
+    pub(super) attempt_timeout: Option<Duration>,
+}
+
+impl PlanParts {
+    /// The plan under `retry` (one attempt without), on the manager's `parts`.
+    pub(super) fn under(self, retry: Option<&Retry>, parts: &PromotionParts) -> Plan {
         Plan {
-            name,
+            name: self.name,
             max_attempts: retry.map_or(1, Retry::max_attempts),
             backoff: retry.map_or(Backoff::exponential(Duration::ZERO), Retry::backoff),
             max_elapsed: retry.and_then(Retry::max_elapsed),
-            budget,
-            attempt_timeout,
-            seed: retry.and_then(Retry::next_seed),
-            timers: inner.timers.clone(),
-            closed: inner.closed.clone(),
-            scope: inner.scope.clone(),
+            budget: self.budget,
+            attempt_timeout: self.attempt_timeout,
+            seed: self.seed,
+            timers: parts.timers.clone(),
+            closed: parts.closed.clone(),
+            scope: parts.scope.clone(),
         }
     }
 }
