@@ -2,9 +2,10 @@
 //! and counts every other key's tasks under "other". A new key takes the place of the
 //! least-counted *idle* tracked key (nothing pending or running; its counts move to
 //! "other") — once the table is full, at one arrival of an untracked key in
-//! [`EVICT_EVERY`], less often while the looks find every tracked key busy — so keys that carry much of the traffic stay tracked while rare
-//! ones come and go, and the totals always add up: the tracked keys plus "other" are
-//! every keyed task of the route.
+//! [`EVICT_EVERY`], less often while the looks find every tracked key busy — so keys
+//! that carry much of the traffic stay tracked while rare ones come and go, and the
+//! totals always add up: the tracked keys plus "other" are every keyed task of the
+//! route.
 //!
 //! Pending and running counts go up and down, so each task keeps the counts its rise
 //! went to ([`Bucket`]) and its fall goes to the same place, with no lock; a key is
