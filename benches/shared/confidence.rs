@@ -87,6 +87,60 @@ pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
     })
 }
 
+/// The [`LEVEL`] interval of the median of `values` when they come in groups that may
+/// differ from one another as a whole — the rounds of one pass, all measured by one
+/// process in one stretch of minutes, share its thread placement, its heap and that
+/// stretch's machine. `groups[i]` names the group of `values[i]`. Each resample draws
+/// as many groups as there are, with replacement, and then, within each group drawn,
+/// as many of its values, with replacement (a two-stage bootstrap): so the interval is
+/// as wide as the groups' disagreement, where resampling the pooled values would treat
+/// rounds of one process as if each had seen a machine of its own, and two runs of the
+/// page would each be sure of a different answer. With one group it is
+/// [`median_interval`]'s. `None` when there are no values (or `groups` does not match).
+pub fn grouped_median_interval(values: &[f64], groups: &[u32], seed: u64) -> Option<Interval> {
+    if values.is_empty() || groups.len() != values.len() {
+        return None;
+    }
+    let mut names: Vec<u32> = groups.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() == 1 {
+        return median_interval(values, seed);
+    }
+    let clusters: Vec<Vec<f64>> = names
+        .iter()
+        .map(|name| {
+            values
+                .iter()
+                .zip(groups)
+                .filter(|(_, group)| *group == name)
+                .map(|(value, _)| *value)
+                .collect()
+        })
+        .collect();
+    let mut rng = SplitMix(seed);
+    let mut pooled = Vec::with_capacity(values.len());
+    let mut medians: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            pooled.clear();
+            for _ in 0..clusters.len() {
+                let cluster = &clusters[rng.below(clusters.len())];
+                for _ in 0..cluster.len() {
+                    pooled.push(cluster[rng.below(cluster.len())]);
+                }
+            }
+            median(&pooled)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - LEVEL) / 2.0;
+    let at = |q: f64| medians[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
+    Some(Interval {
+        lo: at(tail),
+        hi: at(1.0 - tail),
+    })
+}
+
 /// The median as both readers' tables take it: the upper of the two middle values
 /// when there are two (`values` is not empty).
 fn median(values: &[f64]) -> f64 {
@@ -215,6 +269,49 @@ mod tests {
             narrow.hi - narrow.lo < wide.hi - wide.lo,
             "{narrow:?} vs {wide:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn one_group_gives_the_plain_interval() {
+        let values = rounds();
+        let groups = vec![7; values.len()];
+        assert_eq!(
+            grouped_median_interval(&values, &groups, SEED),
+            median_interval(&values, SEED)
+        );
+    }
+
+    #[test]
+    fn groups_that_disagree_widen_the_interval_past_the_pooled_one() -> Result<(), String> {
+        // Five passes, each sure of itself (a narrow spread), four near 1.03 and one at
+        // 1.14: a run whose one process saw another machine. Pooled, the 35 rounds look
+        // sure of about 1.04; grouped, the interval allows that the odd pass was right.
+        let means = [1.00, 1.02, 1.04, 1.06, 1.14];
+        let values: Vec<f64> = (0..35)
+            .map(|i| means[i / 7] + 0.002 * (i % 7) as f64)
+            .collect();
+        let groups: Vec<u32> = (0..35).map(|i| (i / 7) as u32).collect();
+        let pooled = median_interval(&values, SEED).ok_or("no interval")?;
+        let grouped = grouped_median_interval(&values, &groups, SEED).ok_or("no interval")?;
+        assert!(
+            grouped.lo <= pooled.lo && grouped.hi > pooled.hi,
+            "{grouped:?} vs {pooled:?}"
+        );
+        // Against a bound of 1.10 the pooled rounds would meet; the grouped ones cannot tell.
+        assert_eq!(read(pooled, 1.10), Reading::Meets, "{pooled:?}");
+        assert_eq!(read(grouped, 1.10), Reading::Unclear, "{grouped:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn groups_that_agree_stay_clear() -> Result<(), String> {
+        let values: Vec<f64> = (0..21).map(|i| 0.90 + 0.001 * f64::from(i)).collect();
+        let groups: Vec<u32> = (0..21).map(|i| i % 3).collect();
+        let grouped = grouped_median_interval(&values, &groups, SEED).ok_or("no interval")?;
+        assert_eq!(read(grouped, 1.0), Reading::Meets);
+        assert_eq!(grouped_median_interval(&values, &groups[1..], SEED), None);
+        assert_eq!(grouped_median_interval(&[], &[], SEED), None);
         Ok(())
     }
 

@@ -131,12 +131,14 @@ A verdict reads the interval, not the median alone: **meets** when all of it is 
 the target, **misses** when all of it is past, **unclear** when it straddles the
 target; an unclear row is measured again, in batches, until it is clear or it reaches
 three times its rounds (or a time cap), and the rounds column says how many it had.
-A row's rounds are not taken in one stretch: the runner makes three passes over all
-the rows, each giving every row a third of its rounds (after a warm-up run of each
-side), so a row's rounds come from stretches minutes apart and its interval is as wide
-as the machine's drift over the run makes it — a row measured in one stretch of
-seconds saw only that stretch's machine, and two runs of the page disagreed on rows
-near their targets. Rows are grouped by area, one table each:
+A row's rounds are not taken in one stretch, nor by one process: the runner makes
+three passes over all the rows, each pass a fresh process giving every row a third of
+its rounds (after a warm-up run of each side), and every extra batch of an unclear row
+is a pass of its own. The interval resamples the passes as well as the rounds within
+each (a two-stage bootstrap), so it is as wide as the passes' disagreement: rounds of
+one process share its stretch of the machine, its threads' placement and its heap, and
+two runs of the page, each from one process, had disagreed on rows near their targets
+while each was sure of itself. Rows are grouped by area, one table each:
 
 | area | Sluice | anchor | target |
 | --- | --- | --- | --- |
@@ -161,8 +163,9 @@ How to read the verdicts:
 - **meets** / **misses**: the row's 95% interval lies wholly within / wholly past its
   target. The interval is that of the median of the per-round figure the target is
   about — the ratio to the anchor, or for a row against an ideal, Sluice's time over
-  the ideal — by bootstrap: 2,000 resamples of the rounds with replacement, from a
-  fixed seed, so the same rounds always give the same interval. The spread is wider
+  the ideal — by a two-stage bootstrap: 2,000 resamples, each drawing as many passes
+  as the row had, with replacement, then as many rounds from each pass drawn, with
+  replacement, from a fixed seed, so the same rounds always give the same interval. The spread is wider
   than the interval: it is where single rounds fell, the interval where the median
   would fall on another run of this machine.
 - **unclear**: the interval straddles the target even after the extra rounds, so

@@ -38,13 +38,27 @@ fn a_consumer_that_frees_room_while_a_puller_parks_resumes_it() {
                 .stream(StreamOptions::new().buffer(1))
                 .cpu(0..64u32, |x| x);
             // A consumer that spins, so that it takes each result the moment it lands,
-            // often while its producer finds the place still taken.
+            // often while its producer finds the place still taken. It yields its time
+            // slice now and then: on a machine loaded far past its two cores, a consumer
+            // that only spins can hold the core its puller waits for, and one round
+            // took longer than the watchdog (CI at a load average of 16) without a hang.
             let mut seen = 0;
+            let mut idle = 0u32;
             loop {
                 match items.poll_next_unpin(&mut cx) {
-                    Poll::Ready(Some(_)) => seen += 1,
+                    Poll::Ready(Some(_)) => {
+                        seen += 1;
+                        idle = 0;
+                    }
                     Poll::Ready(None) => break,
-                    Poll::Pending => std::hint::spin_loop(),
+                    Poll::Pending => {
+                        idle += 1;
+                        if idle.is_multiple_of(256) {
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    }
                 }
             }
             assert_eq!(seen, 64, "round {round}");

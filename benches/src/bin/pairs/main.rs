@@ -8,7 +8,8 @@
 //! interval: meets or misses when all of it is on one side of the target, unclear when
 //! it straddles the target; an unclear row gets more rounds, in batches, until it is
 //! clear or its bound is reached (`Sizes::more`). A row's rounds are spread over the
-//! whole run, in passes over every row (`passes.rs` says why).
+//! whole run, in passes over every row (`passes.rs` says why), each pass a process of
+//! its own (`child.rs` says why).
 //!
 //! `pairs [--quick | --smoke] [--area NAME[,NAME…]] [--only TEXT]` prints Markdown on
 //! stdout and each row's progress on stderr. `--area` keeps the areas whose name (as
@@ -22,6 +23,7 @@
 //! `valgrind --tool=callgrind`, one side at a time.
 //!
 //! - `measure.rs`: a pair, its target, the interleaved rounds;
+//! - `child.rs`: a pass as a process of its own, and what it reports;
 //! - `../../../shared/confidence.rs`: the bootstrap interval, the verdict rule, the
 //!   extra rounds (shared with `cargo xtask bench queue`);
 //! - `passes.rs`: the passes over the rows, and each pass's share of a row's rounds;
@@ -31,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub(crate) mod child;
 #[path = "../../../shared/confidence.rs"]
 pub(crate) mod confidence;
 pub(crate) mod measure;
@@ -38,6 +41,7 @@ pub(crate) mod passes;
 pub(crate) mod suite;
 pub(crate) mod table;
 
+use child::{Order, Pass, Report};
 use measure::{Measured, Pair};
 use passes::PASSES;
 use std::time::{Duration, Instant};
@@ -54,6 +58,8 @@ struct Args {
     areas: Vec<String>,
     /// Keeps the rows whose name or anchor contains this.
     only: String,
+    /// Set in a pass's own process: the rounds the parent orders.
+    pass: Option<Pass>,
 }
 
 fn usage(problem: &str) -> ! {
@@ -66,6 +72,7 @@ fn parse() -> Args {
         mode: Mode::Full,
         areas: Vec::new(),
         only: String::new(),
+        pass: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -88,6 +95,11 @@ fn parse() -> Args {
                     parsed.only = text;
                 }
             }
+            "--pass" => match args.next().as_deref().map(Pass::parse) {
+                Some(Ok(pass)) => parsed.pass = Some(pass),
+                Some(Err(e)) => usage(&e),
+                None => usage("--pass needs a value"),
+            },
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -156,19 +168,10 @@ fn run_one(side: &str, route: &str, n: &str) {
     drop(hog);
 }
 
-/// The runner, `allocator` naming the global allocator on the page (`pairs-mimalloc`
-/// calls this with its own).
-pub(crate) fn run(allocator: &str) {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, side, route, n] = raw.as_slice()
-        && flag == "--run"
-    {
-        return run_one(side, route, n);
-    }
-    let args = parse();
-    let began = Instant::now();
-    let threads = sluice_benches::threads();
-    let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(Sizes::of(args.mode), threads)));
+/// Every row the arguments keep, by area, nothing measured yet. The parent and each
+/// pass's process build the same plan from the same arguments, so a row's index in it
+/// names the row to both.
+fn plan(args: &Args, ctx: &'static Ctx) -> Vec<(suite::Area, Vec<Row>)> {
     let areas: Vec<_> = suite::areas()
         .into_iter()
         .filter(|area| {
@@ -187,7 +190,6 @@ pub(crate) fn run(allocator: &str) {
             names.join(", ")
         ));
     }
-    // Every kept row, by area, with what it has measured so far.
     let mut plan: Vec<(suite::Area, Vec<Row>)> = Vec::new();
     for area in areas {
         let rows: Vec<Row> = (area.rows)(ctx)
@@ -207,55 +209,145 @@ pub(crate) fn run(allocator: &str) {
     if plan.is_empty() {
         usage(&format!("no row matches {:?}", args.only));
     }
-    let passes = if args.mode == Mode::Smoke { 1 } else { PASSES };
-    for pass in 0..passes {
-        for (area, rows) in &mut plan {
-            (area.prepare)(ctx);
-            for row in rows.iter_mut() {
-                let rounds = passes::share(row.first, pass, passes);
-                row.measure(rounds);
-                eprintln!(
-                    "pairs: pass {}/{passes}: {}: {} vs {}: {:.3} after {} rounds",
-                    pass + 1,
-                    area.key,
-                    row.pair.name,
-                    row.pair.anchor_label,
-                    row.m.ratio(),
-                    row.m.rounds()
-                );
+    plan
+}
+
+/// A pass's own process: measures the rows `pass` orders and prints each round.
+fn serve(pass: &Pass, plan: &mut [(suite::Area, Vec<Row>)], ctx: &'static Ctx) {
+    let mut at = 0;
+    for (area, rows) in plan.iter_mut() {
+        let first = at;
+        at += rows.len();
+        let mut prepared = false;
+        for order in pass.orders.iter().filter(|o| (first..at).contains(&o.row)) {
+            let row = &mut rows[order.row - first];
+            if !prepared {
+                (area.prepare)(ctx);
+                prepared = true;
             }
+            row.m = Measured::after(order.done);
+            row.measure(order.rounds);
+            for (anchor, ours) in row.m.anchor.iter().zip(&row.m.ours) {
+                let report = Report::Round {
+                    row: order.row,
+                    anchor: *anchor,
+                    ours: *ours,
+                };
+                println!("{}", report.line());
+            }
+            let spent = Report::Spent {
+                row: order.row,
+                seconds: row.spent.as_secs_f64(),
+            };
+            println!("{}", spent.line());
+            eprintln!(
+                "pairs: pass {}{}: {}: {} vs {}: {:.3} over this pass's {} rounds",
+                pass.number,
+                if pass.number <= pass.of {
+                    format!("/{}", pass.of)
+                } else {
+                    " (extra)".to_owned()
+                },
+                area.key,
+                row.pair.name,
+                row.pair.anchor_label,
+                row.m.ratio(),
+                row.m.rounds()
+            );
         }
+    }
+}
+
+/// The runner, `allocator` naming the global allocator on the page (`pairs-mimalloc`
+/// calls this with its own).
+pub(crate) fn run(allocator: &str) {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, side, route, n] = raw.as_slice()
+        && flag == "--run"
+    {
+        return run_one(side, route, n);
+    }
+    let args = parse();
+    let began = Instant::now();
+    let threads = sluice_benches::threads();
+    let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(Sizes::of(args.mode), threads)));
+    let mut plan = plan(&args, ctx);
+    if let Some(pass) = &args.pass {
+        return serve(pass, &mut plan, ctx);
+    }
+    // The parent: every pass, and every extra pass of the unclear rows, is a child.
+    let passes = if args.mode == Mode::Smoke { 1 } else { PASSES };
+    let mut number = 0;
+    let mut pass_of = |orders: Vec<Order>, plan: &mut Vec<(suite::Area, Vec<Row>)>| {
+        number += 1;
+        let pass = Pass {
+            number,
+            of: passes,
+            orders,
+        };
+        let group = u32::try_from(number).unwrap_or(u32::MAX);
+        let mut rows: Vec<&mut Row> = plan.iter_mut().flat_map(|(_, rows)| rows).collect();
+        let filed = child::run(&raw, &pass, |report| match report {
+            Report::Round { row, anchor, ours } => {
+                if let Some(row) = rows.get_mut(row) {
+                    row.m.absorb(anchor, ours, group);
+                }
+            }
+            Report::Spent { row, seconds } => {
+                if let Some(row) = rows.get_mut(row) {
+                    row.spent += Duration::from_secs_f64(seconds);
+                }
+            }
+        });
+        if let Err(e) = filed {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    for pass in 0..passes {
+        let orders = plan
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .enumerate()
+            .map(|(at, row)| Order {
+                row: at,
+                rounds: passes::share(row.first, pass, passes),
+                done: row.m.rounds(),
+            })
+            .filter(|order| order.rounds > 0)
+            .collect();
+        pass_of(orders, &mut plan);
     }
     // Rows still unclear get more rounds, in further passes over them, each pass a
     // share of a first batch, until they are clear or their bound is reached.
     loop {
-        let mut extended = false;
-        for (area, rows) in &mut plan {
-            for row in rows.iter_mut() {
-                let Some(batch) = confidence::more(
+        let orders: Vec<Order> = plan
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .enumerate()
+            .filter_map(|(at, row)| {
+                let batch = confidence::more(
                     table::judge(&row.pair, &row.m).0.reading(),
                     row.m.rounds(),
                     row.first,
                     row.spent,
                     ctx.sizes.more,
-                ) else {
-                    continue;
-                };
-                let rounds = batch.min(row.first.div_ceil(passes));
-                (area.prepare)(ctx);
-                eprintln!(
-                    "pairs: {}: {}: unclear after {} rounds, {rounds} more",
-                    area.key,
-                    row.pair.name,
-                    row.m.rounds()
-                );
-                row.measure(rounds);
-                extended = true;
-            }
-        }
-        if !extended {
+                )?;
+                Some(Order {
+                    row: at,
+                    rounds: batch.min(row.first.div_ceil(passes)),
+                    done: row.m.rounds(),
+                })
+            })
+            .collect();
+        if orders.is_empty() {
             break;
         }
+        eprintln!(
+            "pairs: {} row(s) unclear, another pass over them",
+            orders.len()
+        );
+        pass_of(orders, &mut plan);
     }
     let (mut misses, mut unclear) = (Vec::new(), Vec::new());
     let mut targets = 0;
@@ -287,12 +379,13 @@ pub(crate) fn run(allocator: &str) {
     println!(
         "{} interleaved rounds per row unless the row says otherwise (submitting blocking \
          calls: {}; the keyed scenarios: {} and {}), shared out over {passes} pass(es) \
-         over all the rows, so that each row's rounds come from the whole run's stretch \
-         of the machine, each pass's share after a warm-up run of each side; a row whose interval straddles its \
+         over all the rows, each pass a fresh process, so that each row's rounds come \
+         from the whole run's stretch of the machine and from more than one process, \
+         each pass's share after a warm-up run of each side; a row whose interval straddles its \
          target gets batches of more rounds, in further passes, up to {}× its first \
          rounds or {} s of its own measuring in all (the rounds column gives each row's). {threads} threads on each side, {} round \
          trips per measurement; 95% intervals by bootstrap (2,000 resamples of the \
-         rounds, seeded); global allocator: {allocator}; wall time {:.0} s.",
+         passes and of the rounds within each, seeded; {} pass(es) in all); global allocator: {allocator}; wall time {:.0} s.",
         sizes.rounds,
         sizes.submit_blocking.1,
         sizes.per_key.1,
@@ -300,6 +393,7 @@ pub(crate) fn run(allocator: &str) {
         sizes.more.factor,
         sizes.more.cap.as_secs(),
         sizes.trips,
+        number,
         began.elapsed().as_secs_f64()
     );
     println!();

@@ -119,6 +119,12 @@ pub struct Measured {
     pub ours: Vec<f64>,
     /// Sluice over anchor, each round.
     pub ratios: Vec<f64>,
+    /// The pass (the process) that measured each round: rounds of one pass share its
+    /// stretch of the machine, and the verdict's interval treats them as a group.
+    pub groups: Vec<u32>,
+    /// Rounds measured before these by another process: which side goes first
+    /// alternates over all of a row's rounds, not each process's.
+    earlier: usize,
 }
 
 impl Measured {
@@ -150,7 +156,25 @@ impl Measured {
             anchor: Vec::new(),
             ours: Vec::new(),
             ratios: Vec::new(),
+            groups: Vec::new(),
+            earlier: 0,
         }
+    }
+
+    /// Nothing measured yet by this process, after `earlier` rounds measured by others.
+    pub fn after(earlier: usize) -> Self {
+        Measured {
+            earlier,
+            ..Measured::new()
+        }
+    }
+
+    /// Takes one round measured elsewhere (by a pass's process), in pass `group`.
+    pub fn absorb(&mut self, anchor: f64, ours: f64, group: u32) {
+        self.ratios.push(ours / anchor.max(1e-12));
+        self.anchor.push(anchor);
+        self.ours.push(ours);
+        self.groups.push(group);
     }
 
     /// One pass's share of `pair`'s rounds: `rounds` more, the two sides interleaved,
@@ -178,16 +202,14 @@ impl Measured {
     /// favours neither.
     pub fn more(&mut self, pair: &Pair, rounds: usize) {
         for _ in 0..rounds {
-            let (a, o) = if self.rounds().is_multiple_of(2) {
+            let (a, o) = if (self.earlier + self.rounds()).is_multiple_of(2) {
                 let a = time(&*pair.anchor, pair.ops);
                 (a, time(&*pair.ours, pair.ops))
             } else {
                 let o = time(&*pair.ours, pair.ops);
                 (time(&*pair.anchor, pair.ops), o)
             };
-            self.ratios.push(o / a.max(1e-12));
-            self.anchor.push(a);
-            self.ours.push(o);
+            self.absorb(a, o, 0);
         }
     }
 }

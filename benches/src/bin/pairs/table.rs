@@ -82,10 +82,11 @@ fn figures(pair: &Pair, m: &Measured) -> (Vec<f64>, Option<f64>) {
 }
 
 /// A row's verdict so far and the confidence interval it rests on: the interval of the
-/// median of [`figures`], read against the target's bound.
+/// median of [`figures`], its rounds grouped by the pass that measured them, read
+/// against the target's bound.
 pub fn judge(pair: &Pair, m: &Measured) -> (Verdict, Option<Interval>) {
     let (figures, ideal_ns) = figures(pair, m);
-    let interval = confidence::median_interval(&figures, confidence::SEED);
+    let interval = confidence::grouped_median_interval(&figures, &m.groups, confidence::SEED);
     let verdict = match (pair.target.bound(), interval) {
         (None, _) | (_, None) => Verdict::Measure,
         (Some(max), Some(interval)) => match confidence::read(interval, max) {
@@ -148,11 +149,11 @@ mod tests {
 
     /// A row of 1,000 operations whose rounds are given, not run.
     fn rounds(anchor: &[f64], ours: &[f64]) -> Measured {
-        Measured {
-            anchor: anchor.to_vec(),
-            ours: ours.to_vec(),
-            ratios: ours.iter().zip(anchor).map(|(o, a)| o / a).collect(),
+        let mut m = Measured::new();
+        for (a, o) in anchor.iter().zip(ours) {
+            m.absorb(*a, *o, 0);
         }
+        m
     }
 
     fn pair(target: Target) -> Pair {
