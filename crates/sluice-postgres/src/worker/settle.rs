@@ -201,11 +201,7 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &IdSet) {
 }
 
 /// Writes one batch in one statement; answers the ids whose write was accepted.
-pub(crate) static TMP_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub(crate) static TMP_SETTLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 async fn write(shared: &Shared, batch: &[Settlement]) -> Result<IdSet> {
-    TMP_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    TMP_SETTLED.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let owner: &str = &shared.id;
     let (mut f_ids, mut f_attempts, mut f_states, mut f_errors) = (vec![], vec![], vec![], vec![]);
     let (mut r_ids, mut r_attempts, mut r_delays, mut r_errors, mut r_free) =
@@ -270,10 +266,7 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<IdSet> {
         rows
     };
     let mut accepted = IdSet::with_capacity_and_hasher(rows.len(), Default::default());
-    accepted.extend(
-        rows.iter()
-            .filter_map(|row| row.get::<_, Option<i64>>(0)),
-    );
+    accepted.extend(rows.iter().filter_map(|row| row.get::<_, Option<i64>>(0)));
     Ok(accepted)
 }
 
