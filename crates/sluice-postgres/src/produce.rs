@@ -153,7 +153,13 @@ impl Queue {
                 ],
             )
             .await?;
-        let inserted: HashSet<TaskId> = rows.iter().map(|row| row.get::<_, i64>(0)).collect();
+        // Only a chained batch needs the set of inserted ids (a unique key may have
+        // skipped some of its tasks); the others read the rows in order below.
+        let inserted: HashSet<TaskId> = if batch.is_empty() {
+            HashSet::new()
+        } else {
+            rows.iter().map(|row| row.get::<_, i64>(0)).collect()
+        };
         if !batch.is_empty() {
             let ends = batch.ends(&reserved, &inserted, &tails);
             if !ends.relink.0.is_empty() {
@@ -191,15 +197,19 @@ impl Queue {
         }
         // Inserted rows come back in input order (ids grow); a task is missing only
         // when its unique key was live already or repeated earlier in the batch.
-        let inserted_uniques: HashSet<String> = rows
-            .iter()
-            .filter_map(|row| row.get::<_, Option<String>>(1))
-            .collect();
         let mut ids = rows
             .iter()
             .map(|row| row.get::<_, i64>(0))
             .collect::<Vec<_>>();
         ids.sort_unstable();
+        if uniques.iter().all(Option::is_none) {
+            // No unique key: every task was inserted, without a set of keys to check.
+            return Ok(ids.into_iter().map(Some).collect());
+        }
+        let inserted_uniques: HashSet<String> = rows
+            .iter()
+            .filter_map(|row| row.get::<_, Option<String>>(1))
+            .collect();
         let mut ids = ids.into_iter();
         let mut seen = HashSet::new();
         Ok(uniques

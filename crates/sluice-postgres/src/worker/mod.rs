@@ -26,6 +26,7 @@ mod driver;
 mod handle;
 pub(crate) mod handler;
 mod heartbeat;
+mod ids;
 mod key_metrics;
 mod listen;
 mod metrics;
@@ -40,6 +41,7 @@ use crate::enqueue::TaskId;
 use crate::queue::Queue;
 use builder::Settings;
 use handler::ErasedHandler;
+use ids::IdMap;
 use sluice::ConcurrencyManager;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -106,7 +108,7 @@ pub(crate) struct Shared {
     /// Its settings.
     pub(crate) settings: Settings,
     /// Tasks held now: their attempt and the signal that cancels them.
-    pub(crate) running: Mutex<HashMap<TaskId, Held>>,
+    pub(crate) running: Mutex<IdMap<Held>>,
     /// Room for held tasks (`max_in_flight` permits).
     pub(crate) room: Arc<Semaphore>,
     /// Woken by notifications and by settlements that make tasks ready.
@@ -158,7 +160,7 @@ impl Worker {
                 room: Arc::new(Semaphore::new(settings.max_in_flight)),
                 metrics: metrics::Metrics::new(settings.key_metrics),
                 settings,
-                running: Mutex::new(HashMap::new()),
+                running: Mutex::new(IdMap::default()),
                 wake: Notify::new(),
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
@@ -208,7 +210,7 @@ impl Shared {
     }
 
     /// The held tasks, under their lock (never held across an await).
-    pub(crate) fn held(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Held>> {
+    pub(crate) fn held(&self) -> std::sync::MutexGuard<'_, IdMap<Held>> {
         self.running
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -3,11 +3,11 @@
 //! worker that took the task over.
 
 use super::Shared;
+use super::ids::IdSet;
 use super::metrics::KindMetrics;
 use crate::enqueue::TaskId;
 use crate::error::Result;
 use crate::queries;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -101,8 +101,13 @@ async fn write_with_retries(shared: &Shared, batch: Vec<Settlement>) {
 /// entries by its id. A task appears twice only when an attempt whose lease was lost
 /// settles next to the attempt that took it over, here, so nearly always one part.
 fn distinct_parts(batch: Vec<Settlement>) -> Vec<Vec<Settlement>> {
+    let mut ids: Vec<TaskId> = batch.iter().map(|settled| settled.id).collect();
+    ids.sort_unstable();
+    if ids.windows(2).all(|pair| pair[0] != pair[1]) {
+        return vec![batch];
+    }
     let mut parts: Vec<Vec<Settlement>> = Vec::new();
-    let mut seen: Vec<HashSet<TaskId>> = Vec::new();
+    let mut seen: Vec<IdSet> = Vec::new();
     for settled in batch {
         // The first part that does not hold this task yet keeps the order per task.
         let at = seen
@@ -110,7 +115,7 @@ fn distinct_parts(batch: Vec<Settlement>) -> Vec<Vec<Settlement>> {
             .position(|ids| !ids.contains(&settled.id))
             .unwrap_or(seen.len());
         if at == seen.len() {
-            seen.push(HashSet::new());
+            seen.push(IdSet::default());
             parts.push(Vec::new());
         }
         seen[at].insert(settled.id);
@@ -143,7 +148,7 @@ async fn write_part_with_retries(shared: &Shared, batch: Vec<Settlement>) {
 
 /// Counts each settlement as accepted (by its action) or refused (fenced off), under
 /// one lock for the batch.
-fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
+fn record(shared: &Shared, batch: &[Settlement], accepted: &IdSet) {
     let tasks = batch.iter().map(|settled| {
         let taken = accepted.contains(&settled.id);
         if !taken {
@@ -196,7 +201,7 @@ fn record(shared: &Shared, batch: &[Settlement], accepted: &HashSet<TaskId>) {
 }
 
 /// Writes one batch in one statement; answers the ids whose write was accepted.
-async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>> {
+async fn write(shared: &Shared, batch: &[Settlement]) -> Result<IdSet> {
     let owner: &str = &shared.id;
     let (mut f_ids, mut f_attempts, mut f_states, mut f_errors) = (vec![], vec![], vec![], vec![]);
     let (mut r_ids, mut r_attempts, mut r_delays, mut r_errors, mut r_free) =
@@ -260,10 +265,8 @@ async fn write(shared: &Shared, batch: &[Settlement]) -> Result<HashSet<TaskId>>
         )?;
         rows
     };
-    let accepted = rows
-        .iter()
-        .filter_map(|row| row.get::<_, Option<i64>>(0))
-        .collect();
+    let mut accepted = IdSet::with_capacity_and_hasher(rows.len(), Default::default());
+    accepted.extend(rows.iter().filter_map(|row| row.get::<_, Option<i64>>(0)));
     Ok(accepted)
 }
 
