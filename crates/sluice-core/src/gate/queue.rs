@@ -88,6 +88,12 @@ impl<T> RankedQueue<T> {
         if self.len == 0 {
             return None;
         }
+        // Everything queued at one priority (a burst of plain tasks): its lane's head
+        // is the front, with no ranks to compare. Once per pop, so worth the check.
+        let normal = Priority::Normal.lane();
+        if self.lanes[normal].len() == self.len {
+            return Some(normal);
+        }
         let lane = (0..self.lanes.len())
             .filter_map(|lane| {
                 let &(seq, _) = self.lanes[lane].front()?;

@@ -151,21 +151,39 @@ impl State {
 /// set, the count only moves under the lock, so a hand-off and a newcomer never race
 /// for the same room. A newcomer that finds the bit set does not take the lock at all:
 /// someone waits ahead of it, so it would queue.
+///
+/// The word, the lock with its queue, and the `Arc`'s counts (before `Inner` in its
+/// allocation) are on cache lines of their own: in a burst the submitter and the
+/// workers take the lock in turn, one push and one pop per task, while the word only
+/// changes when the count does (a pass-on leaves it as it is), so each one's loads of
+/// it stay in its own cache instead of following the lock's line from core to core.
 pub(crate) struct Inner {
     /// In flight, limit and `WAITING`.
-    word: AtomicU64,
+    word: OwnLine<AtomicU64>,
     /// The queue, under one lock.
-    state: Mutex<State>,
+    state: OwnLine<Mutex<State>>,
+}
+
+/// A value alone on its cache line (two lines: adjacent-line prefetch pairs them).
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl Inner {
     pub(super) fn new(limit: usize, aging: u64) -> Self {
         Inner {
-            word: AtomicU64::new((limit.min(MAX_LIMIT) as u64) << LIMIT_SHIFT),
-            state: Mutex::new(State {
+            word: OwnLine(AtomicU64::new((limit.min(MAX_LIMIT) as u64) << LIMIT_SHIFT)),
+            state: OwnLine(Mutex::new(State {
                 queue: RankedQueue::new(aging),
                 abandoned: 0,
-            }),
+            })),
         }
     }
 

@@ -517,10 +517,14 @@ where
             drop(self.dispatch(permit));
             return;
         }
-        // The task is its own place in the queue: nothing is allocated for it.
-        let gate = self.reply.route.gate.clone();
-        let priority = self.priority;
-        gate.enqueue_shared_at(self, priority);
+        // The task is its own place in the queue: nothing is allocated for it. Queued
+        // through a second reference to the task, not a clone of the gate: the task's
+        // count is on a line this thread holds, the gate's is shared with the workers.
+        let place: Arc<dyn SharedDeferred> = self.clone();
+        self.reply
+            .route
+            .gate
+            .enqueue_shared_at(place, self.priority);
     }
 
     fn drop_unstarted(&self) {
