@@ -200,8 +200,10 @@ waits its turn at its route's gate; it allocates twice on the cpu route, as rayo
 \"Allocations per task\" below), but the task is larger (about 380 bytes against the
 anchor's 130 in all). Submitted in a burst, allocations are
 made on the caller's thread and partly freed on the workers', past glibc's per-thread
-caches, so the allocator's arena lock is contended. See
-\"Where that cost shows\" in `docs/ARCHITECTURE.md`.
+caches, so the allocator's arena lock is contended; and a million tasks in flight touch about
+110 k fresh pages against the rayon anchor's 23 k, which the kernel zeroes on each
+burst (a quarter of the row's CPU samples). See \"Where that cost shows\" in
+`docs/ARCHITECTURE.md`.
 ";
 
 /// The machine, date and commit of a measurement, on one line.
