@@ -371,3 +371,49 @@ const MAP_IO_ITEM_BOUND: f64 = 1.0;
 /// the driver's `FuturesUnordered` (3.13 per item while the permit was always made a
 /// lease).
 const STREAM_IO_ITEM_BOUND: f64 = 2.0;
+
+/// Tasks of one key queued behind the one that holds its turn are run, each in its
+/// turn, by the pool's thread that ended the one before, with its permit (the key's
+/// turn handed on there, `policy/keyed/here.rs`): no second admission, so no trip
+/// through rayon's queue and no job box, though the gate has room. Each round's tasks
+/// make one allocation each (the task), the round the holder's job and its key's lane
+/// (grown once); a queued task made two (its job box too) when its turn sent it to its
+/// gate.
+#[test]
+fn a_keys_queued_tasks_run_where_the_one_before_ended() {
+    static RELEASED: AtomicBool = AtomicBool::new(false);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let _one = one_at_a_time();
+    let mgr = manager();
+    let per_round = allocations_per_task(|i| {
+        RELEASED.store(false, Ordering::Release);
+        RAN.store(0, Ordering::Release);
+        // Holds the key's turn until every other task of the round has queued.
+        let holder = mgr.task("chain").key("k").run_cpu(|| {
+            while !RELEASED.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+        });
+        let queued: [_; QUEUED] = std::array::from_fn(|k| {
+            mgr.task("chain").key("k").run_cpu(move || {
+                RAN.fetch_add(1, Ordering::AcqRel);
+                i + k as u64
+            })
+        });
+        RELEASED.store(true, Ordering::Release);
+        // Waited for once all have run: a waiter would run a task itself.
+        while RAN.load(Ordering::Acquire) < QUEUED {
+            std::thread::yield_now();
+        }
+        assert_eq!(holder.wait(), Ok(()));
+        for (k, handle) in queued.into_iter().enumerate() {
+            assert_eq!(handle.wait(), Ok(i + k as u64));
+        }
+    });
+    let measured = per_round / (QUEUED + 1) as f64;
+    // One per task, the holder's job and the lane's two: (9 + 1 + 2) / 9.
+    assert!(
+        measured <= 1.5,
+        "a key's tasks queued behind its turn: {measured:.2} allocations per task, more than 1.5"
+    );
+}

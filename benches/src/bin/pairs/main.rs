@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use suite::{Ctx, Mode, Sizes};
 use table::Verdict;
 
-const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk|[loaded-]trip-ROUTE-wait|await|stream-io-(un)ordered N";
+const USAGE: &str = "usage: pairs [--quick | --smoke] [--area NAME[,NAME...]] [--only TEXT]\n       pairs --run sluice|anchor cpu|io|blocking|chunk|keyed-1|keyed-100|keyed-10k|[loaded-]trip-ROUTE-wait|await|stream-io-(un)ordered N";
 
 /// What the command line asks for.
 struct Args {
@@ -136,7 +136,7 @@ fn main() {
 /// `--run SIDE ROUTE N`: one side of one submit-throughput row, once, for a profiler.
 fn run_one(side: &str, route: &str, n: &str) {
     use sluice_benches::hog::Hog;
-    use sluice_benches::{roundtrip as rt, submit};
+    use sluice_benches::{policy, roundtrip as rt, submit};
     let Ok(n) = n.parse::<usize>() else {
         usage(&format!("--run needs a task count, not {n:?}"))
     };
@@ -149,12 +149,18 @@ fn run_one(side: &str, route: &str, n: &str) {
         ("anchor", "blocking") => submit::blocking_anchor,
         ("sluice", "chunk") => submit::chunk_sluice,
         ("anchor", "chunk") => submit::chunk_anchor,
+        // The policy area's keyed admission rows, and their anchor (no key).
+        ("sluice", "keyed-1") => |fx, n| policy::keyed_tasks(fx, n, 1),
+        ("sluice", "keyed-100") => |fx, n| policy::keyed_tasks(fx, n, 100),
+        ("sluice", "keyed-10k") => |fx, n| policy::keyed_tasks(fx, n, 10_000),
+        ("anchor", "keyed-1" | "keyed-100" | "keyed-10k") => policy::unkeyed_tasks,
         _ => match rt::by_name(side, route.trim_start_matches("loaded-"))
             .or_else(|| sluice_benches::streams::by_name(side, route))
         {
             Some(row) => row,
             None => usage(&format!(
-                "--run takes sluice|anchor and cpu|io|blocking|chunk, a round trip \
+                "--run takes sluice|anchor and cpu|io|blocking|chunk|keyed-1|keyed-100|\
+                 keyed-10k, a round trip \
                  ({}, each maybe prefixed loaded-) or a streamed io map ({}), not \
                  {side:?} {route:?}",
                 rt::NAMES.join("|"),

@@ -8,7 +8,9 @@ use super::{
 };
 use crate::lock::{lock, take};
 use crate::policy::breaker::Guarded;
-use crate::policy::keyed::{KeyState, KeyedTask, Keys, TurnHeld, start as start_task};
+use crate::policy::keyed::{
+    Handed, KeyState, KeyedTask, Keys, RunsHere, TurnHeld, start as start_task,
+};
 use crate::policy::limit::{Dependency, DependencyCall};
 use crate::policy::retry::{FirstAttempt, Holds};
 use crate::policy::timeout::{Deadline, Expirable};
@@ -213,19 +215,21 @@ where
     /// Runs the work on this thread if this call claims the task, holding `permit`
     /// (none when a waiter runs it inline) until the work ends; `me` is the task.
     /// Answers the permit once the task is settled, unless it was lent meanwhile (and
-    /// so released): the caller passes it on or drops it.
-    #[must_use = "dropping the permit releases it"]
-    fn run(&self, me: Arc<dyn Owning>, permit: Option<Permit>) -> Option<Permit> {
+    /// so released): the caller passes it on or drops it. With the permit comes the
+    /// task its key's turn went to, if that may run on this thread with it.
+    fn run(&self, me: Arc<dyn Owning>, permit: Option<Permit>) -> Handed {
         match self.token.try_start() {
             Ok(()) => {
                 // Its breaker may have opened while it waited: asked again as it starts.
                 let name = self.reply.info.name.as_deref();
                 if let Err(refused) = self.extras.recheck_guard(name) {
                     self.refused_at_start(refused);
-                    return permit;
+                    return Handed::permit(permit);
                 }
                 let work = take(&self.work);
-                let Some(work) = work else { return permit };
+                let Some(work) = work else {
+                    return Handed::permit(permit);
+                };
                 let began = self.reply.started();
                 let dependency = self.extras.dependency();
                 if let Some(call) = dependency {
@@ -277,20 +281,28 @@ where
                 }
                 // Only now, with the body really ended, may the key's next task start;
                 // a driver the task went on to passes the turn on after its last body.
+                // With the permit still within its gate's limit, the next task of the
+                // key runs on this thread with it (`policy/keyed/here.rs`).
+                let mut next = None;
                 if let Some(keyed) = self.extras.keyed()
                     && !self.then.promoted()
                 {
-                    keyed.release(outcome);
+                    let gate = &self.reply.route.gate;
+                    if permit.is_some() && gate.in_flight() <= gate.limit() {
+                        next = keyed.release_here(outcome, &self.reply.route);
+                    } else {
+                        keyed.release(outcome);
+                    }
                 }
                 self.reply.body_ended();
                 self.then.body_ended();
-                permit
+                Handed { permit, next }
             }
             Err(StartError::Cancelled) => {
                 self.drop_unstarted();
-                permit
+                Handed::permit(permit)
             }
-            Err(StartError::Claimed) => permit,
+            Err(StartError::Claimed) => Handed::permit(permit),
         }
     }
 
@@ -401,8 +413,11 @@ where
             && its_turn
             && let Some(me) = self.me.upgrade()
         {
-            // Run without a permit: nothing comes back.
-            drop(self.run(me, None));
+            // Run without a permit: nothing comes back, and no task of its key is
+            // handed to this thread (that takes a permit).
+            let handed = self.run(me, None);
+            debug_assert!(handed.next.is_none(), "a task handed to a waiter");
+            drop(handed.run_chain());
         }
     }
 
@@ -530,6 +545,36 @@ where
     fn drop_unstarted(&self) {
         ClosureTask::drop_unstarted(self);
     }
+
+    fn runs_on(&self, route: &Arc<Route>) -> bool {
+        Arc::ptr_eq(&self.reply.route, route)
+    }
+
+    fn here(self: Arc<Self>) -> Option<Arc<dyn RunsHere>> {
+        Some(self)
+    }
+}
+
+/// A task handed its key's turn by a task of its route that ended on a thread of the
+/// route's backend: run there, with that task's permit.
+impl<F, T, E, X, P> RunsHere for ClosureTask<F, T, E, X, P>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    X: Travelling,
+    P: Promotion<T, E>,
+{
+    fn run_turn(self: Arc<Self>, permit: Permit) -> Handed {
+        if !self.token.is_pending() {
+            return Handed::permit(Some(permit));
+        }
+        ClosureTask::run(&self, self.clone(), Some(permit))
+    }
+
+    fn to_gate(self: Arc<Self>) {
+        KeyedTask::enqueue(self);
+    }
 }
 
 impl<F, T, E, X, P> ClosureTask<F, T, E, X, P>
@@ -580,7 +625,7 @@ where
         if !self.token.is_pending() {
             return Some(permit);
         }
-        ClosureTask::run(&self, self.clone(), Some(permit))
+        ClosureTask::run(&self, self.clone(), Some(permit)).run_chain()
     }
 }
 
@@ -597,9 +642,9 @@ where
 {
     fn run(self: Arc<Self>) {
         let permit = take(&self.permit);
-        let free = ClosureTask::run(&self, self.clone(), permit);
+        let handed = ClosureTask::run(&self, self.clone(), permit);
         drop(self);
-        if let Some(permit) = free {
+        if let Some(permit) = handed.run_chain() {
             run_queued_here(permit);
         }
     }

@@ -2,13 +2,16 @@
 //! goes to its route's gate, and passes the turn on when it has really ended.
 
 mod held;
+mod here;
 mod task_key;
 
 pub(crate) use held::TurnHeld;
+pub(crate) use here::{Handed, RunsHere};
 pub(crate) use task_key::{ByKeyHash, TaskKey};
 
 use super::limit::{self, DependencyCall};
 use crate::lock::lock;
+use crate::route::Route;
 use sluice_core::{KeyOrder, KeyedQueue, Outcome, Priority, Submitted, Ticket, TokenCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,19 @@ pub(crate) trait Turnable: Send + Sync {
     /// The task got its key's turn: it goes to its gate, holding `turn` until it ends
     /// (or drops it at once if it was settled meanwhile).
     fn take_turn(self: Arc<Self>, turn: Turn);
+
+    /// The task got its key's turn from a task of `route` that ended on a thread of the
+    /// route's backend, holding a permit: answers the task, holding the turn, if it may
+    /// run on that thread with that permit; otherwise takes its turn as usual.
+    fn take_turn_here(
+        self: Arc<Self>,
+        turn: Turn,
+        route: &Arc<Route>,
+    ) -> Option<Arc<dyn RunsHere>> {
+        let _ = route;
+        self.take_turn(turn);
+        None
+    }
 
     /// The task was taken out of the key's queue (abort, shutdown, a failure before it):
     /// settles it as cancelled; true if it was still live.
@@ -41,6 +57,16 @@ pub(crate) trait KeyedTask: Send + Sync + 'static {
     fn enqueue(self: Arc<Self>);
     /// Settles it as cancelled without running it.
     fn drop_unstarted(&self);
+    /// Whether it runs on `route`'s backend as a job of its own, so that a thread of
+    /// that backend may run it with a permit of the route (a closure task of `route`).
+    fn runs_on(&self, route: &Arc<Route>) -> bool {
+        let _ = route;
+        false
+    }
+    /// Itself, to run on a thread of its route's backend, if it can (when `runs_on`).
+    fn here(self: Arc<Self>) -> Option<Arc<dyn RunsHere>> {
+        None
+    }
 }
 
 impl<X: KeyedTask> Turnable for X {
@@ -49,6 +75,14 @@ impl<X: KeyedTask> Turnable for X {
         if self.key_state().is_some_and(|keyed| keyed.hold(turn, live)) {
             limit::enqueue(self);
         }
+    }
+
+    fn take_turn_here(
+        self: Arc<Self>,
+        turn: Turn,
+        route: &Arc<Route>,
+    ) -> Option<Arc<dyn RunsHere>> {
+        here::take_turn_here(self, turn, route)
     }
 
     fn cancel_waiting(&self) -> bool {
@@ -152,11 +186,17 @@ impl Turn {
     }
 }
 
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let Some(keys) = self.keys.take() else {
-            return;
-        };
+impl Turn {
+    /// Hands the turn on: to the next task of the key (in strict order, of the
+    /// manager), which goes to its gate — or, given the `route` of a thread that holds
+    /// a permit of it, is answered to run on that thread if it may.
+    fn hand_on(mut self, here: Option<&Arc<Route>>) -> Option<Arc<dyn RunsHere>> {
+        self.pass(here)
+    }
+
+    /// Hands the turn on, once: the queue leaves the turn then.
+    fn pass(&mut self, here: Option<&Arc<Route>>) -> Option<Arc<dyn RunsHere>> {
+        let keys = self.keys.take()?;
         let next = if self.cancel_rest {
             let rest = keys.finish_and_cancel_rest(&self.key);
             for task in rest.cancelled {
@@ -175,13 +215,28 @@ impl Drop for Turn {
             } else {
                 self.key.clone()
             };
-            next.take_turn(Turn {
+            let turn = Turn {
                 keys: Some(keys),
                 queue: self.queue,
                 key,
                 cancel_rest: false,
-            });
+            };
+            return match here {
+                Some(route) => next.take_turn_here(turn, route),
+                None => {
+                    next.take_turn(turn);
+                    None
+                }
+            };
         }
+        None
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        // Sent to its gate, the next task is never handed back here.
+        let _none = self.pass(None);
     }
 }
 
@@ -280,26 +335,31 @@ impl KeyState {
     /// waits, and hands the turn on — cancelling the rest of the key first if it failed
     /// and its policy says so.
     pub(crate) fn release(&self, outcome: Outcome) {
+        // Dropped outside the lock: handing the turn on starts the next task.
+        drop(self.release_taking(outcome));
+    }
+
+    /// As [`release`](Self::release), but answers the turn, marked to cancel the rest
+    /// of the key if the task failed and its policy says so, for the caller to hand on.
+    fn release_taking(&self, outcome: Outcome) -> Option<Turn> {
         let (waiting, turn) = {
             let mut held = lock(&self.held);
             held.released = true;
             (held.waiting.take(), held.turn.take())
         };
-        // Both outside the lock: leaving takes the queue's, and handing the turn on
-        // starts the next task.
+        // Outside the lock: leaving takes the queue's.
         if let Some(waiting) = waiting {
             waiting.leave();
         }
-        if let Some(mut turn) = turn {
-            let failed = matches!(
-                outcome,
-                Outcome::Failed | Outcome::Panicked | Outcome::TimedOut
-            );
-            if failed && self.on_failure == OnKeyFailure::CancelRest {
-                turn.cancel_rest();
-            }
-            drop(turn);
+        let mut turn = turn?;
+        let failed = matches!(
+            outcome,
+            Outcome::Failed | Outcome::Panicked | Outcome::TimedOut
+        );
+        if failed && self.on_failure == OnKeyFailure::CancelRest {
+            turn.cancel_rest();
         }
+        Some(turn)
     }
 }
 
