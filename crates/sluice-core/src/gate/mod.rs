@@ -255,6 +255,37 @@ impl Gate {
     pub fn waiting(&self) -> usize {
         self.inner.snapshot().2
     }
+
+    /// Whether anybody waits for a permit now (threads, futures or queued work), read
+    /// without the gate's lock: a hint that may be stale by the time it is used, for
+    /// work that would otherwise overtake the waiters (a permit kept for a successor).
+    ///
+    /// ```
+    /// use sluice_core::{Deferred, Gate, Permit};
+    ///
+    /// /// Work that hands its permit straight back when admitted.
+    /// struct Done;
+    ///
+    /// impl Deferred for Done {
+    ///     fn admit(self: Box<Self>, permit: Permit) -> Option<Permit> {
+    ///         Some(permit)
+    ///     }
+    ///     fn abort(self: Box<Self>) -> bool {
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let gate = Gate::new(1);
+    /// let permit = gate.try_acquire().expect("the gate is empty");
+    /// assert!(!gate.has_waiters());
+    /// gate.enqueue(Box::new(Done));
+    /// assert!(gate.has_waiters());
+    /// drop(permit); // the queued work is admitted with it, and gives it back
+    /// assert!(!gate.has_waiters());
+    /// ```
+    pub fn has_waiters(&self) -> bool {
+        self.inner.has_waiters()
+    }
 }
 
 impl fmt::Debug for Gate {

@@ -194,6 +194,12 @@ impl Inner {
         (limit_of(word), in_flight_of(word), state.live_waiters())
     }
 
+    /// Whether somebody waits in the queue (the `WAITING` bit), without the lock: a
+    /// hint, true from the first waiter's queueing until the last live one leaves.
+    pub(super) fn has_waiters(&self) -> bool {
+        self.word.load(Ordering::Acquire) & WAITING != 0
+    }
+
     /// (limit, in flight), without the lock.
     pub(super) fn counts(&self) -> (usize, usize) {
         let word = self.word.load(Ordering::Acquire);

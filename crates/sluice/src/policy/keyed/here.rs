@@ -8,8 +8,10 @@
 //! handed on, it holds one permit too, and costs one admission. The hand-off keeps to
 //! what a gate's own hand-off to a queued task ([`Permit::pass_on`]) keeps to: the
 //! permit's room must still be the gate's to give (a lowered limit is not overrun), and
-//! tasks waiting at the gate are overtaken by at most [`KEY_CHAIN`] tasks of one chain
-//! before the next of it goes to the gate as usual.
+//! nobody waiting at the gate is overtaken — with a waiter there (of any priority), the
+//! next task of the key goes to the gate behind it, as it always did. A thread runs at
+//! most [`KEY_CHAIN`] tasks of one chain in a row before the next of it goes to the
+//! gate as usual, so that one key cannot keep a thread from its other work.
 
 use super::{KeyState, KeyedTask, Turn};
 use crate::route::Route;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 /// How many tasks, each handed its key's turn by the one before, one backend thread
 /// runs in a row with one permit; the next goes to its gate, behind whoever waits
-/// there. Tasks waiting at the gate are overtaken by at most this many of one chain.
+/// there by then.
 pub(crate) const KEY_CHAIN: usize = 16;
 
 /// A task that holds its key's turn and may run on the thread that handed it the turn,
@@ -80,7 +82,9 @@ pub(super) fn take_turn_here<X: KeyedTask>(
     turn: Turn,
     route: &Arc<Route>,
 ) -> Option<Arc<dyn RunsHere>> {
-    if task.dependency().is_some() || !task.runs_on(route) {
+    // Anyone waiting at the gate (a task of higher priority, or one that came first)
+    // is not overtaken: the turn goes to the gate, behind them, as it always did.
+    if task.dependency().is_some() || !task.runs_on(route) || route.gate.has_waiters() {
         super::Turnable::take_turn(task, turn);
         return None;
     }
