@@ -159,6 +159,10 @@ where
     task
 }
 
+/// How a running body ended: `None` if stopped (its cancel, or the shutdown past its
+/// deadline), `Some(None)` if it timed out, else its answer (`Err`: its panic).
+type BodyEnded<T, E> = Option<Option<Result<Result<T, E>, String>>>;
+
 /// A task's policies as submission resolved them: its own, its breaker's admitted
 /// call, its dependency.
 type Resolved = (Policy, Option<Guarded>, Option<Arc<Dependency>>);
@@ -225,8 +229,7 @@ where
     fn begin<'a>(
         self: &'a Arc<Self>,
         permit: &mut Option<Permit>,
-    ) -> Option<impl Future<Output = Option<Option<Result<Result<T, E>, String>>>> + Send + 'a>
-    {
+    ) -> Option<impl Future<Output = BodyEnded<T, E>> + Send + 'a> {
         match self.token.try_start() {
             Ok(()) => {}
             Err(StartError::Cancelled) => {
@@ -260,7 +263,7 @@ where
 
     /// Answers the task as its body ended (`None`: stopped; `Some(None)`: timed
     /// out), and releases what it held.
-    fn end(&self, ended: Option<Option<Result<Result<T, E>, String>>>) {
+    fn end(&self, ended: BodyEnded<T, E>) {
         let (outcome, answer) = match ended {
             Some(Some(result)) => settle(result),
             None => (Outcome::Cancelled, Err(TaskError::Cancelled)),
