@@ -6,6 +6,7 @@ use crate::TaskError;
 use crate::map::stream::{ItemResult, KeyOf, MapStream, Pooled, StatePool, start_io_stream};
 use crate::policy::retry::NoRetry;
 use futures_core::Stream;
+use futures_util::FutureExt;
 use std::convert::Infallible;
 use std::future::Future;
 
@@ -70,10 +71,11 @@ impl<'m, K> StreamBuilder<'m, NoRetry, K> {
         O: Send + 'static,
         K: KeyOf<S::Item>,
     {
-        self.try_io_stream(items, move |item| {
-            let future = f(item);
-            async move { Ok::<O, Infallible>(future.await) }
-        })
+        // `map`, not an `async` block: a block keeps the future twice in its state
+        // (captured, and pinned to be awaited), and copies it from one to the other
+        // at its first poll; this state is each item's, and twice the size of a
+        // future that sleeps.
+        self.try_io_stream(items, move |item| f(item).map(Ok::<O, Infallible>))
     }
 
     /// Streams the fallible futures `f(item)` over the items of a `Stream`.
@@ -87,9 +89,9 @@ impl<'m, K> StreamBuilder<'m, NoRetry, K> {
         E: Send + 'static,
         K: KeyOf<S::Item>,
     {
+        // `map`, not an `async` block, as above.
         self.io_answering(items, move |item| {
-            let future = f(item);
-            async move { future.await.map_err(TaskError::Failed) }
+            f(item).map(|answer| answer.map_err(TaskError::Failed))
         })
     }
 }

@@ -108,12 +108,6 @@ pub(crate) trait Travelling: Sized + Send + Sync + 'static {
         self.riders()?.dependency.as_ref()
     }
 
-    /// Whether it still holds its breaker's call.
-    fn has_guard(&self) -> bool {
-        self.riders()
-            .is_some_and(|riders| crate::lock::lock(&riders.guard).is_some())
-    }
-
     /// Asks its breaker again as its body is about to start, keeping the call it goes
     /// on with; the `Rejected` answer if the breaker opened while it waited (see
     /// [`breaker::recheck`]).

@@ -42,18 +42,21 @@ impl StopSignal {
     }
 }
 
-/// Runs `work` until it ends (`Some`), or until `signal` or `shutdown` asks it to stop
-/// (`None`, and `work` is dropped). A stop requested before the first poll wins over
-/// the work, as does one seen at any later poll.
-pub(crate) fn until_stopped<'a, F: Future>(
-    work: F,
-    signal: &'a StopSignal,
-    shutdown: &'a CancellationToken,
-) -> UntilStopped<'a, F> {
+/// What can stop a running future: its task's own signal and the manager's shutdown.
+pub(crate) trait Stops {
+    /// The task's own request to stop.
+    fn signal(&self) -> &StopSignal;
+    /// The manager's shutdown past its deadline.
+    fn shutdown(&self) -> &CancellationToken;
+}
+
+/// Runs `work` until it ends (`Some`), or until the signal or the shutdown of `stops`
+/// asks it to stop (`None`, and `work` is dropped). A stop requested before the first
+/// poll wins over the work, as does one seen at any later poll.
+pub(crate) fn until_stopped<F: Future, S: Stops>(work: F, stops: &S) -> UntilStopped<'_, F, S> {
     UntilStopped {
         work,
-        signal,
-        shutdown,
+        stops,
         shutdown_wait: None,
     }
 }
@@ -62,23 +65,25 @@ pin_project! {
     /// The future of [`until_stopped`]. Written out rather than an `async fn`, whose
     /// state would hold `work` twice (the argument and the pinned local: 384 bytes more
     /// in every `run_io` task's runtime cell); the wait on the shutdown token is made
-    /// only once the work has gone pending.
-    pub(crate) struct UntilStopped<'a, F> {
+    /// only once the work has gone pending. Both stops are reached through one
+    /// reference to the task: this state is in every `run_io` task's runtime cell,
+    /// which the runtime copies whole several times per task.
+    pub(crate) struct UntilStopped<'a, F, S> {
         #[pin]
         work: F,
-        signal: &'a StopSignal,
-        shutdown: &'a CancellationToken,
+        stops: &'a S,
         #[pin]
         shutdown_wait: Option<WaitForCancellationFuture<'a>>,
     }
 }
 
-impl<F: Future> Future for UntilStopped<'_, F> {
+impl<F: Future, S: Stops> Future for UntilStopped<'_, F, S> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let (signal, shutdown) = (*this.signal, *this.shutdown);
+        let stops: &S = this.stops;
+        let (signal, shutdown) = (stops.signal(), stops.shutdown());
         if signal.is_requested() || shutdown.is_cancelled() {
             return Poll::Ready(None);
         }

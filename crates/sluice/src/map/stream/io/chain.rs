@@ -9,6 +9,7 @@ use crate::map::stream::ItemResult;
 use crate::map::stream::keyed::KeyOrder;
 use crate::map::stream::policy::Admitted;
 use crate::policy::limit::Dependency;
+use crate::policy::timeout::within;
 use crate::task::{InFrame, drop_quietly};
 use sluice_core::Permit;
 use std::future::Future;
@@ -81,10 +82,9 @@ impl<O, E> IoStream<O, E> {
         Framed: Future<Output = Result<ItemResult<O, E>, String>>,
     {
         let began = call.as_ref().map(|(dependency, _)| dependency.begin_call());
-        let ran = match self.item_timeout {
-            Some(limit) => tokio::time::timeout(limit, framed).await.ok(),
-            None => Some(framed.await),
-        };
+        // The timer boxed, and only for a map with an item timeout: a `Timeout` kept
+        // its `Sleep` inline in every item's state, timeout or not.
+        let ran = within(self.item_timeout, framed).await;
         if let (Some((dependency, permit)), Some(began)) = (call, began) {
             let dropped = !matches!(ran, Some(Ok(Ok(_))));
             if dependency.end_call(began, Some(dropped)) {
