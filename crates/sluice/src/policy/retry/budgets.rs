@@ -26,8 +26,11 @@ std::thread_local! {
     /// each time (`names::shared`), known by its address: no lock and no hashing of
     /// the name, once per retried task. The name is kept, so its address is not
     /// reused while it is cached.
-    static LAST: RefCell<Option<(u64, Arc<str>, Arc<NamedBudget>)>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<Looked>> = const { RefCell::new(None) };
 }
+
+/// A thread's cached look-up: the budgets' number, the name, its budget.
+type Looked = (u64, Arc<str>, Arc<NamedBudget>);
 
 /// At most one warning per name this often.
 const WARN_EVERY: Duration = Duration::from_secs(1);
