@@ -219,6 +219,8 @@ pub fn by_name(side: &str, name: &str) -> Option<fn(&Fixture, usize)> {
     let pick = |s: fn(&Fixture, usize), a: fn(&Fixture, usize)| if sluice { s } else { a };
     Some(match name {
         "trip-cpu-wait" => pick(cpu_sync_sluice, cpu_sync_anchor),
+        // The throttle's row: the manager with the throttle off on both sides.
+        "trip-cpu-wait-unthrottled" => |fx: &Fixture, n| cpu_sync_on(&fx.unthrottled, n),
         "trip-cpu-await" => pick(cpu_async_sluice, cpu_async_anchor),
         "trip-io-wait" => pick(io_sync_sluice, io_sync_anchor),
         "trip-io-await" => pick(io_async_sluice, io_async_anchor),

@@ -10,9 +10,13 @@
 //!   core cannot take it before we park), and for at most [`RUN`] in all;
 //! - while spinning has been paying off on this thread: after [`MISSES`] spins in a
 //!   row that ended without the answer, the thread parks at once for its next
-//!   [`REST`] waits, then tries a spin again. An idle machine keeps its spins; a loaded
-//!   one parks at once, as a waiter that never spins does, but for one spin in
-//!   [`REST`].
+//!   [`REST`] waits, then tries a spin again; each rest that follows another without a
+//!   caught answer between them is twice as long, up to [`LONGEST_REST`]. An idle
+//!   machine keeps its spins; a loaded one parks at once, as a waiter that never spins
+//!   does, but for [`MISSES`] spins in [`LONGEST_REST`]: with a core held by other
+//!   work, a spin is a loss each time (the worker that would answer may be queued
+//!   behind the spinner), and at a fixed rest of [`REST`] those losses were one wait
+//!   in nine.
 //!
 //! The state is the waiting thread's own (a thread-local), so nothing here is shared.
 //! Under loom the waiter never spins: loom would explore every turn of the loop.
@@ -36,9 +40,16 @@ const RUN: Duration = Duration::from_micros(10);
 #[cfg(not(sluice_loom))]
 const MISSES: u32 = 2;
 
-/// Waits a resting thread parks at once before it spins again.
+/// Waits a resting thread parks at once before it spins again, after spins that
+/// missed since its last caught answer.
 #[cfg(not(sluice_loom))]
 const REST: u32 = 16;
+
+/// The longest rest: a thread whose spins keep missing spins [`MISSES`] times in this
+/// many waits. A machine that turns idle again is seen within this many waits (a few
+/// ms of trivial round trips).
+#[cfg(not(sluice_loom))]
+const LONGEST_REST: u32 = 512;
 
 /// Pause hints between two looks at the clock: a look costs tens of ns, a hint from
 /// one to a hundred depending on the processor.
@@ -53,11 +64,20 @@ struct Streak {
     misses: u32,
     /// Waits left to park at once.
     resting: u32,
+    /// The length of the next rest: [`REST`] after a caught answer, doubled by each
+    /// rest up to [`LONGEST_REST`].
+    next_rest: u32,
 }
 
 #[cfg(not(sluice_loom))]
 crate::loom::thread_local! {
-    static STREAK: Cell<Streak> = const { Cell::new(Streak { misses: 0, resting: 0 }) };
+    static STREAK: Cell<Streak> = const {
+        Cell::new(Streak {
+            misses: 0,
+            resting: 0,
+            next_rest: REST,
+        })
+    };
 }
 
 /// Spins while the answer may come soon (see the module's text); true if `done` turned
@@ -76,11 +96,13 @@ pub(crate) fn spin_until(done: impl Fn() -> bool, started: impl Fn() -> bool) ->
     let caught = spin(&done, &started);
     if caught {
         streak.misses = 0;
+        streak.next_rest = REST;
     } else {
         streak.misses += 1;
         if streak.misses >= MISSES {
             streak.misses = 0;
-            streak.resting = REST;
+            streak.resting = streak.next_rest;
+            streak.next_rest = (streak.next_rest * 2).min(LONGEST_REST);
         }
     }
     STREAK.with(|s| s.set(streak));
@@ -121,7 +143,7 @@ pub(crate) fn spin_until(done: impl Fn() -> bool, _started: impl Fn() -> bool) -
 
 #[cfg(all(test, not(sluice_loom)))]
 mod tests {
-    use super::{MISSES, REST, spin_until};
+    use super::{LONGEST_REST, MISSES, REST, spin_until};
     use std::cell::Cell;
 
     /// Waits for work that no worker takes up; returns how often the waiter asked
@@ -167,6 +189,67 @@ mod tests {
         assert!(
             wait_for_untaken_work() > 0,
             "after its rest the thread spins again"
+        );
+    }
+
+    /// Misses until the thread rests, then counts the waits of the rest (those that
+    /// park at once), then misses again until the thread rests anew.
+    fn rest_after_misses() -> u32 {
+        for _ in 0..MISSES {
+            assert!(
+                wait_for_untaken_work() > 0,
+                "the thread spins before it rests"
+            );
+        }
+        let mut rested = 0;
+        while wait_for_untaken_work() == 0 {
+            rested += 1;
+        }
+        // The spin that ended the rest missed too: one miss of the next streak.
+        for _ in 1..MISSES {
+            assert!(wait_for_untaken_work() > 0);
+        }
+        rested
+    }
+
+    #[test]
+    fn each_rest_without_a_catch_between_is_twice_as_long_up_to_the_longest() {
+        assert_eq!(rest_after_misses(), REST, "a fresh thread's first rest");
+        let mut expected = REST;
+        for _ in 0..8 {
+            expected = (expected * 2).min(LONGEST_REST);
+            let mut rested = 0;
+            while wait_for_untaken_work() == 0 {
+                rested += 1;
+            }
+            for _ in 1..MISSES {
+                assert!(wait_for_untaken_work() > 0);
+            }
+            assert_eq!(rested, expected);
+        }
+        assert_eq!(expected, LONGEST_REST, "the rests reached the longest");
+    }
+
+    #[test]
+    fn a_caught_answer_makes_the_next_rest_short_again() {
+        assert_eq!(rest_after_misses(), REST);
+        let mut rested = 0;
+        while wait_for_untaken_work() == 0 {
+            rested += 1;
+        }
+        assert_eq!(rested, 2 * REST, "a second rest without a catch is longer");
+        let looks = Cell::new(0);
+        assert!(spin_until(
+            || {
+                looks.set(looks.get() + 1);
+                looks.get() > 3
+            },
+            || true,
+        ));
+        assert_eq!(
+            rest_after_misses(),
+            REST,
+            "after a catch the rest is short again"
         );
     }
 

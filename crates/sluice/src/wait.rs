@@ -38,12 +38,17 @@ pub(crate) fn block_on_slot<T>(
     if completion.is_closed() {
         return Ok(completion.wait());
     }
-    if let Ok(handle) = Handle::try_current()
-        && handle.runtime_flavor() == RuntimeFlavor::CurrentThread
-    {
-        return Err(TaskError::WaitWouldBlockRuntime);
+    // One look at the runtime for both questions (may it block, and how): the look is
+    // a thread-local and a shared count, on every blocking wait.
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+            Err(TaskError::WaitWouldBlockRuntime)
+        }
+        Ok(_) => Ok(tokio::task::block_in_place(|| {
+            wait_in_place(completion, control)
+        })),
+        Err(_) => Ok(wait_in_place(completion, control)),
     }
-    Ok(blocking(|| wait_in_place(completion, control)))
 }
 
 fn wait_in_place<T>(completion: &OneShot<T>, control: Option<&dyn Control>) -> Option<T> {

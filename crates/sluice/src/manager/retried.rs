@@ -492,7 +492,7 @@ impl AttemptGuards {
         AttemptGuards {
             breaker: builder.policy.breaker.as_ref().map(|name| {
                 let key = builder.policy.key.as_ref();
-                let found = breakers.get(name, key);
+                let found = breakers.get_named(name, key);
                 (name.clone(), found)
             }),
             name: builder.policy.name.clone(),

@@ -80,6 +80,9 @@ pub struct TaskHandle<T, E = Infallible> {
     source: Source<T, E>,
     /// Whether it has been polled: only the first poll spins for the answer.
     polled: bool,
+    /// Whether the answer has been taken from a closed slot: nothing can arrive after
+    /// it, so the drop need not lock the slot to abandon it.
+    taken: bool,
 }
 
 /// A task that keeps its answer's slot inside itself, so that task and slot are one
@@ -113,6 +116,7 @@ impl<T, E> TaskHandle<T, E> {
                 control,
             },
             polled: false,
+            taken: false,
         }
     }
 
@@ -121,6 +125,7 @@ impl<T, E> TaskHandle<T, E> {
         TaskHandle {
             source: Source::Within(task),
             polled: false,
+            taken: false,
         }
     }
 
@@ -203,16 +208,19 @@ impl<T, E> TaskHandle<T, E> {
     /// assert_eq!(total.wait()??, 30);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait(self) -> Result<T, TaskError<E>> {
+    pub fn wait(mut self) -> Result<T, TaskError<E>> {
         let slot = self.slot();
         if !slot.is_closed() && self.control().is_some_and(waits_behind_this_thread) {
             return Err(TaskError::WaitOnOwnKey);
         }
-        match block_on_slot(slot, self.control()) {
+        let answer = match block_on_slot(slot, self.control()) {
             Ok(Some(answer)) => answer,
             Ok(None) => Err(TaskError::Cancelled),
-            Err(error) => Err(error.widen()),
-        }
+            Err(error) => return Err(error.widen()),
+        };
+        // The slot closed and its value is out.
+        self.taken = true;
+        answer
     }
 
     /// Cancels the task. Queued work answers [`TaskError::Cancelled`] at once and never
@@ -291,7 +299,10 @@ impl<T, E> Future for TaskHandle<T, E> {
                 .spin_for_work(|| control.is_none_or(Control::started));
         }
         match this.slot().poll_take(cx) {
-            Poll::Ready(answer) => Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled))),
+            Poll::Ready(answer) => {
+                this.taken = true;
+                Poll::Ready(answer.unwrap_or(Err(TaskError::Cancelled)))
+            }
             Poll::Pending => {
                 if this.control().is_some_and(waits_behind_this_thread) {
                     return Poll::Ready(Err(TaskError::WaitOnOwnKey));
@@ -309,8 +320,11 @@ impl<T, E> Drop for TaskHandle<T, E> {
     fn drop(&mut self) {
         // An answer nobody read is dropped here, by its caller, as a value of its own
         // would be (its drop's panic is the caller's); one that comes later is handed
-        // back to the task's thread, which drops it quietly.
-        if let Source::Within(task) = &self.source {
+        // back to the task's thread, which drops it quietly. Once the answer has been
+        // taken the slot is closed: nothing is there, and nothing can come.
+        if !self.taken
+            && let Source::Within(task) = &self.source
+        {
             drop(task.answer_slot().abandon());
         }
     }

@@ -32,7 +32,7 @@ pub(crate) fn admit<E>(
     key: Option<&TaskKey>,
     task: Option<&str>,
 ) -> Result<Guarded, TaskError<E>> {
-    let Some(breaker) = breakers.get(name, key) else {
+    let Some(breaker) = breakers.get_named(name, key) else {
         return Err(TaskError::UnknownBreaker(name.to_string()));
     };
     admit_to(&breaker, name, task)

@@ -8,8 +8,23 @@ use crate::policy::keyed::TaskKey;
 use crate::snapshot::KeyedBreakersView;
 use foldhash::HashMap;
 use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Numbers the registries, so that a thread's cached look-up never answers for
+/// another manager's.
+static REGISTRIES: AtomicU64 = AtomicU64::new(0);
+
+std::thread_local! {
+    /// This thread's last look-up of a shared breaker: the registry's number, the name
+    /// as the task gave it, and the breaker. Tasks name their breaker with a name this
+    /// thread shares between them (`names::shared`), so the same name comes back as
+    /// the same allocation and is known by its address, without hashing it (once per
+    /// task). The name is kept, so its address is not reused while it is cached.
+    static LAST: RefCell<Option<(u64, Arc<str>, CircuitBreaker)>> = const { RefCell::new(None) };
+}
 
 /// Every breaker of a manager.
 pub(crate) struct Breakers {
@@ -18,6 +33,8 @@ pub(crate) struct Breakers {
     named: HashMap<String, Named>,
     /// The clock each breaker reads, per-key ones included.
     clock: Arc<dyn Clock>,
+    /// This registry's number, for the threads' cached look-ups.
+    id: u64,
 }
 
 /// One registered name.
@@ -71,7 +88,40 @@ impl Breakers {
             };
             slot.insert(entry);
         }
-        Ok(Breakers { named, clock })
+        let id = REGISTRIES.fetch_add(1, Ordering::Relaxed);
+        Ok(Breakers { named, clock, id })
+    }
+
+    /// As [`get`](Self::get), for a name held as an `Arc`: a shared breaker this
+    /// thread looked up last under the same allocation is answered without a look-up.
+    pub(crate) fn get_named(
+        &self,
+        name: &Arc<str>,
+        key: Option<&TaskKey>,
+    ) -> Option<CircuitBreaker> {
+        let cached = LAST
+            .try_with(|last| match &*last.try_borrow().ok()? {
+                Some((id, kept, breaker)) if *id == self.id && Arc::ptr_eq(kept, name) => {
+                    Some(breaker.clone())
+                }
+                _ => None,
+            })
+            .ok()
+            .flatten();
+        if cached.is_some() {
+            return cached;
+        }
+        match self.named.get(&**name)? {
+            Named::Shared(breaker) => {
+                let _ = LAST.try_with(|last| {
+                    if let Ok(mut last) = last.try_borrow_mut() {
+                        *last = Some((self.id, name.clone(), breaker.clone()));
+                    }
+                });
+                Some(breaker.clone())
+            }
+            Named::PerKey(per_key) => Some(lock(per_key).get(key, &self.clock)),
+        }
     }
 
     /// The breaker a task named `name` with `key` uses; `None` if no breaker has the name.

@@ -11,19 +11,46 @@ use crate::lock::lock;
 use crate::snapshot::RetryBudgetView;
 use foldhash::HashMap;
 use sluice_core::{BudgetConfig, RetryBudget};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Numbers each manager's budgets, so that a thread's cached look-up never answers for
+/// another manager's.
+static REGISTRIES: AtomicU64 = AtomicU64::new(0);
+
+std::thread_local! {
+    /// This thread's last look-up: the budgets' number, the name as the task gave it,
+    /// and its budget. A thread submitting tasks of one name gives the same allocation
+    /// each time (`names::shared`), known by its address: no lock and no hashing of
+    /// the name, once per retried task. The name is kept, so its address is not
+    /// reused while it is cached.
+    static LAST: RefCell<Option<Looked>> = const { RefCell::new(None) };
+}
+
+/// A thread's cached look-up: the budgets' number, the name, its budget.
+type Looked = (u64, Arc<str>, Arc<NamedBudget>);
 
 /// At most one warning per name this often.
 const WARN_EVERY: Duration = Duration::from_secs(1);
 
 /// The retry budgets of a manager, one per task name, made when a name first retries.
-#[derive(Default)]
 pub(crate) struct Budgets {
-    /// By task name; looked up for every retried task, so hashed with a fast hash
-    /// (task names are the program's own).
+    /// By task name; looked up for every retried task this thread did not look up
+    /// last, so hashed with a fast hash (task names are the program's own).
     by_name: Mutex<HashMap<Arc<str>, Arc<NamedBudget>>>,
+    /// These budgets' number, for the threads' cached look-ups.
+    id: u64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            by_name: Mutex::default(),
+            id: REGISTRIES.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 /// One name's budget and what it refused.
@@ -42,6 +69,29 @@ impl Budgets {
     /// The budget of `name`, made from `config` if the name has none yet (the first
     /// config given for a name is the one it keeps).
     pub(crate) fn of(&self, name: &Arc<str>, config: BudgetConfig) -> Option<Arc<NamedBudget>> {
+        let cached = LAST
+            .try_with(|last| match &*last.try_borrow().ok()? {
+                Some((id, kept, budget)) if *id == self.id && Arc::ptr_eq(kept, name) => {
+                    Some(budget.clone())
+                }
+                _ => None,
+            })
+            .ok()
+            .flatten();
+        if cached.is_some() {
+            return cached;
+        }
+        let budget = self.look_up(name, config)?;
+        let _ = LAST.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some((self.id, name.clone(), budget.clone()));
+            }
+        });
+        Some(budget)
+    }
+
+    /// [`of`](Self::of), in the map.
+    fn look_up(&self, name: &Arc<str>, config: BudgetConfig) -> Option<Arc<NamedBudget>> {
         let mut by_name = lock(&self.by_name);
         if let Some(budget) = by_name.get(name) {
             return Some(budget.clone());

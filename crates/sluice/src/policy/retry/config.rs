@@ -53,8 +53,11 @@ pub struct Retry {
     budget: Option<BudgetConfig>,
     /// Seeds the jitter, for replaying exact delays.
     seed: Option<u64>,
-    /// Tasks submitted with this policy (and its clones), for their seeds.
-    tasks: Arc<AtomicU64>,
+    /// Tasks submitted with this policy (and its clones), for their seeds: only with a
+    /// seed. Without one a clone is a plain copy: a shared count raised for each task
+    /// (the policy cloned into it) and dropped by its worker was a line every
+    /// submitter and worker wrote, once each per task.
+    tasks: Option<Arc<AtomicU64>>,
 }
 
 /// Builds a [`Retry`]; [`build`](Self::build) checks the values.
@@ -91,7 +94,7 @@ impl Default for Retry {
             max_elapsed: None,
             budget: Some(BudgetConfig::new()),
             seed: None,
-            tasks: Arc::default(),
+            tasks: None,
         }
     }
 }
@@ -133,10 +136,12 @@ impl Retry {
     /// drawn from entropy when the task first retries (most tasks never do, and
     /// entropy costs more than a counter).
     pub(crate) fn next_seed(&self) -> Option<u64> {
-        self.seed.map(|seed| {
-            let n = self.tasks.fetch_add(1, Ordering::Relaxed);
-            seed.wrapping_add(n)
-        })
+        let seed = self.seed?;
+        let n = self
+            .tasks
+            .as_ref()
+            .map_or(0, |tasks| tasks.fetch_add(1, Ordering::Relaxed));
+        Some(seed.wrapping_add(n))
     }
 }
 
@@ -184,7 +189,9 @@ impl RetryBuilder {
 
     /// The policy, or the first setting out of range.
     pub fn build(self) -> Result<Retry, RetryConfigError> {
-        let retry = self.retry;
+        let mut retry = self.retry;
+        // Each built policy counts its tasks from 0.
+        retry.tasks = retry.seed.map(|_| Arc::default());
         if retry.max_attempts == 0 {
             return Err(RetryConfigError::MaxAttempts(retry.max_attempts));
         }
