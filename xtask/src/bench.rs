@@ -193,6 +193,11 @@ reaches the caller, which the sync rows hide by spinning and the async rows cann
 `callgrind` counts about 8,000 instructions per `run_cpu(f).await` round trip against
 3,200 for the anchor (idle spinning included on both sides).
 
+The throttle rows compare two managers, throttle on and off: the throttle adds no
+work to a round trip (nothing on the submission or wait path reads it; its thread wakes
+twice a second, and callgrind counts the same instructions per trip either way), so a
+reading past 1.05 there is the two managers' pools placed differently on the cores.
+
 Why the submit rows miss: the anchors hand each job to their pool's queue with one or
 two small allocations. A Sluice task is counted, timed and answered exactly once and
 waits its turn at its route's gate; it allocates twice on the cpu route, as rayon's
