@@ -24,6 +24,9 @@ use sluice_exec::{Executor, Job, Runnable};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, Weak};
 
+#[cfg(test)]
+mod size;
+
 /// A closure task, shared by its handle, its place in the gate's queue and its job:
 /// one allocation for a task with no policy, its token and its answer's slot inside.
 struct ClosureTask<F, T, E, X = Extras, P = ()> {

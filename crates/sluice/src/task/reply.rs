@@ -54,18 +54,57 @@ struct AttemptOf<T, E> {
     driver: Arc<dyn AttemptSink<T, E>>,
     /// Which attempt this is, from 1.
     number: u32,
+    /// Set once the body's end has been reported: here, in the room the number
+    /// leaves, not in every task's reply.
+    body_ended: AtomicBool,
 }
 
-/// Who hears the answer.
+/// Who hears the answer: a retry driver if the reply has an `attempt` (the one there,
+/// which holds it once: a second reference would be two atomic operations more per
+/// attempt); else the caller, through a completer of its own if the reply's [`Rare`]
+/// holds one (a map's), or through the reply's own slot, which its handle reaches
+/// through the task (a closure task: one allocation for the task and its answer).
 enum To<T, E> {
     /// The caller, through the task's handle.
     Caller(Answer<T, E>),
-    /// The caller, through the reply's own slot, which its handle reaches through the
-    /// task (a closure task: one allocation for the task and its answer).
+    /// The caller, through the reply's own slot.
     InPlace,
-    /// A retry driver: the one in the reply's `attempt`, which holds it once (a
-    /// second reference here would be two atomic operations more per attempt).
+    /// A retry driver.
     Driver,
+}
+
+/// What few tasks' replies carry, in one box a plain task never makes: the caller's
+/// completer (a map's answer goes through one), a breaker's call recorded with the
+/// outcome, a streamed map's item counts. A burst of tiny tasks is bound by the pages
+/// its tasks touch (issue 20): these were 40 bytes of every closure task.
+struct Rare<T, E> {
+    /// The caller's completer, for a reply made [`new`](Reply::new); taken by the
+    /// single answer.
+    completer: Mutex<Option<Answer<T, E>>>,
+    /// A breaker's call recorded with the outcome, for work that records none itself
+    /// (a map); with when it was admitted.
+    guard: GuardSlot,
+    /// A streamed map's item counts, for its record.
+    items: Option<Arc<crate::items::ItemCounters>>,
+}
+
+impl<T, E> Default for Rare<T, E> {
+    fn default() -> Self {
+        Rare {
+            completer: Mutex::new(None),
+            guard: Mutex::new(None),
+            items: None,
+        }
+    }
+}
+
+/// The key's counts a keyed task's rises went to, for their falls: one lock for both
+/// (two were 8 bytes more of every task).
+struct KeyBuckets {
+    /// Where its key counted it pending, until it is answered.
+    pending: Option<Bucket>,
+    /// Where its key counted its body running, until the body ends.
+    running: Option<Bucket>,
 }
 
 /// The one place a task's answer goes out. Whoever takes it first records the outcome;
@@ -73,17 +112,14 @@ enum To<T, E> {
 pub(crate) struct Reply<T, E> {
     /// The route whose counters record the outcome.
     pub(crate) route: Arc<Route>,
-    /// Taken by the single answer.
-    to: Mutex<Option<To<T, E>>>,
+    /// Set by the single answer: whoever sets it answers.
+    answered: AtomicBool,
     /// Set when the task was answered while its body still ran (it timed out).
     early: AtomicBool,
     /// Set for one attempt of a retried task.
     attempt: Option<AttemptOf<T, E>>,
-    /// Set once the body's end has been reported.
-    body_ended: AtomicBool,
-    /// A breaker's call recorded with the outcome, for work that records none itself
-    /// (a map); with when it was admitted. Boxed: few tasks have one.
-    guard: Option<Box<GuardSlot>>,
+    /// What few tasks carry (a caller's completer, a breaker's call, item counts).
+    rare: Option<Box<Rare<T, E>>>,
     /// When the task (or attempt) was submitted: its queue wait runs from here.
     queued: Instant,
     /// When its body began, as nanoseconds after `queued` plus one; zero until it
@@ -103,12 +139,8 @@ pub(crate) struct Reply<T, E> {
     attempts: AtomicU32,
     /// Set when the retry budget refused a retry of the task.
     budget_refused: AtomicBool,
-    /// Where its key counted it pending, until it is answered.
-    pending_in: Mutex<Option<Bucket>>,
-    /// Where its key counted its body running, until the body ends.
-    running_in: Mutex<Option<Bucket>>,
-    /// A streamed map's item counts, for its record.
-    items: Option<Arc<crate::items::ItemCounters>>,
+    /// Where its key counted it (a keyed task only).
+    buckets: Mutex<KeyBuckets>,
     /// The answer's slot, for a reply made [`in_place`](Self::in_place).
     pub(crate) slot: OneShot<Result<T, TaskError<E>>>,
 }
@@ -154,7 +186,11 @@ impl<T, E> Reply<T, E> {
         Self::with(
             route,
             To::Driver,
-            Some(AttemptOf { driver, number }),
+            Some(AttemptOf {
+                driver,
+                number,
+                body_ended: AtomicBool::new(false),
+            }),
             info,
             (queued, None),
         )
@@ -168,13 +204,19 @@ impl<T, E> Reply<T, E> {
         info: TaskInfo,
         (queued, pending): (Instant, Option<Bucket>),
     ) -> Self {
+        let rare = match to {
+            To::Caller(completer) => Some(Box::new(Rare {
+                completer: Mutex::new(Some(completer)),
+                ..Rare::default()
+            })),
+            To::InPlace | To::Driver => None,
+        };
         Reply {
             route,
-            to: Mutex::new(Some(to)),
+            answered: AtomicBool::new(false),
             early: AtomicBool::new(false),
             attempt,
-            body_ended: AtomicBool::new(false),
-            guard: None,
+            rare,
             queued,
             began: AtomicU64::new(0),
             info,
@@ -182,9 +224,10 @@ impl<T, E> Reply<T, E> {
             ran_nanos: AtomicU64::new(0),
             attempts: AtomicU32::new(0),
             budget_refused: AtomicBool::new(false),
-            pending_in: Mutex::new(pending),
-            running_in: Mutex::new(None),
-            items: None,
+            buckets: Mutex::new(KeyBuckets {
+                pending,
+                running: None,
+            }),
             slot: OneShot::new(),
         }
     }
@@ -235,8 +278,12 @@ impl<T, E> Reply<T, E> {
         self.began.store(began, Ordering::Release);
         if let Some((keys, key)) = self.keyed() {
             // Where its key counted it pending, if it did (an attempt is not).
-            let running = lock(&self.pending_in).as_ref().map(Bucket::body_started);
-            *lock(&self.running_in) = Some(running.unwrap_or_else(|| keys.body_started(key)));
+            let running = lock(&self.buckets)
+                .pending
+                .as_ref()
+                .map(Bucket::body_started);
+            let running = running.unwrap_or_else(|| keys.body_started(key));
+            lock(&self.buckets).running = Some(running);
         }
         if let Some(attempt) = &self.attempt {
             attempt.driver.body_started(attempt.number, now);
@@ -277,13 +324,16 @@ impl<T, E> Reply<T, E> {
 
     /// Reports `items` (a streamed map's item counts) in the task's record.
     pub(crate) fn with_items(mut self, items: Arc<crate::items::ItemCounters>) -> Self {
-        self.items = Some(items);
+        self.rare.get_or_insert_default().items = Some(items);
         self
     }
 
     /// Records `guard`'s call with the outcome this reply sends (none: nothing).
     pub(crate) fn guarded(mut self, guard: Option<Guarded>) -> Self {
-        self.guard = guard.map(|guard| Box::new(Mutex::new(Some((guard, Instant::now())))));
+        if let Some(guard) = guard {
+            let slot = Some((guard, Instant::now()));
+            self.rare.get_or_insert_default().guard = Mutex::new(slot);
+        }
         self
     }
 
@@ -294,7 +344,7 @@ impl<T, E> Reply<T, E> {
 
     /// Whether the answer has gone out.
     pub(crate) fn is_answered(&self) -> bool {
-        lock(&self.to).is_none()
+        self.answered.load(Ordering::Acquire)
     }
 
     /// The cancel every task kind shares: nothing once answered; claimed before its
@@ -355,10 +405,11 @@ impl<T, E> Reply<T, E> {
             // Before the answer, so that a caller that heard sees the body ended.
             // Only a keyed task's key counts its body (`started`): an unkeyed one
             // skips the lock.
-            if self.info.key.is_some()
-                && let Some(bucket) = take(&self.running_in)
-            {
-                bucket.body_ended();
+            if self.info.key.is_some() {
+                let running = lock(&self.buckets).running.take();
+                if let Some(bucket) = running {
+                    bucket.body_ended();
+                }
             }
         }
         first_end
@@ -500,8 +551,9 @@ impl<T, E> Reply<T, E> {
             outcome,
             retry_refused_by_budget: self.budget_refused.load(Ordering::Relaxed),
             items: self
-                .items
+                .rare
                 .as_deref()
+                .and_then(|rare| rare.items.as_deref())
                 .map(crate::items::ItemCounters::snapshot),
         }
     }
@@ -511,10 +563,28 @@ impl<T, E> Reply<T, E> {
     /// report counts (several paths may end one body: a run, a runtime dropping it).
     pub(crate) fn body_ended(&self) {
         if let Some(attempt) = &self.attempt
-            && !self.body_ended.swap(true, Ordering::AcqRel)
+            && !attempt.body_ended.swap(true, Ordering::AcqRel)
         {
             attempt.driver.body_ended(attempt.number);
         }
+    }
+
+    /// Claims the answer, once: who hears it, or nothing if it was sent already.
+    fn claim(&self) -> Option<To<T, E>> {
+        // AcqRel: a later sender that finds it set sees what the answerer stored
+        // before it (`early`), as the lock that was here ordered them.
+        if self.answered.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        if self.attempt.is_some() {
+            return Some(To::Driver);
+        }
+        Some(
+            match self.rare.as_deref().and_then(|rare| take(&rare.completer)) {
+                Some(completer) => To::Caller(completer),
+                None => To::InPlace,
+            },
+        )
     }
 
     fn send(
@@ -523,7 +593,7 @@ impl<T, E> Reply<T, E> {
         answer: Result<T, TaskError<E>>,
         count: impl FnOnce(&Route, bool),
     ) -> bool {
-        let Some(to) = take(&self.to) else {
+        let Some(to) = self.claim() else {
             // Answered already (a late result after a timeout): the value is a user's,
             // and the caller (`finished`) still has counting to do after this.
             drop_quietly(answer, "a late result");
@@ -534,16 +604,18 @@ impl<T, E> Reply<T, E> {
         if let To::Caller(_) | To::InPlace = &to {
             // Only a keyed task is counted pending (`to_caller`): an unkeyed one
             // skips the lock.
-            if self.info.key.is_some()
-                && let Some(bucket) = take(&self.pending_in)
-            {
-                bucket.answered(outcome, self.times());
+            if self.info.key.is_some() {
+                let pending = lock(&self.buckets).pending.take();
+                if let Some(bucket) = pending {
+                    bucket.answered(outcome, self.times());
+                }
             }
             if let Some(sink) = &self.route.records {
                 deliver(sink, &self.record(outcome));
             }
         }
-        if let Some((guard, admitted)) = self.guard.as_deref().and_then(take) {
+        let guard = self.rare.as_deref().and_then(|rare| take(&rare.guard));
+        if let Some((guard, admitted)) = guard {
             guard.record(outcome, admitted.elapsed());
         }
         match to {
