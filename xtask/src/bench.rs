@@ -206,8 +206,8 @@ waits its turn at its route's gate; it allocates twice on the cpu route, as rayo
 anchor's 130 in all). Submitted in a burst, allocations are
 made on the caller's thread and partly freed on the workers', past glibc's per-thread
 caches, so the allocator's arena lock is contended; and a million tasks in flight touch about
-110 k fresh pages against the rayon anchor's 23 k, which the kernel zeroes on each
-burst (a quarter of the row's CPU samples). On the io route tokio copies each task's
+98 k fresh pages (a plain task is a 368-byte malloc chunk) against the rayon anchor's
+23 k, which the kernel zeroes on each burst (a quarter of the row's CPU samples). On the io route tokio copies each task's
 future about six times: Sluice's is 240 bytes against the anchor's 16. See \"Where that cost shows\" in
 `docs/ARCHITECTURE.md`.
 ";
