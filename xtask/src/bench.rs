@@ -202,8 +202,8 @@ Why the submit rows miss: the anchors hand each job to their pool's queue with o
 two small allocations. A Sluice task is counted, timed and answered exactly once and
 waits its turn at its route's gate; it allocates twice on the cpu route, as rayon's
 `spawn` with a oneshot does, and once on the blocking and chunk routes (see
-\"Allocations per task\" below), but the task is larger (about 380 bytes against the
-anchor's 130 in all). Submitted in a burst, allocations are
+\"Allocations per task\" below), but the task is larger (about 370 bytes with its
+handle, against the anchor's 130 in all). Submitted in a burst, allocations are
 made on the caller's thread and partly freed on the workers', past glibc's per-thread
 caches, so the allocator's arena lock is contended; and a million tasks in flight touch about
 98 k fresh pages (a plain task is a 368-byte malloc chunk) against the rayon anchor's
