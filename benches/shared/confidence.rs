@@ -70,7 +70,7 @@ pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
     }
     let mut rng = SplitMix(seed);
     let mut resample = vec![0.0; values.len()];
-    let mut medians: Vec<f64> = (0..RESAMPLES)
+    let medians: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
             for slot in &mut resample {
                 *slot = values[rng.below(values.len())];
@@ -78,13 +78,7 @@ pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
             median(&resample)
         })
         .collect();
-    medians.sort_by(f64::total_cmp);
-    let tail = (1.0 - LEVEL) / 2.0;
-    let at = |q: f64| medians[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
-    Some(Interval {
-        lo: at(tail),
-        hi: at(1.0 - tail),
-    })
+    Some(percentiles(medians))
 }
 
 /// The [`LEVEL`] interval of the median of `values` when they come in groups that may
@@ -120,7 +114,7 @@ pub fn grouped_median_interval(values: &[f64], groups: &[u32], seed: u64) -> Opt
         .collect();
     let mut rng = SplitMix(seed);
     let mut pooled = Vec::with_capacity(values.len());
-    let mut medians: Vec<f64> = (0..RESAMPLES)
+    let medians: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
             pooled.clear();
             for _ in 0..clusters.len() {
@@ -132,13 +126,19 @@ pub fn grouped_median_interval(values: &[f64], groups: &[u32], seed: u64) -> Opt
             median(&pooled)
         })
         .collect();
+    Some(percentiles(medians))
+}
+
+/// The [`LEVEL`] interval of the resampled `medians` (percentile method).
+fn percentiles(mut medians: Vec<f64>) -> Interval {
     medians.sort_by(f64::total_cmp);
     let tail = (1.0 - LEVEL) / 2.0;
-    let at = |q: f64| medians[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
-    Some(Interval {
+    let last = medians.len().saturating_sub(1);
+    let at = |q: f64| medians[((q * medians.len() as f64) as usize).min(last)];
+    Interval {
         lo: at(tail),
         hi: at(1.0 - tail),
-    })
+    }
 }
 
 /// The median as both readers' tables take it: the upper of the two middle values
