@@ -11,6 +11,7 @@
 
 pub(crate) mod breaker;
 pub(crate) mod keyed;
+pub(crate) mod last_look_up;
 pub(crate) mod limit;
 pub(crate) mod retry;
 pub(crate) mod timeout;

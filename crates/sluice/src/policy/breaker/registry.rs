@@ -5,25 +5,16 @@
 use super::per_key::PerKey;
 use crate::lock::lock;
 use crate::policy::keyed::TaskKey;
+use crate::policy::last_look_up::{self, Last};
 use crate::snapshot::KeyedBreakersView;
 use foldhash::HashMap;
 use sluice_core::{BreakerConfig, CircuitBreaker, Clock};
-use std::cell::RefCell;
 use std::collections::hash_map::Entry;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Numbers the registries, so that a thread's cached look-up never answers for
-/// another manager's.
-static REGISTRIES: AtomicU64 = AtomicU64::new(0);
-
 std::thread_local! {
-    /// This thread's last look-up of a shared breaker: the registry's number, the name
-    /// as the task gave it, and the breaker. Tasks name their breaker with a name this
-    /// thread shares between them (`names::shared`), so the same name comes back as
-    /// the same allocation and is known by its address, without hashing it (once per
-    /// task). The name is kept, so its address is not reused while it is cached.
-    static LAST: RefCell<Option<(u64, Arc<str>, CircuitBreaker)>> = const { RefCell::new(None) };
+    /// This thread's last look-up of a shared breaker (`last_look_up`).
+    static LAST: Last<CircuitBreaker> = const { Last::new(None) };
 }
 
 /// Every breaker of a manager.
@@ -88,7 +79,7 @@ impl Breakers {
             };
             slot.insert(entry);
         }
-        let id = REGISTRIES.fetch_add(1, Ordering::Relaxed);
+        let id = last_look_up::registry_id();
         Ok(Breakers { named, clock, id })
     }
 
@@ -99,25 +90,12 @@ impl Breakers {
         name: &Arc<str>,
         key: Option<&TaskKey>,
     ) -> Option<CircuitBreaker> {
-        let cached = LAST
-            .try_with(|last| match &*last.try_borrow().ok()? {
-                Some((id, kept, breaker)) if *id == self.id && Arc::ptr_eq(kept, name) => {
-                    Some(breaker.clone())
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if cached.is_some() {
-            return cached;
+        if let Some(breaker) = last_look_up::cached(&LAST, self.id, name) {
+            return Some(breaker);
         }
         match self.named.get(&**name)? {
             Named::Shared(breaker) => {
-                let _ = LAST.try_with(|last| {
-                    if let Ok(mut last) = last.try_borrow_mut() {
-                        *last = Some((self.id, name.clone(), breaker.clone()));
-                    }
-                });
+                last_look_up::remember(&LAST, self.id, name, breaker.clone());
                 Some(breaker.clone())
             }
             Named::PerKey(per_key) => Some(lock(per_key).get(key, &self.clock)),

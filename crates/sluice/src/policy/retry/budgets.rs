@@ -8,29 +8,18 @@
 //! the last one, so that a storm of refusals is not a storm of log lines.
 
 use crate::lock::lock;
+use crate::policy::last_look_up::{self, Last};
 use crate::snapshot::RetryBudgetView;
 use foldhash::HashMap;
 use sluice_core::{BudgetConfig, RetryBudget};
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Numbers each manager's budgets, so that a thread's cached look-up never answers for
-/// another manager's.
-static REGISTRIES: AtomicU64 = AtomicU64::new(0);
-
 std::thread_local! {
-    /// This thread's last look-up: the budgets' number, the name as the task gave it,
-    /// and its budget. A thread submitting tasks of one name gives the same allocation
-    /// each time (`names::shared`), known by its address: no lock and no hashing of
-    /// the name, once per retried task. The name is kept, so its address is not
-    /// reused while it is cached.
-    static LAST: RefCell<Option<Looked>> = const { RefCell::new(None) };
+    /// This thread's last look-up of a budget (`last_look_up`).
+    static LAST: Last<Arc<NamedBudget>> = const { Last::new(None) };
 }
-
-/// A thread's cached look-up: the budgets' number, the name, its budget.
-type Looked = (u64, Arc<str>, Arc<NamedBudget>);
 
 /// At most one warning per name this often.
 const WARN_EVERY: Duration = Duration::from_secs(1);
@@ -48,7 +37,7 @@ impl Default for Budgets {
     fn default() -> Self {
         Budgets {
             by_name: Mutex::default(),
-            id: REGISTRIES.fetch_add(1, Ordering::Relaxed),
+            id: last_look_up::registry_id(),
         }
     }
 }
@@ -69,24 +58,11 @@ impl Budgets {
     /// The budget of `name`, made from `config` if the name has none yet (the first
     /// config given for a name is the one it keeps).
     pub(crate) fn of(&self, name: &Arc<str>, config: BudgetConfig) -> Option<Arc<NamedBudget>> {
-        let cached = LAST
-            .try_with(|last| match &*last.try_borrow().ok()? {
-                Some((id, kept, budget)) if *id == self.id && Arc::ptr_eq(kept, name) => {
-                    Some(budget.clone())
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if cached.is_some() {
-            return cached;
+        if let Some(budget) = last_look_up::cached(&LAST, self.id, name) {
+            return Some(budget);
         }
         let budget = self.look_up(name, config)?;
-        let _ = LAST.try_with(|last| {
-            if let Ok(mut last) = last.try_borrow_mut() {
-                *last = Some((self.id, name.clone(), budget.clone()));
-            }
-        });
+        last_look_up::remember(&LAST, self.id, name, budget.clone());
         Some(budget)
     }
 
